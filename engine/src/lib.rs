@@ -19,5 +19,7 @@
 pub mod crypto;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,52 @@
+//! Test support: a seeded in-memory network with a virtual clock (compiled for tests and with
+//! the `testing` feature).
+//!
+//! Every protocol scenario runs here, not on real sockets: the same seed gives the same
+//! losses, delays and reorderings, so a failure replays exactly. The seed comes from `SIM_SEED`
+//! when set ([`seed_from_env`]) and is printed by [`SeedGuard`] when a test panics, so a failing
+//! run can be pinned as a named regression test.
+
+mod net;
+
+pub use net::{Datagram, LinkConditions, NetStats, Network};
+
+/// Reads `SIM_SEED` (decimal or `0x` hex), or returns `default` when unset or unparsable.
+pub fn seed_from_env(default: u64) -> u64 {
+    std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|s| {
+            let s = s.trim();
+            match s.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => s.parse().ok(),
+            }
+        })
+        .unwrap_or(default)
+}
+
+/// Prints the seed if the test that holds it panics, so the run can be reproduced with
+/// `SIM_SEED=<seed> cargo test <name>`.
+#[derive(Debug)]
+pub struct SeedGuard {
+    seed: u64,
+}
+
+impl SeedGuard {
+    /// Guards `seed` for the rest of the test.
+    pub fn new(seed: u64) -> Self {
+        SeedGuard { seed }
+    }
+
+    /// The guarded seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("simulation failed with SIM_SEED={}", self.seed);
+        }
+    }
+}
