@@ -168,8 +168,8 @@ mod tests {
         let w = ReplayWindow::starting_at(0x1_fff0);
         assert_eq!(w.expand(0x0005), Some(0x2_0005));
         assert_eq!(w.expand(0xffe0), Some(0x1_ffe0));
-        assert_eq!(w.expand(0x7ff0), Some(0x2_7ff0));
-        assert_eq!(w.expand(0x7ff1), Some(0x1_7ff1));
+        assert_eq!(w.expand(0x7fef), Some(0x2_7fef));
+        assert_eq!(w.expand(0x7ff0), Some(0x1_7ff0));
     }
 
     #[test]
