@@ -4,15 +4,12 @@
 //! GNS seals the SNP payload of each data packet with AES-256-GCM, no associated data, a 16-byte
 //! tag appended, and a nonce equal to the direction's base IV plus the full 64-bit packet number.
 //! The backends live in `ring_backend.rs`, `rustcrypto_backend.rs` and `null.rs`;
-//! [`SessionCipher`] picks one at run time without dynamic dispatch on the hot path.
+//! [`SessionCipher`] (`session.rs`) picks one at run time without dynamic dispatch.
 
 use std::fmt;
 
 use super::kdf::KeySchedule;
-use super::null::NullCipher;
-use super::ring_backend::RingCipher;
-#[cfg(feature = "rustcrypto")]
-use super::rustcrypto_backend::RustCryptoCipher;
+use super::session::SessionCipher;
 use crate::wire::proto::Cipher;
 
 /// AES-256 key length in bytes.
@@ -281,117 +278,12 @@ pub(super) fn check_header(buf: &[u8], header_len: usize) -> Result<(), SealErro
     Ok(())
 }
 
-/// The negotiated packet cipher of one direction, dispatching by `match` (no `dyn`).
-// Ring's key stays inline: one per connection direction, never moved on the hot path, and a
-// box would cost a pointer chase per packet. Only the NULL variant is small.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum SessionCipher {
-    /// AES-256-GCM via ring.
-    Ring(RingCipher),
-    /// AES-256-GCM via RustCrypto (boxed: its key schedule is twice ring's size).
-    #[cfg(feature = "rustcrypto")]
-    RustCrypto(Box<RustCryptoCipher>),
-    /// NULL cipher: plaintext, no tag (`Unencrypted` config).
-    Null(NullCipher),
-}
-
-impl SessionCipher {
-    /// Keys the negotiated `cipher` once for this direction.
-    pub fn new(
-        backend: AeadBackend,
-        cipher: Cipher,
-        keys: &DirectionKeys,
-    ) -> Result<Self, CipherSetupError> {
-        match cipher {
-            Cipher::Invalid => Err(CipherSetupError::InvalidCipher(cipher)),
-            Cipher::Null => Ok(Self::Null(NullCipher)),
-            Cipher::Aes256Gcm => match backend {
-                AeadBackend::Ring => Ok(Self::Ring(RingCipher::new(keys)?)),
-                #[cfg(feature = "rustcrypto")]
-                AeadBackend::RustCrypto => {
-                    Ok(Self::RustCrypto(Box::new(RustCryptoCipher::new(keys))))
-                }
-                #[cfg(not(feature = "rustcrypto"))]
-                AeadBackend::RustCrypto => Err(CipherSetupError::BackendUnavailable(backend)),
-            },
-        }
-    }
-
-    /// The cipher this instance implements.
-    pub fn cipher(&self) -> Cipher {
-        match self {
-            Self::Null(_) => Cipher::Null,
-            _ => Cipher::Aes256Gcm,
-        }
-    }
-}
-
-impl PacketCipher for SessionCipher {
-    #[inline]
-    fn tag_len(&self) -> usize {
-        match self {
-            Self::Ring(c) => c.tag_len(),
-            #[cfg(feature = "rustcrypto")]
-            Self::RustCrypto(c) => c.tag_len(),
-            Self::Null(c) => c.tag_len(),
-        }
-    }
-
-    #[inline]
-    fn seal_in_place(
-        &self,
-        packet_number: u64,
-        buf: &mut Vec<u8>,
-        header_len: usize,
-    ) -> Result<(), SealError> {
-        match self {
-            Self::Ring(c) => c.seal_in_place(packet_number, buf, header_len),
-            #[cfg(feature = "rustcrypto")]
-            Self::RustCrypto(c) => c.seal_in_place(packet_number, buf, header_len),
-            Self::Null(c) => c.seal_in_place(packet_number, buf, header_len),
-        }
-    }
-
-    #[inline]
-    fn open_in_place<'b>(
-        &self,
-        packet_number: u64,
-        buf: &'b mut [u8],
-    ) -> Result<&'b mut [u8], OpenError> {
-        match self {
-            Self::Ring(c) => c.open_in_place(packet_number, buf),
-            #[cfg(feature = "rustcrypto")]
-            Self::RustCrypto(c) => c.open_in_place(packet_number, buf),
-            Self::Null(c) => c.open_in_place(packet_number, buf),
-        }
-    }
-
-    fn seal_batch(&self, items: &mut [SealItem<'_>]) -> Result<(), SealError> {
-        // Dispatch once per batch, not once per packet.
-        match self {
-            Self::Ring(c) => c.seal_batch(items),
-            #[cfg(feature = "rustcrypto")]
-            Self::RustCrypto(c) => c.seal_batch(items),
-            Self::Null(c) => c.seal_batch(items),
-        }
-    }
-
-    fn open_batch(&self, items: &mut [OpenItem<'_>]) -> usize {
-        match self {
-            Self::Ring(c) => c.open_batch(items),
-            #[cfg(feature = "rustcrypto")]
-            Self::RustCrypto(c) => c.open_batch(items),
-            Self::Null(c) => c.open_batch(items),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::crypto::null::NullCipher;
 
     fn backends() -> Vec<AeadBackend> {
         [AeadBackend::Ring, AeadBackend::RustCrypto]
@@ -497,6 +389,28 @@ mod tests {
                     AeadBackend::RustCrypto
                 ))
             );
+        }
+    }
+
+    #[test]
+    fn open_batch_isolates_bad_packets() {
+        for backend in backends() {
+            let c = cipher(backend, [4; 32], [8; 12]);
+            let mut bufs: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 20]).collect();
+            for (pn, b) in bufs.iter_mut().enumerate() {
+                c.seal_in_place(pn as u64, b, 0).unwrap();
+            }
+            bufs[1][0] ^= 1;
+            let mut items: Vec<OpenItem<'_>> = bufs
+                .iter_mut()
+                .enumerate()
+                .map(|(pn, b)| OpenItem::new(pn as u64, b))
+                .collect();
+            assert_eq!(c.open_batch(&mut items), 2);
+            assert_eq!(items[0].plaintext(), Some(&[0u8; 20][..]));
+            assert_eq!(items[1].outcome, Err(OpenError::Authentication));
+            assert_eq!(items[1].plaintext(), None);
+            assert_eq!(items[2].plaintext(), Some(&[2u8; 20][..]));
         }
     }
 

@@ -17,13 +17,36 @@ pub mod replay;
 pub mod ring_backend;
 #[cfg(feature = "rustcrypto")]
 pub mod rustcrypto_backend;
+pub mod session;
 
 pub use aead::{
     AeadBackend, CipherSetupError, DirectionKeys, IV_LEN, KEY_LEN, OpenError, OpenItem,
-    PacketCipher, Role, SealError, SealItem, SessionCipher, SessionKeys, TAG_LEN, packet_nonce,
+    PacketCipher, Role, SealError, SealItem, SessionKeys, TAG_LEN, packet_nonce,
 };
 pub use cert::{CaStatus, CertError, CryptInfoError, PeerCert, PeerCryptInfo};
 pub use kdf::{KdfInput, KeySchedule};
 pub use keys::{EphemeralKeyPair, IdentityKey, KeyError};
 pub use negotiate::NegotiationError;
 pub use replay::{CommitOutcome, ReplayCheck, ReplayWindow};
+pub use session::SessionCipher;
+
+/// Any handshake-time crypto failure, so the protocol core can `?` them into one type and map
+/// each to a GNS end reason (BadCert 4003, BadCrypt 4002, BadProtocolVersion 4006).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// Key agreement or signature failure.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Peer certificate unusable.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    /// Peer crypt info unusable.
+    #[error(transparent)]
+    CryptInfo(#[from] CryptInfoError),
+    /// No acceptable cipher.
+    #[error(transparent)]
+    Negotiation(#[from] NegotiationError),
+    /// Packet cipher could not be keyed.
+    #[error(transparent)]
+    CipherSetup(#[from] CipherSetupError),
+}

@@ -27,8 +27,8 @@ pub enum NegotiationError {
     ReplyNotAcceptable(i32),
 }
 
-/// Local preference list for an `Unencrypted` value: 0 → [AES]; 1 → [AES, NULL];
-/// 2 → [NULL, AES]; 3 → [NULL].
+/// Local preference list for an `Unencrypted` value: 0 → `[AES]`; 1 → `[AES, NULL]`;
+/// 2 → `[NULL, AES]`; 3 → `[NULL]`.
 pub fn cipher_preferences(unencrypted: i32) -> Result<&'static [Cipher], NegotiationError> {
     match unencrypted {
         0 => Ok(&[AES]),
@@ -39,7 +39,7 @@ pub fn cipher_preferences(unencrypted: i32) -> Result<&'static [Cipher], Negotia
     }
 }
 
-/// A peer's list as sent; an empty list means [AES-256-GCM] (old peers).
+/// A peer's list as sent; an empty list means `[AES-256-GCM]` (old peers).
 fn peer_list(raw: &[i32]) -> &[i32] {
     const DEFAULT: &[i32] = &[Cipher::Aes256Gcm as i32];
     if raw.is_empty() { DEFAULT } else { raw }
