@@ -6,11 +6,14 @@
 //! consistency with the ChallengeReply are the caller's: [`PeerCert::ca`] says whether the cert
 //! was CA-signed so it can apply them. GNS: `CSteamNetworkConnectionBase::BRecvCryptoHandshake`.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use prost::Message;
 
 use super::keys::{IdentityKey, KeyError, PUBLIC_KEY_LEN, ca_key_id, verify_signature};
 use crate::wire::proto::{
     CertKeyType, Certificate, CertificateSigned, Cipher, CryptInfo, CryptInfoSigned, CryptKeyType,
+    IdentityLegacyBinary,
 };
 
 /// The protocol version we speak and sign into our crypt info.
@@ -219,11 +222,48 @@ pub fn check_peer_cert(
     })
 }
 
-/// Whether the cert carries an identity other than localhost.
+/// Whether the cert carries an identity other than localhost (`::1` or `127.0.0.1`, any port).
+/// GNS prefers `identity_string`, then the legacy binary form, then the legacy SteamID.
 fn names_remote_identity(cert: &Certificate) -> bool {
-    match cert.identity_string.as_deref() {
-        Some(s) => !matches!(s, LOCALHOST_IDENTITY | "ip:127.0.0.1"),
-        None => cert.legacy_steam_id.is_some(),
+    if let Some(s) = cert.identity_string.as_deref() {
+        return !is_localhost_identity_string(s);
+    }
+    if let Some(legacy) = &cert.legacy_identity_binary {
+        return match legacy.ipv6_and_port.as_deref() {
+            Some(ip_port) if legacy.generic_bytes.is_none() && legacy.generic_string.is_none() => {
+                !ip_port.get(..16).is_some_and(|ip| {
+                    // invariant: `get(..16)` returned exactly 16 bytes.
+                    let octets: [u8; 16] = ip.try_into().expect("16 bytes");
+                    is_loopback(IpAddr::V6(Ipv6Addr::from(octets)))
+                })
+            }
+            _ => legacy != &IdentityLegacyBinary::default(),
+        };
+    }
+    cert.legacy_steam_id.is_some()
+}
+
+/// `ip:::1`, `ip:[::1]:27015`, `ip:127.0.0.1`, `ip:127.0.0.1:27015` (spec §2.9 forms).
+fn is_localhost_identity_string(s: &str) -> bool {
+    let Some(addr) = s.strip_prefix("ip:") else {
+        return false;
+    };
+    let host = if let Some(rest) = addr.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if addr.matches(':').count() == 1 {
+        addr.split(':').next().unwrap_or(addr)
+    } else {
+        addr
+    };
+    host.parse::<IpAddr>().is_ok_and(is_loopback)
+}
+
+/// GNS's `SteamNetworkingIPAddr::IsLocalHost`: exactly `::1` or `127.0.0.1` (also v4-mapped).
+fn is_loopback(ip: IpAddr) -> bool {
+    const V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+    match ip {
+        IpAddr::V4(v4) => v4 == V4,
+        IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST || v6.to_ipv4_mapped() == Some(V4),
     }
 }
 
@@ -364,6 +404,45 @@ mod tests {
             check_peer_cert(&CertificateSigned::default(), 0, &[]),
             Err(CertError::Missing)
         );
+    }
+
+    #[test]
+    fn localhost_identities() {
+        for s in [
+            "ip:::1",
+            "ip:[::1]:27015",
+            "ip:127.0.0.1",
+            "ip:127.0.0.1:5",
+            "ip:::ffff:127.0.0.1",
+        ] {
+            assert!(is_localhost_identity_string(s), "{s}");
+        }
+        for s in [
+            "ip:10.0.0.1",
+            "ip:127.0.0.2",
+            "ip:[::2]:1",
+            "str:ip:::1",
+            "steamid:1",
+            "ip:",
+        ] {
+            assert!(!is_localhost_identity_string(s), "{s}");
+        }
+        let pk = key(5).public_bytes();
+        let mut c = self_issued_certificate(&pk, None, &[]);
+        let mut ip = [0u8; 18];
+        ip[15] = 1;
+        c.legacy_identity_binary = Some(IdentityLegacyBinary {
+            ipv6_and_port: Some(ip.to_vec()),
+            ..Default::default()
+        });
+        assert!(check_peer_cert(&certificate_signed(&c), 0, &[]).is_ok());
+        ip[15] = 2;
+        c.legacy_identity_binary = Some(IdentityLegacyBinary {
+            ipv6_and_port: Some(ip.to_vec()),
+            ..Default::default()
+        });
+        let r = check_peer_cert(&certificate_signed(&c), 0, &[]);
+        assert_eq!(r, Err(CertError::IdentityWithoutAppIds));
     }
 
     #[test]
