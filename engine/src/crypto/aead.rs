@@ -252,6 +252,19 @@ pub trait PacketCipher {
         Ok(())
     }
 
+    /// Like [`PacketCipher::seal_batch`] but over any iterator of items, so a runtime can seal
+    /// straight from its own packet arena without building a slice first.
+    fn seal_iter<'a, I>(&self, items: I) -> Result<(), SealError>
+    where
+        I: IntoIterator<Item = SealItem<'a>>,
+        Self: Sized,
+    {
+        for item in items {
+            self.seal_in_place(item.packet_number, item.buf, item.header_len)?;
+        }
+        Ok(())
+    }
+
     /// Opens every item, recording each outcome in [`OpenItem::outcome`]; one bad packet does
     /// not affect the others. Returns how many opened.
     fn open_batch(&self, items: &mut [OpenItem<'_>]) -> usize {
@@ -456,6 +469,15 @@ mod tests {
                     .map(|((pn, _), buf)| SealItem { packet_number: *pn, buf, header_len }).collect();
                 c.seal_batch(&mut items).unwrap();
                 prop_assert_eq!(&bufs, &singles);
+                let mut via_iter: Vec<Vec<u8>> =
+                    pts.iter().map(|(_, p)| [vec![0xAA; header_len], p.clone()].concat()).collect();
+                c.seal_iter(pts.iter().zip(via_iter.iter_mut()).map(|((pn, _), buf)| SealItem {
+                    packet_number: *pn,
+                    buf,
+                    header_len,
+                }))
+                .unwrap();
+                prop_assert_eq!(&via_iter, &singles);
                 let mut opens: Vec<OpenItem<'_>> = pts.iter().zip(bufs.iter_mut())
                     .map(|((pn, _), b)| OpenItem::new(*pn, &mut b[header_len..])).collect();
                 prop_assert_eq!(c.open_batch(&mut opens), pts.len());

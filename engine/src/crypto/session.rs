@@ -108,6 +108,18 @@ impl PacketCipher for SessionCipher {
         }
     }
 
+    fn seal_iter<'a, I>(&self, items: I) -> Result<(), SealError>
+    where
+        I: IntoIterator<Item = SealItem<'a>>,
+    {
+        match self {
+            Self::Ring(c) => c.seal_iter(items),
+            #[cfg(feature = "rustcrypto")]
+            Self::RustCrypto(c) => c.seal_iter(items),
+            Self::Null(c) => c.seal_iter(items),
+        }
+    }
+
     fn open_batch(&self, items: &mut [OpenItem<'_>]) -> usize {
         match self {
             Self::Ring(c) => c.open_batch(items),
