@@ -36,7 +36,10 @@ impl Timestamp {
 impl Add<Duration> for Timestamp {
     type Output = Timestamp;
     fn add(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)))
+        Timestamp(
+            self.0
+                .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
@@ -57,6 +60,9 @@ mod tests {
         assert_eq!(t + Duration::from_micros(5), Timestamp(15));
         assert_eq!(Timestamp(5) - t, Duration::ZERO);
         assert_eq!(t - Timestamp(4), Duration::from_micros(6));
-        assert_eq!(Timestamp(u64::MAX - 1) + Duration::from_secs(1), Timestamp(u64::MAX));
+        assert_eq!(
+            Timestamp(u64::MAX - 1) + Duration::from_secs(1),
+            Timestamp(u64::MAX)
+        );
     }
 }

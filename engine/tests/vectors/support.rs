@@ -19,7 +19,11 @@ pub fn all() -> Vec<(&'static str, Value)> {
 
 /// Decodes a lowercase hex string field.
 pub fn hex(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}"))).unwrap()
+    hex::decode(
+        v.as_str()
+            .unwrap_or_else(|| panic!("not a hex string: {v}")),
+    )
+    .unwrap()
 }
 
 /// Decodes a 64-bit value written as `"0x" + 16 hex digits`.
@@ -40,5 +44,8 @@ pub fn datagrams(v: &Value) -> &Vec<Value> {
 
 /// The first datagram of a given kind (e.g. "ConnectRequest").
 pub fn first_of_kind<'a>(v: &'a Value, kind: &str) -> &'a Value {
-    datagrams(v).iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"))
+    datagrams(v)
+        .iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
 }
