@@ -108,10 +108,12 @@ impl<'v> PacketEncoder<'v> {
         delay: u16,
         blocks: &[AckBlockCounts],
     ) -> Result<(), EncodeError> {
-        self.ack_with(latest, false, delay, blocks, false)
+        self.ack_exact(latest, false, delay, blocks, false)
     }
 
-    fn ack_with(
+    /// An ack with every encoding choice explicit: 32-bit `latest` (GNS never sends it, but
+    /// decoders at protocol ≥ 13 accept it) and the explicit block-count byte even for ≤ 6 blocks.
+    pub fn ack_exact(
         &mut self,
         latest: u64,
         latest_32bit: bool,
@@ -284,7 +286,7 @@ impl<'v> PacketEncoder<'v> {
             }
             Frame::Ack(a) => {
                 let counts: Vec<AckBlockCounts> = a.blocks().map(|b| b.counts).collect();
-                self.ack_with(a.latest, a.latest_32bit, a.delay, &counts, a.explicit_count)
+                self.ack_exact(a.latest, a.latest_32bit, a.delay, &counts, a.explicit_count)
             }
             Frame::SelectLane { lane } => self.select_lane(*lane),
             Frame::Unreliable(s) => {
