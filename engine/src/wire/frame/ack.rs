@@ -18,7 +18,7 @@ use crate::wire::pktnum::nearest_with_low_bits;
 use crate::wire::varint::write_varint;
 
 /// The decoder rejects a count whose varint upper part (count >> 3) exceeds this
-/// (GNS: `SNP_RecvDataChunk`).
+/// (GNS: `ProcessPlainTextDataChunk`).
 pub const ACK_COUNT_UPPER_MAX: u64 = 100_000;
 /// Most blocks one ack frame can carry (the explicit count is a u8).
 pub const ACK_MAX_BLOCKS: usize = 255;
@@ -55,13 +55,15 @@ pub struct AckBlock {
 /// [`AckFrame::blocks`], so decoding allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckFrame<'a> {
-    /// Whether `latest` was sent as 32 bits (`w` = 0); GNS always sends 16.
+    /// Whether `latest` was sent as 32 bits (`w` = 0). GNS always sends 16, and GNS decoders
+    /// before protocol 13 ignore `w` (their test is on bit 0x40, never set in an ack byte) and
+    /// always read 16 bits, so never send `w` = 0 to them.
     pub latest_32bit: bool,
     /// `latest` as it was on the wire (16 or 32 low bits).
     pub latest_wire: u32,
     /// Newest packet the peer reports, expanded nearest to our next packet number. If it is ≥
     /// that number the peer acks a packet never sent; GNS then ignores the rest of the packet
-    /// (GNS: `SNP_RecvDataChunk`) — a policy left to the caller.
+    /// (GNS: `ProcessPlainTextDataChunk`) — a policy left to the caller.
     pub latest: u64,
     /// Receive-to-ack delay in 32 µs units; [`ACK_DELAY_NO_TIMING`] = none.
     pub delay: u16,

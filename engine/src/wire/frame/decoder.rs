@@ -1,4 +1,4 @@
-//! The frame decoder: an iterator over one packet's plaintext (GNS: `SNP_RecvDataChunk`).
+//! The frame decoder: an iterator over one packet's plaintext (GNS: `ProcessPlainTextDataChunk`).
 //!
 //! It tracks the in-packet segment context itself and asks the caller, through [`FrameRefs`],
 //! for the per-lane references truncated numbers are reconstructed against. It stops after the
@@ -19,7 +19,8 @@ pub trait FrameRefs {
     /// unreliable segment's absolute number.
     fn message_number_ref(&self, lane: u8) -> u64;
     /// The next reliable stream position expected on `lane` (consumed + buffered; 1 for a new
-    /// lane): reference for the first reliable segment's absolute position.
+    /// lane): reference for the first reliable segment's absolute position (reconstructed with
+    /// GNS's forward-only rule, [`crate::wire::pktnum::stream_pos_from_low_bits`]).
     fn stream_pos_ref(&self, lane: u8) -> u64;
 }
 

@@ -38,7 +38,7 @@ pub use segment::{
 pub use stop_waiting::StopWaiting;
 
 /// Why a frame (or a reliable message header) could not be decoded. Any of these kills the
-/// connection (GNS: `SNP_ReportDecodeError` → `Misc_InternalError`).
+/// connection (GNS: `DECODE_ERROR` in `ProcessPlainTextDataChunk` → `Misc_InternalError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// The packet ended inside a frame.
@@ -96,7 +96,7 @@ pub enum FrameType {
 
 impl FrameType {
     /// Classifies a type byte; every reserved pattern is an error because frames cannot be
-    /// skipped (GNS: `SNP_RecvDataChunk`).
+    /// skipped (GNS: `ProcessPlainTextDataChunk`).
     pub fn classify(byte: u8) -> Result<Self, FrameError> {
         match byte {
             0x00..=0x3f => Ok(Self::Unreliable),

@@ -10,7 +10,7 @@
 
 use super::FrameError;
 use super::reader::{Reader, write_le};
-use crate::wire::pktnum::nearest_with_low_bits;
+use crate::wire::pktnum::{nearest_with_low_bits, stream_pos_from_low_bits};
 use crate::wire::varint::write_varint;
 
 /// Largest size an explicit size code can express (`(4 << 8) | 0xff`).
@@ -117,7 +117,7 @@ impl SegmentContext {
     }
 
     /// Records a reliable segment: its end, and the +1 bump of the unreliable number
-    /// (GNS: `SNP_RecvDataChunk` / `SNP_SerializeReliableSegment`).
+    /// (GNS: `ProcessPlainTextDataChunk` / `SNP_SendPacket`).
     pub fn note_reliable(&mut self, end: u64) -> Result<(), FrameError> {
         self.stream_end = Some(end);
         if let Some(n) = self.msg_num {
@@ -247,7 +247,7 @@ impl<'a> ReliableSegment<'a> {
                     _ => return Err(FrameError::ReservedStreamPosEncoding),
                 };
                 let wire = r.le(bytes)?;
-                let pos = nearest_with_low_bits(reference, wire, 8 * bytes as u32)
+                let pos = stream_pos_from_low_bits(reference, wire, 8 * bytes as u32)
                     .filter(|&p| p > 0)
                     .ok_or(FrameError::StreamPositionNotPositive)?;
                 (pos, enc)

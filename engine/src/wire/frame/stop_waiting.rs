@@ -56,7 +56,7 @@ impl StopWaiting {
     pub(crate) fn read(ty: u8, r: &mut Reader<'_>, packet_number: u64) -> Result<Self, FrameError> {
         let width_bytes = WIDTHS[usize::from(ty & 3)];
         let value = r.le(usize::from(width_bytes))?;
-        // GNS: SNP_RecvDataChunk rejects an offset reaching before packet 0.
+        // GNS: ProcessPlainTextDataChunk rejects an offset reaching before packet 0.
         let min_packet_to_ack = packet_number
             .checked_sub(value)
             .and_then(|v| v.checked_sub(1))

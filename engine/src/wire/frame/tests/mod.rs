@@ -297,6 +297,17 @@ fn segment_errors_and_sizes() {
         panic!()
     };
     assert!(last.size_to_end && last.data.len() == 2000 && last.stream_pos == 3000);
+    // A first position far ahead inside the current 24-bit block stays ahead (GNS wraps
+    // forward only), where a symmetric "nearest" would have gone below zero.
+    let fresh = FixedRefs {
+        stream_pos: 1,
+        ..refs()
+    };
+    let f = decode_all(&[0x47, 0xf0, 0xff, 0xff, b'x'], 100, &fresh).unwrap();
+    let Frame::Reliable(far) = &f[0] else {
+        panic!()
+    };
+    assert_eq!(far.stream_pos, 0xff_fff0);
     // A u64 message number cannot be bumped past the top.
     let top = FixedRefs {
         message_number: u64::MAX - 1,
