@@ -196,7 +196,9 @@ impl<'v> PacketEncoder<'v> {
     }
 
     /// A select-lane frame: `0x88..0x8E` for lanes 1..7, else `0x8F` + varint of the lane
-    /// itself. Resets the segment context.
+    /// itself. Resets the segment context. (GNS's own encoder drops the varint for lanes ≥ 8 —
+    /// its header length omits the 0x8F byte, GNS: `SNPSegmentCollector::GetLane` — so a GNS
+    /// peer using more than 8 lanes sends frames nobody can parse; we encode per spec.)
     pub fn select_lane(&mut self, lane: u8) -> Result<(), EncodeError> {
         self.open()?;
         match lane {

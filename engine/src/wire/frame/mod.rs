@@ -7,6 +7,11 @@
 //! [`FrameDecoder`] and [`PacketEncoder`] track those contexts identically, so every packet the
 //! encoder writes decodes back to the same frames.
 //!
+//! Receiver *policies* are left to the caller, because they are not decode errors in GNS: the
+//! per-packet segment cap (`RecvMaxSegmentsPerPacket`), ignoring unreliable segments with
+//! offset + size > 26000 or size > 1300, dropping the rest of a packet whose ack `latest` is ≥
+//! our next packet number, stop_waiting monotonicity, and the §4.6 reliable header sanity limits.
+//!
 //! ```text
 //!  plaintext ─► FrameDecoder (iterator, borrows data) ─► Frame::{StopWaiting, Ack, SelectLane,
 //!                                                              Unreliable, Reliable}
