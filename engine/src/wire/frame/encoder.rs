@@ -197,8 +197,9 @@ impl<'v> PacketEncoder<'v> {
 
     /// A select-lane frame: `0x88..0x8E` for lanes 1..7, else `0x8F` + varint of the lane
     /// itself. Resets the segment context. (GNS's own encoder drops the varint for lanes ≥ 8 —
-    /// its header length omits the 0x8F byte, GNS: `SNPSegmentCollector::GetLane` — so a GNS
-    /// peer using more than 8 lanes sends frames nobody can parse; we encode per spec.)
+    /// its header length omits the 0x8F byte, GNS: `SNPSegmentCollector::GetLane` — so for
+    /// lanes ≥ 8 a GNS peer sends a bare 0x8F and the next segment's type byte is read as the
+    /// lane; we encode per spec.)
     pub fn select_lane(&mut self, lane: u8) -> Result<(), EncodeError> {
         self.open()?;
         match lane {
