@@ -2,7 +2,10 @@
 //! sizes a game server sees (64 B input-only packets, 512 B snapshots, 1200 B full packets).
 //! Run: `cargo bench -p sockworks-benches --bench aead`. Compare ratios within one run.
 
-#![expect(clippy::disallowed_methods, reason = "benchmarks measure wall-clock time")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "benchmarks measure wall-clock time"
+)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sockworks_engine::crypto::{
@@ -21,7 +24,10 @@ fn keys() -> DirectionKeys {
 
 fn backends() -> Vec<(&'static str, SessionCipher)> {
     let mut v = Vec::new();
-    for (name, b) in [("ring", AeadBackend::Ring), ("rustcrypto", AeadBackend::RustCrypto)] {
+    for (name, b) in [
+        ("ring", AeadBackend::Ring),
+        ("rustcrypto", AeadBackend::RustCrypto),
+    ] {
         if let Ok(c) = SessionCipher::new(b, Cipher::Aes256Gcm, &keys()) {
             v.push((name, c));
         }
@@ -56,25 +62,30 @@ fn seal(cr: &mut Criterion) {
                 })
             });
             let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| packet(size)).collect();
-            g.bench_function(BenchmarkId::new(format!("batch{BATCH}-per-packet"), name), |b| {
-                b.iter_custom(|iters| {
-                    // One iteration = one packet, so batch and single compare per packet.
-                    let rounds = iters.div_ceil(BATCH as u64);
-                    let start = std::time::Instant::now();
-                    for r in 0..rounds {
-                        for buf in bufs.iter_mut() {
-                            buf.truncate(HEADER + size);
+            g.bench_function(
+                BenchmarkId::new(format!("batch{BATCH}-per-packet"), name),
+                |b| {
+                    b.iter_custom(|iters| {
+                        // One iteration = one packet, so batch and single compare per packet.
+                        let rounds = iters.div_ceil(BATCH as u64);
+                        let start = std::time::Instant::now();
+                        for r in 0..rounds {
+                            for buf in bufs.iter_mut() {
+                                buf.truncate(HEADER + size);
+                            }
+                            let items = bufs.iter_mut().enumerate().map(|(i, buf)| SealItem {
+                                packet_number: r * BATCH as u64 + i as u64,
+                                buf,
+                                header_len: HEADER,
+                            });
+                            c.seal_iter(items).expect("seal batch");
                         }
-                        let items = bufs.iter_mut().enumerate().map(|(i, buf)| SealItem {
-                            packet_number: r * BATCH as u64 + i as u64,
-                            buf,
-                            header_len: HEADER,
-                        });
-                        c.seal_iter(items).expect("seal batch");
-                    }
-                    start.elapsed().mul_f64(iters as f64 / (rounds * BATCH as u64) as f64)
-                })
-            });
+                        start
+                            .elapsed()
+                            .mul_f64(iters as f64 / (rounds * BATCH as u64) as f64)
+                    })
+                },
+            );
         }
         g.finish();
     }
@@ -103,25 +114,30 @@ fn open(cr: &mut Criterion) {
                     black_box(pt.len());
                 })
             });
-            g.bench_function(BenchmarkId::new(format!("batch{BATCH}-per-packet"), name), |b| {
-                b.iter_custom(|iters| {
-                    let rounds = iters.div_ceil(BATCH as u64);
-                    let start = std::time::Instant::now();
-                    for _ in 0..rounds {
-                        for (s, src) in scratch.iter_mut().zip(&sealed) {
-                            s.copy_from_slice(src);
+            g.bench_function(
+                BenchmarkId::new(format!("batch{BATCH}-per-packet"), name),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let rounds = iters.div_ceil(BATCH as u64);
+                        let start = std::time::Instant::now();
+                        for _ in 0..rounds {
+                            for (s, src) in scratch.iter_mut().zip(&sealed) {
+                                s.copy_from_slice(src);
+                            }
+                            let mut items: Vec<OpenItem<'_>> = scratch
+                                .iter_mut()
+                                .enumerate()
+                                .map(|(pn, buf)| OpenItem::new(pn as u64, buf))
+                                .collect();
+                            let n = c.open_batch(&mut items);
+                            assert_eq!(n, BATCH);
                         }
-                        let mut items: Vec<OpenItem<'_>> = scratch
-                            .iter_mut()
-                            .enumerate()
-                            .map(|(pn, buf)| OpenItem::new(pn as u64, buf))
-                            .collect();
-                        let n = c.open_batch(&mut items);
-                        assert_eq!(n, BATCH);
-                    }
-                    start.elapsed().mul_f64(iters as f64 / (rounds * BATCH as u64) as f64)
-                })
-            });
+                        start
+                            .elapsed()
+                            .mul_f64(iters as f64 / (rounds * BATCH as u64) as f64)
+                    })
+                },
+            );
         }
         g.finish();
     }
