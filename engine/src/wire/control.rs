@@ -194,10 +194,16 @@ impl ControlMessage {
 
     /// Appends the framed datagram to `out` and returns its length. Appending (rather than a
     /// fixed slice) lets the caller reuse one buffer; on error `out` is left unchanged.
+    /// Refuses what a receiver would reject: over 1300 bytes ([`ControlError::TooLarge`]) or
+    /// a padded kind with an empty body ([`ControlError::PaddedZeroLength`]).
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize, ControlError> {
         let total = self.encoded_len();
         if total > MAX_UDP_PAYLOAD {
             return Err(ControlError::TooLarge(total));
+        }
+        if self.kind().is_padded() && self.protobuf_len() == 0 {
+            // Receivers (ours and GNS's) reject a zero-length padded body; never emit one.
+            return Err(ControlError::PaddedZeroLength);
         }
         let start = out.len();
         out.reserve(total);

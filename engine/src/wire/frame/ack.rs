@@ -52,8 +52,9 @@ pub struct AckBlock {
 }
 
 /// A decoded ack frame. Blocks stay in the packet (already validated) and are walked with
-/// [`AckFrame::blocks`], so decoding allocates nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`AckFrame::blocks`], so decoding allocates nothing. Equality compares the decoded blocks,
+/// not their bytes: a varint may be written non-canonically and still mean the same block.
+#[derive(Debug, Clone, Eq)]
 pub struct AckFrame<'a> {
     /// Whether `latest` was sent as 32 bits (`w` = 0). GNS always sends 16, and GNS decoders
     /// before protocol 13 ignore `w` (their test is on bit 0x40, never set in an ack byte) and
@@ -75,6 +76,19 @@ pub struct AckFrame<'a> {
     /// min-waiting up to here (exclusive) counts as received.
     pub implicitly_acked_below: u64,
     blocks_raw: &'a [u8],
+}
+
+impl PartialEq for AckFrame<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.latest_32bit == other.latest_32bit
+            && self.latest_wire == other.latest_wire
+            && self.latest == other.latest
+            && self.delay == other.delay
+            && self.explicit_count == other.explicit_count
+            && self.block_count == other.block_count
+            && self.implicitly_acked_below == other.implicitly_acked_below
+            && self.blocks().eq(other.blocks())
+    }
 }
 
 impl<'a> AckFrame<'a> {
