@@ -239,7 +239,7 @@ impl RecvPacketTracker {
     }
 
     /// Applies a decoded stop_waiting offset `offset` carried by packet `pkt` (§4.8).
-    // GNS: CSteamNetworkConnectionBase::SNP_ReceivePacket (stop_waiting frame handling)
+    // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk (stop_waiting frame)
     pub fn apply_stop_waiting(&mut self, pkt: u64, offset: u64) -> Result<(), StopWaitingError> {
         let Some(min) = pkt.checked_sub(offset).and_then(|v| v.checked_sub(1)) else {
             return Err(StopWaitingError::Negative {
@@ -340,7 +340,7 @@ impl AckDeadline {
         self.at = Some(self.at.map_or(t, |cur| cur.min(t)));
     }
 
-    /// Reliable data (or an ACK_REQUEST_E2E flag) arrived: ack within 50 ms.
+    /// Reliable data arrived: ack within 50 ms.
     pub fn on_reliable_data(&mut self, now: Timestamp) {
         self.raise(now + MAX_DATA_ACK_DELAY);
     }

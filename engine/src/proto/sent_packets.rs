@@ -164,8 +164,8 @@ impl SentPackets {
     }
 
     /// Applies a decoded ack at `now`. Work is bounded by the table size, not the ranges.
-    // GNS: CSteamNetworkConnectionBase::SNP_ReceivePacket (ack frame) and
-    // SSNPSenderState::RemoveAckedReliableMessageFromUnackedList
+    // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk (ack frame) and
+    // CSteamNetworkConnectionBase::SNP_SenderProcessPacketNack
     pub fn apply_ack(&mut self, now: Timestamp, ack: &AckRanges) -> Result<AckOutcome, AckError> {
         if ack.latest >= self.next {
             return Err(AckError::PacketNeverSent {

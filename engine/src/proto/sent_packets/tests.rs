@@ -253,3 +253,58 @@ fn segments_of_several_lanes_come_back_on_ack() {
         .expect("sent");
     assert_eq!(out.acked, vec![seg(0, 1, 10), seg(3, 1, 5)]);
 }
+
+mod with_receiver {
+    //! The receiver's ack input, mapped to ack blocks as GNS's encoder does (§4.9), must make
+    //! the sender ack exactly what arrived, thanks to the implicit final block.
+
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::proto::recv_packets::{AckInput, RecvPacketTracker};
+
+    fn to_ranges(input: &AckInput) -> AckRanges {
+        let mut end = input.latest + 1;
+        let mut out = AckRanges {
+            latest: input.latest,
+            delay_usec: Some(0),
+            ..Default::default()
+        };
+        for g in &input.gaps {
+            out.acked.push(g.missing.end..end);
+            out.nacked.push(g.missing.clone());
+            end = g.missing.start;
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn sender_acks_exactly_what_the_receiver_got(
+            sent in 1u64..150,
+            lost in proptest::collection::btree_set(2u64..152, 0..40),
+            order in proptest::collection::vec(any::<u32>(), 150),
+        ) {
+            let mut tx = table_with(sent);
+            let last = FIRST_DATA_PACKET + sent - 1;
+            let mut arrived: Vec<u64> =
+                (FIRST_DATA_PACKET..=last).filter(|p| !lost.contains(p)).collect();
+            arrived.sort_by_key(|&p| order[(p - 2) as usize]);
+            let mut rx = RecvPacketTracker::new(ms(0), 1);
+            for &p in &arrived {
+                rx.record(ms(0), p);
+            }
+            let ranges = to_ranges(&rx.ack_input(ms(1_000)));
+            let out = tx.apply_ack(ms(1_000), &ranges).expect("only sent packets are acked");
+            let acked: BTreeSet<u64> = out.acked.iter().map(|s| s.stream.start / 100).collect();
+            let nacked: BTreeSet<u64> = out.nacked.iter().map(|s| s.stream.start / 100).collect();
+            let got: BTreeSet<u64> = arrived.iter().copied().collect();
+            let missing: BTreeSet<u64> =
+                (FIRST_DATA_PACKET..=ranges.latest).filter(|p| !got.contains(p)).collect();
+            prop_assert_eq!(acked, got);
+            prop_assert_eq!(nacked, missing);
+        }
+    }
+}
