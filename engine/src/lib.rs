@@ -19,6 +19,7 @@
 pub mod crypto;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod proto;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;

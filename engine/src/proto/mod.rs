@@ -1,0 +1,22 @@
+//! The sans-I/O connection core: pure, deterministic building blocks of GNS's SNP layer.
+//!
+//! Everything here takes time as a [`crate::time::Timestamp`] argument and never touches
+//! sockets, threads, the clock or an unseeded RNG. Each submodule is one small data structure
+//! the connection state machine is assembled from:
+//!
+//! ```text
+//!  send side                                receive side
+//!  ---------                                ------------
+//!  lanes       which lane sends next (WFQ)  reassembly    unreliable fragments -> messages
+//!  send_rate   token bucket pacing          recv_stream   reliable byte stream per lane
+//!  sent_packets in-flight table, acks, RTO  recv_packets  gaps to ack, ack/NACK deadlines
+//!  ping        smoothed RTT, RTO
+//! ```
+
+pub mod lanes;
+pub mod ping;
+pub mod reassembly;
+pub mod recv_packets;
+pub mod recv_stream;
+pub mod send_rate;
+pub mod sent_packets;

@@ -1,0 +1,246 @@
+//! Send-rate pacing: GNS's token bucket (spec §4.14).
+//!
+//! Open-source GNS has no congestion control: the rate is `clamp(estimate, min, max)` where the
+//! estimate is a fixed initial value, and with the default limits (256 KiB/s both) every
+//! connection is paced at exactly 256 KiB/s. The bucket fills at that rate, holds at most one
+//! maximum packet of credit when idle, and a send may overdraw it once:
+//!
+//! ```text
+//!   +1248 ---- cap (idle credit)
+//!       |  fills at `rate` bytes/s
+//!       0 ---- may send while >= 0
+//!   -debt ---- after a send that overdrew; wait debt / rate
+//! ```
+//!
+//! The seam for a real rate controller is [`TokenBucket::set_estimate`]: a controller computes
+//! an estimate from acks and loss and pushes it in; the limits still clamp it.
+
+use std::time::Duration;
+
+use crate::time::Timestamp;
+
+/// Lowest rate limit GNS accepts internally (1 KiB/s, §4.14).
+pub const SEND_RATE_FLOOR: u32 = 1024;
+
+/// Highest rate limit GNS accepts internally (100 MiB/s, §4.14).
+pub const SEND_RATE_CEILING: u32 = 100 * 1024 * 1024;
+
+/// Default `SendRateMin` and `SendRateMax` (config 10/11, §6): 256 KiB/s.
+pub const SEND_RATE_DEFAULT: u32 = 262_144;
+
+/// Credit the bucket may hold when idle: one maximum UDP payload (§4.14, GNS
+/// `k_cbSteamNetworkingSocketsMaxEncryptedPayloadSend`).
+pub const MAX_IDLE_CREDIT: u32 = 1248;
+
+/// Token bucket scale: credit is kept in byte-microseconds so refills are exact integers.
+const SCALE: i128 = 1_000_000;
+
+/// The configured lower and upper bound on the send rate, already clamped to
+/// [`SEND_RATE_FLOOR`]..=[`SEND_RATE_CEILING`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    min: u32,
+    max: u32,
+}
+
+impl RateLimits {
+    /// Builds limits from the `SendRateMin`/`SendRateMax` config values, clamping both into
+    /// GNS's internal range; a max below the min is raised to the min.
+    // GNS: CSteamNetworkConnectionBase::SNP_ClampSendRate
+    pub fn new(min: u32, max: u32) -> Self {
+        let min = min.clamp(SEND_RATE_FLOOR, SEND_RATE_CEILING);
+        let max = max.clamp(SEND_RATE_FLOOR, SEND_RATE_CEILING).max(min);
+        RateLimits { min, max }
+    }
+
+    /// The clamped minimum, bytes per second.
+    pub fn min(self) -> u32 {
+        self.min
+    }
+
+    /// The clamped maximum, bytes per second.
+    pub fn max(self) -> u32 {
+        self.max
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits::new(SEND_RATE_DEFAULT, SEND_RATE_DEFAULT)
+    }
+}
+
+/// The pacing token bucket of one connection.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    limits: RateLimits,
+    /// The rate controller's opinion, before clamping.
+    estimate: u32,
+    /// Credit in byte-microseconds (bytes × [`SCALE`]); may be negative after an overdraw.
+    credit: i128,
+    /// When `credit` was last brought up to date.
+    updated: Timestamp,
+}
+
+impl TokenBucket {
+    /// A full bucket at `now`, paced by `limits` with the given initial estimate (GNS starts
+    /// from 4380 B / RTT, which the default limits override anyway).
+    pub fn new(now: Timestamp, limits: RateLimits, initial_estimate: u32) -> Self {
+        TokenBucket {
+            limits,
+            estimate: initial_estimate,
+            credit: i128::from(MAX_IDLE_CREDIT) * SCALE,
+            updated: now,
+        }
+    }
+
+    /// Replaces the limits (a config change); the bucket's credit is kept.
+    pub fn set_limits(&mut self, now: Timestamp, limits: RateLimits) {
+        self.accumulate(now);
+        self.limits = limits;
+    }
+
+    /// The seam for a rate controller: replaces the unclamped estimate.
+    pub fn set_estimate(&mut self, now: Timestamp, bytes_per_sec: u32) {
+        self.accumulate(now);
+        self.estimate = bytes_per_sec;
+    }
+
+    /// The effective rate, `clamp(estimate, min, max)`, as reported in
+    /// `m_nSendRateBytesPerSecond`.
+    pub fn rate(&self) -> u32 {
+        self.estimate.clamp(self.limits.min, self.limits.max)
+    }
+
+    /// Adds the credit earned since the last update, capped at [`MAX_IDLE_CREDIT`].
+    // GNS: CSteamNetworkConnectionBase::SNP_TokenBucket_Accumulate
+    pub fn accumulate(&mut self, now: Timestamp) {
+        if now <= self.updated {
+            return;
+        }
+        let elapsed = i128::from(now.as_micros() - self.updated.as_micros());
+        let cap = i128::from(MAX_IDLE_CREDIT) * SCALE;
+        self.credit = (self.credit + elapsed * i128::from(self.rate())).min(cap);
+        self.updated = now;
+    }
+
+    /// Whether a packet may go out at `now` (credit ≥ 0; the packet itself may overdraw).
+    pub fn can_send(&mut self, now: Timestamp) -> bool {
+        self.accumulate(now);
+        self.credit >= 0
+    }
+
+    /// Charges a sent packet's UDP payload size.
+    pub fn on_sent(&mut self, now: Timestamp, udp_payload_bytes: usize) {
+        self.accumulate(now);
+        let bytes = i128::try_from(udp_payload_bytes).unwrap_or(i128::MAX / SCALE);
+        self.credit -= bytes * SCALE;
+    }
+
+    /// How long until [`TokenBucket::can_send`] turns true; zero when it already is. For the
+    /// connection's next-wakeup timer.
+    pub fn time_until_send(&mut self, now: Timestamp) -> Duration {
+        self.accumulate(now);
+        if self.credit >= 0 {
+            return Duration::ZERO;
+        }
+        let rate = i128::from(self.rate());
+        // Round up so the timer never fires early.
+        let us = (-self.credit + rate - 1) / rate;
+        Duration::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+
+    /// Bytes owed after an overdraw (0 when in credit): part of the queue-time estimate (§5.5).
+    pub fn debt_bytes(&mut self, now: Timestamp) -> u64 {
+        self.accumulate(now);
+        if self.credit >= 0 {
+            0
+        } else {
+            u64::try_from((-self.credit + SCALE - 1) / SCALE).unwrap_or(u64::MAX)
+        }
+    }
+
+    /// Refills to the idle cap: GNS keeps the bucket full while not connected.
+    pub fn fill(&mut self, now: Timestamp) {
+        self.credit = i128::from(MAX_IDLE_CREDIT) * SCALE;
+        self.updated = self.updated.max(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us(v: u64) -> Timestamp {
+        Timestamp::from_micros(v)
+    }
+
+    #[test]
+    fn limits_are_clamped_to_1kib_and_100mib() {
+        let l = RateLimits::new(1, u32::MAX);
+        assert_eq!((l.min(), l.max()), (SEND_RATE_FLOOR, SEND_RATE_CEILING));
+        let l = RateLimits::new(50_000, 10_000);
+        assert_eq!((l.min(), l.max()), (50_000, 50_000));
+    }
+
+    #[test]
+    fn rate_is_estimate_clamped_between_min_and_max() {
+        let mut b = TokenBucket::new(us(0), RateLimits::new(10_000, 20_000), 4380);
+        assert_eq!(b.rate(), 10_000);
+        b.set_estimate(us(0), 1_000_000);
+        assert_eq!(b.rate(), 20_000);
+        b.set_estimate(us(0), 15_000);
+        assert_eq!(b.rate(), 15_000);
+    }
+
+    #[test]
+    fn idle_credit_is_capped_at_one_packet() {
+        let mut b = TokenBucket::new(us(0), RateLimits::default(), 0);
+        assert!(b.can_send(us(10_000_000)));
+        b.on_sent(us(10_000_000), 1248);
+        b.on_sent(us(10_000_000), 1);
+        assert!(!b.can_send(us(10_000_000)));
+        assert_eq!(b.debt_bytes(us(10_000_000)), 1);
+    }
+
+    #[test]
+    fn one_packet_may_overdraw_then_sender_waits_for_the_debt() {
+        // 1_000_000 B/s = 1 byte per microsecond.
+        let mut b = TokenBucket::new(us(0), RateLimits::new(1_000_000, 1_000_000), 0);
+        b.on_sent(us(0), 1248); // credit 0: still allowed
+        assert!(b.can_send(us(0)));
+        b.on_sent(us(0), 1000); // overdraw
+        assert!(!b.can_send(us(0)));
+        assert_eq!(b.time_until_send(us(0)), Duration::from_micros(1000));
+        assert!(!b.can_send(us(999)));
+        assert!(b.can_send(us(1000)));
+    }
+
+    #[test]
+    fn default_rate_paces_256_kib_per_second() {
+        let mut b = TokenBucket::new(us(0), RateLimits::default(), 0);
+        let mut now = us(0);
+        let mut sent = 0u64;
+        while now < us(1_000_000) {
+            if b.can_send(now) {
+                b.on_sent(now, 1000);
+                sent += 1000;
+            } else {
+                now = now + b.time_until_send(now);
+            }
+        }
+        // 1248 B of initial credit + 262144 B/s, give or take one packet.
+        assert!((262_144..=262_144 + 1248 + 1000).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn fill_restores_full_credit_while_disconnected() {
+        let mut b = TokenBucket::new(us(0), RateLimits::default(), 0);
+        b.on_sent(us(0), 100_000);
+        b.fill(us(5));
+        assert!(b.can_send(us(5)));
+        assert_eq!(b.debt_bytes(us(5)), 0);
+        b.on_sent(us(5), 1249);
+        assert!(!b.can_send(us(5)));
+    }
+}

@@ -1,0 +1,310 @@
+//! Tests for the sender's in-flight table.
+
+// Ack ranges are lists of ranges; a one-element list is what an ack with one block decodes to.
+#![allow(clippy::single_range_in_vec_init)]
+
+use super::*;
+
+fn ms(v: u64) -> Timestamp {
+    Timestamp::from_micros(v * 1000)
+}
+
+fn seg(lane: u8, begin: u64, end: u64) -> SegmentRef {
+    SegmentRef {
+        lane: LaneId(lane),
+        stream: begin..end,
+    }
+}
+
+/// Sends packets 2..=n+1, packet k carrying segment [k*100, k*100+100) on lane 0.
+fn table_with(n: u64) -> SentPackets {
+    let mut t = SentPackets::new(FIRST_DATA_PACKET);
+    for i in 0..n {
+        let k = t.next_packet_number();
+        assert_eq!(
+            t.record_sent(ms(i), vec![seg(0, k * 100, k * 100 + 100)], true),
+            k
+        );
+    }
+    t
+}
+
+fn streams(v: &[SegmentRef]) -> Vec<u64> {
+    v.iter().map(|s| s.stream.start / 100).collect()
+}
+
+#[test]
+fn ack_without_blocks_acks_everything_up_to_latest() {
+    let mut t = table_with(5); // packets 2..=6
+    let out = t
+        .apply_ack(
+            ms(100),
+            &AckRanges {
+                latest: 4,
+                delay_usec: Some(0),
+                ..Default::default()
+            },
+        )
+        .expect("latest was sent");
+    assert_eq!(streams(&out.acked), vec![2, 3, 4]);
+    assert_eq!(out.packets_acked, 3);
+    assert!(out.nacked.is_empty());
+    assert_eq!(t.min_waiting(), 4);
+    assert!(t.is_in_flight(5) && !t.is_in_flight(4));
+}
+
+#[test]
+fn blocks_ack_and_nack_and_the_implicit_block_covers_the_rest() {
+    let mut t = table_with(8); // 2..=9
+    // latest 9: ack [8,10) nack [6,8); ack [5,6) nack [4,5); implicit ack [0,4).
+    let ack = AckRanges {
+        latest: 9,
+        delay_usec: None,
+        acked: vec![8..10, 5..6],
+        nacked: vec![6..8, 4..5],
+    };
+    let out = t.apply_ack(ms(50), &ack).expect("sent");
+    let mut acked = streams(&out.acked);
+    acked.sort_unstable();
+    assert_eq!(acked, vec![2, 3, 5, 8, 9]);
+    let mut nacked = streams(&out.nacked);
+    nacked.sort_unstable();
+    assert_eq!(nacked, vec![4, 6, 7]);
+    assert_eq!(out.rtt, None);
+    // Lost records stay for a late ack, which reports their segments as acked.
+    assert_eq!(t.len(), 3);
+    let late = t
+        .apply_ack(
+            ms(60),
+            &AckRanges {
+                latest: 9,
+                delay_usec: None,
+                acked: vec![4..10],
+                nacked: vec![],
+            },
+        )
+        .expect("sent");
+    assert_eq!(streams(&late.acked), vec![4, 6, 7]);
+    assert!(late.nacked.is_empty());
+    assert!(t.is_empty());
+}
+
+#[test]
+fn nack_of_an_already_lost_packet_is_not_retried_twice() {
+    let mut t = table_with(3);
+    let ack = AckRanges {
+        latest: 4,
+        delay_usec: None,
+        acked: vec![4..5],
+        nacked: vec![3..4],
+    };
+    assert_eq!(
+        streams(&t.apply_ack(ms(9), &ack).expect("sent").nacked),
+        vec![3]
+    );
+    assert!(t.apply_ack(ms(9), &ack).expect("sent").nacked.is_empty());
+}
+
+#[test]
+fn rtt_sample_subtracts_the_peer_delay_and_is_bounded() {
+    let mut t = table_with(3); // packet 4 sent at 2 ms
+    let out = t
+        .apply_ack(
+            ms(52),
+            &AckRanges {
+                latest: 4,
+                delay_usec: Some(10_000),
+                ..Default::default()
+            },
+        )
+        .expect("sent");
+    assert_eq!(out.rtt, Some(Duration::from_millis(40)));
+
+    let mut t = table_with(1); // packet 2 at 0 ms
+    let late = AckRanges {
+        latest: 2,
+        delay_usec: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(
+        t.clone().apply_ack(ms(2001), &late).expect("sent").rtt,
+        None
+    );
+    assert_eq!(
+        t.apply_ack(ms(2000), &late).expect("sent").rtt,
+        Some(Duration::from_secs(2))
+    );
+    // A slightly negative sample (delay rounding) counts as zero; a big one is rejected.
+    let mut t = table_with(1);
+    let neg = |d| AckRanges {
+        latest: 2,
+        delay_usec: Some(d),
+        ..Default::default()
+    };
+    assert_eq!(
+        t.clone().apply_ack(ms(5), &neg(5_900)).expect("sent").rtt,
+        Some(Duration::ZERO)
+    );
+    assert_eq!(t.apply_ack(ms(5), &neg(7_000)).expect("sent").rtt, None);
+}
+
+#[test]
+fn ack_of_implied_packet_one_is_tolerated() {
+    let mut t = SentPackets::new(FIRST_DATA_PACKET);
+    let out = t
+        .apply_ack(
+            ms(1),
+            &AckRanges {
+                latest: 1,
+                delay_usec: Some(0),
+                ..Default::default()
+            },
+        )
+        .expect("packet 1 is implied");
+    assert_eq!(out, AckOutcome::default());
+    assert_eq!(t.min_waiting(), 1);
+}
+
+#[test]
+fn ack_for_a_packet_never_sent_is_a_typed_error_and_changes_nothing() {
+    let mut t = table_with(2); // 2, 3; next 4
+    let err = t.apply_ack(
+        ms(1),
+        &AckRanges {
+            latest: 4,
+            ..Default::default()
+        },
+    );
+    assert_eq!(err, Err(AckError::PacketNeverSent { latest: 4, next: 4 }));
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.min_waiting(), 0);
+}
+
+#[test]
+fn min_waiting_never_goes_backwards() {
+    let mut t = table_with(5);
+    let ack = |latest| AckRanges {
+        latest,
+        ..Default::default()
+    };
+    t.apply_ack(ms(1), &ack(5)).expect("sent");
+    t.apply_ack(ms(1), &ack(3)).expect("sent");
+    assert_eq!(t.min_waiting(), 5);
+}
+
+#[test]
+fn rto_expiry_marks_packets_lost_once_and_records_are_forgotten_later() {
+    let mut t = table_with(3); // sent at 0, 1, 2 ms
+    let rto = Duration::from_millis(100);
+    assert_eq!(t.next_rto_deadline(rto), Some(ms(100)));
+    assert!(t.on_timeout(ms(99), rto, Some(ms(0))).is_empty());
+    assert_eq!(
+        streams(&t.on_timeout(ms(101), rto, Some(ms(0)))),
+        vec![2, 3]
+    );
+    assert_eq!(t.next_rto_deadline(rto), Some(ms(102)));
+    assert!(t.on_timeout(ms(101), rto, Some(ms(0))).is_empty());
+    assert!(t.awaiting_reply());
+    // Forget horizon: max(2 × 100 ms, ping age capped at 3 s) = 2 × RTO here.
+    t.on_timeout(ms(201), rto, Some(ms(150)));
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn records_are_kept_as_long_as_the_newest_ping_sample_is_old_up_to_3s() {
+    let rto = Duration::from_millis(100);
+    let mut t = SentPackets::new(FIRST_DATA_PACKET);
+    t.record_sent(ms(10), vec![seg(0, 1, 2)], true);
+    // The newest sample (at 0) predates the packet: keep it until a newer sample or 3 s.
+    t.on_timeout(ms(1000), rto, Some(ms(0)));
+    assert_eq!(t.len(), 1, "ping sample 1 s old keeps records 1 s");
+    t.on_timeout(ms(1000), rto, Some(ms(900)));
+    assert!(
+        t.is_empty(),
+        "a fresh sample shrinks the horizon to 2 x RTO"
+    );
+
+    let mut t = SentPackets::new(FIRST_DATA_PACKET);
+    t.record_sent(ms(10), vec![seg(0, 1, 2)], true);
+    t.on_timeout(ms(3009), rto, Some(ms(0)));
+    assert_eq!(t.len(), 1);
+    t.on_timeout(ms(3010), rto, Some(ms(0)));
+    assert!(t.is_empty(), "age capped at 3 s");
+
+    let mut t = table_with(1); // sent at 0
+    t.on_timeout(ms(1199), rto, None);
+    assert_eq!(t.len(), 1, "no ping: 2 x RTO + 1 s");
+    t.on_timeout(ms(1200), rto, None);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn segments_of_several_lanes_come_back_on_ack() {
+    let mut t = SentPackets::new(FIRST_DATA_PACKET);
+    t.record_sent(ms(0), vec![seg(0, 1, 10), seg(3, 1, 5)], true);
+    let out = t
+        .apply_ack(
+            ms(1),
+            &AckRanges {
+                latest: 2,
+                ..Default::default()
+            },
+        )
+        .expect("sent");
+    assert_eq!(out.acked, vec![seg(0, 1, 10), seg(3, 1, 5)]);
+}
+
+mod with_receiver {
+    //! The receiver's ack input, mapped to ack blocks as GNS's encoder does (§4.9), must make
+    //! the sender ack exactly what arrived, thanks to the implicit final block.
+
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::proto::recv_packets::{AckInput, RecvPacketTracker};
+
+    fn to_ranges(input: &AckInput) -> AckRanges {
+        let mut end = input.latest + 1;
+        let mut out = AckRanges {
+            latest: input.latest,
+            delay_usec: Some(0),
+            ..Default::default()
+        };
+        for g in &input.gaps {
+            out.acked.push(g.missing.end..end);
+            out.nacked.push(g.missing.clone());
+            end = g.missing.start;
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn sender_acks_exactly_what_the_receiver_got(
+            sent in 1u64..150,
+            lost in proptest::collection::btree_set(2u64..152, 0..40),
+            order in proptest::collection::vec(any::<u32>(), 150),
+        ) {
+            let mut tx = table_with(sent);
+            let last = FIRST_DATA_PACKET + sent - 1;
+            let mut arrived: Vec<u64> =
+                (FIRST_DATA_PACKET..=last).filter(|p| !lost.contains(p)).collect();
+            arrived.sort_by_key(|&p| order[(p - 2) as usize]);
+            let mut rx = RecvPacketTracker::new(ms(0), 1);
+            for &p in &arrived {
+                rx.record(ms(0), p);
+            }
+            let ranges = to_ranges(&rx.ack_input(ms(1_000)));
+            let out = tx.apply_ack(ms(1_000), &ranges).expect("only sent packets are acked");
+            let acked: BTreeSet<u64> = out.acked.iter().map(|s| s.stream.start / 100).collect();
+            let nacked: BTreeSet<u64> = out.nacked.iter().map(|s| s.stream.start / 100).collect();
+            let got: BTreeSet<u64> = arrived.iter().copied().collect();
+            let missing: BTreeSet<u64> =
+                (FIRST_DATA_PACKET..=ranges.latest).filter(|p| !got.contains(p)).collect();
+            prop_assert_eq!(acked, got);
+            prop_assert_eq!(nacked, missing);
+        }
+    }
+}
