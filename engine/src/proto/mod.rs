@@ -13,6 +13,7 @@
 //!  ping        smoothed RTT, RTO
 //! ```
 
+pub mod handshake;
 pub mod lanes;
 pub mod ping;
 pub mod reassembly;
