@@ -13,7 +13,9 @@
 //!  ping        smoothed RTT, RTO
 //! ```
 
+pub mod challenge;
 pub mod handshake;
+pub mod ids;
 pub mod lanes;
 pub mod ping;
 pub mod reassembly;
