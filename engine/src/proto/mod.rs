@@ -14,6 +14,9 @@
 //! ```
 
 pub mod challenge;
+pub mod connection;
+pub mod endpoint;
+pub mod fake_net;
 pub mod handshake;
 pub mod ids;
 pub mod lanes;

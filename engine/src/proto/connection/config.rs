@@ -1,0 +1,41 @@
+//! Per-connection settings with GNS's defaults (spec §6), inherited by the API from global and
+//! listen-socket scope.
+
+use std::time::Duration;
+
+use crate::crypto::AeadBackend;
+use crate::proto::handshake::AuthPolicy;
+use crate::proto::snp::SnpConfig;
+
+/// Settings one connection runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// `TimeoutInitial`: handshake (or accept) must finish within this.
+    pub timeout_initial: Duration,
+    /// `TimeoutConnected`: silence after which a connected peer is declared dead.
+    pub timeout_connected: Duration,
+    /// `Unencrypted` 0..=3 (spec §3.3): cipher preference.
+    pub unencrypted: i32,
+    /// `IP_AllowWithoutAuth` and friends.
+    pub auth: AuthPolicy,
+    /// `MTU_PacketSize`: largest UDP payload we send (200..=1300).
+    pub mtu_packet_size: usize,
+    /// AEAD implementation.
+    pub aead_backend: AeadBackend,
+    /// Message-layer settings (Nagle, buffers, send rates).
+    pub snp: SnpConfig,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            timeout_initial: Duration::from_secs(10),
+            timeout_connected: Duration::from_secs(10),
+            unencrypted: 0,
+            auth: AuthPolicy::default(),
+            mtu_packet_size: 1300,
+            aead_backend: AeadBackend::Ring,
+            snp: SnpConfig::default(),
+        }
+    }
+}

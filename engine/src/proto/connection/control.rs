@@ -1,0 +1,213 @@
+//! Control messages on an existing connection (spec §2.2, §2.3 table, §2.10) and the
+//! handshake steps that change its state: ChallengeReply / ConnectOK on the client, accept and
+//! repeated requests on the server, ConnectionClosed and NoConnection on both.
+
+use super::{ConnError, Connection, Role, State};
+use crate::crypto::negotiate::cipher_preferences;
+use crate::crypto::ReplayWindow;
+use crate::proto::handshake::{Established, LocalIdentity, SessionSecrets, end_reason};
+use crate::time::Timestamp;
+use crate::wire::control::ControlMessage;
+use crate::wire::proto::{ConnectionClosed, NoConnection};
+
+use super::timers::CONNECT_RETRY_INTERVAL;
+
+impl Connection {
+    pub(super) fn send_challenge_request(&mut self, now: Timestamp) {
+        if let Role::Client(hs) = &self.role {
+            let msg = hs.challenge_request(now);
+            self.queue_control(msg.into());
+            self.timers.last_ping_request = now;
+            self.timers.retry_at = Some(now + CONNECT_RETRY_INTERVAL);
+        }
+    }
+
+    /// `AcceptConnection`: only for an incoming connection still waiting.
+    pub fn accept(
+        &mut self,
+        now: Timestamp,
+        local: &LocalIdentity,
+        secrets: &SessionSecrets,
+    ) -> Result<(), ConnError> {
+        let Role::Pending(pending) = &self.role else {
+            return Err(ConnError::InvalidState);
+        };
+        if self.state != State::Connecting {
+            return Err(ConnError::InvalidState);
+        }
+        let ciphers = cipher_preferences(self.config.unencrypted).unwrap_or(&[]);
+        match pending.accept(now, self.local_id, local, secrets, ciphers) {
+            Ok((ok, est)) => {
+                self.queue_control(ok.clone().into());
+                self.role = Role::Accepted(Box::new(ok));
+                self.establish(now, est);
+                Ok(())
+            }
+            Err(e) => {
+                self.problem(now, e.end_reason(), &e.to_string());
+                Err(ConnError::InvalidState)
+            }
+        }
+    }
+
+    fn establish(&mut self, now: Timestamp, est: Established) {
+        match est.keys.ciphers(self.config.aead_backend, est.cipher) {
+            Ok((send, recv)) => {
+                self.send_cipher = Some(send);
+                self.recv_cipher = Some(recv);
+            }
+            Err(e) => {
+                self.problem(now, end_reason::REMOTE_BAD_CRYPT, &e.to_string());
+                return;
+            }
+        }
+        self.remote_id = Some(est.remote_id);
+        self.remote_identity = Some(est.remote_identity);
+        self.unauthenticated = est.unauthenticated;
+        self.replay = ReplayWindow::new();
+        self.timers.received(now);
+        self.timers.retry_at = None;
+        self.set_state(now, State::Connected);
+    }
+
+    /// A control message the endpoint routed to this connection.
+    pub fn handle_control(&mut self, now: Timestamp, msg: &ControlMessage, local: &LocalIdentity) {
+        match msg {
+            ControlMessage::ChallengeReply(reply) => self.on_challenge_reply(now, reply, local),
+            ControlMessage::ConnectOk(ok) => self.on_connect_ok(now, ok, local),
+            ControlMessage::ChallengeRequest(_) | ControlMessage::ConnectRequest(_) => {
+                self.on_repeated_request(now)
+            }
+            ControlMessage::ConnectionClosed(c) => self.on_connection_closed(now, c),
+            ControlMessage::NoConnection(n) => self.on_no_connection(now, n),
+        }
+    }
+
+    fn on_challenge_reply(
+        &mut self,
+        now: Timestamp,
+        reply: &crate::wire::proto::ChallengeReply,
+        local: &LocalIdentity,
+    ) {
+        if self.state != State::Connecting {
+            self.drops.control_ignored += 1;
+            return;
+        }
+        let ping = self.snp.ping().smoothed_ms();
+        let Role::Client(hs) = &mut self.role else {
+            self.drops.control_ignored += 1;
+            return;
+        };
+        let ping_est = u32::try_from(ping).ok();
+        match hs.on_challenge_reply(now, reply, local, ping_est) {
+            Ok((req, rtt)) => {
+                if let Some(rtt) = rtt {
+                    self.snp.record_ping_sample(now, rtt);
+                }
+                self.queue_control(req.into());
+                self.timers.retry_at = Some(now + CONNECT_RETRY_INTERVAL);
+            }
+            Err(crate::proto::handshake::HandshakeError::WrongConnection) => {
+                self.drops.control_ignored += 1;
+            }
+            Err(e) => self.problem(now, e.end_reason(), &e.to_string()),
+        }
+    }
+
+    fn on_connect_ok(&mut self, now: Timestamp, ok: &crate::wire::proto::ConnectOk, local: &LocalIdentity) {
+        match self.state {
+            State::Connecting => {}
+            State::FinWait | State::ProblemDetectedLocally if !self.closed_by_peer_first => {
+                self.queue_connection_closed();
+                return;
+            }
+            _ => {
+                self.drops.control_ignored += 1;
+                return;
+            }
+        }
+        let Role::Client(hs) = &self.role else {
+            self.drops.control_ignored += 1;
+            return;
+        };
+        match hs.on_connect_ok(now, ok, local, &self.config.auth) {
+            Ok((est, rtt)) => {
+                if let Some(rtt) = rtt {
+                    self.snp.record_ping_sample(now, rtt);
+                }
+                self.role = Role::Established;
+                self.establish(now, est);
+            }
+            Err(crate::proto::handshake::HandshakeError::WrongConnection) => {
+                self.drops.control_ignored += 1;
+            }
+            Err(e) => {
+                // The server id may be known now; tell it why.
+                self.remote_id = ok.server_connection_id;
+                self.problem(now, e.end_reason(), &e.to_string());
+            }
+        }
+    }
+
+    /// A ChallengeRequest or ConnectRequest from our client's address with its id (§2.3).
+    fn on_repeated_request(&mut self, _now: Timestamp) {
+        match (&self.state, &self.role) {
+            (State::Connected | State::Linger, Role::Accepted(ok)) => {
+                let ok = (**ok).clone();
+                self.queue_control(ok.into());
+            }
+            (State::ClosedByPeer, _) => self.queue_no_connection(),
+            (State::FinWait, _) if self.closed_by_peer_first => self.queue_no_connection(),
+            (State::FinWait | State::ProblemDetectedLocally, _) => self.queue_connection_closed(),
+            _ => self.drops.control_ignored += 1,
+        }
+    }
+
+    fn on_connection_closed(&mut self, now: Timestamp, c: &ConnectionClosed) {
+        let matches = match c.to_connection_id {
+            Some(to) => to == self.local_id,
+            None => c.from_connection_id.is_some() && c.from_connection_id == self.remote_id,
+        };
+        if !matches {
+            self.drops.control_ignored += 1;
+            return;
+        }
+        // Always answer a matching ConnectionClosed (echoing the ids), so the peer can stop.
+        self.queue_control(
+            NoConnection {
+                from_connection_id: c.to_connection_id.or(Some(self.local_id)),
+                to_connection_id: c.from_connection_id,
+            }
+            .into(),
+        );
+        if matches!(self.state, State::Connecting | State::Connected | State::Linger) {
+            self.end_reason = c.reason_code.unwrap_or(end_reason::MISC_GENERIC);
+            self.end_debug = super::truncate(c.debug.as_deref().unwrap_or(""));
+            if self.state == State::Linger {
+                self.set_state(now, State::FinWait);
+            } else {
+                self.set_state(now, State::ClosedByPeer);
+            }
+        }
+    }
+
+    fn on_no_connection(&mut self, now: Timestamp, n: &NoConnection) {
+        let matches = n.to_connection_id == Some(self.local_id)
+            && n.from_connection_id.is_some()
+            && n.from_connection_id == self.remote_id;
+        if !matches {
+            self.drops.control_ignored += 1;
+            return;
+        }
+        match self.state {
+            State::Connecting | State::Connected => {
+                self.end_reason = end_reason::MISC_PEER_SENT_NO_CONNECTION;
+                self.end_debug = "Peer sent NoConnection".into();
+                self.set_state(now, State::ClosedByPeer);
+            }
+            // Already closing: the peer has confirmed; stop waiting.
+            State::FinWait | State::Linger => self.set_state(now, State::Dead),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Data packets in and out (spec §1.3, §3.5, §3.6): header, packet-number expansion, replay
+//! window, AEAD, and the hand-off to SNP; and `poll_transmit`, which sends queued control
+//! datagrams first, then sealed SNP packets.
+
+use super::{Connection, State};
+use crate::crypto::{CommitOutcome, PacketCipher};
+use crate::proto::handshake::end_reason;
+use crate::proto::snp::AckRequest;
+use crate::time::Timestamp;
+use crate::wire::header::DataHeader;
+use crate::wire::packet::{MAX_ENCRYPTED_PAYLOAD_SEND, MAX_UDP_PAYLOAD};
+use crate::wire::proto::UdpStats;
+
+/// Stats blobs carrying just ACK_REQUEST flags (`CMsgSteamSockets_UDP_Stats{flags}`).
+const BLOB_E2E: [u8; 2] = [0x18, UdpStats::ACK_REQUEST_E2E as u8];
+const BLOB_IMMEDIATE: [u8; 2] =
+    [0x18, (UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE) as u8];
+
+impl Connection {
+    /// A data datagram whose header names this connection. Decrypts in place. Returns whether
+    /// it authenticated (the endpoint may then follow the peer to a new address).
+    pub fn handle_data(&mut self, now: Timestamp, datagram: &mut [u8]) -> bool {
+        self.receive_data(now, datagram).is_some()
+    }
+
+    fn receive_data(&mut self, now: Timestamp, datagram: &mut [u8]) -> Option<()> {
+        match self.state {
+            State::Connected | State::Linger => {}
+            State::ClosedByPeer => {
+                self.queue_no_connection();
+                return None;
+            }
+            State::FinWait if self.closed_by_peer_first => {
+                self.queue_no_connection();
+                return None;
+            }
+            State::FinWait | State::ProblemDetectedLocally => {
+                self.queue_connection_closed();
+                return None;
+            }
+            // While connecting a ConnectOK may have been lost: data is ignored (GNS).
+            State::Connecting | State::Dead => {
+                self.drops.wrong_state += 1;
+                return None;
+            }
+        }
+        let Ok((hdr, start)) = DataHeader::decode(datagram) else {
+            self.drops.bad_header += 1;
+            return None;
+        };
+        let ack_request = match hdr.decode_stats() {
+            Some(Ok(stats)) => {
+                let flags = stats.flags.unwrap_or(0);
+                if flags & UdpStats::ACK_REQUEST_IMMEDIATE != 0 {
+                    AckRequest::Immediate
+                } else if flags & UdpStats::ACK_REQUEST_E2E != 0 || stats.stats.is_some() {
+                    AckRequest::E2e
+                } else {
+                    AckRequest::None
+                }
+            }
+            _ => AckRequest::None,
+        };
+        let Some(pn) = self.replay.expand(hdr.packet_number) else {
+            self.drops.replayed += 1;
+            return None;
+        };
+        if !self.replay.check(pn).is_acceptable() {
+            self.drops.replayed += 1;
+            return None;
+        }
+        let Some(cipher) = self.recv_cipher.as_ref() else {
+            self.drops.wrong_state += 1;
+            return None;
+        };
+        let Ok(plaintext) = cipher.open_in_place(pn, &mut datagram[start..]) else {
+            self.drops.auth_failed += 1;
+            return None;
+        };
+        match self.replay.commit(pn) {
+            CommitOutcome::Recorded => {}
+            CommitOutcome::Lurch { .. } => {
+                self.problem(now, end_reason::MISC_GENERIC, "Pkt number lurch");
+                return None;
+            }
+            CommitOutcome::Rejected(_) => {
+                self.drops.replayed += 1;
+                return None;
+            }
+        }
+        self.timers.received(now);
+        if let Err(e) = self.snp.receive_packet(now, pn, plaintext, ack_request) {
+            self.problem(now, end_reason::MISC_INTERNAL_ERROR, &e.to_string());
+            return None;
+        }
+        if self.state == State::Linger {
+            // A lingering connection is closed to the application: received data is dropped.
+            while self.snp.poll_message().is_some() {}
+        }
+        Some(())
+    }
+
+    /// Writes the next datagram to send into `out` (cleared first). `None` when nothing is due.
+    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<usize> {
+        out.clear();
+        if let Some(d) = self.control_out.pop_front() {
+            out.extend_from_slice(&d);
+            return Some(out.len());
+        }
+        if !matches!(self.state, State::Connected | State::Linger) {
+            return None;
+        }
+        let remote_id = self.remote_id?;
+        let forced = self.timers.force_ack_request;
+        let tracer = now.saturating_since(self.timers.last_ping_request) > super::timers::TRACER_INTERVAL;
+        if forced.is_none() && !self.snp.wants_to_send(now) {
+            return None;
+        }
+        let blob: Option<&[u8]> = match forced {
+            Some(true) => Some(&BLOB_IMMEDIATE),
+            Some(false) => Some(&BLOB_E2E),
+            None if tracer => Some(&BLOB_E2E),
+            None => None,
+        };
+        let mut header = DataHeader::new(remote_id, 0);
+        header.stats_blob = blob;
+        header.encode(out);
+        let header_len = out.len();
+        let cipher = self.send_cipher.as_ref()?;
+        let tag = cipher.tag_len();
+        let mtu = self.config.mtu_packet_size.min(MAX_UDP_PAYLOAD);
+        let reserve = MAX_UDP_PAYLOAD - MAX_ENCRYPTED_PAYLOAD_SEND;
+        let max_plaintext = (mtu - reserve - tag).min(mtu - header_len - tag);
+        let built = self.snp.build_packet(now, out, max_plaintext, header_len + tag, forced.is_some())?;
+        out[5..7].copy_from_slice(&(built.packet_number as u16).to_le_bytes());
+        out.reserve(tag);
+        if cipher.seal_in_place(built.packet_number, out, header_len).is_err() {
+            return None;
+        }
+        let ping = self.snp.ping().smoothed();
+        if blob.is_some() {
+            self.timers.force_ack_request = None;
+            self.timers.last_ping_request = now;
+            self.timers.expect_reply(now, ping, forced != Some(true));
+        } else if built.reliable {
+            self.timers.expect_reply(now, ping, false);
+        }
+        Some(out.len())
+    }
+}
