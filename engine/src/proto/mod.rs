@@ -26,3 +26,4 @@ pub mod recv_packets;
 pub mod recv_stream;
 pub mod send_rate;
 pub mod sent_packets;
+pub mod snp;

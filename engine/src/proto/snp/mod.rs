@@ -1,0 +1,422 @@
+//! SNP, the message layer of one connection (spec §4): pure and deterministic.
+//!
+//! [`Snp`] turns application messages into packet plaintexts and packet plaintexts back into
+//! messages. It knows nothing of crypto, packet headers, the handshake, keepalives or timeouts:
+//! the connection layer wraps it, encrypts what [`Snp::build_packet`] writes, and hands
+//! decrypted plaintexts to [`Snp::receive_packet`]. Everything takes `now` as an argument.
+//!
+//! ```text
+//!  send_message ─► send::SendState (per-lane queues, LaneScheduler, retry sets)
+//!                        │  build_packet: stop_waiting, ack, retries, new data (packet.rs)
+//!                        ▼
+//!               SentPackets (in-flight table) ◄── acks / NACKs / RTO ──┐
+//!                                                                      │
+//!  receive_packet ─► recv::RecvState (RecvPacketTracker, RecvStream, Reassembly)
+//!                        │ complete messages
+//!                        ▼
+//!                   poll_message
+//! ```
+//!
+//! Call order for the connection layer: per received datagram, `receive_packet` then drain
+//! `poll_message`; per send opportunity, `handle_timeout` when `next_timeout` has passed, then
+//! `build_packet` while `wants_to_send` (or once with `force` for a keepalive).
+
+mod packet;
+mod recv;
+mod send;
+mod stats;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use crate::proto::lanes::{LaneConfig, LaneConfigError, LaneId, LaneScheduler};
+use crate::proto::ping::PingTracker;
+use crate::proto::recv_packets::StopWaitingError;
+use crate::proto::send_rate::{RateLimits, TokenBucket};
+use crate::proto::sent_packets::{FIRST_DATA_PACKET, SentPackets};
+use crate::time::Timestamp;
+use crate::wire::frame::FrameError;
+
+pub use stats::{LaneStatus, SnpCounters, SnpStatus};
+
+/// `SendMessage` flags, with GNS's values (`k_nSteamNetworkingSend_*`, spec §4.16).
+pub mod send_flags {
+    /// Unreliable, Nagle applies.
+    pub const UNRELIABLE: u32 = 0;
+    /// Send without waiting for the Nagle timer; flushes every queued message too.
+    pub const NO_NAGLE: u32 = 1;
+    /// Drop (unreliable) instead of queueing when it cannot go out at once.
+    pub const NO_DELAY: u32 = 4;
+    /// Reliable, in order per lane.
+    pub const RELIABLE: u32 = 8;
+    /// Scheduling hint for the runtime; SNP ignores it.
+    pub const USE_CURRENT_THREAD: u32 = 16;
+}
+
+/// Unreliable messages above this are sent reliably instead (15 × 1100, spec §4.16).
+pub const MAX_UNRELIABLE_MESSAGE: usize = 16_500;
+
+/// Per-connection SNP settings; `Default` is GNS's defaults (spec §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnpConfig {
+    /// `NagleTime`: how long a message without NoNagle may wait for company.
+    pub nagle: Duration,
+    /// `SendBufferSize`: unsent plus queued-for-retry bytes allowed.
+    pub send_buffer_size: usize,
+    /// `SendRateMin`, bytes per second.
+    pub send_rate_min: u32,
+    /// `SendRateMax`, bytes per second.
+    pub send_rate_max: u32,
+    /// `RecvBufferSize`: bytes held per reliable stream and in the receive queue.
+    pub recv_buffer_size: usize,
+    /// `RecvBufferMessages`: messages held in the receive queue.
+    pub recv_buffer_messages: usize,
+    /// `RecvMaxMessageSize`: larger reliable messages kill the connection.
+    pub recv_max_message_size: usize,
+    /// `RecvMaxSegmentsPerPacket`: segments beyond this leave the packet unacked.
+    pub recv_max_segments_per_packet: usize,
+    /// `MTU_PacketSize`; informational here (the caller passes `max_plaintext`).
+    pub mtu_packet_size: usize,
+}
+
+impl Default for SnpConfig {
+    fn default() -> Self {
+        SnpConfig {
+            nagle: Duration::from_micros(5000),
+            send_buffer_size: 524_288,
+            send_rate_min: 262_144,
+            send_rate_max: 262_144,
+            recv_buffer_size: 1_048_576,
+            recv_buffer_messages: 1000,
+            recv_max_message_size: 524_288,
+            recv_max_segments_per_packet: 1300,
+            mtu_packet_size: 1300,
+        }
+    }
+}
+
+/// Why `send_message` refused a message (maps to GNS's `EResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Message above 512 KiB or lane not configured (`k_EResultInvalidParam`).
+    #[error("invalid parameter (message too large or unknown lane)")]
+    InvalidParam,
+    /// The send buffer is full (`k_EResultLimitExceeded`).
+    #[error("send buffer full")]
+    LimitExceeded,
+    /// NoDelay message that cannot go out right now (`k_EResultIgnored`).
+    #[error("no-delay message dropped")]
+    Ignored,
+}
+
+/// Anything in a received plaintext that per GNS kills the connection
+/// (ProblemDetectedLocally, `Misc_InternalError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SnpError {
+    /// A frame could not be decoded.
+    #[error("frame decode: {0}")]
+    Decode(#[from] FrameError),
+    /// stop_waiting broke the §4.8 rules.
+    #[error("stop_waiting: {0}")]
+    StopWaiting(#[from] StopWaitingError),
+    /// A reliable header's message-number delta or resulting number is implausible (§4.6).
+    #[error("reliable message header on lane {lane} is insane")]
+    ReliableHeaderInsane {
+        /// The lane.
+        lane: u8,
+    },
+    /// A reliable message larger than the receive limits (§4.6).
+    #[error("reliable message of {size} bytes on lane {lane} exceeds the limit")]
+    MessageTooLarge {
+        /// The lane.
+        lane: u8,
+        /// Declared payload size.
+        size: u64,
+    },
+}
+
+/// The ack-request flags of the packet's stats blob (spec §4.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckRequest {
+    /// No request.
+    #[default]
+    None,
+    /// ACK_REQUEST_E2E: ack within 50 ms.
+    E2e,
+    /// ACK_REQUEST_IMMEDIATE (with or without E2E): ack at once.
+    Immediate,
+}
+
+/// One delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The peer's lane.
+    pub lane: u8,
+    /// The lane's message number.
+    pub msg_num: u64,
+    /// Whether it came through the reliable stream.
+    pub reliable: bool,
+    /// Payload.
+    pub data: Vec<u8>,
+}
+
+/// What `receive_packet` made of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecvSummary {
+    /// The packet was recorded and will be acked.
+    pub acked: bool,
+    /// The packet number was already received (or is below stop_waiting): nothing processed.
+    pub duplicate: bool,
+    /// Messages newly queued for `poll_message`.
+    pub new_messages: usize,
+    /// The packet carried reliable segments.
+    pub reliable_data: bool,
+}
+
+/// One packet written by `build_packet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltPacket {
+    /// The number to put in the packet header (and to encrypt with).
+    pub packet_number: u64,
+    /// Carries reliable data: the connection should arm its reply timeout (§4.13).
+    pub reliable: bool,
+    /// Plaintext bytes appended to `out`.
+    pub bytes: usize,
+}
+
+/// The SNP state of one connection. See the module docs for the call order.
+#[derive(Debug)]
+pub struct Snp {
+    config: SnpConfig,
+    connected: bool,
+    bucket: TokenBucket,
+    ping: PingTracker,
+    sent: SentPackets,
+    sched: LaneScheduler,
+    send: send::SendState,
+    recv: recv::RecvState,
+    stats: stats::Stats,
+}
+
+impl Snp {
+    /// A connection whose first data packet will be number 2 and which has implicitly received
+    /// packet 1 (handshake, peer protocol ≥ 10). Starts not connected: messages queue.
+    pub fn new(now: Timestamp, config: SnpConfig) -> Self {
+        let limits = RateLimits::new(config.send_rate_min, config.send_rate_max);
+        Snp {
+            config,
+            connected: false,
+            bucket: TokenBucket::new(now, limits, config.send_rate_max),
+            ping: PingTracker::new(),
+            sent: SentPackets::new(FIRST_DATA_PACKET),
+            sched: LaneScheduler::new(),
+            send: send::SendState::new(),
+            recv: recv::RecvState::new(now, &config),
+            stats: stats::Stats::new(now),
+        }
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &SnpConfig {
+        &self.config
+    }
+
+    /// `ConfigureConnectionLanes` for our send direction: the count can only grow; missing
+    /// priorities are 0 and missing weights 1. (Refusing > 1 lane toward peers older than
+    /// protocol 11 is the connection's job.)
+    pub fn configure_lanes(
+        &mut self,
+        priorities: &[i32],
+        weights: &[u16],
+    ) -> Result<(), LaneConfigError> {
+        let n = priorities.len().max(weights.len());
+        let configs: Vec<LaneConfig> = (0..n)
+            .map(|i| LaneConfig {
+                priority: priorities.get(i).copied().unwrap_or(0),
+                weight: weights.get(i).copied().unwrap_or(1),
+            })
+            .collect();
+        self.sched.configure(&configs)?;
+        self.send.ensure_lanes(self.sched.lane_count());
+        Ok(())
+    }
+
+    /// Number of send lanes configured.
+    pub fn lane_count(&self) -> usize {
+        self.sched.lane_count()
+    }
+
+    /// Queues a message and returns its lane message number (per-lane, from 1, shared by
+    /// reliable and unreliable). Unreliable messages above 16500 bytes go reliably (§4.16).
+    // GNS: CSteamNetworkConnectionBase::SNP_SendMessage
+    pub fn send_message(
+        &mut self,
+        now: Timestamp,
+        lane: u8,
+        flags: u32,
+        data: Vec<u8>,
+    ) -> Result<u64, SendError> {
+        if data.len() > crate::wire::packet::MAX_MESSAGE_SIZE
+            || usize::from(lane) >= self.sched.lane_count()
+        {
+            return Err(SendError::InvalidParam);
+        }
+        let mut reliable = flags & send_flags::RELIABLE != 0;
+        if !reliable && data.len() > MAX_UNRELIABLE_MESSAGE {
+            reliable = true;
+        }
+        let no_delay = flags & send_flags::NO_DELAY != 0;
+        if no_delay && !self.connected {
+            return Err(SendError::Ignored);
+        }
+        if no_delay && !reliable && (!self.send.is_empty() || !self.bucket.can_send(now)) {
+            // GNS drops a NoDelay unreliable message that would have to wait.
+            return Err(SendError::Ignored);
+        }
+        let size = self.send.framed_size(lane, reliable, data.len());
+        if self.send.buffered_bytes() + size as u64 > self.config.send_buffer_size as u64 {
+            return Err(SendError::LimitExceeded);
+        }
+        let no_nagle = flags & (send_flags::NO_NAGLE | send_flags::NO_DELAY) != 0;
+        let (num, size) =
+            self.send
+                .enqueue(now + self.config.nagle, lane, reliable, no_nagle, data);
+        // invariant: the lane was checked against the scheduler's lane count above.
+        self.sched
+            .push(LaneId(lane), size)
+            .expect("invariant: lane configured");
+        Ok(num)
+    }
+
+    /// `FlushMessagesOnConnection`: every queued message may go without waiting for Nagle.
+    pub fn flush(&mut self, _now: Timestamp) {
+        self.send.flush_nagle();
+    }
+
+    /// Enters or leaves the connected state. While not connected nothing is sent (except a
+    /// forced packet) and the token bucket is kept full (§4.14).
+    pub fn set_connected(&mut self, now: Timestamp, connected: bool) {
+        self.connected = connected;
+        if !connected {
+            self.bucket.fill(now);
+        }
+    }
+
+    /// Feeds an RTT sample taken outside SNP (handshake).
+    pub fn record_ping_sample(&mut self, now: Timestamp, rtt: Duration) {
+        self.ping.record_sample(now, rtt);
+    }
+
+    /// The ping tracker (smoothed RTT).
+    pub fn ping(&self) -> &PingTracker {
+        &self.ping
+    }
+
+    /// Current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.ping.rto()
+    }
+
+    /// Whether reliable data is unsent, queued for retry or sent but unacked (Linger waits
+    /// for this to turn false).
+    pub fn reliable_pending(&self) -> bool {
+        self.send.reliable_pending()
+    }
+
+    /// Processes one decrypted packet plaintext. `Err` kills the connection.
+    pub fn receive_packet(
+        &mut self,
+        now: Timestamp,
+        packet_number: u64,
+        plaintext: &[u8],
+        ack_request: AckRequest,
+    ) -> Result<RecvSummary, SnpError> {
+        self.stats.on_recv(now, plaintext.len());
+        let mut ctx = recv::SendSide {
+            sent: &mut self.sent,
+            send: &mut self.send,
+            ping: &mut self.ping,
+        };
+        let summary =
+            self.recv
+                .receive_packet(now, packet_number, plaintext, ack_request, &mut ctx)?;
+        if summary.duplicate {
+            self.stats.counters.duplicates += 1;
+        }
+        Ok(summary)
+    }
+
+    /// The next delivered message: reliable ones in order per lane.
+    pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
+        let m = self.recv.poll_message();
+        if m.is_some() {
+            self.stats.counters.messages_received += 1;
+        }
+        m
+    }
+
+    /// Whether a packet should be built now: connected, the rate allows, and acks or NACKs
+    /// are due, retries are queued, or data is ready (Nagle expired, a full packet, NoNagle).
+    // GNS: CSteamNetworkConnectionBase::SNP_GetNextThinkTime (the "ready now" part)
+    pub fn wants_to_send(&mut self, now: Timestamp) -> bool {
+        self.connected
+            && self.send_ready_at(now).is_some_and(|t| t <= now)
+            && self.bucket.can_send(now)
+    }
+
+    /// The earliest time something ready to send would make a packet (ignoring the rate).
+    fn send_ready_at(&self, now: Timestamp) -> Option<Timestamp> {
+        [
+            self.recv.ack_deadline(),
+            self.recv.next_nack_flush(),
+            self.send.data_ready_at(now),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// When `handle_timeout` or `build_packet` next needs to run: Nagle expiry, ack deadline,
+    /// NACK flush, RTO, each delayed by the token bucket when it gates a send.
+    pub fn next_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
+        let rto = self.sent.next_rto_deadline(self.ping.rto());
+        let send = if self.connected {
+            self.send_ready_at(now)
+                .map(|t| t.max(now + self.bucket.time_until_send(now)))
+        } else {
+            None
+        };
+        [rto, send].into_iter().flatten().min()
+    }
+
+    /// Retransmission timer: packets unacked for an RTO count as lost, and old records are
+    /// forgotten.
+    // GNS: CSteamNetworkConnectionBase::SNP_SenderCheckInFlightPackets
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let lost = self
+            .sent
+            .on_timeout(now, self.ping.rto(), self.ping.last_sample_at());
+        self.stats.counters.packets_timed_out += u64::from(!lost.is_empty());
+        self.send.on_lost(&lost);
+    }
+
+    /// Charges the token bucket with a packet's UDP payload size. `build_packet` already
+    /// charges `bytes + udp_overhead`; call this only for packets sent outside SNP.
+    pub fn on_sent_outside(&mut self, now: Timestamp, udp_bytes: usize) {
+        self.bucket.on_sent(now, udp_bytes);
+    }
+
+    /// Reports status for `GetConnectionRealTimeStatus` (§5.5).
+    pub fn status(&mut self, now: Timestamp) -> SnpStatus {
+        let rate = self.bucket.rate();
+        let debt = self.bucket.debt_bytes(now);
+        stats::status(self, now, rate, debt)
+    }
+
+    /// Lifetime counters.
+    pub fn counters(&self) -> &SnpCounters {
+        &self.stats.counters
+    }
+}

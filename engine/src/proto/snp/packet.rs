@@ -1,0 +1,292 @@
+//! Packet assembly (spec §4.1, §4.17): stop_waiting, ack, then segments grouped by lane.
+//!
+//! Segments are first *planned* in priority order (retries in stream order, then new data as
+//! the lane scheduler picks it) against the space left after the ack, then written grouped
+//! by lane, lane 0 first, each other lane behind a select-lane frame. Planning mirrors the
+//! encoder's per-lane compression context, so the planned header sizes are exact:
+//!
+//! ```text
+//!  [stop_waiting][ack ...][rel lane0][unrel lane0][0x89][rel lane2 retry][rel lane2 new, to end]
+//!   always        reserved  ─── grouped by lane, planning order kept within a lane ───
+//! ```
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::{BuiltPacket, Snp};
+use crate::proto::lanes::LaneId;
+use crate::proto::sent_packets::SegmentRef;
+use crate::time::Timestamp;
+use crate::wire::frame::{MAX_EXPLICIT_SIZE, PacketEncoder, ack_delay_from_usec};
+use crate::wire::packet::MAX_RELIABLE_SEGMENT;
+use crate::wire::varint::varint_len;
+
+/// Below this many bytes a segment is not started when it cannot be sent whole (§4.17).
+const MIN_SLIVER: usize = 16;
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Reliable {
+        pos: u64,
+        retry: bool,
+    },
+    Unreliable {
+        msg_num: u64,
+        offset: u64,
+        end: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Piece {
+    lane: u8,
+    kind: Kind,
+    data: Arc<[u8]>,
+    range: Range<usize>,
+}
+
+/// The encoder's per-lane context, mirrored for sizing.
+#[derive(Debug, Clone, Copy, Default)]
+struct PlanCtx {
+    used: bool,
+    msg_num: Option<u64>,
+    stream_end: Option<u64>,
+}
+
+impl PlanCtx {
+    /// Header bytes (with a lane select if this lane is new in the packet) for a segment.
+    fn header_len(&self, lane: u8, kind: &Kind) -> usize {
+        let select = match (self.used, lane) {
+            (true, _) | (false, 0) => 0,
+            (false, 1..=7) => 1,
+            (false, l) => 1 + varint_len(u64::from(l)),
+        };
+        let body = match *kind {
+            Kind::Reliable { pos, .. } => match self.stream_end {
+                None => 6,
+                Some(end) => match pos.saturating_sub(end) {
+                    0 => 0,
+                    d if d <= 0xff => 1,
+                    d if d <= 0xffff => 2,
+                    _ => 4,
+                },
+            },
+            Kind::Unreliable {
+                msg_num, offset, ..
+            } => {
+                let num = match self.msg_num {
+                    None => 4,
+                    Some(cur) if cur + 1 == msg_num => 0,
+                    Some(cur) => varint_len(msg_num.saturating_sub(cur)),
+                };
+                num + if offset > 0 { varint_len(offset) } else { 0 }
+            }
+        };
+        // type byte + body + explicit size byte
+        select + 1 + body + 1
+    }
+
+    fn note(&mut self, kind: &Kind, len: usize) {
+        self.used = true;
+        match *kind {
+            Kind::Reliable { pos, .. } => {
+                self.stream_end = Some(pos + len as u64);
+                self.msg_num = self.msg_num.map(|n| n + 1);
+            }
+            Kind::Unreliable { msg_num, .. } => self.msg_num = Some(msg_num),
+        }
+    }
+}
+
+struct Planner {
+    ctx: Vec<PlanCtx>,
+    room: usize,
+    pieces: Vec<Piece>,
+}
+
+impl Planner {
+    /// Plans a segment of up to `max` bytes from `data[from..]`; `whole` = it must go whole.
+    /// Returns the bytes planned (None: it does not fit).
+    fn plan(
+        &mut self,
+        lane: u8,
+        kind: Kind,
+        data: &Arc<[u8]>,
+        from: usize,
+        max: usize,
+        whole: bool,
+    ) -> Option<usize> {
+        let c = &mut self.ctx[usize::from(lane)];
+        let hdr = c.header_len(lane, &kind);
+        let avail = self.room.checked_sub(hdr)?;
+        let take = max.min(avail).min(MAX_EXPLICIT_SIZE);
+        if (whole && take < max) || take < MIN_SLIVER.min(max) {
+            return None;
+        }
+        c.note(&kind, take);
+        self.room -= hdr + take;
+        self.pieces.push(Piece {
+            lane,
+            kind,
+            data: data.clone(),
+            range: from..from + take,
+        });
+        Some(take)
+    }
+}
+
+impl Snp {
+    /// Appends one packet's SNP plaintext to `out`, at most `max_plaintext` bytes: stop_waiting
+    /// and ack always, then retries, then new data. Returns `None` (and writes nothing) unless
+    /// [`Snp::wants_to_send`] or `force` (keepalive / ack-only: then only what is ready).
+    /// The packet is recorded in flight and the token bucket is charged `bytes + udp_overhead`
+    /// (header + AEAD tag the caller adds), so the caller must send it.
+    // GNS: CSteamNetworkConnectionBase::SNP_SendPacket
+    pub fn build_packet(
+        &mut self,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+        max_plaintext: usize,
+        udp_overhead: usize,
+        force: bool,
+    ) -> Option<BuiltPacket> {
+        let wants = self.wants_to_send(now);
+        if !wants && !force {
+            return None;
+        }
+        let start = out.len();
+        let pkt = self.sent.next_packet_number();
+        let min_waiting = self.sent.min_waiting();
+        // invariant: min_waiting is an acked packet number, always below our next one.
+        PacketEncoder::new(out)
+            .stop_waiting(pkt, min_waiting)
+            .expect("invariant: min_waiting < next packet number");
+        let budget = max_plaintext.saturating_sub(out.len() - start);
+        self.recv.write_ack(now, out, budget);
+        let used = out.len() - start;
+        let mut planner = Planner {
+            ctx: vec![PlanCtx::default(); self.send.lanes.len()],
+            room: max_plaintext.saturating_sub(used),
+            pieces: Vec::new(),
+        };
+        if self.connected && (wants || self.send.data_ready_at(now).is_some_and(|t| t <= now)) {
+            self.plan_data(&mut planner);
+        }
+        let mut pieces = planner.pieces;
+        pieces.sort_by_key(|p| p.lane); // stable: planning order kept within a lane
+        let mut enc = PacketEncoder::new(out);
+        let mut segs = Vec::new();
+        let n = pieces.len();
+        let mut reliable = false;
+        for (i, p) in pieces.iter().enumerate() {
+            let bytes = &p.data[p.range.clone()];
+            let last = i + 1 == n;
+            let r = match p.kind {
+                Kind::Reliable { pos, .. } => {
+                    reliable = true;
+                    segs.push(SegmentRef {
+                        lane: LaneId(p.lane),
+                        stream: pos..pos + bytes.len() as u64,
+                    });
+                    enc.reliable(p.lane, pos, bytes, last)
+                }
+                Kind::Unreliable {
+                    msg_num,
+                    offset,
+                    end,
+                } => enc.unreliable(p.lane, msg_num, offset, end, bytes, last),
+            };
+            // invariant: planning checked sizes, order and contexts exactly as the encoder does.
+            r.expect("invariant: planned segment encodes");
+        }
+        drop(enc);
+        for p in &pieces {
+            if let Kind::Reliable { pos, retry } = p.kind {
+                let l = &mut self.send.lanes[usize::from(p.lane)];
+                if !retry {
+                    l.retain_message(pos - p.range.start as u64, &p.data);
+                } else {
+                    self.stats.counters.retransmitted_segments += 1;
+                }
+                l.on_segment_sent(pos, pos + p.range.len() as u64);
+            }
+        }
+        let bytes = out.len() - start;
+        let number = self.sent.record_sent(now, segs, reliable);
+        debug_assert_eq!(number, pkt);
+        self.bucket.on_sent(now, bytes + udp_overhead);
+        self.stats.on_sent(now, bytes + udp_overhead);
+        Some(BuiltPacket {
+            packet_number: pkt,
+            reliable,
+            bytes,
+        })
+    }
+
+    /// Retries first (stream order, lane order); if one does not fit, no new data. Then new
+    /// data from the lane scheduler until the packet is full.
+    fn plan_data(&mut self, pl: &mut Planner) {
+        for lane in 0..self.send.lanes.len() {
+            let l = &self.send.lanes[lane];
+            let lane = lane as u8; // ≤ 255 lanes
+            for (b, e) in l.retries() {
+                let Some((data, from, to)) = l.stream_bytes(b, e) else {
+                    continue;
+                };
+                let kind = Kind::Reliable {
+                    pos: b,
+                    retry: true,
+                };
+                if pl.plan(lane, kind, &data, from, to - from, true).is_none() {
+                    return;
+                }
+            }
+        }
+        while let Some(lane) = self.sched.next_lane() {
+            let l = &self.send.lanes[usize::from(lane.0)];
+            let Some(m) = l.queue.front() else {
+                break; // scheduler and queues agree; defensive
+            };
+            let rem = m.remaining();
+            let (kind, max) = if m.reliable {
+                let pos = m.stream_pos + m.sent as u64;
+                (
+                    Kind::Reliable { pos, retry: false },
+                    rem.min(MAX_RELIABLE_SEGMENT),
+                )
+            } else {
+                let kind = Kind::Unreliable {
+                    msg_num: m.msg_num,
+                    offset: m.sent as u64,
+                    end: false,
+                };
+                (kind, rem)
+            };
+            let data = m.data.clone();
+            let from = m.sent;
+            let Some(take) = pl.plan(lane.0, kind, &data, from, max, false) else {
+                break;
+            };
+            if let Some(Piece {
+                kind: Kind::Unreliable { end, .. },
+                ..
+            }) = pl.pieces.last_mut()
+            {
+                *end = take == rem;
+            }
+            let finished = self.send.advance_head(lane.0, take);
+            // invariant: the scheduler's queue mirrors the lane queue message for message.
+            self.sched
+                .on_sent(lane, take as u32, finished)
+                .expect("invariant: scheduler mirrors queue");
+            if take < max {
+                break; // packet full
+            }
+        }
+    }
+}
+
+/// Ack delay field for a packet received at `received_at`.
+pub(super) fn ack_delay(now: Timestamp, received_at: Timestamp) -> u16 {
+    ack_delay_from_usec(now.saturating_since(received_at).as_micros() as u64)
+}

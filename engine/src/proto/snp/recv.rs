@@ -1,0 +1,375 @@
+//! Receive side (spec §4.2-4.11): frame processing, delivery, and what gets acked.
+//!
+//! A packet is decoded whole first (any decode error kills the connection, so partial effects
+//! do not matter), then its frames are applied in order. The packet is recorded for acking
+//! only if everything in it was ingested; otherwise it stays a gap, the peer's sender treats
+//! it as lost and retransmits, and an ack is scheduled soon so the peer learns quickly:
+//!
+//! ```text
+//!  plaintext ─► FrameDecoder ─► [StopWaiting → tracker] [Ack → SentPackets → send side]
+//!                               [Unreliable → Reassembly ─┐] [Reliable → RecvStream ─┐]
+//!                                                         ▼                          ▼
+//!                                           receive queue (count + bytes limit) ◄── headers
+//! ```
+//!
+//! Reliable messages leave their stream only while the receive queue has room, so an
+//! application that stops polling fills the stream buffer and the peer is throttled by
+//! unacked packets, as in GNS.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use super::packet::ack_delay;
+use super::send::SendState;
+use super::{AckRequest, ReceivedMessage, RecvSummary, SnpConfig, SnpError};
+use crate::proto::ping::PingTracker;
+use crate::proto::reassembly::{Reassembled, Reassembly};
+use crate::proto::recv_packets::{AckDeadline, RecordOutcome, RecvPacketTracker};
+use crate::proto::recv_stream::{RecvStream, STREAM_START, SegmentRejected};
+use crate::proto::sent_packets::{AckRanges, SentPackets};
+use crate::time::Timestamp;
+use crate::wire::frame::{Frame, FrameDecoder, FrameRefs, PacketEncoder, decode_reliable_header};
+
+/// Largest reliable message-number delta a header may carry (§4.6).
+const MAX_RELIABLE_DELTA: u64 = 1_000_000;
+/// How far past the highest seen number a reliable message may land (§4.6).
+const MAX_RELIABLE_AHEAD: u64 = 10_000;
+
+/// The sender's state an incoming ack updates.
+pub(crate) struct SendSide<'a> {
+    pub sent: &'a mut SentPackets,
+    pub send: &'a mut SendState,
+    pub ping: &'a mut PingTracker,
+}
+
+#[derive(Debug)]
+struct RecvLane {
+    stream: RecvStream,
+    reassembly: Reassembly,
+    highest_msg_num: u64,
+    last_reliable_num: u64,
+}
+
+/// Decoder references over the lane table, snapshotted per packet.
+struct Refs<'a> {
+    next: u64,
+    lanes: &'a [RecvLane],
+}
+
+impl FrameRefs for Refs<'_> {
+    fn next_packet_number(&self) -> u64 {
+        self.next
+    }
+    fn message_number_ref(&self, lane: u8) -> u64 {
+        self.lanes
+            .get(usize::from(lane))
+            .map_or(0, |l| l.highest_msg_num)
+    }
+    fn stream_pos_ref(&self, lane: u8) -> u64 {
+        self.lanes
+            .get(usize::from(lane))
+            .map_or(STREAM_START, |l| l.stream.end())
+    }
+}
+
+/// Receive counters for statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RecvCounts {
+    pub packets: u64,
+    pub left_unacked: u64,
+    pub skipped: u64,
+    pub out_of_order: u64,
+}
+
+/// Everything the receiver keeps.
+#[derive(Debug)]
+pub(crate) struct RecvState {
+    tracker: RecvPacketTracker,
+    deadline: AckDeadline,
+    lanes: Vec<RecvLane>,
+    queue: VecDeque<ReceivedMessage>,
+    queued_bytes: usize,
+    buffer_size: usize,
+    buffer_messages: usize,
+    max_message: usize,
+    max_segments: usize,
+    /// A sanity failure found while refilling the queue from `poll_message`.
+    deferred: Option<SnpError>,
+    pub counts: RecvCounts,
+}
+
+impl RecvState {
+    pub fn new(now: Timestamp, config: &SnpConfig) -> Self {
+        RecvState {
+            tracker: RecvPacketTracker::new(now, 1),
+            deadline: AckDeadline::new(),
+            lanes: Vec::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            buffer_size: config.recv_buffer_size,
+            buffer_messages: config.recv_buffer_messages,
+            max_message: config.recv_max_message_size,
+            max_segments: config.recv_max_segments_per_packet,
+            deferred: None,
+            counts: RecvCounts::default(),
+        }
+    }
+
+    pub fn ack_deadline(&self) -> Option<Timestamp> {
+        self.deadline.deadline()
+    }
+
+    pub fn next_nack_flush(&self) -> Option<Timestamp> {
+        self.tracker.next_nack_flush()
+    }
+
+    fn lane(&mut self, lane: u8) -> &mut RecvLane {
+        let i = usize::from(lane);
+        while self.lanes.len() <= i {
+            self.lanes.push(RecvLane {
+                stream: RecvStream::new(self.buffer_size),
+                reassembly: Reassembly::new(),
+                highest_msg_num: 0,
+                last_reliable_num: 0,
+            });
+        }
+        &mut self.lanes[i]
+    }
+
+    fn has_room(&self, size: usize) -> bool {
+        self.queue.len() < self.buffer_messages && self.queued_bytes + size <= self.buffer_size
+    }
+
+    fn push(&mut self, m: ReceivedMessage) {
+        self.queued_bytes += m.data.len();
+        self.queue.push_back(m);
+    }
+
+    /// Processes one packet (see the module docs).
+    // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk
+    pub fn receive_packet(
+        &mut self,
+        now: Timestamp,
+        pkt: u64,
+        plaintext: &[u8],
+        ack_request: AckRequest,
+        side: &mut SendSide<'_>,
+    ) -> Result<RecvSummary, SnpError> {
+        if let Some(e) = self.deferred {
+            return Err(e);
+        }
+        let mut summary = RecvSummary::default();
+        if self.tracker.is_received(pkt) {
+            summary.duplicate = true;
+            return Ok(summary);
+        }
+        let refs = Refs {
+            next: side.sent.next_packet_number(),
+            lanes: &self.lanes,
+        };
+        let frames = FrameDecoder::new(plaintext, pkt, &refs).collect::<Result<Vec<_>, _>>()?;
+        let queued_before = self.queue.len();
+        let mut ingested = true;
+        let mut segments = 0usize;
+        for f in frames {
+            match f {
+                Frame::StopWaiting(sw) => self.tracker.apply_stop_waiting(pkt, sw.value)?,
+                Frame::Ack(a) => {
+                    if a.latest >= side.sent.next_packet_number() {
+                        // GNS ignores the rest of the packet and does not ack it.
+                        summary.new_messages = self.queue.len() - queued_before;
+                        return Ok(summary);
+                    }
+                    let mut ranges = AckRanges {
+                        latest: a.latest,
+                        delay_usec: a.delay_usec(),
+                        acked: Vec::new(),
+                        nacked: Vec::new(),
+                    };
+                    for b in a.blocks() {
+                        ranges.acked.push(b.acked);
+                        ranges.nacked.push(b.nacked);
+                    }
+                    if let Ok(out) = side.sent.apply_ack(now, &ranges) {
+                        if let Some(rtt) = out.rtt {
+                            side.ping.record_sample(now, rtt);
+                        }
+                        side.send.on_acked(&out.acked);
+                        side.send.on_lost(&out.nacked);
+                    }
+                    self.deadline
+                        .on_ack_with_blocks(now, u32::from(a.block_count));
+                }
+                Frame::SelectLane { .. } => {}
+                Frame::Unreliable(u) => {
+                    segments += 1;
+                    if segments > self.max_segments {
+                        ingested = false;
+                        break;
+                    }
+                    let lane = self.lane(u.lane);
+                    lane.highest_msg_num = lane.highest_msg_num.max(u.msg_num);
+                    let done =
+                        match lane
+                            .reassembly
+                            .insert(u.msg_num, u.offset, u.data, u.end_of_message)
+                        {
+                            Reassembled::Complete { msg_num, data } => {
+                                Some((msg_num, data.into_owned()))
+                            }
+                            Reassembled::Buffered | Reassembled::Ignored(_) => None,
+                        };
+                    if let Some((msg_num, data)) = done {
+                        if !self.has_room(data.len()) {
+                            ingested = false;
+                            break;
+                        }
+                        self.push(ReceivedMessage {
+                            lane: u.lane,
+                            msg_num,
+                            reliable: false,
+                            data,
+                        });
+                    }
+                }
+                Frame::Reliable(r) => {
+                    segments += 1;
+                    if segments > self.max_segments {
+                        ingested = false;
+                        break;
+                    }
+                    summary.reliable_data = true;
+                    match self.lane(r.lane).stream.insert(r.stream_pos, r.data) {
+                        Ok(_) => {}
+                        Err(SegmentRejected::InvalidPosition) => {
+                            return Err(SnpError::Decode(
+                                crate::wire::frame::FrameError::StreamPositionNotPositive,
+                            ));
+                        }
+                        Err(_) => {
+                            ingested = false;
+                            break;
+                        }
+                    }
+                    self.extract(r.lane)?;
+                }
+            }
+        }
+        self.counts.packets += 1;
+        if ingested {
+            let highest = self.tracker.highest();
+            if self.tracker.record(now, pkt) == RecordOutcome::New {
+                if pkt > highest + 1 {
+                    self.counts.skipped += pkt - highest - 1;
+                } else if pkt < highest {
+                    self.counts.out_of_order += 1;
+                }
+            }
+            summary.acked = true;
+            if summary.reliable_data {
+                self.deadline.on_reliable_data(now);
+            }
+        } else {
+            self.counts.left_unacked += 1;
+            self.deadline
+                .on_packet_left_unacked(now, side.ping.smoothed());
+        }
+        match ack_request {
+            AckRequest::None => {}
+            AckRequest::E2e => self.deadline.on_ack_request_e2e(now),
+            AckRequest::Immediate => self.deadline.on_ack_request_immediate(now),
+        }
+        summary.new_messages = self.queue.len() - queued_before;
+        Ok(summary)
+    }
+
+    /// Moves complete reliable messages from `lane`'s stream to the queue while it has room,
+    /// checking each header's sanity (§4.6).
+    fn extract(&mut self, lane: u8) -> Result<(), SnpError> {
+        loop {
+            let (buffer_size, max_message) = (self.buffer_size, self.max_message);
+            let (h, buf_len, last, highest) = {
+                let l = self.lane(lane);
+                let buf = l.stream.readable();
+                let Some(h) = decode_reliable_header(buf)? else {
+                    return Ok(());
+                };
+                (h, buf.len(), l.last_reliable_num, l.highest_msg_num)
+            };
+            let num = last.saturating_add(h.msg_num_delta);
+            if h.msg_num_delta > MAX_RELIABLE_DELTA
+                || num > highest.max(last).saturating_add(MAX_RELIABLE_AHEAD)
+            {
+                return Err(SnpError::ReliableHeaderInsane { lane });
+            }
+            if h.size > buffer_size as u64 || h.size > max_message as u64 {
+                return Err(SnpError::MessageTooLarge { lane, size: h.size });
+            }
+            let size = h.size as usize; // ≤ buffer size, fits
+            let total = h.header_len + size;
+            if buf_len < total {
+                return Ok(());
+            }
+            if !self.has_room(size) {
+                return Ok(());
+            }
+            let l = self.lane(lane);
+            let data = l.stream.readable()[h.header_len..total].to_vec();
+            l.stream.consume(total);
+            l.last_reliable_num = num;
+            l.highest_msg_num = l.highest_msg_num.max(num);
+            self.push(ReceivedMessage {
+                lane,
+                msg_num: num,
+                reliable: true,
+                data,
+            });
+        }
+    }
+
+    /// The next delivered message; refills the queue from the reliable streams.
+    pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
+        let m = self.queue.pop_front()?;
+        self.queued_bytes -= m.data.len();
+        if self.deferred.is_none() {
+            for lane in 0..self.lanes.len() {
+                if let Err(e) = self.extract(lane as u8) {
+                    self.deferred = Some(e);
+                    break;
+                }
+            }
+        }
+        Some(m)
+    }
+
+    /// Writes the ack frame into `out` within `budget` bytes and marks acks as sent.
+    // GNS: CSteamNetworkConnectionBase::SNP_SerializeAckBlocks
+    pub fn write_ack(&mut self, now: Timestamp, out: &mut Vec<u8>, budget: usize) {
+        let input = self.tracker.ack_input(now);
+        let gaps: Vec<Range<u64>> = input.gaps.iter().rev().map(|g| g.missing.clone()).collect();
+        let mark = out.len();
+        let delay = ack_delay(now, input.received_at);
+        let Ok(written) = PacketEncoder::new(out).ack_for_gaps(input.latest, &gaps, delay, budget)
+        else {
+            return;
+        };
+        if written != input.latest {
+            // Newest gaps did not fit: the delay must be that of the packet stated as latest.
+            let at = input
+                .gaps
+                .iter()
+                .find(|g| g.missing.start.checked_sub(1) == Some(written))
+                .map_or(input.received_at, |g| g.prev_received_at);
+            out.truncate(mark);
+            let delay = ack_delay(now, at);
+            if PacketEncoder::new(out)
+                .ack_for_gaps(input.latest, &gaps, delay, budget)
+                .is_err()
+            {
+                return;
+            }
+        }
+        self.tracker.on_ack_sent(now);
+        self.deadline.on_ack_sent();
+    }
+}

@@ -1,0 +1,216 @@
+//! Statistics for `GetConnectionRealTimeStatus` (spec §5.5): counters, one-second rate
+//! windows, queue-time predictions and a local quality estimate.
+//!
+//! Rates are reported from the last complete one-second window, so they are stable between
+//! calls and need no clock of their own:
+//!
+//! ```text
+//!  |-- window k-1 (reported) --|-- window k (accumulating) --|
+//! ```
+
+use std::time::Duration;
+
+use super::Snp;
+use crate::proto::lanes::LaneId;
+use crate::time::Timestamp;
+use crate::wire::packet::NO_FRAGMENT_SIZE;
+
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Lifetime counters of one connection's SNP layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnpCounters {
+    /// Packets built.
+    pub packets_sent: u64,
+    /// Packets handed to `receive_packet` (including duplicates).
+    pub packets_recv: u64,
+    /// Plaintext + overhead bytes sent.
+    pub bytes_sent: u64,
+    /// Plaintext bytes received.
+    pub bytes_recv: u64,
+    /// Reliable segments sent again.
+    pub retransmitted_segments: u64,
+    /// Packets received twice (or below stop_waiting).
+    pub duplicates: u64,
+    /// RTO expiries that declared packets lost.
+    pub packets_timed_out: u64,
+    /// Messages handed out by `poll_message`.
+    pub messages_received: u64,
+}
+
+/// Per-lane part of the status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneStatus {
+    /// Unsent unreliable bytes.
+    pub pending_unreliable: u64,
+    /// Unsent plus queued-for-retry reliable bytes.
+    pub pending_reliable: u64,
+    /// Reliable bytes sent and not yet acked.
+    pub sent_unacked_reliable: u64,
+    /// Predicted time until the lane's last queued byte leaves, µs.
+    pub queue_time_usec: i64,
+}
+
+/// A `SteamNetConnectionRealTimeStatus_t`-shaped snapshot of the SNP layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnpStatus {
+    /// Smoothed ping in ms, −1 unknown.
+    pub ping_ms: i32,
+    /// 1 − dropped − out-of-order fraction of received packets, −1 when nothing was received.
+    pub quality_local: f32,
+    /// Packets per second received (last full second).
+    pub in_packets_per_sec: f32,
+    /// Bytes per second received.
+    pub in_bytes_per_sec: f32,
+    /// Packets per second sent.
+    pub out_packets_per_sec: f32,
+    /// Bytes per second sent.
+    pub out_bytes_per_sec: f32,
+    /// The clamped send rate.
+    pub send_rate_bytes_per_sec: u32,
+    /// Unsent unreliable bytes.
+    pub pending_unreliable: u64,
+    /// Unsent plus queued-for-retry reliable bytes.
+    pub pending_reliable: u64,
+    /// Reliable bytes in flight.
+    pub sent_unacked_reliable: u64,
+    /// Predicted queue time, µs (`i64::MAX` while not connected).
+    pub queue_time_usec: i64,
+    /// Per send lane.
+    pub lanes: Vec<LaneStatus>,
+    /// Lifetime counters.
+    pub counters: SnpCounters,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RateWindow {
+    start: Timestamp,
+    packets: u64,
+    bytes: u64,
+    last_packets: u64,
+    last_bytes: u64,
+}
+
+impl RateWindow {
+    fn new(now: Timestamp) -> Self {
+        RateWindow {
+            start: now,
+            packets: 0,
+            bytes: 0,
+            last_packets: 0,
+            last_bytes: 0,
+        }
+    }
+
+    fn roll(&mut self, now: Timestamp) {
+        let elapsed = now.saturating_since(self.start);
+        if elapsed < WINDOW {
+            return;
+        }
+        if elapsed < WINDOW * 2 {
+            self.last_packets = self.packets;
+            self.last_bytes = self.bytes;
+            self.start = self.start + WINDOW;
+        } else {
+            self.last_packets = 0;
+            self.last_bytes = 0;
+            self.start = now;
+        }
+        self.packets = 0;
+        self.bytes = 0;
+    }
+
+    fn add(&mut self, now: Timestamp, bytes: usize) {
+        self.roll(now);
+        self.packets += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+/// Counters and rate windows.
+#[derive(Debug, Clone)]
+pub(crate) struct Stats {
+    pub counters: SnpCounters,
+    recv: RateWindow,
+    sent: RateWindow,
+}
+
+impl Stats {
+    pub fn new(now: Timestamp) -> Self {
+        Stats {
+            counters: SnpCounters::default(),
+            recv: RateWindow::new(now),
+            sent: RateWindow::new(now),
+        }
+    }
+
+    pub fn on_recv(&mut self, now: Timestamp, bytes: usize) {
+        self.counters.packets_recv += 1;
+        self.counters.bytes_recv += bytes as u64;
+        self.recv.add(now, bytes);
+    }
+
+    pub fn on_sent(&mut self, now: Timestamp, bytes: usize) {
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += bytes as u64;
+        self.sent.add(now, bytes);
+    }
+}
+
+fn usec(bytes: u64, rate: u32) -> i64 {
+    i64::try_from(bytes.saturating_mul(1_000_000) / u64::from(rate.max(1))).unwrap_or(i64::MAX)
+}
+
+/// Builds the status snapshot (§5.5).
+pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> SnpStatus {
+    snp.stats.recv.roll(now);
+    snp.stats.sent.roll(now);
+    let send = &snp.send;
+    let lanes: Vec<LaneStatus> = send
+        .lanes
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LaneStatus {
+            pending_unreliable: l.unsent_unreliable,
+            pending_reliable: l.unsent_reliable + l.retry_bytes,
+            sent_unacked_reliable: l.in_flight_bytes,
+            queue_time_usec: {
+                let t = snp.sched.queue_time(LaneId(i as u8), rate);
+                i64::try_from(t.as_micros())
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(usec(debt, rate))
+            },
+        })
+        .collect();
+    let pending = send.pending_unreliable() + send.pending_reliable();
+    let whole = pending / NO_FRAGMENT_SIZE as u64 * NO_FRAGMENT_SIZE as u64;
+    let queue_time_usec = if !snp.connected {
+        i64::MAX
+    } else if lanes.len() > 1 {
+        lanes.iter().map(|l| l.queue_time_usec).max().unwrap_or(0)
+    } else {
+        usec(whole, rate).saturating_add(usec(debt, rate))
+    };
+    let c = snp.recv.counts;
+    let quality_local = if c.packets == 0 {
+        -1.0
+    } else {
+        let total = (c.packets + c.skipped) as f32;
+        (1.0 - c.skipped as f32 / total - c.out_of_order as f32 / total).clamp(0.0, 1.0)
+    };
+    SnpStatus {
+        ping_ms: snp.ping.smoothed_ms(),
+        quality_local,
+        in_packets_per_sec: snp.stats.recv.last_packets as f32,
+        in_bytes_per_sec: snp.stats.recv.last_bytes as f32,
+        out_packets_per_sec: snp.stats.sent.last_packets as f32,
+        out_bytes_per_sec: snp.stats.sent.last_bytes as f32,
+        send_rate_bytes_per_sec: rate,
+        pending_unreliable: send.pending_unreliable(),
+        pending_reliable: send.pending_reliable(),
+        sent_unacked_reliable: send.sent_unacked(),
+        queue_time_usec,
+        lanes,
+        counters: snp.stats.counters,
+    }
+}
