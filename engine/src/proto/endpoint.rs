@@ -43,7 +43,7 @@ use crate::wire::proto::{ChallengeReply, ConnectionClosed, NoConnection};
 pub const NO_CONNECTION_SPAM_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How an endpoint is set up.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct EndpointConfig {
     /// Accept incoming connections (a listen socket).
     pub listen: bool,
@@ -53,12 +53,6 @@ pub struct EndpointConfig {
     pub shard: u32,
     /// Defaults for new connections.
     pub connection: ConnectionConfig,
-}
-
-impl Default for EndpointConfig {
-    fn default() -> Self {
-        EndpointConfig { listen: false, shard_bits: 0, shard: 0, connection: ConnectionConfig::default() }
-    }
 }
 
 /// Datagrams the endpoint dropped before any connection saw them.
@@ -113,6 +107,8 @@ pub struct Endpoint {
     connections: HashMap<u32, Connection>,
     /// Incoming connections by (client address, client connection id).
     by_request: HashMap<(SocketAddr, u32), u32>,
+    /// The `by_request` key of each incoming connection (its address may change later).
+    request_keys: HashMap<u32, (SocketAddr, u32)>,
     /// Stateless replies waiting to go out.
     replies: VecDeque<(SocketAddr, Vec<u8>)>,
     /// Connections that may have something to transmit, in order.
@@ -149,6 +145,7 @@ impl Endpoint {
             ids: IdAllocator::new(config.shard_bits, config.shard),
             connections: HashMap::new(),
             by_request: HashMap::new(),
+            request_keys: HashMap::new(),
             replies: VecDeque::new(),
             ready: VecDeque::new(),
             events: VecDeque::new(),
@@ -189,7 +186,10 @@ impl Endpoint {
     fn secrets(&mut self) -> SessionSecrets {
         let mut b = [0u8; 32];
         self.rng.fill_bytes(&mut b);
-        SessionSecrets { ephemeral: EphemeralKeyPair::from_secret_bytes(b), nonce: self.rng.next_u64() }
+        SessionSecrets {
+            ephemeral: EphemeralKeyPair::from_secret_bytes(b),
+            nonce: self.rng.next_u64(),
+        }
     }
 
     fn mark(&mut self, id: u32) {
@@ -220,15 +220,28 @@ impl Endpoint {
     /// `AcceptConnection`.
     pub fn accept(&mut self, now: Timestamp, id: u32) -> Result<(), EndpointError> {
         let secrets = self.secrets();
-        let conn = self.connections.get_mut(&id).ok_or(EndpointError::UnknownConnection)?;
+        let conn = self
+            .connections
+            .get_mut(&id)
+            .ok_or(EndpointError::UnknownConnection)?;
         conn.accept(now, &self.identity, &secrets)?;
         self.collect(id, now);
         Ok(())
     }
 
     /// `CloseConnection`.
-    pub fn close(&mut self, now: Timestamp, id: u32, reason: u32, debug: &str, linger: bool) -> Result<(), EndpointError> {
-        let conn = self.connections.get_mut(&id).ok_or(EndpointError::UnknownConnection)?;
+    pub fn close(
+        &mut self,
+        now: Timestamp,
+        id: u32,
+        reason: u32,
+        debug: &str,
+        linger: bool,
+    ) -> Result<(), EndpointError> {
+        let conn = self
+            .connections
+            .get_mut(&id)
+            .ok_or(EndpointError::UnknownConnection)?;
         conn.close(now, reason, debug, linger);
         self.collect(id, now);
         Ok(())
@@ -243,7 +256,10 @@ impl Endpoint {
         flags: u32,
         data: Vec<u8>,
     ) -> Result<u64, EndpointError> {
-        let conn = self.connections.get_mut(&id).ok_or(EndpointError::UnknownConnection)?;
+        let conn = self
+            .connections
+            .get_mut(&id)
+            .ok_or(EndpointError::UnknownConnection)?;
         let n = conn.send_message(now, lane, flags, data)?;
         self.mark(id);
         Ok(n)
@@ -259,20 +275,41 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// Moves a connection's events to the endpoint queue and marks it for transmit.
+    /// Moves a connection's events to the endpoint queue, marks it for transmit, and forgets
+    /// it once dead and drained.
     fn collect(&mut self, id: u32, _now: Timestamp) {
-        if let Some(conn) = self.connections.get_mut(&id) {
-            let incoming = conn.info().incoming;
-            while let Some(change) = conn.poll_event() {
-                self.events.push_back(EndpointEvent { connection: id, incoming, change });
-            }
+        let Some(conn) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let incoming = conn.info().incoming;
+        while let Some(change) = conn.poll_event() {
+            self.events.push_back(EndpointEvent {
+                connection: id,
+                incoming,
+                change,
+            });
         }
-        self.mark(id);
+        if conn.is_dead() && !conn.has_pending_transmit() {
+            self.forget(id);
+        } else {
+            self.mark(id);
+        }
+    }
+
+    fn forget(&mut self, id: u32) {
+        if self.connections.remove(&id).is_some() {
+            if let Some(key) = self.request_keys.remove(&id) {
+                self.by_request.remove(&key);
+            }
+            self.ids.free(id);
+        }
     }
 
     /// One received datagram. Data packets are decrypted in place.
     pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &mut [u8]) {
-        if self.fake_recv.conditions.active() && !self.fake_recv.admit(now, &mut self.rng, from, data) {
+        if self.fake_recv.conditions.active()
+            && !self.fake_recv.admit(now, &mut self.rng, from, data)
+        {
             return;
         }
         self.dispatch(now, from, data);
@@ -289,7 +326,22 @@ impl Endpoint {
                         }
                         self.collect(id, now);
                     }
-                    None => self.counters.unknown_connection += 1,
+                    None => {
+                        self.counters.unknown_connection += 1;
+                        // Tell the sender, at most every 250 ms across all strays (GNS's global
+                        // spam limiter); an 11-byte reply to a ≥ 23-byte packet amplifies nothing.
+                        let quiet = self
+                            .last_spam_reply
+                            .is_none_or(|t| now.saturating_since(t) >= NO_CONNECTION_SPAM_INTERVAL);
+                        if quiet {
+                            self.last_spam_reply = Some(now);
+                            let reply = NoConnection {
+                                from_connection_id: Some(id),
+                                to_connection_id: None,
+                            };
+                            self.reply(from, reply.into());
+                        }
+                    }
                 }
             }
             Ok(PacketKind::Control(_)) => match decode_control(data) {
@@ -338,7 +390,10 @@ impl Endpoint {
                     self.route(now, id, &msg);
                 } else if !self.config.listen {
                     self.counters.not_listening += 1;
-                } else if !req.challenge.is_some_and(|c| self.challenge.check(now, from, c)) {
+                } else if !req
+                    .challenge
+                    .is_some_and(|c| self.challenge.check(now, from, c))
+                {
                     self.counters.bad_challenge += 1;
                 } else {
                     self.new_incoming(now, from, req);
@@ -350,7 +405,10 @@ impl Endpoint {
                 }
             }
             ControlMessage::ConnectOk(ok) => {
-                if !ok.client_connection_id.is_some_and(|id| self.route(now, id, &msg)) {
+                if !ok
+                    .client_connection_id
+                    .is_some_and(|id| self.route(now, id, &msg))
+                {
                     self.counters.bad_control += 1;
                 }
             }
@@ -358,7 +416,10 @@ impl Endpoint {
                 let target = c
                     .to_connection_id
                     .filter(|id| self.connections.contains_key(id))
-                    .or_else(|| c.from_connection_id.and_then(|f| self.by_request.get(&(from, f)).copied()));
+                    .or_else(|| {
+                        c.from_connection_id
+                            .and_then(|f| self.by_request.get(&(from, f)).copied())
+                    });
                 match target {
                     Some(id) => {
                         self.route(now, id, &msg);
@@ -374,14 +435,22 @@ impl Endpoint {
                 }
             }
             ControlMessage::NoConnection(n) => {
-                if !n.to_connection_id.is_some_and(|id| self.route(now, id, &msg)) {
+                if !n
+                    .to_connection_id
+                    .is_some_and(|id| self.route(now, id, &msg))
+                {
                     self.counters.bad_control += 1;
                 }
             }
         }
     }
 
-    fn new_incoming(&mut self, now: Timestamp, from: SocketAddr, req: &crate::wire::proto::ConnectRequest) {
+    fn new_incoming(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        req: &crate::wire::proto::ConnectRequest,
+    ) {
         let config = self.config.connection;
         match check_connect_request(now, req, from, &config.auth) {
             Ok(pending) => {
@@ -391,6 +460,7 @@ impl Endpoint {
                     return;
                 };
                 self.by_request.insert((from, pending.remote_id), id);
+                self.request_keys.insert(id, (from, pending.remote_id));
                 let conn = Connection::incoming(now, id, from, config, pending);
                 self.connections.insert(id, conn);
                 self.collect(id, now);
@@ -424,7 +494,9 @@ impl Endpoint {
                 return Some(to);
             }
             let to = self.next_datagram(now, out)?;
-            if !self.fake_send.conditions.active() || self.fake_send.admit(now, &mut self.rng, to, out) {
+            if !self.fake_send.conditions.active()
+                || self.fake_send.admit(now, &mut self.rng, to, out)
+            {
                 return Some(to);
             }
         }
@@ -479,15 +551,14 @@ impl Endpoint {
             }
             self.collect(id, now);
         }
-        let dead: Vec<u32> = self.connections.iter().filter(|(_, c)| c.is_dead()).map(|(id, _)| *id).collect();
+        let dead: Vec<u32> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.is_dead())
+            .map(|(id, _)| *id)
+            .collect();
         for id in dead {
             self.collect(id, now);
-            if let Some(conn) = self.connections.remove(&id) {
-                if let Some(remote) = conn.remote_id() {
-                    self.by_request.remove(&(conn.peer(), remote));
-                }
-                self.ids.free(id);
-            }
         }
     }
 }

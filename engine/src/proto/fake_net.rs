@@ -78,7 +78,11 @@ impl FakeLine {
         }
         if c.dup_pct > 0.0 && roll(rng) < c.dup_pct {
             let max = u64::try_from(c.dup_time_max.as_micros()).unwrap_or(u64::MAX);
-            let extra = Duration::from_micros(if max == 0 { 0 } else { rng.next_u64() % (max + 1) });
+            let extra = Duration::from_micros(if max == 0 {
+                0
+            } else {
+                rng.next_u64() % (max + 1)
+            });
             self.hold(now + c.lag + extra, addr, data.to_vec());
         }
         let mut delay = c.lag;
@@ -94,7 +98,12 @@ impl FakeLine {
 
     fn hold(&mut self, at: Timestamp, addr: SocketAddr, data: Vec<u8>) {
         self.seq += 1;
-        self.held.push(Reverse(Held { at, seq: self.seq, addr, data }));
+        self.held.push(Reverse(Held {
+            at,
+            seq: self.seq,
+            addr,
+            data,
+        }));
     }
 
     /// When the next held datagram is due.
@@ -121,16 +130,33 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let mut line = FakeLine::default();
-        assert!(line.admit(Timestamp::ZERO, &mut rng, a, b"x"), "no knobs: pass through");
-        line.conditions = FakeConditions { loss_pct: 50.0, ..Default::default() };
-        let passed = (0..10_000).filter(|_| line.admit(Timestamp::ZERO, &mut rng, a, b"x")).count();
+        assert!(
+            line.admit(Timestamp::ZERO, &mut rng, a, b"x"),
+            "no knobs: pass through"
+        );
+        line.conditions = FakeConditions {
+            loss_pct: 50.0,
+            ..Default::default()
+        };
+        let passed = (0..10_000)
+            .filter(|_| line.admit(Timestamp::ZERO, &mut rng, a, b"x"))
+            .count();
         assert!((4_500..5_500).contains(&passed), "{passed}");
-        line.conditions =
-            FakeConditions { lag: Duration::from_millis(30), dup_pct: 100.0, ..Default::default() };
+        line.conditions = FakeConditions {
+            lag: Duration::from_millis(30),
+            dup_pct: 100.0,
+            ..Default::default()
+        };
         assert!(!line.admit(Timestamp::ZERO, &mut rng, a, b"y"));
         assert_eq!(line.release(Timestamp::from_micros(29_999)), None);
-        assert_eq!(line.release(Timestamp::from_micros(30_000)), Some((a, b"y".to_vec())));
-        assert_eq!(line.release(Timestamp::from_micros(30_000)), Some((a, b"y".to_vec())));
+        assert_eq!(
+            line.release(Timestamp::from_micros(30_000)),
+            Some((a, b"y".to_vec()))
+        );
+        assert_eq!(
+            line.release(Timestamp::from_micros(30_000)),
+            Some((a, b"y".to_vec()))
+        );
         assert_eq!(line.next_release(), None);
     }
 }

@@ -7,8 +7,10 @@
 //! run can be pinned as a named regression test.
 
 mod net;
+mod pair;
 
 pub use net::{Datagram, LinkConditions, NetStats, Network};
+pub use pair::Pair;
 
 /// Reads `SIM_SEED` (decimal or `0x` hex), or returns `default` when unset or unparsable.
 pub fn seed_from_env(default: u64) -> u64 {

@@ -3,8 +3,8 @@
 //! repeated requests on the server, ConnectionClosed and NoConnection on both.
 
 use super::{ConnError, Connection, Role, State};
-use crate::crypto::negotiate::cipher_preferences;
 use crate::crypto::ReplayWindow;
+use crate::crypto::negotiate::cipher_preferences;
 use crate::proto::handshake::{Established, LocalIdentity, SessionSecrets, end_reason};
 use crate::time::Timestamp;
 use crate::wire::control::ControlMessage;
@@ -114,7 +114,12 @@ impl Connection {
         }
     }
 
-    fn on_connect_ok(&mut self, now: Timestamp, ok: &crate::wire::proto::ConnectOk, local: &LocalIdentity) {
+    fn on_connect_ok(
+        &mut self,
+        now: Timestamp,
+        ok: &crate::wire::proto::ConnectOk,
+        local: &LocalIdentity,
+    ) {
         match self.state {
             State::Connecting => {}
             State::FinWait | State::ProblemDetectedLocally if !self.closed_by_peer_first => {
@@ -180,7 +185,10 @@ impl Connection {
             }
             .into(),
         );
-        if matches!(self.state, State::Connecting | State::Connected | State::Linger) {
+        if matches!(
+            self.state,
+            State::Connecting | State::Connected | State::Linger
+        ) {
             self.end_reason = c.reason_code.unwrap_or(end_reason::MISC_GENERIC);
             self.end_debug = super::truncate(c.debug.as_deref().unwrap_or(""));
             if self.state == State::Linger {

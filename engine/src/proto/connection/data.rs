@@ -13,8 +13,10 @@ use crate::wire::proto::UdpStats;
 
 /// Stats blobs carrying just ACK_REQUEST flags (`CMsgSteamSockets_UDP_Stats{flags}`).
 const BLOB_E2E: [u8; 2] = [0x18, UdpStats::ACK_REQUEST_E2E as u8];
-const BLOB_IMMEDIATE: [u8; 2] =
-    [0x18, (UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE) as u8];
+const BLOB_IMMEDIATE: [u8; 2] = [
+    0x18,
+    (UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE) as u8,
+];
 
 impl Connection {
     /// A data datagram whose header names this connection. Decrypts in place. Returns whether
@@ -112,7 +114,8 @@ impl Connection {
         }
         let remote_id = self.remote_id?;
         let forced = self.timers.force_ack_request;
-        let tracer = now.saturating_since(self.timers.last_ping_request) > super::timers::TRACER_INTERVAL;
+        let tracer =
+            now.saturating_since(self.timers.last_ping_request) > super::timers::TRACER_INTERVAL;
         if forced.is_none() && !self.snp.wants_to_send(now) {
             return None;
         }
@@ -131,10 +134,15 @@ impl Connection {
         let mtu = self.config.mtu_packet_size.min(MAX_UDP_PAYLOAD);
         let reserve = MAX_UDP_PAYLOAD - MAX_ENCRYPTED_PAYLOAD_SEND;
         let max_plaintext = (mtu - reserve - tag).min(mtu - header_len - tag);
-        let built = self.snp.build_packet(now, out, max_plaintext, header_len + tag, forced.is_some())?;
+        let built =
+            self.snp
+                .build_packet(now, out, max_plaintext, header_len + tag, forced.is_some())?;
         out[5..7].copy_from_slice(&(built.packet_number as u16).to_le_bytes());
         out.reserve(tag);
-        if cipher.seal_in_place(built.packet_number, out, header_len).is_err() {
+        if cipher
+            .seal_in_place(built.packet_number, out, header_len)
+            .is_err()
+        {
             return None;
         }
         let ping = self.snp.ping().smoothed();

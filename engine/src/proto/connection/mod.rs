@@ -137,7 +137,13 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn base(now: Timestamp, local_id: u32, peer: SocketAddr, config: ConnectionConfig, role: Role) -> Self {
+    fn base(
+        now: Timestamp,
+        local_id: u32,
+        peer: SocketAddr,
+        config: ConnectionConfig,
+        role: Role,
+    ) -> Self {
         let incoming = !matches!(role, Role::Client(_));
         Connection {
             config,
@@ -185,12 +191,19 @@ impl Connection {
         config: ConnectionConfig,
         pending: PendingAccept,
     ) -> Self {
-        let mut c = Self::base(now, local_id, peer, config, Role::Pending(Box::new(pending.clone())));
+        let mut c = Self::base(
+            now,
+            local_id,
+            peer,
+            config,
+            Role::Pending(Box::new(pending.clone())),
+        );
         c.remote_id = Some(pending.remote_id);
         c.remote_identity = Some(pending.remote_identity.clone());
         c.unauthenticated = pending.unauthenticated;
         if let Some(ms) = pending.ping_est_ms.filter(|ms| *ms <= 1500) {
-            c.snp.record_ping_sample(now, Duration::from_millis(u64::from(ms)));
+            c.snp
+                .record_ping_sample(now, Duration::from_millis(u64::from(ms)));
         }
         c.push_event(ApiState::None);
         c
@@ -226,6 +239,11 @@ impl Connection {
         self.state == State::Dead
     }
 
+    /// Whether control datagrams are queued (a dead connection sends them before it goes).
+    pub fn has_pending_transmit(&self) -> bool {
+        !self.control_out.is_empty()
+    }
+
     /// Dropped-packet counters.
     pub fn drops(&self) -> DropCounters {
         self.drops
@@ -248,7 +266,10 @@ impl Connection {
             end_debug: self.end_debug.clone(),
             incoming: self.incoming,
             unauthenticated: self.unauthenticated,
-            unencrypted: self.send_cipher.as_ref().is_some_and(|c| c.cipher() == Cipher::Null),
+            unencrypted: self
+                .send_cipher
+                .as_ref()
+                .is_some_and(|c| c.cipher() == Cipher::Null),
         }
     }
 
@@ -275,15 +296,14 @@ impl Connection {
         }
         let old = self.state.api();
         self.state = state;
-        self.snp.set_connected(now, matches!(state, State::Connected | State::Linger));
+        self.snp
+            .set_connected(now, matches!(state, State::Connected | State::Linger));
         if state.api() == ApiState::None {
             // Entering an API-None state purges unread received messages (GNS).
             while self.snp.poll_message().is_some() {}
         }
-        match state {
-            State::FinWait => self.timers.finwait_started(now),
-            State::Dead => {}
-            _ => {}
+        if state == State::FinWait {
+            self.timers.finwait_started(now);
         }
         self.push_event(old);
     }
@@ -291,7 +311,10 @@ impl Connection {
     /// Ends the connection from our side for a protocol reason (ProblemDetectedLocally) and
     /// tells the peer.
     fn problem(&mut self, now: Timestamp, reason: u32, debug: &str) {
-        if !matches!(self.state, State::Connecting | State::Connected | State::Linger) {
+        if !matches!(
+            self.state,
+            State::Connecting | State::Connected | State::Linger
+        ) {
             return;
         }
         self.end_reason = reason;
@@ -363,7 +386,11 @@ impl Connection {
     }
 
     /// `ConfigureConnectionLanes`.
-    pub fn configure_lanes(&mut self, priorities: &[i32], weights: &[u16]) -> Result<(), ConnError> {
+    pub fn configure_lanes(
+        &mut self,
+        priorities: &[i32],
+        weights: &[u16],
+    ) -> Result<(), ConnError> {
         if matches!(self.state, State::FinWait | State::Linger | State::Dead) {
             return Err(ConnError::InvalidState);
         }

@@ -106,18 +106,18 @@ fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 impl Connection {
     /// When [`Connection::handle_timeout`] must run next.
     pub fn poll_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
+        let snp = match self.state {
+            State::Connected | State::Linger => self.snp_timeout(now),
+            _ => None,
+        };
         let t = &self.timers;
         match self.state {
             State::Connecting => {
-                let mut next = Some(t.created + self.config.timeout_initial);
-                next = min_opt(next, t.retry_at);
-                if matches!(self.role, Role::Client(_)) {
-                    next = min_opt(next, self.snp_timeout(now));
-                }
-                next
+                let next = Some(t.created + self.config.timeout_initial);
+                min_opt(next, t.retry_at)
             }
             State::Connected | State::Linger => {
-                let mut next = self.snp_timeout(now);
+                let mut next = snp;
                 next = min_opt(next, t.reply_deadline);
                 next = min_opt(next, t.next_urgent_ping);
                 if t.reply_deadline.is_none() && t.timeouts_in_a_row == 0 {
@@ -135,7 +135,11 @@ impl Connection {
     }
 
     fn snp_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
-        if self.send_cipher.is_some() { self.snp.next_timeout(now) } else { None }
+        if self.send_cipher.is_some() {
+            self.snp.next_timeout(now)
+        } else {
+            None
+        }
     }
 
     /// Runs every timer that is due at `now`.
@@ -143,10 +147,8 @@ impl Connection {
         match self.state {
             State::Connecting => self.connecting_timeout(now),
             State::Connected | State::Linger => self.connected_timeout(now),
-            State::FinWait => {
-                if self.timers.finwait_until.is_some_and(|t| now >= t) {
-                    self.set_state(now, State::Dead);
-                }
+            State::FinWait if self.timers.finwait_until.is_some_and(|t| now >= t) => {
+                self.set_state(now, State::Dead);
             }
             _ => {}
         }

@@ -1,0 +1,465 @@
+//! Connection scenarios on the simulated network: handshake, accept and refuse, messages,
+//! close with and without linger, keepalive, timeouts, hostile datagrams.
+
+use std::time::Duration;
+
+use super::{ApiState, ConnError, ConnectionConfig, State};
+use crate::proto::endpoint::{EndpointConfig, EndpointError, EndpointEvent};
+use crate::proto::handshake::end_reason;
+use crate::proto::snp::{SendError, send_flags};
+use crate::testing::{LinkConditions, Pair, SeedGuard, seed_from_env};
+use crate::time::Timestamp;
+
+const STEPS: u64 = 200_000;
+
+fn pair(seed: u64, link: LinkConditions) -> Pair {
+    Pair::new(
+        seed,
+        link,
+        EndpointConfig::default(),
+        EndpointConfig::default(),
+    )
+}
+
+fn lan() -> LinkConditions {
+    LinkConditions::with_delay(Duration::from_millis(5))
+}
+
+fn events(ep: &mut crate::proto::endpoint::Endpoint) -> Vec<EndpointEvent> {
+    std::iter::from_fn(|| ep.poll_event()).collect()
+}
+
+/// Connects and accepts; returns (client handle, server handle).
+fn connect(p: &mut Pair) -> (u32, u32) {
+    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let limit = p.now + Duration::from_secs(10);
+    let mut server_conn = None;
+    assert!(p.run_until(limit, STEPS, |p| {
+        for e in events(&mut p.server) {
+            if e.change.new == ApiState::Connecting {
+                server_conn = Some(e.connection);
+                p.server.accept(p.now, e.connection).unwrap();
+            }
+        }
+        p.client
+            .connection(c)
+            .is_some_and(|x| x.state() == State::Connected)
+    }));
+    let s = server_conn.expect("server saw the connection");
+    (c, s)
+}
+
+#[test]
+fn handshake_connects_both_sides_with_status_events() {
+    let mut p = pair(1, lan());
+    let (c, s) = connect(&mut p);
+    p.run_for(Duration::from_millis(50), STEPS);
+    assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
+    let ci = p.client.connection(c).unwrap().info();
+    let si = p.server.connection(s).unwrap().info();
+    assert_eq!(ci.remote_id, Some(s));
+    assert_eq!(si.remote_id, Some(c));
+    assert!(si.incoming && !ci.incoming);
+    assert!(
+        ci.unauthenticated,
+        "self-issued certificates are unauthenticated"
+    );
+    assert_eq!(
+        si.remote_identity.unwrap().to_string(),
+        "ip:127.0.0.1:50000"
+    );
+    let ping = p
+        .client
+        .connection(c)
+        .unwrap()
+        .snp()
+        .ping()
+        .smoothed()
+        .unwrap();
+    assert!(
+        ping >= Duration::from_millis(10) && ping < Duration::from_millis(20),
+        "{ping:?}"
+    );
+}
+
+#[test]
+fn server_can_refuse_by_closing_while_connecting() {
+    let mut p = pair(2, lan());
+    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let limit = p.now + Duration::from_secs(5);
+    let mut refused = false;
+    assert!(p.run_until(limit, STEPS, |p| {
+        for e in events(&mut p.server) {
+            if e.change.new == ApiState::Connecting {
+                p.server
+                    .close(p.now, e.connection, 1234, "go away", false)
+                    .unwrap();
+                refused = true;
+            }
+        }
+        p.client
+            .connection(c)
+            .is_some_and(|x| x.state() == State::ClosedByPeer)
+    }));
+    assert!(refused);
+    let info = p.client.connection(c).unwrap().info();
+    assert_eq!(
+        (info.end_reason, info.end_debug.as_str()),
+        (1234, "go away")
+    );
+    let evs = events(&mut p.client);
+    let last = evs.last().unwrap();
+    assert_eq!(
+        (last.change.old, last.change.new),
+        (ApiState::Connecting, ApiState::ClosedByPeer)
+    );
+}
+
+#[test]
+fn accept_rules_follow_gns() {
+    let mut p = pair(3, lan());
+    let (c, s) = connect(&mut p);
+    // Accepting twice, or accepting our own outgoing connection, is InvalidState.
+    assert_eq!(
+        p.server.accept(p.now, s),
+        Err(EndpointError::Conn(ConnError::InvalidState))
+    );
+    assert_eq!(
+        p.client.accept(p.now, c),
+        Err(EndpointError::Conn(ConnError::InvalidState))
+    );
+    assert_eq!(
+        p.server.accept(p.now, 12345),
+        Err(EndpointError::UnknownConnection)
+    );
+}
+
+#[test]
+fn messages_flow_both_ways_reliable_and_unreliable() {
+    let mut p = pair(4, lan());
+    let (c, s) = connect(&mut p);
+    let n1 = p
+        .client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, b"hello".to_vec())
+        .unwrap();
+    let n2 = p
+        .client
+        .send_message(p.now, c, 0, send_flags::UNRELIABLE, b"world".to_vec())
+        .unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+    let n3 = p
+        .server
+        .send_message(p.now, s, 0, send_flags::RELIABLE, big.clone())
+        .unwrap();
+    assert_eq!((n1, n2, n3), (1, 2, 1));
+    let mut at_server = Vec::new();
+    let mut at_client = Vec::new();
+    let limit = p.now + Duration::from_secs(10);
+    assert!(p.run_until(limit, STEPS, |p| {
+        at_server.extend(std::iter::from_fn(|| p.server.poll_message(s)));
+        at_client.extend(std::iter::from_fn(|| p.client.poll_message(c)));
+        at_server.len() == 2 && at_client.len() == 1
+    }));
+    assert_eq!(at_server[0].data, b"hello");
+    assert!(at_server[0].reliable && at_server[0].msg_num == 1);
+    assert_eq!(at_server[1].data, b"world");
+    assert_eq!(at_client[0].data, big);
+}
+
+#[test]
+fn close_with_linger_delivers_queued_reliable_data() {
+    let mut p = pair(
+        5,
+        LinkConditions {
+            loss_pct: 20.0,
+            ..lan()
+        },
+    );
+    let (c, s) = connect(&mut p);
+    let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, payload.clone())
+        .unwrap();
+    p.client.close(p.now, c, 0, "", true).unwrap();
+    assert_eq!(p.client.connection(c).unwrap().state(), State::Linger);
+    let mut got = Vec::new();
+    let limit = p.now + Duration::from_secs(20);
+    assert!(p.run_until(limit, STEPS, |p| {
+        got.extend(std::iter::from_fn(|| p.server.poll_message(s)));
+        p.server
+            .connection(s)
+            .is_some_and(|x| x.state() == State::ClosedByPeer)
+    }));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, payload);
+    let info = p.server.connection(s).unwrap().info();
+    assert_eq!(
+        (info.end_reason, info.end_debug.as_str()),
+        (1000, "Application closed connection")
+    );
+    // The client's connection goes away after FinWait.
+    p.run_for(Duration::from_secs(6), STEPS);
+    assert!(p.client.connection(c).is_none());
+}
+
+#[test]
+fn close_without_linger_tells_the_peer_and_normalises_reasons() {
+    let mut p = pair(6, lan());
+    let (c, s) = connect(&mut p);
+    p.client.close(p.now, c, 7, "", false).unwrap();
+    let limit = p.now + Duration::from_secs(2);
+    assert!(p.run_until(limit, STEPS, |p| {
+        p.server
+            .connection(s)
+            .is_some_and(|x| x.state() == State::ClosedByPeer)
+    }));
+    let info = p.server.connection(s).unwrap().info();
+    assert_eq!(
+        (info.end_reason, info.end_debug.as_str()),
+        (1999, "Invalid numeric reason code")
+    );
+    // Sending on a closed-by-peer connection: NoConnection; on our closed one: InvalidState.
+    let e = p
+        .server
+        .send_message(p.now, s, 0, send_flags::RELIABLE, vec![1]);
+    assert_eq!(e, Err(EndpointError::Conn(ConnError::NoConnection)));
+    let e = p
+        .client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, vec![1]);
+    assert_eq!(e, Err(EndpointError::Conn(ConnError::InvalidState)));
+    // The server app closes too; both ends are gone after FinWait.
+    p.server.close(p.now, s, 0, "", false).unwrap();
+    p.run_for(Duration::from_secs(6), STEPS);
+    assert!(p.client.connection(c).is_none() && p.server.connection(s).is_none());
+}
+
+#[test]
+fn idle_connection_stays_up_through_keepalives() {
+    let mut p = pair(7, lan());
+    let (c, s) = connect(&mut p);
+    let before = p.datagrams;
+    p.run_for(Duration::from_secs(60), STEPS);
+    assert_eq!(p.client.connection(c).unwrap().state(), State::Connected);
+    assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
+    let sent = p.datagrams - before;
+    // Keepalives every ~10 s each way plus their acks: a handful, not a flood.
+    assert!(
+        (4..60).contains(&sent),
+        "{sent} datagrams in 60 idle seconds"
+    );
+}
+
+#[test]
+fn silent_peer_times_out() {
+    let mut p = pair(8, lan());
+    let (c, _s) = connect(&mut p);
+    let dead = LinkConditions {
+        loss_pct: 100.0,
+        ..lan()
+    };
+    p.net.set_link(p.server_addr, p.client_addr, dead.clone());
+    p.net.set_link(p.client_addr, p.server_addr, dead);
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, vec![1; 100])
+        .unwrap();
+    let start = p.now;
+    let limit = p.now + Duration::from_secs(30);
+    assert!(p.run_until(limit, STEPS, |p| {
+        p.client
+            .connection(c)
+            .is_some_and(|x| x.state() == State::ProblemDetectedLocally)
+    }));
+    let info = p.client.connection(c).unwrap().info();
+    assert_eq!(
+        (info.end_reason, info.end_debug.as_str()),
+        (end_reason::MISC_TIMEOUT, "Connection dropped")
+    );
+    let took = p.now - start;
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(16),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn handshake_times_out_without_a_server() {
+    let mut p = pair(
+        9,
+        LinkConditions {
+            loss_pct: 100.0,
+            ..lan()
+        },
+    );
+    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let start = p.now;
+    let limit = p.now + Duration::from_secs(20);
+    assert!(p.run_until(limit, STEPS, |p| {
+        p.client
+            .connection(c)
+            .is_some_and(|x| x.state() == State::ProblemDetectedLocally)
+    }));
+    assert_eq!(p.now - start, Duration::from_secs(10));
+    let info = p.client.connection(c).unwrap().info();
+    assert_eq!(info.end_debug, "Timed out attempting to connect");
+    // ChallengeRequest retried every 500 ms: 20 sends in 10 s.
+    assert_eq!(p.net.stats().sent, 20);
+}
+
+#[test]
+fn unaccepted_connection_times_out_on_the_server() {
+    let mut p = pair(10, lan());
+    // The client waits longer than the server, so the server's verdict arrives first.
+    let patient = ConnectionConfig {
+        timeout_initial: Duration::from_secs(20),
+        ..Default::default()
+    };
+    let c = p
+        .client
+        .connect(p.now, p.server_addr, Some(patient))
+        .unwrap();
+    let limit = p.now + Duration::from_secs(20);
+    assert!(p.run_until(limit, STEPS, |p| {
+        p.client
+            .connection(c)
+            .is_some_and(|x| x.state() == State::ClosedByPeer)
+    }));
+    let info = p.client.connection(c).unwrap().info();
+    assert_eq!(info.end_reason, end_reason::MISC_TIMEOUT);
+    assert_eq!(
+        info.end_debug,
+        "App didn't accept or close incoming connection in time."
+    );
+}
+
+#[test]
+fn handshake_survives_heavy_loss() {
+    let seed = seed_from_env(11);
+    let _g = SeedGuard::new(seed);
+    let mut p = pair(
+        seed,
+        LinkConditions {
+            loss_pct: 30.0,
+            ..lan()
+        },
+    );
+    let (c, s) = connect(&mut p);
+    let n = p
+        .client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, b"x".to_vec())
+        .unwrap();
+    assert_eq!(n, 1);
+    let limit = p.now + Duration::from_secs(10);
+    assert!(p.run_until(limit, STEPS, |p| p.server.poll_message(s).is_some()));
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_and_counted() {
+    let mut p = pair(12, lan());
+    let (c, s) = connect(&mut p);
+    let from = p.client_addr;
+    let now = p.now;
+    // Garbage, truncated, a forged data packet for the live connection, a replayed one.
+    p.server
+        .handle_datagram(now, from, &mut [0x10, 1, 2, 3, 4, 5]);
+    p.server
+        .handle_datagram(now, from, &mut [0x22, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    let mut forged = vec![0x80];
+    forged.extend_from_slice(&s.to_le_bytes());
+    forged.extend_from_slice(&[9, 0]);
+    forged.extend_from_slice(&[0xab; 40]);
+    p.server.handle_datagram(now, from, &mut forged.clone());
+    let mut unknown = forged.clone();
+    unknown[1] ^= 0xff;
+    p.server.handle_datagram(now, from, &mut unknown);
+    let counters = p.server.counters();
+    assert_eq!(counters.malformed, 1);
+    assert_eq!(counters.bad_control, 1);
+    assert_eq!(counters.unknown_connection, 1);
+    assert_eq!(p.server.connection(s).unwrap().drops().auth_failed, 1);
+    // The connection is unharmed.
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, b"still here".to_vec())
+        .unwrap();
+    let limit = p.now + Duration::from_secs(2);
+    assert!(p.run_until(limit, STEPS, |p| p.server.poll_message(s).is_some()));
+    assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
+}
+
+#[test]
+fn corrupting_network_never_breaks_delivery() {
+    let seed = seed_from_env(13);
+    let _g = SeedGuard::new(seed);
+    let mut p = pair(seed, lan());
+    let (c, s) = connect(&mut p);
+    // Corruption after the handshake: a corrupted handshake message fails its signature
+    // check and ends the attempt, as in GNS (real UDP checksums make that rare).
+    let link = LinkConditions {
+        corrupt_pct: 10.0,
+        dup_pct: 5.0,
+        reorder_pct: 5.0,
+        ..lan()
+    };
+    p.net.set_link(p.client_addr, p.server_addr, link.clone());
+    p.net.set_link(p.server_addr, p.client_addr, link);
+    for i in 0..200u32 {
+        p.client
+            .send_message(
+                p.now,
+                c,
+                0,
+                send_flags::RELIABLE,
+                i.to_le_bytes().repeat(50),
+            )
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    let limit = p.now + Duration::from_secs(30);
+    assert!(p.run_until(limit, STEPS, |p| {
+        got.extend(std::iter::from_fn(|| p.server.poll_message(s)));
+        got.len() == 200
+    }));
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(m.data, (i as u32).to_le_bytes().repeat(50));
+    }
+    assert!(
+        p.server.connection(s).unwrap().drops().auth_failed > 0,
+        "corruption was caught by the AEAD"
+    );
+}
+
+#[test]
+fn send_errors_map_to_gns_results() {
+    let mut p = pair(14, lan());
+    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    // NoDelay while connecting is Ignored; others queue.
+    let e = p.client.send_message(
+        p.now,
+        c,
+        0,
+        send_flags::UNRELIABLE | send_flags::NO_DELAY,
+        vec![1],
+    );
+    assert_eq!(
+        e,
+        Err(EndpointError::Conn(ConnError::Send(SendError::Ignored)))
+    );
+    assert!(
+        p.client
+            .send_message(p.now, c, 0, send_flags::RELIABLE, vec![1])
+            .is_ok()
+    );
+    let e = p
+        .client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, vec![0; 512 * 1024 + 1]);
+    assert_eq!(
+        e,
+        Err(EndpointError::Conn(ConnError::Send(
+            SendError::InvalidParam
+        )))
+    );
+    let e = p
+        .client
+        .send_message(p.now, 999, 0, send_flags::RELIABLE, vec![1]);
+    assert_eq!(e, Err(EndpointError::UnknownConnection));
+    let _ = Timestamp::ZERO;
+}
