@@ -199,7 +199,9 @@ pub fn parse_step(text: &str) -> Result<Step, ScriptError> {
                 None => false,
                 Some("linger") => true,
                 Some(other) => {
-                    return Err(ScriptError::new(format!("expected 'linger', got {other:?}")));
+                    return Err(ScriptError::new(format!(
+                        "expected 'linger', got {other:?}"
+                    )));
                 }
             };
             Step::Close {
@@ -278,7 +280,14 @@ mod tests {
                 count: 1
             }
         );
-        assert!(matches!(steps[3], Step::SendSize { count: 50, lane: 2, .. }));
+        assert!(matches!(
+            steps[3],
+            Step::SendSize {
+                count: 50,
+                lane: 2,
+                ..
+            }
+        ));
         assert_eq!(
             steps[4],
             Step::Expect {
@@ -321,6 +330,9 @@ mod tests {
             assert!(err.to_string().starts_with("step 1 "), "{err}");
         }
         assert!(parse_lanes("").is_err());
-        assert_eq!(parse_lanes("-1:10, 2:1").expect("ok"), vec![(-1, 10), (2, 1)]);
+        assert_eq!(
+            parse_lanes("-1:10, 2:1").expect("ok"),
+            vec![(-1, 10), (2, 1)]
+        );
     }
 }
