@@ -210,6 +210,17 @@ fn send_flags(mode: SendMode) -> SendFlags {
     flags
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a live GNS peer runs on wall-clock deadlines"
+)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// `AcceptConnection` plus joining the poll group (a server's; a client has none).
+type AcceptFn<S> = fn(&GnsSocket<S>, GnsConnection) -> GnsResult<()>;
+
 /// The run hit `--max-seconds`.
 #[derive(Debug)]
 struct DeadlineHit;
@@ -219,7 +230,7 @@ struct Peer<S: IsReady> {
     socket: GnsSocket<S>,
     global: &'static GnsGlobal,
     /// `AcceptConnection` + poll group; `None` for a client.
-    accept: Option<fn(&GnsSocket<S>, GnsConnection) -> GnsResult<()>>,
+    accept: Option<AcceptFn<S>>,
     refuse: bool,
     echo: bool,
     lanes: Vec<GnsLane>,
@@ -245,7 +256,7 @@ impl<S: IsReady> Peer<S> {
 
     /// Runs GNS callbacks, then handles every queued status change and message.
     fn pump(&mut self) -> Result<bool, DeadlineHit> {
-        if Instant::now() >= self.deadline {
+        if now() >= self.deadline {
             return Err(DeadlineHit);
         }
         self.global.poll_callbacks();
@@ -277,12 +288,12 @@ impl<S: IsReady> Peer<S> {
         timeout: Duration,
         mut done: impl FnMut(&Self) -> bool,
     ) -> Result<bool, DeadlineHit> {
-        let until = Instant::now().checked_add(timeout).unwrap_or(self.deadline);
+        let until = now().checked_add(timeout).unwrap_or(self.deadline);
         loop {
             if done(self) {
                 return Ok(true);
             }
-            if Instant::now() >= until {
+            if now() >= until {
                 return Ok(false);
             }
             if !self.pump()? {
@@ -517,7 +528,7 @@ impl<S: IsReady> Peer<S> {
                     linger,
                 } => {
                     if linger {
-                        let left = self.deadline.saturating_duration_since(Instant::now());
+                        let left = self.deadline.saturating_duration_since(now());
                         self.wait_until(left, |p| p.all_sent(conn))
                             .map_err(deadline)?;
                     }
@@ -576,7 +587,7 @@ impl<S: IsReady> Peer<S> {
 
     /// Keeps GNS running for `duration` (close packets, lingering data); ignores the deadline.
     fn drain(&mut self, duration: Duration) {
-        self.deadline = self.deadline.max(Instant::now() + duration);
+        self.deadline = self.deadline.max(now() + duration);
         let _ = self.wait_until(duration, |_| false);
     }
 
@@ -742,7 +753,7 @@ fn main() -> anyhow::Result<()> {
     };
     parse_script(&script).context("--script")?;
 
-    let started = Instant::now();
+    let started = now();
     let deadline = started + Duration::from_secs(c.max_seconds);
     let watchdog = Duration::from_secs(c.max_seconds) + Duration::from_secs(5);
     std::thread::spawn(move || {
