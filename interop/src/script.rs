@@ -19,7 +19,8 @@ SCRIPT: steps separated by ';' (whitespace around words is ignored):
   status                        print one STATS line (ping, rates, queues)
   lanes PRIO:WEIGHT,...         ConfigureConnectionLanes now (lanes may only grow)
   close REASON DEBUG [linger]   CloseConnection(REASON, DEBUG); DEBUG is one word ('-' for
-                                empty); with 'linger' it first waits until all reliable data
+                                empty: GNS then reports \"Application closed connection\");
+                                with 'linger' it first waits until all reliable data
                                 is acked, then closes with bLinger=true
   waitclose TIMEOUT_MS          wait until the peer closes the connection
 MODE: r = reliable, u = unreliable, rn / un = the same plus NoNagle, ud = unreliable NoDelay.

@@ -250,3 +250,51 @@ fn reliable_messages_stay_in_order_per_lane_under_10pct_loss() {
     let (done, _) = srv.finish();
     assert_eq!(done.get("ok"), Some("1"));
 }
+
+#[test]
+fn server_script_sends_to_an_echoing_client_and_sees_its_close() {
+    let lanes = ["--lanes", "0:1,1:1"];
+    let (mut srv, port) = server(
+        &[
+            &[
+                "--once",
+                "--script",
+                "send r 0 ping; sendsize r 1 5000; send u 1 unrel; expect 3 20000; \
+                 waitclose 20000",
+            ],
+            &lanes[..],
+            &FAST[..],
+        ]
+        .concat(),
+    );
+    let mut cli = client(
+        &port,
+        "expect 3 20000; waitsent 20000; close 1003 thanks",
+        &[&["--echo"], &lanes[..], &FAST[..]].concat(),
+    );
+
+    let (done, status) = cli.finish();
+    assert_eq!(done.get("ok"), Some("1"), "client DONE {done:?}");
+    assert!(status.success());
+    let echoed: Vec<_> = cli.of_kind("SENT");
+    assert_eq!(echoed.len(), 3);
+    assert!(echoed.iter().all(|e| e.get("echo") == Some("1")));
+
+    let (done, status) = srv.finish();
+    assert_eq!(done.get("ok"), Some("1"), "server DONE {done:?}");
+    assert!(status.success());
+    assert_eq!(srv.of_kind("PEER_CLOSED").len(), 1);
+    let closed = srv.of_kind("CLOSED");
+    assert_eq!(closed[0].num::<u32>("reason"), Some(1003));
+    assert_eq!(closed[0].get("debug"), Some("thanks"));
+    let recv = srv.of_kind("RECV");
+    let texts: Vec<_> = recv
+        .iter()
+        .map(|e| (e.get("lane"), e.get("text")))
+        .collect();
+    assert!(texts.contains(&(Some("0"), Some("ping"))), "{texts:?}");
+    assert!(texts.contains(&(Some("1"), Some("unrel"))), "{texts:?}");
+    assert!(recv.iter().any(|e| e.get("lane") == Some("1")
+        && e.num("size") == Some(5000_usize)
+        && e.get("pattern") == Some("1")));
+}
