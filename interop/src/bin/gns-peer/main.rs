@@ -258,7 +258,7 @@ fn main() -> anyhow::Result<()> {
                             peer.close(id, conn, 2000, "script failed", false);
                         }
                         peer.drain(drain);
-                        peer.done(false, 1);
+                        peer.done(false, if reason == "deadline" { 3 } else { 1 });
                     }
                 }
                 if once && !peer.ended.is_empty() && peer.open.is_empty() {
@@ -279,13 +279,15 @@ fn main() -> anyhow::Result<()> {
             let mut peer = Peer::new(socket, global, None, (false, echo), lanes, deadline);
             let id = peer.id_of(conn);
             emit!("CONNECTING conn={id} addr={connect}");
-            match peer.wait_until(Duration::MAX, |p| p.is_open(id) || p.ended.contains(&id)) {
-                Ok(_) if peer.is_open(id) => {}
-                Ok(_) => peer.done(false, 1),
-                Err(DeadlineHit) => {
-                    emit!("DEADLINE");
-                    peer.done(false, 3);
+            // Waits at most until the deadline, which then reads as Ok(false) or Err.
+            let up = peer.wait_until(Duration::MAX, |p| p.is_open(id) || p.ended.contains(&id));
+            if !peer.is_open(id) {
+                if peer.ended.contains(&id) {
+                    peer.done(false, 1);
                 }
+                debug_assert!(!matches!(up, Ok(true)));
+                emit!("DEADLINE");
+                peer.done(false, 3);
             }
             let result = peer.run_script(id, conn, &script);
             if let Err(reason) = &result {

@@ -152,7 +152,8 @@ impl<S: IsReady> Peer<S> {
         }
     }
 
-    /// Pumps until `done` holds (true) or `timeout` passes (false).
+    /// Pumps until `done` holds (true) or `timeout` passes (false); `Err` when the wait
+    /// reaches `--max-seconds` first.
     pub(crate) fn wait_until(
         &mut self,
         timeout: Duration,
@@ -164,7 +165,12 @@ impl<S: IsReady> Peer<S> {
                 return Ok(true);
             }
             if now() >= until {
-                return Ok(false);
+                // A wait cut short by --max-seconds is the deadline, not a timeout.
+                return if until >= self.deadline {
+                    Err(DeadlineHit)
+                } else {
+                    Ok(false)
+                };
             }
             if !self.pump()? {
                 std::thread::sleep(Duration::from_millis(1));
