@@ -3,114 +3,13 @@
 //! Every child is killed when its handle drops, every wait has a deadline, ports come from
 //! port 0 (the server's LISTENING line), and all traffic stays on 127.0.0.1.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
-
-use sockworks_interop::events::Event;
 use sockworks_interop::payload::{fnv_hex, pattern};
-
-/// Upper bound for any single wait in these tests; the peers' own `--max-seconds` is below it.
-const WAIT: Duration = Duration::from_secs(40);
-/// Peers run at 4 MB/s instead of GNS's 256 KB/s initial rate, so 100 KiB takes milliseconds.
-const FAST: [&str; 4] = ["--send-rate", "4000000", "--max-seconds", "30"];
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "deadlines on child processes are wall-clock"
-)]
-fn now() -> Instant {
-    Instant::now()
-}
-
-/// A running `gns-peer` whose stdout lines arrive on a channel; killed on drop.
-struct PeerProc {
-    name: &'static str,
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<Event>,
-}
-
-impl PeerProc {
-    fn spawn(name: &'static str, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gns-peer"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gns-peer");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            name,
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one satisfies `pred` and returns it; panics at the deadline or EOF.
-    fn wait_for(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
-        let until = now() + WAIT;
-        loop {
-            let left = until.saturating_duration_since(now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    eprintln!("[{}] {line}", self.name);
-                    let event =
-                        Event::parse(&line).unwrap_or_else(|| panic!("unparsable line {line:?}"));
-                    self.seen.push(event.clone());
-                    if pred(&event) {
-                        return event;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("{}: no {what} within {WAIT:?}", self.name)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("{}: exited before {what}", self.name)
-                }
-            }
-        }
-    }
-
-    /// Reads through the final DONE line and returns it with the exit status.
-    fn finish(&mut self) -> (Event, ExitStatus) {
-        let done = self.wait_for("DONE", |e| e.kind == "DONE");
-        // The peer exits right after DONE; its stdout closing is the signal, so no polling.
-        match self.lines.recv_timeout(WAIT) {
-            Ok(line) => panic!("{}: line after DONE: {line:?}", self.name),
-            Err(RecvTimeoutError::Timeout) => panic!("{}: stdout open after DONE", self.name),
-            Err(RecvTimeoutError::Disconnected) => {}
-        }
-        (done, self.child.wait().expect("wait"))
-    }
-
-    fn of_kind(&self, kind: &str) -> Vec<&Event> {
-        self.seen.iter().filter(|e| e.kind == kind).collect()
-    }
-}
-
-impl Drop for PeerProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use sockworks_interop::process::{FAST, PeerProc};
 
 /// Starts a server with `args` and returns it with its port.
 fn server(args: &[&str]) -> (PeerProc, String) {
     let mut srv = PeerProc::spawn(
+        env!("CARGO_BIN_EXE_gns-peer"),
         "server",
         &[&["server", "--bind", "127.0.0.1:0"], args].concat(),
     );
@@ -123,7 +22,7 @@ fn server(args: &[&str]) -> (PeerProc, String) {
 fn client(port: &str, script: &str, extra: &[&str]) -> PeerProc {
     let addr = format!("127.0.0.1:{port}");
     let args = [&["client", "--connect", &addr, "--script", script], extra].concat();
-    PeerProc::spawn("client", &args)
+    PeerProc::spawn(env!("CARGO_BIN_EXE_gns-peer"), "client", &args)
 }
 
 #[test]

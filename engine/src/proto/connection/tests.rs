@@ -466,7 +466,9 @@ fn send_errors_map_to_gns_results() {
 
 /// Deterministic message sizes: mostly small, some multi-packet, a few large.
 fn size_of(i: u32, rng: &mut u64) -> usize {
-    *rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *rng = rng
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let r = (*rng >> 33) as usize;
     match i % 100 {
         0 => 60_000 + r % 200_000,
@@ -476,7 +478,9 @@ fn size_of(i: u32, rng: &mut u64) -> usize {
 }
 
 fn body(lane: u8, n: u32, size: usize) -> Vec<u8> {
-    let mut v: Vec<u8> = (0..size).map(|k| (k as u32 ^ n.wrapping_mul(31)) as u8 ^ lane).collect();
+    let mut v: Vec<u8> = (0..size)
+        .map(|k| (k as u32 ^ n.wrapping_mul(31)) as u8 ^ lane)
+        .collect();
     if size >= 5 {
         v[..4].copy_from_slice(&n.to_le_bytes());
         v[4] = lane;
@@ -498,10 +502,17 @@ fn reliable_transfer_over_lossy_link(loss: f64, count: u32) {
     cfg.snp.send_rate_min = 20_000_000;
     cfg.snp.send_rate_max = 20_000_000;
     cfg.snp.send_buffer_size = 8 << 20;
-    let ep = EndpointConfig { connection: cfg, ..Default::default() };
+    let ep = EndpointConfig {
+        connection: cfg,
+        ..Default::default()
+    };
     let mut p = Pair::new(seed, link, ep, ep);
     let (c, s) = connect(&mut p);
-    p.client.connection_mut(c).unwrap().configure_lanes(&[0, 0, 0], &[1, 1, 1]).unwrap();
+    p.client
+        .connection_mut(c)
+        .unwrap()
+        .configure_lanes(&[0, 0, 0], &[1, 1, 1])
+        .unwrap();
     let mut rng = seed;
     let mut sent: Vec<Vec<(u32, usize)>> = vec![Vec::new(); 3];
     let mut queued = 0u32;
@@ -512,7 +523,13 @@ fn reliable_transfer_over_lossy_link(loss: f64, count: u32) {
         while queued < count {
             let lane = (queued % 3) as u8;
             let size = size_of(queued, &mut rng);
-            match p.client.send_message(p.now, c, lane, send_flags::RELIABLE, body(lane, queued, size)) {
+            match p.client.send_message(
+                p.now,
+                c,
+                lane,
+                send_flags::RELIABLE,
+                body(lane, queued, size),
+            ) {
                 Ok(_) => {
                     sent[lane as usize].push((queued, size));
                     queued += 1;
@@ -526,11 +543,19 @@ fn reliable_transfer_over_lossy_link(loss: f64, count: u32) {
         }
         got.iter().map(Vec::len).sum::<usize>() == count as usize
     });
-    assert!(done, "delivered {:?} of {count} by t={:?}", got.iter().map(Vec::len).collect::<Vec<_>>(), p.now);
+    assert!(
+        done,
+        "delivered {:?} of {count} by t={:?}",
+        got.iter().map(Vec::len).collect::<Vec<_>>(),
+        p.now
+    );
     for lane in 0..3 {
         assert_eq!(got[lane].len(), sent[lane].len());
         for (m, (n, size)) in got[lane].iter().zip(&sent[lane]) {
-            assert!(m == &body(lane as u8, *n, *size), "lane {lane} message {n} out of order or corrupted");
+            assert!(
+                m == &body(lane as u8, *n, *size),
+                "lane {lane} message {n} out of order or corrupted"
+            );
         }
     }
     assert_eq!(p.client.connection(c).unwrap().state(), State::Connected);

@@ -1,0 +1,108 @@
+//! The Sockworks sans-I/O [`Endpoint`] driven over one blocking `std::net::UdpSocket`: read
+//! with a timeout equal to the endpoint's next deadline, feed datagrams in, send what it
+//! polls out. The simplest real-network runner, used to prove the protocol core against real
+//! GNS before the batched thread-per-core runtime exists.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig};
+use sockworks_engine::time::Timestamp;
+
+/// An endpoint on a real UDP socket with a real clock.
+#[derive(Debug)]
+pub struct UdpDriver {
+    socket: UdpSocket,
+    /// The protocol endpoint; call it between `run_until` rounds or inside the callback.
+    pub endpoint: Endpoint,
+    origin: Instant,
+    buf: Vec<u8>,
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the driver is where the clock is read"
+)]
+fn clock() -> Instant {
+    Instant::now()
+}
+
+impl UdpDriver {
+    /// Binds `addr` (port 0 for any) and creates an endpoint with `config`.
+    pub fn bind(addr: SocketAddr, config: EndpointConfig, seed: u64) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        Ok(UdpDriver {
+            socket,
+            endpoint: Endpoint::new(config, seed),
+            origin: clock(),
+            buf: vec![0; 2048],
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Now, on the endpoint's clock (never zero, so "unset" timestamps stay distinguishable).
+    pub fn now(&self) -> Timestamp {
+        let us = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Timestamp::from_micros(us + 1_000_000)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let now = self.now();
+        let mut out = Vec::with_capacity(1500);
+        while let Some(to) = self.endpoint.poll_transmit(now, &mut out) {
+            self.socket.send_to(&out, to)?;
+        }
+        Ok(())
+    }
+
+    /// Runs I/O and timers until `done(endpoint, now)` holds or `limit` of wall time passes.
+    /// Returns whether `done` held.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Endpoint, Timestamp) -> bool,
+    ) -> io::Result<bool> {
+        let until = clock() + limit;
+        loop {
+            self.flush()?;
+            let now = self.now();
+            if done(&mut self.endpoint, now) {
+                self.flush()?;
+                return Ok(true);
+            }
+            let wall = clock();
+            if wall >= until {
+                return Ok(false);
+            }
+            let now = self.now();
+            let mut wait = until - wall;
+            if let Some(t) = self.endpoint.poll_timeout(now) {
+                wait = wait.min(t.saturating_since(now));
+            }
+            // Callers poll application state in `done`; wake at least every 5 ms for it.
+            wait = wait.clamp(Duration::from_micros(100), Duration::from_millis(5));
+            self.socket.set_read_timeout(Some(wait))?;
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    let now = self.now();
+                    self.endpoint.handle_datagram(now, from, &mut self.buf[..n]);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+            let now = self.now();
+            if self.endpoint.poll_timeout(now).is_some_and(|t| t <= now) {
+                self.endpoint.handle_timeout(now);
+            }
+        }
+    }
+}
