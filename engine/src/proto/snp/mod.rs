@@ -292,6 +292,12 @@ impl Snp {
         Ok(num)
     }
 
+    /// Payload bytes `send_message` would accept now before returning `LimitExceeded`.
+    pub fn send_buffer_available(&self) -> usize {
+        let used = usize::try_from(self.send.buffered_bytes()).unwrap_or(usize::MAX);
+        self.config.send_buffer_size.saturating_sub(used)
+    }
+
     /// `FlushMessagesOnConnection`: every queued message may go without waiting for Nagle.
     pub fn flush(&mut self, _now: Timestamp) {
         self.send.flush_nagle();

@@ -199,7 +199,6 @@ impl Snp {
             // invariant: planning checked sizes, order and contexts exactly as the encoder does.
             r.expect("invariant: planned segment encodes");
         }
-        drop(enc);
         for p in &pieces {
             if let Kind::Reliable { pos, retry } = p.kind {
                 let l = &mut self.send.lanes[usize::from(p.lane)];

@@ -194,9 +194,11 @@ fn large_unreliable_messages_are_sent_reliably() {
 
 #[test]
 fn reliable_segments_are_bounded_and_retransmitted_with_the_same_ranges() {
-    let mut cfg = SnpConfig::default();
-    cfg.send_rate_min = 100_000_000;
-    cfg.send_rate_max = 100_000_000;
+    let cfg = SnpConfig {
+        send_rate_min: 100_000_000,
+        send_rate_max: 100_000_000,
+        ..SnpConfig::default()
+    };
     let mut s = Snp::new(T0, cfg);
     s.set_connected(T0, true);
     s.send_message(
@@ -253,8 +255,10 @@ fn packet_acking_a_packet_never_sent_is_ignored_and_left_unacked() {
 
 #[test]
 fn full_receive_queue_leaves_the_packet_unacked() {
-    let mut cfg = SnpConfig::default();
-    cfg.recv_buffer_messages = 2;
+    let cfg = SnpConfig {
+        recv_buffer_messages: 2,
+        ..SnpConfig::default()
+    };
     let mut s = Snp::new(T0, cfg);
     s.set_connected(T0, true);
     let mut out = Vec::new();
