@@ -363,3 +363,82 @@ proptest! {
         let _ = rx.receive_packet(T0, p.packet_number, &bytes[..cut], AckRequest::None);
     }
 }
+
+#[test]
+fn a_segment_that_does_not_fit_is_started_only_with_16_bytes_of_room() {
+    let mut s = connected();
+    s.send_message(
+        T0,
+        0,
+        send_flags::RELIABLE | send_flags::NO_NAGLE,
+        vec![1; 100],
+    )
+    .expect("queued");
+    // 7 bytes of stop_waiting + ack, 8 of segment header: 10 bytes of room is a sliver.
+    let mut out = Vec::new();
+    let p = s
+        .build_packet(T0, &mut out, 7 + 8 + 10, 23, false)
+        .expect("ack-only");
+    assert!(!p.reliable && out.len() == 7);
+    let mut out = Vec::new();
+    let p = s
+        .build_packet(T0, &mut out, 7 + 8 + 16, 23, false)
+        .expect("sent");
+    assert!(p.reliable);
+    assert_eq!(reliable_ranges(&out, p.packet_number), vec![(0, 1..17)]);
+}
+
+#[test]
+fn segment_size_follows_the_mtu() {
+    let cfg = SnpConfig {
+        mtu_packet_size: 600,
+        send_rate_min: 100_000_000,
+        send_rate_max: 100_000_000,
+        ..SnpConfig::default()
+    };
+    let mut s = Snp::new(T0, cfg);
+    s.set_connected(T0, true);
+    s.send_message(
+        T0,
+        0,
+        send_flags::RELIABLE | send_flags::NO_NAGLE,
+        vec![1; 3000],
+    )
+    .expect("queued");
+    let mut n = 0;
+    let mut now = T0;
+    while let Some((p, bytes)) = build(&mut s, now, false) {
+        for (_, r) in reliable_ranges(&bytes, p.packet_number) {
+            assert!(r.end - r.start <= 437);
+            n += 1;
+        }
+        now = now + Duration::from_micros(100);
+    }
+    assert!(n >= 7, "{n} segments");
+}
+
+#[test]
+fn status_reports_pending_and_unacked_bytes() {
+    let mut s = connected();
+    s.configure_lanes(&[0, 0], &[1, 1]).expect("lanes");
+    s.send_message(T0, 0, send_flags::RELIABLE, vec![1; 100])
+        .expect("q");
+    s.send_message(T0, 1, send_flags::UNRELIABLE, vec![1; 50])
+        .expect("q");
+    let st = s.status(T0);
+    assert_eq!(st.pending_reliable, 102);
+    assert_eq!(st.pending_unreliable, 50);
+    assert_eq!(st.lanes.len(), 2);
+    assert_eq!(st.lanes[0].pending_reliable, 102);
+    assert_eq!(st.lanes[1].pending_unreliable, 50);
+    assert_eq!(st.ping_ms, -1);
+    assert_eq!(st.send_rate_bytes_per_sec, 262_144);
+    s.flush(T0);
+    build(&mut s, T0, false).expect("sent");
+    let st = s.status(T0);
+    assert_eq!((st.pending_reliable, st.pending_unreliable), (0, 0));
+    assert_eq!(st.sent_unacked_reliable, 102);
+    assert!(s.reliable_pending());
+    let mut idle = Snp::new(T0, SnpConfig::default());
+    assert_eq!(idle.status(T0).queue_time_usec, i64::MAX);
+}
