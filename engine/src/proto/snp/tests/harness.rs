@@ -29,6 +29,8 @@ pub struct Pair {
     addr: [SocketAddr; 2],
     /// Messages delivered to A / B.
     pub got: [Vec<ReceivedMessage>; 2],
+    /// When each message in `got` was polled.
+    pub got_at: [Vec<Timestamp>; 2],
     /// Whether each side drains its receive queue.
     pub polling: [bool; 2],
     pub iterations: u64,
@@ -60,6 +62,7 @@ impl Pair {
                 "10.0.0.2:2000".parse().expect("invariant: literal"),
             ],
             got: [Vec::new(), Vec::new()],
+            got_at: [Vec::new(), Vec::new()],
             polling: [true, true],
             iterations: 0,
         }
@@ -85,6 +88,7 @@ impl Pair {
             if self.polling[i] {
                 while let Some(m) = self.side(i).poll_message() {
                     self.got[i].push(m);
+                    self.got_at[i].push(now);
                 }
             }
             if self.side(i).next_timeout(now).is_some_and(|t| t <= now) {

@@ -43,7 +43,7 @@ fn reliable_plan(rng: &mut Rng) -> Vec<(u8, usize)> {
 fn reliable_scenario(loss_pct: f64, default_seed: u64) {
     let seed = seed_from_env(default_seed);
     let _guard = SeedGuard::new(seed);
-    let mut pair = Pair::new(seed, lossy(loss_pct), fast_config(40_000_000));
+    let mut pair = Pair::new(seed, lossy(loss_pct), fast_config(10_000_000));
     pair.a
         .configure_lanes(&[0, 0, 0], &[1, 1, 1])
         .expect("3 lanes");
@@ -71,6 +71,14 @@ fn reliable_scenario(loss_pct: f64, default_seed: u64) {
         }
         next == plan.len() && p.got[1].len() == plan.len() && !p.a.reliable_pending()
     });
+    eprintln!(
+        "loss {loss_pct}%: {:?} virtual, {} iterations, A {:?}, net {:?}",
+        pair.now
+            .saturating_since(crate::time::Timestamp::from_micros(1_000_000)),
+        pair.iterations,
+        pair.a.counters(),
+        pair.net.stats()
+    );
     let mut seen: [usize; 3] = [0; 3];
     for m in &pair.got[1] {
         assert!(m.reliable);
@@ -249,4 +257,65 @@ fn strict_priority_starves_the_lower_lane_while_the_higher_has_data() {
         last_high < first_low,
         "lane 0 (priority 1) sent before lane 1 drained"
     );
+}
+
+#[test]
+fn reliable_traffic_flows_both_ways_under_30pct_loss() {
+    let seed = seed_from_env(31);
+    let _guard = SeedGuard::new(seed);
+    let mut pair = Pair::new(seed, lossy(30.0), fast_config(10_000_000));
+    let mut rng = Rng(seed);
+    let plan: Vec<usize> = (0..2_000).map(|_| 1 + rng.below(3_000) as usize).collect();
+    let mut next = [0usize; 2];
+    pair.run_until(Duration::from_secs(60), 500_000, |p| {
+        for side in 0..2 {
+            let snp = if side == 0 { &mut p.a } else { &mut p.b };
+            while let Some(&len) = plan.get(next[side]) {
+                if len > snp.send_buffer_available() {
+                    break;
+                }
+                let data = payload(side as u8, next[side] as u64, len);
+                snp.send_message(p.now, 0, send_flags::RELIABLE, data)
+                    .expect("room checked");
+                next[side] += 1;
+            }
+        }
+        p.got[0].len() == plan.len()
+            && p.got[1].len() == plan.len()
+            && !p.a.reliable_pending()
+            && !p.b.reliable_pending()
+    });
+    for (receiver, sender) in [(1usize, 0u8), (0, 1)] {
+        for (i, m) in pair.got[receiver].iter().enumerate() {
+            assert_eq!(m.msg_num, i as u64 + 1);
+            assert_eq!(m.data, payload(sender, i as u64, plan[i]));
+        }
+    }
+    assert!(pair.a.ping().smoothed().is_some() && pair.b.ping().smoothed().is_some());
+}
+
+/// Time from `send_message` to delivery of one small message on an idle 1 ms link.
+fn one_message_latency(flags: u32) -> Duration {
+    let mut pair = Pair::new(
+        seed_from_env(41),
+        LinkConditions::with_delay(Duration::from_millis(1)),
+        fast_config(1_000_000),
+    );
+    let t0 = pair.now;
+    pair.a
+        .send_message(t0, 0, flags, b"ping".to_vec())
+        .expect("queued");
+    pair.run_until(Duration::from_secs(1), 10_000, |p| !p.got[1].is_empty());
+    pair.got_at[1][0].saturating_since(t0)
+}
+
+#[test]
+fn nagle_delays_a_small_message_by_5ms_unless_no_nagle() {
+    let nagle = one_message_latency(send_flags::UNRELIABLE);
+    let immediate = one_message_latency(send_flags::NO_NAGLE);
+    assert!(
+        (Duration::from_millis(6)..=Duration::from_micros(6_100)).contains(&nagle),
+        "{nagle:?}"
+    );
+    assert!(immediate <= Duration::from_micros(1_100), "{immediate:?}");
 }
