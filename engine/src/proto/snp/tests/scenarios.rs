@@ -268,16 +268,16 @@ fn reliable_traffic_flows_both_ways_under_30pct_loss() {
     let plan: Vec<usize> = (0..2_000).map(|_| 1 + rng.below(3_000) as usize).collect();
     let mut next = [0usize; 2];
     pair.run_until(Duration::from_secs(60), 500_000, |p| {
-        for side in 0..2 {
+        for (side, next) in next.iter_mut().enumerate() {
             let snp = if side == 0 { &mut p.a } else { &mut p.b };
-            while let Some(&len) = plan.get(next[side]) {
+            while let Some(&len) = plan.get(*next) {
                 if len > snp.send_buffer_available() {
                     break;
                 }
-                let data = payload(side as u8, next[side] as u64, len);
+                let data = payload(side as u8, *next as u64, len);
                 snp.send_message(p.now, 0, send_flags::RELIABLE, data)
                     .expect("room checked");
-                next[side] += 1;
+                *next += 1;
             }
         }
         p.got[0].len() == plan.len()
