@@ -12,7 +12,7 @@
 //!   ack latest=8 blocks: ack [8,9) nack [7,8) | implicit ack [min_waiting, 7)
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -98,6 +98,9 @@ pub struct SentPackets {
     /// The highest `latest` the peer has acked; drives our stop_waiting.
     min_waiting: u64,
     packets: BTreeMap<u64, SentPacket>,
+    /// Numbers of the records still in flight (not lost), so the RTO scan and deadline skip
+    /// lost records in O(log n) instead of walking past them.
+    in_flight: BTreeSet<u64>,
 }
 
 impl SentPackets {
@@ -108,6 +111,7 @@ impl SentPackets {
             next: first_packet,
             min_waiting: 0,
             packets: BTreeMap::new(),
+            in_flight: BTreeSet::new(),
         }
     }
 
@@ -131,6 +135,7 @@ impl SentPackets {
     ) -> u64 {
         let pkt = self.next;
         self.next += 1;
+        self.in_flight.insert(pkt);
         self.packets.insert(
             pkt,
             SentPacket {
@@ -155,7 +160,9 @@ impl SentPackets {
 
     /// Whether any packet still in flight (not acked, not declared lost) expected a reply.
     pub fn awaiting_reply(&self) -> bool {
-        self.packets.values().any(|p| !p.lost && p.expects_reply)
+        self.in_flight
+            .iter()
+            .any(|k| self.packets.get(k).is_some_and(|p| p.expects_reply))
     }
 
     /// Whether `pkt` is in flight (sent, neither acked nor lost).
@@ -200,9 +207,10 @@ impl SentPackets {
             if r.start >= r.end {
                 continue;
             }
-            for p in self.packets.range_mut(r.clone()).map(|(_, p)| p) {
+            for (k, p) in self.packets.range_mut(r.clone()) {
                 if !p.lost {
                     p.lost = true;
+                    self.in_flight.remove(k);
                     out.nacked.extend(p.segments.iter().cloned());
                 }
             }
@@ -218,6 +226,7 @@ impl SentPackets {
         let keys: Vec<u64> = self.packets.range(r).map(|(&k, _)| k).collect();
         for k in keys {
             if let Some(p) = self.packets.remove(&k) {
+                self.in_flight.remove(&k);
                 out.acked.extend(p.segments);
                 out.packets_acked += 1;
             }
@@ -226,9 +235,9 @@ impl SentPackets {
 
     /// When the oldest in-flight packet's RTO expires, for the timer.
     pub fn next_rto_deadline(&self, rto: Duration) -> Option<Timestamp> {
-        self.packets
-            .values()
-            .find(|p| !p.lost)
+        self.in_flight
+            .first()
+            .and_then(|k| self.packets.get(k))
             .map(|p| p.sent_at + rto)
     }
 
@@ -243,14 +252,18 @@ impl SentPackets {
         last_ping_sample_at: Option<Timestamp>,
     ) -> Vec<SegmentRef> {
         let mut retry = Vec::new();
-        for p in self.packets.values_mut() {
+        // Send times grow with packet numbers, so the expired ones are a prefix.
+        while let Some(&k) = self.in_flight.first() {
+            let Some(p) = self.packets.get_mut(&k) else {
+                self.in_flight.pop_first();
+                continue;
+            };
             if p.sent_at + rto > now {
                 break;
             }
-            if !p.lost {
-                p.lost = true;
-                retry.extend(p.segments.iter().cloned());
-            }
+            self.in_flight.pop_first();
+            p.lost = true;
+            retry.extend(p.segments.iter().cloned());
         }
         let keep = match last_ping_sample_at {
             Some(at) => (rto * 2).max(now.saturating_since(at).min(FORGET_PING_AGE_CAP)),
@@ -260,8 +273,10 @@ impl SentPackets {
             if entry.get().sent_at + keep > now {
                 break;
             }
+            let k = *entry.key();
             let p = entry.remove();
             if !p.lost {
+                self.in_flight.remove(&k);
                 // Unreachable in practice (keep ≥ rto) but never drop segments silently.
                 retry.extend(p.segments);
             }

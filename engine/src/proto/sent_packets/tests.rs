@@ -308,3 +308,33 @@ mod with_receiver {
         }
     }
 }
+
+#[test]
+fn rto_deadline_skips_nacked_records_and_late_acks_still_count() {
+    // Many lost records ahead of an in-flight one: the deadline is the in-flight one's, and
+    // the RTO scan neither re-reports the lost ones nor loses the late ack of one.
+    let mut t = table_with(5); // packets 2..=6 sent at 0..4 ms
+    let rto = Duration::from_millis(100);
+    let nack = AckRanges {
+        latest: 6,
+        delay_usec: None,
+        acked: vec![6..7],
+        nacked: vec![2..5],
+    };
+    let out = t.apply_ack(ms(10), &nack).expect("valid");
+    assert_eq!(streams(&out.nacked), vec![2, 3, 4]);
+    assert!(t.is_in_flight(5) && !t.is_in_flight(2));
+    assert_eq!(t.next_rto_deadline(rto), Some(ms(103)));
+    assert_eq!(streams(&t.on_timeout(ms(104), rto, Some(ms(10)))), vec![5]);
+    assert_eq!(t.next_rto_deadline(rto), None);
+    let late = AckRanges {
+        latest: 6,
+        delay_usec: None,
+        acked: vec![3..4],
+        nacked: vec![],
+    };
+    assert_eq!(
+        streams(&t.apply_ack(ms(105), &late).expect("ok").acked),
+        vec![3]
+    );
+}

@@ -275,8 +275,10 @@ impl Snp {
             // GNS drops a NoDelay unreliable message that would have to wait.
             return Err(SendError::Ignored);
         }
-        let size = self.send.framed_size(lane, reliable, data.len());
-        if self.send.buffered_bytes() + size as u64 > self.config.send_buffer_size as u64 {
+        // Queued bytes count their framing; the new message its payload, so one 512 KiB
+        // message fits an empty default buffer.
+        // GNS: CSteamNetworkConnectionBase::SNP_SendMessage (send buffer check)
+        if self.send.buffered_bytes() + data.len() as u64 > self.config.send_buffer_size as u64 {
             return Err(SendError::LimitExceeded);
         }
         let no_nagle = flags & (send_flags::NO_NAGLE | send_flags::NO_DELAY) != 0;
@@ -288,6 +290,12 @@ impl Snp {
             .push(LaneId(lane), size)
             .expect("invariant: lane configured");
         Ok(num)
+    }
+
+    /// Payload bytes `send_message` would accept now before returning `LimitExceeded`.
+    pub fn send_buffer_available(&self) -> usize {
+        let used = usize::try_from(self.send.buffered_bytes()).unwrap_or(usize::MAX);
+        self.config.send_buffer_size.saturating_sub(used)
     }
 
     /// `FlushMessagesOnConnection`: every queued message may go without waiting for Nagle.

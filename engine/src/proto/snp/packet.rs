@@ -24,6 +24,15 @@ use crate::wire::varint::varint_len;
 /// Below this many bytes a segment is not started when it cannot be sent whole (§4.17).
 const MIN_SLIVER: usize = 16;
 
+/// Largest segment header: lane select (2) + type + 48-bit position + size byte.
+const SEGMENT_HEADER_MAX: usize = 2 + 1 + 6 + 1;
+
+/// A block-less ack frame.
+const ACK_MIN_LEN: usize = 5;
+
+/// `MTU_PacketSize` minus this is the largest reliable segment (1300 → 1137, §4.17).
+const MTU_TO_SEGMENT: usize = 1300 - MAX_RELIABLE_SEGMENT;
+
 #[derive(Debug, Clone)]
 enum Kind {
     Reliable {
@@ -161,7 +170,14 @@ impl Snp {
         PacketEncoder::new(out)
             .stop_waiting(pkt, min_waiting)
             .expect("invariant: min_waiting < next packet number");
-        let budget = max_plaintext.saturating_sub(out.len() - start);
+        let mut budget = max_plaintext.saturating_sub(out.len() - start);
+        if wants && !self.send.is_empty() {
+            // Leave room for one whole segment (a retry must go whole), as GNS reserves ack
+            // space against data; the ack lowers `latest` to what fits.
+            budget = budget
+                .saturating_sub(self.max_segment() + SEGMENT_HEADER_MAX)
+                .max(ACK_MIN_LEN);
+        }
         self.recv.write_ack(now, out, budget);
         let used = out.len() - start;
         let mut planner = Planner {
@@ -169,7 +185,7 @@ impl Snp {
             room: max_plaintext.saturating_sub(used),
             pieces: Vec::new(),
         };
-        if self.connected && (wants || self.send.data_ready_at(now).is_some_and(|t| t <= now)) {
+        if wants {
             self.plan_data(&mut planner);
         }
         let mut pieces = planner.pieces;
@@ -199,7 +215,6 @@ impl Snp {
             // invariant: planning checked sizes, order and contexts exactly as the encoder does.
             r.expect("invariant: planned segment encodes");
         }
-        drop(enc);
         for p in &pieces {
             if let Kind::Reliable { pos, retry } = p.kind {
                 let l = &mut self.send.lanes[usize::from(p.lane)];
@@ -221,6 +236,15 @@ impl Snp {
             reliable,
             bytes,
         })
+    }
+
+    /// Largest reliable segment for the configured MTU (1137 at the default 1300).
+    // GNS: CSteamNetworkConnectionBase::SNP_SendMessage (cut at m_cbMaxReliableMessageSegment)
+    fn max_segment(&self) -> usize {
+        self.config
+            .mtu_packet_size
+            .saturating_sub(MTU_TO_SEGMENT)
+            .clamp(MIN_SLIVER, MAX_RELIABLE_SEGMENT)
     }
 
     /// Retries first (stream order, lane order); if one does not fit, no new data. Then new
@@ -252,7 +276,7 @@ impl Snp {
                 let pos = m.stream_pos + m.sent as u64;
                 (
                     Kind::Reliable { pos, retry: false },
-                    rem.min(MAX_RELIABLE_SEGMENT),
+                    rem.min(self.max_segment()),
                 )
             } else {
                 let kind = Kind::Unreliable {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::proto::recv_stream::STREAM_START;
 use crate::proto::sent_packets::SegmentRef;
 use crate::time::Timestamp;
-use crate::wire::frame::{reliable_header_len, write_reliable_header};
+use crate::wire::frame::write_reliable_header;
 
 /// A queued message, not yet fully cut into segments.
 #[derive(Debug, Clone)]
@@ -235,15 +235,6 @@ impl SendState {
         self.lanes
             .iter()
             .any(|l| l.unsent_reliable > 0 || !l.segs.is_empty())
-    }
-
-    /// Size a message will occupy in the queue (reliable: with its framing header).
-    pub fn framed_size(&self, lane: u8, reliable: bool, len: usize) -> usize {
-        if !reliable {
-            return len;
-        }
-        let l = &self.lanes[usize::from(lane)];
-        reliable_header_len(l.next_msg_num - l.last_reliable_num, len as u64) + len
     }
 
     /// Queues a message; returns its number and queued size. The lane must exist.

@@ -195,8 +195,10 @@ pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> Snp
     let quality_local = if c.packets == 0 {
         -1.0
     } else {
-        let total = (c.packets + c.skipped) as f32;
-        (1.0 - c.skipped as f32 / total - c.out_of_order as f32 / total).clamp(0.0, 1.0)
+        // Skipped numbers that later arrived are "weird" (out of order), not dropped.
+        let dropped = c.skipped.saturating_sub(c.out_of_order);
+        let total = (c.packets + dropped) as f32;
+        (1.0 - dropped as f32 / total - c.out_of_order as f32 / total).clamp(0.0, 1.0)
     };
     SnpStatus {
         ping_ms: snp.ping.smoothed_ms(),
