@@ -17,9 +17,18 @@
 //!                   poll_message
 //! ```
 //!
-//! Call order for the connection layer: per received datagram, `receive_packet` then drain
-//! `poll_message`; per send opportunity, `handle_timeout` when `next_timeout` has passed, then
-//! `build_packet` while `wants_to_send` (or once with `force` for a keepalive).
+//! Call order for the connection layer (all calls take the same `now` within one event):
+//!
+//! ```text
+//!  per decrypted data packet:  receive_packet(now, pkt_num, plaintext, ack_request)
+//!                              -> Err: close (ProblemDetectedLocally, Misc_InternalError)
+//!                              then drain poll_message()
+//!  per wakeup / send chance:   if next_timeout(now) <= now { handle_timeout(now) }
+//!                              while wants_to_send(now) { build_packet(..) -> header,
+//!                                  encrypt with BuiltPacket.packet_number, send }
+//!                              keepalive / ack request: build_packet(.., force = true)
+//!  then sleep until:           next_timeout(now)
+//! ```
 
 mod packet;
 mod recv;

@@ -95,6 +95,19 @@ impl PlanCtx {
         select + 1 + body + 1
     }
 
+    /// Whether the encoder can express this segment in the current context: each reliable
+    /// segment bumps the unreliable number, so several segments of one reliable message can
+    /// push it past the lane's next unreliable message (possible with small MTUs); and
+    /// reliable offsets are at most 32 bits.
+    fn encodable(&self, kind: &Kind) -> bool {
+        match *kind {
+            Kind::Unreliable { msg_num, .. } => self.msg_num.is_none_or(|cur| msg_num >= cur),
+            Kind::Reliable { pos, .. } => self
+                .stream_end
+                .is_none_or(|end| pos >= end && pos - end <= u64::from(u32::MAX)),
+        }
+    }
+
     fn note(&mut self, kind: &Kind, len: usize) {
         self.used = true;
         match *kind {
@@ -126,6 +139,9 @@ impl Planner {
         whole: bool,
     ) -> Option<usize> {
         let c = &mut self.ctx[usize::from(lane)];
+        if !c.encodable(&kind) {
+            return None; // close the packet; the next one starts a fresh context
+        }
         let hdr = c.header_len(lane, &kind);
         let avail = self.room.checked_sub(hdr)?;
         let take = max.min(avail).min(MAX_EXPLICIT_SIZE);

@@ -442,3 +442,35 @@ fn status_reports_pending_and_unacked_bytes() {
     let mut idle = Snp::new(T0, SnpConfig::default());
     assert_eq!(idle.status(T0).queue_time_usec, i64::MAX);
 }
+
+#[test]
+fn small_mtu_reliable_segments_never_push_the_unreliable_number_backwards() {
+    // With 37-byte segments one reliable message makes many segments in a packet, each
+    // bumping the in-packet unreliable number (§4.4); the next unreliable message must then
+    // start a new packet instead of being encoded with a negative delta.
+    let cfg = SnpConfig {
+        mtu_packet_size: 200,
+        send_rate_min: 100_000_000,
+        send_rate_max: 100_000_000,
+        ..SnpConfig::default()
+    };
+    let mut tx = Snp::new(T0, cfg);
+    tx.set_connected(T0, true);
+    let mut rx = connected();
+    tx.send_message(T0, 0, send_flags::NO_NAGLE, vec![1; 5])
+        .expect("q");
+    tx.send_message(T0, 0, send_flags::RELIABLE, vec![2; 300])
+        .expect("q");
+    tx.send_message(T0, 0, send_flags::NO_NAGLE, vec![3; 5])
+        .expect("q");
+    let mut now = T0;
+    while let Some((p, bytes)) = build(&mut tx, now, false) {
+        rx.receive_packet(now, p.packet_number, &bytes, AckRequest::None)
+            .expect("decodes");
+        now = now + Duration::from_micros(100);
+    }
+    let got: Vec<(u64, bool, usize)> = std::iter::from_fn(|| rx.poll_message())
+        .map(|m| (m.msg_num, m.reliable, m.data.len()))
+        .collect();
+    assert_eq!(got, vec![(1, false, 5), (2, true, 300), (3, false, 5)]);
+}
