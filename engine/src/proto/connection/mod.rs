@@ -16,6 +16,7 @@
 mod config;
 mod control;
 mod data;
+mod detail;
 mod state;
 mod timers;
 

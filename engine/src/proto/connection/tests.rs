@@ -580,3 +580,84 @@ fn reliable_messages_arrive_once_in_order_per_lane_at_30pct_loss() {
 fn reliable_messages_arrive_once_in_order_per_lane_at_50pct_loss() {
     reliable_transfer_over_lossy_link(50.0, 10_000);
 }
+
+#[test]
+fn replayed_datagrams_are_dropped_and_counted() {
+    let mut p = pair(15, lan());
+    let (c, s) = connect(&mut p);
+    p.run_for(Duration::from_millis(100), STEPS);
+    let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
+    p.client
+        .send_message(p.now, c, 0, flags, b"once".to_vec())
+        .unwrap();
+    let mut sent = Vec::new();
+    let mut buf = Vec::new();
+    while p.client.poll_transmit(p.now, &mut buf).is_some() {
+        sent.push(buf.clone());
+    }
+    assert!(!sent.is_empty());
+    for _ in 0..3 {
+        for d in &sent {
+            p.server
+                .handle_datagram(p.now, p.client_addr, &mut d.clone());
+        }
+    }
+    let got: Vec<_> = std::iter::from_fn(|| p.server.poll_message(s)).collect();
+    assert_eq!(got.len(), 1, "delivered once");
+    assert_eq!(
+        p.server.connection(s).unwrap().drops().replayed,
+        2 * sent.len() as u64
+    );
+}
+
+#[test]
+fn fake_network_conditions_apply_at_the_endpoint() {
+    let seed = seed_from_env(16);
+    let _g = SeedGuard::new(seed);
+    let mut p = pair(seed, lan());
+    let fake = crate::proto::fake_net::FakeConditions {
+        loss_pct: 20.0,
+        lag: Duration::from_millis(40),
+        reorder_pct: 10.0,
+        reorder_time: Duration::from_millis(15),
+        dup_pct: 5.0,
+        dup_time_max: Duration::from_millis(10),
+    };
+    p.client.set_fake_conditions(fake, fake);
+    let (c, s) = connect(&mut p);
+    let ping = p
+        .client
+        .connection(c)
+        .unwrap()
+        .snp()
+        .ping()
+        .smoothed()
+        .unwrap();
+    assert!(
+        ping >= Duration::from_millis(90),
+        "fake lag both ways shows in the ping: {ping:?}"
+    );
+    for i in 0..300u32 {
+        let data = i.to_le_bytes().to_vec();
+        p.client
+            .send_message(p.now, c, 0, send_flags::RELIABLE, data)
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    let limit = p.now + Duration::from_secs(30);
+    assert!(p.run_until(limit, STEPS, |p| {
+        got.extend(std::iter::from_fn(|| p.server.poll_message(s)));
+        got.len() == 300
+    }));
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, m)| m.data == (i as u32).to_le_bytes())
+    );
+    let text = p.client.connection_mut(c).unwrap().detailed_status(p.now);
+    assert!(
+        text.starts_with("End-to-end connection: connected"),
+        "{text}"
+    );
+    assert!(text.contains("segments retransmitted"), "{text}");
+}

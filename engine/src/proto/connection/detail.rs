@@ -1,0 +1,110 @@
+//! The text report of `GetDetailedConnectionStatus` (spec §5.6). GNS's format is informal; ours
+//! keeps its shape: an end-to-end line, then link stats, rates, queues and counters.
+
+use std::fmt::Write as _;
+
+use super::{Connection, State};
+use crate::time::Timestamp;
+
+impl Connection {
+    /// A human-readable status report for debugging.
+    pub fn detailed_status(&mut self, now: Timestamp) -> String {
+        let st = self.snp.status(now);
+        let counters = *self.snp.counters();
+        let drops = self.drops;
+        let mut s = String::new();
+        let e2e = match self.state {
+            State::Connecting => "connecting".to_owned(),
+            State::Connected => "connected".to_owned(),
+            State::Linger => "closing (linger)".to_owned(),
+            State::ClosedByPeer => {
+                format!(
+                    "closed by remote host, reason code {} ({})",
+                    self.end_reason, self.end_debug
+                )
+            }
+            State::ProblemDetectedLocally => {
+                format!(
+                    "problem detected locally, reason code {} ({})",
+                    self.end_reason, self.end_debug
+                )
+            }
+            State::FinWait | State::Dead => {
+                format!(
+                    "closed, reason code {} ({})",
+                    self.end_reason, self.end_debug
+                )
+            }
+        };
+        // Writing to a String cannot fail.
+        let _ = writeln!(s, "End-to-end connection: {e2e}");
+        let _ = writeln!(
+            s,
+            "  Local id {:#010x}, remote id {}",
+            self.local_id,
+            self.remote_id.map_or("?".into(), |r| format!("{r:#010x}"))
+        );
+        let _ = writeln!(
+            s,
+            "  Remote address {}, identity {}",
+            self.peer,
+            self.remote_identity
+                .as_ref()
+                .map_or("?".into(), ToString::to_string)
+        );
+        let _ = writeln!(
+            s,
+            "  Ping {} ms, quality local {:.1}%",
+            st.ping_ms,
+            st.quality_local * 100.0
+        );
+        let _ = writeln!(
+            s,
+            "  Sent {:.1} pkts/s {:.1} KB/s; recv {:.1} pkts/s {:.1} KB/s",
+            st.out_packets_per_sec,
+            st.out_bytes_per_sec / 1024.0,
+            st.in_packets_per_sec,
+            st.in_bytes_per_sec / 1024.0
+        );
+        let _ = writeln!(
+            s,
+            "  Send rate {} B/s; pending reliable {} B, unreliable {} B, sent unacked {} B; queue time {} us",
+            st.send_rate_bytes_per_sec,
+            st.pending_reliable,
+            st.pending_unreliable,
+            st.sent_unacked_reliable,
+            st.queue_time_usec
+        );
+        for (i, lane) in st.lanes.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  Lane {i}: pending reliable {} B, unreliable {} B, sent unacked {} B, queue time {} us",
+                lane.pending_reliable,
+                lane.pending_unreliable,
+                lane.sent_unacked_reliable,
+                lane.queue_time_usec
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  Lifetime: {} pkts / {} B sent, {} pkts / {} B recv, {} segments retransmitted, {} duplicates, {} messages recv",
+            counters.packets_sent,
+            counters.bytes_sent,
+            counters.packets_recv,
+            counters.bytes_recv,
+            counters.retransmitted_segments,
+            counters.duplicates,
+            counters.messages_received
+        );
+        let _ = writeln!(
+            s,
+            "  Dropped: {} bad header, {} replayed, {} failed auth, {} wrong state, {} control ignored",
+            drops.bad_header,
+            drops.replayed,
+            drops.auth_failed,
+            drops.wrong_state,
+            drops.control_ignored
+        );
+        s
+    }
+}
