@@ -11,11 +11,16 @@
 //! - [`crypto`]: X25519 / Ed25519 handshake material, the GNS key schedule, and AES-256-GCM
 //!   packet sealing in place and in batches behind one small trait.
 //!
-//! The sans-I/O connection state machine (`proto`), the I/O drivers and the shards come next
-//! (see the issues and `DESIGN.md`).
+//! - [`proto`]: the sans-I/O protocol core: handshake, connection state machine, SNP (reliable
+//!   and unreliable messages, lanes, acks, pacing), endpoint routing, fake network conditions.
+//! - [`blocking`]: the endpoint over one blocking UDP socket (tools and interop tests).
+//! - `testing` (feature `testing`): the seeded network simulator and a two-endpoint harness.
+//!
+//! The batched I/O drivers and the thread-per-core shards come next (see `DESIGN.md`).
 
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 pub mod crypto;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
+use sockworks_engine::blocking::UdpDriver;
 use sockworks_engine::proto::connection::{ApiState, State};
 use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig};
 use sockworks_engine::proto::snp::send_flags;
 use sockworks_interop::payload::{fnv_hex, pattern};
 use sockworks_interop::process::{FAST, PeerProc};
-use sockworks_interop::udp_driver::UdpDriver;
 
 const LIMIT: Duration = Duration::from_secs(20);
 

@@ -32,6 +32,13 @@ pub const SEND_RATE_DEFAULT: u32 = 262_144;
 /// `k_cbSteamNetworkingSocketsMaxEncryptedPayloadSend`).
 pub const MAX_IDLE_CREDIT: u32 = 1248;
 
+/// Sockworks departs from GNS here: the bucket may also hold up to this much time's worth of
+/// credit at the current rate. GNS caps credit at one packet, so a sender that wakes once per
+/// timer tick (1-4 ms on Linux) sends one packet per tick whatever the configured rate: that
+/// is the ~1 MB/s per-connection ceiling GNS users report (GNS issue #198). At the default
+/// 256 KiB/s this allowance is below one packet, so default pacing is unchanged.
+pub const BURST_WINDOW_USEC: u64 = 4_000;
+
 /// Token bucket scale: credit is kept in byte-microseconds so refills are exact integers.
 const SCALE: i128 = 1_000_000;
 
@@ -112,15 +119,21 @@ impl TokenBucket {
         self.estimate.clamp(self.limits.min, self.limits.max)
     }
 
-    /// Adds the credit earned since the last update, capped at [`MAX_IDLE_CREDIT`].
+    /// The most credit the bucket holds: one packet, or [`BURST_WINDOW_USEC`] at the current
+    /// rate if that is more.
+    fn cap(&self) -> i128 {
+        let burst = i128::from(BURST_WINDOW_USEC) * i128::from(self.rate());
+        (i128::from(MAX_IDLE_CREDIT) * SCALE).max(burst)
+    }
+
+    /// Adds the credit earned since the last update, capped at [`TokenBucket::cap`].
     // GNS: CSteamNetworkConnectionBase::SNP_TokenBucket_Accumulate
     pub fn accumulate(&mut self, now: Timestamp) {
         if now <= self.updated {
             return;
         }
         let elapsed = i128::from(now.as_micros() - self.updated.as_micros());
-        let cap = i128::from(MAX_IDLE_CREDIT) * SCALE;
-        self.credit = (self.credit + elapsed * i128::from(self.rate())).min(cap);
+        self.credit = (self.credit + elapsed * i128::from(self.rate())).min(self.cap());
         self.updated = now;
     }
 

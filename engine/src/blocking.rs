@@ -1,14 +1,15 @@
-//! The Sockworks sans-I/O [`Endpoint`] driven over one blocking `std::net::UdpSocket`: read
-//! with a timeout equal to the endpoint's next deadline, feed datagrams in, send what it
-//! polls out. The simplest real-network runner, used to prove the protocol core against real
-//! GNS before the batched thread-per-core runtime exists.
+//! The sans-I/O [`Endpoint`] driven over one blocking `std::net::UdpSocket`: read with a
+//! timeout equal to the endpoint's next deadline, feed datagrams in, send what it polls out.
+//! One thread, one socket, one syscall per datagram: the simplest real-network runner, used by
+//! the interop tests against real GNS and by the load generator's client side. The batched
+//! thread-per-core runtime (`driver` + `shard`) is the production path.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig};
-use sockworks_engine::time::Timestamp;
+use crate::proto::endpoint::{Endpoint, EndpointConfig};
+use crate::time::Timestamp;
 
 /// An endpoint on a real UDP socket with a real clock.
 #[derive(Debug)]
