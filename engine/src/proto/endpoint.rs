@@ -16,7 +16,7 @@
 //! All randomness (connection ids, keys, nonces, challenge secret, fake-loss draws) comes from
 //! one seeded RNG, so a simulated run replays exactly.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -113,6 +113,13 @@ pub struct Endpoint {
     replies: VecDeque<(SocketAddr, Vec<u8>)>,
     /// Connections that may have something to transmit, in order.
     ready: VecDeque<u32>,
+    /// Members of `ready` (O(1) membership for many connections).
+    in_ready: HashSet<u32>,
+    /// Each connection's next deadline, ordered: the endpoint's timer queue, so finding due
+    /// connections costs O(log n) instead of a scan of every connection.
+    timers: BTreeSet<(Timestamp, u32)>,
+    /// The deadline each connection is filed under in `timers`.
+    deadlines: HashMap<u32, Timestamp>,
     events: VecDeque<EndpointEvent>,
     last_spam_reply: Option<Timestamp>,
     counters: EndpointCounters,
@@ -148,6 +155,9 @@ impl Endpoint {
             request_keys: HashMap::new(),
             replies: VecDeque::new(),
             ready: VecDeque::new(),
+            in_ready: HashSet::new(),
+            timers: BTreeSet::new(),
+            deadlines: HashMap::new(),
             events: VecDeque::new(),
             last_spam_reply: None,
             counters: EndpointCounters::default(),
@@ -193,8 +203,23 @@ impl Endpoint {
     }
 
     fn mark(&mut self, id: u32) {
-        if !self.ready.contains(&id) {
+        if self.in_ready.insert(id) {
             self.ready.push_back(id);
+        }
+    }
+
+    /// Files the connection under its current deadline.
+    fn reschedule(&mut self, id: u32, now: Timestamp) {
+        if let Some(old) = self.deadlines.remove(&id) {
+            self.timers.remove(&(old, id));
+        }
+        if let Some(t) = self
+            .connections
+            .get_mut(&id)
+            .and_then(|c| c.poll_timeout(now))
+        {
+            self.timers.insert((t, id));
+            self.deadlines.insert(id, t);
         }
     }
 
@@ -262,6 +287,7 @@ impl Endpoint {
             .ok_or(EndpointError::UnknownConnection)?;
         let n = conn.send_message(now, lane, flags, data)?;
         self.mark(id);
+        self.reschedule(id, now);
         Ok(n)
     }
 
@@ -277,7 +303,7 @@ impl Endpoint {
 
     /// Moves a connection's events to the endpoint queue, marks it for transmit, and forgets
     /// it once dead and drained.
-    fn collect(&mut self, id: u32, _now: Timestamp) {
+    fn collect(&mut self, id: u32, now: Timestamp) {
         let Some(conn) = self.connections.get_mut(&id) else {
             return;
         };
@@ -293,10 +319,14 @@ impl Endpoint {
             self.forget(id);
         } else {
             self.mark(id);
+            self.reschedule(id, now);
         }
     }
 
     fn forget(&mut self, id: u32) {
+        if let Some(old) = self.deadlines.remove(&id) {
+            self.timers.remove(&(old, id));
+        }
         if self.connections.remove(&id).is_some() {
             if let Some(key) = self.request_keys.remove(&id) {
                 self.by_request.remove(&key);
@@ -517,47 +547,44 @@ impl Endpoint {
                 return Some(to);
             }
             self.ready.pop_front();
+            self.in_ready.remove(&id);
+            self.reschedule(id, now);
         }
         None
     }
 
-    /// When [`Endpoint::handle_timeout`] must run next.
-    pub fn poll_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
-        let mut next = self.fake_send.next_release();
-        for t in [self.fake_recv.next_release()].into_iter().flatten() {
-            next = Some(next.map_or(t, |n| n.min(t)));
-        }
-        for conn in self.connections.values_mut() {
-            if let Some(t) = conn.poll_timeout(now) {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        }
-        next
+    /// When [`Endpoint::handle_timeout`] must run next: O(1).
+    pub fn poll_timeout(&mut self, _now: Timestamp) -> Option<Timestamp> {
+        [
+            self.fake_send.next_release(),
+            self.fake_recv.next_release(),
+            self.timers.first().map(|t| t.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs due timers, releases fake-delayed received datagrams, forgets dead connections.
+    /// Each due connection runs once per call (a deadline still due afterwards waits for the
+    /// next call, after the caller has polled transmits).
     pub fn handle_timeout(&mut self, now: Timestamp) {
         while let Some((from, mut data)) = self.fake_recv.release(now) {
             self.dispatch(now, from, &mut data);
         }
-        let due: Vec<u32> = self
-            .connections
-            .iter_mut()
-            .filter_map(|(id, c)| c.poll_timeout(now).is_some_and(|t| t <= now).then_some(*id))
-            .collect();
+        let mut due = Vec::new();
+        while let Some(&(t, id)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            self.deadlines.remove(&id);
+            due.push(id);
+        }
         for id in due {
             if let Some(conn) = self.connections.get_mut(&id) {
                 conn.handle_timeout(now);
             }
-            self.collect(id, now);
-        }
-        let dead: Vec<u32> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| c.is_dead())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
             self.collect(id, now);
         }
     }
