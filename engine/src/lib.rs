@@ -27,6 +27,7 @@ pub mod driver;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;
+pub mod shard;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;

@@ -1,0 +1,318 @@
+//! The thread-per-core runtime: one shard per core, each owning its endpoint (connections,
+//! timers), its socket (a [`Driver`]), its batches and its mailbox. No lock is shared between
+//! shards or with application threads on the data path.
+//!
+//! ```text
+//!  loop {
+//!    now = clock.now()                         (the only clock read)
+//!    commands from the mailbox ─► endpoint      (lock-free MPSC)
+//!    recv_batch ─► steer: mine? ─► endpoint.handle_datagram (decrypt in place)
+//!                          └─ no ─► forward to the owner shard's queue (counted)
+//!    forwarded datagrams from other shards ─► endpoint
+//!    due timers ─► endpoint.handle_timeout
+//!    app.on_tick(endpoint, now)                (application logic living on the shard)
+//!    endpoint.poll_transmit … ─► TxBatch ─► send_batch (one syscall for the batch)
+//!    idle? ─► driver.wait(next deadline | wake)
+//!  }
+//! ```
+
+pub mod clock;
+pub mod mailbox;
+pub mod placement;
+mod runtime;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_queue::SegQueue;
+
+pub use clock::Clock;
+pub use mailbox::{Command, Inbox, Mailbox, mailbox};
+pub use runtime::{Runtime, RuntimeConfig};
+
+use crate::driver::{Driver, RxBatch, TxBatch, Wake};
+use crate::proto::endpoint::Endpoint;
+use crate::proto::ids::IdAllocator;
+use crate::time::Timestamp;
+
+/// Application logic that runs on the shard thread between I/O rounds.
+pub trait App {
+    /// Called once per loop iteration with the shard's endpoint.
+    fn on_tick(&mut self, endpoint: &mut Endpoint, now: Timestamp);
+}
+
+/// An app that does nothing (the endpoint is driven only by mailbox commands).
+#[derive(Debug, Default)]
+pub struct NoApp;
+
+impl App for NoApp {
+    fn on_tick(&mut self, _: &mut Endpoint, _: Timestamp) {}
+}
+
+/// A datagram handed from the shard that received it to the shard that owns it.
+type Forwarded = (SocketAddr, Vec<u8>);
+
+/// Datagrams that reached the wrong shard, and how to wake their owner.
+#[derive(Clone)]
+pub struct Forwarding {
+    queues: Arc<Vec<SegQueue<Forwarded>>>,
+    wakers: Arc<Vec<Arc<dyn Wake>>>,
+    shard_bits: u32,
+}
+
+impl std::fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("shards", &self.queues.len())
+            .finish()
+    }
+}
+
+impl Forwarding {
+    /// Forwarding among `wakers.len()` shards whose connection ids carry `shard_bits`.
+    pub fn new(wakers: Vec<Arc<dyn Wake>>, shard_bits: u32) -> Self {
+        let queues = (0..wakers.len()).map(|_| SegQueue::new()).collect();
+        Forwarding {
+            queues: Arc::new(queues),
+            wakers: Arc::new(wakers),
+            shard_bits,
+        }
+    }
+}
+
+/// Per-shard counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// Loop iterations.
+    pub iterations: u64,
+    /// Datagrams received from the driver.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Receive calls that returned at least one datagram.
+    pub recv_batches: u64,
+    /// Send calls.
+    pub send_batches: u64,
+    /// Data packets that arrived here but belong to another shard (forwarded to it).
+    pub forwarded_out: u64,
+    /// Data packets other shards forwarded to us.
+    pub forwarded_in: u64,
+    /// Times the loop slept.
+    pub sleeps: u64,
+}
+
+/// How one shard runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardConfig {
+    /// This shard's index (the shard bits of its connection ids).
+    pub index: u32,
+    /// Datagrams per receive and send batch.
+    pub batch: usize,
+    /// Spin instead of sleeping when idle (lowest latency, burns the core).
+    pub busy_poll: bool,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        ShardConfig {
+            index: 0,
+            batch: 64,
+            busy_poll: false,
+        }
+    }
+}
+
+/// One shard: a driver, an endpoint, batches and a mailbox.
+pub struct Shard<D: Driver> {
+    driver: D,
+    endpoint: Endpoint,
+    inbox: Inbox,
+    clock: Clock,
+    config: ShardConfig,
+    rx: RxBatch,
+    tx: TxBatch,
+    scratch: Vec<u8>,
+    forwarding: Option<Forwarding>,
+    stats: ShardStats,
+}
+
+impl<D: Driver> std::fmt::Debug for Shard<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("index", &self.config.index)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<D: Driver> Shard<D> {
+    /// A shard over `driver` and `endpoint`; returns it with the mailbox producers use.
+    pub fn new(
+        driver: D,
+        endpoint: Endpoint,
+        config: ShardConfig,
+        clock: Clock,
+    ) -> (Self, Mailbox) {
+        let (mb, inbox) = mailbox(driver.waker());
+        let shard = Shard {
+            driver,
+            endpoint,
+            inbox,
+            clock,
+            config,
+            rx: RxBatch::new(config.batch),
+            tx: TxBatch::with_capacity(config.batch),
+            scratch: Vec::with_capacity(2048),
+            forwarding: None,
+            stats: ShardStats::default(),
+        };
+        (shard, mb)
+    }
+
+    /// Joins a forwarding group (call before running).
+    pub fn set_forwarding(&mut self, f: Forwarding) {
+        self.forwarding = Some(f);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ShardStats {
+        self.stats
+    }
+
+    /// The endpoint (between runs, or from tests).
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// The driver's bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.driver.local_addr()
+    }
+
+    /// The owner shard of a data datagram, if it is not shard `me`.
+    fn foreign_owner(forwarding: Option<&Forwarding>, me: u32, data: &[u8]) -> Option<usize> {
+        let f = forwarding?;
+        if data.len() < 5 || data[0] & 0x80 == 0 {
+            return None;
+        }
+        let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+        let owner = IdAllocator::shard_of(id, f.shard_bits) as usize;
+        (owner != me as usize && owner < f.queues.len()).then_some(owner)
+    }
+
+    /// One loop iteration; returns whether it did any work.
+    pub fn turn(&mut self, app: &mut impl App) -> io::Result<bool> {
+        self.stats.iterations += 1;
+        let now = self.clock.now();
+        let mut work = false;
+        for _ in 0..1024 {
+            let Some(cmd) = self.inbox.pop() else { break };
+            cmd(&mut self.endpoint, now);
+            work = true;
+        }
+        self.rx.clear();
+        let n = self.driver.recv_batch(&mut self.rx)?;
+        if n > 0 {
+            self.stats.recv_batches += 1;
+            self.stats.datagrams_in += n as u64;
+            work = true;
+        }
+        for i in 0..n {
+            let Some((from, data)) = self.rx.get_mut(i) else {
+                break;
+            };
+            match Self::foreign_owner(self.forwarding.as_ref(), self.config.index, data) {
+                Some(owner) => {
+                    if let Some(f) = &self.forwarding {
+                        f.queues[owner].push((from, data.to_vec()));
+                        f.wakers[owner].wake();
+                        self.stats.forwarded_out += 1;
+                    }
+                }
+                None => self.endpoint.handle_datagram(now, from, data),
+            }
+        }
+        if let Some(f) = self.forwarding.clone() {
+            let mine = &f.queues[self.config.index as usize];
+            for _ in 0..1024 {
+                let Some((from, mut data)) = mine.pop() else {
+                    break;
+                };
+                self.stats.forwarded_in += 1;
+                self.endpoint.handle_datagram(now, from, &mut data);
+                work = true;
+            }
+        }
+        if self.endpoint.poll_timeout(now).is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+            work = true;
+        }
+        app.on_tick(&mut self.endpoint, now);
+        work |= self.flush(now)?;
+        Ok(work)
+    }
+
+    /// Moves transmits into the batch and sends it; keeps what the socket refused.
+    fn flush(&mut self, now: Timestamp) -> io::Result<bool> {
+        let mut sent_any = false;
+        loop {
+            while self.tx.len() < self.config.batch {
+                match self.endpoint.poll_transmit(now, &mut self.scratch) {
+                    Some(to) => self.tx.push(to, &self.scratch),
+                    None => break,
+                }
+            }
+            if self.tx.is_empty() {
+                return Ok(sent_any);
+            }
+            let n = self.driver.send_batch(&self.tx)?;
+            self.stats.send_batches += 1;
+            self.stats.datagrams_out += n as u64;
+            sent_any = true;
+            let full = n < self.tx.len();
+            self.tx.consume(n);
+            if full || n == 0 {
+                // The socket buffer is full: keep the rest for the next turn.
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Sleeps until the next deadline, a datagram or a wake (never when busy polling).
+    fn idle(&mut self) -> io::Result<()> {
+        if self.config.busy_poll {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let timeout = self
+            .endpoint
+            .poll_timeout(now)
+            .map(|t| t.saturating_since(now));
+        let timeout = if self.tx.is_empty() {
+            timeout
+        } else {
+            Some(std::time::Duration::from_millis(1))
+        };
+        if self.inbox.prepare_sleep() {
+            self.stats.sleeps += 1;
+            self.driver.wait(timeout)?;
+        }
+        self.inbox.woke();
+        Ok(())
+    }
+
+    /// Runs until `stop` is set; returns the counters.
+    pub fn run(&mut self, app: &mut impl App, stop: &AtomicBool) -> io::Result<ShardStats> {
+        while !stop.load(Ordering::Relaxed) {
+            if !self.turn(app)? {
+                self.idle()?;
+            }
+        }
+        Ok(self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! Starting and stopping a set of shards: one thread each, pinned, each with its own driver
+//! (sockets bound to the same port with SO_REUSEPORT for a server), endpoint and mailbox.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use super::{App, Clock, Forwarding, Mailbox, Shard, ShardConfig, ShardStats, placement};
+use crate::driver::Driver;
+use crate::proto::endpoint::{Endpoint, EndpointConfig};
+use crate::proto::ids::IdAllocator;
+
+/// How a runtime starts.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeConfig {
+    /// Shard threads.
+    pub shards: usize,
+    /// Pin shard `i` to core `i`.
+    pub pin: bool,
+    /// Spin instead of sleeping.
+    pub busy_poll: bool,
+    /// Datagrams per batch.
+    pub batch: usize,
+    /// Endpoint settings shared by every shard (shard index and bits are filled in).
+    pub endpoint: EndpointConfig,
+    /// Seed for shard `i`'s RNG is `seed + i` (production seeds from the OS).
+    pub seed: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            shards: placement::available_cores(),
+            pin: true,
+            busy_poll: false,
+            batch: 64,
+            endpoint: EndpointConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// Bits needed to name `n` shards.
+pub fn shard_bits_for(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// Running shards.
+pub struct Runtime {
+    mailboxes: Vec<Mailbox>,
+    handles: Vec<JoinHandle<io::Result<ShardStats>>>,
+    stop: Arc<AtomicBool>,
+    addrs: Vec<SocketAddr>,
+    shard_bits: u32,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("shards", &self.handles.len())
+            .field("addrs", &self.addrs)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Binds every shard's driver with `make_driver(i)` (on this thread, so errors surface
+    /// here), then starts one thread per shard running `make_app(i)`.
+    pub fn start<D, A>(
+        config: RuntimeConfig,
+        make_driver: impl Fn(usize) -> io::Result<D>,
+        make_app: impl Fn(usize) -> A,
+    ) -> io::Result<Self>
+    where
+        D: Driver + Send + 'static,
+        A: App + Send + 'static,
+    {
+        let n = config.shards.max(1);
+        let shard_bits = shard_bits_for(n);
+        let clock = Clock::new();
+        let mut shards = Vec::with_capacity(n);
+        let mut mailboxes = Vec::with_capacity(n);
+        let mut addrs = Vec::with_capacity(n);
+        let mut wakers = Vec::with_capacity(n);
+        for i in 0..n {
+            let driver = make_driver(i)?;
+            addrs.push(driver.local_addr()?);
+            wakers.push(driver.waker());
+            let ep_config = EndpointConfig {
+                shard_bits,
+                shard: i as u32,
+                ..config.endpoint
+            };
+            let endpoint = Endpoint::new(ep_config, config.seed.wrapping_add(i as u64));
+            let shard_config = ShardConfig {
+                index: i as u32,
+                batch: config.batch,
+                busy_poll: config.busy_poll,
+            };
+            let (shard, mb) = Shard::new(driver, endpoint, shard_config, clock);
+            shards.push(shard);
+            mailboxes.push(mb);
+        }
+        let forwarding = Forwarding::new(wakers, shard_bits);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::with_capacity(n);
+        for (i, mut shard) in shards.into_iter().enumerate() {
+            shard.set_forwarding(forwarding.clone());
+            let mut app = make_app(i);
+            let stop = stop.clone();
+            let pin = config.pin;
+            let h = std::thread::Builder::new()
+                .name(format!("sockworks-shard-{i}"))
+                .spawn(move || {
+                    if pin {
+                        placement::pin_current_thread(i);
+                    }
+                    shard.run(&mut app, &stop)
+                })?;
+            handles.push(h);
+        }
+        Ok(Runtime {
+            mailboxes,
+            handles,
+            stop,
+            addrs,
+            shard_bits,
+        })
+    }
+
+    /// Shard `i`'s mailbox.
+    pub fn mailbox(&self, i: usize) -> Option<&Mailbox> {
+        self.mailboxes.get(i)
+    }
+
+    /// The shard owning connection `id`.
+    pub fn shard_of(&self, id: u32) -> usize {
+        IdAllocator::shard_of(id, self.shard_bits) as usize
+    }
+
+    /// Each shard's bound address.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Stops every shard and returns their counters.
+    pub fn stop(self) -> io::Result<Vec<ShardStats>> {
+        self.stop.store(true, Ordering::Relaxed);
+        for mb in &self.mailboxes {
+            // An empty command wakes a sleeping shard so it sees the stop flag.
+            mb.send(Box::new(|_, _| {}));
+        }
+        self.handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| io::Error::other("shard thread panicked"))?
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_bits_for;
+
+    #[test]
+    fn shard_bits_cover_the_count() {
+        assert_eq!(shard_bits_for(1), 0);
+        assert_eq!(shard_bits_for(2), 1);
+        assert_eq!(shard_bits_for(3), 2);
+        assert_eq!(shard_bits_for(8), 3);
+        assert_eq!(shard_bits_for(64), 6);
+    }
+}
