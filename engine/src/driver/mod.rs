@@ -10,13 +10,17 @@
 //! Batches are contiguous buffers owned by the shard and reused every iteration, so a whole
 //! batch goes to the kernel in one call and nothing is allocated per packet.
 //!
-//! Backends: [`loopback`] (in memory, for tests and socket pairs). The `mmsg` and `uring`
-//! backends are being written (issue 4).
+//! Backends: [`loopback`] (in memory, for tests and socket pairs) and, with the `uring`
+//! feature on Linux, `uring` (io_uring multishot receive + batched sendmsg; probe with
+//! `uring::io_uring_available` and fall back to `mmsg`). The `mmsg` backend is being written
+//! (issue 4).
 
 pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod loopback;
+#[cfg(all(target_os = "linux", feature = "uring"))]
+pub mod uring;
 
 use std::io;
 use std::net::SocketAddr;

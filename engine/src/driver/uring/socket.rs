@@ -1,0 +1,134 @@
+//! Socket setup and address conversion for the io_uring driver (no io_uring here): a
+//! non-blocking UDP socket with SO_REUSEPORT (one per shard), dual-stack when bound to IPv6,
+//! and the eventfd that wakes a shard.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::super::Wake;
+
+/// Bytes reserved for the source address in each receive buffer: a `sockaddr_in6`, which also
+/// holds a `sockaddr_in`.
+pub(super) const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
+
+/// Binds the shard's UDP socket.
+pub(super) fn bind_udp(addr: SocketAddr, socket_buffer: Option<usize>) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Dual-stack: IPv4 peers arrive as ::ffff:a.b.c.d and are converted back.
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    if let Some(bytes) = socket_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+        socket.set_send_buffer_size(bytes)?;
+    }
+    socket.bind(&SockAddr::from(addr))?;
+    Ok(socket)
+}
+
+/// The kernel address for sending to `to` from a socket of the given family: an IPv4 peer on
+/// an IPv6 socket becomes IPv4-mapped.
+pub(super) fn dest_addr(to: SocketAddr, socket_is_v6: bool) -> SockAddr {
+    match to {
+        SocketAddr::V4(v4) if socket_is_v6 => {
+            SockAddr::from(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        other => SockAddr::from(other),
+    }
+}
+
+/// Parses the `msg_name` bytes the kernel wrote (a `sockaddr_in` or `sockaddr_in6`), turning
+/// IPv4-mapped IPv6 sources into plain IPv4 so one peer has one address on any socket.
+pub(super) fn parse_name(name: &[u8]) -> Option<SocketAddr> {
+    let family = i32::from(u16::from_ne_bytes([*name.first()?, *name.get(1)?]));
+    let port = u16::from_be_bytes([*name.get(2)?, *name.get(3)?]);
+    match family {
+        libc::AF_INET => {
+            let ip: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+            Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port))
+        }
+        libc::AF_INET6 => {
+            let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
+            let ip = Ipv6Addr::from(ip);
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return Some(SocketAddr::new(IpAddr::V4(v4), port));
+            }
+            let flow = u32::from_ne_bytes(name.get(4..8)?.try_into().ok()?);
+            let scope = u32::from_ne_bytes(name.get(24..28)?.try_into().ok()?);
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, flow, scope)))
+        }
+        _ => None,
+    }
+}
+
+/// An eventfd shared by the driver (which keeps a read armed on it in the ring) and its wakers.
+#[derive(Debug)]
+pub(super) struct EventFd(OwnedFd);
+
+impl EventFd {
+    pub(super) fn new() -> io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub(super) fn raw(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+}
+
+impl Wake for EventFd {
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local to a descriptor this value owns. EAGAIN
+        // (counter saturated) means a wake is already pending, so the result is ignored.
+        let _ = unsafe {
+            libc::write(
+                self.0.as_raw_fd(),
+                (&raw const one).cast::<libc::c_void>(),
+                size_of::<u64>(),
+            )
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_v6_names_become_v4() {
+        let v6 = SockAddr::from(SocketAddrV6::new(
+            Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped(),
+            4000,
+            0,
+            0,
+        ));
+        // SAFETY: `as_ptr` points at `len` initialised bytes of the storage.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(v6.as_ptr().cast::<u8>(), v6.len() as usize) };
+        assert_eq!(
+            parse_name(bytes),
+            Some(SocketAddr::from(([10, 1, 2, 3], 4000)))
+        );
+        let v4 = SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 9)));
+        // SAFETY: as above.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(v4.as_ptr().cast::<u8>(), v4.len() as usize) };
+        assert_eq!(
+            parse_name(bytes),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9)))
+        );
+        assert_eq!(parse_name(&[0; 3]), None, "short name is rejected");
+    }
+}
