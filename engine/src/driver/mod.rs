@@ -10,13 +10,17 @@
 //! Batches are contiguous buffers owned by the shard and reused every iteration, so a whole
 //! batch goes to the kernel in one call and nothing is allocated per packet.
 //!
-//! Backends: [`loopback`] (in memory, for tests and socket pairs). The `mmsg` and `uring`
-//! backends are being written (issue 4).
+//! Backends: [`mmsg`] (recvmmsg / sendmmsg with GSO and GRO, the default on Linux),
+//! [`loopback`] (in memory, for tests and socket pairs). The `uring` backend is being written
+//! (issue 4). [`steering`] attaches the SO_REUSEPORT program that sends a data packet to the
+//! shard named in its connection id.
 
 pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod loopback;
+pub mod mmsg;
+pub mod steering;
 
 use std::io;
 use std::net::SocketAddr;
