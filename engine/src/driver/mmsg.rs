@@ -20,16 +20,18 @@
 mod cmsg;
 #[cfg(test)]
 mod tests;
+mod wake;
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use self::cmsg::ControlBuf;
+use self::wake::EventFd;
 use super::{Driver, MAX_DATAGRAM, RxBatch, TxBatch, Wake};
 
 /// Most messages per `recvmmsg` / `sendmmsg` call.
@@ -82,36 +84,15 @@ pub struct SocketInfo {
     pub gro: bool,
 }
 
-/// The eventfd behind [`Driver::waker`].
-#[derive(Debug)]
-struct EventFd(OwnedFd);
-
-impl EventFd {
-    fn new() -> io::Result<Self> {
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and nothing else owns it.
-        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    /// Resets the counter so the next poll blocks again.
-    fn drain(&self) {
-        let mut v = 0u64;
-        // SAFETY: reads 8 bytes into a live u64; EAGAIN (already drained) is harmless.
-        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&raw mut v).cast(), 8) };
-    }
-}
-
-impl Wake for EventFd {
-    fn wake(&self) {
-        let one = 1u64;
-        // SAFETY: writes 8 bytes from a live u64 to our eventfd; EAGAIN means the counter is
-        // saturated, i.e. a wake is already pending.
-        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&raw const one).cast(), 8) };
-    }
+/// What the offloads did, to check they engage (tests, loadgen reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmsgStats {
+    /// Messages sent with UDP_SEGMENT (each carried 2..=64 datagrams).
+    pub gso_messages: u64,
+    /// Received GRO super-datagrams (more than one segment).
+    pub gro_coalesced: u64,
+    /// Times segments had to wait for the next `recv_batch` because the batch was full.
+    pub carried: u64,
 }
 
 /// A datagram run received but not yet handed out because the batch filled mid-split.
@@ -141,6 +122,7 @@ pub struct MmsgDriver {
     /// Segments received beyond what the last batch could hold, in arrival order.
     carry_data: Vec<u8>,
     carry: std::collections::VecDeque<Carried>,
+    stats: MmsgStats,
 }
 
 fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -207,6 +189,7 @@ impl MmsgDriver {
             },
             carry_data: Vec::new(),
             carry: std::collections::VecDeque::new(),
+            stats: MmsgStats::default(),
         })
     }
 
@@ -242,6 +225,11 @@ impl MmsgDriver {
             gso: self.gso,
             gro: self.gro,
         })
+    }
+
+    /// Offload counters since bind.
+    pub fn stats(&self) -> MmsgStats {
+        self.stats
     }
 
     /// Moves carried-over segments into `batch`; returns how many.
@@ -341,6 +329,9 @@ impl MmsgDriver {
                 continue;
             }
             let seg = cmsg::gro_segment(&h.msg_hdr).unwrap_or(len).max(1);
+            if seg < len {
+                self.stats.gro_coalesced += 1;
+            }
             let data = &self.gro_bufs[i * GRO_BUF..i * GRO_BUF + len];
             // Split into segments; once anything is carried, later datagrams queue behind it
             // so order is kept.
@@ -364,6 +355,7 @@ impl MmsgDriver {
                     end,
                     seg,
                 });
+                self.stats.carried += 1;
             }
         }
         Ok(n)
@@ -426,6 +418,8 @@ impl MmsgDriver {
         let rc =
             unsafe { libc::sendmmsg(self.socket.as_raw_fd(), hdrs.as_mut_ptr(), msgs as u32, 0) };
         if rc >= 0 {
+            let gso = counts[..rc as usize].iter().filter(|&&c| c > 1).count();
+            self.stats.gso_messages += gso as u64;
             return Ok(Some(
                 skipped_front + counts[..rc as usize].iter().sum::<usize>(),
             ));

@@ -151,6 +151,15 @@ fn gro_remainder_waits_for_the_next_small_batch() {
         assert_eq!(d.as_slice(), &[i as u8; 1000][..], "segment {i} in order");
     }
     assert_eq!(got[50], vec![200; 10]);
+    let (sa, sb) = (a.stats(), b.stats());
+    eprintln!("sender {sa:?} receiver {sb:?}");
+    if a.info().unwrap().gso && b.info().unwrap().gro {
+        assert!(sa.gso_messages > 0, "GSO engaged");
+        assert!(
+            sb.gro_coalesced > 0 && sb.carried > 0,
+            "GRO split and carried"
+        );
+    }
 }
 
 #[test]
@@ -192,5 +201,6 @@ fn reuse_port_lets_two_sockets_share_a_port() {
 fn buffers_are_raised_above_the_default() {
     let info = v4(MmsgConfig::default()).info().unwrap();
     eprintln!("granted: {info:?}");
-    assert!(info.recv_buffer >= 1 << 20 || info.recv_buffer > 0);
+    // Linux's default is ~208 KiB (reported doubled); the sysctl cap may stop short of 4 MiB.
+    assert!(info.recv_buffer > 0 && info.send_buffer > 0);
 }
