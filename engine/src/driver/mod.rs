@@ -10,10 +10,11 @@
 //! Batches are contiguous buffers owned by the shard and reused every iteration, so a whole
 //! batch goes to the kernel in one call and nothing is allocated per packet.
 //!
-//! Backends: [`loopback`] (in memory, for tests and socket pairs) and, with the `uring`
-//! feature on Linux, `uring` (io_uring multishot receive + batched sendmsg; probe with
-//! `uring::io_uring_available` and fall back to `mmsg`). The `mmsg` backend is being written
-//! (issue 4).
+//! Backends: [`mmsg`] (recvmmsg / sendmmsg with GSO and GRO, the default on Linux),
+//! [`loopback`] (in memory, for tests and socket pairs) and, with the `uring` feature,
+//! `uring` (io_uring multishot receive + batched sendmsg; probe with
+//! `uring::io_uring_available` and fall back to `mmsg`). [`steering`] attaches the
+//! SO_REUSEPORT program that sends a data packet to the shard named in its connection id.
 
 pub mod batch;
 #[cfg(any(test, feature = "testing"))]
@@ -21,6 +22,8 @@ pub mod conformance;
 pub mod loopback;
 #[cfg(all(target_os = "linux", feature = "uring"))]
 pub mod uring;
+pub mod mmsg;
+pub mod steering;
 
 use std::io;
 use std::net::SocketAddr;
