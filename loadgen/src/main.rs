@@ -9,6 +9,7 @@
 
 mod handshake;
 mod pipeline;
+mod sharded;
 mod udp;
 
 use std::time::{Duration, Instant};
@@ -21,7 +22,9 @@ use sockworks_engine::crypto::AeadBackend;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
-    /// Server + client connections over UDP loopback.
+    /// Thread-per-core runtime (batched mmsg driver, shards) server + client over UDP loopback.
+    Runtime,
+    /// Server + client connections over UDP loopback, blocking one-datagram-per-syscall driver.
     Udp,
     /// In-memory codec + crypto pipeline.
     Pipeline,
@@ -40,8 +43,17 @@ enum Backend {
 )]
 struct Args {
     /// What to run.
-    #[arg(long, value_enum, default_value_t = Mode::Udp)]
+    #[arg(long, value_enum, default_value_t = Mode::Runtime)]
     mode: Mode,
+    /// runtime: server shards (threads).
+    #[arg(long, default_value_t = 1)]
+    server_shards: usize,
+    /// runtime: client shards (threads).
+    #[arg(long, default_value_t = 1)]
+    client_shards: usize,
+    /// runtime: pin shard threads to cores.
+    #[arg(long, default_value_t = false)]
+    pin: bool,
     /// Connections (each does its own handshake).
     #[arg(long, default_value_t = 64)]
     connections: u32,
@@ -85,6 +97,7 @@ fn now() -> Instant {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.mode {
+        Mode::Runtime => run_sharded(&args),
         Mode::Udp => run_udp(&args),
         Mode::Pipeline => run_pipeline(&args),
     }
@@ -137,6 +150,67 @@ fn run_udp(args: &Args) -> anyhow::Result<()> {
         r.server_cpu.as_secs_f64(),
         per_msg(r.server_cpu),
         r.client_cpu.as_secs_f64()
+    );
+    println!(
+        "  check: {} sent, {} echoed intact and in order, {} lost",
+        r.sent,
+        r.echoed,
+        r.sent - r.echoed
+    );
+    ensure!(r.sent == r.echoed, "messages lost");
+    Ok(())
+}
+
+fn run_sharded(args: &Args) -> anyhow::Result<()> {
+    let load = sharded::Load {
+        connections: args.connections,
+        messages: args.messages,
+        size: args.message_size,
+        window: args.window,
+        rate: args.rate,
+        server_shards: args.server_shards,
+        client_shards: args.client_shards,
+        pin: args.pin,
+        max: Duration::from_secs(args.max_seconds),
+        seed: args.seed,
+    };
+    let r = sharded::run(&load)?;
+    let secs = r.transfer_time.as_secs_f64();
+    println!(
+        "sockworks loadgen: {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1 (mmsg driver)",
+        args.server_shards, args.client_shards, args.connections
+    );
+    println!(
+        "  reliable {} B messages, window {} per connection, send rate {} B/s per connection",
+        args.message_size, args.window, args.rate
+    );
+    println!(
+        "  connect     {:>10.1} ms for all connections",
+        r.connect_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "  round trips {:>10.0} /s  ({} messages echoed in {:.2} s)",
+        r.echoed as f64 / secs,
+        r.echoed,
+        secs
+    );
+    println!(
+        "  payload     {:>10.1} MB/s each way",
+        (r.echoed as f64 * args.message_size as f64) / secs / 1e6
+    );
+    println!(
+        "  server      {:>10.0} datagrams in /s, {:.1} per recv batch, {:.1} per send batch, {} forwarded",
+        r.server_in as f64 / secs,
+        r.server_in as f64 / r.server_recv_batches.max(1) as f64,
+        r.server_out as f64 / r.server_send_batches.max(1) as f64,
+        r.forwarded
+    );
+    println!(
+        "  rtt us      p50 {}  p99 {}  p99.9 {}  max {}",
+        r.rtt.value_at_quantile(0.5),
+        r.rtt.value_at_quantile(0.99),
+        r.rtt.value_at_quantile(0.999),
+        r.rtt.max()
     );
     println!(
         "  check: {} sent, {} echoed intact and in order, {} lost",

@@ -24,10 +24,16 @@ pub struct EchoApp {
 impl App for EchoApp {
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
         while let Some(ev) = ep.poll_event() {
-            if ev.incoming && ev.change.new == ApiState::Connecting && ep.accept(now, ev.connection).is_ok() {
+            if ev.incoming
+                && ev.change.new == ApiState::Connecting
+                && ep.accept(now, ev.connection).is_ok()
+            {
                 self.conns.push(ev.connection);
             }
-            if matches!(ev.change.new, ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally) {
+            if matches!(
+                ev.change.new,
+                ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally
+            ) {
                 let _ = ep.close(now, ev.connection, 0, "", false);
                 self.conns.retain(|&c| c != ev.connection);
             }
@@ -135,7 +141,12 @@ impl App for ClientApp {
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
         while self.to_open > 0 {
             match ep.connect(now, self.server, None) {
-                Ok(id) => self.flows.push(Flow { id, up: false, next_seq: 0, next_echo: 0 }),
+                Ok(id) => self.flows.push(Flow {
+                    id,
+                    up: false,
+                    next_seq: 0,
+                    next_echo: 0,
+                }),
                 Err(_) => self.progress.failed.store(true, Ordering::Relaxed),
             }
             self.to_open -= 1;
@@ -144,7 +155,10 @@ impl App for ClientApp {
         let go = self.start.load(Ordering::Relaxed);
         for f in &mut self.flows {
             if !f.up {
-                if ep.connection(f.id).is_some_and(|c| c.state() == State::Connected) {
+                if ep
+                    .connection(f.id)
+                    .is_some_and(|c| c.state() == State::Connected)
+                {
                     f.up = true;
                     self.progress.connected.fetch_add(1, Ordering::Relaxed);
                 }
@@ -161,7 +175,13 @@ impl App for ClientApp {
                 let _ = self.rtt.record(now.as_micros().saturating_sub(at).max(1));
             }
             while go && f.next_seq < self.messages && f.next_seq < f.next_echo + self.window {
-                match ep.send_message(now, f.id, 0, send_flags::RELIABLE, payload(f.next_seq, now.as_micros(), self.size)) {
+                match ep.send_message(
+                    now,
+                    f.id,
+                    0,
+                    send_flags::RELIABLE,
+                    payload(f.next_seq, now.as_micros(), self.size),
+                ) {
                     Ok(_) => {
                         f.next_seq += 1;
                         self.progress.sent.fetch_add(1, Ordering::Relaxed);
@@ -187,4 +207,193 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(1));
     }
     cond()
+}
+
+/// One run of the sharded load.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Client connections in total.
+    pub connections: u32,
+    /// Messages per connection.
+    pub messages: u64,
+    /// Message size (≥ 16).
+    pub size: usize,
+    /// In flight per connection.
+    pub window: u64,
+    /// Send rate per connection, bytes/s.
+    pub rate: u32,
+    /// Server shard threads.
+    pub server_shards: usize,
+    /// Client shard threads.
+    pub client_shards: usize,
+    /// Pin shards to cores.
+    pub pin: bool,
+    /// Wall-clock bound.
+    pub max: Duration,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct Report {
+    /// Time until every connection was up.
+    pub connect_time: Duration,
+    /// First send to last echo.
+    pub transfer_time: Duration,
+    /// Messages sent.
+    pub sent: u64,
+    /// Echoes received intact and in order.
+    pub echoed: u64,
+    /// Round-trip times, µs.
+    pub rtt: Histogram<u64>,
+    /// Datagrams the server shards received.
+    pub server_in: u64,
+    /// Datagrams the server shards sent.
+    pub server_out: u64,
+    /// Server receive calls that returned data.
+    pub server_recv_batches: u64,
+    /// Server send calls.
+    pub server_send_batches: u64,
+    /// Data packets forwarded between server shards.
+    pub forwarded: u64,
+}
+
+fn endpoint_config(listen: bool, load: &Load) -> sockworks_engine::proto::endpoint::EndpointConfig {
+    let mut c = sockworks_engine::proto::connection::ConnectionConfig::default();
+    c.snp.send_rate_min = load.rate;
+    c.snp.send_rate_max = load.rate;
+    c.snp.nagle = Duration::ZERO;
+    sockworks_engine::proto::endpoint::EndpointConfig {
+        listen,
+        connection: c,
+        ..Default::default()
+    }
+}
+
+/// Runs the load on two runtimes (server, client) over UDP loopback.
+pub fn run(load: &Load) -> anyhow::Result<Report> {
+    use sockworks_engine::driver::mmsg::MmsgDriver;
+    use sockworks_engine::shard::{Runtime, RuntimeConfig};
+    use std::os::fd::AsFd;
+
+    anyhow::ensure!(
+        load.size >= 16,
+        "messages carry a 16-byte header: size must be at least 16"
+    );
+    let n = load.server_shards.max(1);
+    let port = std::sync::Mutex::new(0u16);
+    let bits = sockworks_engine::shard::runtime_shard_bits(n);
+    let server_cfg = RuntimeConfig {
+        shards: n,
+        pin: load.pin,
+        busy_poll: false,
+        batch: 64,
+        endpoint: endpoint_config(true, load),
+        seed: load.seed ^ 0x5e,
+    };
+    let server = Runtime::start(
+        server_cfg,
+        |i| {
+            let mut p = port.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+            let d = MmsgDriver::bind(SocketAddr::from(([127, 0, 0, 1], *p)))?;
+            if i == 0 {
+                *p = sockworks_engine::driver::Driver::local_addr(&d)?.port();
+            }
+            if i + 1 == n && n > 1 {
+                // Steering is best effort: without it, the forwarding path keeps correctness.
+                let _ = sockworks_engine::driver::steering::attach_steering(d.as_fd(), bits);
+            }
+            Ok(d)
+        },
+        |_| EchoApp::default(),
+    )?;
+    let server_addr = server.local_addrs()[0];
+    let progress = Progress::new()?;
+    let start = Arc::new(AtomicBool::new(false));
+    let m = load.client_shards.max(1);
+    let per = (load.connections as usize).div_ceil(m);
+    let client_cfg = RuntimeConfig {
+        shards: m,
+        pin: load.pin,
+        busy_poll: false,
+        batch: 64,
+        endpoint: endpoint_config(false, load),
+        seed: load.seed,
+    };
+    let apps_progress = progress.clone();
+    let apps_start = start.clone();
+    let total_conns = load.connections as usize;
+    let client = Runtime::start(
+        client_cfg,
+        |_| MmsgDriver::bind(SocketAddr::from(([127, 0, 0, 1], 0))),
+        move |i| {
+            let mine = per.min(total_conns.saturating_sub(i * per));
+            ClientApp::new(
+                server_addr,
+                mine,
+                load.messages,
+                load.size,
+                load.window,
+                apps_progress.clone(),
+                apps_start.clone(),
+            )
+            .expect("histogram bounds are valid")
+        },
+    )?;
+    let clock = sockworks_engine::shard::Clock::new();
+    let t0 = clock.now();
+    let up = wait_until(load.max, || {
+        progress.connected.load(Ordering::Relaxed) >= u64::from(load.connections)
+            || progress.failed.load(Ordering::Relaxed)
+    });
+    let t1 = clock.now();
+    start.store(true, Ordering::Relaxed);
+    // Idle shards sleep until their next deadline: wake them to see the start flag.
+    for i in 0..m {
+        if let Some(mb) = client.mailbox(i) {
+            mb.send(Box::new(|_, _| {}));
+        }
+    }
+    let total = u64::from(load.connections) * load.messages;
+    let done = up
+        && wait_until(load.max, || {
+            progress.echoed.load(Ordering::Relaxed) >= total
+                || progress.failed.load(Ordering::Relaxed)
+        });
+    let t2 = clock.now();
+    client.stop()?;
+    let server_stats = server.stop()?;
+    anyhow::ensure!(
+        up,
+        "only {} of {} connections came up",
+        progress.connected.load(Ordering::Relaxed),
+        load.connections
+    );
+    anyhow::ensure!(
+        !progress.failed.load(Ordering::Relaxed),
+        "an echo was corrupted, out of order, or a send failed"
+    );
+    anyhow::ensure!(
+        done,
+        "timed out with {} of {total} echoes",
+        progress.echoed.load(Ordering::Relaxed)
+    );
+    let rtt = progress
+        .rtt
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    Ok(Report {
+        connect_time: t1 - t0,
+        transfer_time: t2 - t1,
+        sent: progress.sent.load(Ordering::Relaxed),
+        echoed: progress.echoed.load(Ordering::Relaxed),
+        rtt,
+        server_in: server_stats.iter().map(|s| s.datagrams_in).sum(),
+        server_out: server_stats.iter().map(|s| s.datagrams_out).sum(),
+        server_recv_batches: server_stats.iter().map(|s| s.recv_batches).sum(),
+        server_send_batches: server_stats.iter().map(|s| s.send_batches).sum(),
+        forwarded: server_stats.iter().map(|s| s.forwarded_out).sum(),
+    })
 }

@@ -20,10 +20,10 @@ pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod loopback;
-#[cfg(all(target_os = "linux", feature = "uring"))]
-pub mod uring;
 pub mod mmsg;
 pub mod steering;
+#[cfg(all(target_os = "linux", feature = "uring"))]
+pub mod uring;
 
 use std::io;
 use std::net::SocketAddr;

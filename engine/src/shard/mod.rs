@@ -30,7 +30,7 @@ use crossbeam_queue::SegQueue;
 
 pub use clock::Clock;
 pub use mailbox::{Command, Inbox, Mailbox, mailbox};
-pub use runtime::{Runtime, RuntimeConfig};
+pub use runtime::{Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
 
 use crate::driver::{Driver, RxBatch, TxBatch, Wake};
 use crate::proto::endpoint::Endpoint;
