@@ -31,6 +31,14 @@ enum Mode {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum Io {
+    /// recvmmsg / sendmmsg with GSO and GRO.
+    Mmsg,
+    /// io_uring (falls back to mmsg when unavailable).
+    Uring,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Backend {
     Ring,
     Rustcrypto,
@@ -51,6 +59,9 @@ struct Args {
     /// runtime: client shards (threads).
     #[arg(long, default_value_t = 1)]
     client_shards: usize,
+    /// runtime: kernel I/O backend.
+    #[arg(long, value_enum, default_value_t = Io::Mmsg)]
+    io: Io,
     /// runtime: pin shard threads to cores.
     #[arg(long, default_value_t = false)]
     pin: bool,
@@ -173,12 +184,16 @@ fn run_sharded(args: &Args) -> anyhow::Result<()> {
         pin: args.pin,
         max: Duration::from_secs(args.max_seconds),
         seed: args.seed,
+        backend: match args.io {
+            Io::Mmsg => sockworks_engine::driver::any::Backend::Mmsg,
+            Io::Uring => sockworks_engine::driver::any::Backend::Uring,
+        },
     };
     let r = sharded::run(&load)?;
     let secs = r.transfer_time.as_secs_f64();
     println!(
-        "sockworks loadgen: {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1 (mmsg driver)",
-        args.server_shards, args.client_shards, args.connections
+        "sockworks loadgen: {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1 ({:?} driver)",
+        args.server_shards, args.client_shards, args.connections, args.io
     );
     println!(
         "  reliable {} B messages, window {} per connection, send rate {} B/s per connection",
@@ -211,6 +226,12 @@ fn run_sharded(args: &Args) -> anyhow::Result<()> {
         r.rtt.value_at_quantile(0.99),
         r.rtt.value_at_quantile(0.999),
         r.rtt.max()
+    );
+    println!(
+        "  server cpu  {:.2} s: {:.2} us per message (in + out), {:.2} us per datagram",
+        r.server_cpu.as_secs_f64(),
+        r.server_cpu.as_secs_f64() * 1e6 / r.echoed.max(1) as f64,
+        r.server_cpu.as_secs_f64() * 1e6 / (r.server_in + r.server_out).max(1) as f64
     );
     println!(
         "  check: {} sent, {} echoed intact and in order, {} lost",

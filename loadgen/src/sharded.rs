@@ -232,6 +232,8 @@ pub struct Load {
     pub max: Duration,
     /// Seed.
     pub seed: u64,
+    /// Kernel I/O backend.
+    pub backend: sockworks_engine::driver::any::Backend,
 }
 
 /// What a run measured.
@@ -257,6 +259,8 @@ pub struct Report {
     pub server_send_batches: u64,
     /// Data packets forwarded between server shards.
     pub forwarded: u64,
+    /// CPU time of all server shards.
+    pub server_cpu: Duration,
 }
 
 fn endpoint_config(listen: bool, load: &Load) -> sockworks_engine::proto::endpoint::EndpointConfig {
@@ -273,7 +277,7 @@ fn endpoint_config(listen: bool, load: &Load) -> sockworks_engine::proto::endpoi
 
 /// Runs the load on two runtimes (server, client) over UDP loopback.
 pub fn run(load: &Load) -> anyhow::Result<Report> {
-    use sockworks_engine::driver::mmsg::MmsgDriver;
+    use sockworks_engine::driver::any::AnyDriver;
     use sockworks_engine::shard::{Runtime, RuntimeConfig};
     use std::os::fd::AsFd;
 
@@ -296,7 +300,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         server_cfg,
         |i| {
             let mut p = port.lock().map_err(|_| std::io::Error::other("poisoned"))?;
-            let d = MmsgDriver::bind(SocketAddr::from(([127, 0, 0, 1], *p)))?;
+            let d = AnyDriver::bind(SocketAddr::from(([127, 0, 0, 1], *p)), load.backend)?;
             if i == 0 {
                 *p = sockworks_engine::driver::Driver::local_addr(&d)?.port();
             }
@@ -326,7 +330,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
     let total_conns = load.connections as usize;
     let client = Runtime::start(
         client_cfg,
-        |_| MmsgDriver::bind(SocketAddr::from(([127, 0, 0, 1], 0))),
+        |_| AnyDriver::bind(SocketAddr::from(([127, 0, 0, 1], 0)), load.backend),
         move |i| {
             let mine = per.min(total_conns.saturating_sub(i * per));
             ClientApp::new(
@@ -395,5 +399,6 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         server_recv_batches: server_stats.iter().map(|s| s.recv_batches).sum(),
         server_send_batches: server_stats.iter().map(|s| s.send_batches).sum(),
         forwarded: server_stats.iter().map(|s| s.forwarded_out).sum(),
+        server_cpu: Duration::from_micros(server_stats.iter().map(|s| s.cpu_usec).sum()),
     })
 }

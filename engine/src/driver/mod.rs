@@ -16,6 +16,7 @@
 //! `uring::io_uring_available` and fall back to `mmsg`). [`steering`] attaches the
 //! SO_REUSEPORT program that sends a data packet to the shard named in its connection id.
 
+pub mod any;
 pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

@@ -101,6 +101,23 @@ pub struct ShardStats {
     pub forwarded_in: u64,
     /// Times the loop slept.
     pub sleeps: u64,
+    /// CPU time the shard thread used, microseconds (Linux `/proc/thread-self/stat`; 0 where
+    /// unavailable). Filled when the shard stops.
+    pub cpu_usec: u64,
+}
+
+/// CPU time of the calling thread (user + system), from `/proc/thread-self/stat`, in
+/// microseconds at the kernel's 10 ms tick resolution.
+pub fn thread_cpu_usec() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return 0;
+    };
+    // Fields after the command name start at field 3 (state); utime and stime are 14 and 15,
+    // in USER_HZ ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (field(11) + field(12)) * 10_000
 }
 
 /// How one shard runs.
@@ -310,6 +327,7 @@ impl<D: Driver> Shard<D> {
                 self.idle()?;
             }
         }
+        self.stats.cpu_usec = thread_cpu_usec();
         Ok(self.stats)
     }
 }

@@ -551,3 +551,10 @@ impl Drop for UringDriver {
         mem.bufs.release();
     }
 }
+
+impl std::os::fd::AsFd for UringDriver {
+    /// The UDP socket (to attach the steering program to its reuseport group).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
