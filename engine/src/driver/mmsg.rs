@@ -46,7 +46,10 @@ const MAX_GSO_BYTES: usize = 65_507;
 /// How to open the socket. `Default` gives the production settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MmsgConfig {
-    /// Let several shards bind the same port (SO_REUSEPORT), for kernel-side steering.
+    /// Let several shards bind the same port (SO_REUSEPORT), for kernel-side steering. The
+    /// kernel only groups sockets of the same effective user, but within that user a second
+    /// process binding the port silently shares its traffic: turn it off for single-socket
+    /// tools.
     pub reuse_port: bool,
     /// Socket buffer sizes to ask for: bursts from thousands of peers overflow the default
     /// ~200 KiB long before the shard gets to them.

@@ -282,3 +282,9 @@ fn full_buffer_returns_a_partial_count_and_peer_errors_skip() {
     a.inject_send_errno = Some(libc::EBADF);
     assert!(a.send_batch(&tx).is_err(), "socket errors surface");
 }
+
+#[test]
+fn driver_moves_to_its_shard_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<MmsgDriver>();
+}
