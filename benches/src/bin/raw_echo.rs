@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use clap::Parser;
-use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
+use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver, MmsgStats};
 use sockworks_engine::driver::{Driver, RxBatch, TxBatch};
 
 /// Command line.
@@ -37,6 +37,11 @@ struct Args {
     /// Datagrams in flight per client.
     #[arg(long, default_value_t = 4)]
     window: usize,
+    /// Client sockets; client `c` uses socket `c % sockets`. More sockets mean more distinct
+    /// destinations for the server, so fewer of its echoes share a GSO send (game servers
+    /// send a packet or two to each of many peers per tick).
+    #[arg(long, default_value_t = 1)]
+    sockets: usize,
     /// Turn UDP GSO and GRO off on both sockets.
     #[arg(long)]
     no_offload: bool,
@@ -125,9 +130,13 @@ fn client(args: Args, to: SocketAddr) -> anyhow::Result<(Side, u64, Duration)> {
         },
         0,
     );
-    let mut drv = MmsgDriver::bind_with(local, config(&args)).context("client bind")?;
+    let mut drvs = (0..args.sockets)
+        .map(|_| MmsgDriver::bind_with(local, config(&args)).context("client bind"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut rx = RxBatch::new(64);
-    let mut tx = TxBatch::with_capacity(args.clients * args.window);
+    let mut txs: Vec<TxBatch> = (0..args.sockets)
+        .map(|_| TxBatch::with_capacity(args.clients * args.window / args.sockets + 1))
+        .collect();
     let mut outstanding = vec![0usize; args.clients];
     let filler = vec![0x5a_u8; args.size - 8];
     let (mut received, mut sent, mut seq, mut reopened) = (0u64, 0u64, 0u32, 0u64);
@@ -139,36 +148,45 @@ fn client(args: Args, to: SocketAddr) -> anyhow::Result<(Side, u64, Duration)> {
         if t >= end {
             break;
         }
-        if tx.is_empty() {
-            for (c, out) in outstanding.iter_mut().enumerate() {
-                while *out < args.window {
-                    tx.push_with(|v| {
-                        v.extend_from_slice(&(c as u32).to_le_bytes());
-                        v.extend_from_slice(&seq.to_le_bytes());
-                        v.extend_from_slice(&filler);
-                        Some(to)
-                    });
-                    seq = seq.wrapping_add(1);
-                    *out += 1;
+        let mut got_any = 0;
+        for (s, (drv, tx)) in drvs.iter_mut().zip(&mut txs).enumerate() {
+            if tx.is_empty() {
+                let mine = outstanding
+                    .iter_mut()
+                    .enumerate()
+                    .skip(s)
+                    .step_by(args.sockets);
+                for (c, out) in mine {
+                    while *out < args.window {
+                        tx.push_with(|v| {
+                            v.extend_from_slice(&(c as u32).to_le_bytes());
+                            v.extend_from_slice(&seq.to_le_bytes());
+                            v.extend_from_slice(&filler);
+                            Some(to)
+                        });
+                        seq = seq.wrapping_add(1);
+                        *out += 1;
+                    }
                 }
             }
-        }
-        let n = drv.send_batch(&tx)?;
-        sent += n as u64;
-        tx.consume(n);
-        rx.clear();
-        let got = drv.recv_batch(&mut rx)?;
-        for i in 0..got {
-            let (_, d) = rx.get(i).context("entry")?;
-            let c = d.get(..4).map_or(usize::MAX, |b| {
-                u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-            });
-            if let Some(out) = outstanding.get_mut(c) {
-                *out = out.saturating_sub(1);
+            let n = drv.send_batch(tx)?;
+            sent += n as u64;
+            tx.consume(n);
+            rx.clear();
+            let got = drv.recv_batch(&mut rx)?;
+            for i in 0..got {
+                let (_, d) = rx.get(i).context("entry")?;
+                let c = d.get(..4).map_or(usize::MAX, |b| {
+                    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+                });
+                if let Some(out) = outstanding.get_mut(c) {
+                    *out = out.saturating_sub(1);
+                }
             }
+            got_any += got;
         }
-        received += got as u64;
-        if got > 0 {
+        received += got_any as u64;
+        if got_any > 0 {
             last_progress = t;
         } else if t.duration_since(last_progress) > Duration::from_millis(50) {
             // Whatever is still out was dropped by a full buffer: re-open the windows.
@@ -176,21 +194,24 @@ fn client(args: Args, to: SocketAddr) -> anyhow::Result<(Side, u64, Duration)> {
             outstanding.iter_mut().for_each(|o| *o = 0);
             last_progress = t;
         } else {
-            drv.wait(Some(Duration::from_millis(1)))?;
+            // Waits on the first socket only; the others are read on every pass anyway.
+            drvs[0].wait(Some(Duration::from_millis(1)))?;
         }
     }
     let elapsed = start.elapsed();
-    let info = drv.info()?;
+    let info = drvs[0].info()?;
+    let mut stats = MmsgStats::default();
+    for d in &drvs {
+        let st = d.stats();
+        stats.gso_messages += st.gso_messages;
+        stats.gro_coalesced += st.gro_coalesced;
+        stats.carried += st.carried;
+    }
     Ok((
         Side {
             packets: received,
             cpu: thread_cpu(),
-            offloads: format!(
-                "gso={} gro={} {:?} sent={sent}",
-                info.gso,
-                info.gro,
-                drv.stats()
-            ),
+            offloads: format!("gso={} gro={} {:?} sent={sent}", info.gso, info.gro, stats),
         },
         reopened,
         elapsed,
@@ -241,8 +262,8 @@ fn main() -> anyhow::Result<()> {
     let client_ns = per(client_side.cpu, client_side.packets);
     let offload = if args.no_offload { "off" } else { "on" };
     println!(
-        "raw_echo: {} B x {} clients x window {}, offload {offload}, {secs:.2} s on {}",
-        args.size, args.clients, args.window, addr
+        "raw_echo: {} B x {} clients x window {} over {} client sockets, offload {offload}, {secs:.2} s on {}",
+        args.size, args.clients, args.window, args.sockets, addr
     );
     println!(
         "  {pps:.0} echoes/s ({:.2} Gbit/s each way), {} echoes, {lost} lost",
@@ -260,8 +281,8 @@ fn main() -> anyhow::Result<()> {
         client_side.offloads
     );
     println!(
-        "RAW_ECHO size={} clients={} window={} offload={offload} pps={pps:.0} server_ns_per_pkt={server_ns:.0} client_ns_per_pkt={client_ns:.0} lost={lost}",
-        args.size, args.clients, args.window
+        "RAW_ECHO size={} clients={} window={} sockets={} offload={offload} pps={pps:.0} server_ns_per_pkt={server_ns:.0} client_ns_per_pkt={client_ns:.0} lost={lost}",
+        args.size, args.clients, args.window, args.sockets
     );
     Ok(())
 }

@@ -46,7 +46,10 @@ const MAX_GSO_BYTES: usize = 65_507;
 /// How to open the socket. `Default` gives the production settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MmsgConfig {
-    /// Let several shards bind the same port (SO_REUSEPORT), for kernel-side steering.
+    /// Let several shards bind the same port (SO_REUSEPORT), for kernel-side steering. The
+    /// kernel only groups sockets of the same effective user, but within that user a second
+    /// process binding the port silently shares its traffic: turn it off for single-socket
+    /// tools.
     pub reuse_port: bool,
     /// Socket buffer sizes to ask for: bursts from thousands of peers overflow the default
     /// ~200 KiB long before the shard gets to them.
@@ -123,6 +126,9 @@ pub struct MmsgDriver {
     carry_data: Vec<u8>,
     carry: std::collections::VecDeque<Carried>,
     stats: MmsgStats,
+    /// Tests: the next `sendmmsg` fails with this errno instead of running.
+    #[cfg(test)]
+    inject_send_errno: Option<i32>,
 }
 
 fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -154,7 +160,6 @@ impl MmsgDriver {
     pub fn bind_with(addr: SocketAddr, config: MmsgConfig) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
-        socket.set_cloexec(true)?;
         let v6 = addr.is_ipv6();
         if v6 {
             socket.set_only_v6(false)?;
@@ -190,6 +195,8 @@ impl MmsgDriver {
             carry_data: Vec::new(),
             carry: std::collections::VecDeque::new(),
             stats: MmsgStats::default(),
+            #[cfg(test)]
+            inject_send_errno: None,
         })
     }
 
@@ -412,11 +419,18 @@ impl MmsgDriver {
         if msgs == 0 {
             return Ok(Some(skipped_front));
         }
-        // SAFETY: the first `msgs` headers point at live names, control buffers and iovecs;
-        // each iovec covers bytes inside `batch`'s buffer (a run is contiguous, checked by
-        // gso_run), which the shared borrow keeps alive and unchanged during the call.
-        let rc =
-            unsafe { libc::sendmmsg(self.socket.as_raw_fd(), hdrs.as_mut_ptr(), msgs as u32, 0) };
+        #[cfg(test)]
+        let injected = self.inject_send_errno.take();
+        #[cfg(not(test))]
+        let injected: Option<i32> = None;
+        let rc = if injected.is_some() {
+            -1
+        } else {
+            // SAFETY: the first `msgs` headers point at live names, control buffers and
+            // iovecs; each iovec covers bytes inside `batch`'s buffer (a run is contiguous,
+            // checked by gso_run), which the shared borrow keeps alive and unchanged.
+            unsafe { libc::sendmmsg(self.socket.as_raw_fd(), hdrs.as_mut_ptr(), msgs as u32, 0) }
+        };
         if rc >= 0 {
             let gso = counts[..rc as usize].iter().filter(|&&c| c > 1).count();
             self.stats.gso_messages += gso as u64;
@@ -424,7 +438,7 @@ impl MmsgDriver {
                 skipped_front + counts[..rc as usize].iter().sum::<usize>(),
             ));
         }
-        let e = io::Error::last_os_error();
+        let e = injected.map_or_else(io::Error::last_os_error, io::Error::from_raw_os_error);
         match e.raw_os_error() {
             Some(libc::EAGAIN | libc::ENOBUFS) if skipped_front == 0 => Ok(None),
             Some(libc::EAGAIN | libc::ENOBUFS) => Ok(Some(skipped_front)),

@@ -115,6 +115,7 @@ mod tests {
     use crate::driver::mmsg::{MmsgConfig, MmsgDriver};
     use crate::driver::{Driver, RxBatch};
     use crate::proto::ids::IdAllocator;
+    use crate::wire::header::DataHeader;
 
     /// Binds `n` sockets to one port in one reuseport group, in order.
     fn group(n: usize) -> Vec<MmsgDriver> {
@@ -147,9 +148,11 @@ mod tests {
         got
     }
 
+    /// A data packet as the wire codec writes it, so the program is tested against the real
+    /// header layout.
     fn data_packet(id: u32, tag: u8) -> Vec<u8> {
-        let mut p = vec![0x80 | (tag & 0x7f)];
-        p.extend_from_slice(&id.to_le_bytes());
+        let mut p = Vec::new();
+        DataHeader::new(id, u16::from(tag)).encode(&mut p);
         p.extend_from_slice(&[tag; 20]);
         p
     }

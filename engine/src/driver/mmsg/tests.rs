@@ -204,3 +204,87 @@ fn buffers_are_raised_above_the_default() {
     // Linux's default is ~208 KiB (reported doubled); the sysctl cap may stop short of 4 MiB.
     assert!(info.recv_buffer > 0 && info.send_buffer > 0);
 }
+
+/// Sends `tx` with `errno` injected into the first sendmmsg; returns the count reported.
+fn send_with_error(a: &mut MmsgDriver, tx: &TxBatch, errno: i32) -> usize {
+    a.inject_send_errno = Some(errno);
+    a.send_batch(tx).unwrap()
+}
+
+fn burst(to: SocketAddr) -> TxBatch {
+    let mut tx = TxBatch::with_capacity(10);
+    for i in 0..10u8 {
+        tx.push(to, &[i; 500]);
+    }
+    tx
+}
+
+fn receive(b: &mut MmsgDriver, want: usize) -> Vec<Vec<u8>> {
+    let mut rx = RxBatch::new(64);
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        rx.clear();
+        let n = b.recv_batch(&mut rx).unwrap();
+        got.extend((0..n).map(|i| rx.get(i).unwrap().1.to_vec()));
+        if got.len() >= want {
+            break;
+        }
+        b.wait(Some(Duration::from_millis(10))).unwrap();
+    }
+    got
+}
+
+#[test]
+fn failed_gso_send_turns_gso_off_and_resends_everything() {
+    let mut a = v4(MmsgConfig::default());
+    let mut b = v4(NO_OFFLOAD);
+    if !a.info().unwrap().gso {
+        eprintln!("no GSO here; skipped");
+        return;
+    }
+    let tx = burst(b.local_addr().unwrap());
+    assert_eq!(
+        send_with_error(&mut a, &tx, libc::EIO),
+        10,
+        "resent without GSO"
+    );
+    assert!(!a.info().unwrap().gso, "GSO off for good");
+    let got = receive(&mut b, 10);
+    assert_eq!(got.len(), 10);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, d)| d == &vec![i as u8; 500])
+    );
+}
+
+#[test]
+fn full_buffer_returns_a_partial_count_and_peer_errors_skip() {
+    let mut a = v4(NO_OFFLOAD);
+    let mut b = v4(NO_OFFLOAD);
+    let tx = burst(b.local_addr().unwrap());
+    assert_eq!(
+        send_with_error(&mut a, &tx, libc::EAGAIN),
+        0,
+        "nothing went"
+    );
+    assert_eq!(
+        send_with_error(&mut a, &tx, libc::ENOBUFS),
+        0,
+        "nothing went"
+    );
+    assert_eq!(
+        send_with_error(&mut a, &tx, libc::ECONNREFUSED),
+        10,
+        "the refused one is skipped, the rest go"
+    );
+    assert_eq!(receive(&mut b, 9).len(), 9);
+    a.inject_send_errno = Some(libc::EBADF);
+    assert!(a.send_batch(&tx).is_err(), "socket errors surface");
+}
+
+#[test]
+fn driver_moves_to_its_shard_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<MmsgDriver>();
+}
