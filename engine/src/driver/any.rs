@@ -26,7 +26,7 @@ pub enum AnyDriver {
     Mmsg(MmsgDriver),
     /// io_uring.
     #[cfg(all(target_os = "linux", feature = "uring"))]
-    Uring(super::uring::UringDriver),
+    Uring(Box<super::uring::UringDriver>),
 }
 
 impl AnyDriver {
@@ -36,11 +36,15 @@ impl AnyDriver {
         if backend == Backend::Uring {
             #[cfg(all(target_os = "linux", feature = "uring"))]
             match super::uring::UringDriver::bind(addr, super::uring::UringOptions::default()) {
-                Ok(d) => return Ok(AnyDriver::Uring(d)),
-                Err(e) => eprintln!("sockworks: io_uring unavailable ({e}), using recvmmsg/sendmmsg"),
+                Ok(d) => return Ok(AnyDriver::Uring(Box::new(d))),
+                Err(e) => {
+                    eprintln!("sockworks: io_uring unavailable ({e}), using recvmmsg/sendmmsg")
+                }
             }
             #[cfg(not(all(target_os = "linux", feature = "uring")))]
-            eprintln!("sockworks: io_uring not compiled in (feature `uring`), using recvmmsg/sendmmsg");
+            eprintln!(
+                "sockworks: io_uring not compiled in (feature `uring`), using recvmmsg/sendmmsg"
+            );
         }
         Ok(AnyDriver::Mmsg(MmsgDriver::bind(addr)?))
     }
