@@ -125,36 +125,11 @@ fn run_udp(args: &Args) -> anyhow::Result<()> {
         seed: args.seed,
     };
     let r = udp::run(load)?;
-    let secs = r.transfer_time.as_secs_f64();
     println!(
         "sockworks loadgen: echo server + {} client connections over UDP 127.0.0.1",
         args.connections
     );
-    println!(
-        "  reliable {} B messages, window {} per connection, send rate {} B/s per connection",
-        args.message_size, args.window, args.rate
-    );
-    println!(
-        "  connect     {:>10.1} ms for all connections",
-        r.connect_time.as_secs_f64() * 1e3
-    );
-    println!(
-        "  round trips {:>10.0} /s  ({} messages echoed in {:.2} s)",
-        r.echoed as f64 / secs,
-        r.echoed,
-        secs
-    );
-    println!(
-        "  payload     {:>10.1} MB/s each way",
-        (r.echoed as f64 * args.message_size as f64) / secs / 1e6
-    );
-    println!(
-        "  rtt us      p50 {}  p99 {}  p99.9 {}  max {}",
-        r.rtt.value_at_quantile(0.5),
-        r.rtt.value_at_quantile(0.99),
-        r.rtt.value_at_quantile(0.999),
-        r.rtt.max()
-    );
+    print_common(args, r.connect_time, r.transfer_time, r.echoed, &r.rtt);
     let per_msg = |cpu: Duration| cpu.as_secs_f64() * 1e6 / (r.echoed.max(1) as f64);
     println!(
         "  cpu         server {:.2} s ({:.2} us per message in+out), client {:.2} s",
@@ -195,37 +170,13 @@ fn run_sharded(args: &Args) -> anyhow::Result<()> {
         "sockworks loadgen: {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1 ({:?} driver)",
         args.server_shards, args.client_shards, args.connections, args.io
     );
-    println!(
-        "  reliable {} B messages, window {} per connection, send rate {} B/s per connection",
-        args.message_size, args.window, args.rate
-    );
-    println!(
-        "  connect     {:>10.1} ms for all connections",
-        r.connect_time.as_secs_f64() * 1e3
-    );
-    println!(
-        "  round trips {:>10.0} /s  ({} messages echoed in {:.2} s)",
-        r.echoed as f64 / secs,
-        r.echoed,
-        secs
-    );
-    println!(
-        "  payload     {:>10.1} MB/s each way",
-        (r.echoed as f64 * args.message_size as f64) / secs / 1e6
-    );
+    print_common(args, r.connect_time, r.transfer_time, r.echoed, &r.rtt);
     println!(
         "  server      {:>10.0} datagrams in /s, {:.1} per recv batch, {:.1} per send batch, {} forwarded",
         r.server_in as f64 / secs,
         r.server_in as f64 / r.server_recv_batches.max(1) as f64,
         r.server_out as f64 / r.server_send_batches.max(1) as f64,
         r.forwarded
-    );
-    println!(
-        "  rtt us      p50 {}  p99 {}  p99.9 {}  max {}",
-        r.rtt.value_at_quantile(0.5),
-        r.rtt.value_at_quantile(0.99),
-        r.rtt.value_at_quantile(0.999),
-        r.rtt.max()
     );
     println!(
         "  server cpu  {:.2} s: {:.2} us per message (in + out), {:.2} us per datagram",
@@ -241,6 +192,40 @@ fn run_sharded(args: &Args) -> anyhow::Result<()> {
     );
     ensure!(r.sent == r.echoed, "messages lost");
     Ok(())
+}
+
+/// The lines both echo modes print: load shape, connect time, throughput, RTT.
+fn print_common(
+    args: &Args,
+    connect: Duration,
+    transfer: Duration,
+    echoed: u64,
+    rtt: &hdrhistogram::Histogram<u64>,
+) {
+    let secs = transfer.as_secs_f64();
+    println!(
+        "  reliable {} B messages, window {} per connection, send rate {} B/s per connection",
+        args.message_size, args.window, args.rate
+    );
+    println!(
+        "  connect     {:>10.1} ms for all connections",
+        connect.as_secs_f64() * 1e3
+    );
+    println!(
+        "  round trips {:>10.0} /s  ({echoed} messages echoed in {secs:.2} s)",
+        echoed as f64 / secs
+    );
+    println!(
+        "  payload     {:>10.1} MB/s each way",
+        (echoed as f64 * args.message_size as f64) / secs / 1e6
+    );
+    println!(
+        "  rtt us      p50 {}  p99 {}  p99.9 {}  max {}",
+        rtt.value_at_quantile(0.5),
+        rtt.value_at_quantile(0.99),
+        rtt.value_at_quantile(0.999),
+        rtt.max()
+    );
 }
 
 fn run_pipeline(args: &Args) -> anyhow::Result<()> {

@@ -9,43 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use sockworks_engine::proto::connection::{ApiState, ConnError, State};
+use sockworks_engine::proto::connection::{ConnError, State};
 use sockworks_engine::proto::endpoint::{Endpoint, EndpointError};
 use sockworks_engine::proto::snp::{SendError, send_flags};
 use sockworks_engine::shard::App;
 use sockworks_engine::time::Timestamp;
 
-/// Accepts every connection and echoes every message (reliable, same lane).
-#[derive(Debug, Default)]
-pub struct EchoApp {
-    conns: Vec<u32>,
-}
-
-impl App for EchoApp {
-    fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
-        while let Some(ev) = ep.poll_event() {
-            if ev.incoming
-                && ev.change.new == ApiState::Connecting
-                && ep.accept(now, ev.connection).is_ok()
-            {
-                self.conns.push(ev.connection);
-            }
-            if matches!(
-                ev.change.new,
-                ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally
-            ) {
-                let _ = ep.close(now, ev.connection, 0, "", false);
-                self.conns.retain(|&c| c != ev.connection);
-            }
-        }
-        for &c in &self.conns {
-            while let Some(m) = ep.poll_message(c) {
-                // The client's window bounds what is queued, so the echo always fits.
-                let _ = ep.send_message(now, c, m.lane, send_flags::RELIABLE, m.data);
-            }
-        }
-    }
-}
+pub use sockworks_engine::shard::EchoApp;
 
 /// Totals the client shards add to.
 #[derive(Debug)]
@@ -75,7 +45,8 @@ impl Progress {
     }
 }
 
-fn payload(seq: u64, sent_at: u64, size: usize) -> Vec<u8> {
+/// A message: sequence number, send time (µs), then a pattern derived from the sequence.
+pub(crate) fn payload(seq: u64, sent_at: u64, size: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(size);
     v.extend_from_slice(&seq.to_le_bytes());
     v.extend_from_slice(&sent_at.to_le_bytes());

@@ -20,6 +20,8 @@ use sockworks_engine::proto::connection::{ApiState, ConnectionConfig};
 use sockworks_engine::proto::endpoint::{EndpointConfig, EndpointError};
 use sockworks_engine::proto::snp::{SendError, send_flags};
 
+use crate::sharded::payload;
+
 /// What one run does.
 #[derive(Debug, Clone, Copy)]
 pub struct UdpLoad {
@@ -58,17 +60,9 @@ pub struct UdpReport {
     pub client_cpu: Duration,
 }
 
-/// CPU time of the calling thread, from `/proc/thread-self/stat` (utime + stime, USER_HZ=100).
+/// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the parenthesised command name start at field 3 (state); utime and stime
-    // are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_millis((field(11) + field(12)) * 10)
+    Duration::from_micros(sockworks_engine::shard::thread_cpu_usec())
 }
 
 fn config(listen: bool, load: &UdpLoad) -> EndpointConfig {
@@ -81,14 +75,6 @@ fn config(listen: bool, load: &UdpLoad) -> EndpointConfig {
         connection: c,
         ..Default::default()
     }
-}
-
-fn payload(seq: u64, sent_at: u64, size: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(size);
-    v.extend_from_slice(&seq.to_le_bytes());
-    v.extend_from_slice(&sent_at.to_le_bytes());
-    v.extend((16..size).map(|i| (i as u64 ^ seq) as u8));
-    v
 }
 
 fn server(

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod clock;
+mod echo;
 pub mod mailbox;
 pub mod placement;
 mod runtime;
@@ -29,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_queue::SegQueue;
 
 pub use clock::Clock;
+pub use echo::EchoApp;
 pub use mailbox::{Command, Inbox, Mailbox, mailbox};
 pub use runtime::{Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
 

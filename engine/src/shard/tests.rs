@@ -11,30 +11,6 @@ use crate::driver::loopback::LoopbackNet;
 use crate::proto::connection::ApiState;
 use crate::proto::snp::send_flags;
 
-/// Accepts everything and echoes every message.
-#[derive(Default)]
-pub struct EchoApp {
-    conns: Vec<u32>,
-}
-
-impl App for EchoApp {
-    fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
-        while let Some(ev) = ep.poll_event() {
-            if ev.incoming
-                && ev.change.new == ApiState::Connecting
-                && ep.accept(now, ev.connection).is_ok()
-            {
-                self.conns.push(ev.connection);
-            }
-        }
-        for &c in &self.conns {
-            while let Some(m) = ep.poll_message(c) {
-                let _ = ep.send_message(now, c, m.lane, send_flags::RELIABLE, m.data);
-            }
-        }
-    }
-}
-
 /// Connects, sends `n` reliable messages, counts echoes; optionally moves its peer address
 /// (to another shard's socket) once connected, to exercise forwarding.
 struct ClientApp {
