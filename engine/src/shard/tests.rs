@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use super::*;
 use crate::driver::loopback::LoopbackNet;
-use crate::proto::connection::ApiState;
 use crate::proto::snp::send_flags;
 
 /// Connects, sends `n` reliable messages, counts echoes; optionally moves its peer address
