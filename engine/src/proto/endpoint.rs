@@ -325,7 +325,7 @@ impl Endpoint {
 
     /// Moves a connection's events to the endpoint queue, marks it for transmit, and forgets
     /// it once dead and drained.
-    fn collect(&mut self, id: u32, now: Timestamp) {
+    fn collect(&mut self, id: u32, _now: Timestamp) {
         let Some(conn) = self.connections.get_mut(&id) else {
             return;
         };
