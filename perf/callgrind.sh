@@ -7,6 +7,6 @@ command -v valgrind >/dev/null || { echo "valgrind not installed (apt-get instal
 cargo build --profile profiling -p loadgen
 out=target/callgrind.out
 args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(--connections 4 --packets 2000)
+[ ${#args[@]} -gt 0 ] || args=(--connections 16 --messages 300)
 valgrind --tool=callgrind --callgrind-out-file="$out" target/profiling/loadgen "${args[@]}"
 callgrind_annotate "$out" | head -40
