@@ -55,7 +55,10 @@ impl UdpDriver {
     fn flush(&mut self) -> io::Result<()> {
         let now = self.now();
         let mut out = Vec::with_capacity(1500);
-        while let Some(to) = self.endpoint.poll_transmit(now, &mut out) {
+        while let Some(to) = {
+            out.clear();
+            self.endpoint.poll_transmit(now, &mut out)
+        } {
             self.socket.send_to(&out, to)?;
         }
         Ok(())

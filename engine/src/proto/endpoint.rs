@@ -537,26 +537,28 @@ impl Endpoint {
         }
     }
 
-    /// Writes the next datagram to send into `out`; returns its destination.
+    /// Appends the next datagram to send to `out` (so a runtime builds its whole send batch
+    /// in one buffer); returns its destination, or `None` with `out` unchanged.
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<SocketAddr> {
+        let start = out.len();
         loop {
             if let Some((to, data)) = self.fake_send.release(now) {
-                out.clear();
                 out.extend_from_slice(&data);
                 return Some(to);
             }
             let to = self.next_datagram(now, out)?;
             if !self.fake_send.conditions.active()
-                || self.fake_send.admit(now, &mut self.rng, to, out)
+                || self.fake_send.admit(now, &mut self.rng, to, &out[start..])
             {
                 return Some(to);
             }
+            // Held back or dropped by the fake conditions: not for the caller.
+            out.truncate(start);
         }
     }
 
     fn next_datagram(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<SocketAddr> {
         if let Some((to, data)) = self.replies.pop_front() {
-            out.clear();
             out.extend_from_slice(&data);
             return Some(to);
         }

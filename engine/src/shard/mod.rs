@@ -152,7 +152,6 @@ pub struct Shard<D: Driver> {
     config: ShardConfig,
     rx: RxBatch,
     tx: TxBatch,
-    scratch: Vec<u8>,
     forwarding: Option<Forwarding>,
     stats: ShardStats,
 }
@@ -183,7 +182,6 @@ impl<D: Driver> Shard<D> {
             config,
             rx: RxBatch::new(config.batch),
             tx: TxBatch::with_capacity(config.batch),
-            scratch: Vec::with_capacity(2048),
             forwarding: None,
             stats: ShardStats::default(),
         };
@@ -277,12 +275,11 @@ impl<D: Driver> Shard<D> {
     fn flush(&mut self, now: Timestamp) -> io::Result<bool> {
         let mut sent_any = false;
         loop {
-            while self.tx.len() < self.config.batch {
-                match self.endpoint.poll_transmit(now, &mut self.scratch) {
-                    Some(to) => self.tx.push(to, &self.scratch),
-                    None => break,
-                }
-            }
+            // Datagrams are written straight into the batch buffer: no copy per packet.
+            let endpoint = &mut self.endpoint;
+            while self.tx.len() < self.config.batch
+                && self.tx.push_with(|buf| endpoint.poll_transmit(now, buf))
+            {}
             if self.tx.is_empty() {
                 return Ok(sent_any);
             }

@@ -67,7 +67,10 @@ impl Pair {
             } else {
                 (&mut self.server, self.server_addr)
             };
-            while let Some(to) = ep.poll_transmit(self.now, &mut self.buf) {
+            while let Some(to) = {
+                self.buf.clear();
+                ep.poll_transmit(self.now, &mut self.buf)
+            } {
                 self.net.send(
                     self.now,
                     Datagram {

@@ -102,12 +102,23 @@ impl Connection {
         Some(())
     }
 
-    /// Writes the next datagram to send into `out` (cleared first). `None` when nothing is due.
+    /// Appends the next datagram to send to `out` (so a runtime can build a whole send batch
+    /// in one buffer without copying) and returns its length; `None` (with `out` unchanged)
+    /// when nothing is due.
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<usize> {
-        out.clear();
+        let start = out.len();
+        let sent = self.write_datagram(now, out);
+        if sent.is_none() {
+            out.truncate(start);
+        }
+        sent
+    }
+
+    fn write_datagram(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<usize> {
+        let start = out.len();
         if let Some(d) = self.control_out.pop_front() {
             out.extend_from_slice(&d);
-            return Some(out.len());
+            return Some(d.len());
         }
         if !matches!(self.state, State::Connected | State::Linger) {
             return None;
@@ -128,16 +139,22 @@ impl Connection {
         let mut header = DataHeader::new(remote_id, 0);
         header.stats_blob = blob;
         header.encode(out);
+        // Absolute offset where the ciphertext starts; `header_bytes` is the header's size.
         let header_len = out.len();
+        let header_bytes = header_len - start;
         let cipher = self.send_cipher.as_ref()?;
         let tag = cipher.tag_len();
         let mtu = self.config.mtu_packet_size.min(MAX_UDP_PAYLOAD);
         let reserve = MAX_UDP_PAYLOAD - MAX_ENCRYPTED_PAYLOAD_SEND;
-        let max_plaintext = (mtu - reserve - tag).min(mtu - header_len - tag);
-        let built =
-            self.snp
-                .build_packet(now, out, max_plaintext, header_len + tag, forced.is_some())?;
-        out[5..7].copy_from_slice(&(built.packet_number as u16).to_le_bytes());
+        let max_plaintext = (mtu - reserve - tag).min(mtu - header_bytes - tag);
+        let built = self.snp.build_packet(
+            now,
+            out,
+            max_plaintext,
+            header_bytes + tag,
+            forced.is_some(),
+        )?;
+        out[start + 5..start + 7].copy_from_slice(&(built.packet_number as u16).to_le_bytes());
         out.reserve(tag);
         if cipher
             .seal_in_place(built.packet_number, out, header_len)
@@ -153,6 +170,6 @@ impl Connection {
         } else if built.reliable {
             self.timers.expect_reply(now, ping, false);
         }
-        Some(out.len())
+        Some(out.len() - start)
     }
 }

@@ -592,7 +592,10 @@ fn replayed_datagrams_are_dropped_and_counted() {
         .unwrap();
     let mut sent = Vec::new();
     let mut buf = Vec::new();
-    while p.client.poll_transmit(p.now, &mut buf).is_some() {
+    while {
+        buf.clear();
+        p.client.poll_transmit(p.now, &mut buf).is_some()
+    } {
         sent.push(buf.clone());
     }
     assert!(!sent.is_empty());

@@ -19,7 +19,10 @@ fn encode(msg: ControlMessage) -> Vec<u8> {
 fn drain(ep: &mut Endpoint, now: Timestamp) -> Vec<(SocketAddr, ControlMessage)> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    while let Some(to) = ep.poll_transmit(now, &mut buf) {
+    while let Some(to) = {
+        buf.clear();
+        ep.poll_transmit(now, &mut buf)
+    } {
         out.push((to, decode_control(&buf).unwrap()));
     }
     out
