@@ -74,8 +74,9 @@ struct Args {
     /// udp: messages in flight per connection.
     #[arg(long, default_value_t = 8)]
     window: u64,
-    /// udp: send rate per connection, bytes/s (GNS's default is 262144).
-    #[arg(long, default_value_t = 4_000_000)]
+    /// Send rate per connection, bytes/s (GNS's default is 262144, which would make the
+    /// pacing, not the engine, the bottleneck of a load test).
+    #[arg(long, default_value_t = 100_000_000)]
     rate: u32,
     /// pipeline: data packets per connection.
     #[arg(long, default_value_t = 2_000)]
