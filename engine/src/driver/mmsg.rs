@@ -20,7 +20,6 @@
 mod cmsg;
 #[cfg(test)]
 mod tests;
-mod wake;
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,7 +30,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use self::cmsg::ControlBuf;
-use self::wake::EventFd;
+use super::eventfd::EventFd;
 use super::{Driver, MAX_DATAGRAM, RxBatch, TxBatch, Wake};
 
 /// Most messages per `recvmmsg` / `sendmmsg` call.
@@ -563,7 +562,7 @@ impl Driver for MmsgDriver {
                 revents: 0,
             },
             libc::pollfd {
-                fd: self.wake.0.as_raw_fd(),
+                fd: self.wake.raw(),
                 events: libc::POLLIN,
                 revents: 0,
             },

@@ -20,6 +20,7 @@ pub mod any;
 pub mod batch;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+mod eventfd;
 pub mod loopback;
 pub mod mmsg;
 pub mod steering;

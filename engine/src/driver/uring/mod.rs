@@ -51,7 +51,8 @@ use io_uring::{IoUring, cqueue, opcode, squeue};
 use socket2::{SockAddr, Socket};
 
 use self::buf_ring::{BufRing, Loan};
-use self::socket::{EventFd, NAME_LEN};
+use self::socket::NAME_LEN;
+use super::eventfd::EventFd;
 use super::{Driver, MAX_DATAGRAM, RxBatch, TxBatch, Wake};
 
 pub use self::probe::{UringUnavailable, io_uring_available};

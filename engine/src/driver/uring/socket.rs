@@ -1,14 +1,11 @@
 //! Socket setup and address conversion for the io_uring driver (no io_uring here): a
 //! non-blocking UDP socket with SO_REUSEPORT (one per shard), dual-stack when bound to IPv6,
-//! and the eventfd that wakes a shard.
+//! and address conversion (the eventfd lives in `driver::eventfd`).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-
-use super::super::Wake;
 
 /// Bytes reserved for the source address in each receive buffer: a `sockaddr_in6`, which also
 /// holds a `sockaddr_in`.
@@ -64,41 +61,6 @@ pub(super) fn parse_name(name: &[u8]) -> Option<SocketAddr> {
             Some(SocketAddr::V6(SocketAddrV6::new(ip, port, flow, scope)))
         }
         _ => None,
-    }
-}
-
-/// An eventfd shared by the driver (which keeps a read armed on it in the ring) and its wakers.
-#[derive(Debug)]
-pub(super) struct EventFd(OwnedFd);
-
-impl EventFd {
-    pub(super) fn new() -> io::Result<Self> {
-        // SAFETY: eventfd takes no pointers; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
-        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    pub(super) fn raw(&self) -> i32 {
-        self.0.as_raw_fd()
-    }
-}
-
-impl Wake for EventFd {
-    fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live local to a descriptor this value owns. EAGAIN
-        // (counter saturated) means a wake is already pending, so the result is ignored.
-        let _ = unsafe {
-            libc::write(
-                self.0.as_raw_fd(),
-                (&raw const one).cast::<libc::c_void>(),
-                size_of::<u64>(),
-            )
-        };
     }
 }
 

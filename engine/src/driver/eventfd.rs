@@ -1,5 +1,6 @@
-//! The eventfd that wakes a shard out of `poll`: `Wake::wake` adds 1 to its counter from any
-//! thread, `wait` polls it next to the socket and reads it back to zero.
+//! The eventfd that wakes a shard out of its wait, shared by the kernel backends: `Wake::wake`
+//! adds 1 to its counter from any thread; mmsg polls it next to the socket and reads it back to
+//! zero, io_uring keeps a read armed on it in the ring.
 
 #![allow(unsafe_code)]
 
@@ -10,10 +11,10 @@ use crate::driver::Wake;
 
 /// The eventfd behind [`Driver::waker`].
 #[derive(Debug)]
-pub(super) struct EventFd(pub(super) OwnedFd);
+pub(crate) struct EventFd(OwnedFd);
 
 impl EventFd {
-    pub(super) fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -24,10 +25,15 @@ impl EventFd {
     }
 
     /// Resets the counter so the next poll blocks again.
-    pub(super) fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut v = 0u64;
         // SAFETY: reads 8 bytes into a live u64; EAGAIN (already drained) is harmless.
         let _ = unsafe { libc::read(self.0.as_raw_fd(), (&raw mut v).cast(), 8) };
+    }
+
+    /// The descriptor, for poll sets and io_uring reads.
+    pub(crate) fn raw(&self) -> i32 {
+        self.0.as_raw_fd()
     }
 }
 
