@@ -329,7 +329,7 @@ impl Endpoint {
         let Some(conn) = self.connections.get_mut(&id) else {
             return;
         };
-        let incoming = conn.info().incoming;
+        let incoming = conn.is_incoming();
         while let Some(change) = conn.poll_event() {
             self.events.push_back(EndpointEvent {
                 connection: id,

@@ -251,7 +251,7 @@ impl<D: Driver> Shard<D> {
                 None => self.endpoint.handle_datagram(now, from, data),
             }
         }
-        if let Some(f) = self.forwarding.clone() {
+        if let Some(f) = &self.forwarding {
             let mine = &f.queues[self.config.index as usize];
             for _ in 0..1024 {
                 let Some((from, mut data)) = mine.pop() else {

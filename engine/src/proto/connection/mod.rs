@@ -240,6 +240,11 @@ impl Connection {
         self.state == State::Dead
     }
 
+    /// Whether it came in through the listen socket (cheap; [`Connection::info`] allocates).
+    pub fn is_incoming(&self) -> bool {
+        self.incoming
+    }
+
     /// Whether control datagrams are queued (a dead connection sends them before it goes).
     pub fn has_pending_transmit(&self) -> bool {
         !self.control_out.is_empty()
