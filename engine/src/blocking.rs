@@ -6,9 +6,10 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::proto::endpoint::{Endpoint, EndpointConfig};
+use crate::shard::Clock;
 use crate::time::Timestamp;
 
 /// An endpoint on a real UDP socket with a real clock.
@@ -17,16 +18,8 @@ pub struct UdpDriver {
     socket: UdpSocket,
     /// The protocol endpoint; call it between `run_until` rounds or inside the callback.
     pub endpoint: Endpoint,
-    origin: Instant,
+    clock: Clock,
     buf: Vec<u8>,
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the driver is where the clock is read"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }
 
 impl UdpDriver {
@@ -36,7 +29,7 @@ impl UdpDriver {
         Ok(UdpDriver {
             socket,
             endpoint: Endpoint::new(config, seed),
-            origin: clock(),
+            clock: Clock::new(),
             buf: vec![0; 2048],
         })
     }
@@ -46,10 +39,9 @@ impl UdpDriver {
         self.socket.local_addr()
     }
 
-    /// Now, on the endpoint's clock (never zero, so "unset" timestamps stay distinguishable).
+    /// Now, on the endpoint's clock.
     pub fn now(&self) -> Timestamp {
-        let us = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
-        Timestamp::from_micros(us + 1_000_000)
+        self.clock.now()
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -71,7 +63,7 @@ impl UdpDriver {
         limit: Duration,
         mut done: impl FnMut(&mut Endpoint, Timestamp) -> bool,
     ) -> io::Result<bool> {
-        let until = clock() + limit;
+        let until = self.now() + limit;
         loop {
             self.flush()?;
             let now = self.now();
@@ -79,12 +71,11 @@ impl UdpDriver {
                 self.flush()?;
                 return Ok(true);
             }
-            let wall = clock();
-            if wall >= until {
+            let now = self.now();
+            if now >= until {
                 return Ok(false);
             }
-            let now = self.now();
-            let mut wait = until - wall;
+            let mut wait = until - now;
             if let Some(t) = self.endpoint.poll_timeout(now) {
                 wait = wait.min(t.saturating_since(now));
             }

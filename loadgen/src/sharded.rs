@@ -234,10 +234,15 @@ pub struct Report {
     pub server_cpu: Duration,
 }
 
-fn endpoint_config(listen: bool, load: &Load) -> sockworks_engine::proto::endpoint::EndpointConfig {
+/// Endpoint settings for both sides of the load: the given per-connection rate, no Nagle delay
+/// (every message is latency-measured).
+pub(crate) fn endpoint_config(
+    listen: bool,
+    rate: u32,
+) -> sockworks_engine::proto::endpoint::EndpointConfig {
     let mut c = sockworks_engine::proto::connection::ConnectionConfig::default();
-    c.snp.send_rate_min = load.rate;
-    c.snp.send_rate_max = load.rate;
+    c.snp.send_rate_min = rate;
+    c.snp.send_rate_max = rate;
     c.snp.nagle = Duration::ZERO;
     sockworks_engine::proto::endpoint::EndpointConfig {
         listen,
@@ -264,7 +269,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         pin: load.pin,
         busy_poll: false,
         batch: 64,
-        endpoint: endpoint_config(true, load),
+        endpoint: endpoint_config(true, load.rate),
         seed: load.seed ^ 0x5e,
     };
     let server = Runtime::start(
@@ -293,7 +298,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         pin: load.pin,
         busy_poll: false,
         batch: 64,
-        endpoint: endpoint_config(false, load),
+        endpoint: endpoint_config(false, load.rate),
         seed: load.seed,
     };
     let apps_progress = progress.clone();

@@ -16,11 +16,12 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use hdrhistogram::Histogram;
 use sockworks_engine::blocking::UdpDriver;
-use sockworks_engine::proto::connection::{ApiState, ConnectionConfig};
-use sockworks_engine::proto::endpoint::{EndpointConfig, EndpointError};
+use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::proto::endpoint::EndpointError;
 use sockworks_engine::proto::snp::{SendError, send_flags};
 
-use crate::sharded::payload;
+use crate::sharded::{endpoint_config, payload};
+use sockworks_engine::shard::{App, EchoApp};
 
 /// What one run does.
 #[derive(Debug, Clone, Copy)]
@@ -65,18 +66,6 @@ fn thread_cpu() -> Duration {
     Duration::from_micros(sockworks_engine::shard::thread_cpu_usec())
 }
 
-fn config(listen: bool, load: &UdpLoad) -> EndpointConfig {
-    let mut c = ConnectionConfig::default();
-    c.snp.send_rate_min = load.rate;
-    c.snp.send_rate_max = load.rate;
-    c.snp.nagle = Duration::ZERO;
-    EndpointConfig {
-        listen,
-        connection: c,
-        ..Default::default()
-    }
-}
-
 fn server(
     load: UdpLoad,
     stop: Arc<AtomicBool>,
@@ -84,27 +73,13 @@ fn server(
 ) -> anyhow::Result<Duration> {
     let mut drv = UdpDriver::bind(
         "127.0.0.1:0".parse()?,
-        config(true, &load),
+        endpoint_config(true, load.rate),
         load.seed ^ 0x5e,
     )?;
     ready.send(drv.local_addr()?)?;
-    let flags = send_flags::RELIABLE;
-    let mut conns = Vec::new();
+    let mut echo = EchoApp::default();
     drv.run_until(load.max + Duration::from_secs(5), |ep, now| {
-        while let Some(ev) = ep.poll_event() {
-            if ev.incoming
-                && ev.change.new == ApiState::Connecting
-                && ep.accept(now, ev.connection).is_ok()
-            {
-                conns.push(ev.connection);
-            }
-        }
-        for &c in &conns {
-            while let Some(m) = ep.poll_message(c) {
-                // The client's window bounds what is queued, so the echo always fits.
-                let _ = ep.send_message(now, c, m.lane, flags, m.data);
-            }
-        }
+        echo.on_tick(ep, now);
         stop.load(Ordering::Relaxed)
     })?;
     Ok(thread_cpu())
@@ -136,7 +111,11 @@ pub fn run(load: UdpLoad) -> anyhow::Result<UdpReport> {
 }
 
 fn client(load: UdpLoad, server: std::net::SocketAddr) -> anyhow::Result<UdpReport> {
-    let mut drv = UdpDriver::bind("127.0.0.1:0".parse()?, config(false, &load), load.seed)?;
+    let mut drv = UdpDriver::bind(
+        "127.0.0.1:0".parse()?,
+        endpoint_config(false, load.rate),
+        load.seed,
+    )?;
     let t0 = drv.now();
     let mut ids = Vec::new();
     for _ in 0..load.connections {
