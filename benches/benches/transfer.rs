@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sockworks_engine::proto::connection::{ApiState, ConnectionConfig, State};
+use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::proto::snp::send_flags;
 use sockworks_engine::testing::{LinkConditions, Pair};
@@ -26,24 +26,8 @@ fn connected_pair() -> (Pair, u32, u32) {
     };
     let link = LinkConditions::with_delay(Duration::from_micros(200));
     let mut p = Pair::new(1, link, ep, ep);
-    let c = p
-        .client
-        .connect(p.now, p.server_addr, None)
-        .expect("connect");
-    let mut s = None;
-    let limit = p.now + Duration::from_secs(5);
-    p.run_until(limit, 100_000, |p| {
-        while let Some(e) = p.server.poll_event() {
-            if e.change.new == ApiState::Connecting {
-                p.server.accept(p.now, e.connection).expect("accept");
-                s = Some(e.connection);
-            }
-        }
-        p.client
-            .connection(c)
-            .is_some_and(|x| x.state() == State::Connected)
-    });
-    (p, c, s.expect("accepted"))
+    let (c, s) = p.connect(Duration::from_secs(5)).expect("connected");
+    (p, c, s)
 }
 
 #[inline(never)]

@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 
 use super::{Datagram, LinkConditions, Network};
+use crate::proto::connection::{ApiState, State};
 use crate::proto::endpoint::{Endpoint, EndpointConfig};
 use crate::time::Timestamp;
 
@@ -150,5 +151,31 @@ impl Pair {
         let limit = self.now + d;
         self.run_until(limit, max_steps, |p| p.now >= limit);
         self.now = self.now.max(limit);
+    }
+
+    /// Opens a client connection and accepts it on the server, running up to `within` of
+    /// virtual time. Returns (client handle, server handle) once the client is Connected;
+    /// status events seen on the server are consumed.
+    pub fn connect(&mut self, within: std::time::Duration) -> Option<(u32, u32)> {
+        let c = self.client.connect(self.now, self.server_addr, None).ok()?;
+        let limit = self.now + within;
+        let mut server_conn = None;
+        let up = self.run_until(limit, 1_000_000, |p| {
+            while let Some(e) = p.server.poll_event() {
+                if e.change.new == ApiState::Connecting
+                    && p.server.accept(p.now, e.connection).is_ok()
+                {
+                    server_conn = Some(e.connection);
+                }
+            }
+            p.client
+                .connection(c)
+                .is_some_and(|x| x.state() == State::Connected)
+        });
+        if up {
+            server_conn.map(|s| (c, s))
+        } else {
+            None
+        }
     }
 }

@@ -31,22 +31,8 @@ fn events(ep: &mut crate::proto::endpoint::Endpoint) -> Vec<EndpointEvent> {
 
 /// Connects and accepts; returns (client handle, server handle).
 fn connect(p: &mut Pair) -> (u32, u32) {
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
-    let limit = p.now + Duration::from_secs(10);
-    let mut server_conn = None;
-    assert!(p.run_until(limit, STEPS, |p| {
-        for e in events(&mut p.server) {
-            if e.change.new == ApiState::Connecting {
-                server_conn = Some(e.connection);
-                p.server.accept(p.now, e.connection).unwrap();
-            }
-        }
-        p.client
-            .connection(c)
-            .is_some_and(|x| x.state() == State::Connected)
-    }));
-    let s = server_conn.expect("server saw the connection");
-    (c, s)
+    p.connect(Duration::from_secs(10))
+        .expect("connected within 10 s")
 }
 
 #[test]
