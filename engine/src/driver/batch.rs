@@ -18,6 +18,8 @@ pub const MAX_DATAGRAM: usize = 2048;
 pub struct RxBatch {
     data: Vec<u8>,
     entries: Vec<(SocketAddr, usize)>,
+    /// Local socket of each entry, when a multi-socket driver tagged them (else all 0).
+    locals: Vec<u16>,
     capacity: usize,
 }
 
@@ -27,6 +29,7 @@ impl RxBatch {
         RxBatch {
             data: vec![0; capacity * MAX_DATAGRAM],
             entries: Vec::with_capacity(capacity),
+            locals: Vec::new(),
             capacity,
         }
     }
@@ -49,6 +52,21 @@ impl RxBatch {
     /// Forgets every datagram (the slots are reused).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.locals.clear();
+    }
+
+    /// Marks datagrams `start..` as received on local socket `local` (a driver over several
+    /// sockets calls this after each member's receive).
+    pub fn tag_from(&mut self, start: usize, local: u16) {
+        self.locals.resize(self.entries.len(), 0);
+        for l in self.locals.iter_mut().skip(start) {
+            *l = local;
+        }
+    }
+
+    /// The local socket datagram `i` came in on (0 unless tagged).
+    pub fn local(&self, i: usize) -> u16 {
+        self.locals.get(i).copied().unwrap_or(0)
     }
 
     /// The free slots after the filled ones, for a backend to receive into: each is
@@ -101,6 +119,8 @@ impl RxBatch {
 pub struct TxBatch {
     data: Vec<u8>,
     entries: Vec<(SocketAddr, usize, usize)>,
+    /// Local socket of each entry (parallel to `entries`).
+    locals: Vec<u16>,
 }
 
 impl TxBatch {
@@ -109,6 +129,7 @@ impl TxBatch {
         TxBatch {
             data: Vec::with_capacity(datagrams * 1500),
             entries: Vec::with_capacity(datagrams),
+            locals: Vec::with_capacity(datagrams),
         }
     }
 
@@ -126,6 +147,7 @@ impl TxBatch {
     pub fn clear(&mut self) {
         self.data.clear();
         self.entries.clear();
+        self.locals.clear();
     }
 
     /// Appends a datagram for `to`.
@@ -133,6 +155,37 @@ impl TxBatch {
         let off = self.data.len();
         self.data.extend_from_slice(bytes);
         self.entries.push((to, off, bytes.len()));
+        self.locals.push(0);
+    }
+
+    /// Appends a datagram for `to` leaving by local socket `local`.
+    pub fn push_on(&mut self, local: u16, to: SocketAddr, bytes: &[u8]) {
+        self.push(to, bytes);
+        if let Some(l) = self.locals.last_mut() {
+            *l = local;
+        }
+    }
+
+    /// [`TxBatch::push_with`] for a `fill` that also names the local socket.
+    pub fn push_with_on(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>) -> Option<(u16, SocketAddr)>,
+    ) -> bool {
+        let mut local = 0;
+        let pushed = self.push_with(|buf| {
+            let (l, to) = fill(buf)?;
+            local = l;
+            Some(to)
+        });
+        if pushed && let Some(l) = self.locals.last_mut() {
+            *l = local;
+        }
+        pushed
+    }
+
+    /// The local socket datagram `i` leaves by.
+    pub fn local(&self, i: usize) -> u16 {
+        self.locals.get(i).copied().unwrap_or(0)
     }
 
     /// Appends a datagram written by `fill` directly into the batch buffer (no copy): `fill`
@@ -144,6 +197,7 @@ impl TxBatch {
             Some(to) => {
                 let len = self.data.len() - off;
                 self.entries.push((to, off, len));
+                self.locals.push(0);
                 true
             }
             None => {
@@ -168,6 +222,7 @@ impl TxBatch {
         let start = self.entries[n].1;
         self.data.drain(..start);
         self.entries.drain(..n);
+        self.locals.drain(..n);
         for e in &mut self.entries {
             e.1 -= start;
         }

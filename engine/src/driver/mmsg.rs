@@ -238,6 +238,21 @@ impl MmsgDriver {
         self.stats
     }
 
+    /// The socket's descriptor, for a poll set spanning several drivers.
+    pub(crate) fn raw_fd(&self) -> i32 {
+        self.socket.as_raw_fd()
+    }
+
+    /// Whether received segments wait in the carry-over (so a poll must not block).
+    pub(crate) fn has_carry(&self) -> bool {
+        !self.carry.is_empty()
+    }
+
+    /// Whether the last send stopped on a full socket buffer.
+    pub(crate) fn send_blocked(&self) -> bool {
+        self.send_blocked
+    }
+
     /// Moves carried-over segments into `batch`; returns how many.
     fn drain_carry(&mut self, batch: &mut RxBatch) -> usize {
         let mut n = 0;

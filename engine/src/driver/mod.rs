@@ -23,6 +23,7 @@ pub mod conformance;
 mod eventfd;
 pub mod loopback;
 pub mod mmsg;
+pub mod set;
 pub mod steering;
 #[cfg(all(target_os = "linux", feature = "uring"))]
 pub mod uring;

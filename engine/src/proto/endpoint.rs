@@ -28,28 +28,37 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::crypto::EphemeralKeyPair;
-use crate::crypto::cert::PROTOCOL_VERSION;
 use crate::crypto::negotiate::cipher_preferences;
 use crate::proto::challenge::ChallengeKey;
 use crate::proto::connection::{ConnError, Connection, ConnectionConfig, StatusChange};
 use crate::proto::fake_net::{FakeConditions, FakeLine};
-use crate::proto::handshake::{
-    ClientHandshake, LocalIdentity, SessionSecrets, check_connect_request,
-};
+use crate::proto::handshake::{ClientHandshake, LocalIdentity, SessionSecrets};
 use crate::proto::ids::{IdAllocator, IdError};
 use crate::proto::snp::ReceivedMessage;
 use crate::time::Timestamp;
-use crate::wire::control::{ControlMessage, decode_control};
-use crate::wire::packet::{PacketKind, classify};
-use crate::wire::proto::{ChallengeReply, ConnectionClosed, NoConnection};
 
 /// Minimum spacing of NoConnection replies to strays (GNS's global spam limiter: 250 ms).
 pub const NO_CONNECTION_SPAM_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Which of a shard's sockets a datagram came in on or leaves by (0 for a single-socket
+/// endpoint). The runtime maps it to a driver.
+pub type LocalSocket = u16;
+
+/// A listen socket as the endpoint sees it: the socket it receives on and what new
+/// connections inherit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// The API's listen-socket handle, reported for each connection accepted through it.
+    pub handle: u32,
+    /// Settings new incoming connections start with.
+    pub connection: ConnectionConfig,
+}
+
 /// How an endpoint is set up.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EndpointConfig {
-    /// Accept incoming connections (a listen socket).
+    /// Accept incoming connections on local socket 0 (a single listen socket, handle 0).
+    /// More listeners are added with [`Endpoint::add_listener`].
     pub listen: bool,
     /// Bits of the connection id naming the shard, and this endpoint's shard index.
     pub shard_bits: u32,
@@ -57,6 +66,10 @@ pub struct EndpointConfig {
     pub shard: u32,
     /// Defaults for new connections.
     pub connection: ConnectionConfig,
+    /// Key of the stateless challenge; every shard of one listen port must share it, since a
+    /// client's ChallengeRequest and ConnectRequest may reach different shards. `None`: drawn
+    /// from the seed.
+    pub challenge_secret: Option<[u8; 16]>,
 }
 
 /// Datagrams the endpoint dropped before any connection saw them.
@@ -114,7 +127,17 @@ pub struct Endpoint {
     /// The `by_request` key of each incoming connection (its address may change later).
     request_keys: HashMap<u32, (SocketAddr, u32)>,
     /// Stateless replies waiting to go out.
-    replies: VecDeque<(SocketAddr, Vec<u8>)>,
+    replies: VecDeque<(LocalSocket, SocketAddr, Vec<u8>)>,
+    /// Listen sockets by the local socket they receive on.
+    listeners: HashMap<LocalSocket, Listener>,
+    /// The local socket of every connection not on socket 0.
+    locals: HashMap<u32, LocalSocket>,
+    /// The listen-socket handle of every incoming connection.
+    accepted_by: HashMap<u32, u32>,
+    /// Connections with a received message waiting, in order.
+    readable: VecDeque<u32>,
+    /// Members of `readable`.
+    in_readable: HashSet<u32>,
     /// Connections that may have something to transmit, in order.
     ready: VecDeque<u32>,
     /// Members of `ready` (O(1) membership for many connections).
@@ -151,6 +174,17 @@ impl Endpoint {
         rng.fill_bytes(&mut identity_seed);
         let mut secret = [0u8; 16];
         rng.fill_bytes(&mut secret);
+        let secret = config.challenge_secret.unwrap_or(secret);
+        let mut listeners = HashMap::default();
+        if config.listen {
+            listeners.insert(
+                0,
+                Listener {
+                    handle: 0,
+                    connection: config.connection,
+                },
+            );
+        }
         Endpoint {
             config,
             rng,
@@ -161,6 +195,11 @@ impl Endpoint {
             by_request: HashMap::default(),
             request_keys: HashMap::default(),
             replies: VecDeque::new(),
+            listeners,
+            locals: HashMap::default(),
+            accepted_by: HashMap::default(),
+            readable: VecDeque::new(),
+            in_readable: HashSet::default(),
             ready: VecDeque::new(),
             in_ready: HashSet::default(),
             timers: BTreeSet::new(),
@@ -252,6 +291,17 @@ impl Endpoint {
         server: SocketAddr,
         config: Option<ConnectionConfig>,
     ) -> Result<u32, EndpointError> {
+        self.connect_on(now, 0, server, config)
+    }
+
+    /// [`Endpoint::connect`] through local socket `local`.
+    pub fn connect_on(
+        &mut self,
+        now: Timestamp,
+        local: LocalSocket,
+        server: SocketAddr,
+        config: Option<ConnectionConfig>,
+    ) -> Result<u32, EndpointError> {
         let config = config.unwrap_or(self.config.connection);
         let rng = &mut self.rng;
         let id = self.ids.allocate(|| rng.next_u32())?;
@@ -260,6 +310,9 @@ impl Endpoint {
         let hs = ClientHandshake::new(id, server, &self.identity, secrets, ciphers);
         let conn = Connection::client(now, server, config, hs);
         self.connections.insert(id, conn);
+        if local != 0 {
+            self.locals.insert(id, local);
+        }
         self.collect(id, now);
         Ok(id)
     }
@@ -315,7 +368,57 @@ impl Endpoint {
 
     /// The next received message on a connection.
     pub fn poll_message(&mut self, id: u32) -> Option<ReceivedMessage> {
-        self.connections.get_mut(&id)?.poll_message()
+        let m = self.connections.get_mut(&id)?.poll_message();
+        if m.is_none() {
+            // Drained: a dead connection may now be forgotten.
+            self.collect(id, Timestamp::ZERO);
+        }
+        m
+    }
+
+    /// A connection that had a received message waiting when it was last touched (drain it
+    /// with [`Endpoint::poll_message`]); each appears once until polled again.
+    pub fn poll_readable(&mut self) -> Option<u32> {
+        let id = self.readable.pop_front()?;
+        self.in_readable.remove(&id);
+        Some(id)
+    }
+
+    /// Starts accepting connections on local socket `local`.
+    pub fn add_listener(&mut self, local: LocalSocket, listener: Listener) {
+        self.listeners.insert(local, listener);
+    }
+
+    /// Stops listening on `local` and closes every connection accepted through it (GNS's
+    /// CloseListenSocket); returns those connections.
+    pub fn remove_listener(&mut self, now: Timestamp, local: LocalSocket) -> Vec<u32> {
+        let Some(l) = self.listeners.remove(&local) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u32> = self
+            .accepted_by
+            .iter()
+            .filter(|&(_, &h)| h == l.handle)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        for &id in &ids {
+            if let Some(conn) = self.connections.get_mut(&id) {
+                conn.close(now, 1000, "Listen socket closed", false);
+            }
+            self.collect(id, now);
+        }
+        ids
+    }
+
+    /// The listen-socket handle a connection came in through.
+    pub fn accepted_by(&self, id: u32) -> Option<u32> {
+        self.accepted_by.get(&id).copied()
+    }
+
+    /// The local socket a connection uses.
+    pub fn local_of(&self, id: u32) -> LocalSocket {
+        self.locals.get(&id).copied().unwrap_or(0)
     }
 
     /// The next status change.
@@ -337,7 +440,10 @@ impl Endpoint {
                 change,
             });
         }
-        if conn.is_dead() && !conn.has_pending_transmit() {
+        if conn.has_message() && self.in_readable.insert(id) {
+            self.readable.push_back(id);
+        }
+        if conn.is_dead() && !conn.has_pending_transmit() && !conn.has_message() {
             self.forget(id);
         } else {
             self.mark(id);
@@ -353,222 +459,87 @@ impl Endpoint {
             if let Some(key) = self.request_keys.remove(&id) {
                 self.by_request.remove(&key);
             }
+            self.locals.remove(&id);
+            self.accepted_by.remove(&id);
             self.ids.free(id);
         }
     }
 
     /// One received datagram. Data packets are decrypted in place.
     pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &mut [u8]) {
+        self.handle_datagram_on(now, 0, from, data);
+    }
+
+    /// One datagram received on local socket `local`.
+    pub fn handle_datagram_on(
+        &mut self,
+        now: Timestamp,
+        local: LocalSocket,
+        from: SocketAddr,
+        data: &mut [u8],
+    ) {
         if self.fake_recv.conditions.active()
-            && !self.fake_recv.admit(now, &mut self.rng, from, data)
+            && !self
+                .fake_recv
+                .admit_on(now, &mut self.rng, local, from, data)
         {
             return;
         }
-        self.dispatch(now, from, data);
-    }
-
-    fn dispatch(&mut self, now: Timestamp, from: SocketAddr, data: &mut [u8]) {
-        match classify(data) {
-            Ok(PacketKind::Data) => {
-                let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
-                match self.connections.get_mut(&id) {
-                    Some(conn) => {
-                        if conn.handle_data(now, data) && conn.peer() != from {
-                            conn.set_peer(from);
-                        }
-                        self.collect(id, now);
-                    }
-                    None => {
-                        self.counters.unknown_connection += 1;
-                        // Tell the sender, at most every 250 ms across all strays (GNS's global
-                        // spam limiter); an 11-byte reply to a ≥ 23-byte packet amplifies nothing.
-                        let quiet = self
-                            .last_spam_reply
-                            .is_none_or(|t| now.saturating_since(t) >= NO_CONNECTION_SPAM_INTERVAL);
-                        if quiet {
-                            self.last_spam_reply = Some(now);
-                            let reply = NoConnection {
-                                from_connection_id: Some(id),
-                                to_connection_id: None,
-                            };
-                            self.reply(from, reply.into());
-                        }
-                    }
-                }
-            }
-            Ok(PacketKind::Control(_)) => match decode_control(data) {
-                Ok(msg) => self.on_control(now, from, msg),
-                Err(_) => self.counters.bad_control += 1,
-            },
-            Err(_) => self.counters.malformed += 1,
-        }
-    }
-
-    fn route(&mut self, now: Timestamp, id: u32, msg: &ControlMessage) -> bool {
-        match self.connections.get_mut(&id) {
-            Some(conn) => {
-                conn.handle_control(now, msg, &self.identity);
-                self.collect(id, now);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn on_control(&mut self, now: Timestamp, from: SocketAddr, msg: ControlMessage) {
-        match &msg {
-            ControlMessage::ChallengeRequest(req) => {
-                let Some(client) = req.connection_id.filter(|id| *id != 0) else {
-                    self.counters.bad_control += 1;
-                    return;
-                };
-                if let Some(&id) = self.by_request.get(&(from, client)) {
-                    self.route(now, id, &msg);
-                } else if self.config.listen {
-                    let reply = ChallengeReply {
-                        connection_id: Some(client),
-                        challenge: Some(self.challenge.issue(now, from)),
-                        your_timestamp: req.my_timestamp,
-                        protocol_version: Some(PROTOCOL_VERSION),
-                    };
-                    self.reply(from, reply.into());
-                } else {
-                    self.counters.not_listening += 1;
-                }
-            }
-            ControlMessage::ConnectRequest(req) => {
-                let client = req.client_connection_id.unwrap_or(0);
-                if let Some(&id) = self.by_request.get(&(from, client)) {
-                    self.route(now, id, &msg);
-                } else if !self.config.listen {
-                    self.counters.not_listening += 1;
-                } else if !req
-                    .challenge
-                    .is_some_and(|c| self.challenge.check(now, from, c))
-                {
-                    self.counters.bad_challenge += 1;
-                } else {
-                    self.new_incoming(now, from, req);
-                }
-            }
-            ControlMessage::ChallengeReply(r) => {
-                if !r.connection_id.is_some_and(|id| self.route(now, id, &msg)) {
-                    self.counters.bad_control += 1;
-                }
-            }
-            ControlMessage::ConnectOk(ok) => {
-                if !ok
-                    .client_connection_id
-                    .is_some_and(|id| self.route(now, id, &msg))
-                {
-                    self.counters.bad_control += 1;
-                }
-            }
-            ControlMessage::ConnectionClosed(c) => {
-                let target = c
-                    .to_connection_id
-                    .filter(|id| self.connections.contains_key(id))
-                    .or_else(|| {
-                        c.from_connection_id
-                            .and_then(|f| self.by_request.get(&(from, f)).copied())
-                    });
-                match target {
-                    Some(id) => {
-                        self.route(now, id, &msg);
-                    }
-                    // A padded (≥ 512 B) request from a stranger: always safe to answer.
-                    None => {
-                        let reply = NoConnection {
-                            from_connection_id: c.to_connection_id,
-                            to_connection_id: c.from_connection_id,
-                        };
-                        self.reply(from, reply.into());
-                    }
-                }
-            }
-            ControlMessage::NoConnection(n) => {
-                if !n
-                    .to_connection_id
-                    .is_some_and(|id| self.route(now, id, &msg))
-                {
-                    self.counters.bad_control += 1;
-                }
-            }
-        }
-    }
-
-    fn new_incoming(
-        &mut self,
-        now: Timestamp,
-        from: SocketAddr,
-        req: &crate::wire::proto::ConnectRequest,
-    ) {
-        let config = self.config.connection;
-        match check_connect_request(now, req, from, &config.auth) {
-            Ok(pending) => {
-                let rng = &mut self.rng;
-                let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
-                    self.counters.refused += 1;
-                    return;
-                };
-                self.by_request.insert((from, pending.remote_id), id);
-                self.request_keys.insert(id, (from, pending.remote_id));
-                let conn = Connection::incoming(now, id, from, config, pending);
-                self.connections.insert(id, conn);
-                self.collect(id, now);
-            }
-            Err(e) => {
-                self.counters.refused += 1;
-                let closed = ConnectionClosed {
-                    debug: Some(e.to_string()),
-                    reason_code: Some(e.end_reason()),
-                    to_connection_id: req.client_connection_id,
-                    from_connection_id: None,
-                };
-                self.reply(from, closed.into());
-            }
-        }
-    }
-
-    fn reply(&mut self, to: SocketAddr, msg: ControlMessage) {
-        let mut out = Vec::new();
-        if msg.encode(&mut out).is_ok() {
-            self.replies.push_back((to, out));
-        }
+        self.dispatch(now, local, from, data);
     }
 
     /// Appends the next datagram to send to `out` (so a runtime builds its whole send batch
     /// in one buffer); returns its destination, or `None` with `out` unchanged.
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<SocketAddr> {
+        self.poll_transmit_on(now, out).map(|(_, to)| to)
+    }
+
+    /// [`Endpoint::poll_transmit`] that also says which local socket the datagram leaves by.
+    pub fn poll_transmit_on(
+        &mut self,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Option<(LocalSocket, SocketAddr)> {
         let start = out.len();
         loop {
-            if let Some((to, data)) = self.fake_send.release(now) {
+            if let Some((local, to, data)) = self.fake_send.release_on(now) {
                 out.extend_from_slice(&data);
-                return Some(to);
+                return Some((local, to));
             }
-            let to = self.next_datagram(now, out)?;
+            let (local, to) = self.next_datagram(now, out)?;
             if !self.fake_send.conditions.active()
-                || self.fake_send.admit(now, &mut self.rng, to, &out[start..])
+                || self
+                    .fake_send
+                    .admit_on(now, &mut self.rng, local, to, &out[start..])
             {
-                return Some(to);
+                return Some((local, to));
             }
             // Held back or dropped by the fake conditions: not for the caller.
             out.truncate(start);
         }
     }
 
-    fn next_datagram(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<SocketAddr> {
-        if let Some((to, data)) = self.replies.pop_front() {
+    fn next_datagram(
+        &mut self,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> Option<(LocalSocket, SocketAddr)> {
+        if let Some((local, to, data)) = self.replies.pop_front() {
             out.extend_from_slice(&data);
-            return Some(to);
+            return Some((local, to));
         }
         while let Some(&id) = self.ready.front() {
             if let Some(conn) = self.connections.get_mut(&id)
                 && conn.poll_transmit(now, out).is_some()
             {
                 let to = conn.peer();
+                let local = if self.locals.is_empty() {
+                    0
+                } else {
+                    self.local_of(id)
+                };
                 self.collect(id, now);
-                return Some(to);
+                return Some((local, to));
             }
             self.ready.pop_front();
             self.in_ready.remove(&id);
@@ -595,8 +566,8 @@ impl Endpoint {
     /// Each due connection runs once per call (a deadline still due afterwards waits for the
     /// next call, after the caller has polled transmits).
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        while let Some((from, mut data)) = self.fake_recv.release(now) {
-            self.dispatch(now, from, &mut data);
+        while let Some((local, from, mut data)) = self.fake_recv.release_on(now) {
+            self.dispatch(now, local, from, &mut data);
         }
         self.refile(now);
         let mut due = Vec::new();
@@ -617,5 +588,6 @@ impl Endpoint {
     }
 }
 
+mod receive;
 #[cfg(test)]
 mod tests;

@@ -43,6 +43,7 @@ impl FakeConditions {
 struct Held {
     at: Timestamp,
     seq: u64,
+    local: u16,
     addr: SocketAddr,
     data: Vec<u8>,
 }
@@ -71,6 +72,19 @@ impl FakeLine {
         addr: SocketAddr,
         data: &[u8],
     ) -> bool {
+        self.admit_on(now, rng, 0, addr, data)
+    }
+
+    /// [`FakeLine::admit`] for a datagram of local socket `local` (a shard's endpoint may own
+    /// several sockets; the tag comes back from [`FakeLine::release_on`]).
+    pub fn admit_on(
+        &mut self,
+        now: Timestamp,
+        rng: &mut ChaCha8Rng,
+        local: u16,
+        addr: SocketAddr,
+        data: &[u8],
+    ) -> bool {
         let c = self.conditions;
         if roll(rng) < c.loss_pct {
             self.dropped += 1;
@@ -83,7 +97,7 @@ impl FakeLine {
             } else {
                 rng.next_u64() % (max + 1)
             });
-            self.hold(now + c.lag + extra, addr, data.to_vec());
+            self.hold(now + c.lag + extra, local, addr, data.to_vec());
         }
         let mut delay = c.lag;
         if c.reorder_pct > 0.0 && roll(rng) < c.reorder_pct {
@@ -92,15 +106,16 @@ impl FakeLine {
         if delay.is_zero() {
             return true;
         }
-        self.hold(now + delay, addr, data.to_vec());
+        self.hold(now + delay, local, addr, data.to_vec());
         false
     }
 
-    fn hold(&mut self, at: Timestamp, addr: SocketAddr, data: Vec<u8>) {
+    fn hold(&mut self, at: Timestamp, local: u16, addr: SocketAddr, data: Vec<u8>) {
         self.seq += 1;
         self.held.push(Reverse(Held {
             at,
             seq: self.seq,
+            local,
             addr,
             data,
         }));
@@ -113,10 +128,15 @@ impl FakeLine {
 
     /// A held datagram due at `now`.
     pub fn release(&mut self, now: Timestamp) -> Option<(SocketAddr, Vec<u8>)> {
+        self.release_on(now).map(|(_, a, d)| (a, d))
+    }
+
+    /// A held datagram due at `now`, with the local socket it was admitted on.
+    pub fn release_on(&mut self, now: Timestamp) -> Option<(u16, SocketAddr, Vec<u8>)> {
         if self.held.peek()?.0.at > now {
             return None;
         }
-        self.held.pop().map(|h| (h.0.addr, h.0.data))
+        self.held.pop().map(|h| (h.0.local, h.0.addr, h.0.data))
     }
 }
 

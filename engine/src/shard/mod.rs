@@ -35,7 +35,7 @@ pub use mailbox::{Command, Inbox, Mailbox, mailbox};
 pub use runtime::{Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
 
 use crate::driver::{Driver, RxBatch, TxBatch, Wake};
-use crate::proto::endpoint::Endpoint;
+use crate::proto::endpoint::{Endpoint, LocalSocket};
 use crate::proto::ids::IdAllocator;
 use crate::time::Timestamp;
 
@@ -54,7 +54,7 @@ impl App for NoApp {
 }
 
 /// A datagram handed from the shard that received it to the shard that owns it.
-type Forwarded = (SocketAddr, Vec<u8>);
+type Forwarded = (LocalSocket, SocketAddr, Vec<u8>);
 
 /// Datagrams that reached the wrong shard, and how to wake their owner.
 #[derive(Clone)]
@@ -237,28 +237,30 @@ impl<D: Driver> Shard<D> {
             work = true;
         }
         for i in 0..n {
+            let local = self.rx.local(i);
             let Some((from, data)) = self.rx.get_mut(i) else {
                 break;
             };
             match Self::foreign_owner(self.forwarding.as_ref(), self.config.index, data) {
                 Some(owner) => {
                     if let Some(f) = &self.forwarding {
-                        f.queues[owner].push((from, data.to_vec()));
+                        f.queues[owner].push((local, from, data.to_vec()));
                         f.wakers[owner].wake();
                         self.stats.forwarded_out += 1;
                     }
                 }
-                None => self.endpoint.handle_datagram(now, from, data),
+                None => self.endpoint.handle_datagram_on(now, local, from, data),
             }
         }
         if let Some(f) = &self.forwarding {
             let mine = &f.queues[self.config.index as usize];
             for _ in 0..1024 {
-                let Some((from, mut data)) = mine.pop() else {
+                let Some((local, from, mut data)) = mine.pop() else {
                     break;
                 };
                 self.stats.forwarded_in += 1;
-                self.endpoint.handle_datagram(now, from, &mut data);
+                self.endpoint
+                    .handle_datagram_on(now, local, from, &mut data);
                 work = true;
             }
         }
@@ -278,7 +280,9 @@ impl<D: Driver> Shard<D> {
             // Datagrams are written straight into the batch buffer: no copy per packet.
             let endpoint = &mut self.endpoint;
             while self.tx.len() < self.config.batch
-                && self.tx.push_with(|buf| endpoint.poll_transmit(now, buf))
+                && self
+                    .tx
+                    .push_with_on(|buf| endpoint.poll_transmit_on(now, buf))
             {}
             if self.tx.is_empty() {
                 return Ok(sent_any);

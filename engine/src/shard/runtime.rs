@@ -80,6 +80,15 @@ impl Runtime {
         let n = config.shards.max(1);
         let shard_bits = shard_bits_for(n);
         let clock = Clock::new();
+        // One challenge key for every shard of the port: a client's ChallengeRequest and its
+        // ConnectRequest may be hashed to different shards.
+        let challenge_secret = config.endpoint.challenge_secret.or_else(|| {
+            use rand_core::{Rng, SeedableRng};
+            let mut k = [0u8; 16];
+            rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x9e37_79b9_7f4a_7c15)
+                .fill_bytes(&mut k);
+            Some(k)
+        });
         let mut shards = Vec::with_capacity(n);
         let mut mailboxes = Vec::with_capacity(n);
         let mut addrs = Vec::with_capacity(n);
@@ -91,6 +100,7 @@ impl Runtime {
             let ep_config = EndpointConfig {
                 shard_bits,
                 shard: i as u32,
+                challenge_secret,
                 ..config.endpoint
             };
             let endpoint = Endpoint::new(ep_config, config.seed.wrapping_add(i as u64));

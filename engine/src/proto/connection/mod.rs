@@ -405,6 +405,16 @@ impl Connection {
             .map_err(|_| ConnError::Send(SendError::InvalidParam))
     }
 
+    /// Whether a received message is waiting.
+    pub fn has_message(&self) -> bool {
+        self.snp.has_message()
+    }
+
+    /// See [`Snp::skip_message_number`].
+    pub fn skip_message_number(&mut self, lane: u8) {
+        self.snp.skip_message_number(lane);
+    }
+
     /// The next received message, in order per lane for reliable ones.
     pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
         self.snp.poll_message()

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::wire::control::decode_control;
-use crate::wire::proto::{ChallengeRequest, ConnectRequest};
+use crate::wire::control::{ControlMessage, decode_control};
+use crate::wire::proto::{ChallengeRequest, ConnectRequest, ConnectionClosed};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()

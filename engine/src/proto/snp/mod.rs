@@ -365,6 +365,19 @@ impl Snp {
         Ok(summary)
     }
 
+    /// Whether a delivered message is waiting (so a runtime polls only connections that have
+    /// one).
+    pub fn has_message(&self) -> bool {
+        self.recv.has_message()
+    }
+
+    /// Consumes lane `lane`'s next message number without sending (the API hands numbers out
+    /// before the shard runs the send; a send the shard then refuses must not shift the
+    /// numbers of later messages).
+    pub fn skip_message_number(&mut self, lane: u8) {
+        self.send.skip_message_number(lane);
+    }
+
     /// The next delivered message: reliable ones in order per lane.
     pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
         let m = self.recv.poll_message();

@@ -327,6 +327,11 @@ impl RecvState {
         }
     }
 
+    /// Whether `poll_message` has a message ready without refilling from a stream.
+    pub fn has_message(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// The next delivered message; refills the queue from the reliable streams.
     pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
         let m = self.queue.pop_front()?;

@@ -237,6 +237,13 @@ impl SendState {
             .any(|l| l.unsent_reliable > 0 || !l.segs.is_empty())
     }
 
+    /// Burns lane `lane`'s next message number (a refused send the caller already numbered).
+    pub fn skip_message_number(&mut self, lane: u8) {
+        if let Some(l) = self.lanes.get_mut(usize::from(lane)) {
+            l.next_msg_num += 1;
+        }
+    }
+
     /// Queues a message; returns its number and queued size. The lane must exist.
     pub fn enqueue(
         &mut self,

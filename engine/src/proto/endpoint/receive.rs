@@ -1,0 +1,207 @@
+//! The receive side of the endpoint: dispatching datagrams by kind, the stateless challenge,
+//! new incoming connections and stateless replies.
+
+use std::net::SocketAddr;
+
+use rand_core::Rng;
+
+use super::{Endpoint, LocalSocket, NO_CONNECTION_SPAM_INTERVAL};
+use crate::crypto::cert::PROTOCOL_VERSION;
+use crate::proto::connection::Connection;
+use crate::proto::handshake::check_connect_request;
+use crate::time::Timestamp;
+use crate::wire::control::{ControlMessage, decode_control};
+use crate::wire::packet::{PacketKind, classify};
+use crate::wire::proto::{ChallengeReply, ConnectionClosed, NoConnection};
+
+impl Endpoint {
+    pub(super) fn dispatch(
+        &mut self,
+        now: Timestamp,
+        local: LocalSocket,
+        from: SocketAddr,
+        data: &mut [u8],
+    ) {
+        match classify(data) {
+            Ok(PacketKind::Data) => {
+                let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+                match self.connections.get_mut(&id) {
+                    Some(conn) => {
+                        if conn.handle_data(now, data) && conn.peer() != from {
+                            conn.set_peer(from);
+                        }
+                        self.collect(id, now);
+                    }
+                    None => {
+                        self.counters.unknown_connection += 1;
+                        // Tell the sender, at most every 250 ms across all strays (GNS's global
+                        // spam limiter); an 11-byte reply to a ≥ 23-byte packet amplifies nothing.
+                        let quiet = self
+                            .last_spam_reply
+                            .is_none_or(|t| now.saturating_since(t) >= NO_CONNECTION_SPAM_INTERVAL);
+                        if quiet {
+                            self.last_spam_reply = Some(now);
+                            let reply = NoConnection {
+                                from_connection_id: Some(id),
+                                to_connection_id: None,
+                            };
+                            self.reply(local, from, reply.into());
+                        }
+                    }
+                }
+            }
+            Ok(PacketKind::Control(_)) => match decode_control(data) {
+                Ok(msg) => self.on_control(now, local, from, msg),
+                Err(_) => self.counters.bad_control += 1,
+            },
+            Err(_) => self.counters.malformed += 1,
+        }
+    }
+
+    fn route(&mut self, now: Timestamp, id: u32, msg: &ControlMessage) -> bool {
+        match self.connections.get_mut(&id) {
+            Some(conn) => {
+                conn.handle_control(now, msg, &self.identity);
+                self.collect(id, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn on_control(
+        &mut self,
+        now: Timestamp,
+        local: LocalSocket,
+        from: SocketAddr,
+        msg: ControlMessage,
+    ) {
+        match &msg {
+            ControlMessage::ChallengeRequest(req) => {
+                let Some(client) = req.connection_id.filter(|id| *id != 0) else {
+                    self.counters.bad_control += 1;
+                    return;
+                };
+                if let Some(&id) = self.by_request.get(&(from, client)) {
+                    self.route(now, id, &msg);
+                } else if self.listeners.contains_key(&local) {
+                    let reply = ChallengeReply {
+                        connection_id: Some(client),
+                        challenge: Some(self.challenge.issue(now, from)),
+                        your_timestamp: req.my_timestamp,
+                        protocol_version: Some(PROTOCOL_VERSION),
+                    };
+                    self.reply(local, from, reply.into());
+                } else {
+                    self.counters.not_listening += 1;
+                }
+            }
+            ControlMessage::ConnectRequest(req) => {
+                let client = req.client_connection_id.unwrap_or(0);
+                if let Some(&id) = self.by_request.get(&(from, client)) {
+                    self.route(now, id, &msg);
+                } else if !self.listeners.contains_key(&local) {
+                    self.counters.not_listening += 1;
+                } else if !req
+                    .challenge
+                    .is_some_and(|c| self.challenge.check(now, from, c))
+                {
+                    self.counters.bad_challenge += 1;
+                } else {
+                    self.new_incoming(now, local, from, req);
+                }
+            }
+            ControlMessage::ChallengeReply(r) => {
+                if !r.connection_id.is_some_and(|id| self.route(now, id, &msg)) {
+                    self.counters.bad_control += 1;
+                }
+            }
+            ControlMessage::ConnectOk(ok) => {
+                if !ok
+                    .client_connection_id
+                    .is_some_and(|id| self.route(now, id, &msg))
+                {
+                    self.counters.bad_control += 1;
+                }
+            }
+            ControlMessage::ConnectionClosed(c) => {
+                let target = c
+                    .to_connection_id
+                    .filter(|id| self.connections.contains_key(id))
+                    .or_else(|| {
+                        c.from_connection_id
+                            .and_then(|f| self.by_request.get(&(from, f)).copied())
+                    });
+                match target {
+                    Some(id) => {
+                        self.route(now, id, &msg);
+                    }
+                    // A padded (≥ 512 B) request from a stranger: always safe to answer.
+                    None => {
+                        let reply = NoConnection {
+                            from_connection_id: c.to_connection_id,
+                            to_connection_id: c.from_connection_id,
+                        };
+                        self.reply(local, from, reply.into());
+                    }
+                }
+            }
+            ControlMessage::NoConnection(n) => {
+                if !n
+                    .to_connection_id
+                    .is_some_and(|id| self.route(now, id, &msg))
+                {
+                    self.counters.bad_control += 1;
+                }
+            }
+        }
+    }
+
+    fn new_incoming(
+        &mut self,
+        now: Timestamp,
+        local: LocalSocket,
+        from: SocketAddr,
+        req: &crate::wire::proto::ConnectRequest,
+    ) {
+        let Some(listener) = self.listeners.get(&local).copied() else {
+            return;
+        };
+        let config = listener.connection;
+        match check_connect_request(now, req, from, &config.auth) {
+            Ok(pending) => {
+                let rng = &mut self.rng;
+                let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
+                    self.counters.refused += 1;
+                    return;
+                };
+                self.by_request.insert((from, pending.remote_id), id);
+                self.request_keys.insert(id, (from, pending.remote_id));
+                let conn = Connection::incoming(now, id, from, config, pending);
+                self.connections.insert(id, conn);
+                if local != 0 {
+                    self.locals.insert(id, local);
+                }
+                self.accepted_by.insert(id, listener.handle);
+                self.collect(id, now);
+            }
+            Err(e) => {
+                self.counters.refused += 1;
+                let closed = ConnectionClosed {
+                    debug: Some(e.to_string()),
+                    reason_code: Some(e.end_reason()),
+                    to_connection_id: req.client_connection_id,
+                    from_connection_id: None,
+                };
+                self.reply(local, from, closed.into());
+            }
+        }
+    }
+
+    fn reply(&mut self, local: LocalSocket, to: SocketAddr, msg: ControlMessage) {
+        let mut out = Vec::new();
+        if msg.encode(&mut out).is_ok() {
+            self.replies.push_back((local, to, out));
+        }
+    }
+}
