@@ -1,49 +1,47 @@
-//! `sockworks`: the `ISteamNetworkingSockets` calls as a Rust API.
+//! `sockworks`: the `ISteamNetworkingSockets` connection calls as a Rust API, with GNS's
+//! semantics and return values, over Sockworks' thread-per-core engine.
 //!
-//! The connection calls arrive with the runtime (issues 4-5); until then this crate holds the
-//! result codes every call reports, so the engine and the API agree on them from the start.
-//! The README's feature table says, call by call, what works today.
+//! ```text
+//!  any thread ── Sockets::send_message_to_connection ──► lock-free queue ──► owning shard
+//!             ◄─ receive_messages_on_{connection,poll_group} ◄─ queues the shards fill
+//!             ◄─ run_callbacks ◄──────────────────────── status changes the shards queue
+//! ```
+//!
+//! Calls never wait for a shard on the data path: handles, states, message numbers and
+//! send-buffer room are decided on the calling thread from shared records (DESIGN.md, "The
+//! send path without a round trip"). Only diagnostics (real-time and detailed status) ask the
+//! shard, with a bounded wait. The README's feature table says, call by call, what works.
+//!
+//! ```no_run
+//! use sockworks::{Sockets, ConfigValue, send_flags};
+//! let sockets = Sockets::new().unwrap();
+//! let listen = sockets.create_listen_socket_ip("[::]:27015".parse().unwrap(), &[]);
+//! assert_ne!(listen, sockworks::ListenSocket::INVALID);
+//! ```
+
+mod callbacks;
+mod config;
+mod connect;
+mod groups;
+mod handles;
+mod info;
+mod introspect;
+mod message;
+mod messages;
+mod pair;
+mod record;
+mod result;
+mod shard_app;
+mod sockets;
+mod unsupported;
 
 pub use sockworks_engine as engine;
 
-/// `EResult`: the Steam result codes the documented calls return (subset GNS uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum EResult {
-    /// Success.
-    Ok = 1,
-    /// Generic failure.
-    Fail = 2,
-    /// No connection (the connection was closed by the peer or failed).
-    NoConnection = 3,
-    /// A parameter is invalid (bad handle, oversize message…).
-    InvalidParam = 8,
-    /// The object is in the wrong state for the call.
-    InvalidState = 11,
-    /// The call was ignored (NoDelay message that could not go now).
-    Ignored = 23,
-    /// A limit was exceeded (send buffer full).
-    LimitExceeded = 25,
-}
-
-impl EResult {
-    /// The numeric value GNS and the flat C API use.
-    pub const fn code(self) -> i32 {
-        self as i32
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_match_steam_values() {
-        assert_eq!(EResult::Ok.code(), 1);
-        assert_eq!(EResult::NoConnection.code(), 3);
-        assert_eq!(EResult::InvalidParam.code(), 8);
-        assert_eq!(EResult::InvalidState.code(), 11);
-        assert_eq!(EResult::Ignored.code(), 23);
-        assert_eq!(EResult::LimitExceeded.code(), 25);
-    }
-}
+pub use callbacks::{ConnectionState, StatusChanged, StatusChangedFn};
+pub use config::{Config, ConfigError, ConfigValue};
+pub use handles::{Connection, ListenSocket, PollGroup};
+pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};
+pub use message::{Message, OutMessage, send_flags};
+pub use messages::MAX_LANES;
+pub use result::EResult;
+pub use sockets::{InitError, Sockets, SocketsConfig};

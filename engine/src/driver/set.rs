@@ -31,6 +31,8 @@ use super::{Driver, RxBatch, TxBatch, Wake};
 enum Op {
     Add(u16, Box<MmsgDriver>),
     Remove(u16),
+    /// Remove one shard turn later, so what the turn queued for the socket still leaves.
+    RemoveLater(u16),
 }
 
 /// Adds and removes members of a running [`SocketSet`] from any thread.
@@ -50,6 +52,13 @@ impl SetControl {
     /// Closes local socket `local` on the shard.
     pub fn remove(&self, local: u16) {
         self.ops.push(Op::Remove(local));
+        self.wake.wake();
+    }
+
+    /// Closes local socket `local` after the shard's next send, so datagrams queued now (a
+    /// ConnectionClosed, say) still go out through it.
+    pub fn remove_after_flush(&self, local: u16) {
+        self.ops.push(Op::RemoveLater(local));
         self.wake.wake();
     }
 }
@@ -107,6 +116,7 @@ impl SocketSet {
     }
 
     fn apply(&mut self) {
+        let mut later = Vec::new();
         while let Some(op) = self.control.ops.pop() {
             match op {
                 Op::Add(local, d) => {
@@ -121,7 +131,11 @@ impl SocketSet {
                         *m = None;
                     }
                 }
+                Op::RemoveLater(local) => later.push(local),
             }
+        }
+        for local in later {
+            self.control.ops.push(Op::Remove(local));
         }
     }
 }
@@ -231,13 +245,13 @@ impl Driver for SocketSet {
         Ok(())
     }
 
+    /// The first member's address; `0.0.0.0:0` while the set is empty (a shard of the API
+    /// starts with no socket and gains them as listen sockets and clients open).
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.members
-            .iter()
-            .flatten()
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no socket in the set"))?
-            .local_addr()
+        match self.members.iter().flatten().next() {
+            Some(m) => m.local_addr(),
+            None => Ok(SocketAddr::from(([0, 0, 0, 0], 0))),
+        }
     }
 
     fn waker(&self) -> Arc<dyn Wake> {

@@ -34,6 +34,11 @@ use crate::proto::connection::{ConnError, Connection, ConnectionConfig, StatusCh
 use crate::proto::fake_net::{FakeConditions, FakeLine};
 use crate::proto::handshake::{ClientHandshake, LocalIdentity, SessionSecrets};
 use crate::proto::ids::{IdAllocator, IdError};
+
+/// An id allocator shared by a shard's endpoint and the API threads that open client
+/// connections on it: a client handle (= its id) must exist before the shard runs the connect.
+/// Locked only when a connection is created or freed, never per packet.
+pub type SharedIds = std::sync::Arc<std::sync::Mutex<IdAllocator>>;
 use crate::proto::snp::ReceivedMessage;
 use crate::time::Timestamp;
 
@@ -114,13 +119,20 @@ pub enum EndpointError {
     Conn(#[from] ConnError),
 }
 
+/// The allocator, even if a thread panicked while holding it (its state stays consistent:
+/// every method finishes its update before returning).
+pub(crate) fn lock_ids(ids: &SharedIds) -> std::sync::MutexGuard<'_, IdAllocator> {
+    ids.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A sans-I/O endpoint.
 pub struct Endpoint {
     config: EndpointConfig,
     rng: ChaCha8Rng,
     identity: LocalIdentity,
     challenge: ChallengeKey,
-    ids: IdAllocator,
+    ids: SharedIds,
     connections: HashMap<u32, Connection>,
     /// Incoming connections by (client address, client connection id).
     by_request: HashMap<(SocketAddr, u32), u32>,
@@ -190,7 +202,10 @@ impl Endpoint {
             rng,
             identity: LocalIdentity::anonymous(identity_seed),
             challenge: ChallengeKey::new(secret),
-            ids: IdAllocator::new(config.shard_bits, config.shard),
+            ids: std::sync::Arc::new(std::sync::Mutex::new(IdAllocator::new(
+                config.shard_bits,
+                config.shard,
+            ))),
             connections: HashMap::default(),
             by_request: HashMap::default(),
             request_keys: HashMap::default(),
@@ -302,9 +317,28 @@ impl Endpoint {
         server: SocketAddr,
         config: Option<ConnectionConfig>,
     ) -> Result<u32, EndpointError> {
-        let config = config.unwrap_or(self.config.connection);
         let rng = &mut self.rng;
-        let id = self.ids.allocate(|| rng.next_u32())?;
+        let id = lock_ids(&self.ids).allocate(|| rng.next_u32())?;
+        self.connect_with_id(now, local, id, server, config);
+        Ok(id)
+    }
+
+    /// The allocator behind this endpoint's connection ids, for callers that allocate a
+    /// client id ahead of [`Endpoint::connect_with_id`].
+    pub fn shared_ids(&self) -> SharedIds {
+        self.ids.clone()
+    }
+
+    /// Starts a client connection whose id the caller allocated from [`Endpoint::shared_ids`].
+    pub fn connect_with_id(
+        &mut self,
+        now: Timestamp,
+        local: LocalSocket,
+        id: u32,
+        server: SocketAddr,
+        config: Option<ConnectionConfig>,
+    ) {
+        let config = config.unwrap_or(self.config.connection);
         let secrets = self.secrets();
         let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
         let hs = ClientHandshake::new(id, server, &self.identity, secrets, ciphers);
@@ -314,7 +348,6 @@ impl Endpoint {
             self.locals.insert(id, local);
         }
         self.collect(id, now);
-        Ok(id)
     }
 
     /// `AcceptConnection`.
@@ -461,7 +494,7 @@ impl Endpoint {
             }
             self.locals.remove(&id);
             self.accepted_by.remove(&id);
-            self.ids.free(id);
+            lock_ids(&self.ids).free(id);
         }
     }
 

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use super::{App, Clock, Forwarding, Mailbox, Shard, ShardConfig, ShardStats, placement};
 use crate::driver::Driver;
-use crate::proto::endpoint::{Endpoint, EndpointConfig};
+use crate::proto::endpoint::{Endpoint, EndpointConfig, SharedIds};
 use crate::proto::ids::IdAllocator;
 
 /// How a runtime starts.
@@ -53,6 +53,7 @@ pub struct Runtime {
     handles: Vec<JoinHandle<io::Result<ShardStats>>>,
     stop: Arc<AtomicBool>,
     addrs: Vec<SocketAddr>,
+    ids: Vec<SharedIds>,
     shard_bits: u32,
 }
 
@@ -93,6 +94,7 @@ impl Runtime {
         let mut mailboxes = Vec::with_capacity(n);
         let mut addrs = Vec::with_capacity(n);
         let mut wakers = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
         for i in 0..n {
             let driver = make_driver(i)?;
             addrs.push(driver.local_addr()?);
@@ -104,6 +106,7 @@ impl Runtime {
                 ..config.endpoint
             };
             let endpoint = Endpoint::new(ep_config, config.seed.wrapping_add(i as u64));
+            ids.push(endpoint.shared_ids());
             let shard_config = ShardConfig {
                 index: i as u32,
                 batch: config.batch,
@@ -136,6 +139,7 @@ impl Runtime {
             handles,
             stop,
             addrs,
+            ids,
             shard_bits,
         })
     }
@@ -143,6 +147,17 @@ impl Runtime {
     /// Shard `i`'s mailbox.
     pub fn mailbox(&self, i: usize) -> Option<&Mailbox> {
         self.mailboxes.get(i)
+    }
+
+    /// Shard `i`'s connection-id allocator (to allocate a client id before the shard runs
+    /// the connect).
+    pub fn shared_ids(&self, i: usize) -> Option<&SharedIds> {
+        self.ids.get(i)
+    }
+
+    /// Bits of a connection id that name its shard.
+    pub fn shard_bits(&self) -> u32 {
+        self.shard_bits
     }
 
     /// The shard owning connection `id`.

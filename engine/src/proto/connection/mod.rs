@@ -405,6 +405,18 @@ impl Connection {
             .map_err(|_| ConnError::Send(SendError::InvalidParam))
     }
 
+    /// The settings in effect.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// Applies changed settings (API connection scope): timeouts, MTU and the message-layer
+    /// settings apply from now on; the cipher choice is fixed once the handshake started.
+    pub fn set_config(&mut self, now: Timestamp, config: ConnectionConfig) {
+        self.snp.set_config(now, config.snp);
+        self.config = config;
+    }
+
     /// Whether a received message is waiting.
     pub fn has_message(&self) -> bool {
         self.snp.has_message()

@@ -232,6 +232,19 @@ impl Snp {
         &self.config
     }
 
+    /// Applies changed settings to a live connection (the API's connection-scope config):
+    /// Nagle, buffer limits and send rates take effect for what is queued from now on.
+    pub fn set_config(&mut self, now: Timestamp, config: SnpConfig) {
+        if config.send_rate_min != self.config.send_rate_min
+            || config.send_rate_max != self.config.send_rate_max
+        {
+            let limits = RateLimits::new(config.send_rate_min, config.send_rate_max);
+            self.bucket.set_limits(now, limits);
+        }
+        self.recv.set_limits(&config);
+        self.config = config;
+    }
+
     /// `ConfigureConnectionLanes` for our send direction: the count can only grow; missing
     /// priorities are 0 and missing weights 1. (Refusing > 1 lane toward peers older than
     /// protocol 11 is the connection's job.)

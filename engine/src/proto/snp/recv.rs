@@ -115,6 +115,14 @@ impl RecvState {
         }
     }
 
+    /// Takes new receive limits (queued messages stay).
+    pub fn set_limits(&mut self, config: &SnpConfig) {
+        self.buffer_size = config.recv_buffer_size;
+        self.buffer_messages = config.recv_buffer_messages;
+        self.max_message = config.recv_max_message_size;
+        self.max_segments = config.recv_max_segments_per_packet;
+    }
+
     pub fn ack_deadline(&self) -> Option<Timestamp> {
         self.deadline.deadline()
     }

@@ -1,0 +1,311 @@
+//! Configuration values (`ESteamNetworkingConfigValue`, spec §6) at global, listen-socket and
+//! connection scope, with GNS's inheritance: a connection starts from its listen socket's
+//! values (or the global ones for a client), overridden by the options passed at creation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sockworks_engine::proto::connection::ConnectionConfig;
+use sockworks_engine::proto::fake_net::FakeConditions;
+
+use crate::callbacks::StatusChangedFn;
+
+/// One settable value, with GNS's numbers (see [`ConfigValue::id`]).
+#[derive(Clone)]
+pub enum ConfigValue {
+    /// 24: ms allowed for the handshake (or for the application to accept).
+    TimeoutInitial(i32),
+    /// 25: ms of silence after which a connected peer is declared dead.
+    TimeoutConnected(i32),
+    /// 9: bytes of unsent messages a connection may queue.
+    SendBufferSize(i32),
+    /// 47: bytes of received, undelivered data.
+    RecvBufferSize(i32),
+    /// 48: received, undelivered messages.
+    RecvBufferMessages(i32),
+    /// 49: largest reliable message accepted.
+    RecvMaxMessageSize(i32),
+    /// 50: segments per packet processed.
+    RecvMaxSegmentsPerPacket(i32),
+    /// 40: user data a connection starts with (messages carry the latest value).
+    ConnectionUserData(i64),
+    /// 10: minimum send rate, bytes/s.
+    SendRateMin(i32),
+    /// 11: maximum send rate, bytes/s.
+    SendRateMax(i32),
+    /// 12: µs a message without NoNagle may wait for company.
+    NagleTime(i32),
+    /// 23: accept peers without a CA-signed certificate (0-2).
+    IpAllowWithoutAuth(i32),
+    /// 52: the same for loopback peers.
+    IpLocalHostAllowWithoutAuth(i32),
+    /// 32: largest UDP payload sent (200-1300).
+    MtuPacketSize(i32),
+    /// 34: 0 require AES-GCM … 3 NULL cipher only (danger: no encryption).
+    Unencrypted(i32),
+    /// 2: % of sent packets dropped (global).
+    FakePacketLossSend(f32),
+    /// 3: % of received packets dropped (global).
+    FakePacketLossRecv(f32),
+    /// 4: ms added to every sent packet (global).
+    FakePacketLagSend(i32),
+    /// 5: ms added to every received packet (global).
+    FakePacketLagRecv(i32),
+    /// 6: % of sent packets delayed by the reorder time (global).
+    FakePacketReorderSend(f32),
+    /// 7: % of received packets delayed by the reorder time (global).
+    FakePacketReorderRecv(f32),
+    /// 8: ms a reordered packet is delayed (global).
+    FakePacketReorderTime(i32),
+    /// 26: % of sent packets duplicated (global).
+    FakePacketDupSend(f32),
+    /// 27: % of received packets duplicated (global).
+    FakePacketDupRecv(f32),
+    /// 28: a duplicate is delayed by 0..=this ms (global).
+    FakePacketDupTimeMax(i32),
+    /// 201: called from `run_callbacks` when a connection's state changes.
+    ConnectionStatusChanged(StatusChangedFn),
+}
+
+impl fmt::Debug for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConfigValue({})", self.id())
+    }
+}
+
+impl ConfigValue {
+    /// The `ESteamNetworkingConfigValue` number.
+    pub fn id(&self) -> i32 {
+        use ConfigValue::*;
+        match self {
+            TimeoutInitial(_) => 24,
+            TimeoutConnected(_) => 25,
+            SendBufferSize(_) => 9,
+            RecvBufferSize(_) => 47,
+            RecvBufferMessages(_) => 48,
+            RecvMaxMessageSize(_) => 49,
+            RecvMaxSegmentsPerPacket(_) => 50,
+            ConnectionUserData(_) => 40,
+            SendRateMin(_) => 10,
+            SendRateMax(_) => 11,
+            NagleTime(_) => 12,
+            IpAllowWithoutAuth(_) => 23,
+            IpLocalHostAllowWithoutAuth(_) => 52,
+            MtuPacketSize(_) => 32,
+            Unencrypted(_) => 34,
+            FakePacketLossSend(_) => 2,
+            FakePacketLossRecv(_) => 3,
+            FakePacketLagSend(_) => 4,
+            FakePacketLagRecv(_) => 5,
+            FakePacketReorderSend(_) => 6,
+            FakePacketReorderRecv(_) => 7,
+            FakePacketReorderTime(_) => 8,
+            FakePacketDupSend(_) => 26,
+            FakePacketDupRecv(_) => 27,
+            FakePacketDupTimeMax(_) => 28,
+            ConnectionStatusChanged(_) => 201,
+        }
+    }
+
+    /// Whether GNS allows it only at global scope (the fake network conditions).
+    pub fn global_only(&self) -> bool {
+        matches!(self.id(), 2..=8 | 26..=28)
+    }
+}
+
+/// Why a configuration value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Outside GNS's documented range.
+    #[error("config value {id} out of range")]
+    OutOfRange {
+        /// The value's number.
+        id: i32,
+    },
+    /// A global-only value set at a narrower scope.
+    #[error("config value {id} is global only")]
+    GlobalOnly {
+        /// The value's number.
+        id: i32,
+    },
+}
+
+/// A resolved set of values: what one scope runs with.
+#[derive(Clone, Default)]
+pub struct Config {
+    /// Engine settings of new connections.
+    pub connection: ConnectionConfig,
+    /// `ConnectionUserData` new connections start with (−1: none).
+    pub user_data: Option<i64>,
+    /// The status-changed callback.
+    pub on_status_changed: Option<StatusChangedFn>,
+    /// Fake conditions on sends (global scope).
+    pub fake_send: FakeConditions,
+    /// Fake conditions on receives (global scope).
+    pub fake_recv: FakeConditions,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("connection", &self.connection)
+            .field("user_data", &self.user_data)
+            .field("callback", &self.on_status_changed.is_some())
+            .finish()
+    }
+}
+
+fn range(id: i32, v: i32, lo: i32, hi: i32) -> Result<i32, ConfigError> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ConfigError::OutOfRange { id })
+    }
+}
+
+fn pct(id: i32, v: f32) -> Result<f32, ConfigError> {
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ConfigError::OutOfRange { id })
+    }
+}
+
+fn ms(v: i32) -> Duration {
+    Duration::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+/// Non-negative i32 as usize (callers checked the range).
+fn us(v: i32) -> usize {
+    usize::try_from(v).unwrap_or(0)
+}
+
+impl Config {
+    /// GNS's defaults.
+    pub fn defaults() -> Self {
+        Config {
+            fake_send: FakeConditions {
+                reorder_time: Duration::from_millis(15),
+                dup_time_max: Duration::from_millis(10),
+                ..Default::default()
+            },
+            fake_recv: FakeConditions {
+                reorder_time: Duration::from_millis(15),
+                dup_time_max: Duration::from_millis(10),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Applies one value, checking GNS's range.
+    pub fn set(&mut self, value: &ConfigValue) -> Result<(), ConfigError> {
+        use ConfigValue::*;
+        let id = value.id();
+        let c = &mut self.connection;
+        match value {
+            TimeoutInitial(v) => c.timeout_initial = ms(range(id, *v, 0, i32::MAX)?),
+            TimeoutConnected(v) => c.timeout_connected = ms(range(id, *v, 0, i32::MAX)?),
+            SendBufferSize(v) => c.snp.send_buffer_size = us(range(id, *v, 0, 0x1000_0000)?),
+            RecvBufferSize(v) => c.snp.recv_buffer_size = us(range(id, *v, 0, 0x1000_0000)?),
+            RecvBufferMessages(v) => {
+                c.snp.recv_buffer_messages = us(range(id, *v, 0, 0x1000_0000)?)
+            }
+            RecvMaxMessageSize(v) => {
+                c.snp.recv_max_message_size = us(range(id, *v, 64, 0x1000_0000)?)
+            }
+            RecvMaxSegmentsPerPacket(v) => {
+                c.snp.recv_max_segments_per_packet = us(range(id, *v, 1, 1300)?)
+            }
+            ConnectionUserData(v) => self.user_data = (*v != -1).then_some(*v),
+            SendRateMin(v) => {
+                c.snp.send_rate_min = range(id, *v, 1024, 0x1000_0000)?.unsigned_abs()
+            }
+            SendRateMax(v) => {
+                c.snp.send_rate_max = range(id, *v, 1024, 0x1000_0000)?.unsigned_abs()
+            }
+            NagleTime(v) => c.snp.nagle = Duration::from_micros(range(id, *v, 0, 20_000)? as u64),
+            IpAllowWithoutAuth(v) => c.auth.allow_without_auth = range(id, *v, 0, 2)?,
+            IpLocalHostAllowWithoutAuth(v) => {
+                c.auth.localhost_allow_without_auth = range(id, *v, 0, 2)?
+            }
+            MtuPacketSize(v) => {
+                let m = us(range(id, *v, 200, 1300)?);
+                c.mtu_packet_size = m;
+                c.snp.mtu_packet_size = m;
+            }
+            Unencrypted(v) => c.unencrypted = range(id, *v, 0, 3)?,
+            FakePacketLossSend(v) => self.fake_send.loss_pct = pct(id, *v)?,
+            FakePacketLossRecv(v) => self.fake_recv.loss_pct = pct(id, *v)?,
+            FakePacketLagSend(v) => self.fake_send.lag = ms(range(id, *v, 0, 5000)?),
+            FakePacketLagRecv(v) => self.fake_recv.lag = ms(range(id, *v, 0, 5000)?),
+            FakePacketReorderSend(v) => self.fake_send.reorder_pct = pct(id, *v)?,
+            FakePacketReorderRecv(v) => self.fake_recv.reorder_pct = pct(id, *v)?,
+            FakePacketReorderTime(v) => {
+                let t = ms(range(id, *v, 0, 5000)?);
+                self.fake_send.reorder_time = t;
+                self.fake_recv.reorder_time = t;
+            }
+            FakePacketDupSend(v) => self.fake_send.dup_pct = pct(id, *v)?,
+            FakePacketDupRecv(v) => self.fake_recv.dup_pct = pct(id, *v)?,
+            FakePacketDupTimeMax(v) => {
+                let t = ms(range(id, *v, 0, 5000)?);
+                self.fake_send.dup_time_max = t;
+                self.fake_recv.dup_time_max = t;
+            }
+            ConnectionStatusChanged(f) => self.on_status_changed = Some(Arc::clone(f)),
+        }
+        Ok(())
+    }
+
+    /// This scope's values with the creation options applied on top (GNS's options array:
+    /// global-only values are refused there).
+    pub fn with_options(&self, options: &[ConfigValue]) -> Result<Config, ConfigError> {
+        let mut c = self.clone();
+        for o in options {
+            if o.global_only() {
+                return Err(ConfigError::GlobalOnly { id: o.id() });
+            }
+            c.set(o)?;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_gns_defaults_and_ranges_are_checked() {
+        let c = Config::defaults();
+        assert_eq!(c.connection.timeout_initial, Duration::from_secs(10));
+        assert_eq!(c.connection.snp.send_buffer_size, 524_288);
+        assert_eq!(c.fake_send.reorder_time, Duration::from_millis(15));
+        let mut c = c;
+        assert_eq!(
+            c.set(&ConfigValue::MtuPacketSize(100)),
+            Err(ConfigError::OutOfRange { id: 32 })
+        );
+        c.set(&ConfigValue::NagleTime(0)).unwrap();
+        assert_eq!(c.connection.snp.nagle, Duration::ZERO);
+        assert_eq!(
+            c.with_options(&[ConfigValue::FakePacketLossSend(5.0)])
+                .err(),
+            Some(ConfigError::GlobalOnly { id: 2 })
+        );
+        let d = c
+            .with_options(&[
+                ConfigValue::ConnectionUserData(7),
+                ConfigValue::TimeoutInitial(500),
+            ])
+            .unwrap();
+        assert_eq!(d.user_data, Some(7));
+        assert_eq!(d.connection.timeout_initial, Duration::from_millis(500));
+        assert_eq!(
+            c.user_data, None,
+            "options do not change the scope they start from"
+        );
+    }
+}

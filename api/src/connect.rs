@@ -1,0 +1,208 @@
+//! Opening and closing: CreateListenSocketIP, GetListenSocketAddress, CloseListenSocket,
+//! ConnectByIPAddress, AcceptConnection, CloseConnection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sockworks_engine::driver::Driver;
+use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
+use sockworks_engine::driver::steering::attach_steering;
+use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::proto::endpoint::Listener;
+use std::os::fd::AsFd;
+use std::sync::Mutex;
+
+use crate::config::ConfigValue;
+use crate::handles::{Connection, ListenSocket};
+use crate::info::ConnectionInfo;
+use crate::record::{ConnRecord, ListenRecord, lock};
+use crate::result::EResult;
+use crate::sockets::{Sockets, read, write};
+
+impl Sockets {
+    /// `CreateListenSocketIP`: listens on `addr` (port 0 picks a free port; `[::]` is dual
+    /// stack) on every shard, the kernel spreading new clients over the shards. Returns
+    /// [`ListenSocket::INVALID`] if the address cannot be bound or an option is invalid.
+    pub fn create_listen_socket_ip(
+        &self,
+        addr: SocketAddr,
+        options: &[ConfigValue],
+    ) -> ListenSocket {
+        let sh = self.shared();
+        let Ok(config) = read(&sh.global).with_options(options) else {
+            return ListenSocket::INVALID;
+        };
+        if addr.port() != 0 && read(&sh.listen).values().any(|l| l.addr == addr) {
+            // Our own SO_REUSEPORT group would silently take a second listener in.
+            return ListenSocket::INVALID;
+        }
+        let mut drivers = Vec::with_capacity(sh.shards.len());
+        let mut bound = addr;
+        for i in 0..sh.shards.len() {
+            let Ok(d) = MmsgDriver::bind_with(bound, MmsgConfig::default()) else {
+                return ListenSocket::INVALID;
+            };
+            if i == 0 {
+                let Ok(a) = d.local_addr() else {
+                    return ListenSocket::INVALID;
+                };
+                bound = a;
+            }
+            drivers.push(d);
+        }
+        if sh.shards.len() > 1 {
+            // Data packets go straight to the shard owning their connection; where the
+            // program cannot attach, shards forward misrouted packets instead.
+            let _ = attach_steering(drivers[0].as_fd(), sh.shard_bits);
+        }
+        let handle = sh.new_handle();
+        let mut locals = Vec::with_capacity(drivers.len());
+        for (i, d) in drivers.into_iter().enumerate() {
+            let shard = &sh.shards[i];
+            let local = shard.next_local.fetch_add(1, Ordering::Relaxed);
+            let listener = Listener {
+                handle,
+                connection: config.connection,
+            };
+            // The listener first, then the socket: no request arrives before it is known.
+            sh.command(i, move |ep, _| ep.add_listener(local, listener));
+            shard.set.add(local, d);
+            locals.push(local);
+        }
+        let rec = ListenRecord {
+            addr: bound,
+            locals,
+            config: Mutex::new(config),
+        };
+        write(&sh.listen).insert(handle, Arc::new(rec));
+        ListenSocket(handle)
+    }
+
+    /// `GetListenSocketAddress`: the bound address (with the port the OS picked).
+    pub fn get_listen_socket_address(&self, socket: ListenSocket) -> Option<SocketAddr> {
+        read(&self.shared().listen).get(&socket.0).map(|l| l.addr)
+    }
+
+    /// `CloseListenSocket`: stops listening and closes every connection accepted through it
+    /// (their handles become invalid). False for an invalid handle.
+    pub fn close_listen_socket(&self, socket: ListenSocket) -> bool {
+        let sh = self.shared();
+        let Some(rec) = write(&sh.listen).remove(&socket.0) else {
+            return false;
+        };
+        // The application closes them: no more callbacks, handles invalid at once.
+        for shard in &sh.shards {
+            let mut conns = write(&shard.conns);
+            conns.retain(|_, c| {
+                let child = lock(&c.info).listen_socket == socket;
+                if child {
+                    c.closed.store(true, Ordering::Release);
+                }
+                !child
+            });
+        }
+        for (i, &local) in rec.locals.iter().enumerate() {
+            let set = sh.shards[i].set.clone();
+            sh.command(i, move |ep, now| {
+                ep.remove_listener(now, local);
+                set.remove_after_flush(local);
+            });
+        }
+        true
+    }
+
+    /// `ConnectByIPAddress`: starts connecting to `server` from one shard's client socket
+    /// (chosen round robin) and returns the handle at once; the result arrives as a status
+    /// change. [`Connection::INVALID`] if an option is invalid or no socket could be bound.
+    pub fn connect_by_ip_address(&self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
+        let sh = self.shared();
+        let Ok(config) = read(&sh.global).with_options(options) else {
+            return Connection::INVALID;
+        };
+        let shard = sh.next_client_shard.fetch_add(1, Ordering::Relaxed) % sh.shards.len();
+        let Ok(local) = sh.client_socket(shard, server) else {
+            return Connection::INVALID;
+        };
+        let id = {
+            let mut ids = sh.shards[shard]
+                .ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match ids.allocate(|| sh.random()) {
+                Ok(id) => id,
+                Err(_) => return Connection::INVALID,
+            }
+        };
+        let info = ConnectionInfo {
+            identity_remote: None,
+            user_data: config.user_data.unwrap_or(-1),
+            listen_socket: ListenSocket::INVALID,
+            addr_remote: server,
+            state: ApiState::Connecting,
+            end_reason: 0,
+            end_debug: String::new(),
+            description: String::new(),
+            flags: 0,
+        };
+        let rec = ConnRecord::new(Connection(id), shard, info, &config);
+        write(&sh.shards[shard].conns).insert(id, rec);
+        let cfg = config.connection;
+        sh.command(shard, move |ep, now| {
+            ep.connect_with_id(now, local, id, server, Some(cfg));
+        });
+        Connection(id)
+    }
+
+    /// `AcceptConnection`: InvalidParam for an invalid handle; InvalidState unless it is an
+    /// incoming connection still waiting to be accepted.
+    pub fn accept_connection(&self, conn: Connection) -> EResult {
+        let sh = self.shared();
+        let Some(rec) = sh.conn(conn) else {
+            return EResult::InvalidParam;
+        };
+        if rec.state() != ApiState::Connecting
+            || lock(&rec.info).listen_socket == ListenSocket::INVALID
+            || rec.accepted.swap(true, Ordering::AcqRel)
+        {
+            return EResult::InvalidState;
+        }
+        let id = conn.0;
+        sh.command(rec.shard, move |ep, now| {
+            // A race with the peer giving up ends the connection; its status change says so.
+            let _ = ep.accept(now, id);
+        });
+        EResult::Ok
+    }
+
+    /// `CloseConnection`: invalidates the handle at once, discards unread messages, and tells
+    /// the peer (`reason` 0 means App_Generic; with `linger`, queued reliable data is flushed
+    /// first). False for an invalid handle.
+    pub fn close_connection(
+        &self,
+        conn: Connection,
+        reason: i32,
+        debug: &str,
+        linger: bool,
+    ) -> bool {
+        let sh = self.shared();
+        let Some(rec) = sh.conn(conn) else {
+            return false;
+        };
+        if rec.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        write(&sh.shards[rec.shard].conns).remove(&conn.0);
+        rec.group.store(None);
+        while rec.inbox.pop().is_some() {}
+        let debug = debug.to_owned();
+        let id = conn.0;
+        let reason = u32::try_from(reason).unwrap_or(0);
+        sh.command(rec.shard, move |ep, now| {
+            let _ = ep.close(now, id, reason, &debug, linger);
+            // Drain what arrived meanwhile so the engine can free the connection.
+            while ep.poll_message(id).is_some() {}
+        });
+        true
+    }
+}

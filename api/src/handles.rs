@@ -1,0 +1,34 @@
+//! Handles: plain `u32`s as in GNS (`HSteamNetConnection`, `HSteamListenSocket`,
+//! `HSteamNetPollGroup`), each wrapped so they cannot be mixed up. 0 is invalid for all three.
+//!
+//! A connection handle is the connection's wire id, which names its owning shard in fixed bits
+//! (DESIGN.md), so any thread finds the shard with a mask. Listen-socket and poll-group handles
+//! come from one instance-wide counter and are never reused, so a stale handle is detected,
+//! never aliased.
+
+/// `HSteamNetConnection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Connection(pub u32);
+
+/// `HSteamListenSocket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenSocket(pub u32);
+
+/// `HSteamNetPollGroup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PollGroup(pub u32);
+
+impl Connection {
+    /// `k_HSteamNetConnection_Invalid`.
+    pub const INVALID: Connection = Connection(0);
+}
+
+impl ListenSocket {
+    /// `k_HSteamListenSocket_Invalid`.
+    pub const INVALID: ListenSocket = ListenSocket(0);
+}
+
+impl PollGroup {
+    /// `k_HSteamNetPollGroup_Invalid`.
+    pub const INVALID: PollGroup = PollGroup(0);
+}

@@ -1,0 +1,88 @@
+//! Introspection types: `SteamNetConnectionInfo_t`, `SteamNetConnectionRealTimeStatus_t` and
+//! its per-lane part.
+
+use std::net::SocketAddr;
+
+use sockworks_engine::wire::identity::Identity;
+
+use crate::callbacks::ConnectionState;
+use crate::handles::ListenSocket;
+
+/// `k_nSteamNetworkConnectionInfoFlags_*`.
+pub mod info_flags {
+    /// The peer's certificate is not CA-signed.
+    pub const UNAUTHENTICATED: i32 = 1;
+    /// The NULL cipher is in use.
+    pub const UNENCRYPTED: i32 = 2;
+    /// Loopback buffers (an in-process socket pair).
+    pub const LOOPBACK_BUFFERS: i32 = 4;
+    /// A fast path (LAN / loopback).
+    pub const FAST: i32 = 8;
+}
+
+/// `SteamNetConnectionInfo_t`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The peer's identity, once known.
+    pub identity_remote: Option<Identity>,
+    /// The connection's user data.
+    pub user_data: i64,
+    /// The listen socket it came in on (INVALID for a client connection).
+    pub listen_socket: ListenSocket,
+    /// The peer's address.
+    pub addr_remote: SocketAddr,
+    /// State.
+    pub state: ConnectionState,
+    /// `ESteamNetConnectionEnd` once ended, else 0.
+    pub end_reason: i32,
+    /// Debug text of the end reason.
+    pub end_debug: String,
+    /// Human-readable description (the name when set, else handle and address).
+    pub description: String,
+    /// [`info_flags`].
+    pub flags: i32,
+}
+
+/// `SteamNetConnectionRealTimeLaneStatus_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LaneStatus {
+    /// Unsent unreliable bytes.
+    pub pending_unreliable: i32,
+    /// Unsent and queued-for-retry reliable bytes.
+    pub pending_reliable: i32,
+    /// Reliable bytes sent and not yet acked.
+    pub sent_unacked_reliable: i32,
+    /// Predicted µs until the lane's last queued byte leaves.
+    pub queue_time_usec: i64,
+}
+
+/// `SteamNetConnectionRealTimeStatus_t`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RealTimeStatus {
+    /// State.
+    pub state: Option<ConnectionState>,
+    /// Smoothed ping, ms (−1 unknown).
+    pub ping: i32,
+    /// Fraction of packets received intact and in order (−1 unknown).
+    pub quality_local: f32,
+    /// The peer's view of the same (−1: not reported by this implementation yet).
+    pub quality_remote: f32,
+    /// Packets sent per second.
+    pub out_packets_per_sec: f32,
+    /// Bytes sent per second.
+    pub out_bytes_per_sec: f32,
+    /// Packets received per second.
+    pub in_packets_per_sec: f32,
+    /// Bytes received per second.
+    pub in_bytes_per_sec: f32,
+    /// Estimated send rate, bytes/s.
+    pub send_rate_bytes_per_sec: i32,
+    /// Unsent unreliable bytes (all lanes).
+    pub pending_unreliable: i32,
+    /// Unsent and queued-for-retry reliable bytes.
+    pub pending_reliable: i32,
+    /// Reliable bytes sent and not yet acked.
+    pub sent_unacked_reliable: i32,
+    /// Predicted µs until the last queued byte leaves.
+    pub queue_time_usec: i64,
+}

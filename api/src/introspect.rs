@@ -1,0 +1,279 @@
+//! Per-connection details and the callback pump: user data, names, GetConnectionInfo,
+//! GetConnectionRealTimeStatus, GetDetailedConnectionStatus, RunCallbacks, and configuration
+//! at each scope.
+//!
+//! Connection info is a snapshot the shard publishes on every state change, read without
+//! asking the shard. Real-time and detailed status are computed by the owning shard on
+//! request, with a bounded wait: they are diagnostics, never on the data path.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sockworks_engine::proto::endpoint::Endpoint;
+use sockworks_engine::time::Timestamp;
+
+use crate::callbacks::ConnectionState;
+use crate::config::{Config, ConfigValue};
+use crate::handles::{Connection, ListenSocket};
+use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus};
+use crate::record::lock;
+use crate::result::EResult;
+use crate::sockets::{Shared, Sockets, read, write};
+
+/// Longest a diagnostic call waits for its shard.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn clamp_i32(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Runs `f` on `shard` and waits (bounded) for its answer.
+fn ask<T: Send + 'static>(
+    sh: &Shared,
+    shard: usize,
+    f: impl FnOnce(&mut Endpoint, Timestamp) -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    sh.command(shard, move |ep, now| {
+        let _ = tx.send(f(ep, now));
+    });
+    rx.recv_timeout(ASK_TIMEOUT).ok()
+}
+
+impl Sockets {
+    /// `SetConnectionUserData`: later received messages carry the new value. False for an
+    /// invalid handle.
+    pub fn set_connection_user_data(&self, conn: Connection, user_data: i64) -> bool {
+        match self.shared().conn(conn) {
+            Some(rec) => {
+                rec.user_data.store(user_data, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `GetConnectionUserData`: −1 for an invalid handle (or when never set).
+    pub fn get_connection_user_data(&self, conn: Connection) -> i64 {
+        self.shared()
+            .conn(conn)
+            .map_or(-1, |r| r.user_data.load(Ordering::Relaxed))
+    }
+
+    /// `SetConnectionName`: a name for logs and the info description. False for an invalid
+    /// handle.
+    pub fn set_connection_name(&self, conn: Connection, name: &str) -> bool {
+        match self.shared().conn(conn) {
+            Some(rec) => {
+                *lock(&rec.name) = name.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `GetConnectionName`: `None` for an invalid handle.
+    pub fn get_connection_name(&self, conn: Connection) -> Option<String> {
+        self.shared().conn(conn).map(|r| lock(&r.name).clone())
+    }
+
+    /// `GetConnectionInfo`: `None` for an invalid handle.
+    pub fn get_connection_info(&self, conn: Connection) -> Option<ConnectionInfo> {
+        let rec = self.shared().conn(conn)?;
+        let mut info = lock(&rec.info).clone();
+        info.state = rec.state();
+        info.user_data = rec.user_data.load(Ordering::Relaxed);
+        let name = lock(&rec.name).clone();
+        info.description = if name.is_empty() {
+            format!("#{} UDP {}", conn.0, info.addr_remote)
+        } else {
+            format!("#{} '{}'", conn.0, name)
+        };
+        Some(info)
+    }
+
+    /// `GetConnectionRealTimeStatus`: fills `lanes` (at most the configured count) and
+    /// returns the connection-wide figures. InvalidParam for an invalid handle or too many
+    /// lanes asked for.
+    pub fn get_connection_real_time_status(
+        &self,
+        conn: Connection,
+        lanes: &mut [LaneStatus],
+    ) -> Result<RealTimeStatus, EResult> {
+        let sh = self.shared();
+        let rec = sh.conn(conn).ok_or(EResult::InvalidParam)?;
+        if lanes.len() > lock(&rec.send).next_number.len() {
+            return Err(EResult::InvalidParam);
+        }
+        let id = conn.0;
+        let s = ask(sh, rec.shard, move |ep, now| {
+            ep.connection_mut(id).map(|c| c.status(now))
+        })
+        .flatten()
+        .ok_or(EResult::InvalidParam)?;
+        for (out, l) in lanes.iter_mut().zip(&s.lanes) {
+            *out = LaneStatus {
+                pending_unreliable: clamp_i32(l.pending_unreliable),
+                pending_reliable: clamp_i32(l.pending_reliable),
+                sent_unacked_reliable: clamp_i32(l.sent_unacked_reliable),
+                queue_time_usec: l.queue_time_usec,
+            };
+        }
+        Ok(RealTimeStatus {
+            state: Some(rec.state()),
+            ping: s.ping_ms,
+            quality_local: s.quality_local,
+            quality_remote: -1.0,
+            out_packets_per_sec: s.out_packets_per_sec,
+            out_bytes_per_sec: s.out_bytes_per_sec,
+            in_packets_per_sec: s.in_packets_per_sec,
+            in_bytes_per_sec: s.in_bytes_per_sec,
+            send_rate_bytes_per_sec: i32::try_from(s.send_rate_bytes_per_sec).unwrap_or(i32::MAX),
+            pending_unreliable: clamp_i32(s.pending_unreliable),
+            pending_reliable: clamp_i32(s.pending_reliable),
+            sent_unacked_reliable: clamp_i32(s.sent_unacked_reliable),
+            queue_time_usec: s.queue_time_usec,
+        })
+    }
+
+    /// `GetDetailedConnectionStatus`, with GNS's buffer convention: −1 invalid handle; 0 the
+    /// text and a NUL fit in `buf`; N > 0 it did not (truncated), a buffer of N bytes would.
+    pub fn get_detailed_connection_status(&self, conn: Connection, buf: &mut [u8]) -> i32 {
+        let sh = self.shared();
+        let Some(rec) = sh.conn(conn) else {
+            return -1;
+        };
+        let id = conn.0;
+        let Some(Some(text)) = ask(sh, rec.shard, move |ep, now| {
+            ep.connection_mut(id).map(|c| c.detailed_status(now))
+        }) else {
+            return -1;
+        };
+        let need = text.len() + 1;
+        let n = text.len().min(buf.len().saturating_sub(1));
+        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+        if let Some(b) = buf.get_mut(n) {
+            *b = 0;
+        }
+        if need <= buf.len() {
+            0
+        } else {
+            i32::try_from(need).unwrap_or(i32::MAX)
+        }
+    }
+
+    /// `RunCallbacks`: delivers queued connection status changes to their callbacks on this
+    /// thread (changes of connections without a callback are dropped, as in GNS).
+    pub fn run_callbacks(&self) {
+        while let Some((rec, ev)) = self.shared().events.pop() {
+            let cb = lock(&rec.callback).clone();
+            if let Some(cb) = cb {
+                cb(&ev);
+            }
+        }
+    }
+
+    /// Sets a value at global scope: new listen sockets and connections inherit it; fake
+    /// network conditions apply to every shard at once. False if out of range.
+    pub fn set_global_config_value(&self, value: &ConfigValue) -> bool {
+        let sh = self.shared();
+        let mut g = write(&sh.global);
+        if g.set(value).is_err() {
+            return false;
+        }
+        if value.global_only() {
+            let (s, r) = (g.fake_send, g.fake_recv);
+            for i in 0..sh.shards.len() {
+                sh.command(i, move |ep, _| ep.set_fake_conditions(s, r));
+            }
+        }
+        true
+    }
+
+    /// Sets a value at listen-socket scope (connections accepted later inherit it). False for
+    /// an invalid handle, a global-only value or one out of range.
+    pub fn set_listen_socket_config_value(
+        &self,
+        socket: ListenSocket,
+        value: &ConfigValue,
+    ) -> bool {
+        if value.global_only() {
+            return false;
+        }
+        let Some(l) = read(&self.shared().listen).get(&socket.0).cloned() else {
+            return false;
+        };
+        let mut c = lock(&l.config);
+        if c.set(value).is_err() {
+            return false;
+        }
+        let (handle, cfg) = (socket.0, c.connection);
+        for (i, &local) in l.locals.iter().enumerate() {
+            self.shared().command(i, move |ep, _| {
+                ep.add_listener(
+                    local,
+                    sockworks_engine::proto::endpoint::Listener {
+                        handle,
+                        connection: cfg,
+                    },
+                );
+            });
+        }
+        true
+    }
+
+    /// Sets a value on a live connection: timeouts, Nagle, buffers and rates apply from now
+    /// on; user data and the callback at once. False for an invalid handle, a global-only
+    /// value or one out of range.
+    pub fn set_connection_config_value(&self, conn: Connection, value: &ConfigValue) -> bool {
+        let sh = self.shared();
+        let Some(rec) = sh.conn(conn) else {
+            return false;
+        };
+        if value.global_only() {
+            return false;
+        }
+        // Range check first, on a scratch copy.
+        if Config::defaults().set(value).is_err() {
+            return false;
+        }
+        match value {
+            ConfigValue::ConnectionUserData(v) => {
+                rec.user_data.store(*v, Ordering::Relaxed);
+                return true;
+            }
+            ConfigValue::ConnectionStatusChanged(f) => {
+                *lock(&rec.callback) = Some(f.clone());
+                return true;
+            }
+            ConfigValue::SendBufferSize(v) => {
+                rec.send_buffer_size
+                    .store(u64::try_from(*v).unwrap_or(0), Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        let value = value.clone();
+        let id = conn.0;
+        sh.command(rec.shard, move |ep, now| {
+            if let Some(c) = ep.connection_mut(id) {
+                let mut cfg = Config {
+                    connection: *c.config(),
+                    ..Config::default()
+                };
+                if cfg.set(&value).is_ok() {
+                    c.set_config(now, cfg.connection);
+                }
+            }
+        });
+        true
+    }
+
+    /// The state of a connection (`None` state for an invalid handle); a cheap read of what
+    /// the last status change said.
+    pub fn connection_state(&self, conn: Connection) -> ConnectionState {
+        self.shared()
+            .conn(conn)
+            .map_or(ConnectionState::None, |r| r.state())
+    }
+}

@@ -1,0 +1,60 @@
+//! Messages: what `receive_messages_*` returns and what `send_messages` takes.
+
+use std::time::Duration;
+
+use crate::handles::Connection;
+
+/// `k_nSteamNetworkingSend_*` flags.
+pub mod send_flags {
+    /// Unreliable, Nagle applies.
+    pub const UNRELIABLE: i32 = 0;
+    /// Send at once, do not wait for Nagle.
+    pub const NO_NAGLE: i32 = 1;
+    /// Unreliable and sent now or dropped (`Ignored`).
+    pub const UNRELIABLE_NO_NAGLE: i32 = NO_NAGLE;
+    /// Drop rather than queue when it cannot go out now.
+    pub const NO_DELAY: i32 = 4;
+    /// Unreliable, not queued.
+    pub const UNRELIABLE_NO_DELAY: i32 = NO_DELAY | NO_NAGLE;
+    /// Reliable, in order per lane.
+    pub const RELIABLE: i32 = 8;
+    /// Reliable without Nagle delay.
+    pub const RELIABLE_NO_NAGLE: i32 = RELIABLE | NO_NAGLE;
+    /// Hint: do the work on the calling thread (ignored: shards always do it).
+    pub const USE_CURRENT_THREAD: i32 = 16;
+    /// Hint for P2P; ignored for UDP.
+    pub const AUTO_RESTART_BROKEN_SESSION: i32 = 32;
+}
+
+/// A received message (`SteamNetworkingMessage_t`). Dropping it releases it, from any thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The payload.
+    pub data: Vec<u8>,
+    /// The connection it came on (`m_conn`).
+    pub conn: Connection,
+    /// The connection's user data when the message was delivered (`m_nConnUserData`).
+    pub user_data: i64,
+    /// When the shard delivered it, on the instance's clock (`m_usecTimeReceived`).
+    pub time_received: Duration,
+    /// The sender's message number on its lane (`m_nMessageNumber`).
+    pub message_number: i64,
+    /// `k_nSteamNetworkingSend_Reliable` if it came reliably, else 0 (`m_nFlags`).
+    pub flags: i32,
+    /// The lane (`m_idxLane`).
+    pub lane: u16,
+}
+
+/// A message to send with `send_messages` (the caller-allocated `SteamNetworkingMessage_t`):
+/// the payload moves into the engine without a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutMessage {
+    /// Destination.
+    pub conn: Connection,
+    /// Payload.
+    pub data: Vec<u8>,
+    /// `k_nSteamNetworkingSend_*` flags.
+    pub flags: i32,
+    /// Lane.
+    pub lane: u16,
+}

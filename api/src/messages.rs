@@ -1,0 +1,213 @@
+//! Sending and receiving: SendMessageToConnection, SendMessages, FlushMessagesOnConnection,
+//! ReceiveMessagesOnConnection, ConfigureConnectionLanes.
+//!
+//! A send never waits for the shard: the calling thread checks the handle, state, size, lane
+//! and send-buffer room from the connection's shared record, takes the lane's next message
+//! number and queues the command while holding the connection's send lock (only application
+//! threads take it), so numbers and command order always agree.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::wire::packet::MAX_MESSAGE_SIZE;
+
+use crate::handles::Connection;
+use crate::message::{Message, OutMessage, send_flags};
+use crate::record::{ConnRecord, lock};
+use crate::result::EResult;
+use crate::sockets::{Shared, Sockets};
+
+/// Most lanes a connection may configure (GNS: `k_nSteamNetworkingMaxLanes`... 255 lanes fit
+/// the wire's lane byte; GNS itself caps far lower in practice).
+pub const MAX_LANES: usize = 255;
+
+/// Asks the shard for the engine's queued byte count (after a refusal, so a drained buffer is
+/// seen again).
+fn refresh_buffered(sh: &Shared, rec: &Arc<ConnRecord>) {
+    let r = rec.clone();
+    let id = rec.handle.0;
+    sh.command(rec.shard, move |ep, _| {
+        if let Some(c) = ep.connection(id) {
+            let size = c.snp().config().send_buffer_size;
+            let used = size.saturating_sub(c.snp().send_buffer_available());
+            r.engine_buffered.store(used as u64, Ordering::Release);
+        }
+    });
+}
+
+fn send_one(
+    sh: &Shared,
+    conn: Connection,
+    data: Vec<u8>,
+    flags: i32,
+    lane: u16,
+) -> Result<i64, EResult> {
+    let rec = sh.conn(conn).ok_or(EResult::InvalidParam)?;
+    match rec.state() {
+        ApiState::Connected => {}
+        ApiState::Connecting | ApiState::FindingRoute => {
+            if flags & send_flags::NO_DELAY != 0 {
+                return Err(EResult::Ignored);
+            }
+        }
+        ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => {
+            return Err(EResult::NoConnection);
+        }
+        ApiState::None => return Err(EResult::InvalidState),
+    }
+    if data.len() > MAX_MESSAGE_SIZE {
+        return Err(EResult::InvalidParam);
+    }
+    let len = data.len() as u64;
+    let mut send = lock(&rec.send);
+    let lane_i = usize::from(lane);
+    if lane_i >= send.next_number.len() {
+        return Err(EResult::InvalidParam);
+    }
+    let used =
+        rec.pending_bytes.load(Ordering::Acquire) + rec.engine_buffered.load(Ordering::Acquire);
+    if used + len > rec.send_buffer_size.load(Ordering::Relaxed) {
+        drop(send);
+        refresh_buffered(sh, &rec);
+        return Err(EResult::LimitExceeded);
+    }
+    let number = send.next_number[lane_i];
+    send.next_number[lane_i] += 1;
+    rec.pending_bytes.fetch_add(len, Ordering::AcqRel);
+    let r = rec.clone();
+    let id = conn.0;
+    // invariant: lanes are capped at MAX_LANES (255), checked by configure_connection_lanes.
+    let wire_lane = u8::try_from(lane).unwrap_or(u8::MAX);
+    let engine_flags = u32::try_from(flags).unwrap_or(0);
+    sh.command(rec.shard, move |ep, now| {
+        let refused = ep
+            .send_message(now, id, wire_lane, engine_flags, data)
+            .is_err();
+        if let Some(c) = ep.connection_mut(id) {
+            if refused {
+                // Keep later numbers equal to what the callers were told.
+                c.skip_message_number(wire_lane);
+            }
+            let size = c.snp().config().send_buffer_size;
+            let used = size.saturating_sub(c.snp().send_buffer_available());
+            r.engine_buffered.store(used as u64, Ordering::Release);
+        }
+        r.pending_bytes.fetch_sub(len, Ordering::AcqRel);
+    });
+    drop(send);
+    Ok(number)
+}
+
+impl Sockets {
+    /// `SendMessageToConnection`: queues a copy of `data` and returns its message number.
+    /// Errors as GNS: InvalidParam (bad handle, over 512 KiB, unknown lane), InvalidState
+    /// (closed), NoConnection (ended by the peer or a problem), Ignored (NoDelay while
+    /// connecting), LimitExceeded (send buffer full).
+    pub fn send_message_to_connection(
+        &self,
+        conn: Connection,
+        data: &[u8],
+        flags: i32,
+    ) -> Result<i64, EResult> {
+        send_one(self.shared(), conn, data.to_vec(), flags, 0)
+    }
+
+    /// `SendMessages`: sends each message (its payload moves, no copy) and returns, per
+    /// message, its number or the negated `EResult`.
+    pub fn send_messages(&self, messages: Vec<OutMessage>) -> Vec<i64> {
+        let sh = self.shared();
+        messages
+            .into_iter()
+            .map(|m| match send_one(sh, m.conn, m.data, m.flags, m.lane) {
+                Ok(n) => n,
+                Err(e) => -i64::from(e.code()),
+            })
+            .collect()
+    }
+
+    /// `FlushMessagesOnConnection`: queued messages go without waiting for Nagle.
+    pub fn flush_messages_on_connection(&self, conn: Connection) -> EResult {
+        let sh = self.shared();
+        let Some(rec) = sh.conn(conn) else {
+            return EResult::InvalidParam;
+        };
+        match rec.state() {
+            ApiState::Connected | ApiState::Connecting | ApiState::FindingRoute => {}
+            ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => {
+                return EResult::NoConnection;
+            }
+            ApiState::None => return EResult::InvalidState,
+        }
+        let id = conn.0;
+        sh.command(rec.shard, move |ep, now| {
+            if let Some(c) = ep.connection_mut(id) {
+                let _ = c.flush(now);
+            }
+        });
+        EResult::Ok
+    }
+
+    /// `ReceiveMessagesOnConnection`: moves up to `max` waiting messages into `out` and
+    /// returns how many, or −1 for an invalid handle. A connection in a poll group delivers
+    /// there instead (receive with `receive_messages_on_poll_group`).
+    pub fn receive_messages_on_connection(
+        &self,
+        conn: Connection,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> i32 {
+        let Some(rec) = self.shared().conn(conn) else {
+            return -1;
+        };
+        let mut n = 0;
+        while n < max {
+            let Some(m) = rec.inbox.pop() else { break };
+            out.push(m);
+            n += 1;
+        }
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+
+    /// `ConfigureConnectionLanes`: `priorities` (lower first) and `weights` (share among
+    /// equal priorities) per lane; the count can only grow. InvalidParam for a bad handle or
+    /// lane count, InvalidState once closed, NoConnection once ended.
+    pub fn configure_connection_lanes(
+        &self,
+        conn: Connection,
+        priorities: &[i32],
+        weights: &[u16],
+    ) -> EResult {
+        let sh = self.shared();
+        let Some(rec) = sh.conn(conn) else {
+            return EResult::InvalidParam;
+        };
+        let n = priorities.len();
+        if n == 0 || n > MAX_LANES || (!weights.is_empty() && weights.len() != n) {
+            return EResult::InvalidParam;
+        }
+        if weights.contains(&0) {
+            return EResult::InvalidParam;
+        }
+        match rec.state() {
+            ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => {
+                return EResult::NoConnection;
+            }
+            ApiState::None => return EResult::InvalidState,
+            _ => {}
+        }
+        let mut send = lock(&rec.send);
+        if n < send.next_number.len() {
+            return EResult::InvalidParam;
+        }
+        send.next_number.resize(n, 1);
+        let (p, w) = (priorities.to_vec(), weights.to_vec());
+        let id = conn.0;
+        sh.command(rec.shard, move |ep, _| {
+            if let Some(c) = ep.connection_mut(id) {
+                let _ = c.configure_lanes(&p, &w);
+            }
+        });
+        EResult::Ok
+    }
+}

@@ -1,0 +1,85 @@
+//! `EResult`: the result codes the documented calls return.
+
+use sockworks_engine::proto::connection::ConnError;
+use sockworks_engine::proto::endpoint::EndpointError;
+use sockworks_engine::proto::snp::SendError;
+
+/// `EResult`: the Steam result codes the documented calls return (the subset GNS uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum EResult {
+    /// Success.
+    Ok = 1,
+    /// Generic failure.
+    Fail = 2,
+    /// No connection (the connection was closed by the peer or failed).
+    NoConnection = 3,
+    /// A parameter is invalid (bad handle, oversize message…).
+    InvalidParam = 8,
+    /// The object is in the wrong state for the call.
+    InvalidState = 11,
+    /// The call was ignored (NoDelay message that could not go now).
+    Ignored = 23,
+    /// A limit was exceeded (send buffer full).
+    LimitExceeded = 25,
+}
+
+impl EResult {
+    /// The numeric value GNS and the flat C API use.
+    pub const fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+impl From<SendError> for EResult {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::InvalidParam => EResult::InvalidParam,
+            SendError::LimitExceeded => EResult::LimitExceeded,
+            SendError::Ignored => EResult::Ignored,
+        }
+    }
+}
+
+impl From<ConnError> for EResult {
+    fn from(e: ConnError) -> Self {
+        match e {
+            ConnError::InvalidState => EResult::InvalidState,
+            ConnError::NoConnection => EResult::NoConnection,
+            ConnError::Send(s) => s.into(),
+        }
+    }
+}
+
+impl From<EndpointError> for EResult {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::UnknownConnection => EResult::InvalidParam,
+            EndpointError::Ids(_) => EResult::Fail,
+            EndpointError::Conn(c) => c.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_steam_values() {
+        assert_eq!(EResult::Ok.code(), 1);
+        assert_eq!(EResult::NoConnection.code(), 3);
+        assert_eq!(EResult::InvalidParam.code(), 8);
+        assert_eq!(EResult::InvalidState.code(), 11);
+        assert_eq!(EResult::Ignored.code(), 23);
+        assert_eq!(EResult::LimitExceeded.code(), 25);
+        assert_eq!(
+            EResult::from(ConnError::NoConnection),
+            EResult::NoConnection
+        );
+        assert_eq!(
+            EResult::from(SendError::LimitExceeded),
+            EResult::LimitExceeded
+        );
+    }
+}

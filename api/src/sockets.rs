@@ -1,0 +1,283 @@
+//! The instance (`ISteamNetworkingSockets`): its shards, its handle tables, and the lookups
+//! every call starts with.
+//!
+//! ```text
+//!  Sockets (Clone, Send + Sync) ─► Instance ─► Shared ◄──────────── ApiApp on each shard
+//!                                   │           shards[i]: mailbox, socket set, ids, conns
+//!                                   └ Runtime   listen sockets, poll groups, events, config
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crossbeam_queue::SegQueue;
+use rustc_hash::FxHashMap;
+use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
+use sockworks_engine::driver::set::{SetControl, SocketSet};
+use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig, SharedIds};
+use sockworks_engine::proto::ids::IdAllocator;
+use sockworks_engine::shard::{Command, Mailbox, Runtime, RuntimeConfig, placement};
+use sockworks_engine::time::Timestamp;
+
+use crate::callbacks::StatusChanged;
+use crate::config::Config;
+use crate::handles::Connection;
+use crate::record::{ConnRecord, GroupRecord, ListenRecord, lock};
+use crate::shard_app::ApiApp;
+
+/// How an instance starts.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketsConfig {
+    /// Shard threads (default: the available cores).
+    pub shards: usize,
+    /// Pin shard `i` to core `i`.
+    pub pin: bool,
+    /// Spin instead of sleeping when idle.
+    pub busy_poll: bool,
+    /// Seed of every random choice (connection ids, keys); `None` draws one from the OS.
+    pub seed: Option<u64>,
+}
+
+impl Default for SocketsConfig {
+    fn default() -> Self {
+        SocketsConfig {
+            shards: placement::available_cores(),
+            pin: false,
+            busy_poll: false,
+            seed: None,
+        }
+    }
+}
+
+/// Why an instance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Creating a shard's sockets or threads failed.
+    #[error("starting the shards: {0}")]
+    Io(#[from] std::io::Error),
+    /// No OS randomness for the seed.
+    #[error("no OS randomness: {0}")]
+    Random(String),
+}
+
+/// One shard as application threads see it.
+pub(crate) struct ShardRef {
+    pub mailbox: Mailbox,
+    pub set: Arc<SetControl>,
+    pub ids: SharedIds,
+    pub conns: RwLock<FxHashMap<u32, Arc<ConnRecord>>>,
+    pub next_local: AtomicU16,
+    /// The shard's client sockets (local index and address) for IPv4 and IPv6 servers.
+    pub client: Mutex<[Option<(u16, SocketAddr)>; 2]>,
+}
+
+/// Everything the shards and application threads share.
+pub(crate) struct Shared {
+    pub shards: Vec<ShardRef>,
+    pub shard_bits: u32,
+    pub listen: RwLock<FxHashMap<u32, Arc<ListenRecord>>>,
+    pub groups: RwLock<FxHashMap<u32, Arc<GroupRecord>>>,
+    /// Listen-socket and poll-group handles: never reused.
+    pub next_handle: AtomicU32,
+    /// Status changes waiting for `run_callbacks`.
+    pub events: SegQueue<(Arc<ConnRecord>, StatusChanged)>,
+    pub global: RwLock<Config>,
+    pub next_client_shard: AtomicUsize,
+    /// Random source for client connection ids.
+    pub rng: Mutex<u64>,
+}
+
+/// Reads a lock even after a panic elsewhere (holders keep the data consistent).
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes a lock even after a panic elsewhere.
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    /// The shard owning a connection handle.
+    pub fn shard_of(&self, conn: Connection) -> usize {
+        IdAllocator::shard_of(conn.0, self.shard_bits) as usize
+    }
+
+    /// A live connection's record (`None`: invalid, closed by the application, or foreign).
+    pub fn conn(&self, conn: Connection) -> Option<Arc<ConnRecord>> {
+        let shard = self.shards.get(self.shard_of(conn))?;
+        let rec = read(&shard.conns).get(&conn.0).cloned()?;
+        (!rec.closed.load(Ordering::Acquire)).then_some(rec)
+    }
+
+    /// Runs `f` on the connection's shard.
+    pub fn command(&self, shard: usize, f: impl FnOnce(&mut Endpoint, Timestamp) + Send + 'static) {
+        if let Some(s) = self.shards.get(shard) {
+            let cmd: Command = Box::new(f);
+            s.mailbox.send(cmd);
+        }
+    }
+
+    /// A fresh listen-socket or poll-group handle.
+    pub fn new_handle(&self) -> u32 {
+        loop {
+            let h = self.next_handle.fetch_add(1, Ordering::Relaxed);
+            if h != 0 {
+                return h;
+            }
+        }
+    }
+
+    /// Next random u32 (splitmix64 over an OS-seeded state; ids must not be guessable by
+    /// peers, and every id is also checked for uniqueness by the allocator).
+    pub fn random(&self) -> u32 {
+        let mut s = lock(&self.rng);
+        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as u32
+    }
+
+    /// The shard's client socket for `server`'s address family, bound on first use.
+    pub fn client_socket(&self, shard: usize, server: SocketAddr) -> std::io::Result<u16> {
+        let s = &self.shards[shard];
+        let mut client = lock(&s.client);
+        let slot = usize::from(server.is_ipv6());
+        if let Some((local, _)) = client[slot] {
+            return Ok(local);
+        }
+        let any: SocketAddr = if server.is_ipv6() {
+            "[::]:0".parse().map_err(std::io::Error::other)?
+        } else {
+            "0.0.0.0:0".parse().map_err(std::io::Error::other)?
+        };
+        let config = MmsgConfig {
+            reuse_port: false,
+            ..MmsgConfig::default()
+        };
+        let driver = MmsgDriver::bind_with(any, config)?;
+        let addr = sockworks_engine::driver::Driver::local_addr(&driver)?;
+        let local = s.next_local.fetch_add(1, Ordering::Relaxed);
+        s.set.add(local, driver);
+        client[slot] = Some((local, addr));
+        Ok(local)
+    }
+}
+
+/// The instance and its shard threads; the shards stop when the last `Sockets` clone drops.
+pub(crate) struct Instance {
+    pub shared: Arc<Shared>,
+    runtime: Mutex<Option<Runtime>>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(rt) = lock(&self.runtime).take() {
+            let _ = rt.stop();
+        }
+    }
+}
+
+/// `ISteamNetworkingSockets`: one instance with its own shards. Clone it freely; every call
+/// is safe from any number of threads at once.
+#[derive(Clone)]
+pub struct Sockets {
+    pub(crate) inner: Arc<Instance>,
+}
+
+impl std::fmt::Debug for Sockets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sockets")
+            .field("shards", &self.inner.shared.shards.len())
+            .finish()
+    }
+}
+
+fn os_seed() -> Result<u64, InitError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| InitError::Random(e.to_string()))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+impl Sockets {
+    /// An instance with the default configuration (one shard per core).
+    pub fn new() -> Result<Self, InitError> {
+        Self::with_config(SocketsConfig::default())
+    }
+
+    /// An instance with `config`.
+    pub fn with_config(config: SocketsConfig) -> Result<Self, InitError> {
+        let seed = match config.seed {
+            Some(s) => s,
+            None => os_seed()?,
+        };
+        let n = config.shards.max(1);
+        let rt_config = RuntimeConfig {
+            shards: n,
+            pin: config.pin,
+            busy_poll: config.busy_poll,
+            batch: 64,
+            endpoint: EndpointConfig::default(),
+            seed,
+        };
+        let controls: Mutex<Vec<Arc<SetControl>>> = Mutex::new(Vec::new());
+        let shared_slot: Arc<Mutex<Option<Arc<Shared>>>> = Arc::new(Mutex::new(None));
+        let slot = shared_slot.clone();
+        let runtime = Runtime::start(
+            rt_config,
+            |_| {
+                let set = SocketSet::new()?;
+                lock(&controls).push(set.control());
+                Ok(set)
+            },
+            move |i| ApiApp::new(i, slot.clone()),
+        )?;
+        let controls = std::mem::take(&mut *lock(&controls));
+        let shards = (0..n)
+            .map(|i| ShardRef {
+                // invariant: the runtime made one mailbox and allocator per shard.
+                mailbox: runtime
+                    .mailbox(i)
+                    .cloned()
+                    .expect("invariant: shard exists"),
+                set: controls[i].clone(),
+                ids: runtime
+                    .shared_ids(i)
+                    .cloned()
+                    .expect("invariant: shard exists"),
+                conns: RwLock::new(FxHashMap::default()),
+                next_local: AtomicU16::new(0),
+                client: Mutex::new([None, None]),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            shards,
+            shard_bits: runtime.shard_bits(),
+            listen: RwLock::new(FxHashMap::default()),
+            groups: RwLock::new(FxHashMap::default()),
+            next_handle: AtomicU32::new((seed as u32 & 0xffff) | 1),
+            events: SegQueue::new(),
+            global: RwLock::new(Config::defaults()),
+            next_client_shard: AtomicUsize::new(0),
+            rng: Mutex::new(seed ^ 0x6a09_e667_f3bc_c908),
+        });
+        *lock(&shared_slot) = Some(shared.clone());
+        Ok(Sockets {
+            inner: Arc::new(Instance {
+                shared,
+                runtime: Mutex::new(Some(runtime)),
+            }),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Shards (threads) this instance runs.
+    pub fn shard_count(&self) -> usize {
+        self.shared().shards.len()
+    }
+}
