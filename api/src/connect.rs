@@ -116,6 +116,16 @@ impl Sockets {
     /// (chosen round robin) and returns the handle at once; the result arrives as a status
     /// change. [`Connection::INVALID`] if an option is invalid or no socket could be bound.
     pub fn connect_by_ip_address(&self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
+        self.connect_inner(server, options, false)
+    }
+
+    /// [`Sockets::connect_by_ip_address`]; `silent` suppresses status callbacks (socket pairs).
+    pub(crate) fn connect_inner(
+        &self,
+        server: SocketAddr,
+        options: &[ConfigValue],
+        silent: bool,
+    ) -> Connection {
         let sh = self.shared();
         let Ok(config) = read(&sh.global).with_options(options) else {
             return Connection::INVALID;
@@ -146,6 +156,7 @@ impl Sockets {
             flags: 0,
         };
         let rec = ConnRecord::new(Connection(id), shard, info, &config);
+        rec.silent.store(silent, Ordering::Release);
         write(&sh.shards[shard].conns).insert(id, rec);
         let cfg = config.connection;
         sh.command(shard, move |ep, now| {
@@ -195,6 +206,10 @@ impl Sockets {
         write(&sh.shards[rec.shard].conns).remove(&conn.0);
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
+        if rec.is_pipe() {
+            crate::pair::pipe_close(sh, &rec, reason, debug);
+            return true;
+        }
         let debug = debug.to_owned();
         let id = conn.0;
         let reason = u32::try_from(reason).unwrap_or(0);

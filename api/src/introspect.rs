@@ -106,6 +106,15 @@ impl Sockets {
         if lanes.len() > lock(&rec.send).next_number.len() {
             return Err(EResult::InvalidParam);
         }
+        if rec.is_pipe() {
+            return Ok(RealTimeStatus {
+                state: Some(rec.state()),
+                ping: 0,
+                quality_local: 1.0,
+                quality_remote: 1.0,
+                ..RealTimeStatus::default()
+            });
+        }
         let id = conn.0;
         let s = ask(sh, rec.shard, move |ep, now| {
             ep.connection_mut(id).map(|c| c.status(now))
@@ -145,10 +154,18 @@ impl Sockets {
             return -1;
         };
         let id = conn.0;
-        let Some(Some(text)) = ask(sh, rec.shard, move |ep, now| {
-            ep.connection_mut(id).map(|c| c.detailed_status(now))
-        }) else {
-            return -1;
+        let text = if rec.is_pipe() {
+            format!(
+                "Connection #{id}: in-memory socket pair (no packets, no encryption)\nState: {:?}\n",
+                rec.state()
+            )
+        } else {
+            let Some(Some(text)) = ask(sh, rec.shard, move |ep, now| {
+                ep.connection_mut(id).map(|c| c.detailed_status(now))
+            }) else {
+                return -1;
+            };
+            text
         };
         let need = text.len() + 1;
         let n = text.len().min(buf.len().saturating_sub(1));

@@ -45,3 +45,4 @@ pub use message::{Message, OutMessage, send_flags};
 pub use messages::MAX_LANES;
 pub use result::EResult;
 pub use sockets::{InitError, Sockets, SocketsConfig};
+pub use unsupported::Availability;

@@ -65,6 +65,12 @@ fn send_one(
     if lane_i >= send.next_number.len() {
         return Err(EResult::InvalidParam);
     }
+    if rec.is_pipe() {
+        let number = send.next_number[lane_i];
+        send.next_number[lane_i] += 1;
+        crate::pair::pipe_send(&rec, data, flags, lane, number);
+        return Ok(number);
+    }
     let used =
         rec.pending_bytes.load(Ordering::Acquire) + rec.engine_buffered.load(Ordering::Acquire);
     if used + len > rec.send_buffer_size.load(Ordering::Relaxed) {

@@ -1,1 +1,219 @@
+//! `CreateSocketPair`: two connected connections inside one instance.
+//!
+//! - In memory (`use_network_loopback = false`): a pipe, as in GNS: no packets, no encryption;
+//!   a send lands straight in the other end's queue. No shard is involved.
+//! - Network loopback (`true`): a real connection over 127.0.0.1 through the engine, with
+//!   encryption and the global fake lag / loss, set up with a one-shot listener and a bounded
+//!   wait (this is a setup call, not the data path). Its status changes during setup are not
+//!   reported, as for GNS's pairs.
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use sockworks_engine::driver::Driver;
+use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
+use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::proto::endpoint::Listener;
+use sockworks_engine::shard::Clock;
+use sockworks_engine::wire::identity::Identity;
+
+use crate::callbacks::StatusChanged;
+use crate::handles::{Connection, ListenSocket};
+use crate::info::{ConnectionInfo, info_flags};
+use crate::message::Message;
+use crate::record::{ConnRecord, lock};
+use crate::sockets::{Shared, Sockets, read, write};
+
+/// Longest the network pair waits for its handshake.
+const PAIR_SETUP: Duration = Duration::from_secs(5);
+
+/// The clock pipe messages are stamped with.
+fn pipe_clock() -> &'static Clock {
+    static CLOCK: OnceLock<Clock> = OnceLock::new();
+    CLOCK.get_or_init(Clock::new)
+}
+
+/// Delivers a pipe send to the other end (dropped if that end is closed).
+pub(crate) fn pipe_send(rec: &ConnRecord, data: Vec<u8>, flags: i32, lane: u16, number: i64) {
+    let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
+        return;
+    };
+    if peer.closed.load(Ordering::Acquire) {
+        return;
+    }
+    peer.deliver(Message {
+        data,
+        conn: peer.handle,
+        user_data: peer.user_data.load(Ordering::Relaxed),
+        time_received: Duration::from_micros(pipe_clock().now().as_micros()),
+        message_number: number,
+        flags: flags & crate::message::send_flags::RELIABLE,
+        lane,
+    });
+}
+
+/// The application closed one end of a pipe: the other sees ClosedByPeer.
+pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str) {
+    let shard = &sh.shards[rec.shard];
+    shard
+        .ids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .free(rec.handle.0);
+    let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
+        return;
+    };
+    if peer.closed.load(Ordering::Acquire) {
+        return;
+    }
+    let old = peer.state();
+    peer.state
+        .store(ApiState::ClosedByPeer as i32, Ordering::Release);
+    let info = {
+        let mut i = lock(&peer.info);
+        i.state = ApiState::ClosedByPeer;
+        i.end_reason = if reason == 0 { 1000 } else { reason };
+        i.end_debug = debug.to_owned();
+        i.clone()
+    };
+    sh.events.push((
+        peer.clone(),
+        StatusChanged {
+            conn: peer.handle,
+            info,
+            old_state: old,
+        },
+    ));
+}
+
+impl Sockets {
+    /// `CreateSocketPair`: two connected connections; see the module docs for the two kinds.
+    /// The identities are reported as each end's remote identity. `None` if it could not be
+    /// set up.
+    pub fn create_socket_pair(
+        &self,
+        use_network_loopback: bool,
+        identity1: Option<Identity>,
+        identity2: Option<Identity>,
+    ) -> Option<(Connection, Connection)> {
+        if use_network_loopback {
+            self.network_pair()
+        } else {
+            self.pipe_pair(identity1, identity2)
+        }
+    }
+
+    fn pipe_pair(
+        &self,
+        identity1: Option<Identity>,
+        identity2: Option<Identity>,
+    ) -> Option<(Connection, Connection)> {
+        let sh = self.shared();
+        let shard = sh.next_client_shard.fetch_add(1, Ordering::Relaxed) % sh.shards.len();
+        let (a, b) = {
+            let mut ids = sh.shards[shard]
+                .ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let a = ids.allocate(|| sh.random()).ok()?;
+            let Ok(b) = ids.allocate(|| sh.random()) else {
+                ids.free(a);
+                return None;
+            };
+            (a, b)
+        };
+        let config = read(&sh.global).clone();
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let info = |remote: Option<Identity>| ConnectionInfo {
+            identity_remote: remote,
+            user_data: config.user_data.unwrap_or(-1),
+            listen_socket: ListenSocket::INVALID,
+            addr_remote: loopback,
+            state: ApiState::Connected,
+            end_reason: 0,
+            end_debug: String::new(),
+            description: String::new(),
+            flags: info_flags::LOOPBACK_BUFFERS
+                | info_flags::FAST
+                | info_flags::UNENCRYPTED
+                | info_flags::UNAUTHENTICATED,
+        };
+        let ra = ConnRecord::new(Connection(a), shard, info(identity2), &config);
+        let rb = ConnRecord::new(Connection(b), shard, info(identity1), &config);
+        // invariant: both OnceLocks are fresh.
+        let _ = ra.pipe.set(Arc::downgrade(&rb));
+        let _ = rb.pipe.set(Arc::downgrade(&ra));
+        let mut conns = write(&sh.shards[shard].conns);
+        conns.insert(a, ra);
+        conns.insert(b, rb);
+        Some((Connection(a), Connection(b)))
+    }
+
+    fn network_pair(&self) -> Option<(Connection, Connection)> {
+        let sh = self.shared();
+        let shard = sh.next_client_shard.fetch_add(1, Ordering::Relaxed) % sh.shards.len();
+        let config = MmsgConfig {
+            reuse_port: false,
+            ..MmsgConfig::default()
+        };
+        let driver = MmsgDriver::bind_with(SocketAddr::from(([127, 0, 0, 1], 0)), config).ok()?;
+        let addr = driver.local_addr().ok()?;
+        let handle = sh.new_handle();
+        lock(&sh.pair_listeners).insert(handle);
+        let local = sh.shards[shard].next_local.fetch_add(1, Ordering::Relaxed);
+        let listener = Listener {
+            handle,
+            connection: read(&sh.global).connection,
+        };
+        sh.command(shard, move |ep, _| ep.add_listener(local, listener));
+        sh.shards[shard].set.add(local, driver);
+        let client = self.connect_inner(addr, &[], true);
+        let clock = Clock::new();
+        let start = clock.now();
+        let mut server = None;
+        let mut accepted = false;
+        let done = loop {
+            if server.is_none() {
+                server = sh.shards[shard]
+                    .conns
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .values()
+                    .find(|r| lock(&r.info).listen_socket == ListenSocket(handle))
+                    .map(|r| r.handle);
+            }
+            if let Some(s) = server {
+                if !accepted {
+                    accepted = self.accept_connection(s) == crate::result::EResult::Ok;
+                }
+                if self.connection_state(s) == ApiState::Connected
+                    && self.connection_state(client) == ApiState::Connected
+                {
+                    break true;
+                }
+            }
+            if clock.now().saturating_since(start) > PAIR_SETUP {
+                break false;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        sh.command(shard, move |ep, _| ep.stop_listening(local));
+        lock(&sh.pair_listeners).remove(&handle);
+        let ends = [Some(client), server];
+        if !done {
+            for c in ends.into_iter().flatten() {
+                self.close_connection(c, 0, "socket pair setup failed", false);
+            }
+            return None;
+        }
+        for c in ends.into_iter().flatten() {
+            if let Some(r) = sh.conn(c) {
+                lock(&r.info).listen_socket = ListenSocket::INVALID;
+                r.silent.store(false, Ordering::Release);
+            }
+        }
+        Some((client, server?))
+    }
+}

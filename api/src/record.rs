@@ -56,6 +56,10 @@ pub(crate) struct ConnRecord {
     pub closed: AtomicBool,
     /// AcceptConnection was called.
     pub accepted: AtomicBool,
+    /// Status changes are not reported (a socket pair while it is being set up).
+    pub silent: AtomicBool,
+    /// The other end of an in-memory socket pair (no engine connection behind it).
+    pub pipe: std::sync::OnceLock<std::sync::Weak<ConnRecord>>,
     pub user_data: AtomicI64,
     pub name: Mutex<String>,
     /// The latest info the shard published (state changes only).
@@ -107,6 +111,8 @@ impl ConnRecord {
             state: AtomicI32::new(info.state as i32),
             closed: AtomicBool::new(false),
             accepted: AtomicBool::new(false),
+            silent: AtomicBool::new(false),
+            pipe: std::sync::OnceLock::new(),
             user_data: AtomicI64::new(config.user_data.unwrap_or(-1)),
             name: Mutex::new(String::new()),
             info: Mutex::new(info),
@@ -120,6 +126,11 @@ impl ConnRecord {
             send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
             callback: Mutex::new(config.on_status_changed.clone()),
         })
+    }
+
+    /// Whether this is one end of an in-memory pair.
+    pub fn is_pipe(&self) -> bool {
+        self.pipe.get().is_some()
     }
 
     /// The state now.

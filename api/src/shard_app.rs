@@ -96,6 +96,9 @@ impl App for ApiApp {
                         continue;
                     };
                     let rec = ConnRecord::new(Connection(id), self.shard, info, &config);
+                    if lock(&shared.pair_listeners).contains(&listen) {
+                        rec.silent.store(true, Ordering::Release);
+                    }
                     write(&me.conns).insert(id, rec.clone());
                     rec
                 }
@@ -118,6 +121,9 @@ impl App for ApiApp {
             info.state = ev.change.new;
             rec.state.store(ev.change.new as i32, Ordering::Release);
             *lock(&rec.info) = info.clone();
+            if rec.silent.load(Ordering::Acquire) {
+                continue;
+            }
             shared.events.push((
                 rec,
                 StatusChanged {

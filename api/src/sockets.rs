@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     pub events: SegQueue<(Arc<ConnRecord>, StatusChanged)>,
     pub global: RwLock<Config>,
     pub next_client_shard: AtomicUsize,
+    /// One-shot listeners of network socket pairs being set up.
+    pub pair_listeners: Mutex<rustc_hash::FxHashSet<u32>>,
     /// Random source for client connection ids.
     pub rng: Mutex<u64>,
 }
@@ -261,6 +263,7 @@ impl Sockets {
             events: SegQueue::new(),
             global: RwLock::new(Config::defaults()),
             next_client_shard: AtomicUsize::new(0),
+            pair_listeners: Mutex::new(rustc_hash::FxHashSet::default()),
             rng: Mutex::new(seed ^ 0x6a09_e667_f3bc_c908),
         });
         *lock(&shared_slot) = Some(shared.clone());

@@ -1,1 +1,165 @@
+//! Documented calls Sockworks does not implement yet: Valve-signed certificates, P2P and
+//! signaling, FakeIP and Steam Datagram Relay (hosted dedicated servers). Each returns the
+//! failure value the documentation gives, so callers take their documented error path; the
+//! README's feature table lists them.
 
+use crate::config::ConfigValue;
+use crate::handles::{Connection, ListenSocket};
+use crate::result::EResult;
+use crate::sockets::Sockets;
+
+/// `ESteamNetworkingAvailability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Availability {
+    /// A dependency is missing or not configured: there is nothing to try.
+    CannotTry = -102,
+    /// Tried and failed.
+    Failed = -101,
+    /// Never tried.
+    NeverTried = 1,
+    /// Available now.
+    Current = 100,
+}
+
+impl Sockets {
+    /// `ConnectP2P`: not implemented (no P2P transport): [`Connection::INVALID`].
+    pub fn connect_p2p(&self, _virtual_port: i32, _options: &[ConfigValue]) -> Connection {
+        Connection::INVALID
+    }
+
+    /// `ConnectP2PCustomSignaling`: not implemented: [`Connection::INVALID`].
+    pub fn connect_p2p_custom_signaling(
+        &self,
+        _virtual_port: i32,
+        _options: &[ConfigValue],
+    ) -> Connection {
+        Connection::INVALID
+    }
+
+    /// `ReceivedP2PCustomSignal`: not implemented: false ("there was some problem").
+    pub fn received_p2p_custom_signal(&self, _msg: &[u8]) -> bool {
+        false
+    }
+
+    /// `CreateListenSocketP2P`: not implemented: [`ListenSocket::INVALID`].
+    pub fn create_listen_socket_p2p(
+        &self,
+        _virtual_port: i32,
+        _options: &[ConfigValue],
+    ) -> ListenSocket {
+        ListenSocket::INVALID
+    }
+
+    /// `CreateListenSocketP2PFakeIP`: not implemented: [`ListenSocket::INVALID`].
+    pub fn create_listen_socket_p2p_fake_ip(
+        &self,
+        _fake_port_index: i32,
+        _options: &[ConfigValue],
+    ) -> ListenSocket {
+        ListenSocket::INVALID
+    }
+
+    /// `ConnectToHostedDedicatedServer`: not implemented (no relay network):
+    /// [`Connection::INVALID`].
+    pub fn connect_to_hosted_dedicated_server(
+        &self,
+        _virtual_port: i32,
+        _options: &[ConfigValue],
+    ) -> Connection {
+        Connection::INVALID
+    }
+
+    /// `CreateHostedDedicatedServerListenSocket`: not implemented: [`ListenSocket::INVALID`].
+    pub fn create_hosted_dedicated_server_listen_socket(
+        &self,
+        _virtual_port: i32,
+        _options: &[ConfigValue],
+    ) -> ListenSocket {
+        ListenSocket::INVALID
+    }
+
+    /// `GetHostedDedicatedServerAddress`: not configured for relay: InvalidState.
+    pub fn get_hosted_dedicated_server_address(&self) -> EResult {
+        EResult::InvalidState
+    }
+
+    /// `GetHostedDedicatedServerPOPID`: 0 (SDR_LISTEN_PORT not set).
+    pub fn get_hosted_dedicated_server_pop_id(&self) -> u32 {
+        0
+    }
+
+    /// `GetHostedDedicatedServerPort`: 0 (not running in a relay environment).
+    pub fn get_hosted_dedicated_server_port(&self) -> u16 {
+        0
+    }
+
+    /// `GetGameCoordinatorServerLogin`: needs a hosted server: InvalidState.
+    pub fn get_game_coordinator_server_login(&self) -> EResult {
+        EResult::InvalidState
+    }
+
+    /// `FindRelayAuthTicketForServer`: 0 ("we don't have a ticket").
+    pub fn find_relay_auth_ticket_for_server(&self, _port: i32) -> i32 {
+        0
+    }
+
+    /// `ReceivedRelayAuthTicket`: not implemented: false.
+    pub fn received_relay_auth_ticket(&self, _ticket: &[u8]) -> bool {
+        false
+    }
+
+    /// `BeginAsyncRequestFakeIP`: no FakeIP service: false.
+    pub fn begin_async_request_fake_ip(&self, _num_ports: i32) -> bool {
+        false
+    }
+
+    /// `GetFakeIP`: no FakeIP assigned: `None`.
+    pub fn get_fake_ip(&self, _fake_port_index: i32) -> Option<std::net::SocketAddr> {
+        None
+    }
+
+    /// `CreateFakeUDPPort`: not implemented: `None`.
+    pub fn create_fake_udp_port(&self, _fake_server_port_index: i32) -> Option<()> {
+        None
+    }
+
+    /// `GetRemoteFakeIPForConnection`: not a FakeIP connection: InvalidParam for an invalid
+    /// handle, else InvalidState.
+    pub fn get_remote_fake_ip_for_connection(&self, conn: Connection) -> EResult {
+        if self.shared().conn(conn).is_some() {
+            EResult::InvalidState
+        } else {
+            EResult::InvalidParam
+        }
+    }
+
+    /// `InitAuthentication`: no certificate authority in this build: CannotTry.
+    pub fn init_authentication(&self) -> Availability {
+        Availability::CannotTry
+    }
+
+    /// `GetAuthenticationStatus`: CannotTry (self-signed certificates are used, which
+    /// open-source GNS peers accept by default).
+    pub fn get_authentication_status(&self) -> Availability {
+        Availability::CannotTry
+    }
+
+    /// `GetCertificateRequest`: not implemented: `None` (GNS: false).
+    pub fn get_certificate_request(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// `SetCertificate`: CA-signed certificates are not supported yet: false.
+    pub fn set_certificate(&self, _cert: &[u8]) -> bool {
+        false
+    }
+
+    /// `ResetIdentity`: nothing to reset (the identity is anonymous, from a self-signed key).
+    pub fn reset_identity(&self) {}
+
+    /// `GetIdentity`: the local identity is anonymous: `None` (GNS: false, invalid identity).
+    pub fn get_identity(&self) -> Option<sockworks_engine::wire::identity::Identity> {
+        None
+    }
+}

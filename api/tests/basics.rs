@@ -52,3 +52,51 @@ fn connect_send_receive_close() {
     );
     assert!(l.server.close_connection(l.s_conn, 0, "", false));
 }
+
+#[test]
+fn in_memory_pair_passes_messages_and_closes() {
+    let (s, seen) = instance(1);
+    let (a, b) = s.create_socket_pair(false, None, None).unwrap();
+    assert_eq!(s.connection_state(a), ConnectionState::Connected);
+    assert_eq!(
+        s.send_message_to_connection(a, b"ping", send_flags::RELIABLE),
+        Ok(1)
+    );
+    assert_eq!(s.send_message_to_connection(a, b"ping2", 0), Ok(2));
+    let got = recv_n(&s, b, 2);
+    assert_eq!(got[0].data, b"ping");
+    assert_eq!(got[0].conn, b);
+    assert_eq!(got[1].message_number, 2);
+    let info = s.get_connection_info(b).unwrap();
+    assert_ne!(info.flags & sockworks::info_flags::LOOPBACK_BUFFERS, 0);
+    assert!(s.close_connection(a, 0, "done", false));
+    assert!(wait_until(&[&s], || first_in(&seen, ConnectionState::ClosedByPeer) == Some(b)));
+    assert_eq!(s.get_connection_info(b).unwrap().end_reason, 1000);
+    assert_eq!(
+        s.send_message_to_connection(b, b"x", 0),
+        Err(EResult::NoConnection)
+    );
+}
+
+#[test]
+fn network_pair_is_encrypted_and_connected() {
+    let (s, _seen) = instance(2);
+    let (a, b) = s.create_socket_pair(true, None, None).unwrap();
+    assert_eq!(s.connection_state(a), ConnectionState::Connected);
+    assert_eq!(s.connection_state(b), ConnectionState::Connected);
+    let info = s.get_connection_info(a).unwrap();
+    assert_eq!(info.flags & sockworks::info_flags::UNENCRYPTED, 0);
+    assert!(info.addr_remote.ip().is_loopback());
+    for i in 0..10u8 {
+        s.send_message_to_connection(b, &[i; 300], send_flags::RELIABLE)
+            .unwrap();
+    }
+    let got = recv_n(&s, a, 10);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().enumerate().all(|(i, m)| m.data == [i as u8; 300]));
+    let mut buf = [0u8; 4096];
+    assert_eq!(s.get_detailed_connection_status(a, &mut buf), 0);
+    let mut small = [0u8; 8];
+    assert!(s.get_detailed_connection_status(a, &mut small) > 8);
+    assert_eq!(small[7], 0, "truncated text is NUL terminated");
+}

@@ -422,6 +422,12 @@ impl Endpoint {
         self.listeners.insert(local, listener);
     }
 
+    /// Stops accepting on `local`, leaving connections accepted there alone (a socket pair's
+    /// one-shot listener).
+    pub fn stop_listening(&mut self, local: LocalSocket) {
+        self.listeners.remove(&local);
+    }
+
     /// Stops listening on `local` and closes every connection accepted through it (GNS's
     /// CloseListenSocket); returns those connections.
     pub fn remove_listener(&mut self, now: Timestamp, local: LocalSocket) -> Vec<u32> {
