@@ -70,7 +70,10 @@ fn in_memory_pair_passes_messages_and_closes() {
     let info = s.get_connection_info(b).unwrap();
     assert_ne!(info.flags & sockworks::info_flags::LOOPBACK_BUFFERS, 0);
     assert!(s.close_connection(a, 0, "done", false));
-    assert!(wait_until(&[&s], || first_in(&seen, ConnectionState::ClosedByPeer) == Some(b)));
+    assert!(wait_until(&[&s], || first_in(
+        &seen,
+        ConnectionState::ClosedByPeer
+    ) == Some(b)));
     assert_eq!(s.get_connection_info(b).unwrap().end_reason, 1000);
     assert_eq!(
         s.send_message_to_connection(b, b"x", 0),
@@ -93,7 +96,11 @@ fn network_pair_is_encrypted_and_connected() {
     }
     let got = recv_n(&s, a, 10);
     assert_eq!(got.len(), 10);
-    assert!(got.iter().enumerate().all(|(i, m)| m.data == [i as u8; 300]));
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, m)| m.data == [i as u8; 300])
+    );
     let mut buf = [0u8; 4096];
     assert_eq!(s.get_detailed_connection_status(a, &mut buf), 0);
     let mut small = [0u8; 8];

@@ -7,6 +7,7 @@
 //! - `pipeline`: the per-packet codec + crypto path in memory (handshake material, SNP framing,
 //!   batched AES-256-GCM, decode), to measure CPU per packet without the kernel.
 
+mod api;
 mod handshake;
 mod pipeline;
 mod sharded;
@@ -28,6 +29,8 @@ enum Mode {
     Udp,
     /// In-memory codec + crypto pipeline.
     Pipeline,
+    /// The same echo load through the public `sockworks` API (app threads, queues, poll groups).
+    Api,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -112,7 +115,41 @@ fn main() -> anyhow::Result<()> {
         Mode::Runtime => run_sharded(&args),
         Mode::Udp => run_udp(&args),
         Mode::Pipeline => run_pipeline(&args),
+        Mode::Api => run_api(&args),
     }
+}
+
+fn run_api(args: &Args) -> anyhow::Result<()> {
+    let load = api::Load {
+        connections: args.connections,
+        messages: args.messages,
+        size: args.message_size,
+        window: args.window,
+        rate: args.rate,
+        server_shards: args.server_shards,
+        client_shards: args.client_shards,
+        max: Duration::from_secs(args.max_seconds),
+        seed: args.seed,
+    };
+    let r = api::run(&load)?;
+    println!(
+        "sockworks loadgen: sockworks API, {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1",
+        args.server_shards, args.client_shards, args.connections
+    );
+    print_common(args, r.connect_time, r.transfer_time, r.echoed, &r.rtt);
+    println!(
+        "  cpu         process {:.2} s: {:.2} us per round trip (both ends, all threads)",
+        r.process_cpu,
+        r.process_cpu * 1e6 / r.echoed.max(1) as f64
+    );
+    println!(
+        "  check: {} sent, {} echoed intact and in order, {} lost",
+        r.sent,
+        r.echoed,
+        r.sent - r.echoed
+    );
+    ensure!(r.sent == r.echoed, "messages lost");
+    Ok(())
 }
 
 fn run_udp(args: &Args) -> anyhow::Result<()> {
