@@ -144,3 +144,83 @@ fn strangers_get_no_connection_replies() {
     assert_eq!(replies.len(), 2, "{replies:?}");
     assert_eq!(ep.counters().unknown_connection, 10);
 }
+
+/// Moves every datagram between a single-socket client and a multi-socket server until quiet;
+/// returns the local sockets the server's datagrams left by.
+fn shuttle(
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    server_local: LocalSocket,
+    now: Timestamp,
+) -> Vec<LocalSocket> {
+    let (ca, sa) = (addr("127.0.0.1:5000"), addr("127.0.0.1:6000"));
+    let mut used = Vec::new();
+    for _ in 0..20 {
+        let mut moved = false;
+        let mut buf = Vec::new();
+        while client.poll_transmit(now, &mut buf).is_some() {
+            server.handle_datagram_on(now, server_local, ca, &mut buf);
+            buf.clear();
+            moved = true;
+        }
+        while let Some((local, _)) = server.poll_transmit_on(now, &mut buf) {
+            used.push(local);
+            client.handle_datagram(now, sa, &mut buf);
+            buf.clear();
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    used
+}
+
+#[test]
+fn listeners_on_several_local_sockets() {
+    let mut server = Endpoint::new(EndpointConfig::default(), 2);
+    let cfg = ConnectionConfig::default();
+    server.add_listener(
+        1,
+        Listener {
+            handle: 11,
+            connection: cfg,
+        },
+    );
+    server.add_listener(
+        2,
+        Listener {
+            handle: 22,
+            connection: cfg,
+        },
+    );
+    let mut client = Endpoint::new(EndpointConfig::default(), 3);
+    let now = Timestamp::from_micros(1_000_000);
+    client.connect(now, addr("127.0.0.1:6000"), None).unwrap();
+    let used = shuttle(&mut client, &mut server, 2, now);
+    assert!(!used.is_empty() && used.iter().all(|&l| l == 2), "{used:?}");
+    let ev = server.poll_event().expect("incoming connection");
+    assert!(ev.incoming);
+    assert_eq!(server.accepted_by(ev.connection), Some(22));
+    assert_eq!(server.local_of(ev.connection), 2);
+    server.accept(now, ev.connection).unwrap();
+    shuttle(&mut client, &mut server, 2, now);
+    assert_eq!(
+        server.connection(ev.connection).map(|c| c.state()),
+        Some(crate::proto::connection::State::Connected)
+    );
+    // Closing the other listener leaves it alone; closing its own closes it.
+    assert!(server.remove_listener(now, 1).is_empty());
+    assert_eq!(server.remove_listener(now, 2), vec![ev.connection]);
+    let used = shuttle(&mut client, &mut server, 2, now);
+    assert!(
+        used.contains(&2),
+        "the close leaves by the connection's socket"
+    );
+    // A request on a socket that no longer listens is counted, not answered.
+    let mut c2 = Endpoint::new(EndpointConfig::default(), 4);
+    c2.connect(now, addr("127.0.0.1:6000"), None).unwrap();
+    let before = server.counters().not_listening;
+    assert!(shuttle(&mut c2, &mut server, 2, now).is_empty());
+    assert!(server.counters().not_listening > before);
+}
