@@ -419,28 +419,3 @@ fn detailed_status_buffer_convention() {
     let mut none: [u8; 0] = [];
     assert!(l.client.get_detailed_connection_status(l.c_conn, &mut none) > 0);
 }
-
-#[test]
-fn listening_twice_on_one_port_fails() {
-    let (a, _) = instance(2);
-    let first = a.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[]);
-    assert_ne!(first, ListenSocket::INVALID);
-    let addr = a.get_listen_socket_address(first).unwrap();
-    assert_eq!(
-        a.create_listen_socket_ip(addr, &[]),
-        ListenSocket::INVALID,
-        "same instance"
-    );
-    let (b, _) = instance_seeded(2, 99);
-    assert_eq!(
-        b.create_listen_socket_ip(addr, &[]),
-        ListenSocket::INVALID,
-        "another instance in the same process"
-    );
-    let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    assert_eq!(
-        a.create_listen_socket_ip(plain.local_addr().unwrap(), &[]),
-        ListenSocket::INVALID,
-        "a port another socket holds"
-    );
-}
