@@ -367,14 +367,14 @@ fn config_values_out_of_range_or_at_the_wrong_scope_are_refused() {
             "{bad:?} listen"
         );
         assert_eq!(
-            s.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[bad.clone()]),
+            s.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), std::slice::from_ref(&bad)),
             ListenSocket::INVALID,
             "{bad:?} as a listen option"
         );
         assert_eq!(
             l.client.connect_by_ip_address(
                 s.get_listen_socket_address(l.listen).unwrap(),
-                &[bad.clone()]
+                std::slice::from_ref(&bad)
             ),
             Connection::INVALID,
             "{bad:?} as a connect option"
@@ -385,7 +385,10 @@ fn config_values_out_of_range_or_at_the_wrong_scope_are_refused() {
     assert!(!s.set_connection_config_value(l.s_conn, &global_only));
     assert!(!s.set_listen_socket_config_value(l.listen, &global_only));
     assert_eq!(
-        s.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[global_only.clone()]),
+        s.create_listen_socket_ip(
+            "127.0.0.1:0".parse().unwrap(),
+            std::slice::from_ref(&global_only)
+        ),
         ListenSocket::INVALID
     );
     assert!(s.set_global_config_value(&global_only));

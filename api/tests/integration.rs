@@ -2,6 +2,8 @@
 //! crate's integration_tests, ported): echo, broadcast to several clients, connect and
 //! disconnect events, and reliable ordered delivery.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test]: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

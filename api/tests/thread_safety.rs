@@ -3,6 +3,8 @@
 //! each sender's order holds on each lane, and the message numbers the senders were given are
 //! unique per lane and are the ones the receivers see.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test]: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
