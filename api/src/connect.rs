@@ -20,6 +20,12 @@ use crate::record::{ConnRecord, ListenRecord, lock};
 use crate::result::EResult;
 use crate::sockets::{Sockets, read, write};
 
+/// Binds `addr` without SO_REUSEPORT and lets it go again: `None` if any socket holds the
+/// port (reuse-port groups included), else the address with the port the OS picked.
+fn claim_port(addr: SocketAddr) -> Option<SocketAddr> {
+    std::net::UdpSocket::bind(addr).ok()?.local_addr().ok()
+}
+
 impl Sockets {
     /// `CreateListenSocketIP`: listens on `addr` (port 0 picks a free port; `[::]` is dual
     /// stack) on every shard, the kernel spreading new clients over the shards. Returns
@@ -37,8 +43,13 @@ impl Sockets {
             // Our own SO_REUSEPORT group would silently take a second listener in.
             return ListenSocket::INVALID;
         }
+        // The shards' sockets share the port through SO_REUSEPORT, which would as gladly let
+        // them join another instance's listen socket (or let port 0 pick a port one holds).
+        // A plain bind first claims the port exclusively, as GNS's own bind would.
+        let Some(mut bound) = claim_port(addr) else {
+            return ListenSocket::INVALID;
+        };
         let mut drivers = Vec::with_capacity(sh.shards.len());
-        let mut bound = addr;
         for i in 0..sh.shards.len() {
             let Ok(d) = MmsgDriver::bind_with(bound, MmsgConfig::default()) else {
                 return ListenSocket::INVALID;

@@ -94,15 +94,15 @@ impl Sockets {
     }
 
     /// `GetConnectionRealTimeStatus`: fills `lanes` (at most the configured count) and
-    /// returns the connection-wide figures. InvalidParam for an invalid handle or too many
-    /// lanes asked for.
+    /// returns the connection-wide figures. NoConnection for an invalid or closed handle (as
+    /// GNS), InvalidParam for more lanes than configured.
     pub fn get_connection_real_time_status(
         &self,
         conn: Connection,
         lanes: &mut [LaneStatus],
     ) -> Result<RealTimeStatus, EResult> {
         let sh = self.shared();
-        let rec = sh.conn(conn).ok_or(EResult::InvalidParam)?;
+        let rec = sh.conn(conn).ok_or(EResult::NoConnection)?;
         if lanes.len() > lock(&rec.send).next_number.len() {
             return Err(EResult::InvalidParam);
         }
@@ -120,7 +120,7 @@ impl Sockets {
             ep.connection_mut(id).map(|c| c.status(now))
         })
         .flatten()
-        .ok_or(EResult::InvalidParam)?;
+        .ok_or(EResult::NoConnection)?;
         for (out, l) in lanes.iter_mut().zip(&s.lanes) {
             *out = LaneStatus {
                 pending_unreliable: clamp_i32(l.pending_unreliable),

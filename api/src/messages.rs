@@ -132,26 +132,34 @@ impl Sockets {
             .collect()
     }
 
-    /// `FlushMessagesOnConnection`: queued messages go without waiting for Nagle.
+    /// `FlushMessagesOnConnection`: queued messages go without waiting for Nagle. InvalidParam
+    /// for a bad handle, NoConnection once ended, Ignored while not connected yet.
     pub fn flush_messages_on_connection(&self, conn: Connection) -> EResult {
         let sh = self.shared();
         let Some(rec) = sh.conn(conn) else {
             return EResult::InvalidParam;
         };
-        match rec.state() {
-            ApiState::Connected | ApiState::Connecting | ApiState::FindingRoute => {}
+        // Not connected yet: nothing to flush now (GNS clears the Nagle timers and says
+        // Ignored; the engine sends what is queued as soon as it connects).
+        let connected = match rec.state() {
+            ApiState::Connected => true,
+            ApiState::Connecting | ApiState::FindingRoute => false,
             ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => {
                 return EResult::NoConnection;
             }
             ApiState::None => return EResult::InvalidState,
-        }
+        };
         let id = conn.0;
         sh.command(rec.shard, move |ep, now| {
             if let Some(c) = ep.connection_mut(id) {
                 let _ = c.flush(now);
             }
         });
-        EResult::Ok
+        if connected {
+            EResult::Ok
+        } else {
+            EResult::Ignored
+        }
     }
 
     /// `ReceiveMessagesOnConnection`: moves up to `max` waiting messages into `out` and
@@ -176,8 +184,9 @@ impl Sockets {
     }
 
     /// `ConfigureConnectionLanes`: `priorities` (lower first) and `weights` (share among
-    /// equal priorities) per lane; the count can only grow. InvalidParam for a bad handle or
-    /// lane count, InvalidState once closed, NoConnection once ended.
+    /// equal priorities) per lane; the count can only grow. As GNS: NoConnection for a bad
+    /// handle, InvalidState once the connection ended, InvalidParam for a bad lane count or
+    /// weight.
     pub fn configure_connection_lanes(
         &self,
         conn: Connection,
@@ -185,22 +194,22 @@ impl Sockets {
         weights: &[u16],
     ) -> EResult {
         let sh = self.shared();
+        // GNS checks the handle, then that the connection is still active, then the lanes.
         let Some(rec) = sh.conn(conn) else {
-            return EResult::InvalidParam;
+            return EResult::NoConnection;
         };
+        match rec.state() {
+            ApiState::Connecting | ApiState::FindingRoute | ApiState::Connected => {}
+            ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally | ApiState::None => {
+                return EResult::InvalidState;
+            }
+        }
         let n = priorities.len();
         if n == 0 || n > MAX_LANES || (!weights.is_empty() && weights.len() != n) {
             return EResult::InvalidParam;
         }
         if weights.contains(&0) {
             return EResult::InvalidParam;
-        }
-        match rec.state() {
-            ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => {
-                return EResult::NoConnection;
-            }
-            ApiState::None => return EResult::InvalidState,
-            _ => {}
         }
         let mut send = lock(&rec.send);
         if n < send.next_number.len() {

@@ -174,8 +174,35 @@ pub(crate) struct Instance {
     runtime: Mutex<Option<Runtime>>,
 }
 
+/// `k_ESteamNetConnectionEnd_AppException_Max`: the end reason GNS gives connections still
+/// open when the interface is destroyed.
+const END_SHUTDOWN: u32 = 1999;
+
 impl Drop for Instance {
     fn drop(&mut self) {
+        // As GNS's shutdown: connections the application left open are closed, with a quick
+        // ConnectionClosed to each peer (the shards' last turn sends it).
+        let sh = &self.shared;
+        for (i, shard) in sh.shards.iter().enumerate() {
+            let open: Vec<u32> = read(&shard.conns)
+                .iter()
+                .filter(|(_, r)| !r.closed.load(Ordering::Acquire))
+                .map(|(&id, _)| id)
+                .collect();
+            if !open.is_empty() {
+                sh.command(i, move |ep, now| {
+                    for id in open {
+                        let _ = ep.close(
+                            now,
+                            id,
+                            END_SHUTDOWN,
+                            "SteamNetworkingSockets shutdown",
+                            false,
+                        );
+                    }
+                });
+            }
+        }
         if let Some(rt) = lock(&self.runtime).take() {
             let _ = rt.stop();
         }

@@ -116,3 +116,97 @@ pub fn recv_n(s: &Sockets, conn: Connection, n: usize) -> Vec<Message> {
     });
     out
 }
+
+/// An instance with an explicit seed (handles of instances with different seeds do not
+/// overlap) and the recording callback.
+pub fn instance_seeded(shards: usize, seed: u64) -> (Sockets, Seen) {
+    let s = Sockets::with_config(SocketsConfig {
+        shards,
+        seed: Some(seed),
+        ..SocketsConfig::default()
+    })
+    .expect("instance");
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    assert!(
+        s.set_global_config_value(&ConfigValue::ConnectionStatusChanged(Arc::new(
+            move |ev: &StatusChanged| sink.lock().unwrap().push(ev.clone())
+        )))
+    );
+    (s, seen)
+}
+
+/// Waits for an incoming connection not in `known` and accepts it.
+pub fn accept_next(server: &Sockets, seen: &Seen, known: &[Connection]) -> Connection {
+    let mut found = None;
+    assert!(
+        wait_until(&[server], || {
+            found = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e.info.state == ConnectionState::Connecting && !known.contains(&e.conn))
+                .map(|e| e.conn);
+            found.is_some()
+        }),
+        "server saw a new connection"
+    );
+    let conn = found.unwrap();
+    assert_eq!(server.accept_connection(conn), sockworks::EResult::Ok);
+    conn
+}
+
+/// A server with `n` connections from one client instance.
+pub struct Links {
+    pub server: Sockets,
+    pub client: Sockets,
+    pub server_seen: Seen,
+    pub client_seen: Seen,
+    pub listen: ListenSocket,
+    /// (client end, server end) of each connection.
+    pub pairs: Vec<(Connection, Connection)>,
+}
+
+/// Connects `n` connections one after the other (so each server end is known) and waits
+/// until all are connected.
+pub fn links(
+    server_shards: usize,
+    client_shards: usize,
+    n: usize,
+    options: &[ConfigValue],
+) -> Links {
+    let (server, server_seen) = instance(server_shards);
+    let (client, client_seen) = instance_seeded(client_shards, 11);
+    let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), options);
+    assert_ne!(listen, ListenSocket::INVALID);
+    let addr = server.get_listen_socket_address(listen).unwrap();
+    let mut pairs = Vec::new();
+    let mut known = Vec::new();
+    for _ in 0..n {
+        let c = client.connect_by_ip_address(addr, options);
+        assert_ne!(c, Connection::INVALID);
+        let s = accept_next(&server, &server_seen, &known);
+        known.push(s);
+        pairs.push((c, s));
+    }
+    assert!(
+        wait_until(&[&server, &client], || pairs.iter().all(|&(c, s)| {
+            client.connection_state(c) == ConnectionState::Connected
+                && server.connection_state(s) == ConnectionState::Connected
+        })),
+        "all connected"
+    );
+    Links {
+        server,
+        client,
+        server_seen,
+        client_seen,
+        listen,
+        pairs,
+    }
+}
+
+/// The little-endian u32 at the start of a payload.
+pub fn u32_at(data: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(data[at..at + 4].try_into().unwrap())
+}

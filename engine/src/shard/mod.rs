@@ -323,13 +323,15 @@ impl<D: Driver> Shard<D> {
         Ok(())
     }
 
-    /// Runs until `stop` is set; returns the counters.
+    /// Runs until `stop` is set, then one last turn so that commands queued before the stop
+    /// (closing connections, say) still run and their datagrams go out; returns the counters.
     pub fn run(&mut self, app: &mut impl App, stop: &AtomicBool) -> io::Result<ShardStats> {
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Acquire) {
             if !self.turn(app)? {
                 self.idle()?;
             }
         }
+        self.turn(app)?;
         self.stats.cpu_usec = thread_cpu_usec();
         Ok(self.stats)
     }

@@ -177,7 +177,8 @@ impl Runtime {
 
     /// Stops every shard and returns their counters.
     pub fn stop(self) -> io::Result<Vec<ShardStats>> {
-        self.stop.store(true, Ordering::Relaxed);
+        // Release: commands queued before the stop are seen by the shards' last turn.
+        self.stop.store(true, Ordering::Release);
         for mb in &self.mailboxes {
             // An empty command wakes a sleeping shard so it sees the stop flag.
             mb.send(Box::new(|_, _| {}));
