@@ -73,6 +73,8 @@ pub struct SocketSet {
     next: usize,
     /// Scratch batch for sending one member's run.
     scratch: TxBatch,
+    /// Reused poll set.
+    fds: Vec<libc::pollfd>,
 }
 
 impl SocketSet {
@@ -88,6 +90,7 @@ impl SocketSet {
             wake,
             next: 0,
             scratch: TxBatch::with_capacity(64),
+            fds: Vec::new(),
         })
     }
 
@@ -212,16 +215,13 @@ impl Driver for SocketSet {
             None => -1,
             Some(d) => i32::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
         };
-        let mut fds: Vec<libc::pollfd> = self
-            .members
-            .iter()
-            .flatten()
-            .map(|m| libc::pollfd {
-                fd: m.raw_fd(),
-                events: libc::POLLIN | if m.send_blocked() { libc::POLLOUT } else { 0 },
-                revents: 0,
-            })
-            .collect();
+        let fds = &mut self.fds;
+        fds.clear();
+        fds.extend(self.members.iter().flatten().map(|m| libc::pollfd {
+            fd: m.raw_fd(),
+            events: libc::POLLIN | if m.send_blocked() { libc::POLLOUT } else { 0 },
+            revents: 0,
+        }));
         fds.push(libc::pollfd {
             fd: self.wake.raw(),
             events: libc::POLLIN,
