@@ -189,6 +189,29 @@ fn close_with_linger_delivers_queued_reliable_data() {
 }
 
 #[test]
+fn linger_close_reaches_the_peer_as_soon_as_the_data_is_acked() {
+    // Regression: a lingering connection left Linger only when a timer fired, so once its
+    // data was acked it waited for the keepalive (10 s) before telling the peer.
+    let mut p = pair(6, lan());
+    let (c, s) = connect(&mut p);
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, b"bye".to_vec())
+        .unwrap();
+    p.client.close(p.now, c, 0, "", true).unwrap();
+    assert_eq!(p.client.connection(c).unwrap().state(), State::Linger);
+    let limit = p.now + Duration::from_secs(1);
+    assert!(
+        p.run_until(limit, STEPS, |p| {
+            while p.server.poll_message(s).is_some() {}
+            p.server
+                .connection(s)
+                .is_some_and(|x| x.state() == State::ClosedByPeer)
+        }),
+        "the peer saw the close within a second (a few round trips)"
+    );
+}
+
+#[test]
 fn close_without_linger_tells_the_peer_and_normalises_reasons() {
     let mut p = pair(6, lan());
     let (c, s) = connect(&mut p);

@@ -106,6 +106,11 @@ fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 impl Connection {
     /// When [`Connection::handle_timeout`] must run next.
     pub fn poll_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
+        if self.state == State::Linger && !self.snp.reliable_pending() {
+            // The last reliable data was acked (by a packet, not a timer): close now rather
+            // than at the next keepalive.
+            return Some(now);
+        }
         let snp = match self.state {
             State::Connected | State::Linger => self.snp_timeout(now),
             _ => None,
