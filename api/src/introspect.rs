@@ -28,6 +28,15 @@ fn clamp_i32(v: u64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+/// `m_szConnectionDescription`: the handle and the name, or the peer's address when unnamed.
+pub(crate) fn describe(handle: u32, info: &ConnectionInfo, name: &str) -> String {
+    if name.is_empty() {
+        format!("#{handle} UDP {}", info.addr_remote)
+    } else {
+        format!("#{handle} '{name}'")
+    }
+}
+
 /// Runs `f` on `shard` and waits (bounded) for its answer.
 fn ask<T: Send + 'static>(
     sh: &Shared,
@@ -84,12 +93,7 @@ impl Sockets {
         let mut info = lock(&rec.info).clone();
         info.state = rec.state();
         info.user_data = rec.user_data.load(Ordering::Relaxed);
-        let name = lock(&rec.name).clone();
-        info.description = if name.is_empty() {
-            format!("#{} UDP {}", conn.0, info.addr_remote)
-        } else {
-            format!("#{} '{}'", conn.0, name)
-        };
+        info.description = describe(conn.0, &info, &lock(&rec.name));
         Some(info)
     }
 

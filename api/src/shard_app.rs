@@ -119,6 +119,7 @@ impl App for ApiApp {
                 info.end_debug = ev.change.end_debug.clone();
             }
             info.state = ev.change.new;
+            info.description = crate::introspect::describe(id, &info, &lock(&rec.name));
             rec.state.store(ev.change.new as i32, Ordering::Release);
             *lock(&rec.info) = info.clone();
             if rec.silent.load(Ordering::Acquire) {

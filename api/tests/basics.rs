@@ -8,6 +8,11 @@ use sockworks::{ConnectionState, EResult, send_flags};
 #[test]
 fn connect_send_receive_close() {
     let l = link(2, &[]);
+    let desc = l.server_seen.lock().unwrap()[0].info.description.clone();
+    assert!(
+        desc.starts_with(&format!("#{} UDP 127.0.0.1:", l.s_conn.0)),
+        "callbacks carry the description: {desc}"
+    );
     let n = l
         .client
         .send_message_to_connection(l.c_conn, b"hello", send_flags::RELIABLE)

@@ -30,7 +30,7 @@ use rand_core::{Rng, SeedableRng};
 use crate::crypto::EphemeralKeyPair;
 use crate::crypto::negotiate::cipher_preferences;
 use crate::proto::challenge::ChallengeKey;
-use crate::proto::connection::{ConnError, Connection, ConnectionConfig, StatusChange};
+use crate::proto::connection::{ConnError, Connection, ConnectionConfig, State, StatusChange};
 use crate::proto::fake_net::{FakeConditions, FakeLine};
 use crate::proto::handshake::{ClientHandshake, LocalIdentity, SessionSecrets};
 use crate::proto::ids::{IdAllocator, IdError};
@@ -441,6 +441,12 @@ impl Endpoint {
             .map(|(&id, _)| id)
             .collect();
         ids.sort_unstable();
+        // Connections the application already closed (lingering, FinWait) finish on their own.
+        ids.retain(|id| {
+            self.connections
+                .get(id)
+                .is_some_and(|c| !matches!(c.state(), State::Linger | State::FinWait | State::Dead))
+        });
         for &id in &ids {
             if let Some(conn) = self.connections.get_mut(&id) {
                 conn.close(now, 1000, "Listen socket closed", false);
