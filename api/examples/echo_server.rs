@@ -124,12 +124,13 @@ fn main() -> anyhow::Result<()> {
             .map(|m| {
                 counters.messages += 1;
                 counters.bytes += m.data.len() as u64;
+                // Same reliability as received; no Nagle wait, an echo should come back now.
+                // Lane 0: the server configures no other lanes.
+                let flags = (m.flags & send_flags::RELIABLE) | send_flags::NO_NAGLE;
                 OutMessage {
                     conn: m.conn,
-                    data: m.data,
-                    // Same reliability as received; no Nagle wait, an echo should come back
-                    // now. Lane 0: the server configures no other lanes.
-                    flags: (m.flags & send_flags::RELIABLE) | send_flags::NO_NAGLE,
+                    data: m.into_data(),
+                    flags,
                     lane: 0,
                 }
             })

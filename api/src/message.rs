@@ -45,6 +45,21 @@ pub struct Message {
     pub lane: u16,
 }
 
+impl Message {
+    /// Takes the payload out (it then leaves the buffer pool for good).
+    pub fn into_data(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.data)
+    }
+}
+
+impl Drop for Message {
+    /// Releasing a message is cheap from any thread: its buffer goes back to the pool the
+    /// shards take receive buffers from.
+    fn drop(&mut self) {
+        sockworks_engine::buffers::give(std::mem::take(&mut self.data));
+    }
+}
+
 /// A message to send with `send_messages` (the caller-allocated `SteamNetworkingMessage_t`):
 /// the payload moves into the engine without a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]

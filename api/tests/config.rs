@@ -31,7 +31,13 @@ fn message_flags_say_how_it_came() {
         .send_message_to_connection(l.c_conn, b"u", send_flags::UNRELIABLE_NO_NAGLE)
         .unwrap();
     let got = recv_n(&l.server, l.s_conn, 2);
-    let mut flags: Vec<(Vec<u8>, i32)> = got.into_iter().map(|m| (m.data, m.flags)).collect();
+    let mut flags: Vec<(Vec<u8>, i32)> = got
+        .into_iter()
+        .map(|m| {
+            let f = m.flags;
+            (m.into_data(), f)
+        })
+        .collect();
     flags.sort();
     assert_eq!(
         flags,

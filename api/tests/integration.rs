@@ -104,7 +104,7 @@ fn server_loop(s: &Sockets, seen: &Seen, log: &Mutex<ServerLog>, stop: &AtomicBo
         inbox.clear();
         s.receive_messages_on_poll_group(group, &mut inbox, 100);
         for m in inbox.drain(..) {
-            let text = String::from_utf8(m.data).unwrap();
+            let text = String::from_utf8(m.into_data()).unwrap();
             let echo = format!("ECHO: {text}");
             log.lock().unwrap().messages.push(text);
             let out = clients
@@ -138,7 +138,7 @@ fn client(addr: std::net::SocketAddr, seed: u64) -> (Sockets, Connection) {
 fn texts(s: &Sockets, conn: Connection, n: usize) -> Vec<String> {
     recv_n(s, conn, n)
         .into_iter()
-        .map(|m| String::from_utf8(m.data).unwrap())
+        .map(|m| String::from_utf8(m.into_data()).unwrap())
         .collect()
 }
 

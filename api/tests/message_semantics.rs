@@ -145,7 +145,7 @@ fn send_messages_takes_many_connections_in_one_call() {
     assert_eq!(r, vec![1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]);
     for (k, &(_, s)) in l.pairs.iter().enumerate() {
         let got = recv_n(&l.server, s, 4);
-        let data: Vec<Vec<u8>> = got.into_iter().map(|m| m.data).collect();
+        let data: Vec<Vec<u8>> = got.into_iter().map(sockworks::Message::into_data).collect();
         let want: Vec<Vec<u8>> = (0..4u8).map(|r| vec![k as u8, r]).collect();
         assert_eq!(data, want, "connection {k}");
     }

@@ -35,7 +35,10 @@ fn bounded_receives_reuse_one_buffer() {
             .receive_messages_on_connection(l.s_conn, &mut buf, CAP);
         assert!((0..=CAP as i32).contains(&n), "batch of {n}");
         assert_eq!(buf.len(), n as usize, "returns what it appended");
-        received.extend(buf.drain(..).map(|m| String::from_utf8(m.data).unwrap()));
+        received.extend(
+            buf.drain(..)
+                .map(|m| String::from_utf8(m.into_data()).unwrap()),
+        );
         received.len() >= N
     }));
     let want: Vec<String> = (0..N).map(|i| format!("msg-{i}")).collect();

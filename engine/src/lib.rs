@@ -22,6 +22,7 @@
 #![deny(unsafe_code)]
 
 pub mod blocking;
+pub mod buffers;
 pub mod crypto;
 pub mod driver;
 #[cfg(feature = "fuzzing")]

@@ -117,7 +117,7 @@ fn serve(
             .drain(..)
             .map(|m| OutMessage {
                 conn: m.conn,
-                data: m.data,
+                data: m.into_data(),
                 flags: send_flags::RELIABLE,
                 lane: 0,
             })

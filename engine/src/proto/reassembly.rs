@@ -136,7 +136,7 @@ impl Reassembly {
             }
         }
         let total = total?;
-        let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let mut out = crate::buffers::take(usize::try_from(total).unwrap_or(0));
         let keys: Vec<(u64, u64)> = self
             .fragments
             .range((msg_num, 0)..=(msg_num, u64::MAX))

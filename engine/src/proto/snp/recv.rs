@@ -222,9 +222,13 @@ impl RecvState {
                             .reassembly
                             .insert(u.msg_num, u.offset, u.data, u.end_of_message)
                         {
-                            Reassembled::Complete { msg_num, data } => {
-                                Some((msg_num, data.into_owned()))
-                            }
+                            Reassembled::Complete { msg_num, data } => Some((
+                                msg_num,
+                                match data {
+                                    std::borrow::Cow::Borrowed(d) => crate::buffers::copy_of(d),
+                                    std::borrow::Cow::Owned(v) => v,
+                                },
+                            )),
                             Reassembled::Buffered | Reassembled::Ignored(_) => None,
                         };
                     if let Some((msg_num, data)) = done {
@@ -322,7 +326,7 @@ impl RecvState {
                 return Ok(());
             }
             let l = self.lane(lane);
-            let data = l.stream.readable()[h.header_len..total].to_vec();
+            let data = crate::buffers::copy_of(&l.stream.readable()[h.header_len..total]);
             l.stream.consume(total);
             l.last_reliable_num = num;
             l.highest_msg_num = l.highest_msg_num.max(num);
