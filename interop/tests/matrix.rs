@@ -718,3 +718,77 @@ fn sw_to_gns_idle_past_keepalive() {
     assert!(!gns_status_seen(&srv, "ProblemDetectedLocally"));
     assert_eq!(srv.of_kind("CLOSED")[0].get("debug"), Some("idle"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The other way round: Sockworks goes silent (100 % fake loss both ways, as if its process had
+// died; it cannot be killed apart from the test) and GNS, with TimeoutConnected 2 s, must time
+// the connection out.
+
+/// Silences `sw` once `peer` has printed a line matching `ready`.
+fn silence_when(
+    sw: &mut Sw,
+    peer: &mut PeerProc,
+    ready: impl Fn(&sockworks_interop::events::Event) -> bool,
+) {
+    assert!(sw.pump_until(LIMIT, |_| peer.ready().iter().any(&ready)));
+    for v in [
+        ConfigValue::FakePacketLossSend(100.0),
+        ConfigValue::FakePacketLossRecv(100.0),
+    ] {
+        assert!(sw.s.set_global_config_value(&v));
+    }
+}
+
+fn check_gns_timed_out(peer: &mut PeerProc) {
+    let watch = Stopwatch::start();
+    let closed = peer.wait_for("CLOSED", |e| e.kind == "CLOSED");
+    let took = watch.elapsed();
+    assert_eq!(
+        closed.get("state"),
+        Some("ProblemDetectedLocally"),
+        "{closed:?}"
+    );
+    assert_eq!(closed.num::<i32>("reason"), Some(END_TIMEOUT), "{closed:?}");
+    assert!(
+        took <= Duration::from_secs(8),
+        "GNS timed out after {took:?}"
+    );
+    let (done, status) = peer.finish();
+    assert_eq!(done.get("ok"), Some("1"), "{done:?}");
+    assert!(status.success());
+}
+
+const SILENT_SCRIPT_TAIL: &str = "sleep 300; send rn 0 still-there; waitclose 15000";
+
+#[test]
+fn gns_to_sw_sockworks_silenced() {
+    let mut sw = Sw::new(2, &[]);
+    sw.echo = true;
+    let addr = sw.listen(&[]);
+    let script = format!("send rn 0 hi; expect 1 5000; {SILENT_SCRIPT_TAIL}");
+    let mut cli = gns_client(
+        addr,
+        &script,
+        &["--timeout-connected-ms", &SHORT_TIMEOUT.to_string()],
+    );
+    silence_when(&mut sw, &mut cli, |e| e.kind == "EXPECT_OK");
+    check_gns_timed_out(&mut cli);
+}
+
+#[test]
+fn sw_to_gns_sockworks_silenced() {
+    let script = format!("expect 1 5000; send rn 0 ok; {SILENT_SCRIPT_TAIL}");
+    let (mut srv, addr) = gns_server(&[
+        "--once",
+        "--timeout-connected-ms",
+        &SHORT_TIMEOUT.to_string(),
+        "--script",
+        &script,
+    ]);
+    let mut sw = Sw::new(1, &[]);
+    let c = sw.connect(addr, &[]);
+    assert!(sw.pump_until(LIMIT, |sw| sw.s.connection_state(c) == St::Connected));
+    sw.send(c, 0, send_flags::RELIABLE_NO_NAGLE, b"hi".to_vec());
+    silence_when(&mut sw, &mut srv, |e| e.kind == "SENT");
+    check_gns_timed_out(&mut srv);
+}
