@@ -194,6 +194,13 @@ impl Connection {
         {
             t.force_ack_request.get_or_insert(false);
         }
+        self.finish_linger(now);
+    }
+
+    /// A lingering connection whose reliable data is all acked says ConnectionClosed and
+    /// moves to FinWait. Runs when an ack arrives as well as on timers, so the close follows
+    /// the last ack at once (not at the next keepalive, 10 s later).
+    pub(super) fn finish_linger(&mut self, now: Timestamp) {
         if self.state == State::Linger && !self.snp.reliable_pending() {
             self.queue_connection_closed();
             self.set_state(now, State::FinWait);
