@@ -565,7 +565,14 @@ fn gns_to_sw_close_linger() {
     let addr = sw.listen(&[]);
     let script = format!("sendsize r 0 {LINGER_SIZE}; close 1042 linger-bye lingernow");
     let mut cli = gns_client(addr, &script, &["--drain-ms", "2000"]);
+    assert!(sw.pump_until(LIMIT, |sw| !sw.conns.is_empty()));
+    let watch = Stopwatch::start();
     assert!(sw.pump_until(LIMIT, |sw| sw.first(St::ClosedByPeer).is_some()));
+    let took = watch.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "close arrived after {took:?}"
+    );
     let closed = sw.first(St::ClosedByPeer).unwrap();
     assert_eq!(closed.info.end_reason, 1042);
     assert_eq!(closed.info.end_debug, "linger-bye");
@@ -587,8 +594,16 @@ fn sw_to_gns_close_linger() {
     assert!(sw.pump_until(LIMIT, |sw| sw.s.connection_state(c) == St::Connected));
     sw.send(c, 0, send_flags::RELIABLE, pattern(LINGER_SIZE));
     assert!(sw.queue_empty());
+    let watch = Stopwatch::start();
     assert!(sw.s.close_connection(c, 1042, "linger-bye", true));
     let closed = srv.wait_for("CLOSED", |e| e.kind == "CLOSED");
+    // 512 KiB at 4 MB/s takes 0.13 s; the close must follow the last ack, not a 10 s
+    // keepalive.
+    let took = watch.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "close arrived after {took:?}"
+    );
     assert_eq!(closed.get("state"), Some("ClosedByPeer"));
     assert_eq!(closed.num::<i32>("reason"), Some(1042));
     assert_eq!(closed.get("debug"), Some("linger-bye"));
@@ -654,9 +669,11 @@ fn sw_to_gns_peer_killed() {
 
 // ---------------------------------------------------------------------------------------------
 // Idle for longer than GNS's keepalive interval (fixed at 10 s), with TimeoutConnected
-// shortened to 3 s on both ends: the connection must stay up through the silence.
+// shortened to 3 s on both ends: the connection must stay up through the silence. The idle
+// lasts 14 s, so an unanswered keepalive at 10 s would have timed the connection out (3 s
+// later) before the next message goes.
 
-const IDLE_MS: u64 = 11_000;
+const IDLE_MS: u64 = 14_000;
 const IDLE_TIMEOUT: i32 = 3000;
 
 #[test]
