@@ -346,11 +346,13 @@ fn sw_to_gns_lanes_priorities_weights() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 30 % fake loss plus reorder on each side
+// 30 % fake loss plus reorder (and 10 ms lag) on each side
 
-const LOSSY_GNS: [&str; 8] = [
+const LOSSY_GNS: [&str; 10] = [
     "--loss-send",
     "30",
+    "--lag-send",
+    "10",
     "--reorder-send",
     "20",
     "--reorder-time",
@@ -364,6 +366,7 @@ fn lossy_sw() -> Sw {
         1,
         &[
             ConfigValue::FakePacketLossSend(30.0),
+            ConfigValue::FakePacketLagSend(10),
             ConfigValue::FakePacketReorderSend(20.0),
             ConfigValue::FakePacketReorderTime(15),
         ],
@@ -564,7 +567,7 @@ fn gns_to_sw_close_linger() {
     let mut sw = Sw::new(2, &[]);
     let addr = sw.listen(&[]);
     let script = format!("sendsize r 0 {LINGER_SIZE}; close 1042 linger-bye lingernow");
-    let mut cli = gns_client(addr, &script, &["--drain-ms", "2000"]);
+    let mut cli = gns_client(addr, &script, &["--drain-ms", "1000"]);
     assert!(sw.pump_until(LIMIT, |sw| !sw.conns.is_empty()));
     let watch = Stopwatch::start();
     assert!(sw.pump_until(LIMIT, |sw| sw.first(St::ClosedByPeer).is_some()));
