@@ -83,9 +83,13 @@ impl PeerProc {
         }
     }
 
-    /// Reads through the final DONE line and returns it with the exit status.
+    /// Reads through the final DONE line (or takes the one already read) and returns it with
+    /// the exit status.
     pub fn finish(&mut self) -> (Event, ExitStatus) {
-        let done = self.wait_for("DONE", |e| e.kind == "DONE");
+        let done = match self.seen.iter().find(|e| e.kind == "DONE") {
+            Some(done) => done.clone(),
+            None => self.wait_for("DONE", |e| e.kind == "DONE"),
+        };
         // The peer exits right after DONE; its stdout closing is the signal, so no polling.
         match self.lines.recv_timeout(WAIT) {
             Ok(line) => panic!("{}: line after DONE: {line:?}", self.name),
@@ -93,6 +97,24 @@ impl PeerProc {
             Err(RecvTimeoutError::Disconnected) => {}
         }
         (done, self.child.wait().expect("wait"))
+    }
+
+    /// Events that arrived so far, read without waiting (also appended to `seen`).
+    pub fn ready(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.try_recv() {
+            eprintln!("[{}] {line}", self.name);
+            let event = Event::parse(&line).unwrap_or_else(|| panic!("unparsable line {line:?}"));
+            self.seen.push(event.clone());
+            out.push(event);
+        }
+        out
+    }
+
+    /// Kills the process at once (SIGKILL: it sends nothing more) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Events of one kind seen so far.

@@ -98,6 +98,8 @@ impl Connection {
         if self.state == State::Linger {
             // A lingering connection is closed to the application: received data is dropped.
             while self.snp.poll_message().is_some() {}
+            // This packet may have acked the last reliable data.
+            self.finish_linger(now);
         }
         Some(())
     }

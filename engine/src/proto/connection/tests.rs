@@ -169,7 +169,8 @@ fn close_with_linger_delivers_queued_reliable_data() {
     p.client.close(p.now, c, 0, "", true).unwrap();
     assert_eq!(p.client.connection(c).unwrap().state(), State::Linger);
     let mut got = Vec::new();
-    let limit = p.now + Duration::from_secs(20);
+    // Well under the 10 s keepalive: the close must follow the last ack, not the next timer.
+    let limit = p.now + Duration::from_secs(5);
     assert!(p.run_until(limit, STEPS, |p| {
         got.extend(std::iter::from_fn(|| p.server.poll_message(s)));
         p.server
@@ -209,6 +210,28 @@ fn linger_close_reaches_the_peer_as_soon_as_the_data_is_acked() {
         }),
         "the peer saw the close within a second (a few round trips)"
     );
+}
+
+#[test]
+fn linger_close_follows_the_last_ack_at_once() {
+    // No loss: once the last ack arrives no retransmit timer is left, so only the ack itself
+    // can end the linger (before the fix the close waited for the 10 s keepalive).
+    let mut p = pair(7, lan());
+    let (c, s) = connect(&mut p);
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, vec![7; 50_000])
+        .unwrap();
+    p.client.close(p.now, c, 1042, "bye", true).unwrap();
+    assert_eq!(p.client.connection(c).unwrap().state(), State::Linger);
+    let limit = p.now + Duration::from_secs(2);
+    assert!(p.run_until(limit, STEPS, |p| {
+        while p.server.poll_message(s).is_some() {}
+        p.server
+            .connection(s)
+            .is_some_and(|x| x.state() == State::ClosedByPeer)
+    }));
+    let info = p.server.connection(s).unwrap().info();
+    assert_eq!((info.end_reason, info.end_debug.as_str()), (1042, "bye"));
 }
 
 #[test]

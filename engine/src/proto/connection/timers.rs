@@ -106,11 +106,6 @@ fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 impl Connection {
     /// When [`Connection::handle_timeout`] must run next.
     pub fn poll_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
-        if self.state == State::Linger && !self.snp.reliable_pending() {
-            // The last reliable data was acked (by a packet, not a timer): close now rather
-            // than at the next keepalive.
-            return Some(now);
-        }
         let snp = match self.state {
             State::Connected | State::Linger => self.snp_timeout(now),
             _ => None,
@@ -199,6 +194,13 @@ impl Connection {
         {
             t.force_ack_request.get_or_insert(false);
         }
+        self.finish_linger(now);
+    }
+
+    /// A lingering connection whose reliable data is all acked says ConnectionClosed and
+    /// moves to FinWait. Runs when an ack arrives as well as on timers, so the close follows
+    /// the last ack at once (not at the next keepalive, 10 s later).
+    pub(super) fn finish_linger(&mut self, now: Timestamp) {
         if self.state == State::Linger && !self.snp.reliable_pending() {
             self.queue_connection_closed();
             self.set_state(now, State::FinWait);

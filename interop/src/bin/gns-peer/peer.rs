@@ -76,6 +76,8 @@ pub(crate) struct Peer<S: IsReady> {
     /// Connections that ended (closed by the peer, a local problem, or refused).
     pub(crate) ended: HashSet<u32>,
     received: u64,
+    /// Of `received`, those that came reliably.
+    received_reliable: u64,
     sent: u64,
 }
 
@@ -101,6 +103,7 @@ impl<S: IsReady> Peer<S> {
             open: Vec::new(),
             ended: HashSet::new(),
             received: 0,
+            received_reliable: 0,
             sent: 0,
         }
     }
@@ -249,6 +252,7 @@ impl<S: IsReady> Peer<S> {
         let id = self.id_of(conn);
         let payload = message.payload();
         let reliable = message.flags().contains(SendFlags::RELIABLE);
+        self.received_reliable += u64::from(reliable);
         let text = match std::str::from_utf8(payload) {
             Ok(s) if s.len() <= 256 && !s.chars().any(char::is_control) => s,
             _ => "",

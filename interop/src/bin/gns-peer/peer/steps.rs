@@ -53,14 +53,25 @@ impl<S: IsReady> Peer<S> {
                         self.send(id, msg.set_lane(lane), lane, false, true)?;
                     }
                 }
-                Step::Expect { count, timeout } => {
+                Step::Expect {
+                    count,
+                    timeout,
+                    reliable_only,
+                } => {
+                    let got = |p: &Self| {
+                        if reliable_only {
+                            p.received_reliable
+                        } else {
+                            p.received
+                        }
+                    };
                     let ok = self
-                        .wait_until(timeout, |p| p.received >= count || p.ended.contains(&id))
+                        .wait_until(timeout, |p| got(p) >= count || p.ended.contains(&id))
                         .map_err(deadline)?;
-                    if !ok || self.received < count {
-                        return Err(format!("expect: got {} of {count}", self.received));
+                    if !ok || got(self) < count {
+                        return Err(format!("expect: got {} of {count}", got(self)));
                     }
-                    emit!("EXPECT_OK want={count} got={}", self.received);
+                    emit!("EXPECT_OK want={count} got={}", got(self));
                 }
                 Step::Sleep(duration) => {
                     self.wait_until(duration, |_| false).map_err(deadline)?;
@@ -90,8 +101,9 @@ impl<S: IsReady> Peer<S> {
                     reason,
                     debug,
                     linger,
+                    wait_acked,
                 } => {
-                    if linger {
+                    if wait_acked {
                         let left = self.deadline.saturating_duration_since(now());
                         self.wait_until(left, |p| p.all_sent(conn))
                             .map_err(deadline)?;
