@@ -286,7 +286,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
             }
             Ok(d)
         },
-        |_| EchoApp::default(),
+        |_| EchoApp,
     )?;
     let server_addr = server.local_addrs()[0];
     let progress = Progress::new()?;

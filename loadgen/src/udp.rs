@@ -77,7 +77,7 @@ fn server(
         load.seed ^ 0x5e,
     )?;
     ready.send(drv.local_addr()?)?;
-    let mut echo = EchoApp::default();
+    let mut echo = EchoApp;
     drv.run_until(load.max + Duration::from_secs(5), |ep, now| {
         echo.on_tick(ep, now);
         stop.load(Ordering::Relaxed)

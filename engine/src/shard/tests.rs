@@ -86,7 +86,7 @@ fn runtime_echoes_over_the_loopback_driver() {
     let server = Runtime::start(
         rt_config(1, true),
         |_| net.bind(server_addr),
-        |_| EchoApp::default(),
+        |_| EchoApp,
     )
     .unwrap();
     let echoed = Arc::new(AtomicUsize::new(0));
@@ -126,7 +126,7 @@ fn packets_on_the_wrong_shard_are_forwarded_to_the_owner() {
     let server = Runtime::start(
         rt_config(2, true),
         |i| net.bind(a2[i]),
-        |_| EchoApp::default(),
+        |_| EchoApp,
     )
     .unwrap();
     let echoed = Arc::new(AtomicUsize::new(0));
