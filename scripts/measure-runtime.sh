@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side figures for the runtime, all in one run on this machine (issue 4's measures):
 # raw UDP echo baseline (no protocol, no crypto) vs Sockworks encrypted echo, 1 KiB and 32 B,
-# mmsg vs io_uring, 1 vs 2 server shards, and the same load through the public API (--mode api). Bounded: each step runs a few seconds.
+# mmsg vs io_uring, 1 vs 2 server shards, and the same load through the public API
+# (--mode api). Bounded: each step runs a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p loadgen -p sockworks-benches --bins
