@@ -18,12 +18,14 @@
 
 pub mod any;
 pub mod batch;
+mod cmsg;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod eventfd;
 pub mod loopback;
 pub mod mmsg;
 pub mod steering;
+mod udp;
 #[cfg(all(target_os = "linux", feature = "uring"))]
 pub mod uring;
 
