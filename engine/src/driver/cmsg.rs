@@ -175,6 +175,13 @@ pub(super) fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
 
 /// The `UDP_GRO` segment size in raw control bytes the kernel wrote somewhere without
 /// alignment (io_uring's multishot recvmsg puts them right after the source address).
+#[cfg_attr(
+    not(all(target_os = "linux", feature = "uring")),
+    allow(
+        dead_code,
+        reason = "only the io_uring backend receives into raw bytes"
+    )
+)]
 pub(super) fn gro_segment_in(control: &[u8]) -> Option<usize> {
     let header = mem::size_of::<libc::cmsghdr>();
     // SAFETY: CMSG_LEN is arithmetic on a constant.
