@@ -8,6 +8,7 @@
 //!  recv_batch:  recvmmsg ─► GRO off: straight into the RxBatch slots (no copy)
 //!                        └► GRO on:  64 KiB scratch buffers, split by the UDP_GRO size,
 //!                                    copied into slots; what does not fit waits in `carry`
+//!                                    (in place: no recvmmsg until it is handed out)
 //! ```
 //!
 //! Offloads are probed at run time, never by kernel version: GRO is on when
@@ -97,6 +98,7 @@ pub struct MmsgStats {
 #[derive(Debug, Clone, Copy)]
 struct Carried {
     from: SocketAddr,
+    /// Range in `gro_bufs` still to hand out.
     start: usize,
     end: usize,
     seg: usize,
@@ -118,7 +120,7 @@ pub struct MmsgDriver {
     /// GRO receive buffers, `MAX_BATCH * GRO_BUF` bytes (allocated only with GRO on).
     gro_bufs: Vec<u8>,
     /// Segments received beyond what the last batch could hold, in arrival order.
-    carry_data: Vec<u8>,
+    /// They stay in `gro_bufs`, which `recv_into` does not overwrite while any wait here.
     carry: std::collections::VecDeque<Carried>,
     stats: MmsgStats,
     /// Tests: the next `sendmmsg` fails with this errno instead of running.
@@ -169,7 +171,6 @@ impl MmsgDriver {
             } else {
                 Vec::new()
             },
-            carry_data: Vec::new(),
             carry: std::collections::VecDeque::new(),
             stats: MmsgStats::default(),
             #[cfg(test)]
@@ -199,7 +200,7 @@ impl MmsgDriver {
             // Do-while, so an empty datagram is handed out once too.
             loop {
                 let end = (c.start + c.seg).min(c.end);
-                if !batch.push(c.from, &self.carry_data[c.start..end]) {
+                if !batch.push(c.from, &self.gro_bufs[c.start..end]) {
                     return n;
                 }
                 c.start = end;
@@ -210,7 +211,6 @@ impl MmsgDriver {
             }
             self.carry.pop_front();
         }
-        self.carry_data.clear();
         n
     }
 
@@ -306,13 +306,11 @@ impl MmsgDriver {
                 done = off >= len;
             }
             if !done {
-                let start = self.carry_data.len();
-                self.carry_data.extend_from_slice(&data[off..len]);
-                let end = self.carry_data.len();
+                // No copy: recv_batch returns before the next recv_into while this waits.
                 self.carry.push_back(Carried {
                     from,
-                    start,
-                    end,
+                    start: i * GRO_BUF + off,
+                    end: i * GRO_BUF + len,
                     seg,
                 });
                 self.stats.carried += 1;
