@@ -42,6 +42,7 @@
 #![allow(unsafe_code)]
 
 mod buf_ring;
+mod options;
 mod probe;
 mod recv;
 mod send;
@@ -69,6 +70,7 @@ use super::eventfd::EventFd;
 use super::udp::{MAX_GSO_BYTES, gso_run, is_peer_error};
 use super::{Driver, MAX_DATAGRAM, RxBatch, TxBatch, Wake};
 
+pub use self::options::{UringOptions, UringStats};
 pub use self::probe::{UringUnavailable, io_uring_available};
 
 /// user_data tags (top byte); send completions carry the slot index below the tag.
@@ -96,53 +98,6 @@ const LINK_SENDS: bool = false;
 const SQ_RESERVED: u32 = 2;
 /// Bound on the rounds spent waiting for send or cancel completions.
 const DRAIN_ROUNDS: usize = 1000;
-
-/// Sizes of the ring and buffers.
-#[derive(Debug, Clone, Copy)]
-pub struct UringOptions {
-    /// Submission queue entries (also the most datagrams one `send_batch` sends). 8..=4096.
-    pub sq_entries: u32,
-    /// Provided receive buffers (a power of two, 1..=32768). When they are all waiting to be
-    /// copied out, the multishot receive pauses until `recv_batch` returns some.
-    pub rx_buffers: u16,
-    /// SO_RCVBUF / SO_SNDBUF in bytes (`None`: the system default, ~200 KiB, which drops
-    /// bursts long before the shard reads them).
-    pub socket_buffer: Option<usize>,
-    /// Send equal-size runs to one peer as one UDP GSO message where the kernel allows it.
-    pub gso: bool,
-    /// Enable UDP GRO on receive (64 KiB receive buffers instead of one datagram's worth).
-    pub gro: bool,
-}
-
-impl Default for UringOptions {
-    fn default() -> Self {
-        UringOptions {
-            sq_entries: 256,
-            rx_buffers: 256,
-            socket_buffer: Some(4 << 20),
-            gso: true,
-            gro: true,
-        }
-    }
-}
-
-/// Counters for tuning `rx_buffers` (plain integers: one shard, one thread).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UringStats {
-    /// Times the multishot receive was armed again after it ended.
-    pub rearms: u64,
-    /// Times it ended because every buffer was loaned out (`-ENOBUFS`).
-    pub enobufs: u64,
-    /// Completions dropped as malformed (bad buffer id, unparsable header or address).
-    pub dropped: u64,
-    /// Sends submitted with UDP_SEGMENT (each carried 2..=64 datagrams).
-    pub gso_sends: u64,
-    /// Received GRO super-datagrams (more than one segment).
-    pub gro_coalesced: u64,
-    /// Datagrams reported sent whose send then failed (full buffer, unreachable peer, a GSO
-    /// send the path refused): lost, as on the network.
-    pub send_failures: u64,
-}
 
 /// Memory the kernel may read or write while requests are in flight.
 struct KernelMemory {
@@ -581,9 +536,20 @@ impl Drop for UringDriver {
                     .user_data(CANCEL_TAG),
             );
         }
+        // Sends parked on a full socket buffer would otherwise hold their slots until writable.
+        cancels.extend(self.mem.sends.busy().map(|i| {
+            opcode::AsyncCancel::new(SEND_TAG | u64::from(i))
+                .build()
+                .user_data(CANCEL_TAG)
+        }));
         for entry in &cancels {
             // SAFETY: cancel entries carry no pointers.
-            let _ = unsafe { self.ring.submission().push(entry) };
+            if unsafe { self.ring.submission().push(entry) }.is_err() {
+                // Full: submit what is queued, then try once more.
+                let _ = self.ring.submit();
+                // SAFETY: as above.
+                let _ = unsafe { self.ring.submission().push(entry) };
+            }
         }
         for _ in 0..DRAIN_ROUNDS {
             self.reap();

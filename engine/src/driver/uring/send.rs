@@ -76,6 +76,11 @@ impl SendSlots {
         self.slots.len() - self.free.len()
     }
 
+    /// Indices of the slots taken (filled, maybe in flight), for cancelling at teardown.
+    pub(super) fn busy(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.slots.len() as u32).filter(|&i| self.slots[i as usize].busy)
+    }
+
     /// Takes a free slot and fills it with `parts` (consecutive datagrams to `to`; with `seg`,
     /// one GSO send of segments that size). Returns the slot index and its msghdr, which the
     /// caller submits; `None` when every slot is in flight.
