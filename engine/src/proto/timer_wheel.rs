@@ -132,7 +132,21 @@ impl TimerWheel {
 
     /// Files `id` under `deadline`, replacing its previous deadline (returned). O(1).
     pub fn insert(&mut self, deadline: Timestamp, id: u32) -> Option<Timestamp> {
-        let old = self.remove(id);
+        if let Some(&n) = self.by_id.get(&id) {
+            // Rescheduling (the common case): move the node, one hash lookup.
+            let old = self.nodes[n as usize].deadline;
+            self.unfile(n);
+            self.nodes[n as usize].deadline = deadline;
+            self.file(n);
+            match self.first_cache {
+                Some(Some(first)) if first == old && deadline > old => self.first_cache = None,
+                Some(first) if first.is_none_or(|f| deadline < f) => {
+                    self.first_cache = Some(Some(deadline));
+                }
+                _ => {}
+            }
+            return Some(old);
+        }
         let node = Node {
             id,
             deadline,
@@ -157,7 +171,7 @@ impl TimerWheel {
                 *first = Some(deadline);
             }
         }
-        old
+        None
     }
 
     /// Removes `id`'s timer; returns the deadline it had. O(1).
