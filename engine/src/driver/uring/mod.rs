@@ -235,7 +235,11 @@ impl UringDriver {
         let nslots = (opts.sq_entries - SQ_RESERVED) as usize;
         let sends = SendSlots::new(nslots, SockAddr::from(local));
 
-        let mut driver = UringDriver {
+        // Not armed here: io_uring runs a request's completion work (the multishot receive's
+        // copies, the eventfd read) on the thread that submitted it, and a shard binds on the
+        // main thread, then runs elsewhere. The first recv_batch / wait arms both on the
+        // thread that polls the ring (datagrams arriving before then wait in the socket).
+        let driver = UringDriver {
             ring,
             is_v6: local.is_ipv6(),
             gro,
@@ -262,8 +266,6 @@ impl UringDriver {
                 stats: UringStats::default(),
             },
         };
-        driver.arm();
-        driver.enter(0, None)?;
         Ok(driver)
     }
 
