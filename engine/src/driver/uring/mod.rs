@@ -89,10 +89,12 @@ const CONTROL_LEN: usize = 32;
 /// A GRO super-datagram is at most one IP packet.
 const GRO_PAYLOAD: usize = 1 << 16;
 /// Whether the sends of one batch are linked (IO_LINK). Linked, a send parked on a full socket
-/// buffer holds back the rest of its batch, so order is kept even then; but every linked send
-/// after the first runs as task work, and loadgen's 1 KiB echo measured 304 k round trips/s
-/// linked against ~400 k unlinked. Unlinked, sends can only be reordered when the socket
-/// buffer is full (each parks until writable), which GNS tolerates like any UDP reordering.
+/// buffer holds back the rest of its batch, so order is kept even then; but one failed send
+/// (an unreachable peer) cancels the sends to every other peer after it, and each linked send
+/// runs as task work. Unlinked, sends can only be reordered while the socket buffer is full
+/// (each parks until writable), which GNS tolerates like any UDP reordering. loadgen's 1 KiB
+/// echo could not tell them apart once the receive ran on the shard thread (233-259 k vs
+/// 237-248 k round trips/s on a loaded machine).
 const LINK_SENDS: bool = false;
 /// Submission entries kept free for the receive and wake re-arms.
 const SQ_RESERVED: u32 = 2;
