@@ -4,7 +4,8 @@
 //! the earliest deadline (as `poll_timeout` does every shard turn), pops what is due and files
 //! those connections again. Deadlines mix short (1..50 ms: acks, pacing), medium (50 ms..1 s:
 //! RTO) and long (1..60 s: keepalive, idle) horizons. Both queues see the same operations.
-//! Run: `cargo bench -p sockworks-benches --bench timers`.
+//! Run: `cargo bench -p sockworks-benches --bench timers`. On the 2-core VM, quiet: 10k
+//! connections 11.1 µs (BTreeSet) vs 2.07 µs (wheel) per step, 100k 26.6 µs vs 6.75 µs.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;

@@ -235,3 +235,23 @@ fn full_send_slots_report_fewer_sent_and_the_rest_follows_in_order() {
     let want: Vec<Vec<u8>> = (0..20).map(datagram).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn driver_bound_on_one_thread_receives_on_another() {
+    if !usable() {
+        return;
+    }
+    // What a shard does: bind on the main thread, run on its own. Nothing is armed before the
+    // first recv_batch, so the receive's completion work belongs to the running thread.
+    let mut d = bind(UringOptions::default());
+    let tx = UdpSocket::bind(lo()).expect("std bind");
+    let peer = tx.local_addr().expect("addr");
+    tx.send_to(&datagram(1), d.local_addr().expect("addr"))
+        .expect("sent before the receive was armed");
+    let t = std::thread::spawn(move || {
+        expect_in_order(&mut d, peer, 1, 1);
+        d
+    });
+    let d = t.join().expect("shard thread");
+    assert_eq!(d.stats().dropped, 0);
+}
