@@ -8,6 +8,7 @@
 //!  recv_batch:  recvmmsg ─► GRO off: straight into the RxBatch slots (no copy)
 //!                        └► GRO on:  64 KiB scratch buffers, split by the UDP_GRO size,
 //!                                    copied into slots; what does not fit waits in `carry`
+//!                                    (in place: no recvmmsg until it is handed out)
 //! ```
 //!
 //! Offloads are probed at run time, never by kernel version: GRO is on when
@@ -17,7 +18,6 @@
 
 #![allow(unsafe_code)]
 
-mod cmsg;
 #[cfg(test)]
 mod tests;
 
@@ -29,18 +29,15 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use self::cmsg::ControlBuf;
+use super::cmsg::{self, ControlBuf};
 use super::eventfd::EventFd;
+use super::udp::{grow_buffer, gso_run, is_peer_error, setsockopt_int};
 use super::{Driver, MAX_DATAGRAM, RxBatch, TxBatch, Wake};
 
 /// Most messages per `recvmmsg` / `sendmmsg` call.
 pub const MAX_BATCH: usize = 64;
 /// A GRO super-datagram is at most one IP packet.
 const GRO_BUF: usize = 1 << 16;
-/// Most segments in one GSO send (the kernel's UDP_MAX_SEGMENTS).
-const MAX_GSO_SEGMENTS: usize = 64;
-/// Largest UDP payload of one GSO send (IPv4's limit; IPv6's is a little larger).
-const MAX_GSO_BYTES: usize = 65_507;
 
 /// How to open the socket. `Default` gives the production settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +98,7 @@ pub struct MmsgStats {
 #[derive(Debug, Clone, Copy)]
 struct Carried {
     from: SocketAddr,
+    /// Range in `gro_bufs` still to hand out.
     start: usize,
     end: usize,
     seg: usize,
@@ -122,30 +120,12 @@ pub struct MmsgDriver {
     /// GRO receive buffers, `MAX_BATCH * GRO_BUF` bytes (allocated only with GRO on).
     gro_bufs: Vec<u8>,
     /// Segments received beyond what the last batch could hold, in arrival order.
-    carry_data: Vec<u8>,
+    /// They stay in `gro_bufs`, which `recv_into` does not overwrite while any wait here.
     carry: std::collections::VecDeque<Carried>,
     stats: MmsgStats,
     /// Tests: the next `sendmmsg` fails with this errno instead of running.
     #[cfg(test)]
     inject_send_errno: Option<i32>,
-}
-
-fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live i32 and its exact size; the fd is open (borrowed).
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 impl MmsgDriver {
@@ -166,8 +146,8 @@ impl MmsgDriver {
         if config.reuse_port {
             socket.set_reuse_port(true)?;
         }
-        Self::grow_buffer(&socket, config.recv_buffer, true);
-        Self::grow_buffer(&socket, config.send_buffer, false);
+        grow_buffer(&socket, config.recv_buffer, true);
+        grow_buffer(&socket, config.send_buffer, false);
         socket.bind(&addr.into())?;
         let local = socket
             .local_addr()?
@@ -191,36 +171,11 @@ impl MmsgDriver {
             } else {
                 Vec::new()
             },
-            carry_data: Vec::new(),
             carry: std::collections::VecDeque::new(),
             stats: MmsgStats::default(),
             #[cfg(test)]
             inject_send_errno: None,
         })
-    }
-
-    /// Asks for `want` bytes; where the sysctl cap (net.core.[rw]mem_max) gives less, tries
-    /// the privileged FORCE variant, which may fail quietly without CAP_NET_ADMIN.
-    fn grow_buffer(socket: &Socket, want: usize, recv: bool) {
-        let (set, get, force) = if recv {
-            (
-                Socket::set_recv_buffer_size as fn(&Socket, usize) -> io::Result<()>,
-                Socket::recv_buffer_size as fn(&Socket) -> io::Result<usize>,
-                libc::SO_RCVBUFFORCE,
-            )
-        } else {
-            (
-                Socket::set_send_buffer_size as fn(&Socket, usize) -> io::Result<()>,
-                Socket::send_buffer_size as fn(&Socket) -> io::Result<usize>,
-                libc::SO_SNDBUFFORCE,
-            )
-        };
-        let _ = set(socket, want);
-        // Linux reports twice the requested size when it granted it in full.
-        if get(socket).is_ok_and(|got| got < want) {
-            let v = i32::try_from(want).unwrap_or(i32::MAX);
-            let _ = setsockopt_int(socket.as_fd(), libc::SOL_SOCKET, force, v);
-        }
     }
 
     /// Buffer sizes granted and offloads in use.
@@ -260,7 +215,7 @@ impl MmsgDriver {
             // Do-while, so an empty datagram is handed out once too.
             loop {
                 let end = (c.start + c.seg).min(c.end);
-                if !batch.push(c.from, &self.carry_data[c.start..end]) {
+                if !batch.push(c.from, &self.gro_bufs[c.start..end]) {
                     return n;
                 }
                 c.start = end;
@@ -271,7 +226,6 @@ impl MmsgDriver {
             }
             self.carry.pop_front();
         }
-        self.carry_data.clear();
         n
     }
 
@@ -367,13 +321,11 @@ impl MmsgDriver {
                 done = off >= len;
             }
             if !done {
-                let start = self.carry_data.len();
-                self.carry_data.extend_from_slice(&data[off..len]);
-                let end = self.carry_data.len();
+                // No copy: recv_batch returns before the next recv_into while this waits.
                 self.carry.push_back(Carried {
                     from,
-                    start,
-                    end,
+                    start: i * GRO_BUF + off,
+                    end: i * GRO_BUF + len,
                     seg,
                 });
                 self.stats.carried += 1;
@@ -467,54 +419,6 @@ impl MmsgDriver {
             _ => Err(e),
         }
     }
-}
-
-/// Errors about one destination or one datagram, not the socket: UDP drops that datagram.
-fn is_peer_error(code: i32) -> bool {
-    matches!(
-        code,
-        libc::ECONNREFUSED
-            | libc::EHOSTUNREACH
-            | libc::ENETUNREACH
-            | libc::EHOSTDOWN
-            | libc::ENETDOWN
-            | libc::EPERM
-            | libc::EACCES
-            | libc::EADDRNOTAVAIL
-            | libc::EAFNOSUPPORT
-            | libc::EMSGSIZE
-    )
-}
-
-/// The GSO run starting at datagram `i`: how many datagrams and how many bytes. A run is
-/// consecutive datagrams to one destination, adjacent in the buffer, all the size of the
-/// first except a shorter last one, within the kernel's segment and size limits.
-fn gso_run(batch: &TxBatch, i: usize) -> (usize, usize) {
-    let Some((to, first)) = batch.get(i) else {
-        return (0, 0);
-    };
-    let seg = first.len();
-    if seg == 0 || seg > MAX_GSO_BYTES / 2 {
-        return (1, seg);
-    }
-    let max = MAX_GSO_SEGMENTS.min(MAX_GSO_BYTES / seg);
-    let (mut run, mut bytes) = (1, seg);
-    let mut next_ptr = first.as_ptr().wrapping_add(seg);
-    while run < max {
-        let Some((t, d)) = batch.get(i + run) else {
-            break;
-        };
-        if t != to || d.len() > seg || d.is_empty() || d.as_ptr() != next_ptr {
-            break;
-        }
-        run += 1;
-        bytes += d.len();
-        next_ptr = d.as_ptr().wrapping_add(d.len());
-        if d.len() < seg {
-            break;
-        }
-    }
-    (run, bytes)
 }
 
 impl AsFd for MmsgDriver {

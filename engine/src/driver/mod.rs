@@ -18,6 +18,7 @@
 
 pub mod any;
 pub mod batch;
+mod cmsg;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod eventfd;
@@ -25,6 +26,7 @@ pub mod loopback;
 pub mod mmsg;
 pub mod set;
 pub mod steering;
+mod udp;
 #[cfg(all(target_os = "linux", feature = "uring"))]
 pub mod uring;
 

@@ -27,3 +27,4 @@ pub mod recv_stream;
 pub mod send_rate;
 pub mod sent_packets;
 pub mod snp;
+pub mod timer_wheel;

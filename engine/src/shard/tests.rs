@@ -83,12 +83,8 @@ fn rt_config(shards: usize, listen: bool) -> RuntimeConfig {
 fn runtime_echoes_over_the_loopback_driver() {
     let net = LoopbackNet::new();
     let server_addr: SocketAddr = "10.0.0.1:27015".parse().unwrap();
-    let server = Runtime::start(
-        rt_config(1, true),
-        |_| net.bind(server_addr),
-        |_| EchoApp,
-    )
-    .unwrap();
+    let server =
+        Runtime::start(rt_config(1, true), |_| net.bind(server_addr), |_| EchoApp).unwrap();
     let echoed = Arc::new(AtomicUsize::new(0));
     let e2 = echoed.clone();
     let client = Runtime::start(
@@ -123,12 +119,7 @@ fn packets_on_the_wrong_shard_are_forwarded_to_the_owner() {
     let net = LoopbackNet::new();
     let addrs: Vec<SocketAddr> = vec!["10.0.0.1:1".parse().unwrap(), "10.0.0.1:2".parse().unwrap()];
     let a2 = addrs.clone();
-    let server = Runtime::start(
-        rt_config(2, true),
-        |i| net.bind(a2[i]),
-        |_| EchoApp,
-    )
-    .unwrap();
+    let server = Runtime::start(rt_config(2, true), |i| net.bind(a2[i]), |_| EchoApp).unwrap();
     let echoed = Arc::new(AtomicUsize::new(0));
     let e2 = echoed.clone();
     let (first, second) = (addrs[0], addrs[1]);

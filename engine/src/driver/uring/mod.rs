@@ -1,6 +1,7 @@
 //! The io_uring backend: one UDP socket per shard, received with a multishot `RecvMsgMulti`
-//! that picks buffers from a registered provided-buffer ring, sent with one linked chain of
-//! `SendMsg` entries per batch, and woken through an eventfd read kept armed in the ring.
+//! that picks buffers from a registered provided-buffer ring, sent with one `SendMsg` per
+//! datagram or GSO run without waiting for it, and woken through an eventfd read kept armed in
+//! the ring.
 //!
 //! Probe with [`io_uring_available`] (or just try [`UringDriver::bind`]) and fall back to
 //! recvmmsg/sendmmsg when it fails: io_uring is often blocked on fleets (seccomp, the
@@ -24,15 +25,27 @@
 //! (`-ENOBUFS`) or on an error; the driver re-arms it once buffers are back, and datagrams that
 //! arrive meanwhile wait in the socket buffer.
 //!
-//! Sends copy each datagram into a driver-owned slot (msghdr + iovec + sockaddr + bytes), so
-//! nothing the kernel reads belongs to the caller's `TxBatch`; `send_batch` waits for the
-//! chain's completions (UDP sends with `MSG_DONTWAIT` complete inline) so it can return an
-//! exact count, and the link stops the chain at the first failure to keep order.
+//! Sends copy each datagram (or each GSO run of equal-size datagrams to one peer, sent with
+//! `UDP_SEGMENT`) into a driver-owned slot (see `send`), submit one `SendMsg` per slot and
+//! return without waiting: nothing the kernel reads belongs to the caller's `TxBatch`. Slots
+//! come back as their completions are reaped (in every `recv_batch`, `send_batch` and `wait`);
+//! when all are in flight `send_batch` reports fewer sent and the caller keeps the rest. A
+//! send that fails after submission drops its datagrams, as the network may (counted in
+//! [`UringStats::send_failures`]; a socket-level error is returned by the next `send_batch`).
+//! UDP sends complete inline during the submitting `io_uring_enter` unless the socket buffer
+//! is full, so slots are normally free again before `send_batch` returns.
+//!
+//! Receive buffers are 64 KiB with UDP GRO on: a coalesced super-datagram is split by its
+//! `UDP_GRO` size while being copied into the `RxBatch`; a buffer only partly handed out
+//! stays at the front of `ready` until the next `recv_batch`.
 
 #![allow(unsafe_code)]
 
 mod buf_ring;
+mod options;
 mod probe;
+mod recv;
+mod send;
 mod socket;
 #[cfg(test)]
 mod tests;
@@ -46,15 +59,18 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use io_uring::types::{Fd, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 use socket2::{SockAddr, Socket};
 
 use self::buf_ring::{BufRing, Loan};
+use self::send::SendSlots;
 use self::socket::NAME_LEN;
 use super::eventfd::EventFd;
+use super::udp::{MAX_GSO_BYTES, gso_run, is_peer_error};
 use super::{Driver, MAX_DATAGRAM, RxBatch, TxBatch, Wake};
 
+pub use self::options::{UringOptions, UringStats};
 pub use self::probe::{UringUnavailable, io_uring_available};
 
 /// user_data tags (top byte); send completions carry the slot index below the tag.
@@ -68,54 +84,22 @@ const CANCEL_TAG: u64 = 4 << 56;
 const BGID: u16 = 0;
 /// `struct io_uring_recvmsg_out`: namelen, controllen, payloadlen, flags (4 x u32).
 const RECVMSG_OUT_LEN: usize = 16;
-/// One receive buffer: the recvmsg-out header, the name area, no control data, a full slot.
-const RECV_BUF_LEN: usize = (RECVMSG_OUT_LEN + NAME_LEN + MAX_DATAGRAM).next_multiple_of(64);
+/// Control bytes reserved per receive with GRO on (one UDP_GRO cmsg is CMSG_SPACE(4) = 24).
+const CONTROL_LEN: usize = 32;
+/// A GRO super-datagram is at most one IP packet.
+const GRO_PAYLOAD: usize = 1 << 16;
+/// Whether the sends of one batch are linked (IO_LINK). Linked, a send parked on a full socket
+/// buffer holds back the rest of its batch, so order is kept even then; but one failed send
+/// (an unreachable peer) cancels the sends to every other peer after it, and each linked send
+/// runs as task work. Unlinked, sends can only be reordered while the socket buffer is full
+/// (each parks until writable), which GNS tolerates like any UDP reordering. loadgen's 1 KiB
+/// echo could not tell them apart once the receive ran on the shard thread (233-259 k vs
+/// 237-248 k round trips/s on a loaded machine).
+const LINK_SENDS: bool = false;
 /// Submission entries kept free for the receive and wake re-arms.
 const SQ_RESERVED: u32 = 2;
 /// Bound on the rounds spent waiting for send or cancel completions.
 const DRAIN_ROUNDS: usize = 1000;
-
-/// Sizes of the ring and buffers.
-#[derive(Debug, Clone, Copy)]
-pub struct UringOptions {
-    /// Submission queue entries (also the most datagrams one `send_batch` sends). 8..=4096.
-    pub sq_entries: u32,
-    /// Provided receive buffers (a power of two, 1..=32768). When they are all waiting to be
-    /// copied out, the multishot receive pauses until `recv_batch` returns some.
-    pub rx_buffers: u16,
-    /// SO_RCVBUF / SO_SNDBUF in bytes (`None`: the system default).
-    pub socket_buffer: Option<usize>,
-}
-
-impl Default for UringOptions {
-    fn default() -> Self {
-        UringOptions {
-            sq_entries: 256,
-            rx_buffers: 256,
-            socket_buffer: None,
-        }
-    }
-}
-
-/// Counters for tuning `rx_buffers` (plain integers: one shard, one thread).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UringStats {
-    /// Times the multishot receive was armed again after it ended.
-    pub rearms: u64,
-    /// Times it ended because every buffer was loaned out (`-ENOBUFS`).
-    pub enobufs: u64,
-    /// Completions dropped as malformed (bad buffer id, unparsable header or address).
-    pub dropped: u64,
-}
-
-/// One in-flight send: everything `SendMsg` points at, owned by the driver.
-struct SendSlot {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-    addr: SockAddr,
-    data: Vec<u8>,
-    result: Option<i32>,
-}
 
 /// Memory the kernel may read or write while requests are in flight.
 struct KernelMemory {
@@ -124,19 +108,25 @@ struct KernelMemory {
     recv_msg: Box<libc::msghdr>,
     /// The eventfd read's destination (written by the kernel).
     wake_buf: Box<UnsafeCell<u64>>,
-    slots: Box<[SendSlot]>,
+    sends: SendSlots,
 }
 
 /// State updated from completions (split from the ring so both can be borrowed at once).
 struct State {
     ready: VecDeque<Loan>,
+    /// Payload bytes of `ready`'s front buffer already handed out (a GRO buffer split across
+    /// two batches).
+    front_off: usize,
     recv_armed: bool,
     /// Whether the receive was ever armed (so later arms count as re-arms).
     armed_before: bool,
     wake_armed: bool,
     woken: bool,
-    sends_in_flight: usize,
+    /// GSO in use (off for good after a GSO send fails with EIO / EINVAL / EMSGSIZE).
+    gso: bool,
     recv_error: Option<io::Error>,
+    /// A socket-level send failure, returned by the next `send_batch`.
+    send_error: Option<io::Error>,
     stats: UringStats,
 }
 
@@ -146,6 +136,9 @@ pub struct UringDriver {
     socket: Socket,
     local: SocketAddr,
     is_v6: bool,
+    gro: bool,
+    /// The ring runs task work cooperatively and flags when some is pending.
+    coop: bool,
     wake: Arc<EventFd>,
     mem: ManuallyDrop<KernelMemory>,
     state: State,
@@ -191,10 +184,23 @@ impl UringDriver {
         let cq = (2 * opts.sq_entries)
             .max(opts.sq_entries + u32::from(opts.rx_buffers))
             .next_power_of_two();
-        let ring = IoUring::builder()
+        // COOP_TASKRUN: completions of receives a peer's send triggers run when this thread
+        // next enters the kernel, instead of interrupting it (Linux 5.19; retried without).
+        let (ring, coop) = match IoUring::builder()
             .setup_cqsize(cq)
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
             .build(opts.sq_entries)
-            .map_err(probe::classify_setup_error)?;
+        {
+            Ok(ring) => (ring, true),
+            Err(_) => (
+                IoUring::builder()
+                    .setup_cqsize(cq)
+                    .build(opts.sq_entries)
+                    .map_err(probe::classify_setup_error)?,
+                false,
+            ),
+        };
         probe::check_ring(&ring)?;
 
         let socket = socket::bind_udp(addr, opts.socket_buffer)?;
@@ -202,8 +208,15 @@ impl UringDriver {
             .local_addr()?
             .as_socket()
             .ok_or_else(|| invalid("not an IP socket"))?;
+        let (gso, gro) = socket::offloads(&socket, opts.gso, opts.gro);
 
-        let bufs = BufRing::new(opts.rx_buffers, RECV_BUF_LEN).map_err(io::Error::other)?;
+        let (control_len, payload) = if gro {
+            (CONTROL_LEN, GRO_PAYLOAD)
+        } else {
+            (0, MAX_DATAGRAM)
+        };
+        let buf_len = (RECVMSG_OUT_LEN + NAME_LEN + control_len + payload).next_multiple_of(64);
+        let bufs = BufRing::new(opts.rx_buffers, buf_len).map_err(io::Error::other)?;
         // SAFETY: the entry ring is page-aligned, holds `count` entries and lives in
         // `KernelMemory`, which is released only after Drop unregisters this group.
         let reg = unsafe {
@@ -219,22 +232,20 @@ impl UringDriver {
         // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
         let mut recv_msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         recv_msg.msg_namelen = NAME_LEN as libc::socklen_t;
+        // Multishot recvmsg only reads the lengths: control bytes land in each buffer.
+        recv_msg.msg_controllen = control_len as _;
         let nslots = (opts.sq_entries - SQ_RESERVED) as usize;
-        let slots = (0..nslots)
-            .map(|_| SendSlot {
-                // SAFETY: as above, an all-zero msghdr / iovec is valid.
-                msg: unsafe { std::mem::zeroed() },
-                // SAFETY: as above.
-                iov: unsafe { std::mem::zeroed() },
-                addr: SockAddr::from(local),
-                data: Vec::with_capacity(1500),
-                result: None,
-            })
-            .collect();
+        let sends = SendSlots::new(nslots, SockAddr::from(local));
 
-        let mut driver = UringDriver {
+        // Not armed here: io_uring runs a request's completion work (the multishot receive's
+        // copies, the eventfd read) on the thread that submitted it, and a shard binds on the
+        // main thread, then runs elsewhere. The first recv_batch / wait arms both on the
+        // thread that polls the ring (datagrams arriving before then wait in the socket).
+        let driver = UringDriver {
             ring,
             is_v6: local.is_ipv6(),
+            gro,
+            coop,
             socket,
             local,
             wake: Arc::new(EventFd::new()?),
@@ -242,25 +253,30 @@ impl UringDriver {
                 bufs,
                 recv_msg,
                 wake_buf: Box::new(UnsafeCell::new(0)),
-                slots,
+                sends,
             }),
             state: State {
                 ready: VecDeque::with_capacity(usize::from(opts.rx_buffers)),
+                front_off: 0,
                 recv_armed: false,
                 armed_before: false,
                 wake_armed: false,
                 woken: false,
-                sends_in_flight: 0,
+                gso,
                 recv_error: None,
+                send_error: None,
                 stats: UringStats::default(),
             },
         };
-        driver.arm();
-        driver.enter(0, None)?;
         Ok(driver)
     }
 
-    /// Receive-path counters.
+    /// Whether UDP GSO / GRO are in use (GSO turns off for good after a refused GSO send).
+    pub fn offloads(&self) -> (bool, bool) {
+        (self.state.gso, self.gro)
+    }
+
+    /// Receive and send counters.
     pub fn stats(&self) -> UringStats {
         self.state.stats
     }
@@ -325,21 +341,6 @@ impl UringDriver {
             state.on_completion(mem, cqe.user_data(), cqe.result(), cqe.flags());
         }
     }
-
-    /// Waits until no send is in flight (each round sees at least one completion).
-    fn finish_sends(&mut self) -> io::Result<()> {
-        for _ in 0..DRAIN_ROUNDS {
-            self.reap();
-            if self.state.sends_in_flight == 0 {
-                return Ok(());
-            }
-            self.enter(1, None)?;
-        }
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "io_uring sends did not complete",
-        ))
-    }
 }
 
 impl State {
@@ -371,10 +372,22 @@ impl State {
                 self.woken = true;
             }
             SEND_TAG => {
-                let i = (user_data & !TAG_MASK) as usize;
-                if let Some(slot) = mem.slots.get_mut(i) {
-                    slot.result = Some(res);
-                    self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
+                let Some(sent) = mem.sends.complete((user_data & !TAG_MASK) as u32) else {
+                    return;
+                };
+                if res >= 0 {
+                    return;
+                }
+                // Already reported sent: the datagrams are lost, as the network may lose them.
+                self.stats.send_failures += sent.datagrams as u64;
+                match -res {
+                    libc::EIO | libc::EINVAL | libc::EMSGSIZE if sent.gso => self.gso = false,
+                    libc::EAGAIN | libc::ENOBUFS | libc::ECANCELED | libc::EINTR => {}
+                    errno if is_peer_error(errno) => {}
+                    errno => {
+                        self.send_error
+                            .get_or_insert(io::Error::from_raw_os_error(errno));
+                    }
                 }
             }
             _ => {} // CANCEL_TAG: the cancelled request reports on its own tag
@@ -385,7 +398,7 @@ impl State {
 impl Driver for UringDriver {
     fn recv_batch(&mut self, batch: &mut RxBatch) -> io::Result<usize> {
         self.reap();
-        if self.state.ready.is_empty() {
+        if self.state.ready.is_empty() && self.kernel_has_work() {
             self.arm();
             self.enter(0, None)?;
             self.reap();
@@ -395,26 +408,10 @@ impl Driver for UringDriver {
                 return Err(e);
             }
         }
-        let mut n = 0;
-        let mem = &mut *self.mem;
-        while batch.len() < batch.capacity() {
-            let Some(loan) = self.state.ready.pop_front() else {
-                break;
-            };
-            let parsed = RecvMsgOut::parse(mem.bufs.bytes(&loan), &mem.recv_msg).ok();
-            let delivered = parsed.is_some_and(|out| {
-                socket::parse_name(out.name_data())
-                    .is_some_and(|from| batch.push(from, out.payload_data()))
-            });
-            if delivered {
-                n += 1;
-            } else {
-                self.state.stats.dropped += 1;
-            }
-            mem.bufs.recycle(loan);
-        }
-        if n > 0 {
-            mem.bufs.publish();
+        let before = self.state.ready.len();
+        let n = self.deliver(batch);
+        if self.state.ready.len() < before {
+            self.mem.bufs.publish();
         }
         if !self.state.recv_armed {
             self.arm();
@@ -424,64 +421,79 @@ impl Driver for UringDriver {
     }
 
     fn send_batch(&mut self, batch: &TxBatch) -> io::Result<usize> {
-        self.finish_sends()?;
+        self.reap();
+        if let Some(e) = self.state.send_error.take() {
+            return Err(e);
+        }
         let sq_room = {
             let sq = self.ring.submission();
-            sq.capacity().saturating_sub(sq.len())
+            // Keep room for the receive and wake re-arms.
+            sq.capacity()
+                .saturating_sub(sq.len())
+                .saturating_sub(SQ_RESERVED as usize)
         };
-        let k = batch.len().min(self.mem.slots.len()).min(sq_room);
-        if k == 0 {
-            return Ok(0);
-        }
+        let mut budget = sq_room.min(self.mem.sends.free());
         let fd = Fd(self.socket.as_raw_fd());
-        for i in 0..k {
-            // invariant: i < k <= batch.len().
-            let Some((to, bytes)) = batch.get(i) else {
+        let mut pending: Option<squeue::Entry> = None;
+        let mut done = 0;
+        while budget > 0 && done < batch.len() {
+            let Some((to, first)) = batch.get(done) else {
                 break;
             };
-            let slot = &mut self.mem.slots[i];
-            slot.data.clear();
-            slot.data.extend_from_slice(bytes);
-            slot.addr = socket::dest_addr(to, self.is_v6);
-            slot.iov = libc::iovec {
-                iov_base: slot.data.as_mut_ptr().cast(),
-                iov_len: slot.data.len(),
+            let run = if self.state.gso {
+                gso_run(batch, done).0
+            } else {
+                1
             };
-            slot.msg.msg_name = slot.addr.as_ptr().cast_mut().cast();
-            slot.msg.msg_namelen = slot.addr.len();
-            slot.msg.msg_iov = &raw mut slot.iov;
-            slot.msg.msg_iovlen = 1;
-            slot.result = None;
-            let mut entry = opcode::SendMsg::new(fd, &raw const slot.msg)
-                .flags(libc::MSG_DONTWAIT as u32)
+            // invariant: gso_run caps a segment below MAX_GSO_BYTES < u16::MAX.
+            let seg = (run > 1).then(|| first.len().min(MAX_GSO_BYTES) as u16);
+            let parts = (done..done + run).filter_map(|i| batch.get(i).map(|(_, d)| d));
+            let addr = socket::dest_addr(to, self.is_v6);
+            let Some((slot, msg)) = self.mem.sends.fill(addr, parts, seg) else {
+                break;
+            };
+            let entry = opcode::SendMsg::new(fd, msg)
                 .build()
-                .user_data(SEND_TAG | i as u64);
-            if i + 1 < k {
-                // A failed send cancels the rest, so what went out is always a prefix.
-                entry = entry.flags(squeue::Flags::IO_LINK);
-            }
-            // SAFETY: the msghdr, iovec, address and bytes live in this slot, which is not
-            // touched again until its CQE arrives (finish_sends below, or Drop).
-            if unsafe { self.ring.submission().push(&entry) }.is_err() {
-                break; // cannot happen: k <= free entries
-            }
-            self.state.sends_in_flight += 1;
-        }
-        self.finish_sends()?;
-        let mut sent = 0;
-        for slot in &self.mem.slots[..k] {
-            match slot.result {
-                Some(r) if r >= 0 => sent += 1,
-                Some(r)
-                    if sent == 0
-                        && !matches!(-r, libc::EAGAIN | libc::ENOBUFS | libc::ECANCELED) =>
-                {
-                    return Err(io::Error::from_raw_os_error(-r));
+                .user_data(SEND_TAG | u64::from(slot));
+            if let Some(prev) = pending.replace(entry) {
+                let prev = if LINK_SENDS {
+                    prev.flags(squeue::Flags::IO_LINK)
+                } else {
+                    prev
+                };
+                // SAFETY: the msghdr and everything it points at live in a send slot that is
+                // not refilled before its CQE is reaped (SendSlots::complete), and the slots
+                // outlive every request (KernelMemory, freed only after Drop drained them).
+                if unsafe { self.ring.submission().push(&prev) }.is_err() {
+                    // invariant: budget <= free entries, so unreachable.
+                    self.mem.sends.unfill(slot);
+                    self.mem
+                        .sends
+                        .unfill((prev.get_user_data() & !TAG_MASK) as u32);
+                    return Err(io::Error::other("io_uring submission queue full"));
                 }
-                _ => break,
+            }
+            if seg.is_some() {
+                self.state.stats.gso_sends += 1;
+            }
+            budget -= 1;
+            done += run;
+        }
+        if let Some(last) = pending {
+            // SAFETY: as above.
+            if unsafe { self.ring.submission().push(&last) }.is_err() {
+                // invariant: budget counted this entry's room; unreachable.
+                let slot = (last.get_user_data() & !TAG_MASK) as u32;
+                self.mem.sends.unfill(slot);
+                return Err(io::Error::other("io_uring submission queue full"));
             }
         }
-        Ok(sent)
+        if done > 0 {
+            self.enter(0, None)?;
+            // Inline completions free their slots now rather than at the next call.
+            self.reap();
+        }
+        Ok(done)
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
@@ -511,7 +523,8 @@ impl Driver for UringDriver {
 
 impl Drop for UringDriver {
     fn drop(&mut self) {
-        let busy = |s: &State| s.recv_armed || s.wake_armed || s.sends_in_flight > 0;
+        let busy =
+            |s: &State, m: &KernelMemory| s.recv_armed || s.wake_armed || m.sends.in_flight() > 0;
         let mut cancels = Vec::with_capacity(2);
         if self.state.recv_armed {
             cancels.push(
@@ -527,13 +540,24 @@ impl Drop for UringDriver {
                     .user_data(CANCEL_TAG),
             );
         }
+        // Sends parked on a full socket buffer would otherwise hold their slots until writable.
+        cancels.extend(self.mem.sends.busy().map(|i| {
+            opcode::AsyncCancel::new(SEND_TAG | u64::from(i))
+                .build()
+                .user_data(CANCEL_TAG)
+        }));
         for entry in &cancels {
             // SAFETY: cancel entries carry no pointers.
-            let _ = unsafe { self.ring.submission().push(entry) };
+            if unsafe { self.ring.submission().push(entry) }.is_err() {
+                // Full: submit what is queued, then try once more.
+                let _ = self.ring.submit();
+                // SAFETY: as above.
+                let _ = unsafe { self.ring.submission().push(entry) };
+            }
         }
         for _ in 0..DRAIN_ROUNDS {
             self.reap();
-            if !busy(&self.state) {
+            if !busy(&self.state, &self.mem) {
                 break;
             }
             if self.enter(1, Some(Duration::from_millis(10))).is_err() {
@@ -541,7 +565,7 @@ impl Drop for UringDriver {
             }
         }
         self.reap();
-        if busy(&self.state) {
+        if busy(&self.state, &self.mem) {
             // The kernel may still write these buffers: leak them rather than free them.
             return;
         }

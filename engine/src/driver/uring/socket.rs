@@ -5,7 +5,11 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
+use std::os::fd::AsFd;
+
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::super::udp::{grow_buffer, setsockopt_int};
 
 /// Bytes reserved for the source address in each receive buffer: a `sockaddr_in6`, which also
 /// holds a `sockaddr_in`.
@@ -22,11 +26,21 @@ pub(super) fn bind_udp(addr: SocketAddr, socket_buffer: Option<usize>) -> io::Re
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     if let Some(bytes) = socket_buffer {
-        socket.set_recv_buffer_size(bytes)?;
-        socket.set_send_buffer_size(bytes)?;
+        grow_buffer(&socket, bytes, true);
+        grow_buffer(&socket, bytes, false);
     }
     socket.bind(&SockAddr::from(addr))?;
     Ok(socket)
+}
+
+/// Turns on the UDP offloads asked for, where the kernel has them: GSO when
+/// `setsockopt(UDP_SEGMENT, 0)` succeeds, GRO when `setsockopt(UDP_GRO, 1)` does. Returns
+/// `(gso, gro)` as granted.
+pub(super) fn offloads(socket: &Socket, gso: bool, gro: bool) -> (bool, bool) {
+    let fd = socket.as_fd();
+    let gso = gso && setsockopt_int(fd, libc::SOL_UDP, libc::UDP_SEGMENT, 0).is_ok();
+    let gro = gro && setsockopt_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok();
+    (gso, gro)
 }
 
 /// The kernel address for sending to `to` from a socket of the given family: an IPv4 peer on

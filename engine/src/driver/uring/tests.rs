@@ -152,3 +152,106 @@ fn bind_rejects_bad_options() {
     .expect_err("not a power of two");
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 }
+
+/// Receives with `rx` until `want` datagrams arrived (bounded waits).
+fn collect(d: &mut UringDriver, rx: &mut RxBatch, want: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    for _ in 0..500 {
+        rx.clear();
+        let n = d.recv_batch(rx).expect("recv_batch");
+        got.extend((0..n).map(|i| rx.get(i).expect("entry").1.to_vec()));
+        if got.len() >= want {
+            break;
+        }
+        if n == 0 {
+            d.wait(Some(Duration::from_millis(10))).expect("wait");
+        }
+    }
+    got
+}
+
+#[test]
+fn gso_sends_arrive_as_gro_and_split_across_small_batches() {
+    if !usable() {
+        return;
+    }
+    let mut a = bind(UringOptions::default());
+    let mut b = bind(UringOptions::default());
+    let to = b.local_addr().expect("addr");
+    let mut tx = TxBatch::with_capacity(40);
+    for i in 0..40u8 {
+        tx.push(to, &[i; 1200]);
+    }
+    assert_eq!(
+        a.send_batch(&tx).expect("send"),
+        40,
+        "40 datagrams take one slot"
+    );
+    // A 3-slot batch forces a GRO buffer to be handed out over many calls.
+    let got = collect(&mut b, &mut RxBatch::new(3), 40);
+    assert_eq!(got.len(), 40);
+    for (i, d) in got.iter().enumerate() {
+        assert_eq!(d.as_slice(), &[i as u8; 1200][..], "datagram {i}");
+    }
+    if a.offloads().0 {
+        assert_eq!(a.stats().gso_sends, 1, "{:?}", a.stats());
+    }
+    if b.offloads().1 && a.offloads().0 {
+        // Loopback hands a GSO send to a GRO socket whole.
+        assert!(b.stats().gro_coalesced >= 1, "{:?}", b.stats());
+    }
+    assert_eq!(a.stats().send_failures, 0);
+}
+
+#[test]
+fn full_send_slots_report_fewer_sent_and_the_rest_follows_in_order() {
+    if !usable() {
+        return;
+    }
+    // 8 entries, 2 kept for re-arms: at most 6 sends per call.
+    let mut a = bind(UringOptions {
+        sq_entries: 8,
+        gso: false,
+        ..UringOptions::default()
+    });
+    let mut b = bind(UringOptions::default());
+    let to = b.local_addr().expect("addr");
+    let mut tx = TxBatch::with_capacity(20);
+    for seq in 0..20 {
+        tx.push(to, &datagram(seq));
+    }
+    let first = a.send_batch(&tx).expect("send");
+    assert!((1..=6).contains(&first), "sent {first} of 20");
+    tx.consume(first);
+    for _ in 0..100 {
+        if tx.is_empty() {
+            break;
+        }
+        let n = a.send_batch(&tx).expect("send");
+        tx.consume(n);
+    }
+    assert!(tx.is_empty());
+    let got = collect(&mut b, &mut RxBatch::new(32), 20);
+    let want: Vec<Vec<u8>> = (0..20).map(datagram).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn driver_bound_on_one_thread_receives_on_another() {
+    if !usable() {
+        return;
+    }
+    // What a shard does: bind on the main thread, run on its own. Nothing is armed before the
+    // first recv_batch, so the receive's completion work belongs to the running thread.
+    let mut d = bind(UringOptions::default());
+    let tx = UdpSocket::bind(lo()).expect("std bind");
+    let peer = tx.local_addr().expect("addr");
+    tx.send_to(&datagram(1), d.local_addr().expect("addr"))
+        .expect("sent before the receive was armed");
+    let t = std::thread::spawn(move || {
+        expect_in_order(&mut d, peer, 1, 1);
+        d
+    });
+    let d = t.join().expect("shard thread");
+    assert_eq!(d.stats().dropped, 0);
+}

@@ -1,4 +1,4 @@
-//! The raw pieces of a `msghdr` the mmsg driver fills and reads: socket addresses
+//! The raw pieces of a `msghdr` the kernel backends fill and read: socket addresses
 //! (`sockaddr_in` / `sockaddr_in6`, with IPv4-mapped IPv6 folded back to IPv4) and the one
 //! control message each direction uses (`UDP_SEGMENT` on send, `UDP_GRO` on receive).
 //!
@@ -173,6 +173,43 @@ pub(super) fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
     None
 }
 
+/// The `UDP_GRO` segment size in raw control bytes the kernel wrote somewhere without
+/// alignment (io_uring's multishot recvmsg puts them right after the source address).
+#[cfg_attr(
+    not(all(target_os = "linux", feature = "uring")),
+    allow(
+        dead_code,
+        reason = "only the io_uring backend receives into raw bytes"
+    )
+)]
+pub(super) fn gro_segment_in(control: &[u8]) -> Option<usize> {
+    let header = mem::size_of::<libc::cmsghdr>();
+    // SAFETY: CMSG_LEN is arithmetic on a constant.
+    let data_at = unsafe { libc::CMSG_LEN(0) } as usize;
+    let mut off = 0;
+    while off + header <= control.len() {
+        // SAFETY: `off + header <= len`, so the read stays inside `control`; read_unaligned
+        // has no alignment requirement and cmsghdr is plain old data.
+        let c: libc::cmsghdr =
+            unsafe { std::ptr::read_unaligned(control.as_ptr().add(off).cast()) };
+        #[allow(
+            clippy::unnecessary_cast,
+            reason = "cmsg_len is usize on glibc, u32 on musl"
+        )]
+        let len = c.cmsg_len as usize;
+        if len < data_at || off + len > control.len() {
+            return None;
+        }
+        if c.cmsg_level == libc::SOL_UDP && c.cmsg_type == libc::UDP_GRO && len >= data_at + 4 {
+            let v = control.get(off + data_at..off + data_at + 4)?;
+            let seg = i32::from_ne_bytes(v.try_into().ok()?);
+            return usize::try_from(seg).ok().filter(|&s| s > 0);
+        }
+        off += len.next_multiple_of(mem::size_of::<usize>());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +248,32 @@ mod tests {
             std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), 1200);
         }
         assert_eq!(gro_segment(&hdr), Some(1200));
+    }
+
+    #[test]
+    fn unaligned_gro_cmsg_is_found_after_other_cmsgs() {
+        let mut ctl = vec![0xaa_u8; 3]; // misalign the start, as io_uring's out buffer does
+        let h = mem::size_of::<libc::cmsghdr>();
+        for (level, ty, val) in [
+            (libc::SOL_IP, 8, 7_i32),
+            (libc::SOL_UDP, libc::UDP_GRO, 1100),
+        ] {
+            // SAFETY (test): arithmetic.
+            let len = unsafe { libc::CMSG_LEN(4) } as usize;
+            // SAFETY (test): cmsghdr is plain old data.
+            let mut c: libc::cmsghdr = unsafe { mem::zeroed() };
+            c.cmsg_len = len as _;
+            c.cmsg_level = level;
+            c.cmsg_type = ty;
+            let start = ctl.len();
+            // SAFETY (test): viewing a local POD value as its bytes.
+            let raw = unsafe { std::slice::from_raw_parts((&raw const c).cast::<u8>(), h) };
+            ctl.extend_from_slice(raw);
+            ctl.extend_from_slice(&val.to_ne_bytes());
+            ctl.resize(start + len.next_multiple_of(mem::size_of::<usize>()), 0);
+        }
+        assert_eq!(gro_segment_in(&ctl[3..]), Some(1100));
+        assert_eq!(gro_segment_in(&ctl[3..10]), None, "truncated header");
+        assert_eq!(gro_segment_in(&[]), None);
     }
 }
