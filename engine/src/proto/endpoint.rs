@@ -16,7 +16,7 @@
 //! All randomness (connection ids, keys, nonces, challenge secret, fake-loss draws) comes from
 //! one seeded RNG, so a simulated run replays exactly.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 // Fx hashing: the keys are our own random connection ids and challenge-checked addresses, so a
 // fast non-keyed hash is safe here; SipHash was ~5 % of a loaded shard's instructions.
@@ -40,6 +40,7 @@ use crate::proto::ids::{IdAllocator, IdError};
 /// Locked only when a connection is created or freed, never per packet.
 pub type SharedIds = std::sync::Arc<std::sync::Mutex<IdAllocator>>;
 use crate::proto::snp::ReceivedMessage;
+use crate::proto::timer_wheel::TimerWheel;
 use crate::time::Timestamp;
 
 /// Minimum spacing of NoConnection replies to strays (GNS's global spam limiter: 250 ms).
@@ -154,11 +155,11 @@ pub struct Endpoint {
     ready: VecDeque<u32>,
     /// Members of `ready` (O(1) membership for many connections).
     in_ready: HashSet<u32>,
-    /// Each connection's next deadline, ordered: the endpoint's timer queue, so finding due
-    /// connections costs O(log n) instead of a scan of every connection.
-    timers: BTreeSet<(Timestamp, u32)>,
-    /// The deadline each connection is filed under in `timers`.
-    deadlines: HashMap<u32, Timestamp>,
+    /// Each connection's next deadline in a hierarchical timer wheel: filing, refiling and
+    /// finding due connections cost O(1), not a scan of every connection (nor O(log n)).
+    timers: TimerWheel,
+    /// Scratch for `handle_timeout`'s due list.
+    due: Vec<(Timestamp, u32)>,
     /// Connections touched since their deadline was last computed; refiled once per
     /// `poll_timeout` / `handle_timeout`, not after every packet.
     dirty: HashSet<u32>,
@@ -217,8 +218,8 @@ impl Endpoint {
             in_readable: HashSet::default(),
             ready: VecDeque::new(),
             in_ready: HashSet::default(),
-            timers: BTreeSet::new(),
-            deadlines: HashMap::default(),
+            timers: TimerWheel::default(),
+            due: Vec::new(),
             dirty: HashSet::default(),
             events: VecDeque::new(),
             last_spam_reply: None,
@@ -286,16 +287,17 @@ impl Endpoint {
 
     /// Files the connection under its current deadline.
     fn reschedule(&mut self, id: u32, now: Timestamp) {
-        if let Some(old) = self.deadlines.remove(&id) {
-            self.timers.remove(&(old, id));
-        }
-        if let Some(t) = self
+        match self
             .connections
             .get_mut(&id)
             .and_then(|c| c.poll_timeout(now))
         {
-            self.timers.insert((t, id));
-            self.deadlines.insert(id, t);
+            Some(t) => {
+                self.timers.insert(t, id);
+            }
+            None => {
+                self.timers.remove(id);
+            }
         }
     }
 
@@ -497,9 +499,7 @@ impl Endpoint {
     }
 
     fn forget(&mut self, id: u32) {
-        if let Some(old) = self.deadlines.remove(&id) {
-            self.timers.remove(&(old, id));
-        }
+        self.timers.remove(id);
         if self.connections.remove(&id).is_some() {
             if let Some(key) = self.request_keys.remove(&id) {
                 self.by_request.remove(&key);
@@ -600,7 +600,7 @@ impl Endpoint {
         [
             self.fake_send.next_release(),
             self.fake_recv.next_release(),
-            self.timers.first().map(|t| t.0),
+            self.timers.first(),
         ]
         .into_iter()
         .flatten()
@@ -615,21 +615,16 @@ impl Endpoint {
             self.dispatch(now, local, from, &mut data);
         }
         self.refile(now);
-        let mut due = Vec::new();
-        while let Some(&(t, id)) = self.timers.first() {
-            if t > now {
-                break;
-            }
-            self.timers.pop_first();
-            self.deadlines.remove(&id);
-            due.push(id);
-        }
-        for id in due {
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        self.timers.pop_due(now, &mut due);
+        for &(_, id) in &due {
             if let Some(conn) = self.connections.get_mut(&id) {
                 conn.handle_timeout(now);
             }
             self.collect(id, now);
         }
+        self.due = due;
     }
 }
 
