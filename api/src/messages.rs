@@ -36,73 +36,96 @@ fn refresh_buffered(sh: &Shared, rec: &Arc<ConnRecord>) {
     });
 }
 
-fn send_one(
-    sh: &Shared,
-    conn: Connection,
-    data: Vec<u8>,
-    flags: i32,
-    lane: u16,
-) -> Result<i64, EResult> {
-    let rec = sh.conn(conn).ok_or(EResult::InvalidParam)?;
-    match rec.state() {
-        ApiState::Connected => {}
-        ApiState::Connecting | ApiState::FindingRoute => {
-            if flags & send_flags::NO_DELAY != 0 {
-                return Err(EResult::Ignored);
-            }
-        }
-        ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => {
-            return Err(EResult::NoConnection);
-        }
-        ApiState::None => return Err(EResult::InvalidState),
-    }
-    if data.len() > MAX_MESSAGE_SIZE {
-        return Err(EResult::InvalidParam);
-    }
-    let len = data.len() as u64;
+/// One message of a run to one connection: payload, flags, lane.
+type Outgoing = (Vec<u8>, i32, u16);
+
+/// Sends a run of messages to one connection, appending each one's number or negated
+/// `EResult` to `results`. The whole run costs one lock and one shard command: under the
+/// connection's send lock the messages are checked and numbered, then queued together.
+fn send_run(sh: &Shared, conn: Connection, run: Vec<Outgoing>, results: &mut Vec<i64>) {
+    let fail = |e: EResult| -i64::from(e.code());
+    let Some(rec) = sh.conn(conn) else {
+        results.extend(run.iter().map(|_| fail(EResult::InvalidParam)));
+        return;
+    };
+    let state = rec.state();
     let mut send = lock(&rec.send);
-    let lane_i = usize::from(lane);
-    if lane_i >= send.next_number.len() {
-        return Err(EResult::InvalidParam);
-    }
-    if rec.is_pipe() {
+    let mut accepted: Vec<(Vec<u8>, u8, u32)> = Vec::with_capacity(run.len());
+    let mut added = 0u64;
+    let limit = rec.send_buffer_size.load(Ordering::Relaxed);
+    let mut refresh = false;
+    for (data, flags, lane) in run {
+        let check = match state {
+            ApiState::Connected => Ok(()),
+            ApiState::Connecting | ApiState::FindingRoute if flags & send_flags::NO_DELAY != 0 => {
+                Err(EResult::Ignored)
+            }
+            ApiState::Connecting | ApiState::FindingRoute => Ok(()),
+            ApiState::ClosedByPeer | ApiState::ProblemDetectedLocally => Err(EResult::NoConnection),
+            ApiState::None => Err(EResult::InvalidState),
+        };
+        let lane_i = usize::from(lane);
+        let check = check.and_then(|()| {
+            if data.len() > MAX_MESSAGE_SIZE || lane_i >= send.next_number.len() {
+                Err(EResult::InvalidParam)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = check {
+            results.push(fail(e));
+            continue;
+        }
+        if rec.is_pipe() {
+            let number = send.next_number[lane_i];
+            send.next_number[lane_i] += 1;
+            crate::pair::pipe_send(&rec, data, flags, lane, number);
+            results.push(number);
+            continue;
+        }
+        let len = data.len() as u64;
+        let used = rec.pending_bytes.load(Ordering::Acquire)
+            + rec.engine_buffered.load(Ordering::Acquire)
+            + added;
+        if used + len > limit {
+            refresh = true;
+            results.push(fail(EResult::LimitExceeded));
+            continue;
+        }
         let number = send.next_number[lane_i];
         send.next_number[lane_i] += 1;
-        crate::pair::pipe_send(&rec, data, flags, lane, number);
-        return Ok(number);
+        added += len;
+        results.push(number);
+        // invariant: lanes are capped at MAX_LANES (255), checked by configure_connection_lanes.
+        let wire_lane = u8::try_from(lane).unwrap_or(u8::MAX);
+        accepted.push((data, wire_lane, u32::try_from(flags).unwrap_or(0)));
     }
-    let used =
-        rec.pending_bytes.load(Ordering::Acquire) + rec.engine_buffered.load(Ordering::Acquire);
-    if used + len > rec.send_buffer_size.load(Ordering::Relaxed) {
-        drop(send);
-        refresh_buffered(sh, &rec);
-        return Err(EResult::LimitExceeded);
-    }
-    let number = send.next_number[lane_i];
-    send.next_number[lane_i] += 1;
-    rec.pending_bytes.fetch_add(len, Ordering::AcqRel);
-    let r = rec.clone();
-    let id = conn.0;
-    // invariant: lanes are capped at MAX_LANES (255), checked by configure_connection_lanes.
-    let wire_lane = u8::try_from(lane).unwrap_or(u8::MAX);
-    let engine_flags = u32::try_from(flags).unwrap_or(0);
-    sh.command(rec.shard, move |ep, now| {
-        let refused = ep
-            .send_message(now, id, wire_lane, engine_flags, data)
-            .is_err();
-        if let Some(c) = ep.connection_mut(id) {
-            if refused {
-                // Keep later numbers equal to what the callers were told.
-                c.skip_message_number(wire_lane);
+    if !accepted.is_empty() {
+        rec.pending_bytes.fetch_add(added, Ordering::AcqRel);
+        let r = rec.clone();
+        let id = conn.0;
+        // Queued while the lock is held: commands and numbers stay in the same order.
+        sh.command(rec.shard, move |ep, now| {
+            for (data, lane, flags) in accepted {
+                if ep.send_message(now, id, lane, flags, data).is_err()
+                    && let Some(c) = ep.connection_mut(id)
+                {
+                    // Keep later numbers equal to what the callers were told.
+                    c.skip_message_number(lane);
+                }
             }
-            let size = c.snp().config().send_buffer_size;
-            let used = size.saturating_sub(c.snp().send_buffer_available());
-            r.engine_buffered.store(used as u64, Ordering::Release);
-        }
-        r.pending_bytes.fetch_sub(len, Ordering::AcqRel);
-    });
+            if let Some(c) = ep.connection(id) {
+                let size = c.snp().config().send_buffer_size;
+                let used = size.saturating_sub(c.snp().send_buffer_available());
+                r.engine_buffered.store(used as u64, Ordering::Release);
+            }
+            r.pending_bytes.fetch_sub(added, Ordering::AcqRel);
+        });
+    }
     drop(send);
-    Ok(number)
+    if refresh {
+        refresh_buffered(sh, &rec);
+    }
 }
 
 impl Sockets {
@@ -116,20 +139,34 @@ impl Sockets {
         data: &[u8],
         flags: i32,
     ) -> Result<i64, EResult> {
-        send_one(self.shared(), conn, data.to_vec(), flags, 0)
+        let mut r = Vec::with_capacity(1);
+        send_run(self.shared(), conn, vec![(data.to_vec(), flags, 0)], &mut r);
+        match r.first() {
+            Some(&n) if n > 0 => Ok(n),
+            Some(&e) => Err(EResult::from_code(i32::try_from(-e).unwrap_or(2))),
+            None => Err(EResult::Fail),
+        }
     }
 
     /// `SendMessages`: sends each message (its payload moves, no copy) and returns, per
     /// message, its number or the negated `EResult`.
+    /// Consecutive messages to one connection go as one run (one lock, one shard command).
     pub fn send_messages(&self, messages: Vec<OutMessage>) -> Vec<i64> {
         let sh = self.shared();
-        messages
-            .into_iter()
-            .map(|m| match send_one(sh, m.conn, m.data, m.flags, m.lane) {
-                Ok(n) => n,
-                Err(e) => -i64::from(e.code()),
-            })
-            .collect()
+        let mut results = Vec::with_capacity(messages.len());
+        let mut run: Vec<Outgoing> = Vec::new();
+        let mut run_conn = Connection::INVALID;
+        for m in messages {
+            if m.conn != run_conn && !run.is_empty() {
+                send_run(sh, run_conn, std::mem::take(&mut run), &mut results);
+            }
+            run_conn = m.conn;
+            run.push((m.data, m.flags, m.lane));
+        }
+        if !run.is_empty() {
+            send_run(sh, run_conn, run, &mut results);
+        }
+        results
     }
 
     /// `FlushMessagesOnConnection`: queued messages go without waiting for Nagle. InvalidParam
