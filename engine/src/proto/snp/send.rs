@@ -262,21 +262,28 @@ impl SendState {
         let msg_num = l.next_msg_num;
         l.next_msg_num += 1;
         let (data, stream_pos): (Arc<[u8]>, u64) = if reliable {
-            let mut framed = Vec::with_capacity(payload.len() + 10);
+            // Framing scratch and the caller's payload go back to the buffer pool (a shard
+            // echoing received messages then allocates nothing per message for them).
+            let mut framed = crate::buffers::take(payload.len() + 10);
             write_reliable_header(
                 &mut framed,
                 msg_num - l.last_reliable_num,
                 payload.len() as u64,
             );
             framed.extend_from_slice(&payload);
+            crate::buffers::give(payload);
             l.last_reliable_num = msg_num;
             let pos = l.next_stream_pos;
             l.next_stream_pos += framed.len() as u64;
             l.unsent_reliable += framed.len() as u64;
-            (framed.into(), pos)
+            let data: Arc<[u8]> = Arc::from(&framed[..]);
+            crate::buffers::give(framed);
+            (data, pos)
         } else {
             l.unsent_unreliable += payload.len() as u64;
-            (payload.into(), 0)
+            let data: Arc<[u8]> = Arc::from(&payload[..]);
+            crate::buffers::give(payload);
+            (data, 0)
         };
         // Sizes are ≤ 512 KiB + header, far below u32::MAX.
         let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
