@@ -184,6 +184,13 @@ impl RecvStream {
         let at = self.head + (start - self.consumed) as usize;
         self.data[at..at + bytes.len()].copy_from_slice(bytes);
 
+        if self.gaps.is_empty() {
+            // The common case (no loss): nothing to split, no allocation per segment.
+            if start > end {
+                self.gaps.push(end..start);
+            }
+            return Ok(Inserted::New);
+        }
         let mut gaps = Vec::with_capacity(self.gaps.len() + 1);
         for g in self.gaps.drain(..) {
             if g.end <= start || seg_end <= g.start {
