@@ -112,3 +112,45 @@ fn network_pair_is_encrypted_and_connected() {
     assert!(s.get_detailed_connection_status(a, &mut small) > 8);
     assert_eq!(small[7], 0, "truncated text is NUL terminated");
 }
+
+#[test]
+fn dual_stack_listen_socket_takes_ipv4_and_ipv6_clients() {
+    let (server, seen) = instance(2);
+    let (client, _) = instance(1);
+    let listen = server.create_listen_socket_ip("[::]:0".parse().unwrap(), &[]);
+    assert_ne!(listen, sockworks::ListenSocket::INVALID);
+    let port = server.get_listen_socket_address(listen).unwrap().port();
+    let v4 = client.connect_by_ip_address(format!("127.0.0.1:{port}").parse().unwrap(), &[]);
+    let v6 = client.connect_by_ip_address(format!("[::1]:{port}").parse().unwrap(), &[]);
+    assert!(wait_until(&[&server], || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.info.state == ConnectionState::Connecting)
+            .count()
+            == 2
+    }));
+    let incoming: Vec<_> = seen.lock().unwrap().iter().map(|e| e.conn).collect();
+    for c in incoming {
+        assert_eq!(server.accept_connection(c), EResult::Ok);
+    }
+    assert!(wait_until(&[&server, &client], || {
+        client.connection_state(v4) == ConnectionState::Connected
+            && client.connection_state(v6) == ConnectionState::Connected
+    }));
+    for c in [v4, v6] {
+        client
+            .send_message_to_connection(c, b"dual", send_flags::RELIABLE)
+            .unwrap();
+    }
+    let group = server.create_poll_group();
+    for e in seen.lock().unwrap().iter() {
+        server.set_connection_poll_group(e.conn, group);
+    }
+    let mut got = Vec::new();
+    assert!(wait_until(&[&server], || {
+        server.receive_messages_on_poll_group(group, &mut got, 16);
+        got.len() == 2
+    }));
+    assert!(got.iter().all(|m| m.data == b"dual"));
+}
