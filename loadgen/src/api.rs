@@ -21,20 +21,7 @@ use sockworks::{
 };
 
 use crate::now;
-
-/// The load.
-#[derive(Debug, Clone, Copy)]
-pub struct Load {
-    pub connections: u32,
-    pub messages: u64,
-    pub size: usize,
-    pub window: u64,
-    pub rate: u32,
-    pub server_shards: usize,
-    pub client_shards: usize,
-    pub max: Duration,
-    pub seed: u64,
-}
+use crate::sharded::Load;
 
 /// What a run measured.
 #[derive(Debug)]

@@ -120,17 +120,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run_api(args: &Args) -> anyhow::Result<()> {
-    let load = api::Load {
-        connections: args.connections,
-        messages: args.messages,
-        size: args.message_size,
-        window: args.window,
-        rate: args.rate,
-        server_shards: args.server_shards,
-        client_shards: args.client_shards,
-        max: Duration::from_secs(args.max_seconds),
-        seed: args.seed,
-    };
+    let load = sharded_load(args);
     let r = api::run(&load)?;
     println!(
         "sockworks loadgen: sockworks API, {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1",
@@ -142,14 +132,7 @@ fn run_api(args: &Args) -> anyhow::Result<()> {
         r.process_cpu,
         r.process_cpu * 1e6 / r.echoed.max(1) as f64
     );
-    println!(
-        "  check: {} sent, {} echoed intact and in order, {} lost",
-        r.sent,
-        r.echoed,
-        r.sent - r.echoed
-    );
-    ensure!(r.sent == r.echoed, "messages lost");
-    Ok(())
+    check(r.sent, r.echoed)
 }
 
 fn run_udp(args: &Args) -> anyhow::Result<()> {
@@ -175,18 +158,12 @@ fn run_udp(args: &Args) -> anyhow::Result<()> {
         per_msg(r.server_cpu),
         r.client_cpu.as_secs_f64()
     );
-    println!(
-        "  check: {} sent, {} echoed intact and in order, {} lost",
-        r.sent,
-        r.echoed,
-        r.sent - r.echoed
-    );
-    ensure!(r.sent == r.echoed, "messages lost");
-    Ok(())
+    check(r.sent, r.echoed)
 }
 
-fn run_sharded(args: &Args) -> anyhow::Result<()> {
-    let load = sharded::Load {
+/// The echo load of the runtime and API modes, from the command line.
+fn sharded_load(args: &Args) -> sharded::Load {
+    sharded::Load {
         connections: args.connections,
         messages: args.messages,
         size: args.message_size,
@@ -201,7 +178,11 @@ fn run_sharded(args: &Args) -> anyhow::Result<()> {
             Io::Mmsg => sockworks_engine::driver::any::Backend::Mmsg,
             Io::Uring => sockworks_engine::driver::any::Backend::Uring,
         },
-    };
+    }
+}
+
+fn run_sharded(args: &Args) -> anyhow::Result<()> {
+    let load = sharded_load(args);
     let r = sharded::run(&load)?;
     let secs = r.transfer_time.as_secs_f64();
     println!(
@@ -222,13 +203,16 @@ fn run_sharded(args: &Args) -> anyhow::Result<()> {
         r.server_cpu.as_secs_f64() * 1e6 / r.echoed.max(1) as f64,
         r.server_cpu.as_secs_f64() * 1e6 / (r.server_in + r.server_out).max(1) as f64
     );
+    check(r.sent, r.echoed)
+}
+
+/// The loss check every echo mode ends with: fails unless every message came back.
+fn check(sent: u64, echoed: u64) -> anyhow::Result<()> {
     println!(
-        "  check: {} sent, {} echoed intact and in order, {} lost",
-        r.sent,
-        r.echoed,
-        r.sent - r.echoed
+        "  check: {sent} sent, {echoed} echoed intact and in order, {} lost",
+        sent - echoed
     );
-    ensure!(r.sent == r.echoed, "messages lost");
+    ensure!(sent == echoed, "messages lost");
     Ok(())
 }
 
