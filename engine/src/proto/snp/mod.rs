@@ -88,6 +88,11 @@ pub struct SnpConfig {
     pub recv_max_segments_per_packet: usize,
     /// `MTU_PacketSize`; informational here (the caller passes `max_plaintext`).
     pub mtu_packet_size: usize,
+    /// Not a GNS setting. `true` (default): consecutive new reliable messages of one lane go
+    /// out as one reliable segment (up to the largest segment), which GNS receivers accept
+    /// since the reliable stream is read as bytes. `false`: one segment per message piece,
+    /// GNS's exact framing (spec §4.17).
+    pub coalesce_reliable: bool,
 }
 
 impl Default for SnpConfig {
@@ -102,6 +107,7 @@ impl Default for SnpConfig {
             recv_max_message_size: 524_288,
             recv_max_segments_per_packet: 1300,
             mtu_packet_size: 1300,
+            coalesce_reliable: true,
         }
     }
 }

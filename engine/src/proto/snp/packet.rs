@@ -9,8 +9,14 @@
 //!  [stop_waiting][ack ...][rel lane0][unrel lane0][0x89][rel lane2 retry][rel lane2 new, to end]
 //!   always        reserved  ─── grouped by lane, planning order kept within a lane ───
 //! ```
+//!
+//! With `SnpConfig::coalesce_reliable` (the default), new reliable data that continues its
+//! lane's last planned segment (a new reliable one, contiguous stream range) extends it
+//! instead of starting one, up to the largest reliable segment: thirty small messages make one
+//! segment, not thirty. GNS starts a segment per message (a FIXME there); its receivers, like
+//! ours, read the reliable stream as bytes, so both framings decode to the same messages.
+//! With the switch off the framing is GNS's, byte for byte.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use super::{BuiltPacket, Snp};
@@ -35,14 +41,14 @@ const MTU_TO_SEGMENT: usize = 1300 - MAX_RELIABLE_SEGMENT;
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Reliable {
-        pos: u64,
-        retry: bool,
-    },
+    /// Stream bytes `[pos, pos + len)`, read from the lane's stream buffer when written.
+    Reliable { pos: u64, retry: bool },
+    /// `data[offset..offset + len]` of unreliable message `msg_num`.
     Unreliable {
         msg_num: u64,
         offset: u64,
         end: bool,
+        data: Arc<[u8]>,
     },
 }
 
@@ -50,8 +56,7 @@ enum Kind {
 struct Piece {
     lane: u8,
     kind: Kind,
-    data: Arc<[u8]>,
-    range: Range<usize>,
+    len: usize,
 }
 
 /// The encoder's per-lane context, mirrored for sizing.
@@ -124,20 +129,14 @@ struct Planner {
     ctx: Vec<PlanCtx>,
     room: usize,
     pieces: Vec<Piece>,
+    /// Let new reliable data extend the previous piece (`SnpConfig::coalesce_reliable`).
+    coalesce: bool,
 }
 
 impl Planner {
-    /// Plans a segment of up to `max` bytes from `data[from..]`; `whole` = it must go whole.
+    /// Plans a segment of up to `max` bytes; `whole` = it must go whole.
     /// Returns the bytes planned (None: it does not fit).
-    fn plan(
-        &mut self,
-        lane: u8,
-        kind: Kind,
-        data: &Arc<[u8]>,
-        from: usize,
-        max: usize,
-        whole: bool,
-    ) -> Option<usize> {
+    fn plan(&mut self, lane: u8, kind: Kind, max: usize, whole: bool) -> Option<usize> {
         let c = &mut self.ctx[usize::from(lane)];
         if !c.encodable(&kind) {
             return None; // close the packet; the next one starts a fresh context
@@ -153,9 +152,37 @@ impl Planner {
         self.pieces.push(Piece {
             lane,
             kind,
-            data: data.clone(),
-            range: from..from + take,
+            len: take,
         });
+        Some(take)
+    }
+
+    /// Extends `lane`'s last planned piece with up to `max` new reliable bytes at `pos` when
+    /// it is a new reliable segment ending at `pos` and shorter than `cap`.
+    /// No header is added, so any byte of room is used. Returns the bytes planned (None: no
+    /// piece to extend; plan a new segment).
+    fn extend(&mut self, lane: u8, pos: u64, max: usize, cap: usize) -> Option<usize> {
+        if !self.coalesce {
+            return None;
+        }
+        // The lane's last piece: pieces are written grouped by lane, so pieces of other lanes
+        // planned after it do not separate it from this data on the wire.
+        let p = self.pieces.iter_mut().rev().find(|p| p.lane == lane)?;
+        let Kind::Reliable { pos: start, retry } = p.kind else {
+            return None;
+        };
+        if retry || start + p.len as u64 != pos {
+            return None;
+        }
+        let take = max
+            .min(cap.min(MAX_EXPLICIT_SIZE).saturating_sub(p.len))
+            .min(self.room);
+        if take == 0 {
+            return None;
+        }
+        p.len += take;
+        self.room -= take;
+        self.ctx[usize::from(lane)].stream_end = Some(pos + take as u64);
         Some(take)
     }
 }
@@ -200,6 +227,7 @@ impl Snp {
             ctx: vec![PlanCtx::default(); self.send.lanes.len()],
             room: max_plaintext.saturating_sub(used),
             pieces: Vec::new(),
+            coalesce: self.config.coalesce_reliable,
         };
         if wants {
             self.plan_data(&mut planner);
@@ -211,35 +239,42 @@ impl Snp {
         let n = pieces.len();
         let mut reliable = false;
         for (i, p) in pieces.iter().enumerate() {
-            let bytes = &p.data[p.range.clone()];
             let last = i + 1 == n;
-            let r = match p.kind {
-                Kind::Reliable { pos, .. } => {
+            let r = match &p.kind {
+                &Kind::Reliable { pos, .. } => {
                     reliable = true;
+                    let end = pos + p.len as u64;
                     segs.push(SegmentRef {
                         lane: LaneId(p.lane),
-                        stream: pos..pos + bytes.len() as u64,
+                        stream: pos..end,
                     });
+                    // invariant: planned ranges are queued-unsent or unacked (retry) bytes,
+                    // which the lane's stream buffer keeps until acked.
+                    let bytes = self.send.lanes[usize::from(p.lane)]
+                        .stream_bytes(pos, end)
+                        .expect("invariant: planned stream bytes are buffered");
                     enc.reliable(p.lane, pos, bytes, last)
                 }
                 Kind::Unreliable {
                     msg_num,
                     offset,
                     end,
-                } => enc.unreliable(p.lane, msg_num, offset, end, bytes, last),
+                    data,
+                } => {
+                    let from = *offset as usize; // an offset into `data`, a usize
+                    let bytes = &data[from..from + p.len];
+                    enc.unreliable(p.lane, *msg_num, *offset, *end, bytes, last)
+                }
             };
             // invariant: planning checked sizes, order and contexts exactly as the encoder does.
             r.expect("invariant: planned segment encodes");
         }
         for p in &pieces {
             if let Kind::Reliable { pos, retry } = p.kind {
-                let l = &mut self.send.lanes[usize::from(p.lane)];
-                if !retry {
-                    l.retain_message(pos - p.range.start as u64, &p.data);
-                } else {
+                if retry {
                     self.stats.counters.retransmitted_segments += 1;
                 }
-                l.on_segment_sent(pos, pos + p.range.len() as u64);
+                self.send.lanes[usize::from(p.lane)].on_segment_sent(pos, pos + p.len as u64);
             }
         }
         let bytes = out.len() - start;
@@ -270,14 +305,15 @@ impl Snp {
             let l = &self.send.lanes[lane];
             let lane = lane as u8; // ≤ 255 lanes
             for (b, e) in l.retries() {
-                let Some((data, from, to)) = l.stream_bytes(b, e) else {
-                    continue;
-                };
+                if l.stream_bytes(b, e).is_none() {
+                    continue; // defensive: unacked segments' bytes are always buffered
+                }
                 let kind = Kind::Reliable {
                     pos: b,
                     retry: true,
                 };
-                if pl.plan(lane, kind, &data, from, to - from, true).is_none() {
+                // A segment's length is at most the largest reliable segment, a usize.
+                if pl.plan(lane, kind, (e - b) as usize, true).is_none() {
                     return;
                 }
             }
@@ -288,32 +324,43 @@ impl Snp {
                 break; // scheduler and queues agree; defensive
             };
             let rem = m.remaining();
-            let (kind, max) = if m.reliable {
+            let cap = self.max_segment();
+            let (take, max) = if m.reliable {
                 let pos = m.stream_pos + m.sent as u64;
-                (
-                    Kind::Reliable { pos, retry: false },
-                    rem.min(self.max_segment()),
-                )
+                if let Some(take) = pl.extend(lane.0, pos, rem, cap) {
+                    // Room-limited only if it stopped short of both the message and the cap.
+                    let max = if take < rem && pl.room > 0 { take } else { rem };
+                    (take, max)
+                } else {
+                    let max = rem.min(cap);
+                    let kind = Kind::Reliable { pos, retry: false };
+                    let Some(take) = pl.plan(lane.0, kind, max, false) else {
+                        break;
+                    };
+                    (take, max)
+                }
             } else {
+                let Some(data) = m.data.clone() else {
+                    break; // unreliable messages always carry their payload; defensive
+                };
                 let kind = Kind::Unreliable {
                     msg_num: m.msg_num,
                     offset: m.sent as u64,
                     end: false,
+                    data,
                 };
-                (kind, rem)
+                let Some(take) = pl.plan(lane.0, kind, rem, false) else {
+                    break;
+                };
+                if let Some(Piece {
+                    kind: Kind::Unreliable { end, .. },
+                    ..
+                }) = pl.pieces.last_mut()
+                {
+                    *end = take == rem;
+                }
+                (take, rem)
             };
-            let data = m.data.clone();
-            let from = m.sent;
-            let Some(take) = pl.plan(lane.0, kind, &data, from, max, false) else {
-                break;
-            };
-            if let Some(Piece {
-                kind: Kind::Unreliable { end, .. },
-                ..
-            }) = pl.pieces.last_mut()
-            {
-                *end = take == rem;
-            }
             let finished = self.send.advance_head(lane.0, take);
             // invariant: the scheduler's queue mirrors the lane queue message for message.
             self.sched

@@ -1,15 +1,18 @@
 //! Send-side message state: per-lane queues, reliable stream positions, the segments sent and
 //! not yet acked, and the retry sets (spec §4.6, §4.12, §4.16, §4.17).
 //!
-//! A reliable message is framed (header + payload) and given its stream range when queued.
-//! Packet assembly cuts it into segments; each segment's exact range is remembered until it
-//! is acked, and a NACK or RTO puts it in its lane's retry set, from which it is resent with
-//! the same range and a new packet number:
+//! A reliable message is framed (header + payload) straight into its lane's stream buffer
+//! and given its stream range when queued. Packet assembly cuts the stream into segments
+//! (one segment may span several consecutive messages, see `SnpConfig::coalesce_reliable`);
+//! each segment's exact range is remembered until it is acked, and a NACK or RTO puts it in
+//! its lane's retry set, from which it is resent with the same range and a new packet number.
+//! The buffer keeps every byte from the lowest unacked segment on, so a retry is one slice:
 //!
 //! ```text
-//!  lane stream:  [msg 1 ][    msg 2     ][msg 3 ...     (queue head, partly segmented)
-//!  segs:         [s1    ][s2      ][s3  ][s4 ]
-//!  state:         acked   in flight retry  in flight     copies: packets carrying it unacked
+//!  lane stream:  [msg 1 ][msg 2][msg 3][    msg 4     ][msg 5 ...   (queue head, partly sent)
+//!  segs:         [s1    ][s2               ][s3  ][s4 ][s5 ]
+//!  state:         acked   in flight         retry  in flight         copies: packets unacked
+//!  buffer:                [ kept from the first unacked segment to the end ...
 //! ```
 //!
 //! A segment counts how many packets carrying it are still in flight (`copies`); it joins the
@@ -33,21 +36,26 @@ pub(crate) struct OutMsg {
     pub nagle_at: Timestamp,
     /// Lane message number.
     pub msg_num: u64,
-    /// Reliable (framed in the stream) or unreliable.
+    /// Reliable (framed in the lane's stream buffer) or unreliable.
     pub reliable: bool,
-    /// Reliable: header + payload; unreliable: payload.
-    pub data: Arc<[u8]>,
-    /// Bytes of `data` already put in packets.
+    /// Unreliable: the payload. Reliable: `None`, the bytes are in the lane's stream buffer.
+    pub data: Option<Arc<[u8]>>,
+    /// Reliable: header + payload bytes; unreliable: payload bytes.
+    pub len: usize,
+    /// Bytes already put in packets.
     pub sent: usize,
-    /// Reliable: stream position of `data[0]`.
+    /// Reliable: stream position of the first header byte.
     pub stream_pos: u64,
 }
 
 impl OutMsg {
     pub fn remaining(&self) -> usize {
-        self.data.len() - self.sent
+        self.len - self.sent
     }
 }
+
+/// Buffer bytes released before the stream buffer is compacted (amortises the move).
+const COMPACT_MIN: usize = 16 * 1024;
 
 /// A sent, unacked reliable segment.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +72,10 @@ pub(crate) struct SendLane {
     last_reliable_num: u64,
     next_stream_pos: u64,
     pub queue: VecDeque<OutMsg>,
-    /// Reliable messages with unacked segments, by stream position of their first byte.
-    msgs: BTreeMap<u64, Arc<[u8]>>,
+    /// Reliable stream bytes from `stream_base` on are `stream[stream_head..]`.
+    stream: Vec<u8>,
+    stream_head: usize,
+    stream_base: u64,
     segs: BTreeMap<u64, SentSeg>,
     retry: BTreeSet<u64>,
     pub unsent_reliable: u64,
@@ -82,7 +92,9 @@ impl SendLane {
             last_reliable_num: 0,
             next_stream_pos: STREAM_START,
             queue: VecDeque::new(),
-            msgs: BTreeMap::new(),
+            stream: Vec::new(),
+            stream_head: 0,
+            stream_base: STREAM_START,
             segs: BTreeMap::new(),
             retry: BTreeSet::new(),
             unsent_reliable: 0,
@@ -92,12 +104,37 @@ impl SendLane {
         }
     }
 
-    /// The bytes of stream range `[begin, end)`, which lies inside one message.
-    pub fn stream_bytes(&self, begin: u64, end: u64) -> Option<(Arc<[u8]>, usize, usize)> {
-        let (&mb, data) = self.msgs.range(..=begin).next_back()?;
-        let from = usize::try_from(begin - mb).ok()?;
-        let to = usize::try_from(end - mb).ok()?;
-        (to <= data.len()).then(|| (data.clone(), from, to))
+    /// The bytes of stream range `[begin, end)` (any range of queued, unacked or unsent
+    /// bytes, across message boundaries); `None` if part of it was released or never queued.
+    pub fn stream_bytes(&self, begin: u64, end: u64) -> Option<&[u8]> {
+        let from = usize::try_from(begin.checked_sub(self.stream_base)?).ok()?;
+        let to = usize::try_from(end.checked_sub(self.stream_base)?).ok()?;
+        self.stream
+            .get(self.stream_head + from..self.stream_head + to)
+    }
+
+    /// Releases the stream bytes below the lowest unacked segment and the first unsent byte.
+    fn release(&mut self) {
+        let unsent = self.next_stream_pos - self.unsent_reliable;
+        let keep = self
+            .segs
+            .first_key_value()
+            .map_or(unsent, |(&b, _)| b.min(unsent));
+        let Some(n) = keep
+            .checked_sub(self.stream_base)
+            .and_then(|n| usize::try_from(n).ok())
+        else {
+            return;
+        };
+        self.stream_base = keep;
+        self.stream_head += n;
+        if self.stream_head == self.stream.len() {
+            self.stream.clear();
+            self.stream_head = 0;
+        } else if self.stream_head >= COMPACT_MIN && self.stream_head * 2 >= self.stream.len() {
+            self.stream.drain(..self.stream_head);
+            self.stream_head = 0;
+        }
     }
 
     /// Retry segments in stream order: (begin, end).
@@ -134,11 +171,6 @@ impl SendLane {
         }
     }
 
-    /// Registers a reliable message's bytes once its first segment goes out.
-    pub fn retain_message(&mut self, pos: u64, data: &Arc<[u8]>) {
-        self.msgs.entry(pos).or_insert_with(|| data.clone());
-    }
-
     fn on_acked(&mut self, begin: u64, end: u64) {
         let Some(s) = self.segs.get(&begin).copied() else {
             return;
@@ -154,7 +186,7 @@ impl SendLane {
         } else {
             self.in_flight_bytes -= len;
         }
-        self.maybe_free(begin);
+        self.release();
     }
 
     fn on_lost(&mut self, begin: u64, end: u64) {
@@ -171,21 +203,6 @@ impl SendLane {
             let len = end - begin;
             self.in_flight_bytes -= len;
             self.retry_bytes += len;
-        }
-    }
-
-    /// Drops the message containing `pos` once it is fully segmented and fully acked.
-    fn maybe_free(&mut self, pos: u64) {
-        let Some((&mb, data)) = self.msgs.range(..=pos).next_back() else {
-            return;
-        };
-        let me = mb + data.len() as u64;
-        let head_busy = self
-            .queue
-            .front()
-            .is_some_and(|m| m.reliable && m.stream_pos == mb);
-        if !head_busy && self.segs.range(mb..me).next().is_none() {
-            self.msgs.remove(&mb);
         }
     }
 }
@@ -261,38 +278,40 @@ impl SendState {
         let l = &mut self.lanes[usize::from(lane)];
         let msg_num = l.next_msg_num;
         l.next_msg_num += 1;
-        let (data, stream_pos): (Arc<[u8]>, u64) = if reliable {
-            // Framing scratch and the caller's payload go back to the buffer pool (a shard
-            // echoing received messages then allocates nothing per message for them).
-            let mut framed = crate::buffers::take(payload.len() + 10);
+        let (data, len, stream_pos) = if reliable {
+            // Framed straight into the lane's stream buffer; the caller's payload goes back to
+            // the buffer pool (a shard echoing received messages then allocates nothing per
+            // message for them).
+            let before = l.stream.len();
             write_reliable_header(
-                &mut framed,
+                &mut l.stream,
                 msg_num - l.last_reliable_num,
                 payload.len() as u64,
             );
-            framed.extend_from_slice(&payload);
+            l.stream.extend_from_slice(&payload);
             crate::buffers::give(payload);
+            let len = l.stream.len() - before;
             l.last_reliable_num = msg_num;
             let pos = l.next_stream_pos;
-            l.next_stream_pos += framed.len() as u64;
-            l.unsent_reliable += framed.len() as u64;
-            let data: Arc<[u8]> = Arc::from(&framed[..]);
-            crate::buffers::give(framed);
-            (data, pos)
+            l.next_stream_pos += len as u64;
+            l.unsent_reliable += len as u64;
+            (None, len, pos)
         } else {
             l.unsent_unreliable += payload.len() as u64;
             let data: Arc<[u8]> = Arc::from(&payload[..]);
+            let len = payload.len();
             crate::buffers::give(payload);
-            (data, 0)
+            (Some(data), len, 0)
         };
         // Sizes are ≤ 512 KiB + header, far below u32::MAX.
-        let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let size = u32::try_from(len).unwrap_or(u32::MAX);
         l.queue.push_back(OutMsg {
             seq,
             nagle_at,
             msg_num,
             reliable,
             data,
+            len,
             sent: 0,
             stream_pos,
         });
@@ -360,11 +379,8 @@ impl SendState {
         } else {
             l.unsent_unreliable -= n as u64;
         }
-        if m.sent >= m.data.len() {
-            let done = l.queue.pop_front();
-            if let Some(m) = done.filter(|m| m.reliable) {
-                l.maybe_free(m.stream_pos);
-            }
+        if m.sent >= m.len {
+            l.queue.pop_front();
             true
         } else {
             false
