@@ -6,6 +6,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 use crate::driver::Wake;
 
@@ -34,6 +35,44 @@ impl EventFd {
     /// The descriptor, for poll sets and io_uring reads.
     pub(crate) fn raw(&self) -> i32 {
         self.0.as_raw_fd()
+    }
+
+    /// A poll entry for this eventfd (readable = woken).
+    pub(crate) fn pollfd(&self) -> libc::pollfd {
+        libc::pollfd {
+            fd: self.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        }
+    }
+
+    /// Blocks in poll(2) on `fds`, whose last entry is [`EventFd::pollfd`] of `self`, until one
+    /// is ready or `timeout` passes (`None`: no timeout); drains the wake if it fired. A signal
+    /// counts as a spurious wake-up, which callers handle anyway.
+    pub(crate) fn poll_with(
+        &self,
+        fds: &mut [libc::pollfd],
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        let ms = match timeout {
+            None => -1,
+            Some(d) => i32::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
+        };
+        // SAFETY: `fds` is a live slice of pollfds whose descriptors the caller keeps open for
+        // the whole call; its length is passed exactly.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return if e.raw_os_error() == Some(libc::EINTR) {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        if fds.last().is_some_and(|f| f.revents != 0) {
+            self.drain();
+        }
+        Ok(())
     }
 }
 

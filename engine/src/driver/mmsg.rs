@@ -466,10 +466,6 @@ impl Driver for MmsgDriver {
         if !self.carry.is_empty() {
             return Ok(());
         }
-        let ms = match timeout {
-            None => -1,
-            Some(d) => i32::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
-        };
         let mut events = libc::POLLIN;
         if self.send_blocked {
             events |= libc::POLLOUT;
@@ -480,27 +476,9 @@ impl Driver for MmsgDriver {
                 events,
                 revents: 0,
             },
-            libc::pollfd {
-                fd: self.wake.raw(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            self.wake.pollfd(),
         ];
-        // SAFETY: `fds` is a live array of two pollfds for fds we keep open during the call.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            // A signal is a spurious wake-up, which callers handle anyway.
-            return if e.raw_os_error() == Some(libc::EINTR) {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
-        if fds[1].revents != 0 {
-            self.wake.drain();
-        }
-        Ok(())
+        self.wake.poll_with(&mut fds, timeout)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -13,8 +13,6 @@
 //! Members are added and removed from any thread through [`SetControl`]; the shard applies the
 //! changes at its next receive, so no lock is shared with the data path.
 
-#![allow(unsafe_code)]
-
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -211,10 +209,6 @@ impl Driver for SocketSet {
         if self.members.iter().flatten().any(MmsgDriver::has_carry) {
             return Ok(());
         }
-        let ms = match timeout {
-            None => -1,
-            Some(d) => i32::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
-        };
         let fds = &mut self.fds;
         fds.clear();
         fds.extend(self.members.iter().flatten().map(|m| libc::pollfd {
@@ -222,27 +216,8 @@ impl Driver for SocketSet {
             events: libc::POLLIN | if m.send_blocked() { libc::POLLOUT } else { 0 },
             revents: 0,
         }));
-        fds.push(libc::pollfd {
-            fd: self.wake.raw(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        // SAFETY: `fds` is a live array of pollfds for descriptors this set keeps open for the
-        // whole call; its length is passed exactly.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            // A signal is a spurious wake-up, which callers handle anyway.
-            return if e.raw_os_error() == Some(libc::EINTR) {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
-        if fds.last().is_some_and(|f| f.revents != 0) {
-            self.wake.drain();
-        }
-        Ok(())
+        fds.push(self.wake.pollfd());
+        self.wake.poll_with(fds, timeout)
     }
 
     /// The first member's address; `0.0.0.0:0` while the set is empty (a shard of the API
