@@ -145,15 +145,8 @@ impl Sockets {
         let Ok(local) = sh.client_socket(shard, server) else {
             return Connection::INVALID;
         };
-        let id = {
-            let mut ids = sh.shards[shard]
-                .ids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match ids.allocate(|| sh.random()) {
-                Ok(id) => id,
-                Err(_) => return Connection::INVALID,
-            }
+        let Some(id) = sh.allocate_id(shard) else {
+            return Connection::INVALID;
         };
         let info = ConnectionInfo {
             identity_remote: None,

@@ -56,12 +56,7 @@ pub(crate) fn pipe_send(rec: &ConnRecord, data: Vec<u8>, flags: i32, lane: u16, 
 
 /// The application closed one end of a pipe: the other sees ClosedByPeer.
 pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str) {
-    let shard = &sh.shards[rec.shard];
-    shard
-        .ids
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .free(rec.handle.0);
+    sh.free_id(rec.shard, rec.handle.0);
     let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
         return;
     };
@@ -112,17 +107,10 @@ impl Sockets {
     ) -> Option<(Connection, Connection)> {
         let sh = self.shared();
         let shard = sh.next_client_shard.fetch_add(1, Ordering::Relaxed) % sh.shards.len();
-        let (a, b) = {
-            let mut ids = sh.shards[shard]
-                .ids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let a = ids.allocate(|| sh.random()).ok()?;
-            let Ok(b) = ids.allocate(|| sh.random()) else {
-                ids.free(a);
-                return None;
-            };
-            (a, b)
+        let a = sh.allocate_id(shard)?;
+        let Some(b) = sh.allocate_id(shard) else {
+            sh.free_id(shard, a);
+            return None;
         };
         let config = read(&sh.global).clone();
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -176,10 +164,7 @@ impl Sockets {
         let mut accepted = false;
         let done = loop {
             if server.is_none() {
-                server = sh.shards[shard]
-                    .conns
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                server = read(&sh.shards[shard].conns)
                     .values()
                     .find(|r| lock(&r.info).listen_socket == ListenSocket(handle))
                     .map(|r| r.handle);

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crossbeam_queue::SegQueue;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::driver::set::{SetControl, SocketSet};
@@ -87,7 +89,7 @@ pub(crate) struct Shared {
     /// One-shot listeners of network socket pairs being set up.
     pub pair_listeners: Mutex<rustc_hash::FxHashSet<u32>>,
     /// Random source for client connection ids.
-    pub rng: Mutex<u64>,
+    pub rng: Mutex<ChaCha8Rng>,
 }
 
 /// Reads a lock even after a panic elsewhere (holders keep the data consistent).
@@ -131,15 +133,19 @@ impl Shared {
         }
     }
 
-    /// Next random u32 (splitmix64 over an OS-seeded state; ids must not be guessable by
-    /// peers, and every id is also checked for uniqueness by the allocator).
-    pub fn random(&self) -> u32 {
-        let mut s = lock(&self.rng);
-        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) as u32
+    /// A fresh connection id (= handle) on `shard`, drawn from a CSPRNG seeded from the OS:
+    /// peers see client ids on the wire and must not be able to predict others. `None` when
+    /// the shard has no id left.
+    pub fn allocate_id(&self, shard: usize) -> Option<u32> {
+        let mut rng = lock(&self.rng);
+        lock(&self.shards[shard].ids)
+            .allocate(|| rng.next_u32())
+            .ok()
+    }
+
+    /// Returns an id that no engine connection holds (the API's own pipes) to `shard`.
+    pub fn free_id(&self, shard: usize, id: u32) {
+        lock(&self.shards[shard].ids).free(id);
     }
 
     /// The shard's client socket for `server`'s address family, bound on first use.
@@ -291,7 +297,7 @@ impl Sockets {
             global: RwLock::new(Config::defaults()),
             next_client_shard: AtomicUsize::new(0),
             pair_listeners: Mutex::new(rustc_hash::FxHashSet::default()),
-            rng: Mutex::new(seed ^ 0x6a09_e667_f3bc_c908),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6a09_e667_f3bc_c908)),
         });
         *lock(&shared_slot) = Some(shared.clone());
         Ok(Sockets {
