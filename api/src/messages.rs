@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::proto::endpoint::Endpoint;
 use sockworks_engine::wire::packet::MAX_MESSAGE_SIZE;
 
 use crate::handles::Connection;
@@ -22,30 +23,38 @@ use crate::sockets::{Shared, Sockets};
 /// the wire's lane byte; GNS itself caps far lower in practice).
 pub const MAX_LANES: usize = 255;
 
+/// On the shard: publishes the engine's queued byte count of connection `id` to its record,
+/// where senders check the send-buffer limit.
+fn publish_buffered(ep: &Endpoint, id: u32, rec: &ConnRecord) {
+    if let Some(c) = ep.connection(id) {
+        let size = c.snp().config().send_buffer_size;
+        let used = size.saturating_sub(c.snp().send_buffer_available());
+        rec.engine_buffered.store(used as u64, Ordering::Release);
+    }
+}
+
 /// Asks the shard for the engine's queued byte count (after a refusal, so a drained buffer is
 /// seen again).
 fn refresh_buffered(sh: &Shared, rec: &Arc<ConnRecord>) {
     let r = rec.clone();
     let id = rec.handle.0;
-    sh.command(rec.shard, move |ep, _| {
-        if let Some(c) = ep.connection(id) {
-            let size = c.snp().config().send_buffer_size;
-            let used = size.saturating_sub(c.snp().send_buffer_available());
-            r.engine_buffered.store(used as u64, Ordering::Release);
-        }
-    });
+    sh.command(rec.shard, move |ep, _| publish_buffered(ep, id, &r));
 }
 
 /// One message of a run to one connection: payload, flags, lane.
 type Outgoing = (Vec<u8>, i32, u16);
 
-/// Sends a run of messages to one connection, appending each one's number or negated
-/// `EResult` to `results`. The whole run costs one lock and one shard command: under the
+/// Sends a run of messages to one connection, appending each one's number or error to
+/// `results`. The whole run costs one lock and one shard command: under the
 /// connection's send lock the messages are checked and numbered, then queued together.
-fn send_run(sh: &Shared, conn: Connection, run: Vec<Outgoing>, results: &mut Vec<i64>) {
-    let fail = |e: EResult| -i64::from(e.code());
+fn send_run(
+    sh: &Shared,
+    conn: Connection,
+    run: Vec<Outgoing>,
+    results: &mut Vec<Result<i64, EResult>>,
+) {
     let Some(rec) = sh.conn(conn) else {
-        results.extend(run.iter().map(|_| fail(EResult::InvalidParam)));
+        results.extend(run.iter().map(|_| Err(EResult::InvalidParam)));
         return;
     };
     let state = rec.state();
@@ -73,14 +82,14 @@ fn send_run(sh: &Shared, conn: Connection, run: Vec<Outgoing>, results: &mut Vec
             }
         });
         if let Err(e) = check {
-            results.push(fail(e));
+            results.push(Err(e));
             continue;
         }
         if rec.is_pipe() {
             let number = send.next_number[lane_i];
             send.next_number[lane_i] += 1;
             crate::pair::pipe_send(&rec, data, flags, lane, number);
-            results.push(number);
+            results.push(Ok(number));
             continue;
         }
         let len = data.len() as u64;
@@ -89,13 +98,13 @@ fn send_run(sh: &Shared, conn: Connection, run: Vec<Outgoing>, results: &mut Vec
             + added;
         if used + len > limit {
             refresh = true;
-            results.push(fail(EResult::LimitExceeded));
+            results.push(Err(EResult::LimitExceeded));
             continue;
         }
         let number = send.next_number[lane_i];
         send.next_number[lane_i] += 1;
         added += len;
-        results.push(number);
+        results.push(Ok(number));
         // invariant: lanes are capped at MAX_LANES (255), checked by configure_connection_lanes.
         let wire_lane = u8::try_from(lane).unwrap_or(u8::MAX);
         accepted.push((data, wire_lane, u32::try_from(flags).unwrap_or(0)));
@@ -114,11 +123,7 @@ fn send_run(sh: &Shared, conn: Connection, run: Vec<Outgoing>, results: &mut Vec
                     c.skip_message_number(lane);
                 }
             }
-            if let Some(c) = ep.connection(id) {
-                let size = c.snp().config().send_buffer_size;
-                let used = size.saturating_sub(c.snp().send_buffer_available());
-                r.engine_buffered.store(used as u64, Ordering::Release);
-            }
+            publish_buffered(ep, id, &r);
             r.pending_bytes.fetch_sub(added, Ordering::AcqRel);
         });
     }
@@ -141,11 +146,8 @@ impl Sockets {
     ) -> Result<i64, EResult> {
         let mut r = Vec::with_capacity(1);
         send_run(self.shared(), conn, vec![(data.to_vec(), flags, 0)], &mut r);
-        match r.first() {
-            Some(&n) if n > 0 => Ok(n),
-            Some(&e) => Err(EResult::from_code(i32::try_from(-e).unwrap_or(2))),
-            None => Err(EResult::Fail),
-        }
+        // invariant: send_run appends exactly one result per message.
+        r.pop().expect("invariant: one result per message")
     }
 
     /// `SendMessages`: sends each message (its payload moves, no copy) and returns, per
@@ -167,6 +169,9 @@ impl Sockets {
             send_run(sh, run_conn, run, &mut results);
         }
         results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| -i64::from(e.code())))
+            .collect()
     }
 
     /// `FlushMessagesOnConnection`: queued messages go without waiting for Nagle. InvalidParam

@@ -29,19 +29,6 @@ impl EResult {
     pub const fn code(self) -> i32 {
         self as i32
     }
-
-    /// The result with numeric value `code` (Fail for codes outside this subset).
-    pub const fn from_code(code: i32) -> EResult {
-        match code {
-            1 => EResult::Ok,
-            3 => EResult::NoConnection,
-            8 => EResult::InvalidParam,
-            11 => EResult::InvalidState,
-            23 => EResult::Ignored,
-            25 => EResult::LimitExceeded,
-            _ => EResult::Fail,
-        }
-    }
 }
 
 impl From<SendError> for EResult {
