@@ -148,17 +148,7 @@ impl Sockets {
         let Some(id) = sh.allocate_id(shard) else {
             return Connection::INVALID;
         };
-        let info = ConnectionInfo {
-            identity_remote: None,
-            user_data: config.user_data.unwrap_or(-1),
-            listen_socket: ListenSocket::INVALID,
-            addr_remote: server,
-            state: ApiState::Connecting,
-            end_reason: 0,
-            end_debug: String::new(),
-            description: String::new(),
-            flags: 0,
-        };
+        let info = ConnectionInfo::new(server, ApiState::Connecting, 0);
         let rec = ConnRecord::new(Connection(id), shard, info, &config);
         rec.silent.store(silent, Ordering::Release);
         write(&sh.shards[shard].conns).insert(id, rec);

@@ -43,6 +43,25 @@ pub struct ConnectionInfo {
     pub flags: i32,
 }
 
+impl ConnectionInfo {
+    /// What the API knows of a connection before the engine reports on it: the peer, the
+    /// state and flags, no identity, no listen socket, not ended. (User data lives in the
+    /// connection's record and is filled in when the info is read.)
+    pub(crate) fn new(addr_remote: SocketAddr, state: ConnectionState, flags: i32) -> Self {
+        ConnectionInfo {
+            identity_remote: None,
+            user_data: -1,
+            listen_socket: ListenSocket::INVALID,
+            addr_remote,
+            state,
+            end_reason: 0,
+            end_debug: String::new(),
+            description: String::new(),
+            flags,
+        }
+    }
+}
+
 /// `SteamNetConnectionRealTimeLaneStatus_t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LaneStatus {

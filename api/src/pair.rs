@@ -116,17 +116,14 @@ impl Sockets {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let info = |remote: Option<Identity>| ConnectionInfo {
             identity_remote: remote,
-            user_data: config.user_data.unwrap_or(-1),
-            listen_socket: ListenSocket::INVALID,
-            addr_remote: loopback,
-            state: ApiState::Connected,
-            end_reason: 0,
-            end_debug: String::new(),
-            description: String::new(),
-            flags: info_flags::LOOPBACK_BUFFERS
-                | info_flags::FAST
-                | info_flags::UNENCRYPTED
-                | info_flags::UNAUTHENTICATED,
+            ..ConnectionInfo::new(
+                loopback,
+                ApiState::Connected,
+                info_flags::LOOPBACK_BUFFERS
+                    | info_flags::FAST
+                    | info_flags::UNENCRYPTED
+                    | info_flags::UNAUTHENTICATED,
+            )
         };
         let ra = ConnRecord::new(Connection(a), shard, info(identity2), &config);
         let rb = ConnRecord::new(Connection(b), shard, info(identity1), &config);
