@@ -20,6 +20,8 @@ use sockworks::{
     SocketsConfig, StatusChanged, send_flags,
 };
 
+use sockworks::engine::shard::process_cpu_usec;
+
 use crate::now;
 use crate::sharded::Load;
 
@@ -132,7 +134,7 @@ fn payload(size: usize, conn: u32, seq: u64, t_us: u64) -> Vec<u8> {
 
 /// Runs the load; fails on any lost, reordered or corrupted echo.
 pub fn run(load: &Load) -> anyhow::Result<Report> {
-    let cpu0 = process_cpu();
+    let cpu0 = process_cpu_usec();
     let server_changes = Changes::default();
     let server = instance(load.server_shards, load.seed, load.rate, &server_changes)?;
     let listen = server.create_listen_socket_ip("127.0.0.1:0".parse()?, &[]);
@@ -260,7 +262,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
     stop.store(true, Ordering::Relaxed);
     srv.join()
         .map_err(|_| anyhow::anyhow!("echo thread panicked"))??;
-    let process_cpu = process_cpu() - cpu0;
+    let process_cpu = process_cpu_usec().saturating_sub(cpu0) as f64 / 1e6;
     Ok(Report {
         connect_time,
         transfer_time,
@@ -269,15 +271,4 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         rtt,
         process_cpu,
     })
-}
-
-/// User + system CPU seconds of this process so far (`/proc/self/stat`).
-fn process_cpu() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    (field(11) + field(12)) as f64 / 100.0
 }

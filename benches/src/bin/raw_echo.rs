@@ -7,7 +7,7 @@
 //!     [client u32 | seq u32 | filler…]  ◄──────── echo (recv_batch → send_batch) ──┘
 //! ```
 //!
-//! Each thread reads its own CPU time from `/proc/thread-self/stat` (10 ms ticks) when it
+//! Each thread reads its own CPU time (`shard::thread_cpu_usec`, as the shards do) when it
 //! ends, so CPU per packet is per side. Lost datagrams (full socket buffers) are detected by a
 //! stall and the windows re-opened; they are counted, not retried.
 
@@ -58,17 +58,9 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// CPU time of the calling thread (utime + stime, USER_HZ = 100).
+/// CPU time of the calling thread, read the same way as the shards' (so the two compare).
 fn thread_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the parenthesised command name start at field 3; utime and stime are
-    // fields 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_millis((field(11) + field(12)) * 10)
+    Duration::from_micros(sockworks_engine::shard::thread_cpu_usec())
 }
 
 fn config(args: &Args) -> MmsgConfig {

@@ -120,7 +120,18 @@ pub fn thread_cpu_usec() -> u64 {
     {
         return ns / 1000;
     }
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+    stat_cpu_usec("/proc/thread-self/stat")
+}
+
+/// CPU time of the whole process (every thread, user + system) in microseconds, from
+/// `/proc/self/stat` (10 ms ticks): for runs of a second or more.
+pub fn process_cpu_usec() -> u64 {
+    stat_cpu_usec("/proc/self/stat")
+}
+
+/// utime + stime of a `/proc/…/stat` file, in microseconds (0 where unreadable).
+fn stat_cpu_usec(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0;
     };
     // Fields after the command name start at field 3 (state); utime and stime are 14 and 15,
