@@ -3,41 +3,18 @@
 
 use std::time::Duration;
 
-use crate::proto::snp::{AckRequest, BuiltPacket, Snp, SnpConfig, send_flags};
-use crate::time::Timestamp;
+use super::support::{T0, build, connected_with, reliable_ranges};
+use crate::proto::snp::{AckRequest, Snp, SnpConfig, send_flags};
 use crate::wire::frame::{FixedRefs, Frame, FrameDecoder};
-use crate::wire::packet::MAX_PLAINTEXT_SEND;
-
-const T0: Timestamp = Timestamp::from_micros(1_000_000);
 
 /// A reliable 32-byte message is a 2-byte header + payload in the stream.
 const FRAMED: u64 = 34;
 
 fn snp(coalesce: bool) -> Snp {
-    let mut s = Snp::new(
-        T0,
-        SnpConfig {
-            coalesce_reliable: coalesce,
-            ..SnpConfig::default()
-        },
-    );
-    s.set_connected(T0, true);
-    s
-}
-
-fn build(s: &mut Snp, now: Timestamp, force: bool) -> Option<(BuiltPacket, Vec<u8>)> {
-    let mut out = Vec::new();
-    let p = s.build_packet(now, &mut out, MAX_PLAINTEXT_SEND, 23, force)?;
-    Some((p, out))
-}
-
-fn reliable_ranges(plaintext: &[u8], pkt: u64) -> Vec<(u8, std::ops::Range<u64>)> {
-    FrameDecoder::new(plaintext, pkt, &FixedRefs::default())
-        .filter_map(|f| match f.expect("own packets decode") {
-            Frame::Reliable(r) => Some((r.lane, r.stream_pos..r.stream_end())),
-            _ => None,
-        })
-        .collect()
+    connected_with(SnpConfig {
+        coalesce_reliable: coalesce,
+        ..SnpConfig::default()
+    })
 }
 
 fn payload(i: u64) -> Vec<u8> {

@@ -5,3 +5,38 @@ mod coalesce;
 mod harness;
 mod scenarios;
 mod unit;
+
+/// Helpers the single-instance test files share.
+mod support {
+    use crate::proto::snp::{BuiltPacket, Snp, SnpConfig};
+    use crate::time::Timestamp;
+    use crate::wire::frame::{FixedRefs, Frame, FrameDecoder};
+    use crate::wire::packet::MAX_PLAINTEXT_SEND;
+
+    /// The tests' start time.
+    pub const T0: Timestamp = Timestamp::from_micros(1_000_000);
+
+    /// A connected instance with `config`.
+    pub fn connected_with(config: SnpConfig) -> Snp {
+        let mut s = Snp::new(T0, config);
+        s.set_connected(T0, true);
+        s
+    }
+
+    /// The next packet (plaintext), if the instance wants to (or must, with `force`) send.
+    pub fn build(s: &mut Snp, now: Timestamp, force: bool) -> Option<(BuiltPacket, Vec<u8>)> {
+        let mut out = Vec::new();
+        let p = s.build_packet(now, &mut out, MAX_PLAINTEXT_SEND, 23, force)?;
+        Some((p, out))
+    }
+
+    /// (lane, stream range) of every reliable segment in a packet.
+    pub fn reliable_ranges(plaintext: &[u8], pkt: u64) -> Vec<(u8, std::ops::Range<u64>)> {
+        FrameDecoder::new(plaintext, pkt, &FixedRefs::default())
+            .filter_map(|f| match f.expect("own packets decode") {
+                Frame::Reliable(r) => Some((r.lane, r.stream_pos..r.stream_end())),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -5,33 +5,13 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::proto::snp::{AckRequest, BuiltPacket, SendError, Snp, SnpConfig, SnpError, send_flags};
-use crate::time::Timestamp;
+use super::support::{T0, build, connected_with, reliable_ranges};
+use crate::proto::snp::{AckRequest, SendError, Snp, SnpConfig, SnpError, send_flags};
 use crate::wire::frame::{FixedRefs, Frame, FrameDecoder, PacketEncoder, write_reliable_header};
 use crate::wire::packet::{MAX_PLAINTEXT_SEND, MAX_RELIABLE_SEGMENT};
 
-const T0: Timestamp = Timestamp::from_micros(1_000_000);
-
 fn connected() -> Snp {
-    let mut s = Snp::new(T0, SnpConfig::default());
-    s.set_connected(T0, true);
-    s
-}
-
-fn build(s: &mut Snp, now: Timestamp, force: bool) -> Option<(BuiltPacket, Vec<u8>)> {
-    let mut out = Vec::new();
-    let p = s.build_packet(now, &mut out, MAX_PLAINTEXT_SEND, 23, force)?;
-    Some((p, out))
-}
-
-/// (lane, stream range) of every reliable segment, and the number of unreliable segments.
-fn reliable_ranges(plaintext: &[u8], pkt: u64) -> Vec<(u8, std::ops::Range<u64>)> {
-    FrameDecoder::new(plaintext, pkt, &FixedRefs::default())
-        .filter_map(|f| match f.expect("own packets decode") {
-            Frame::Reliable(r) => Some((r.lane, r.stream_pos..r.stream_end())),
-            _ => None,
-        })
-        .collect()
+    connected_with(SnpConfig::default())
 }
 
 #[test]
