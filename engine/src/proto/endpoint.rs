@@ -403,9 +403,11 @@ impl Endpoint {
 
     /// The next received message on a connection.
     pub fn poll_message(&mut self, id: u32) -> Option<ReceivedMessage> {
-        let m = self.connections.get_mut(&id)?.poll_message();
-        if m.is_none() {
-            // Drained: a dead connection may now be forgotten.
+        let conn = self.connections.get_mut(&id)?;
+        let m = conn.poll_message();
+        if m.is_none() && conn.is_dead() {
+            // Drained: a dead connection may now be forgotten. (A live one is left alone: no
+            // transmit or timer work for having been read.)
             self.collect(id, Timestamp::ZERO);
         }
         m
