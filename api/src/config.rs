@@ -184,17 +184,15 @@ fn us(v: i32) -> usize {
 impl Config {
     /// GNS's defaults.
     pub fn defaults() -> Self {
+        // FakePacketReorder_Time 15 ms and FakePacketDup_TimeMax 10 ms, both directions.
+        let fake = FakeConditions {
+            reorder_time: Duration::from_millis(15),
+            dup_time_max: Duration::from_millis(10),
+            ..Default::default()
+        };
         Config {
-            fake_send: FakeConditions {
-                reorder_time: Duration::from_millis(15),
-                dup_time_max: Duration::from_millis(10),
-                ..Default::default()
-            },
-            fake_recv: FakeConditions {
-                reorder_time: Duration::from_millis(15),
-                dup_time_max: Duration::from_millis(10),
-                ..Default::default()
-            },
+            fake_send: fake,
+            fake_recv: fake,
             ..Default::default()
         }
     }
