@@ -467,6 +467,10 @@ impl Endpoint {
 
     /// The local socket a connection uses.
     pub fn local_of(&self, id: u32) -> LocalSocket {
+        if self.locals.is_empty() {
+            // Single-socket endpoints (the common server case) skip the hash per datagram.
+            return 0;
+        }
         self.locals.get(&id).copied().unwrap_or(0)
     }
 
@@ -580,11 +584,7 @@ impl Endpoint {
                 && conn.poll_transmit(now, out).is_some()
             {
                 let to = conn.peer();
-                let local = if self.locals.is_empty() {
-                    0
-                } else {
-                    self.local_of(id)
-                };
+                let local = self.local_of(id);
                 self.collect(id, now);
                 return Some((local, to));
             }
