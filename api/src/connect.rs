@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sockworks_engine::driver::Driver;
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::driver::steering::attach_steering;
 use sockworks_engine::proto::connection::ApiState;
@@ -26,6 +25,22 @@ fn claim_port(addr: SocketAddr) -> Option<SocketAddr> {
     std::net::UdpSocket::bind(addr).ok()?.local_addr().ok()
 }
 
+/// One SO_REUSEPORT socket per shard on `addr`, after claiming the port exclusively (the
+/// shards' sockets share the port through SO_REUSEPORT, which would as gladly let them join
+/// another instance's listen socket, or let port 0 pick a port one holds; a plain bind first
+/// claims it, as GNS's own bind would).
+fn bind_group(addr: SocketAddr, shards: usize) -> Option<(SocketAddr, Vec<MmsgDriver>)> {
+    let bound = claim_port(addr)?;
+    let drivers = (0..shards)
+        .map(|_| MmsgDriver::bind_with(bound, MmsgConfig::default()).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some((bound, drivers))
+}
+
+/// Attempts at a port-0 listen socket: between the claim and the shards' binds another socket
+/// may take the port the OS picked; a fresh port is then tried.
+const PORT_ZERO_ATTEMPTS: usize = 8;
+
 impl Sockets {
     /// `CreateListenSocketIP`: listens on `addr` (port 0 picks a free port; `[::]` is dual
     /// stack) on every shard, the kernel spreading new clients over the shards. Returns
@@ -43,25 +58,15 @@ impl Sockets {
             // Our own SO_REUSEPORT group would silently take a second listener in.
             return ListenSocket::INVALID;
         }
-        // The shards' sockets share the port through SO_REUSEPORT, which would as gladly let
-        // them join another instance's listen socket (or let port 0 pick a port one holds).
-        // A plain bind first claims the port exclusively, as GNS's own bind would.
-        let Some(mut bound) = claim_port(addr) else {
+        let attempts = if addr.port() == 0 {
+            PORT_ZERO_ATTEMPTS
+        } else {
+            1
+        };
+        let Some((bound, drivers)) = (0..attempts).find_map(|_| bind_group(addr, sh.shards.len()))
+        else {
             return ListenSocket::INVALID;
         };
-        let mut drivers = Vec::with_capacity(sh.shards.len());
-        for i in 0..sh.shards.len() {
-            let Ok(d) = MmsgDriver::bind_with(bound, MmsgConfig::default()) else {
-                return ListenSocket::INVALID;
-            };
-            if i == 0 {
-                let Ok(a) = d.local_addr() else {
-                    return ListenSocket::INVALID;
-                };
-                bound = a;
-            }
-            drivers.push(d);
-        }
         if sh.shards.len() > 1 {
             // Data packets go straight to the shard owning their connection; where the
             // program cannot attach, shards forward misrouted packets instead.
