@@ -9,11 +9,14 @@
 //!  ---------                                ------------
 //!  lanes       which lane sends next (WFQ)  reassembly    unreliable fragments -> messages
 //!  send_rate   token bucket pacing          recv_stream   reliable byte stream per lane
-//!  sent_packets in-flight table, acks, RTO  recv_packets  gaps to ack, ack/NACK deadlines
-//!  ping        smoothed RTT, RTO
+//!  sent_packets in-flight table, acks, loss  recv_packets  gaps to ack, ack/NACK deadlines
+//!  rtt         RFC 6298 RTT and RTO
+//!  congestion  CUBIC window
+//!  ping        GNS's reported ping
 //! ```
 
 pub mod challenge;
+pub mod congestion;
 pub mod connection;
 pub mod endpoint;
 pub mod fake_net;
@@ -24,6 +27,7 @@ pub mod ping;
 pub mod reassembly;
 pub mod recv_packets;
 pub mod recv_stream;
+pub mod rtt;
 pub mod send_rate;
 pub mod sent_packets;
 pub mod snp;

@@ -2,9 +2,11 @@
 //! carried, so acks and NACKs map back to stream ranges.
 //!
 //! Every data packet gets a new number (retransmissions too). A record starts in flight;
-//! an ack removes it and reports its segments acked; a NACK or the RTO marks it lost and
-//! reports its segments for retry, but the record stays so a late ack still counts. Records
-//! are finally forgotten once older than the forget horizon.
+//! an ack removes it and reports its segments acked. Loss follows acks, as RFC 9002 §6: once a
+//! later packet is acked, a packet still unacked (GNS's receivers NACK it) is lost when it is
+//! [`PACKET_THRESHOLD`] packets behind or has waited 9/8 RTT; the retransmission timeout only
+//! resends the oldest packet when acks stop. A lost record stays so a late ack still counts,
+//! and is forgotten once older than the forget horizon.
 //!
 //! ```text
 //!   pkt:    5     6     7     8     9      (next = 10)
@@ -52,7 +54,7 @@ pub struct AckRanges {
     pub delay_usec: Option<u64>,
     /// Explicitly acked ranges (the implicit final block is added by the table).
     pub acked: Vec<Range<u64>>,
-    /// NACKed ranges.
+    /// NACKed ranges (they bound the implicit block; loss itself follows the thresholds).
     pub nacked: Vec<Range<u64>>,
 }
 
@@ -75,12 +77,19 @@ pub struct AckOutcome {
     /// Segments of newly acked packets (including late acks of packets already declared lost:
     /// the reliable layer drops them from its retry queue).
     pub acked: Vec<SegmentRef>,
-    /// Segments of newly NACKed packets: queue for retransmission.
-    pub nacked: Vec<SegmentRef>,
+    /// Packets the ack proves lost (packet or time threshold): queue their segments for
+    /// retransmission.
+    pub lost: Lost,
     /// RTT sample, if `latest` was in flight, the delay is known and the value is plausible.
     pub rtt: Option<Duration>,
-    /// Packets newly acked.
+    /// Packets newly acked (late acks of packets declared lost included).
     pub packets_acked: u32,
+    /// Counted bytes of newly acked packets that were still in flight.
+    pub acked_bytes: u64,
+    /// When the most recently sent of those went out.
+    pub newest_acked_sent: Option<Timestamp>,
+    /// Acks of packets already declared lost (spurious losses).
+    pub late_acks: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +98,43 @@ struct SentPacket {
     segments: Vec<SegmentRef>,
     expects_reply: bool,
     lost: bool,
+    /// UDP bytes the congestion controller counts (0 for packets without data).
+    bytes: u32,
+}
+
+/// Packets a later acked packet overtook by this many count as lost (RFC 9002
+/// `kPacketThreshold`).
+pub const PACKET_THRESHOLD: u64 = 3;
+
+/// Packets newly declared lost, summed for the congestion controller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// Their segments: queue for retransmission.
+    pub segments: Vec<SegmentRef>,
+    /// Counted bytes of the lost packets.
+    pub bytes: u64,
+    /// When the most recently sent of them went out.
+    pub newest_sent: Option<Timestamp>,
+    /// Packets newly declared lost.
+    pub packets: u32,
+}
+
+impl Lost {
+    fn add(&mut self, p: &SentPacket) {
+        self.segments.extend(p.segments.iter().cloned());
+        self.bytes += u64::from(p.bytes);
+        self.newest_sent = Some(self.newest_sent.map_or(p.sent_at, |t| t.max(p.sent_at)));
+        self.packets += 1;
+    }
+}
+
+/// What the timer found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeoutOutcome {
+    /// Packets declared lost, by the time threshold or by the retransmission timeout.
+    pub lost: Lost,
+    /// The retransmission timeout expired (back off, collapse the window).
+    pub rto_fired: bool,
 }
 
 /// The sender's table of sent, not yet acked data packets.
@@ -97,10 +143,17 @@ pub struct SentPackets {
     next: u64,
     /// The highest `latest` the peer has acked; drives our stop_waiting.
     min_waiting: u64,
+    /// The highest packet number acked so far (loss detection's reference).
+    largest_acked: Option<u64>,
     packets: BTreeMap<u64, SentPacket>,
-    /// Numbers of the records still in flight (not lost), so the RTO scan and deadline skip
+    /// Numbers of the records still in flight (not lost), so the timer scan and deadline skip
     /// lost records in O(log n) instead of walking past them.
     in_flight: BTreeSet<u64>,
+    /// Earliest time an in-flight packet below the largest acked crosses the time threshold.
+    loss_time: Option<Timestamp>,
+    /// The retransmission timer counts from here when it is later than the oldest in-flight
+    /// packet: the last ack of new data or the last expiry (RFC 6298 §5.3 restarts it).
+    rto_base: Timestamp,
 }
 
 impl SentPackets {
@@ -110,8 +163,11 @@ impl SentPackets {
         SentPackets {
             next: first_packet,
             min_waiting: 0,
+            largest_acked: None,
             packets: BTreeMap::new(),
             in_flight: BTreeSet::new(),
+            loss_time: None,
+            rto_base: Timestamp::from_micros(0),
         }
     }
 
@@ -126,15 +182,20 @@ impl SentPackets {
         self.min_waiting
     }
 
-    /// Records a packet sent at `now` and returns its number.
+    /// Records a packet sent at `now` and returns its number. `bytes` is what the congestion
+    /// controller counts for it (0 for a packet without data).
     pub fn record_sent(
         &mut self,
         now: Timestamp,
         segments: Vec<SegmentRef>,
         expects_reply: bool,
+        bytes: u32,
     ) -> u64 {
         let pkt = self.next;
         self.next += 1;
+        if self.in_flight.is_empty() {
+            self.rto_base = now;
+        }
         self.in_flight.insert(pkt);
         self.packets.insert(
             pkt,
@@ -143,6 +204,7 @@ impl SentPackets {
                 segments,
                 expects_reply,
                 lost: false,
+                bytes,
             },
         );
         pkt
@@ -170,10 +232,19 @@ impl SentPackets {
         self.packets.get(&pkt).is_some_and(|p| !p.lost)
     }
 
-    /// Applies a decoded ack at `now`. Work is bounded by the table size, not the ranges.
+    /// Applies a decoded ack at `now`, then declares lost what the ack proves missing: packets
+    /// `PACKET_THRESHOLD` or more below the largest acked, or below it and older than
+    /// `loss_delay` (RFC 9002 §6.1). A NACK block is such proof once it meets a threshold, so a
+    /// reordered packet the peer reported early is not resent. Work is bounded by the table
+    /// size, not the ranges.
     // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk (ack frame) and
     // CSteamNetworkConnectionBase::SNP_SenderProcessPacketNack
-    pub fn apply_ack(&mut self, now: Timestamp, ack: &AckRanges) -> Result<AckOutcome, AckError> {
+    pub fn apply_ack(
+        &mut self,
+        now: Timestamp,
+        ack: &AckRanges,
+        loss_delay: Duration,
+    ) -> Result<AckOutcome, AckError> {
         if ack.latest >= self.next {
             return Err(AckError::PacketNeverSent {
                 latest: ack.latest,
@@ -203,19 +274,11 @@ impl SentPackets {
         for r in ack.acked.iter().chain(std::iter::once(&implicit)) {
             self.ack_range(r.clone(), &mut out);
         }
-        for r in &ack.nacked {
-            if r.start >= r.end {
-                continue;
-            }
-            for (k, p) in self.packets.range_mut(r.clone()) {
-                if !p.lost {
-                    p.lost = true;
-                    self.in_flight.remove(k);
-                    out.nacked.extend(p.segments.iter().cloned());
-                }
-            }
+        if out.packets_acked > 0 {
+            self.rto_base = now;
         }
         self.min_waiting = self.min_waiting.max(ack.latest);
+        out.lost = self.detect_losses(now, loss_delay);
         Ok(out)
     }
 
@@ -226,62 +289,108 @@ impl SentPackets {
         let keys: Vec<u64> = self.packets.range(r).map(|(&k, _)| k).collect();
         for k in keys {
             if let Some(p) = self.packets.remove(&k) {
-                self.in_flight.remove(&k);
+                self.largest_acked = Some(self.largest_acked.map_or(k, |l| l.max(k)));
+                if self.in_flight.remove(&k) {
+                    out.acked_bytes += u64::from(p.bytes);
+                    out.newest_acked_sent = Some(
+                        out.newest_acked_sent
+                            .map_or(p.sent_at, |t| t.max(p.sent_at)),
+                    );
+                } else {
+                    out.late_acks += 1;
+                }
                 out.acked.extend(p.segments);
                 out.packets_acked += 1;
             }
         }
     }
 
-    /// When the oldest in-flight packet's RTO expires, for the timer.
-    pub fn next_rto_deadline(&self, rto: Duration) -> Option<Timestamp> {
+    /// Declares lost the in-flight packets below the largest acked that meet the packet or
+    /// time threshold, and sets the loss timer for the rest.
+    // RFC 9002 §6.1 (DetectAndRemoveLostPackets)
+    fn detect_losses(&mut self, now: Timestamp, loss_delay: Duration) -> Lost {
+        let mut lost = Lost::default();
+        self.loss_time = None;
+        let Some(largest) = self.largest_acked else {
+            return lost;
+        };
+        let candidates: Vec<u64> = self.in_flight.range(..largest).copied().collect();
+        for k in candidates {
+            let Some(p) = self.packets.get_mut(&k) else {
+                self.in_flight.remove(&k);
+                continue;
+            };
+            let deadline = p.sent_at + loss_delay;
+            if largest - k >= PACKET_THRESHOLD || deadline <= now {
+                p.lost = true;
+                self.in_flight.remove(&k);
+                lost.add(p);
+            } else {
+                self.loss_time = Some(self.loss_time.map_or(deadline, |t| t.min(deadline)));
+            }
+        }
+        lost
+    }
+
+    /// When the timer next has work: the loss timer, else the retransmission timeout of the
+    /// oldest in-flight packet, counted from the last progress (ack of new data or expiry).
+    pub fn next_deadline(&self, rto: Duration) -> Option<Timestamp> {
+        if let Some(t) = self.loss_time {
+            return Some(t);
+        }
         self.in_flight
             .first()
             .and_then(|k| self.packets.get(k))
-            .map(|p| p.sent_at + rto)
+            .map(|p| p.sent_at.max(self.rto_base) + rto)
     }
 
-    /// Marks packets unacked for `rto` as lost, returning their segments for retry, and
-    /// forgets records older than `max(2 × rto, age of the newest ping sample capped at 3 s)`
-    /// (+1 s when there is no ping sample).
+    /// Runs the loss timer and the retransmission timeout, and forgets old records.
+    ///
+    /// The loss timer declares lost the packets below the largest acked that have waited
+    /// `loss_delay`. The retransmission timeout declares lost only the *oldest* in-flight
+    /// packet (its retransmission probes the path; the ack it draws lets the thresholds find
+    /// the rest): GNS declares everything older than the timeout lost at once, which under
+    /// overload resends the whole flight on every expiry. Lost records are forgotten once
+    /// older than `max(2 × rto, age of the newest ping sample capped at 3 s)` (+1 s when there
+    /// is no ping sample); in-flight records stay until acked or declared lost.
     // GNS: CSteamNetworkConnectionBase::SNP_SenderCheckInFlightPackets
     pub fn on_timeout(
         &mut self,
         now: Timestamp,
         rto: Duration,
+        loss_delay: Duration,
         last_ping_sample_at: Option<Timestamp>,
-    ) -> Vec<SegmentRef> {
-        let mut retry = Vec::new();
-        // Send times grow with packet numbers, so the expired ones are a prefix.
-        while let Some(&k) = self.in_flight.first() {
-            let Some(p) = self.packets.get_mut(&k) else {
-                self.in_flight.pop_first();
-                continue;
-            };
-            if p.sent_at + rto > now {
-                break;
+    ) -> TimeoutOutcome {
+        let mut out = TimeoutOutcome::default();
+        if self.loss_time.is_some_and(|t| t <= now) {
+            out.lost = self.detect_losses(now, loss_delay);
+        } else if self.loss_time.is_none() {
+            if let Some(&k) = self.in_flight.first() {
+                if let Some(p) = self.packets.get_mut(&k) {
+                    if p.sent_at.max(self.rto_base) + rto <= now {
+                        p.lost = true;
+                        self.in_flight.remove(&k);
+                        out.lost.add(p);
+                        out.rto_fired = true;
+                        self.rto_base = now;
+                    }
+                } else {
+                    self.in_flight.remove(&k);
+                }
             }
-            self.in_flight.pop_first();
-            p.lost = true;
-            retry.extend(p.segments.iter().cloned());
         }
         let keep = match last_ping_sample_at {
             Some(at) => (rto * 2).max(now.saturating_since(at).min(FORGET_PING_AGE_CAP)),
             None => rto * 2 + FORGET_NO_PING_EXTRA,
         };
+        // Lost records only: forgetting one that is in flight would resend it unasked.
         while let Some(entry) = self.packets.first_entry() {
-            if entry.get().sent_at + keep > now {
+            if !entry.get().lost || entry.get().sent_at + keep > now {
                 break;
             }
-            let k = *entry.key();
-            let p = entry.remove();
-            if !p.lost {
-                self.in_flight.remove(&k);
-                // Unreachable in practice (keep ≥ rto) but never drop segments silently.
-                retry.extend(p.segments);
-            }
+            entry.remove();
         }
-        retry
+        out
     }
 }
 

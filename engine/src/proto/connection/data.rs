@@ -132,9 +132,13 @@ impl Connection {
         if forced.is_none() && !self.snp.wants_to_send(now) {
             return None;
         }
+        // The congestion window needs timely acks: GNS receivers hold them up to 50 ms
+        // (none at all for unreliable-only packets) unless asked.
+        let cc_request = forced.is_none() && self.snp.ack_request_due();
         let blob: Option<&[u8]> = match forced {
             Some(true) => Some(&BLOB_IMMEDIATE),
             Some(false) => Some(&BLOB_E2E),
+            None if cc_request => Some(&BLOB_IMMEDIATE),
             None if tracer => Some(&BLOB_E2E),
             None => None,
         };
@@ -165,6 +169,9 @@ impl Connection {
             return None;
         }
         let ping = self.snp.ping().smoothed();
+        if cc_request {
+            self.snp.on_ack_requested();
+        }
         if blob.is_some() {
             self.timers.force_ack_request = None;
             self.timers.last_ping_request = now;

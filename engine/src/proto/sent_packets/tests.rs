@@ -9,6 +9,9 @@ fn ms(v: u64) -> Timestamp {
     Timestamp::from_micros(v * 1000)
 }
 
+/// Loss delay used by the tests (9/8 RTT in the connection).
+const LD: Duration = Duration::from_millis(50);
+
 fn seg(lane: u8, begin: u64, end: u64) -> SegmentRef {
     SegmentRef {
         lane: LaneId(lane),
@@ -22,7 +25,7 @@ fn table_with(n: u64) -> SentPackets {
     for i in 0..n {
         let k = t.next_packet_number();
         assert_eq!(
-            t.record_sent(ms(i), vec![seg(0, k * 100, k * 100 + 100)], true),
+            t.record_sent(ms(i), vec![seg(0, k * 100, k * 100 + 100)], true, 100),
             k
         );
     }
@@ -44,18 +47,21 @@ fn ack_without_blocks_acks_everything_up_to_latest() {
                 delay_usec: Some(0),
                 ..Default::default()
             },
+            LD,
         )
         .expect("latest was sent");
     assert_eq!(streams(&out.acked), vec![2, 3, 4]);
     assert_eq!(out.packets_acked, 3);
-    assert!(out.nacked.is_empty());
+    assert_eq!(out.acked_bytes, 300);
+    assert_eq!(out.newest_acked_sent, Some(ms(2)));
+    assert_eq!(out.lost, Lost::default());
     assert_eq!(t.min_waiting(), 4);
     assert!(t.is_in_flight(5) && !t.is_in_flight(4));
 }
 
 #[test]
-fn blocks_ack_and_nack_and_the_implicit_block_covers_the_rest() {
-    let mut t = table_with(8); // 2..=9
+fn blocks_ack_and_the_thresholds_decide_what_is_lost() {
+    let mut t = table_with(8); // 2..=9, packet k sent at k − 2 ms
     // latest 9: ack [8,10) nack [6,8); ack [5,6) nack [4,5); implicit ack [0,4).
     let ack = AckRanges {
         latest: 9,
@@ -63,14 +69,23 @@ fn blocks_ack_and_nack_and_the_implicit_block_covers_the_rest() {
         acked: vec![8..10, 5..6],
         nacked: vec![6..8, 4..5],
     };
-    let out = t.apply_ack(ms(50), &ack).expect("sent");
+    let out = t.apply_ack(ms(50), &ack, LD).expect("sent");
     let mut acked = streams(&out.acked);
     acked.sort_unstable();
     assert_eq!(acked, vec![2, 3, 5, 8, 9]);
-    let mut nacked = streams(&out.nacked);
-    nacked.sort_unstable();
-    assert_eq!(nacked, vec![4, 6, 7]);
+    // 4 and 6 are 3+ packets behind the largest acked (9); 7 is only 2 behind and was sent
+    // at 5 ms, so it waits for the time threshold (5 + 50 ms).
+    assert_eq!(streams(&out.lost.segments), vec![4, 6]);
+    assert_eq!(out.lost.bytes, 200);
+    assert_eq!(out.lost.newest_sent, Some(ms(4)));
     assert_eq!(out.rtt, None);
+    assert!(t.is_in_flight(7));
+    assert_eq!(t.next_deadline(Duration::from_secs(1)), Some(ms(55)));
+    let early = t.on_timeout(ms(54), Duration::from_secs(1), LD, Some(ms(0)));
+    assert_eq!(early, TimeoutOutcome::default());
+    let timed = t.on_timeout(ms(55), Duration::from_secs(1), LD, Some(ms(0)));
+    assert_eq!(streams(&timed.lost.segments), vec![7]);
+    assert!(!timed.rto_fired);
     // Lost records stay for a late ack, which reports their segments as acked.
     assert_eq!(t.len(), 3);
     let late = t
@@ -82,27 +97,44 @@ fn blocks_ack_and_nack_and_the_implicit_block_covers_the_rest() {
                 acked: vec![4..10],
                 nacked: vec![],
             },
+            LD,
         )
         .expect("sent");
     assert_eq!(streams(&late.acked), vec![4, 6, 7]);
-    assert!(late.nacked.is_empty());
+    assert_eq!(late.late_acks, 3);
+    assert_eq!(late.acked_bytes, 0, "their bytes already left the flight");
+    assert!(late.lost.segments.is_empty());
     assert!(t.is_empty());
 }
 
 #[test]
-fn nack_of_an_already_lost_packet_is_not_retried_twice() {
-    let mut t = table_with(3);
+fn a_nack_is_not_a_loss_until_a_threshold_is_met_and_never_twice() {
+    let mut t = table_with(3); // 2, 3, 4 at 0, 1, 2 ms
     let ack = AckRanges {
         latest: 4,
         delay_usec: None,
         acked: vec![4..5],
         nacked: vec![3..4],
     };
+    // Reordered by less than the loss delay: a late arrival is still possible.
+    assert!(
+        t.apply_ack(ms(9), &ack, LD)
+            .expect("sent")
+            .lost
+            .segments
+            .is_empty()
+    );
     assert_eq!(
-        streams(&t.apply_ack(ms(9), &ack).expect("sent").nacked),
+        streams(&t.apply_ack(ms(60), &ack, LD).expect("sent").lost.segments),
         vec![3]
     );
-    assert!(t.apply_ack(ms(9), &ack).expect("sent").nacked.is_empty());
+    assert!(
+        t.apply_ack(ms(61), &ack, LD)
+            .expect("sent")
+            .lost
+            .segments
+            .is_empty()
+    );
 }
 
 #[test]
@@ -116,6 +148,7 @@ fn rtt_sample_subtracts_the_peer_delay_and_is_bounded() {
                 delay_usec: Some(10_000),
                 ..Default::default()
             },
+            LD,
         )
         .expect("sent");
     assert_eq!(out.rtt, Some(Duration::from_millis(40)));
@@ -127,11 +160,11 @@ fn rtt_sample_subtracts_the_peer_delay_and_is_bounded() {
         ..Default::default()
     };
     assert_eq!(
-        t.clone().apply_ack(ms(2001), &late).expect("sent").rtt,
+        t.clone().apply_ack(ms(2001), &late, LD).expect("sent").rtt,
         None
     );
     assert_eq!(
-        t.apply_ack(ms(2000), &late).expect("sent").rtt,
+        t.apply_ack(ms(2000), &late, LD).expect("sent").rtt,
         Some(Duration::from_secs(2))
     );
     // A slightly negative sample (delay rounding) counts as zero; a big one is rejected.
@@ -142,10 +175,13 @@ fn rtt_sample_subtracts_the_peer_delay_and_is_bounded() {
         ..Default::default()
     };
     assert_eq!(
-        t.clone().apply_ack(ms(5), &neg(5_900)).expect("sent").rtt,
+        t.clone()
+            .apply_ack(ms(5), &neg(5_900), LD)
+            .expect("sent")
+            .rtt,
         Some(Duration::ZERO)
     );
-    assert_eq!(t.apply_ack(ms(5), &neg(7_000)).expect("sent").rtt, None);
+    assert_eq!(t.apply_ack(ms(5), &neg(7_000), LD).expect("sent").rtt, None);
 }
 
 #[test]
@@ -159,6 +195,7 @@ fn ack_of_implied_packet_one_is_tolerated() {
                 delay_usec: Some(0),
                 ..Default::default()
             },
+            LD,
         )
         .expect("packet 1 is implied");
     assert_eq!(out, AckOutcome::default());
@@ -174,6 +211,7 @@ fn ack_for_a_packet_never_sent_is_a_typed_error_and_changes_nothing() {
             latest: 4,
             ..Default::default()
         },
+        LD,
     );
     assert_eq!(err, Err(AckError::PacketNeverSent { latest: 4, next: 4 }));
     assert_eq!(t.len(), 2);
@@ -187,61 +225,91 @@ fn min_waiting_never_goes_backwards() {
         latest,
         ..Default::default()
     };
-    t.apply_ack(ms(1), &ack(5)).expect("sent");
-    t.apply_ack(ms(1), &ack(3)).expect("sent");
+    t.apply_ack(ms(1), &ack(5), LD).expect("sent");
+    t.apply_ack(ms(1), &ack(3), LD).expect("sent");
     assert_eq!(t.min_waiting(), 5);
 }
 
 #[test]
-fn rto_expiry_marks_packets_lost_once_and_records_are_forgotten_later() {
+fn rto_declares_only_the_oldest_packet_lost_and_restarts_from_the_expiry() {
     let mut t = table_with(3); // sent at 0, 1, 2 ms
     let rto = Duration::from_millis(100);
-    assert_eq!(t.next_rto_deadline(rto), Some(ms(100)));
-    assert!(t.on_timeout(ms(99), rto, Some(ms(0))).is_empty());
+    assert_eq!(t.next_deadline(rto), Some(ms(100)));
     assert_eq!(
-        streams(&t.on_timeout(ms(101), rto, Some(ms(0)))),
-        vec![2, 3]
+        t.on_timeout(ms(99), rto, LD, Some(ms(0))),
+        TimeoutOutcome::default()
     );
-    assert_eq!(t.next_rto_deadline(rto), Some(ms(102)));
-    assert!(t.on_timeout(ms(101), rto, Some(ms(0))).is_empty());
+    let out = t.on_timeout(ms(101), rto, LD, Some(ms(0)));
+    assert!(out.rto_fired);
+    assert_eq!(
+        streams(&out.lost.segments),
+        vec![2],
+        "one probe, not the flight"
+    );
+    // The next expiry counts from this one, not from the next packet's send time (which
+    // would fire at once and resend the flight one packet at a time).
+    assert_eq!(t.next_deadline(rto), Some(ms(201)));
+    assert!(!t.on_timeout(ms(150), rto, LD, Some(ms(0))).rto_fired);
     assert!(t.awaiting_reply());
-    // Forget horizon: max(2 × 100 ms, ping age capped at 3 s) = 2 × RTO here.
-    t.on_timeout(ms(201), rto, Some(ms(150)));
+    // Forget horizon: max(2 × 100 ms, ping age capped at 3 s) = 2 × RTO here; the lost
+    // records (2, and 3 lost by this expiry) go, the in-flight one (4, sent at 2 ms, as old
+    // as they are) stays until acked or lost.
+    let out = t.on_timeout(ms(202), rto, LD, Some(ms(150)));
+    assert_eq!(streams(&out.lost.segments), vec![3]);
     assert_eq!(t.len(), 1);
+    assert!(t.is_in_flight(4));
+}
+
+#[test]
+fn an_ack_of_new_data_restarts_the_retransmission_timer() {
+    let mut t = table_with(5); // 2..=6 at 0..4 ms
+    let rto = Duration::from_millis(100);
+    let ack = AckRanges {
+        latest: 2,
+        delay_usec: None,
+        ..Default::default()
+    };
+    t.apply_ack(ms(90), &ack, LD).expect("sent");
+    // Packet 3 was sent at 1 ms, but acks are flowing: no expiry before 90 + 100 ms.
+    assert_eq!(t.next_deadline(rto), Some(ms(190)));
 }
 
 #[test]
 fn records_are_kept_as_long_as_the_newest_ping_sample_is_old_up_to_3s() {
     let rto = Duration::from_millis(100);
     let mut t = SentPackets::new(FIRST_DATA_PACKET);
-    t.record_sent(ms(10), vec![seg(0, 1, 2)], true);
+    t.record_sent(ms(10), vec![seg(0, 1, 2)], true, 100);
     // The newest sample (at 0) predates the packet: keep it until a newer sample or 3 s.
-    t.on_timeout(ms(1000), rto, Some(ms(0)));
+    // Declared lost by the timeout at 110 ms, then kept for a late ack.
+    assert!(t.on_timeout(ms(110), rto, LD, Some(ms(0))).rto_fired);
+    t.on_timeout(ms(1000), rto, LD, Some(ms(0)));
     assert_eq!(t.len(), 1, "ping sample 1 s old keeps records 1 s");
-    t.on_timeout(ms(1000), rto, Some(ms(900)));
+    t.on_timeout(ms(1000), rto, LD, Some(ms(900)));
     assert!(
         t.is_empty(),
         "a fresh sample shrinks the horizon to 2 x RTO"
     );
 
     let mut t = SentPackets::new(FIRST_DATA_PACKET);
-    t.record_sent(ms(10), vec![seg(0, 1, 2)], true);
-    t.on_timeout(ms(3009), rto, Some(ms(0)));
+    t.record_sent(ms(10), vec![seg(0, 1, 2)], true, 100);
+    assert!(t.on_timeout(ms(110), rto, LD, Some(ms(0))).rto_fired);
+    t.on_timeout(ms(3009), rto, LD, Some(ms(0)));
     assert_eq!(t.len(), 1);
-    t.on_timeout(ms(3010), rto, Some(ms(0)));
+    t.on_timeout(ms(3010), rto, LD, Some(ms(0)));
     assert!(t.is_empty(), "age capped at 3 s");
 
     let mut t = table_with(1); // sent at 0
-    t.on_timeout(ms(1199), rto, None);
+    assert!(t.on_timeout(ms(100), rto, LD, None).rto_fired);
+    t.on_timeout(ms(1199), rto, LD, None);
     assert_eq!(t.len(), 1, "no ping: 2 x RTO + 1 s");
-    t.on_timeout(ms(1200), rto, None);
+    t.on_timeout(ms(1200), rto, LD, None);
     assert!(t.is_empty());
 }
 
 #[test]
 fn segments_of_several_lanes_come_back_on_ack() {
     let mut t = SentPackets::new(FIRST_DATA_PACKET);
-    t.record_sent(ms(0), vec![seg(0, 1, 10), seg(3, 1, 5)], true);
+    t.record_sent(ms(0), vec![seg(0, 1, 10), seg(3, 1, 5)], true, 100);
     let out = t
         .apply_ack(
             ms(1),
@@ -249,6 +317,7 @@ fn segments_of_several_lanes_come_back_on_ack() {
                 latest: 2,
                 ..Default::default()
             },
+            LD,
         )
         .expect("sent");
     assert_eq!(out.acked, vec![seg(0, 1, 10), seg(3, 1, 5)]);
@@ -297,9 +366,11 @@ mod with_receiver {
                 rx.record(ms(0), p);
             }
             let ranges = to_ranges(&rx.ack_input(ms(1_000)));
-            let out = tx.apply_ack(ms(1_000), &ranges).expect("only sent packets are acked");
+            let out = tx.apply_ack(ms(1_000), &ranges, LD).expect("only sent packets are acked");
             let acked: BTreeSet<u64> = out.acked.iter().map(|s| s.stream.start / 100).collect();
-            let nacked: BTreeSet<u64> = out.nacked.iter().map(|s| s.stream.start / 100).collect();
+            // Everything was sent long before the loss delay: every NACKed packet is lost.
+            let nacked: BTreeSet<u64> =
+                out.lost.segments.iter().map(|s| s.stream.start / 100).collect();
             let got: BTreeSet<u64> = arrived.iter().copied().collect();
             let missing: BTreeSet<u64> =
                 (FIRST_DATA_PACKET..=ranges.latest).filter(|p| !got.contains(p)).collect();
@@ -310,9 +381,9 @@ mod with_receiver {
 }
 
 #[test]
-fn rto_deadline_skips_nacked_records_and_late_acks_still_count() {
-    // Many lost records ahead of an in-flight one: the deadline is the in-flight one's, and
-    // the RTO scan neither re-reports the lost ones nor loses the late ack of one.
+fn timer_deadline_skips_lost_records_and_late_acks_still_count() {
+    // Lost records ahead of an in-flight one: the deadline is the in-flight one's, and the
+    // timer neither re-reports the lost ones nor loses the late ack of one.
     let mut t = table_with(5); // packets 2..=6 sent at 0..4 ms
     let rto = Duration::from_millis(100);
     let nack = AckRanges {
@@ -321,12 +392,15 @@ fn rto_deadline_skips_nacked_records_and_late_acks_still_count() {
         acked: vec![6..7],
         nacked: vec![2..5],
     };
-    let out = t.apply_ack(ms(10), &nack).expect("valid");
-    assert_eq!(streams(&out.nacked), vec![2, 3, 4]);
-    assert!(t.is_in_flight(5) && !t.is_in_flight(2));
-    assert_eq!(t.next_rto_deadline(rto), Some(ms(103)));
-    assert_eq!(streams(&t.on_timeout(ms(104), rto, Some(ms(10)))), vec![5]);
-    assert_eq!(t.next_rto_deadline(rto), None);
+    let out = t.apply_ack(ms(40), &nack, LD).expect("valid");
+    assert_eq!(streams(&out.lost.segments), vec![2, 3]);
+    assert!(t.is_in_flight(4) && t.is_in_flight(5) && !t.is_in_flight(2));
+    // Packets 4 and 5 (sent at 2 and 3 ms) are 2 and 1 behind the largest acked: the loss
+    // timer has them.
+    assert_eq!(t.next_deadline(rto), Some(ms(52)));
+    let out = t.on_timeout(ms(53), rto, LD, Some(ms(10)));
+    assert_eq!(streams(&out.lost.segments), vec![4, 5]);
+    assert_eq!(t.next_deadline(rto), None);
     let late = AckRanges {
         latest: 6,
         delay_usec: None,
@@ -334,7 +408,7 @@ fn rto_deadline_skips_nacked_records_and_late_acks_still_count() {
         nacked: vec![],
     };
     assert_eq!(
-        streams(&t.apply_ack(ms(105), &late).expect("ok").acked),
+        streams(&t.apply_ack(ms(105), &late, LD).expect("ok").acked),
         vec![3]
     );
 }

@@ -31,6 +31,7 @@
 //! ```
 
 mod packet;
+mod recovery;
 mod recv;
 mod send;
 mod stats;
@@ -48,6 +49,7 @@ use crate::proto::sent_packets::{FIRST_DATA_PACKET, SentPackets};
 use crate::time::Timestamp;
 use crate::wire::frame::FrameError;
 
+pub use recovery::RecoveryCounters;
 pub use stats::{LaneStatus, SnpCounters, SnpStatus};
 
 /// `SendMessage` flags, with GNS's values (`k_nSteamNetworkingSend_*`, spec §4.16).
@@ -93,6 +95,10 @@ pub struct SnpConfig {
     /// since the reliable stream is read as bytes. `false`: one segment per message piece,
     /// GNS's exact framing (spec §4.17).
     pub coalesce_reliable: bool,
+    /// Not a GNS setting (off by default). An unreliable message still unsent after this long
+    /// is dropped and counted (`SnpCounters::unreliable_expired`): a late game-state update is
+    /// worth less than the bandwidth it would take.
+    pub unreliable_max_age: Option<Duration>,
 }
 
 impl Default for SnpConfig {
@@ -108,6 +114,7 @@ impl Default for SnpConfig {
             recv_max_segments_per_packet: 1300,
             mtu_packet_size: 1300,
             coalesce_reliable: true,
+            unreliable_max_age: None,
         }
     }
 }
@@ -207,6 +214,7 @@ pub struct Snp {
     config: SnpConfig,
     connected: bool,
     bucket: TokenBucket,
+    recovery: recovery::Recovery,
     ping: PingTracker,
     sent: SentPackets,
     sched: LaneScheduler,
@@ -224,6 +232,7 @@ impl Snp {
             config,
             connected: false,
             bucket: TokenBucket::new(now, limits, config.send_rate_max),
+            recovery: recovery::Recovery::new(limits),
             ping: PingTracker::new(),
             sent: SentPackets::new(FIRST_DATA_PACKET),
             sched: LaneScheduler::new(),
@@ -245,7 +254,7 @@ impl Snp {
             || config.send_rate_max != self.config.send_rate_max
         {
             let limits = RateLimits::new(config.send_rate_min, config.send_rate_max);
-            self.bucket.set_limits(now, limits);
+            self.recovery.set_limits(now, limits, &mut self.bucket);
         }
         self.recv.set_limits(&config);
         self.config = config;
@@ -310,9 +319,9 @@ impl Snp {
             return Err(SendError::LimitExceeded);
         }
         let no_nagle = flags & (send_flags::NO_NAGLE | send_flags::NO_DELAY) != 0;
-        let (num, size) =
-            self.send
-                .enqueue(now + self.config.nagle, lane, reliable, no_nagle, data);
+        let (num, size) = self
+            .send
+            .enqueue(now, self.config.nagle, lane, reliable, no_nagle, data);
         // invariant: the lane was checked against the scheduler's lane count above.
         self.sched
             .push(LaneId(lane), size)
@@ -343,6 +352,7 @@ impl Snp {
     /// Feeds an RTT sample taken outside SNP (handshake).
     pub fn record_ping_sample(&mut self, now: Timestamp, rtt: Duration) {
         self.ping.record_sample(now, rtt);
+        self.recovery.on_rtt_sample(rtt);
     }
 
     /// The ping tracker (smoothed RTT).
@@ -350,9 +360,52 @@ impl Snp {
         &self.ping
     }
 
-    /// Current retransmission timeout.
+    /// Current retransmission timeout (smoothed RTT + 4 × variance + GNS's 60 ms ack slack,
+    /// doubled per expiry without progress).
     pub fn rto(&self) -> Duration {
-        self.ping.rto()
+        self.recovery.rtt.rto()
+    }
+
+    /// The loss-recovery estimator (smoothed RTT, variance, backoff): unlike [`Snp::ping`],
+    /// which reports GNS's low-biased ping, it follows queueing delay.
+    pub fn rtt(&self) -> &crate::proto::rtt::RttEstimator {
+        &self.recovery.rtt
+    }
+
+    /// The congestion window in force, bytes (see [`crate::proto::congestion`]).
+    pub fn congestion_window(&self) -> u64 {
+        self.recovery.window()
+    }
+
+    /// Bytes of data-carrying packets in flight.
+    pub fn bytes_in_flight(&self) -> u64 {
+        self.recovery.cc.in_flight()
+    }
+
+    /// Whether the send rate is fixed (`SendRateMin == SendRateMax`, GNS's behaviour) rather
+    /// than chosen by the congestion controller.
+    pub fn fixed_rate(&self) -> bool {
+        self.recovery.fixed_rate()
+    }
+
+    /// Loss-recovery counters.
+    pub fn recovery_counters(&self) -> &RecoveryCounters {
+        &self.recovery.counters
+    }
+
+    /// Whether the next data packet should carry ACK_REQUEST_IMMEDIATE (the connection layer
+    /// writes the stats blob; call [`Snp::on_ack_requested`] once it went out).
+    pub fn ack_request_due(&self) -> bool {
+        self.connected && self.recovery.ack_request_due() && self.send_ready_at_now()
+    }
+
+    /// A packet asking for an ack went out.
+    pub fn on_ack_requested(&mut self) {
+        self.recovery.on_ack_requested();
+    }
+
+    fn send_ready_at_now(&self) -> bool {
+        self.recovery.allows_data() && !self.send.is_empty()
     }
 
     /// Whether reliable data is unsent, queued for retry or sent but unacked (Linger waits
@@ -374,6 +427,8 @@ impl Snp {
             sent: &mut self.sent,
             send: &mut self.send,
             ping: &mut self.ping,
+            recovery: &mut self.recovery,
+            bucket: &mut self.bucket,
         };
         let summary =
             self.recv
@@ -415,22 +470,28 @@ impl Snp {
             && self.bucket.can_send(now)
     }
 
-    /// The earliest time something ready to send would make a packet (ignoring the rate).
-    fn send_ready_at(&self, now: Timestamp) -> Option<Timestamp> {
-        [
-            self.recv.ack_deadline(),
-            self.recv.next_nack_flush(),
-            self.send.data_ready_at(now),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+    /// The earliest time something ready to send would make a packet (ignoring the rate):
+    /// acks and NACKs always, data only while the congestion window has room.
+    fn send_ready_at(&mut self, now: Timestamp) -> Option<Timestamp> {
+        let data = self.send.data_ready_at(now);
+        let data = if self.recovery.allows_data() {
+            data
+        } else {
+            if data.is_some() {
+                self.recovery.on_blocked();
+            }
+            None
+        };
+        [self.recv.ack_deadline(), self.recv.next_nack_flush(), data]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// When `handle_timeout` or `build_packet` next needs to run: Nagle expiry, ack deadline,
     /// NACK flush, RTO, each delayed by the token bucket when it gates a send.
     pub fn next_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
-        let rto = self.sent.next_rto_deadline(self.ping.rto());
+        let rto = self.sent.next_deadline(self.recovery.rtt.rto());
         let send = if self.connected {
             self.send_ready_at(now)
                 .map(|t| t.max(now + self.bucket.time_until_send(now)))
@@ -440,15 +501,19 @@ impl Snp {
         [rto, send].into_iter().flatten().min()
     }
 
-    /// Retransmission timer: packets unacked for an RTO count as lost, and old records are
-    /// forgotten.
+    /// Loss timer and retransmission timeout (see [`SentPackets::on_timeout`]); old lost
+    /// records are forgotten.
     // GNS: CSteamNetworkConnectionBase::SNP_SenderCheckInFlightPackets
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let lost = self
-            .sent
-            .on_timeout(now, self.ping.rto(), self.ping.last_sample_at());
-        self.stats.counters.packets_timed_out += u64::from(!lost.is_empty());
-        self.send.on_lost(&lost);
+        let out = self.sent.on_timeout(
+            now,
+            self.recovery.rtt.rto(),
+            self.recovery.rtt.loss_delay(),
+            self.ping.last_sample_at(),
+        );
+        self.stats.counters.packets_timed_out += u64::from(out.rto_fired);
+        self.send.on_lost(&out.lost.segments);
+        self.recovery.on_timeout(now, &out, &mut self.bucket);
     }
 
     /// Charges the token bucket with a packet's UDP payload size. `build_packet` already

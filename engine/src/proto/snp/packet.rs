@@ -206,6 +206,8 @@ impl Snp {
         if !wants && !force {
             return None;
         }
+        // Acks and NACKs go out whatever the window says; data only while it has room.
+        let data = wants && self.recovery.allows_data();
         let start = out.len();
         let pkt = self.sent.next_packet_number();
         let min_waiting = self.sent.min_waiting();
@@ -214,7 +216,7 @@ impl Snp {
             .stop_waiting(pkt, min_waiting)
             .expect("invariant: min_waiting < next packet number");
         let mut budget = max_plaintext.saturating_sub(out.len() - start);
-        if wants && !self.send.is_empty() {
+        if data && !self.send.is_empty() {
             // Leave room for one whole segment (a retry must go whole), as GNS reserves ack
             // space against data; the ack lowers `latest` to what fits.
             budget = budget
@@ -229,8 +231,8 @@ impl Snp {
             pieces: Vec::new(),
             coalesce: self.config.coalesce_reliable,
         };
-        if wants {
-            self.plan_data(&mut planner);
+        if data {
+            self.plan_data(now, &mut planner);
         }
         let mut pieces = planner.pieces;
         pieces.sort_by_key(|p| p.lane); // stable: planning order kept within a lane
@@ -278,8 +280,22 @@ impl Snp {
             }
         }
         let bytes = out.len() - start;
-        let number = self.sent.record_sent(now, segs, reliable);
+        // Only packets carrying data count toward the window (RFC 9002: ack-eliciting).
+        let counted = if pieces.is_empty() {
+            0
+        } else {
+            bytes + udp_overhead
+        };
+        let number = self.sent.record_sent(
+            now,
+            segs,
+            reliable,
+            u32::try_from(counted).unwrap_or(u32::MAX),
+        );
         debug_assert_eq!(number, pkt);
+        if counted > 0 {
+            self.recovery.on_sent(counted);
+        }
         self.bucket.on_sent(now, bytes + udp_overhead);
         self.stats.on_sent(now, bytes + udp_overhead);
         Some(BuiltPacket {
@@ -300,7 +316,7 @@ impl Snp {
 
     /// Retries first (stream order, lane order); if one does not fit, no new data. Then new
     /// data from the lane scheduler until the packet is full.
-    fn plan_data(&mut self, pl: &mut Planner) {
+    fn plan_data(&mut self, now: Timestamp, pl: &mut Planner) {
         for lane in 0..self.send.lanes.len() {
             let l = &self.send.lanes[lane];
             let lane = lane as u8; // ≤ 255 lanes
@@ -340,6 +356,21 @@ impl Snp {
                     (take, max)
                 }
             } else {
+                if m.sent == 0
+                    && self
+                        .config
+                        .unreliable_max_age
+                        .is_some_and(|age| now.saturating_since(m.queued_at) > age)
+                {
+                    // Too old to be worth sending: dropped whole, counted.
+                    self.send.advance_head(lane.0, rem);
+                    // invariant: the scheduler's queue mirrors the lane queue.
+                    self.sched
+                        .on_sent(lane, rem as u32, true)
+                        .expect("invariant: scheduler mirrors queue");
+                    self.stats.counters.unreliable_expired += 1;
+                    continue;
+                }
                 let Some(data) = m.data.clone() else {
                     break; // unreliable messages always carry their payload; defensive
                 };

@@ -40,6 +40,8 @@ pub(crate) struct SendSide<'a> {
     pub sent: &'a mut SentPackets,
     pub send: &'a mut SendState,
     pub ping: &'a mut PingTracker,
+    pub recovery: &'a mut super::recovery::Recovery,
+    pub bucket: &'a mut crate::proto::send_rate::TokenBucket,
 }
 
 #[derive(Debug)]
@@ -198,12 +200,14 @@ impl RecvState {
                         ranges.acked.push(b.acked);
                         ranges.nacked.push(b.nacked);
                     }
-                    if let Ok(out) = side.sent.apply_ack(now, &ranges) {
+                    let loss_delay = side.recovery.rtt.loss_delay();
+                    if let Ok(out) = side.sent.apply_ack(now, &ranges, loss_delay) {
                         if let Some(rtt) = out.rtt {
                             side.ping.record_sample(now, rtt);
                         }
                         side.send.on_acked(&out.acked);
-                        side.send.on_lost(&out.nacked);
+                        side.send.on_lost(&out.lost.segments);
+                        side.recovery.on_ack(now, &out, side.bucket);
                     }
                     self.deadline
                         .on_ack_with_blocks(now, u32::from(a.block_count));

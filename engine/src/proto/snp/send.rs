@@ -34,6 +34,8 @@ pub(crate) struct OutMsg {
     pub seq: u64,
     /// When Nagle lets it go.
     pub nagle_at: Timestamp,
+    /// When it was queued (for `SnpConfig::unreliable_max_age`).
+    pub queued_at: Timestamp,
     /// Lane message number.
     pub msg_num: u64,
     /// Reliable (framed in the lane's stream buffer) or unreliable.
@@ -264,7 +266,8 @@ impl SendState {
     /// Queues a message; returns its number and queued size. The lane must exist.
     pub fn enqueue(
         &mut self,
-        nagle_at: Timestamp,
+        now: Timestamp,
+        nagle: std::time::Duration,
         lane: u8,
         reliable: bool,
         no_nagle: bool,
@@ -307,7 +310,8 @@ impl SendState {
         let size = u32::try_from(len).unwrap_or(u32::MAX);
         l.queue.push_back(OutMsg {
             seq,
-            nagle_at,
+            nagle_at: now + nagle,
+            queued_at: now,
             msg_num,
             reliable,
             data,

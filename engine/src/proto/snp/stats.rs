@@ -36,6 +36,8 @@ pub struct SnpCounters {
     pub packets_timed_out: u64,
     /// Messages handed out by `poll_message`.
     pub messages_received: u64,
+    /// Unreliable messages dropped unsent after `SnpConfig::unreliable_max_age`.
+    pub unreliable_expired: u64,
 }
 
 /// Per-lane part of the status.

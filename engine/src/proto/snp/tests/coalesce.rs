@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::support::{T0, build, connected_with, reliable_ranges};
+use super::support::{T0, build, connected_with, reliable_ranges, resend_by_timeouts};
 use crate::proto::snp::{AckRequest, Snp, SnpConfig, send_flags};
 use crate::wire::frame::{FixedRefs, Frame, FrameDecoder};
 
@@ -71,20 +71,18 @@ fn a_lost_coalesced_segment_is_resent_exactly_and_delivered_once_in_order() {
     rx.receive_packet(now, p2.packet_number, &b2, AckRequest::None)
         .expect("decodes");
     assert!(rx.poll_message().is_none(), "stream gap: nothing yet");
-    // Unacked, both time out: each comes back with its exact range (across 30 message
-    // buffers each), the one that arrived as a duplicate range.
-    let later = T0 + Duration::from_millis(1100);
-    tx.handle_timeout(later);
+    // Unacked, both time out (one per expiry): each comes back with its exact range (across
+    // 30 message buffers each), the one that arrived as a duplicate range.
     let mut again = Vec::new();
-    let mut now = later;
-    while let Some((p, bytes)) = build(&mut tx, now, false) {
-        again.extend(reliable_ranges(&bytes, p.packet_number));
-        // Delivered twice: the duplicate must not produce messages again.
-        for _ in 0..2 {
-            rx.receive_packet(now, p.packet_number, &bytes, AckRequest::None)
-                .expect("decodes");
+    for (at, packets) in resend_by_timeouts(&mut tx, now, 2) {
+        for (p, bytes) in packets {
+            again.extend(reliable_ranges(&bytes, p.packet_number));
+            // Delivered twice: the duplicate must not produce messages again.
+            for _ in 0..2 {
+                rx.receive_packet(at, p.packet_number, &bytes, AckRequest::None)
+                    .expect("decodes");
+            }
         }
-        now = now + Duration::from_micros(100);
     }
     assert_eq!(again, [first, second].concat());
     assert_eq!(tx.counters().retransmitted_segments, 2);

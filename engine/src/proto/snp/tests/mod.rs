@@ -30,6 +30,31 @@ mod support {
         Some((p, out))
     }
 
+    /// With no ack ever coming back, drives the retransmission timer `expiries` times from
+    /// `now` and returns each expiry's time and the packets it let out. Each expiry resends
+    /// one packet's segments (a probe, not the flight) and the next comes a doubled timeout
+    /// later.
+    pub fn resend_by_timeouts(
+        s: &mut Snp,
+        mut now: Timestamp,
+        expiries: usize,
+    ) -> Vec<(Timestamp, Vec<(BuiltPacket, Vec<u8>)>)> {
+        let mut out = Vec::new();
+        for _ in 0..expiries {
+            let Some(at) = s.next_timeout(now) else {
+                break;
+            };
+            now = now.max(at);
+            s.handle_timeout(now);
+            let mut packets = Vec::new();
+            while let Some(p) = build(s, now, false) {
+                packets.push(p);
+            }
+            out.push((now, packets));
+        }
+        out
+    }
+
     /// (lane, stream range) of every reliable segment in a packet.
     pub fn reliable_ranges(plaintext: &[u8], pkt: u64) -> Vec<(u8, std::ops::Range<u64>)> {
         FrameDecoder::new(plaintext, pkt, &FixedRefs::default())

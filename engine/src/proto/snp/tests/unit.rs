@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::support::{T0, build, connected_with, reliable_ranges};
+use super::support::{T0, build, connected_with, reliable_ranges, resend_by_timeouts};
 use crate::proto::snp::{AckRequest, SendError, Snp, SnpConfig, SnpError, send_flags};
 use crate::wire::frame::{FixedRefs, Frame, FrameDecoder, PacketEncoder, write_reliable_header};
 use crate::wire::packet::{MAX_PLAINTEXT_SEND, MAX_RELIABLE_SEGMENT};
@@ -189,9 +189,11 @@ fn reliable_segments_are_bounded_and_retransmitted_with_the_same_ranges() {
     )
     .expect("queued");
     let mut first = Vec::new();
+    let mut packets = 0;
     let mut now = T0;
     while let Some((p, bytes)) = build(&mut s, now, false) {
         first.extend(reliable_ranges(&bytes, p.packet_number));
+        packets += 1;
         now = now + Duration::from_micros(100);
     }
     assert!(
@@ -202,16 +204,23 @@ fn reliable_segments_are_bounded_and_retransmitted_with_the_same_ranges() {
     assert_eq!(first.first().map(|(_, r)| r.start), Some(1));
     assert_eq!(first.last().map(|(_, r)| r.end), Some(1 + 5003));
     assert!(s.reliable_pending());
-    // No ack: after the 1 s RTO (no ping yet) every segment is resent with its old range.
-    let later = T0 + Duration::from_millis(1100);
-    assert!(s.next_timeout(now).is_some_and(|t| t <= later));
-    s.handle_timeout(later);
+    // No ack: each expiry (1 s without a ping, then doubling) resends the oldest packet's
+    // segments with their old ranges, one packet per expiry.
+    let rounds = resend_by_timeouts(&mut s, now, packets);
     let mut again = Vec::new();
-    let mut now = later;
-    while let Some((p, bytes)) = build(&mut s, now, false) {
-        assert!(p.packet_number > 5);
-        again.extend(reliable_ranges(&bytes, p.packet_number));
-        now = now + Duration::from_micros(100);
+    let mut want = T0;
+    for (i, (at, packets)) in rounds.iter().enumerate() {
+        // 1 s, 2 s, 4 s, ... capped at 60 s.
+        want = want + Duration::from_secs(1 << i.min(6)).min(crate::proto::rtt::MAX_RTO);
+        assert!(
+            *at >= want && *at <= want + Duration::from_millis(1),
+            "expiry {i} at {at:?}"
+        );
+        assert_eq!(packets.len(), 1, "one probe per expiry");
+        for (p, bytes) in packets {
+            assert!(p.packet_number > 5);
+            again.extend(reliable_ranges(bytes, p.packet_number));
+        }
     }
     assert_eq!(again, first);
     assert_eq!(s.counters().retransmitted_segments, first.len() as u64);
