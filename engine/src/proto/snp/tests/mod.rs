@@ -30,15 +30,14 @@ mod support {
         Some((p, out))
     }
 
+    /// One expiry of the retransmission timer: when, and the packets it let out.
+    pub type Expiry = (Timestamp, Vec<(BuiltPacket, Vec<u8>)>);
+
     /// With no ack ever coming back, drives the retransmission timer `expiries` times from
     /// `now` and returns each expiry's time and the packets it let out. Each expiry resends
     /// one packet's segments (a probe, not the flight) and the next comes a doubled timeout
     /// later.
-    pub fn resend_by_timeouts(
-        s: &mut Snp,
-        mut now: Timestamp,
-        expiries: usize,
-    ) -> Vec<(Timestamp, Vec<(BuiltPacket, Vec<u8>)>)> {
+    pub fn resend_by_timeouts(s: &mut Snp, mut now: Timestamp, expiries: usize) -> Vec<Expiry> {
         let mut out = Vec::new();
         for _ in 0..expiries {
             let Some(at) = s.next_timeout(now) else {
