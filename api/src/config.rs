@@ -66,7 +66,15 @@ pub enum ConfigValue {
     FakePacketDupTimeMax(i32),
     /// 201: called from `run_callbacks` when a connection's state changes.
     ConnectionStatusChanged(StatusChangedFn),
+    /// [`UNRELIABLE_MAX_AGE_ID`] (Sockworks, not GNS; 0 = off, the default): ms an unreliable
+    /// message may wait unsent before it is dropped and counted, since a late game-state
+    /// update is worthless. 0..=60000.
+    UnreliableMaxAge(i32),
 }
+
+/// The number of [`ConfigValue::UnreliableMaxAge`]: outside GNS's enum ("SW" + 1), so a GNS
+/// build that is handed it refuses it instead of misreading it.
+pub const UNRELIABLE_MAX_AGE_ID: i32 = 0x5357_0001;
 
 impl fmt::Debug for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,6 +113,7 @@ impl ConfigValue {
             FakePacketDupRecv(_) => 27,
             FakePacketDupTimeMax(_) => 28,
             ConnectionStatusChanged(_) => 201,
+            UnreliableMaxAge(_) => UNRELIABLE_MAX_AGE_ID,
         }
     }
 
@@ -253,6 +262,10 @@ impl Config {
                 self.fake_recv.dup_time_max = t;
             }
             ConnectionStatusChanged(f) => self.on_status_changed = Some(Arc::clone(f)),
+            UnreliableMaxAge(v) => {
+                let v = range(id, *v, 0, 60_000)?;
+                c.snp.unreliable_max_age = (v > 0).then(|| ms(v));
+            }
         }
         Ok(())
     }
@@ -304,6 +317,25 @@ mod tests {
         assert_eq!(
             c.user_data, None,
             "options do not change the scope they start from"
+        );
+    }
+
+    #[test]
+    fn unreliable_max_age_is_off_by_default_and_zero_turns_it_off() {
+        let mut c = Config::defaults();
+        assert_eq!(c.connection.snp.unreliable_max_age, None);
+        c.set(&ConfigValue::UnreliableMaxAge(40)).unwrap();
+        assert_eq!(
+            c.connection.snp.unreliable_max_age,
+            Some(Duration::from_millis(40))
+        );
+        c.set(&ConfigValue::UnreliableMaxAge(0)).unwrap();
+        assert_eq!(c.connection.snp.unreliable_max_age, None);
+        assert_eq!(
+            c.set(&ConfigValue::UnreliableMaxAge(-1)),
+            Err(ConfigError::OutOfRange {
+                id: UNRELIABLE_MAX_AGE_ID
+            })
         );
     }
 }

@@ -38,7 +38,7 @@ mod unsupported;
 pub use sockworks_engine as engine;
 
 pub use callbacks::{ConnectionState, StatusChanged, StatusChangedFn};
-pub use config::{Config, ConfigError, ConfigValue};
+pub use config::{Config, ConfigError, ConfigValue, UNRELIABLE_MAX_AGE_ID};
 pub use handles::{Connection, ListenSocket, PollGroup};
 pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};
 pub use message::{Message, OutMessage, send_flags};

@@ -463,3 +463,73 @@ fn small_mtu_reliable_segments_never_push_the_unreliable_number_backwards() {
         .collect();
     assert_eq!(got, vec![(1, false, 5), (2, true, 300), (3, false, 5)]);
 }
+
+#[test]
+fn unreliable_messages_older_than_the_max_age_are_dropped_unsent_and_counted() {
+    // 1 KiB/s: the first message overdraws the bucket, the rest wait.
+    let cfg = SnpConfig {
+        send_rate_min: 1024,
+        send_rate_max: 1024,
+        unreliable_max_age: Some(Duration::from_millis(50)),
+        ..SnpConfig::default()
+    };
+    let mut s = connected_with(cfg);
+    for i in 0..5u8 {
+        s.send_message(T0, 0, send_flags::NO_NAGLE, vec![i; 1000])
+            .expect("queued");
+    }
+    // A reliable message queued later must not be affected.
+    let later = T0 + Duration::from_millis(40);
+    s.send_message(
+        later,
+        0,
+        send_flags::RELIABLE | send_flags::NO_NAGLE,
+        vec![9; 10],
+    )
+    .expect("queued");
+    let (p, bytes) = build(&mut s, T0, false).expect("first goes at once");
+    let unreliable = |bytes: &[u8], pkt| -> Vec<u64> {
+        FrameDecoder::new(bytes, pkt, &FixedRefs::default())
+            .filter_map(|f| match f {
+                Ok(Frame::Unreliable(u)) => Some(u.msg_num),
+                _ => None,
+            })
+            .collect()
+    };
+    // Message 1 whole and the start of message 2 fill the packet.
+    let started = unreliable(&bytes, p.packet_number);
+    assert_eq!(started, vec![1, 2]);
+    assert_eq!(s.counters().unreliable_expired, 0);
+    // The bucket refills after ~1 s; by then the three unstarted ones are too old. The one
+    // already on its way is finished (its first fragment is out).
+    let mut now = T0 + Duration::from_secs(2);
+    let mut rest = Vec::new();
+    let mut reliable = 0;
+    while let Some((p, bytes)) = build(&mut s, now, false) {
+        rest.extend(unreliable(&bytes, p.packet_number));
+        reliable += reliable_ranges(&bytes, p.packet_number).len();
+        now = now + Duration::from_secs(2);
+    }
+    assert_eq!(rest, vec![2]);
+    assert_eq!(reliable, 1);
+    assert_eq!(s.counters().unreliable_expired, 3);
+    assert_eq!(s.status(now).pending_unreliable, 0);
+}
+
+#[test]
+fn without_a_max_age_queued_unreliable_messages_wait_for_the_rate() {
+    let cfg = SnpConfig {
+        send_rate_min: 1024,
+        send_rate_max: 1024,
+        ..SnpConfig::default()
+    };
+    let mut s = connected_with(cfg);
+    for i in 0..3u8 {
+        s.send_message(T0, 0, send_flags::NO_NAGLE, vec![i; 1000])
+            .expect("queued");
+    }
+    build(&mut s, T0, false).expect("first goes at once");
+    build(&mut s, T0 + Duration::from_secs(2), false).expect("second after the refill");
+    assert_eq!(s.counters().unreliable_expired, 0);
+    assert!(s.status(T0 + Duration::from_secs(2)).pending_unreliable > 0);
+}
