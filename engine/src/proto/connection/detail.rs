@@ -75,6 +75,27 @@ impl Connection {
             st.sent_unacked_reliable,
             st.queue_time_usec
         );
+        let rc = self.snp.recovery_counters();
+        let rtt = self.snp.rtt();
+        let _ = writeln!(
+            s,
+            "  Congestion: {}; window {} B, in flight {} B; srtt {} us, rttvar {} us, rto {} us; {} lost, {} spurious, {} timeouts, {} reductions, {} unreliable expired",
+            if self.snp.fixed_rate() {
+                "fixed rate (SendRateMin = SendRateMax)"
+            } else {
+                "CUBIC"
+            },
+            self.snp.congestion_window(),
+            self.snp.bytes_in_flight(),
+            rtt.smoothed().map_or(-1, |d| d.as_micros() as i64),
+            rtt.var().as_micros(),
+            self.snp.rto().as_micros(),
+            rc.packets_lost,
+            rc.spurious_losses,
+            rc.rto_expiries,
+            rc.congestion_events,
+            counters.unreliable_expired
+        );
         for (i, lane) in st.lanes.iter().enumerate() {
             let _ = writeln!(
                 s,

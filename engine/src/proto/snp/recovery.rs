@@ -22,9 +22,11 @@ use crate::proto::sent_packets::{AckOutcome, Lost, TimeoutOutcome};
 use crate::time::Timestamp;
 use crate::wire::packet::MAX_UDP_PAYLOAD;
 
-/// Acks are asked for (ACK_REQUEST_IMMEDIATE) after this fraction of the window was sent
-/// since the last request: GNS receivers otherwise hold acks for reliable data up to 50 ms
-/// and send none at all for unreliable-only packets, which would stall a window.
+/// Acks are asked for (ACK_REQUEST_IMMEDIATE) once half the window is in flight, at most once
+/// per this fraction of the window sent: GNS receivers otherwise hold acks for reliable data up
+/// to 50 ms and send none at all for unreliable-only packets, which would stall the window.
+/// A flow whose window is mostly unused (acks ride on the peer's own traffic) asks for none,
+/// since each request costs the peer an ack-only packet.
 const ACK_REQUEST_WINDOW_DIVISOR: u64 = 4;
 
 /// Loss-recovery counters.
@@ -100,8 +102,10 @@ impl Recovery {
 
     /// Whether the next data packet should ask the peer for an immediate ack.
     pub fn ack_request_due(&self) -> bool {
+        let window = self.window();
         !self.fixed_rate()
-            && self.bytes_since_ack_request >= self.window() / ACK_REQUEST_WINDOW_DIVISOR
+            && self.cc.in_flight() * 2 >= window
+            && self.bytes_since_ack_request >= window / ACK_REQUEST_WINDOW_DIVISOR
     }
 
     /// The packet that asked for an ack went out.
