@@ -6,9 +6,11 @@
 //! when set ([`seed_from_env`]) and is printed by [`SeedGuard`] when a test panics, so a failing
 //! run can be pinned as a named regression test.
 
+mod bottleneck;
 mod net;
 mod pair;
 
+pub use bottleneck::{BottleneckConfig, BottleneckId, BottleneckStats};
 pub use net::{Datagram, LinkConditions, NetStats, Network};
 pub use pair::Pair;
 
