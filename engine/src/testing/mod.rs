@@ -6,9 +6,15 @@
 //! when set ([`seed_from_env`]) and is printed by [`SeedGuard`] when a test panics, so a failing
 //! run can be pinned as a named regression test.
 
+mod bottleneck;
+#[cfg(test)]
+mod congestion;
+mod many;
 mod net;
 mod pair;
 
+pub use bottleneck::{BottleneckConfig, BottleneckId, BottleneckStats};
+pub use many::{Goodput, Many, ManyClient, ManyConfig, ManyCounters, Snapshot, jain_index};
 pub use net::{Datagram, LinkConditions, NetStats, Network};
 pub use pair::Pair;
 

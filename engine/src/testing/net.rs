@@ -2,14 +2,19 @@
 //! addresses with its own [`LinkConditions`], delivered in virtual time.
 //!
 //! ```text
-//!  send(now, dg) ─► drop? (loss, MTU) ─► corrupt? ─► rate-limit queue ─► delay + jitter
-//!                   └─► duplicate? (second copy, its own delay)     └─► reorder? (+extra delay)
+//!  send(now, dg) ─► drop? (loss, MTU) ─► corrupt? ─► bottleneck? ─► link rate ─► delay + jitter
+//!                   └─► duplicate? (second copy, its own delay)            └─► reorder? (+delay)
 //!                                                     in-flight heap keyed by (deliver_at, seq)
 //!  poll_deliver(now) ◄── earliest datagram whose deliver_at <= now
 //! ```
 //!
 //! Jitter alone never reorders (a link's deliveries stay FIFO unless the reorder knob picks a
 //! datagram), matching how GNS separates "jitter" (clumping) from "reorder".
+//!
+//! A [`Bottleneck`](super::bottleneck) is shared by every link routed through it
+//! ([`Network::route_through`], [`Network::route_to`]): a finite drop-tail queue served at a
+//! fixed rate, after which the link's own rate limit, delay and jitter apply. Duplicate copies
+//! ride along with their original and are not charged to the bottleneck.
 
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
@@ -18,6 +23,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+use super::bottleneck::{Bottleneck, BottleneckConfig, BottleneckId, BottleneckStats};
 use crate::time::Timestamp;
 
 /// One UDP datagram in flight.
@@ -97,6 +103,8 @@ pub struct NetStats {
     pub corrupted: u64,
     /// Datagrams held back to reorder.
     pub reordered: u64,
+    /// Dropped by a full bottleneck queue (all bottlenecks together).
+    pub queue_dropped: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -138,6 +146,11 @@ pub struct Network {
     in_flight: BinaryHeap<InFlight>,
     seq: u64,
     stats: NetStats,
+    bottlenecks: Vec<Bottleneck>,
+    /// Links (one direction) routed through a bottleneck; checked before `routes_to`.
+    routes: HashMap<(SocketAddr, SocketAddr), BottleneckId>,
+    /// Destinations all of whose incoming datagrams cross a bottleneck.
+    routes_to: HashMap<SocketAddr, BottleneckId>,
 }
 
 impl Network {
@@ -151,7 +164,43 @@ impl Network {
             in_flight: BinaryHeap::new(),
             seq: 0,
             stats: NetStats::default(),
+            bottlenecks: Vec::new(),
+            routes: HashMap::new(),
+            routes_to: HashMap::new(),
         }
+    }
+
+    /// Adds a bottleneck; route links through it with [`Network::route_through`] or
+    /// [`Network::route_to`].
+    pub fn add_bottleneck(&mut self, config: BottleneckConfig) -> BottleneckId {
+        self.bottlenecks.push(Bottleneck::new(config));
+        BottleneckId(self.bottlenecks.len() - 1)
+    }
+
+    /// Sends every datagram of the direction `from -> to` through bottleneck `id`.
+    pub fn route_through(&mut self, from: SocketAddr, to: SocketAddr, id: BottleneckId) {
+        self.routes.insert((from, to), id);
+    }
+
+    /// Sends every datagram addressed to `to` (from anyone not routed with
+    /// [`Network::route_through`]) through bottleneck `id`.
+    pub fn route_to(&mut self, to: SocketAddr, id: BottleneckId) {
+        self.routes_to.insert(to, id);
+    }
+
+    /// The configuration of bottleneck `id`.
+    pub fn bottleneck_config(&self, id: BottleneckId) -> BottleneckConfig {
+        self.bottlenecks[id.0].config()
+    }
+
+    /// What bottleneck `id` did so far.
+    pub fn bottleneck_stats(&self, id: BottleneckId) -> BottleneckStats {
+        self.bottlenecks[id.0].stats()
+    }
+
+    /// Bytes queued at bottleneck `id` at `now`, the datagram in service included.
+    pub fn bottleneck_backlog(&mut self, id: BottleneckId, now: Timestamp) -> usize {
+        self.bottlenecks[id.0].backlog(now)
     }
 
     /// Overrides the conditions of the direction `from -> to`.
@@ -211,15 +260,30 @@ impl Network {
         let dup = self.roll_pct() < cond.dup_pct;
         let dup_extra = self.uniform(cond.reorder_delay);
 
+        let route = self
+            .routes
+            .get(&key)
+            .or_else(|| self.routes_to.get(&dg.to))
+            .copied();
+        let leaves_at = match route {
+            Some(id) => match self.bottlenecks[id.0].admit(now, dg.payload.len()) {
+                Some(t) => t,
+                None => {
+                    self.stats.queue_dropped += 1;
+                    return;
+                }
+            },
+            None => now,
+        };
         let state = self.state.entry(key).or_default();
         let start = match cond.rate_bytes_per_sec {
             Some(rate) if rate > 0 => {
-                let begin = now.max(state.busy_until);
+                let begin = leaves_at.max(state.busy_until);
                 let serialize = Duration::from_micros(dg.payload.len() as u64 * 1_000_000 / rate);
                 state.busy_until = begin + serialize;
                 state.busy_until
             }
-            _ => now,
+            _ => leaves_at,
         };
         let mut deliver_at = (start + cond.delay + jitter).max(state.last_delivery);
         state.last_delivery = deliver_at;
@@ -393,6 +457,88 @@ mod tests {
         // 4 bytes at 4000 B/s = 1 ms each.
         let times: Vec<u64> = got.iter().map(|(t, _)| t.as_micros()).collect();
         assert_eq!(times, (1..=10).map(|i| i * 1000).collect::<Vec<_>>());
+    }
+
+    fn dg_between(from: u16, to: u16, n: u32, size: usize) -> Datagram {
+        let mut payload = vec![0u8; size];
+        payload[..4].copy_from_slice(&n.to_le_bytes());
+        Datagram {
+            from: addr(from),
+            to: addr(to),
+            payload,
+        }
+    }
+
+    #[test]
+    fn bottleneck_is_shared_by_the_links_routed_through_it() {
+        // 1 MB/s, 10 ms after the bottleneck, a queue of 5 datagrams of 1000 bytes.
+        let mut net = Network::new(9, LinkConditions::with_delay(Duration::from_millis(10)));
+        let b = net.add_bottleneck(BottleneckConfig {
+            rate_bytes_per_sec: 1_000_000,
+            queue_bytes: 5_000,
+        });
+        net.route_through(addr(1), addr(2), b);
+        net.route_to(addr(3), b);
+        for i in 0..4 {
+            net.send(Timestamp::ZERO, dg_between(1, 2, i, 1000));
+            net.send(Timestamp::ZERO, dg_between(1, 3, 100 + i, 1000));
+        }
+        // Not routed: unaffected.
+        net.send(Timestamp::ZERO, dg_between(2, 1, 200, 1000));
+        let s = net.stats();
+        assert_eq!(s.queue_dropped, 3, "8 offered to a 5-datagram queue");
+        assert_eq!(net.bottleneck_stats(b).dropped, 3);
+        assert_eq!(net.bottleneck_stats(b).enqueued, 5);
+        let got = drain(&mut net);
+        let times: Vec<(u64, u32)> = got.iter().map(|(t, n)| (t.as_micros(), *n)).collect();
+        assert_eq!(
+            times,
+            vec![
+                (10_000, 200),
+                (11_000, 0),
+                (12_000, 100),
+                (13_000, 1),
+                (14_000, 101),
+                (15_000, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn bottleneck_rate_is_respected_under_overload() {
+        // Offer 10x a 100 kB/s bottleneck for 10 s: ~1 MB delivered, the rest dropped.
+        let mut net = Network::new(10, LinkConditions::with_delay(Duration::from_millis(5)));
+        let b = net.add_bottleneck(BottleneckConfig::with_bdp_queue(
+            100_000,
+            Duration::from_millis(20),
+            1.0,
+        ));
+        net.route_to(addr(2), b);
+        let mut delivered_bytes = 0usize;
+        let mut last = Timestamp::ZERO;
+        for ms in 0..10_000u64 {
+            let now = Timestamp::from_micros(ms * 1000);
+            net.send(now, dg_between(1, 2, ms as u32, 1000));
+            while let Some(d) = net.poll_deliver(now) {
+                delivered_bytes += d.payload.len();
+                last = now;
+            }
+        }
+        let s = net.stats();
+        let bs = net.bottleneck_stats(b);
+        assert_eq!(s.sent, 10_000);
+        assert_eq!(bs.enqueued + bs.dropped, 10_000);
+        assert_eq!(s.queue_dropped, bs.dropped);
+        assert!(bs.max_backlog_bytes <= 2_000, "{bs:?}");
+        // 100 kB/s for 10 s minus the delay and what is still queued.
+        assert!(
+            (990_000..=1_000_000).contains(&delivered_bytes),
+            "{delivered_bytes} bytes by {last:?}"
+        );
+        assert_eq!(
+            u64::try_from(delivered_bytes).unwrap() + (net.in_flight() as u64) * 1000,
+            bs.enqueued_bytes
+        );
     }
 
     #[test]
