@@ -4,8 +4,8 @@
 //! Every data packet gets a new number (retransmissions too). A record starts in flight;
 //! an ack removes it and reports its segments acked. Loss follows acks, as RFC 9002 §6: once a
 //! later packet is acked, a packet still unacked (GNS's receivers NACK it) is lost when it is
-//! [`PACKET_THRESHOLD`] packets behind or has waited 9/8 RTT; the retransmission timeout only
-//! resends the oldest packet when acks stop. A lost record stays so a late ack still counts,
+//! [`PACKET_THRESHOLD`] packets behind or has waited 9/8 RTT; the retransmission timeout
+//! declares the overdue packets lost only when acks stop for a whole (backed-off) timeout. A lost record stays so a late ack still counts,
 //! and is forgotten once older than the forget horizon.
 //!
 //! ```text
@@ -100,6 +100,10 @@ struct SentPacket {
     lost: bool,
     /// UDP bytes the congestion controller counts (0 for packets without data).
     bytes: u32,
+    /// Carries data (segments or counted bytes): ack-only packets are kept for RTT samples
+    /// and the ack ranges but never wait for an ack (peers do not ack them promptly), so they
+    /// neither arm the timeout nor count as lost.
+    tracked: bool,
 }
 
 /// Packets a later acked packet overtook by this many count as lost (RFC 9002
@@ -193,10 +197,13 @@ impl SentPackets {
     ) -> u64 {
         let pkt = self.next;
         self.next += 1;
-        if self.in_flight.is_empty() {
-            self.rto_base = now;
+        let tracked = !segments.is_empty() || bytes > 0;
+        if tracked {
+            if self.in_flight.is_empty() {
+                self.rto_base = now;
+            }
+            self.in_flight.insert(pkt);
         }
-        self.in_flight.insert(pkt);
         self.packets.insert(
             pkt,
             SentPacket {
@@ -205,6 +212,7 @@ impl SentPackets {
                 expects_reply,
                 lost: false,
                 bytes,
+                tracked,
             },
         );
         pkt
@@ -229,7 +237,7 @@ impl SentPackets {
 
     /// Whether `pkt` is in flight (sent, neither acked nor lost).
     pub fn is_in_flight(&self, pkt: u64) -> bool {
-        self.packets.get(&pkt).is_some_and(|p| !p.lost)
+        self.packets.get(&pkt).is_some_and(|p| p.tracked && !p.lost)
     }
 
     /// Applies a decoded ack at `now`, then declares lost what the ack proves missing: packets
@@ -296,7 +304,7 @@ impl SentPackets {
                         out.newest_acked_sent
                             .map_or(p.sent_at, |t| t.max(p.sent_at)),
                     );
-                } else {
+                } else if p.lost {
                     out.late_acks += 1;
                 }
                 out.acked.extend(p.segments);
@@ -347,10 +355,13 @@ impl SentPackets {
     /// Runs the loss timer and the retransmission timeout, and forgets old records.
     ///
     /// The loss timer declares lost the packets below the largest acked that have waited
-    /// `loss_delay`. The retransmission timeout declares lost only the *oldest* in-flight
-    /// packet (its retransmission probes the path; the ack it draws lets the thresholds find
-    /// the rest): GNS declares everything older than the timeout lost at once, which under
-    /// overload resends the whole flight on every expiry. Lost records are forgotten once
+    /// `loss_delay`. The retransmission timeout fires `rto` after the oldest in-flight packet
+    /// was sent or after the last progress (an ack of new data, or the last expiry), whichever
+    /// is later, and declares lost the oldest packet and every other one unacked for `rto`.
+    /// GNS does the same with a timeout of 3 × its low-biased ping + 60 ms and no backoff, so
+    /// under load, when queues make the real round trip longer than that, it resends the
+    /// whole flight on every tick; the caller's timeout follows the real round trip and
+    /// doubles per expiry without progress. Lost records are forgotten once
     /// older than `max(2 × rto, age of the newest ping sample capped at 3 s)` (+1 s when there
     /// is no ping sample); in-flight records stay until acked or declared lost.
     // GNS: CSteamNetworkConnectionBase::SNP_SenderCheckInFlightPackets
@@ -364,28 +375,33 @@ impl SentPackets {
         let mut out = TimeoutOutcome::default();
         if self.loss_time.is_some_and(|t| t <= now) {
             out.lost = self.detect_losses(now, loss_delay);
-        } else if self.loss_time.is_none() {
-            if let Some(&k) = self.in_flight.first() {
-                if let Some(p) = self.packets.get_mut(&k) {
-                    if p.sent_at.max(self.rto_base) + rto <= now {
-                        p.lost = true;
-                        self.in_flight.remove(&k);
-                        out.lost.add(p);
-                        out.rto_fired = true;
-                        self.rto_base = now;
-                    }
-                } else {
-                    self.in_flight.remove(&k);
+        } else if self.loss_time.is_none() && self.next_deadline(rto).is_some_and(|t| t <= now) {
+            // Everything unacked for a whole timeout is overdue: lost (RFC 6675 §5.1 after a
+            // timeout). The window (when a controller runs) falls to its minimum, so the
+            // retransmissions go out as slowly as a new connection's data would.
+            while let Some(&k) = self.in_flight.first() {
+                let Some(p) = self.packets.get_mut(&k) else {
+                    self.in_flight.pop_first();
+                    continue;
+                };
+                if p.sent_at + rto > now && out.rto_fired {
+                    break;
                 }
+                self.in_flight.pop_first();
+                p.lost = true;
+                out.lost.add(p);
+                out.rto_fired = true;
             }
+            self.rto_base = now;
         }
         let keep = match last_ping_sample_at {
             Some(at) => (rto * 2).max(now.saturating_since(at).min(FORGET_PING_AGE_CAP)),
             None => rto * 2 + FORGET_NO_PING_EXTRA,
         };
-        // Lost records only: forgetting one that is in flight would resend it unasked.
+        // Lost and ack-only records only: forgetting one in flight would lose its segments.
         while let Some(entry) = self.packets.first_entry() {
-            if !entry.get().lost || entry.get().sent_at + keep > now {
+            let p = entry.get();
+            if (p.tracked && !p.lost) || p.sent_at + keep > now {
                 break;
             }
             entry.remove();

@@ -231,7 +231,7 @@ fn min_waiting_never_goes_backwards() {
 }
 
 #[test]
-fn rto_declares_only_the_oldest_packet_lost_and_restarts_from_the_expiry() {
+fn rto_declares_the_overdue_packets_lost_and_restarts_from_the_expiry() {
     let mut t = table_with(3); // sent at 0, 1, 2 ms
     let rto = Duration::from_millis(100);
     assert_eq!(t.next_deadline(rto), Some(ms(100)));
@@ -239,24 +239,20 @@ fn rto_declares_only_the_oldest_packet_lost_and_restarts_from_the_expiry() {
         t.on_timeout(ms(99), rto, LD, Some(ms(0))),
         TimeoutOutcome::default()
     );
+    // At 101 ms, packets 2 and 3 have been unacked for a whole timeout; 4 has not.
     let out = t.on_timeout(ms(101), rto, LD, Some(ms(0)));
     assert!(out.rto_fired);
-    assert_eq!(
-        streams(&out.lost.segments),
-        vec![2],
-        "one probe, not the flight"
-    );
-    // The next expiry counts from this one, not from the next packet's send time (which
-    // would fire at once and resend the flight one packet at a time).
+    assert_eq!(streams(&out.lost.segments), vec![2, 3]);
+    assert!(t.is_in_flight(4));
+    // The next expiry counts from this one, not from packet 4's send time (which would fire
+    // at once, one packet at a time).
     assert_eq!(t.next_deadline(rto), Some(ms(201)));
     assert!(!t.on_timeout(ms(150), rto, LD, Some(ms(0))).rto_fired);
     assert!(t.awaiting_reply());
-    // Forget horizon: max(2 × 100 ms, ping age capped at 3 s) = 2 × RTO here; the lost
-    // records (2, and 3 lost by this expiry) go, the in-flight one (4, sent at 2 ms, as old
-    // as they are) stays until acked or lost.
-    let out = t.on_timeout(ms(202), rto, LD, Some(ms(150)));
-    assert_eq!(streams(&out.lost.segments), vec![3]);
-    assert_eq!(t.len(), 1);
+    // Forget horizon: max(2 × 100 ms, ping age capped at 3 s) = 2 × RTO here; lost records
+    // older than it go, the in-flight one stays until acked or lost.
+    t.on_timeout(ms(200), rto, LD, Some(ms(150)));
+    assert_eq!(t.len(), 2);
     assert!(t.is_in_flight(4));
 }
 
@@ -411,4 +407,39 @@ fn timer_deadline_skips_lost_records_and_late_acks_still_count() {
         streams(&t.apply_ack(ms(105), &late, LD).expect("ok").acked),
         vec![3]
     );
+}
+
+#[test]
+fn ack_only_packets_never_arm_the_timeout_and_are_forgotten() {
+    let mut t = SentPackets::new(FIRST_DATA_PACKET);
+    let rto = Duration::from_millis(100);
+    t.record_sent(ms(0), vec![], false, 0); // 2: ack only
+    t.record_sent(ms(5), vec![seg(0, 300, 400)], true, 100); // 3: data
+    assert!(!t.is_in_flight(2) && t.is_in_flight(3));
+    assert_eq!(t.next_deadline(rto), Some(ms(105)));
+    let out = t.on_timeout(ms(105), rto, LD, Some(ms(0)));
+    assert_eq!(
+        streams(&out.lost.segments),
+        vec![3],
+        "the probe carries data"
+    );
+    // Forgotten with the lost record once past the horizon.
+    t.on_timeout(ms(400), rto, LD, Some(ms(390)));
+    assert!(t.is_empty());
+    // An ack of an ack-only packet is neither progress in bytes nor a spurious loss, but it
+    // still yields an RTT sample.
+    t.record_sent(ms(500), vec![], false, 0);
+    let out = t
+        .apply_ack(
+            ms(510),
+            &AckRanges {
+                latest: 4,
+                delay_usec: Some(0),
+                ..Default::default()
+            },
+            LD,
+        )
+        .expect("sent");
+    assert_eq!(out.rtt, Some(Duration::from_millis(10)));
+    assert_eq!((out.acked_bytes, out.late_acks), (0, 0));
 }

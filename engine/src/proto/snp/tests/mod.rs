@@ -35,8 +35,7 @@ mod support {
 
     /// With no ack ever coming back, drives the retransmission timer `expiries` times from
     /// `now` and returns each expiry's time and the packets it let out. Each expiry resends
-    /// one packet's segments (a probe, not the flight) and the next comes a doubled timeout
-    /// later.
+    /// what was unacked for a whole timeout, and the next comes a doubled timeout later.
     pub fn resend_by_timeouts(s: &mut Snp, mut now: Timestamp, expiries: usize) -> Vec<Expiry> {
         let mut out = Vec::new();
         for _ in 0..expiries {
