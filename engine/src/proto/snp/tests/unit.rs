@@ -189,11 +189,9 @@ fn reliable_segments_are_bounded_and_retransmitted_with_the_same_ranges() {
     )
     .expect("queued");
     let mut first = Vec::new();
-    let mut packets = 0;
     let mut now = T0;
     while let Some((p, bytes)) = build(&mut s, now, false) {
         first.extend(reliable_ranges(&bytes, p.packet_number));
-        packets += 1;
         now = now + Duration::from_micros(100);
     }
     assert!(
