@@ -98,6 +98,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Hard bound on the whole run.
     pub max: Duration,
+    /// Stop after this many probes per connection: the measured interval then runs from the
+    /// first probe (no warmup) until every probe is settled, or `measure` at most.
+    pub messages: Option<u64>,
 }
 
 /// Where the run is; reported to the caller's hook as it changes.
@@ -180,7 +183,13 @@ pub fn run<T: Transport>(
     on_phase(Phase::Connected);
 
     let start = clock.now();
-    let measure_from = start + cfg.warmup;
+    let warmup = if cfg.messages.is_some() {
+        Duration::ZERO
+    } else {
+        cfg.warmup
+    };
+    let cap = cfg.messages.unwrap_or(u64::MAX);
+    let measure_from = start + warmup;
     let measure_to = measure_from + cfg.measure;
     let drain_to = measure_to + cfg.drain;
     let (mut m_start, mut m_end) = (None, None);
@@ -194,7 +203,13 @@ pub fn run<T: Transport>(
             rec.on = true;
             on_phase(Phase::Measuring);
         }
-        if m_end.is_none() && (now >= measure_to || now >= hard) {
+        let all_sent = cfg.messages.is_some()
+            && tallies
+                .iter()
+                .zip(&state)
+                .all(|(t, s)| *s != ConnState::Up || (t.counts().sent >= cap && t.pending() == 0));
+        if m_end.is_none() && (now >= measure_to || now >= hard || (m_start.is_some() && all_sent))
+        {
             m_end = Some(now);
             rec.on = false;
             on_phase(Phase::Draining);
@@ -228,7 +243,7 @@ pub fn run<T: Transport>(
                 if state[i] != ConnState::Up {
                     continue;
                 }
-                while tally.pending() < cfg.window {
+                while tally.pending() < cfg.window && tally.counts().sent < cap {
                     let (seq, data) = tally.next_probe(now_us);
                     out.push(Outgoing { conn: i, seq, data });
                 }

@@ -243,6 +243,7 @@ impl Versus {
             loss_timeout: Duration::from_secs(1),
             connect_timeout: CONNECT,
             max: self.run_bound(),
+            messages: None,
         }
     }
 
@@ -256,6 +257,14 @@ impl Versus {
             ensure!(
                 core_affinity::set_for_current(core_affinity::CoreId { id: cpu }),
                 "cannot pin to CPU {cpu}"
+            );
+        }
+        if self.servers.contains(&Stack::Gns) && self.connections > self.shards {
+            eprintln!(
+                "warning: Sockworks clients send every connection of a shard from one UDP socket, \
+                 and a GNS server takes one connection per remote address \
+                 (CSharedSocket::AddRemoteHost): at most {} of {} connections can reach the GNS server",
+                self.shards, self.connections
             );
         }
         let mut t = swclient::SwClients::new(

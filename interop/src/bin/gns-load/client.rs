@@ -51,6 +51,10 @@ pub(crate) struct ClientArgs {
     /// How long all connections may take to connect, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     connect_timeout_ms: u64,
+    /// Send this many messages per connection, then wait for their echoes and stop (no
+    /// warmup; --seconds bounds the run).
+    #[arg(long)]
+    messages: Option<u64>,
     /// Append the RTT histogram to the RESULT line (for merging several processes).
     #[arg(long)]
     hist: bool,
@@ -181,6 +185,7 @@ pub(crate) fn run(
         loss_timeout: Duration::from_millis(args.loss_timeout_ms),
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),
         max,
+        messages: args.messages,
     };
     let mut clients = GnsClients {
         global,
