@@ -2,8 +2,8 @@
 //!
 //! Every probe sent is a slot in a window, oldest first; an echo settles its slot. An echo for
 //! a slot that is already settled is a duplicate (or, if its slot timed out, late); one that
-//! settles a slot while an older slot still waits is reordered; one that does not check byte
-//! for byte is corrupt. With reliable messages nothing may time out: what is still unsettled
+//! does not check byte for byte is corrupt; one older than an echo already received is
+//! reordered. With reliable messages nothing may time out: what is still unsettled
 //! when the run ends is lost. With unreliable messages a probe not echoed within the timeout
 //! is lost at once and its window place is free again.
 //!
@@ -32,7 +32,8 @@ pub struct Counts {
     pub lost: u64,
     /// Echoes of a probe that had already come back.
     pub dup: u64,
-    /// Echoes that overtook an older probe still waiting on the same connection.
+    /// Echoes that arrived after a younger probe's echo on the same connection (an older
+    /// probe that is merely missing does not make later echoes reordered).
     pub reordered: u64,
     /// Echoes that did not match what was sent (wrong bytes, length, connection, or a sequence
     /// number never sent).
@@ -100,6 +101,8 @@ pub struct ConnTally {
     pending: u32,
     /// Recently timed-out sequence numbers, ascending.
     expired: VecDeque<u64>,
+    /// The youngest probe echoed so far.
+    highest: Option<u64>,
     counts: Counts,
 }
 
@@ -115,6 +118,7 @@ impl ConnTally {
             slots: VecDeque::new(),
             pending: 0,
             expired: VecDeque::new(),
+            highest: None,
             counts: Counts::default(),
         }
     }
@@ -176,10 +180,10 @@ impl ConnTally {
             self.counts.corrupt += 1;
             return Echo::Rejected;
         }
-        // The front slot is always pending (settled ones are popped), so any other index means
-        // an older probe is still waiting.
-        if idx > 0 {
-            self.counts.reordered += 1;
+        let seq = h.seq;
+        match self.highest {
+            Some(top) if top > seq => self.counts.reordered += 1,
+            _ => self.highest = Some(seq),
         }
         self.counts.received += 1;
         Echo::Fresh {
@@ -317,6 +321,18 @@ mod tests {
         assert!(matches!(t.on_echo(&young[0], 1001), Echo::Fresh { .. }));
         let c = t.counts();
         assert_eq!((c.lost, c.late, c.dup, c.received), (2, 1, 0, 1));
+    }
+
+    #[test]
+    fn echoes_after_a_missing_unreliable_probe_are_not_reordered() {
+        let mut t = ConnTally::new(0, 32);
+        let p = sent(&mut t, 4, 0);
+        for b in &p[1..] {
+            assert!(matches!(t.on_echo(b, 5), Echo::Fresh { .. }));
+        }
+        assert_eq!(t.expire(2000, 1000), 1);
+        let c = t.counts();
+        assert_eq!((c.received, c.reordered, c.lost), (3, 0, 1));
     }
 
     #[test]

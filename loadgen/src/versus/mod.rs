@@ -24,7 +24,9 @@ use loadgen::load::client::{self, ClientConfig, Phase};
 use loadgen::load::result::LoadResult;
 
 use crate::now;
-use procs::{Proc, cpu_secs, gns_load_exe, listening_addr, peak_rss_kib, wait_line};
+use procs::{
+    Proc, cpu_secs, gns_load_exe, listening_addr, peak_rss_kib, udp_rcvbuf_errors, wait_line,
+};
 pub use report::{MATRIX_HEADER, print_compare};
 
 /// A network stack on one side of the load.
@@ -88,6 +90,8 @@ pub struct Measured {
     pub cpu_interval: f64,
     /// Server peak RSS (VmHWM), KiB.
     pub rss_kib: Option<u64>,
+    /// Datagrams dropped by full UDP receive buffers during the load, system-wide.
+    pub udp_drops: Option<u64>,
 }
 
 impl Measured {
@@ -109,9 +113,8 @@ fn placement() -> Option<(usize, usize)> {
     }
 }
 
-/// Warmup, drain and connect allowances of every load, and so the bound of a run.
+/// Warmup and connect allowances of every load (and so, with the drain, the bound of a run).
 const WARMUP: Duration = Duration::from_millis(500);
-const DRAIN: Duration = Duration::from_secs(3);
 const CONNECT: Duration = Duration::from_secs(10);
 
 impl Versus {
@@ -119,9 +122,16 @@ impl Versus {
         Duration::from_secs_f64(self.seconds.max(0.1))
     }
 
+    /// After measuring, how long to wait for echoes in flight. Reliable: long enough for
+    /// retransmissions under an overloaded loopback (what is missing after it is lost);
+    /// unreliable probes are lost after 1 s anyway.
+    fn drain(&self) -> Duration {
+        Duration::from_secs(if self.reliable { 10 } else { 2 })
+    }
+
     /// The longest one load may take, with margin.
     fn run_bound(&self) -> Duration {
-        CONNECT + WARMUP + self.measure() + DRAIN + Duration::from_secs(5)
+        CONNECT + WARMUP + self.measure() + self.drain() + Duration::from_secs(5)
     }
 
     fn rate_args(&self) -> Vec<String> {
@@ -215,11 +225,15 @@ impl Versus {
     ) -> anyhow::Result<Measured> {
         let pid = server.map(Proc::pid);
         let mut sampler = Sampler::new(pid);
+        let drops0 = udp_rcvbuf_errors();
         let result = match self.clients {
             Stack::Sockworks => self.load_in_process(addr, client_cpu, &mut sampler)?,
             Stack::Gns => self.load_gns(addr, client_cpu, &mut sampler)?,
         };
         let rss_kib = pid.and_then(peak_rss_kib);
+        let udp_drops = udp_rcvbuf_errors()
+            .zip(drops0)
+            .map(|(b, a)| b.saturating_sub(a));
         let (server_cpu, cpu_interval) = sampler.figures();
         Ok(Measured {
             server: String::new(),
@@ -227,6 +241,7 @@ impl Versus {
             server_cpu,
             cpu_interval,
             rss_kib,
+            udp_drops,
         })
     }
 
@@ -239,7 +254,7 @@ impl Versus {
             reliable: self.reliable,
             warmup: WARMUP,
             measure: self.measure(),
-            drain: DRAIN,
+            drain: self.drain(),
             loss_timeout: Duration::from_secs(1),
             connect_timeout: CONNECT,
             max: self.run_bound(),
@@ -311,7 +326,7 @@ impl Versus {
                 "--warmup-ms",
                 &WARMUP.as_millis().to_string(),
                 "--drain-ms",
-                &DRAIN.as_millis().to_string(),
+                &self.drain().as_millis().to_string(),
                 "--connect-timeout-ms",
                 &CONNECT.as_millis().to_string(),
                 "--max-seconds",

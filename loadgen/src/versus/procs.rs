@@ -145,6 +145,16 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Datagrams the kernel dropped because a UDP socket's receive buffer was full, system-wide
+/// (`RcvbufErrors` in `/proc/net/snmp`).
+pub fn udp_rcvbuf_errors() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let i = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
 /// `gns-load`, expected next to this executable.
 pub fn gns_load_exe() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("finding loadgen's own path")?;
@@ -187,5 +197,6 @@ mod tests {
         let pid = std::process::id();
         assert!(cpu_secs(pid).is_some());
         assert!(peak_rss_kib(pid).is_some_and(|k| k > 0));
+        assert!(udp_rcvbuf_errors().is_some());
     }
 }

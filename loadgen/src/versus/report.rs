@@ -45,6 +45,10 @@ pub fn print_one(v: &Versus, m: &Measured) {
         _ => println!("  server cpu  n/a (not our process)"),
     }
     println!("  server rss  peak {} MiB (VmHWM)", opt(mib(m.rss_kib)));
+    println!(
+        "  udp drops   {} datagrams dropped by full receive buffers (system-wide RcvbufErrors)",
+        opt(m.udp_drops)
+    );
     let c = &r.counts;
     println!(
         "  check       sent {} received {} lost {} dup {} reordered {} corrupt {} late {} -> {}",
@@ -78,7 +82,8 @@ fn num(v: f64) -> String {
 /// The side-by-side table of a GNS and a Sockworks run, and its `MATRIX_ROW` line.
 pub fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
     let (g, s) = (&gns.result, &sw.result);
-    let rows: [(&str, f64, f64); 8] = [
+    let drops = |m: &Measured| m.udp_drops.map_or(f64::NAN, |d| d as f64);
+    let rows: [(&str, f64, f64); 9] = [
         ("msgs/s", g.msgs_per_sec, s.msgs_per_sec),
         ("payload MB/s", g.mb_per_sec, s.mb_per_sec),
         ("RTT p50 us", g.p50_us as f64, s.p50_us as f64),
@@ -95,6 +100,7 @@ pub fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
             gns.rss_kib.map_or(f64::NAN, |k| k as f64 / 1024.0),
             sw.rss_kib.map_or(f64::NAN, |k| k as f64 / 1024.0),
         ),
+        ("UDP receive-buffer drops", drops(gns), drops(sw)),
     ];
     println!();
     println!(
@@ -118,7 +124,7 @@ pub fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
     let mode = if v.reliable { "reliable" } else { "unreliable" };
     let cpu = |m: &Measured| m.cpu_us_per_msg().map_or_else(|| "n/a".to_owned(), num);
     println!(
-        "MATRIX_ROW | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} / {} | {} / {} |",
+        "MATRIX_ROW | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} / {} | {} / {} | {} / {} |",
         v.connections,
         size,
         mode,
@@ -141,9 +147,11 @@ pub fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
         opt(mib(gns.rss_kib)),
         opt(mib(sw.rss_kib)),
         bad(g),
-        bad(s)
+        bad(s),
+        opt(gns.udp_drops),
+        opt(sw.udp_drops)
     );
 }
 
 /// The header of the `MATRIX_ROW` table.
-pub const MATRIX_HEADER: &str = "| conns | size | mode | in flight | GNS msgs/s | Sockworks msgs/s | SW/GNS | RTT p50 us GNS / SW | RTT p99 us GNS / SW | RTT p99.9 us GNS / SW | server CPU us/msg GNS / SW | CPU SW/GNS | peak RSS MiB GNS / SW | lost/dup/reord/corrupt GNS / SW |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const MATRIX_HEADER: &str = "| conns | size | mode | in flight | GNS msgs/s | Sockworks msgs/s | SW/GNS | RTT p50 us GNS / SW | RTT p99 us GNS / SW | RTT p99.9 us GNS / SW | server CPU us/msg GNS / SW | CPU SW/GNS | peak RSS MiB GNS / SW | lost/dup/reord/corrupt GNS / SW | UDP rcvbuf drops GNS / SW |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
