@@ -1,18 +1,25 @@
 //! Sockworks load generator.
 //!
-//! Two modes:
-//! - `udp` (default, the README's main job): a Sockworks echo server and a load of client
-//!   connections over real UDP on 127.0.0.1 (blocking driver, one thread each), with RTT
+//! Modes (`--mode`):
+//! - `runtime` (default, the README's main job): a Sockworks echo server and a load of client
+//!   connections over real UDP on 127.0.0.1 on the thread-per-core runtime, with RTT
 //!   histograms and byte-for-byte, in-order checks of every echo. Fails on any loss.
+//! - `udp`: the same on the blocking one-datagram-per-syscall driver.
+//! - `api`: the same load through the public `sockworks` API.
 //! - `pipeline`: the per-packet codec + crypto path in memory (handshake material, SNP framing,
 //!   batched AES-256-GCM, decode), to measure CPU per packet without the kernel.
+//!
+//! Servers under real load (see `versus`): `--server gns|sockworks`, `--clients gns|sockworks`,
+//! `--compare`, `--target`, and `--serve ADDR` (the Sockworks echo server alone).
 
 mod api;
 mod handshake;
 mod pipeline;
 mod sharded;
 mod udp;
+mod versus;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
@@ -96,9 +103,67 @@ struct Args {
     /// RNG seed for every key and id.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Stop early after this many seconds (the run is bounded either way).
+    /// Stop early after this many seconds (the run is bounded either way; `--serve`: run
+    /// this long).
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
+    #[command(flatten)]
+    versus: VersusArgs,
+}
+
+/// Servers under real load: GNS's echo server beside Sockworks', GNS clients as the load.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Servers under real load (GNS vs Sockworks)")]
+struct VersusArgs {
+    /// Run only the Sockworks echo server on ADDR (port 0: any) and print
+    /// `LISTENING addr=.. port=..`; runs until killed or --max-seconds. Uses --server-shards.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<SocketAddr>,
+    /// Who makes the load: real GNS clients (`gns-load client` processes) or Sockworks
+    /// clients in this process. Default gns.
+    #[arg(long, value_enum)]
+    clients: Option<versus::Stack>,
+    /// The server to measure, in its own process: `gns-load serve` or `loadgen --serve`.
+    #[arg(long, value_enum)]
+    server: Option<versus::Stack>,
+    /// Measure both servers, one after the other, under the same load; print them side by
+    /// side with ratios Sockworks/GNS.
+    #[arg(long)]
+    compare: bool,
+    /// Load a GNS-compatible server that is already running at HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    target: Option<SocketAddr>,
+    /// Reliable messages (the default).
+    #[arg(long, conflicts_with = "unreliable")]
+    reliable: bool,
+    /// Unreliable messages; one not echoed within 1 s is lost and its place refilled.
+    #[arg(long)]
+    unreliable: bool,
+    /// Measured seconds per server (after connecting and a 0.5 s warmup).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// GNS client processes the connections are spread over.
+    #[arg(long, default_value_t = 1)]
+    client_procs: usize,
+    /// SendRateMin, bytes/s, for servers and clients alike; unset keeps the default
+    /// (256 KiB/s in both GNS and Sockworks).
+    #[arg(long)]
+    send_rate_min: Option<i32>,
+    /// SendRateMax, bytes/s, for servers and clients alike; unset keeps the default.
+    #[arg(long)]
+    send_rate_max: Option<i32>,
+    /// `--serve`: pin the whole process to this CPU core.
+    #[arg(long)]
+    cpu: Option<usize>,
+    /// Print the header of the `MATRIX_ROW` lines that `--compare` prints, and exit.
+    #[arg(long)]
+    matrix_header: bool,
+}
+
+impl VersusArgs {
+    fn wanted(&self) -> bool {
+        self.clients.is_some() || self.server.is_some() || self.compare || self.target.is_some()
+    }
 }
 
 #[expect(
@@ -111,12 +176,99 @@ fn now() -> Instant {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.versus.matrix_header {
+        println!("{}", versus::MATRIX_HEADER);
+        return Ok(());
+    }
+    if let Some(bind) = args.versus.serve {
+        return serve(&args, bind);
+    }
+    if args.versus.wanted() {
+        return run_versus(&args);
+    }
     match args.mode {
         Mode::Runtime => run_sharded(&args),
         Mode::Udp => run_udp(&args),
         Mode::Pipeline => run_pipeline(&args),
         Mode::Api => run_api(&args),
     }
+}
+
+/// `--serve`: the Sockworks echo server alone, until killed or `--max-seconds`.
+fn serve(args: &Args, bind: SocketAddr) -> anyhow::Result<()> {
+    let v = &args.versus;
+    if let Some(cpu) = v.cpu {
+        // Before the instance starts its shards, which inherit the mask.
+        ensure!(
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu }),
+            "cannot pin to CPU {cpu}"
+        );
+    }
+    let mut server = loadgen::echo::EchoServer::start(&loadgen::echo::EchoConfig {
+        bind,
+        shards: args.server_shards,
+        send_rate_min: v.send_rate_min,
+        send_rate_max: v.send_rate_max,
+        batch: 256,
+    })?;
+    let addr = server.local_addr();
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "LISTENING addr={} port={}", addr.ip(), addr.port())?;
+        out.flush()?;
+    }
+    let until = now() + Duration::from_secs(args.max_seconds);
+    server.run(|| now() < until);
+    let s = server.stats();
+    println!(
+        "SERVED accepted={} echoed={} refused={}",
+        s.accepted, s.echoed, s.refused
+    );
+    server.shutdown();
+    Ok(())
+}
+
+/// `--server`, `--clients`, `--compare`, `--target`: servers under real load.
+fn run_versus(args: &Args) -> anyhow::Result<()> {
+    let v = &args.versus;
+    let servers = if v.compare {
+        vec![versus::Stack::Gns, versus::Stack::Sockworks]
+    } else if v.target.is_some() {
+        Vec::new()
+    } else {
+        vec![v.server.unwrap_or(versus::Stack::Sockworks)]
+    };
+    let run = versus::Versus {
+        clients: v.clients.unwrap_or(versus::Stack::Gns),
+        servers,
+        target: v.target,
+        connections: args.connections as usize,
+        client_procs: v.client_procs,
+        window: u32::try_from(args.window).unwrap_or(u32::MAX),
+        size: args.message_size,
+        reliable: !v.unreliable,
+        seconds: v.seconds,
+        send_rate_min: v.send_rate_min,
+        send_rate_max: v.send_rate_max,
+        shards: args.server_shards,
+    };
+    let measured = run.run()?;
+    if let [gns, sw] = measured.as_slice()
+        && v.compare
+    {
+        versus::print_compare(&run, gns, sw);
+    }
+    let failed: Vec<&str> = measured
+        .iter()
+        .filter(|m| !m.result.passed())
+        .map(|m| m.server.as_str())
+        .collect();
+    ensure!(
+        failed.is_empty(),
+        "the load failed against {failed:?} (connections missing, or with reliable messages: loss, duplicates, reordering or corruption)"
+    );
+    Ok(())
 }
 
 fn run_api(args: &Args) -> anyhow::Result<()> {

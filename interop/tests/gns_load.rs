@@ -1,0 +1,170 @@
+//! `gns-load`, the real-GNS load tool, against both echo servers: its own GNS server
+//! (`gns-load serve`) and Sockworks' (`loadgen::echo`, the server behind `loadgen --serve`,
+//! run here on a thread). A tiny reliable load (4 connections x 50 messages) must come back
+//! complete: the right count, nothing lost, duplicated, reordered or corrupted.
+//!
+//! Every wait is bounded (the processes also carry `--max-seconds`); 127.0.0.1, port 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use loadgen::echo::{EchoConfig, EchoServer};
+use loadgen::load::result::LoadResult;
+
+const EXE: &str = env!("CARGO_BIN_EXE_gns-load");
+const WAIT: Duration = Duration::from_secs(40);
+const CONNECTIONS: u64 = 4;
+const PER_CONNECTION: u64 = 50;
+/// Both servers and the client use the same send rates, as in a comparison.
+const RATE_MAX: &str = "64000000";
+
+/// A child whose stdout lines arrive on a channel; killed on drop.
+struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(EXE)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gns-load");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    /// The first line starting with `prefix`, within [`WAIT`].
+    fn line(&self, prefix: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|e| panic!("no {prefix} line: {e}"));
+            eprintln!("[gns-load] {line}");
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the tiny load against `target` and returns its RESULT and exit status.
+fn load(target: SocketAddr) -> (LoadResult, bool) {
+    let (target, conns, msgs) = (
+        target.to_string(),
+        CONNECTIONS.to_string(),
+        PER_CONNECTION.to_string(),
+    );
+    let mut client = Proc::spawn(&[
+        "client",
+        "--target",
+        &target,
+        "--connections",
+        &conns,
+        "--window",
+        "8",
+        "--size",
+        "100",
+        "--reliable",
+        "--messages",
+        &msgs,
+        "--seconds",
+        "20",
+        "--send-rate-max",
+        RATE_MAX,
+        "--max-seconds",
+        "30",
+    ]);
+    let line = client.line("RESULT ");
+    let status = client.child.wait().expect("wait");
+    (
+        LoadResult::parse(&line).expect("a RESULT line"),
+        status.success(),
+    )
+}
+
+fn assert_complete(r: &LoadResult, exited_ok: bool) {
+    let total = CONNECTIONS * PER_CONNECTION;
+    assert_eq!(r.connected, CONNECTIONS);
+    assert_eq!(
+        (r.msgs, r.counts.sent, r.counts.received),
+        (total, total, total)
+    );
+    assert!(r.counts.is_clean(), "{:?}", r.counts);
+    assert!(r.passed() && exited_ok);
+    assert!(r.p50_us > 0 && r.max_us >= r.p50_us);
+}
+
+#[test]
+fn gns_clients_get_every_echo_back_from_the_gns_echo_server() {
+    let server = Proc::spawn(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--send-rate-max",
+        RATE_MAX,
+        "--max-seconds",
+        "40",
+    ]);
+    let line = server.line("LISTENING ");
+    let port: u16 = line
+        .rsplit_once("port=")
+        .and_then(|(_, p)| p.trim().parse().ok())
+        .expect("port");
+    let (r, ok) = load(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_complete(&r, ok);
+}
+
+#[test]
+fn gns_clients_get_every_echo_back_from_the_sockworks_echo_server() {
+    let mut server = EchoServer::start(&EchoConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        send_rate_min: None,
+        send_rate_max: Some(RATE_MAX.parse().unwrap()),
+        batch: 256,
+    })
+    .expect("echo server");
+    let addr = server.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = stop.clone();
+    let serving = std::thread::spawn(move || {
+        server.run(|| !stopper.load(Ordering::Relaxed));
+        let stats = server.stats();
+        server.shutdown();
+        stats
+    });
+    let (r, ok) = load(addr);
+    stop.store(true, Ordering::Relaxed);
+    let stats = serving.join().expect("server thread");
+    assert_complete(&r, ok);
+    assert_eq!(stats.accepted, CONNECTIONS);
+    assert_eq!(stats.echoed, CONNECTIONS * PER_CONNECTION);
+    assert_eq!(stats.refused, 0);
+}
