@@ -7,7 +7,9 @@
 #
 # Cells: 1 / 16 / 256 connections x 32 B / 1 KiB x reliable / unreliable, 64 messages in
 # flight per connection; then 1 connection with 1 message in flight (unloaded latency).
-# SendRateMax 256000000 on both servers and on the clients, SendRateMin left at its default.
+# SendRateMax 256000000 everywhere. SendRateMin: equal to it on the GNS processes (GNS has no
+# congestion control; a fast GNS peer is a fixed-rate one), GNS's default 256 KiB/s on the
+# Sockworks server, whose congestion controller then chooses the rate between the two.
 # Knobs (environment): SECS (measured seconds per server, default 3), BUDGET (seconds; cells
 # not started by then are skipped, default 480), LOG (where the full output goes),
 # CARGO_TARGET_DIR, JOBS (cargo -j, default 2).

@@ -145,13 +145,22 @@ struct VersusArgs {
     /// GNS client processes the connections are spread over.
     #[arg(long, default_value_t = 1)]
     client_procs: usize,
-    /// SendRateMin, bytes/s, for servers and clients alike; unset keeps the default
-    /// (256 KiB/s in both GNS and Sockworks).
+    /// SendRateMin, bytes/s, of the Sockworks server and clients; unset keeps the default
+    /// (256 KiB/s, as GNS), so with a higher `--send-rate-max` Sockworks' congestion
+    /// controller chooses the rate between the two.
     #[arg(long)]
     send_rate_min: Option<i32>,
+    /// SendRateMin, bytes/s, of the GNS processes (clients and the GNS server); unset: equal
+    /// to `--send-rate-max`. GNS has no congestion control: its rate is clamp(a fixed initial
+    /// estimate, min, max), so a fast GNS peer needs min = max (what GNS users set).
+    #[arg(long)]
+    gns_send_rate_min: Option<i32>,
     /// SendRateMax, bytes/s, for servers and clients alike; unset keeps the default.
     #[arg(long)]
     send_rate_max: Option<i32>,
+    /// `--serve`: at the end, print the detailed status of this many connections.
+    #[arg(long, default_value_t = 0)]
+    serve_detail: usize,
     /// `--serve`: pin the whole process to this CPU core.
     #[arg(long)]
     cpu: Option<usize>,
@@ -220,6 +229,11 @@ fn serve(args: &Args, bind: SocketAddr) -> anyhow::Result<()> {
     }
     let until = now() + Duration::from_secs(args.max_seconds);
     server.run(|| now() < until);
+    if v.serve_detail > 0 {
+        for d in server.detailed_status(v.serve_detail) {
+            println!("{d}");
+        }
+    }
     let s = server.stats();
     println!(
         "SERVED accepted={} echoed={} refused={}",
@@ -250,6 +264,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
         reliable: !v.unreliable,
         seconds: v.seconds,
         send_rate_min: v.send_rate_min,
+        gns_send_rate_min: v.gns_send_rate_min.or(v.send_rate_max),
         send_rate_max: v.send_rate_max,
         shards: args.server_shards,
     };

@@ -69,8 +69,10 @@ pub struct Versus {
     pub reliable: bool,
     /// Measured seconds.
     pub seconds: f64,
-    /// SendRateMin for servers and clients; `None` keeps the default.
+    /// SendRateMin of the Sockworks server and clients; `None` keeps the default.
     pub send_rate_min: Option<i32>,
+    /// SendRateMin of the GNS processes (clients, server); `None` keeps GNS's default.
+    pub gns_send_rate_min: Option<i32>,
     /// SendRateMax for servers and clients; `None` keeps the default.
     pub send_rate_max: Option<i32>,
     /// Shard threads of the Sockworks server and of the Sockworks clients.
@@ -134,9 +136,14 @@ impl Versus {
         CONNECT + WARMUP + self.measure() + self.drain() + Duration::from_secs(5)
     }
 
-    fn rate_args(&self) -> Vec<String> {
+    /// The send-rate flags of a process of `stack`.
+    fn rate_args(&self, stack: Stack) -> Vec<String> {
         let mut v = Vec::new();
-        if let Some(r) = self.send_rate_min {
+        let min = match stack {
+            Stack::Gns => self.gns_send_rate_min,
+            Stack::Sockworks => self.send_rate_min,
+        };
+        if let Some(r) = min {
             v.extend(["--send-rate-min".to_owned(), r.to_string()]);
         }
         if let Some(r) = self.send_rate_max {
@@ -192,7 +199,7 @@ impl Versus {
         if server == Stack::Gns {
             args.extend(["--bind".to_owned(), "127.0.0.1:0".to_owned()]);
         }
-        args.extend(self.rate_args());
+        args.extend(self.rate_args(server));
         args.extend([
             "--max-seconds".to_owned(),
             (bound.as_secs() + 5).to_string(),
@@ -335,7 +342,7 @@ impl Versus {
             ]
             .map(str::to_owned)
             .to_vec();
-            args.extend(self.rate_args());
+            args.extend(self.rate_args(Stack::Gns));
             if let Some(cpu) = cpu {
                 args.extend(["--cpu".to_owned(), cpu.to_string()]);
             }

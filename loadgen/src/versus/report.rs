@@ -29,6 +29,14 @@ pub fn print_one(v: &Versus, m: &Measured) {
         if r.reliable { "reliable" } else { "unreliable" },
         r.secs
     );
+    let rate = |r: Option<i32>| r.map_or("default".to_owned(), |r| r.to_string());
+    println!(
+        "  send rates  Sockworks min {} max {}; GNS min {} max {} (B/s)",
+        rate(v.send_rate_min),
+        rate(v.send_rate_max),
+        rate(v.gns_send_rate_min),
+        rate(v.send_rate_max)
+    );
     println!(
         "  throughput  {:>10.0} msgs/s   {:.1} MB/s payload each way",
         r.msgs_per_sec, r.mb_per_sec

@@ -153,15 +153,16 @@ fn truncating_blocks_drops_the_newest_gaps_and_lowers_latest() {
 fn ack_deadline_takes_the_earliest_reason() {
     let mut d = AckDeadline::new();
     assert_eq!(d.deadline(), None);
-    d.on_reliable_data(ms(100));
+    d.on_ack_request_e2e(ms(100));
     assert_eq!(d.deadline(), Some(ms(150)));
     d.on_ack_with_blocks(ms(110), 10); // 25 ms
     assert_eq!(d.deadline(), Some(ms(135)));
-    d.on_ack_request_e2e(ms(120));
-    assert_eq!(d.deadline(), Some(ms(135)));
-    assert!(!d.is_due(ms(134)) && d.is_due(ms(135)));
-    d.on_ack_request_immediate(ms(130));
+    // Reliable data: 10 ms (GNS: 50 ms, see DATA_ACK_DELAY).
+    d.on_reliable_data(ms(120));
     assert_eq!(d.deadline(), Some(ms(130)));
+    assert!(!d.is_due(ms(129)) && d.is_due(ms(130)));
+    d.on_ack_request_immediate(ms(125));
+    assert_eq!(d.deadline(), Some(ms(125)));
     d.on_ack_sent();
     assert_eq!(d.deadline(), None);
 }

@@ -461,44 +461,61 @@ impl Snp {
         m
     }
 
-    /// Whether a packet should be built now: connected, the rate allows, and acks or NACKs
-    /// are due, retries are queued, or data is ready (Nagle expired, a full packet, NoNagle).
+    /// Whether a packet should be built now: connected, and acks or NACKs are due, or data is
+    /// ready (retries, Nagle expired, a full packet, NoNagle) and the window and the rate let
+    /// it go.
+    ///
+    /// Acks are not held back by the rate or the window (GNS paces them with the data): a
+    /// GNS sender resends everything unacked after 3 × ping + 60 ms, so a paced ack turns a
+    /// busy receiver into the cause of a retransmission storm. Ack-only packets are charged
+    /// to the bucket all the same.
     // GNS: CSteamNetworkConnectionBase::SNP_GetNextThinkTime (the "ready now" part)
     pub fn wants_to_send(&mut self, now: Timestamp) -> bool {
-        self.connected
-            && self.send_ready_at(now).is_some_and(|t| t <= now)
-            && self.bucket.can_send(now)
+        self.connected && (self.ack_due(now) || self.data_may_go(now))
     }
 
-    /// The earliest time something ready to send would make a packet (ignoring the rate):
-    /// acks and NACKs always, data only while the congestion window has room.
-    fn send_ready_at(&mut self, now: Timestamp) -> Option<Timestamp> {
-        let data = self.send.data_ready_at(now);
-        let data = if self.recovery.allows_data() {
-            data
-        } else {
-            if data.is_some() {
-                self.recovery.on_blocked();
-            }
-            None
-        };
-        [self.recv.ack_deadline(), self.recv.next_nack_flush(), data]
+    /// An ack or a NACK is owed now.
+    fn ack_due(&self, now: Timestamp) -> bool {
+        self.ack_ready_at().is_some_and(|t| t <= now)
+    }
+
+    /// When an owed ack or NACK must go out.
+    fn ack_ready_at(&self) -> Option<Timestamp> {
+        [self.recv.ack_deadline(), self.recv.next_nack_flush()]
             .into_iter()
             .flatten()
             .min()
     }
 
-    /// When `handle_timeout` or `build_packet` next needs to run: Nagle expiry, ack deadline,
-    /// NACK flush, RTO, each delayed by the token bucket when it gates a send.
+    /// Data is ready now and both the window and the rate let it go.
+    fn data_may_go(&mut self, now: Timestamp) -> bool {
+        self.data_ready_at(now).is_some_and(|t| t <= now) && self.bucket.can_send(now)
+    }
+
+    /// When queued data is ready to go (ignoring the rate); `None` while the congestion
+    /// window is full (an ack reopens it).
+    fn data_ready_at(&mut self, now: Timestamp) -> Option<Timestamp> {
+        let data = self.send.data_ready_at(now)?;
+        if self.recovery.allows_data() {
+            Some(data)
+        } else {
+            self.recovery.on_blocked();
+            None
+        }
+    }
+
+    /// When `handle_timeout` or `build_packet` next needs to run: the loss timer or RTO, an
+    /// owed ack, and ready data delayed by the token bucket.
     pub fn next_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
         let rto = self.sent.next_deadline(self.recovery.rtt.rto());
-        let send = if self.connected {
-            self.send_ready_at(now)
-                .map(|t| t.max(now + self.bucket.time_until_send(now)))
-        } else {
-            None
-        };
-        [rto, send].into_iter().flatten().min()
+        if !self.connected {
+            return rto;
+        }
+        let ack = self.ack_ready_at();
+        let data = self
+            .data_ready_at(now)
+            .map(|t| t.max(now + self.bucket.time_until_send(now)));
+        [rto, ack, data].into_iter().flatten().min()
     }
 
     /// Loss timer and retransmission timeout (see [`SentPackets::on_timeout`]); old lost

@@ -206,8 +206,9 @@ impl Snp {
         if !wants && !force {
             return None;
         }
-        // Acks and NACKs go out whatever the window says; data only while it has room.
-        let data = wants && self.recovery.allows_data();
+        // Acks and NACKs go out whatever the window and the rate say; data only while both
+        // have room.
+        let data = wants && self.data_may_go(now);
         let start = out.len();
         let pkt = self.sent.next_packet_number();
         let min_waiting = self.sent.min_waiting();
