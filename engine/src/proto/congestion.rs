@@ -27,6 +27,10 @@ use crate::time::Timestamp;
 /// CUBIC's multiplicative decrease factor (RFC 9438 §4.6).
 const BETA: f64 = 0.7;
 
+/// Decrease factor for a standing queue (`queue_delay`): gentler than for a loss, since
+/// nothing was lost and the queue only has to drain.
+const DELAY_BETA: f64 = 0.85;
+
 /// CUBIC's scaling constant, in maximum-size packets per second cubed (RFC 9438 §5).
 const C: f64 = 0.4;
 
@@ -61,6 +65,16 @@ pub struct Cubic {
     window_limited: bool,
     /// Congestion events so far.
     events: u64,
+    /// The state before the last reduction, restored if it proves spurious.
+    undo: Option<Saved>,
+}
+
+/// What a reduction changed.
+#[derive(Debug, Clone, Copy)]
+struct Saved {
+    cwnd: u64,
+    ssthresh: u64,
+    w_max: f64,
 }
 
 impl Cubic {
@@ -78,6 +92,7 @@ impl Cubic {
             recovery_start: None,
             window_limited: false,
             events: 0,
+            undo: None,
         }
     }
 
@@ -174,18 +189,48 @@ impl Cubic {
         if bytes == 0 || self.in_recovery(newest_sent) {
             return;
         }
+        self.reduce(now, BETA);
+    }
+
+    /// The round trip shows a standing queue (`queue_delay`): reduce as for a loss, but
+    /// gently and at most once per round trip.
+    pub fn on_queue_delay(&mut self, now: Timestamp, srtt: Duration) {
+        if self.recovery_start.is_some_and(|r| now < r + srtt) {
+            return;
+        }
+        self.reduce(now, DELAY_BETA);
+    }
+
+    fn reduce(&mut self, now: Timestamp, beta: f64) {
         self.events += 1;
+        self.undo = Some(Saved {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+        });
         self.recovery_start = Some(now);
         let cwnd = self.cwnd as f64;
         // Fast convergence: a flow that lost below its last maximum yields more.
         self.w_max = if cwnd < self.w_max {
-            cwnd * (1.0 + BETA) / 2.0
+            cwnd * (1.0 + beta) / 2.0
         } else {
             cwnd
         };
-        self.cwnd = ((cwnd * BETA) as u64).max(self.min_window());
+        self.cwnd = ((cwnd * beta) as u64).max(self.min_window());
         self.ssthresh = self.cwnd;
         self.epoch = None;
+    }
+
+    /// Every packet the last reduction was for turned out to have arrived (their acks came
+    /// late; GNS's packet numbers are never reused, so a late ack is unambiguous): restore
+    /// the window it cut (RFC 9438 §4.9).
+    pub fn undo_last_reduction(&mut self) {
+        if let Some(s) = self.undo.take() {
+            self.cwnd = self.cwnd.max(s.cwnd);
+            self.ssthresh = s.ssthresh;
+            self.w_max = s.w_max;
+            self.epoch = None;
+        }
     }
 
     /// The retransmission timer expired with nothing acked: persistent congestion, back to
@@ -194,6 +239,11 @@ impl Cubic {
         if self.recovery_start.is_none_or(|r| r < now) {
             self.events += 1;
         }
+        self.undo = Some(Saved {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+        });
         self.ssthresh = ((self.cwnd as f64 * BETA) as u64).max(self.min_window());
         self.w_max = self.cwnd as f64;
         self.cwnd = self.min_window();
@@ -322,6 +372,41 @@ mod tests {
             "then it probes beyond: {}",
             c.window()
         );
+    }
+
+    #[test]
+    fn a_standing_queue_reduces_gently_once_per_round_trip() {
+        let mut c = Cubic::new(MSS);
+        for i in 0..4 {
+            round(&mut c, ms(i * 20), ms(i * 20 + 20));
+        }
+        let before = c.window();
+        c.on_queue_delay(ms(100), rtt());
+        assert_eq!(c.window(), (before as f64 * DELAY_BETA) as u64);
+        c.on_queue_delay(ms(110), rtt());
+        assert_eq!(c.congestion_events(), 1, "within the same round trip");
+        c.on_queue_delay(ms(120), rtt());
+        assert_eq!(c.congestion_events(), 2);
+    }
+
+    #[test]
+    fn a_spurious_reduction_is_undone() {
+        let mut c = Cubic::new(MSS);
+        for i in 0..4 {
+            round(&mut c, ms(i * 20), ms(i * 20 + 20));
+        }
+        let before = (c.window(), c.ssthresh());
+        c.on_sent(MSS);
+        c.on_loss(ms(100), MSS as u64, ms(100));
+        assert!(c.window() < before.0);
+        c.undo_last_reduction();
+        assert_eq!((c.window(), c.ssthresh()), before);
+        // Only once.
+        c.on_timeout(ms(200));
+        c.undo_last_reduction();
+        assert_eq!(c.window(), before.0);
+        c.undo_last_reduction();
+        assert_eq!(c.window(), before.0);
     }
 
     #[test]

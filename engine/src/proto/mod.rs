@@ -12,6 +12,7 @@
 //!  sent_packets in-flight table, acks, loss  recv_packets  gaps to ack, ack/NACK deadlines
 //!  rtt         RFC 6298 RTT and RTO
 //!  congestion  CUBIC window
+//!  queue_delay standing-queue signal
 //!  ping        GNS's reported ping
 //! ```
 
@@ -24,6 +25,7 @@ pub mod handshake;
 pub mod ids;
 pub mod lanes;
 pub mod ping;
+pub mod queue_delay;
 pub mod reassembly;
 pub mod recv_packets;
 pub mod recv_stream;

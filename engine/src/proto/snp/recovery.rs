@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use crate::proto::congestion::Cubic;
+use crate::proto::queue_delay::QueueDelay;
 use crate::proto::rtt::RttEstimator;
 use crate::proto::send_rate::{RateLimits, TokenBucket};
 use crate::proto::sent_packets::{AckOutcome, Lost, TimeoutOutcome};
@@ -38,7 +39,7 @@ pub struct RecoveryCounters {
     pub spurious_losses: u64,
     /// Retransmission-timeout expiries.
     pub rto_expiries: u64,
-    /// Window reductions.
+    /// Window reductions (losses, timeouts and standing queues).
     pub congestion_events: u64,
 }
 
@@ -47,7 +48,12 @@ pub struct RecoveryCounters {
 pub(crate) struct Recovery {
     pub rtt: RttEstimator,
     pub cc: Cubic,
+    delay: QueueDelay,
     limits: RateLimits,
+    /// Packets lost in the current congestion event, and late acks seen since it began: when
+    /// every loss of the event proves spurious, the reduction is undone.
+    event_lost: u64,
+    event_spurious: u64,
     bytes_since_ack_request: u64,
     pub counters: RecoveryCounters,
 }
@@ -57,7 +63,10 @@ impl Recovery {
         Recovery {
             rtt: RttEstimator::new(),
             cc: Cubic::new(MAX_UDP_PAYLOAD),
+            delay: QueueDelay::new(),
             limits,
+            event_lost: 0,
+            event_spurious: 0,
             bytes_since_ack_request: 0,
             counters: RecoveryCounters::default(),
         }
@@ -120,13 +129,24 @@ impl Recovery {
 
     /// Applies what an ack changed. Returns the segments to retransmit.
     pub fn on_ack(&mut self, now: Timestamp, out: &AckOutcome, bucket: &mut TokenBucket) {
-        if let Some(rtt) = out.rtt {
-            self.rtt.on_sample(rtt);
-        }
         if out.packets_acked > 0 {
             self.rtt.on_progress();
         }
-        self.counters.spurious_losses += u64::from(out.late_acks);
+        if out.late_acks > 0 {
+            self.counters.spurious_losses += u64::from(out.late_acks);
+            self.event_spurious += u64::from(out.late_acks);
+            if self.event_lost > 0 && self.event_spurious >= self.event_lost {
+                self.cc.undo_last_reduction();
+                self.event_lost = 0;
+            }
+        }
+        if let Some(rtt) = out.rtt {
+            self.rtt.on_sample(rtt);
+            let srtt = self.rtt.smoothed().unwrap_or(rtt);
+            if self.delay.on_sample(now, rtt, srtt) {
+                self.count_event(|cc| cc.on_queue_delay(now, srtt), 0);
+            }
+        }
         if let Some(sent) = out.newest_acked_sent {
             let srtt = self.rtt.smoothed().unwrap_or_default();
             self.cc.on_ack(now, out.acked_bytes, sent, srtt);
@@ -135,15 +155,29 @@ impl Recovery {
         self.update_pacing(now, bucket);
     }
 
+    /// Runs a window change and, if it was a new congestion event, starts its accounting
+    /// with `lost` packets.
+    fn count_event(&mut self, change: impl FnOnce(&mut Cubic), lost: u64) {
+        let before = self.cc.congestion_events();
+        change(&mut self.cc);
+        if self.cc.congestion_events() != before {
+            self.counters.congestion_events = self.cc.congestion_events();
+            self.event_lost = lost;
+            self.event_spurious = 0;
+        } else {
+            self.event_lost += lost;
+        }
+    }
+
     /// Applies what the timer found.
     pub fn on_timeout(&mut self, now: Timestamp, out: &TimeoutOutcome, bucket: &mut TokenBucket) {
         if out.rto_fired {
             self.counters.rto_expiries += 1;
             self.rtt.on_timeout();
             self.cc.on_discarded(out.lost.bytes);
-            self.cc.on_timeout(now);
             self.counters.packets_lost += u64::from(out.lost.packets);
-            self.counters.congestion_events = self.cc.congestion_events();
+            let lost = u64::from(out.lost.packets);
+            self.count_event(|cc| cc.on_timeout(now), lost);
         } else {
             self.on_lost(now, &out.lost);
         }
@@ -153,8 +187,8 @@ impl Recovery {
     fn on_lost(&mut self, now: Timestamp, lost: &Lost) {
         if let Some(sent) = lost.newest_sent {
             self.counters.packets_lost += u64::from(lost.packets);
-            self.cc.on_loss(now, lost.bytes, sent);
-            self.counters.congestion_events = self.cc.congestion_events();
+            let n = u64::from(lost.packets);
+            self.count_event(|cc| cc.on_loss(now, lost.bytes, sent), n);
         }
     }
 
