@@ -128,9 +128,9 @@ impl Sockets {
         true
     }
 
-    /// `ConnectByIPAddress`: starts connecting to `server` from one shard's client socket
-    /// (chosen round robin) and returns the handle at once; the result arrives as a status
-    /// change. [`Connection::INVALID`] if an option is invalid or no socket could be bound.
+    /// `ConnectByIPAddress`: starts connecting to `server` from a client socket of one shard
+    /// (chosen round robin; one socket carries at most one connection to each server address)
+    /// and returns the handle at once; the result arrives as a status change. [`Connection::INVALID`] if an option is invalid or no socket could be bound.
     pub fn connect_by_ip_address(&self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
         self.connect_inner(server, options, false)
     }
@@ -151,11 +151,13 @@ impl Sockets {
             return Connection::INVALID;
         };
         let Some(id) = sh.allocate_id(shard) else {
+            sh.release_client_socket(shard, local, server);
             return Connection::INVALID;
         };
         let info = ConnectionInfo::new(server, ApiState::Connecting, 0);
         let rec = ConnRecord::new(Connection(id), shard, info, &config);
         rec.silent.store(silent, Ordering::Release);
+        *lock(&rec.client_socket) = Some((local, server));
         write(&sh.shards[shard].conns).insert(id, rec);
         let cfg = config.connection;
         sh.command(shard, move |ep, now| {
@@ -203,6 +205,9 @@ impl Sockets {
             return false;
         }
         write(&sh.shards[rec.shard].conns).remove(&conn.0);
+        if let Some((local, server)) = lock(&rec.client_socket).take() {
+            sh.release_client_socket(rec.shard, local, server);
+        }
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
         if rec.is_pipe() {

@@ -75,6 +75,9 @@ pub(crate) struct ConnRecord {
     /// `SendBufferSize` in force.
     pub send_buffer_size: AtomicU64,
     pub callback: Mutex<Option<StatusChangedFn>>,
+    /// A client connection's local socket and server, released on close (a socket carries
+    /// at most one connection to each server address).
+    pub client_socket: Mutex<Option<(u16, std::net::SocketAddr)>>,
 }
 
 impl std::fmt::Debug for ConnRecord {
@@ -124,6 +127,7 @@ impl ConnRecord {
             pending_bytes: AtomicU64::new(0),
             engine_buffered: AtomicU64::new(0),
             send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
+            client_socket: Mutex::new(None),
             callback: Mutex::new(config.on_status_changed.clone()),
         })
     }

@@ -70,8 +70,18 @@ pub(crate) struct ShardRef {
     pub ids: SharedIds,
     pub conns: RwLock<FxHashMap<u32, Arc<ConnRecord>>>,
     pub next_local: AtomicU16,
-    /// The shard's client sockets (local index and address) for IPv4 and IPv6 servers.
-    pub client: Mutex<[Option<(u16, SocketAddr)>; 2]>,
+    /// The shard's client sockets.
+    pub client: Mutex<Vec<ClientSocket>>,
+}
+
+/// A UDP socket a shard's client connections send from. Connections to different servers
+/// share one; two to the same server address never do, since a server (GNS's included) tells
+/// its clients apart by address and refuses a second connection from the same one.
+pub(crate) struct ClientSocket {
+    local: u16,
+    v6: bool,
+    /// Open connections per server address.
+    peers: FxHashMap<SocketAddr, u32>,
 }
 
 /// Everything the shards and application threads share.
@@ -148,15 +158,21 @@ impl Shared {
         lock(&self.shards[shard].ids).free(id);
     }
 
-    /// The shard's client socket for `server`'s address family, bound on first use.
+    /// A client socket of `shard` for a new connection to `server`: one of `server`'s address
+    /// family with no connection to `server` yet, bound when there is none. Counted until
+    /// [`Shared::release_client_socket`].
     pub fn client_socket(&self, shard: usize, server: SocketAddr) -> std::io::Result<u16> {
         let s = &self.shards[shard];
         let mut client = lock(&s.client);
-        let slot = usize::from(server.is_ipv6());
-        if let Some((local, _)) = client[slot] {
-            return Ok(local);
+        let v6 = server.is_ipv6();
+        if let Some(c) = client
+            .iter_mut()
+            .find(|c| c.v6 == v6 && !c.peers.contains_key(&server))
+        {
+            c.peers.insert(server, 1);
+            return Ok(c.local);
         }
-        let any: SocketAddr = if server.is_ipv6() {
+        let any: SocketAddr = if v6 {
             "[::]:0".parse().map_err(std::io::Error::other)?
         } else {
             "0.0.0.0:0".parse().map_err(std::io::Error::other)?
@@ -166,11 +182,26 @@ impl Shared {
             ..MmsgConfig::default()
         };
         let driver = MmsgDriver::bind_with(any, config)?;
-        let addr = sockworks_engine::driver::Driver::local_addr(&driver)?;
         let local = s.next_local.fetch_add(1, Ordering::Relaxed);
         s.set.add(local, driver);
-        client[slot] = Some((local, addr));
+        let mut peers = FxHashMap::default();
+        peers.insert(server, 1);
+        client.push(ClientSocket { local, v6, peers });
         Ok(local)
+    }
+
+    /// The connection to `server` from client socket `local` of `shard` is gone: the socket
+    /// may carry another one to `server`.
+    pub fn release_client_socket(&self, shard: usize, local: u16, server: SocketAddr) {
+        let mut client = lock(&self.shards[shard].client);
+        if let Some(c) = client.iter_mut().find(|c| c.local == local) {
+            if let Some(n) = c.peers.get_mut(&server) {
+                *n -= 1;
+                if *n == 0 {
+                    c.peers.remove(&server);
+                }
+            }
+        }
     }
 }
 
@@ -284,7 +315,7 @@ impl Sockets {
                     .expect("invariant: shard exists"),
                 conns: RwLock::new(FxHashMap::default()),
                 next_local: AtomicU16::new(0),
-                client: Mutex::new([None, None]),
+                client: Mutex::new(Vec::new()),
             })
             .collect();
         let shared = Arc::new(Shared {

@@ -168,3 +168,72 @@ fn gns_clients_get_every_echo_back_from_the_sockworks_echo_server() {
     assert_eq!(stats.echoed, CONNECTIONS * PER_CONNECTION);
     assert_eq!(stats.refused, 0);
 }
+
+/// Several Sockworks client connections from one shard to one GNS server: GNS takes one
+/// connection per remote address (`CSharedSocket::AddRemoteHost`), so each must come from its
+/// own UDP socket. All connect, and each gets its own message echoed.
+#[test]
+fn several_sockworks_connections_from_one_shard_reach_one_gns_server() {
+    use sockworks::{ConnectionState, Sockets, SocketsConfig, send_flags};
+
+    const N: usize = 4;
+    let server = Proc::spawn(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--send-rate-max",
+        RATE_MAX,
+        "--max-seconds",
+        "40",
+    ]);
+    let line = server.line("LISTENING ");
+    let port: u16 = line
+        .rsplit_once("port=")
+        .and_then(|(_, p)| p.trim().parse().ok())
+        .expect("port");
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let sockets = Sockets::with_config(SocketsConfig {
+        shards: 1,
+        ..SocketsConfig::default()
+    })
+    .expect("instance");
+    let conns: Vec<_> = (0..N)
+        .map(|_| sockets.connect_by_ip_address(target, &[]))
+        .collect();
+    let deadline = std::time::Instant::now() + WAIT;
+    while conns
+        .iter()
+        .any(|&c| sockets.connection_state(c) != ConnectionState::Connected)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "states: {:?}",
+            conns
+                .iter()
+                .map(|&c| sockets.connection_state(c))
+                .collect::<Vec<_>>()
+        );
+        sockets.run_callbacks();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, &c) in conns.iter().enumerate() {
+        let text = format!("hello from connection {i}");
+        assert!(
+            sockets
+                .send_message_to_connection(c, text.as_bytes(), send_flags::RELIABLE)
+                .is_ok()
+        );
+    }
+    for (i, &c) in conns.iter().enumerate() {
+        let mut got = Vec::new();
+        while got.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no echo on {i}");
+            sockets.receive_messages_on_connection(c, &mut got, 1);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(got[0].data, format!("hello from connection {i}").as_bytes());
+    }
+    for c in conns {
+        sockets.close_connection(c, 0, "done", false);
+    }
+}

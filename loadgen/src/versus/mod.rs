@@ -281,14 +281,6 @@ impl Versus {
                 "cannot pin to CPU {cpu}"
             );
         }
-        if self.servers.contains(&Stack::Gns) && self.connections > self.shards {
-            eprintln!(
-                "warning: Sockworks clients send every connection of a shard from one UDP socket, \
-                 and a GNS server takes one connection per remote address \
-                 (CSharedSocket::AddRemoteHost): at most {} of {} connections can reach the GNS server",
-                self.shards, self.connections
-            );
-        }
         let mut t = swclient::SwClients::new(
             self.shards,
             self.reliable,

@@ -58,6 +58,9 @@ pub(crate) struct ClientArgs {
     /// Append the RTT histogram to the RESULT line (for merging several processes).
     #[arg(long)]
     hist: bool,
+    /// Before closing, print GNS's detailed status of this many connections (stderr).
+    #[arg(long, default_value_t = 0)]
+    detail: usize,
 }
 
 impl ClientArgs {
@@ -75,6 +78,8 @@ struct GnsClients {
     slots: Vec<MessageSlot>,
     /// (connection, sequence number) of each probe in the batch being sent.
     sending: Vec<(usize, u64)>,
+    /// Connections whose detailed status is printed before closing.
+    detail: usize,
 }
 
 impl Transport for GnsClients {
@@ -154,6 +159,11 @@ impl Transport for GnsClients {
     }
 
     fn close(&mut self) {
+        for socket in self.sockets.iter().take(self.detail) {
+            if let Some(text) = socket.get_detailed_connection_status(socket.connection()) {
+                eprintln!("{text}");
+            }
+        }
         for socket in &self.sockets {
             let _ = socket.close_connection(socket.connection(), 0, None, false);
         }
@@ -193,6 +203,7 @@ pub(crate) fn run(
         flags,
         slots: (0..256).map(|_| MessageSlot::uninit()).collect(),
         sending: Vec::new(),
+        detail: args.detail,
     };
     let result = loadgen::load::client::run(&mut clients, &cfg, &mut |phase| match phase {
         Phase::Connected => emit!("CONNECTED"),
