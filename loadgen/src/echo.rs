@@ -176,16 +176,14 @@ impl EchoServer {
     #[must_use]
     pub fn detailed_status(&self, n: usize) -> Vec<String> {
         let mut buf = vec![0u8; 8192];
-        self.conns
-            .iter()
-            .take(n)
-            .filter_map(|&c| {
-                (self.sockets.get_detailed_connection_status(c, &mut buf) == 0).then(|| {
-                    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-                    String::from_utf8_lossy(&buf[..end]).into_owned()
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for &c in self.conns.iter().take(n) {
+            if self.sockets.get_detailed_connection_status(c, &mut buf) == 0 {
+                let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                out.push(String::from_utf8_lossy(&buf[..end]).into_owned());
+            }
+        }
+        out
     }
 
     /// Closes every connection and the listen socket.
