@@ -36,12 +36,15 @@ for conns in 1 16 256; do
   done
 done
 CELLS+=("1 32 reliable 1" "1 1024 reliable 1")
+# The unreliable overload cells again with Sockworks' UnreliableMaxAge at 20 ms (extra flags
+# after the window): stale echoes are dropped instead of queued, as GNS's full socket does.
+CELLS+=("256 1024 unreliable 64 --unreliable-max-age-ms 20" "16 1024 unreliable 64 --unreliable-max-age-ms 20")
 
 echo "gns-matrix: ${#CELLS[@]} cells, ${SECS} s per server, full output in $LOG" >&2
 start=$(date +%s)
 rows=()
 for cell in "${CELLS[@]}"; do
-  read -r conns size mode window <<<"$cell"
+  read -r conns size mode window extra <<<"$cell"
   if (( $(date +%s) - start > BUDGET )); then
     echo "gns-matrix: budget of ${BUDGET} s spent, skipping $cell" >&2
     rows+=("| $conns | $size B | $mode | $window | skipped (time budget) |")
@@ -50,11 +53,14 @@ for cell in "${CELLS[@]}"; do
   echo "gns-matrix: $conns connections, $size B, $mode, $window in flight" >&2
   set +e
   out=$(timeout 120 "$LOADGEN" --compare --connections "$conns" --window "$window" \
-    --message-size "$size" "--$mode" --seconds "$SECS" --send-rate-max "$RATE" 2>>"$LOG")
+    --message-size "$size" "--$mode" --seconds "$SECS" --send-rate-max "$RATE" ${extra:-} 2>>"$LOG")
   rc=$?
   set -e
   printf '%s\n' "$out" >>"$LOG"
   row=$(printf '%s\n' "$out" | sed -n 's/^MATRIX_ROW //p')
+  if [[ -n "${extra:-}" && -n "$row" ]]; then
+    row=$(printf '%s' "$row" | sed "s/| $mode |/| $mode, SW ${extra#--} |/")
+  fi
   if [[ -z "$row" ]]; then
     row="| $conns | $size B | $mode | $window | no result (exit $rc, see $LOG) |"
   elif (( rc != 0 )); then

@@ -148,6 +148,7 @@ fn gns_clients_get_every_echo_back_from_the_sockworks_echo_server() {
         shards: 1,
         send_rate_min: None,
         send_rate_max: Some(RATE_MAX.parse().unwrap()),
+        unreliable_max_age_ms: None,
         batch: 256,
     })
     .expect("echo server");

@@ -27,6 +27,9 @@ pub struct EchoConfig {
     pub send_rate_min: Option<i32>,
     /// `SendRateMax`, bytes/s; `None` keeps the default (256 KiB/s, as GNS).
     pub send_rate_max: Option<i32>,
+    /// `UnreliableMaxAge` (Sockworks' own setting), ms: unreliable echoes still unsent after
+    /// this are dropped; `None` keeps it off (the default).
+    pub unreliable_max_age_ms: Option<i32>,
     /// Messages taken from the poll group per turn.
     pub batch: usize,
 }
@@ -79,6 +82,7 @@ impl EchoServer {
         let rates = [
             cfg.send_rate_min.map(ConfigValue::SendRateMin),
             cfg.send_rate_max.map(ConfigValue::SendRateMax),
+            cfg.unreliable_max_age_ms.map(ConfigValue::UnreliableMaxAge),
         ];
         // Global values are inherited when the listen socket is made, so they go first.
         for value in rates.into_iter().flatten() {

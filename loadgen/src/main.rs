@@ -158,6 +158,11 @@ struct VersusArgs {
     /// SendRateMax, bytes/s, for servers and clients alike; unset keeps the default.
     #[arg(long)]
     send_rate_max: Option<i32>,
+    /// `UnreliableMaxAge` of the Sockworks server, ms (Sockworks' own setting, off by
+    /// default): unreliable echoes still unsent after this are dropped, as a game server
+    /// drops stale state updates.
+    #[arg(long)]
+    unreliable_max_age_ms: Option<i32>,
     /// `--serve`: at the end, print the detailed status of this many connections.
     #[arg(long, default_value_t = 0)]
     serve_detail: usize,
@@ -218,6 +223,7 @@ fn serve(args: &Args, bind: SocketAddr) -> anyhow::Result<()> {
         shards: args.server_shards,
         send_rate_min: v.send_rate_min,
         send_rate_max: v.send_rate_max,
+        unreliable_max_age_ms: v.unreliable_max_age_ms,
         batch: 256,
     })?;
     let addr = server.local_addr();
@@ -266,6 +272,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
         send_rate_min: v.send_rate_min,
         gns_send_rate_min: v.gns_send_rate_min.or(v.send_rate_max),
         send_rate_max: v.send_rate_max,
+        unreliable_max_age_ms: v.unreliable_max_age_ms,
         shards: args.server_shards,
     };
     let measured = run.run()?;

@@ -75,6 +75,8 @@ pub struct Versus {
     pub gns_send_rate_min: Option<i32>,
     /// SendRateMax for servers and clients; `None` keeps the default.
     pub send_rate_max: Option<i32>,
+    /// `UnreliableMaxAge` of the Sockworks server, ms; `None`: off.
+    pub unreliable_max_age_ms: Option<i32>,
     /// Shard threads of the Sockworks server and of the Sockworks clients.
     pub shards: usize,
 }
@@ -200,6 +202,9 @@ impl Versus {
             args.extend(["--bind".to_owned(), "127.0.0.1:0".to_owned()]);
         }
         args.extend(self.rate_args(server));
+        if let (Stack::Sockworks, Some(age)) = (server, self.unreliable_max_age_ms) {
+            args.extend(["--unreliable-max-age-ms".to_owned(), age.to_string()]);
+        }
         args.extend([
             "--max-seconds".to_owned(),
             (bound.as_secs() + 5).to_string(),

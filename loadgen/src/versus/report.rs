@@ -37,6 +37,9 @@ pub fn print_one(v: &Versus, m: &Measured) {
         rate(v.gns_send_rate_min),
         rate(v.send_rate_max)
     );
+    if let Some(age) = v.unreliable_max_age_ms {
+        println!("  Sockworks   UnreliableMaxAge {age} ms");
+    }
     println!(
         "  throughput  {:>10.0} msgs/s   {:.1} MB/s payload each way",
         r.msgs_per_sec, r.mb_per_sec
