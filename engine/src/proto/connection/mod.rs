@@ -496,3 +496,5 @@ fn normalize_close(reason: u32, debug: &str) -> (u32, String) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_recovery;
