@@ -1,19 +1,24 @@
 //! `gns-load client`: the shared load loop (`loadgen::load::client`) over real GNS client
 //! connections, one `GnsSocket<IsClient>` per connection, all in this one GNS instance.
 //!
-//! The wrapper gives a client socket no poll group, so each turn reads every connection with
-//! `ReceiveMessagesOnConnection`; probes go out in one `SendMessages` per turn, NoNagle.
+//! Every connection joins one poll group (`group.rs`: the wrapper has none for client sockets),
+//! so each turn reads all of them with one `ReceiveMessagesOnPollGroup`; probes go out in one
+//! `SendMessages` per turn, NoNagle.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
 use gns::sys::ESteamNetworkingConnectionState as State;
-use gns::{GnsGlobal, GnsSocket, IsClient, IsCreated, MessageSlot, SendFlags, SendOutcome};
+use gns::{
+    GnsConnection, GnsGlobal, GnsSocket, IsClient, IsCreated, MessageSlot, SendFlags, SendOutcome,
+};
 use loadgen::load::client::{ClientConfig, Incoming, LoadError, Outgoing, Phase, Transport};
 
 use crate::emit;
+use crate::group::PollGroup;
 
 /// `gns-load client` switches.
 #[derive(Args, Debug)]
@@ -58,6 +63,10 @@ pub(crate) struct ClientArgs {
     /// Append the RTT histogram to the RESULT line (for merging several processes).
     #[arg(long)]
     hist: bool,
+    /// Read each connection with its own call instead of one poll group (GNS clients are
+    /// then slower: every call takes GNS's global lock).
+    #[arg(long)]
+    no_poll_group: bool,
     /// Before closing, print GNS's detailed status of this many connections (stderr).
     #[arg(long, default_value_t = 0)]
     detail: usize,
@@ -80,6 +89,10 @@ struct GnsClients {
     sending: Vec<(usize, u64)>,
     /// Connections whose detailed status is printed before closing.
     detail: usize,
+    /// Every connection, for one receive call per turn (`None`: read each connection).
+    group: Option<PollGroup>,
+    /// Connection handle to index.
+    index: HashMap<GnsConnection, usize>,
 }
 
 impl Transport for GnsClients {
@@ -88,6 +101,13 @@ impl Transport for GnsClients {
             let socket = GnsSocket::<IsCreated>::new(self.global)
                 .connect(target.ip(), target.port())
                 .map_err(|e| LoadError::Transport(format!("connection {i} to {target}: {e}")))?;
+            let conn = socket.connection();
+            if self.group.as_ref().is_some_and(|g| !g.add(conn)) {
+                return Err(LoadError::Transport(format!(
+                    "connection {i}: SetConnectionPollGroup refused"
+                )));
+            }
+            self.index.insert(conn, self.sockets.len());
             self.sockets.push(socket);
         }
         Ok(())
@@ -114,6 +134,9 @@ impl Transport for GnsClients {
                     _ => {}
                 }
             }
+            if self.group.is_some() {
+                continue;
+            }
             loop {
                 // Fails only for a connection GNS no longer knows: nothing to read there.
                 let Ok(batch) = socket.receive_messages_into(&mut self.slots) else {
@@ -126,6 +149,20 @@ impl Transport for GnsClients {
                         data: m.payload(),
                     });
                 }
+                n += got;
+                if got < self.slots.len() {
+                    break;
+                }
+            }
+        }
+        if let Some(group) = self.group.as_mut() {
+            let index = &self.index;
+            loop {
+                let got = group.receive(|conn, data| {
+                    if let Some(&i) = index.get(&conn) {
+                        sink(Incoming::Message { conn: i, data });
+                    }
+                });
                 n += got;
                 if got < self.slots.len() {
                     break;
@@ -204,6 +241,8 @@ pub(crate) fn run(
         slots: (0..256).map(|_| MessageSlot::uninit()).collect(),
         sending: Vec::new(),
         detail: args.detail,
+        group: (!args.no_poll_group).then(|| PollGroup::new(256)).flatten(),
+        index: HashMap::new(),
     };
     let result = loadgen::load::client::run(&mut clients, &cfg, &mut |phase| match phase {
         Phase::Connected => emit!("CONNECTED"),

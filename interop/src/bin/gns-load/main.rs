@@ -14,6 +14,7 @@
 //! GNS starts its service thread, which inherits it).
 
 mod client;
+mod group;
 mod serve;
 
 use std::net::SocketAddr;
