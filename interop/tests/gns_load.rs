@@ -121,8 +121,8 @@ fn assert_complete(r: &LoadResult, exited_ok: bool) {
     assert!(r.p50_us > 0 && r.max_us >= r.p50_us);
 }
 
-#[test]
-fn gns_clients_get_every_echo_back_from_the_gns_echo_server() {
+/// `gns-load serve` on a free 127.0.0.1 port: the process (killed on drop) and its address.
+fn gns_echo_server() -> (Proc, SocketAddr) {
     let server = Proc::spawn(&[
         "serve",
         "--bind",
@@ -137,7 +137,13 @@ fn gns_clients_get_every_echo_back_from_the_gns_echo_server() {
         .rsplit_once("port=")
         .and_then(|(_, p)| p.trim().parse().ok())
         .expect("port");
-    let (r, ok) = load(SocketAddr::from(([127, 0, 0, 1], port)));
+    (server, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+#[test]
+fn gns_clients_get_every_echo_back_from_the_gns_echo_server() {
+    let (_server, addr) = gns_echo_server();
+    let (r, ok) = load(addr);
     assert_complete(&r, ok);
 }
 
@@ -178,21 +184,7 @@ fn several_sockworks_connections_from_one_shard_reach_one_gns_server() {
     use sockworks::{ConnectionState, Sockets, SocketsConfig, send_flags};
 
     const N: usize = 4;
-    let server = Proc::spawn(&[
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--send-rate-max",
-        RATE_MAX,
-        "--max-seconds",
-        "40",
-    ]);
-    let line = server.line("LISTENING ");
-    let port: u16 = line
-        .rsplit_once("port=")
-        .and_then(|(_, p)| p.trim().parse().ok())
-        .expect("port");
-    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    let (_server, target) = gns_echo_server();
     let sockets = Sockets::with_config(SocketsConfig {
         shards: 1,
         ..SocketsConfig::default()
