@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use clap::Args;
 use gns::sys::ESteamNetworkingConnectionState as State;
-use gns::{GnsGlobal, GnsSocket, IsCreated, IsServer, MessageSlot, SendFlags, SendOutcome};
+use gns::{GnsGlobal, MessageSlot, SendFlags, SendOutcome};
 use loadgen::load::Idle;
 use sockworks::engine::shard::Clock;
 
@@ -33,7 +33,7 @@ pub(crate) fn run(
     args: &ServeArgs,
     max: Duration,
 ) -> anyhow::Result<()> {
-    let server = listen(global, args.bind)?;
+    let server = sockworks_interop::listen::listen(global, args.bind)?;
     let (ip, port) = server
         .get_listen_socket_address()
         .ok_or_else(|| anyhow!("GetListenSocketAddress failed"))?;
@@ -91,27 +91,4 @@ pub(crate) fn run(
     }
     emit!("SERVED accepted={accepted} echoed={echoed} refused={refused}");
     Ok(())
-}
-
-/// CreateListenSocketIP on `bind`. GNS refuses port 0, so for port 0 a free port is taken
-/// from the OS (bind a UDP socket, read its port, release it), retried if another process
-/// takes it in between.
-fn listen(global: &'static GnsGlobal, bind: SocketAddr) -> anyhow::Result<GnsSocket<IsServer>> {
-    if bind.port() != 0 {
-        return GnsSocket::<IsCreated>::new(global)
-            .listen(bind.ip(), bind.port())
-            .map_err(|e| anyhow!("listen on {bind}: {e}"));
-    }
-    let mut last = None;
-    for _ in 0..5 {
-        let port = std::net::UdpSocket::bind(bind)
-            .and_then(|s| s.local_addr())
-            .with_context(|| format!("finding a free UDP port on {}", bind.ip()))?
-            .port();
-        match GnsSocket::<IsCreated>::new(global).listen(bind.ip(), port) {
-            Ok(socket) => return Ok(socket),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(anyhow!("listen on {bind}: {last:?}"))
 }

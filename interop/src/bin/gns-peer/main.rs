@@ -173,7 +173,8 @@ mod peer;
 mod setup;
 
 use peer::{DeadlineHit, Peer};
-use setup::{apply_config, listen, now};
+use setup::{apply_config, now};
+use sockworks_interop::listen::listen;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
