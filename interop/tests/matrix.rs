@@ -361,16 +361,19 @@ const LOSSY_GNS: [&str; 10] = [
     "0:1,0:1",
 ];
 
-fn lossy_sw() -> Sw {
-    let mut sw = Sw::new(
-        1,
-        &[
-            ConfigValue::FakePacketLossSend(30.0),
-            ConfigValue::FakePacketLagSend(10),
-            ConfigValue::FakePacketReorderSend(20.0),
-            ConfigValue::FakePacketReorderTime(15),
-        ],
-    );
+/// The lossy Sockworks end; `controlled`: `SendRateMax` above the default `SendRateMin`, so
+/// the congestion window and its ack requests run (GNS's fixed rate otherwise).
+fn lossy_sw(controlled: bool) -> Sw {
+    let mut config = vec![
+        ConfigValue::FakePacketLossSend(30.0),
+        ConfigValue::FakePacketLagSend(10),
+        ConfigValue::FakePacketReorderSend(20.0),
+        ConfigValue::FakePacketReorderTime(15),
+    ];
+    if controlled {
+        config.push(ConfigValue::SendRateMax(64_000_000));
+    }
+    let mut sw = Sw::new(1, &config);
     sw.lanes = Some((vec![0, 0], vec![1, 1]));
     sw
 }
@@ -420,7 +423,16 @@ fn check_lossy(side: &str, got: &[Got]) {
 
 #[test]
 fn gns_to_sw_loss_and_reorder() {
-    let mut sw = lossy_sw();
+    gns_to_sw_lossy(false);
+}
+
+#[test]
+fn gns_to_sw_loss_and_reorder_congestion_controlled() {
+    gns_to_sw_lossy(true);
+}
+
+fn gns_to_sw_lossy(controlled: bool) {
+    let mut sw = lossy_sw(controlled);
     sw.echo = true;
     let addr = sw.listen(&[]);
     let script =
@@ -436,8 +448,17 @@ fn gns_to_sw_loss_and_reorder() {
 
 #[test]
 fn sw_to_gns_loss_and_reorder() {
+    sw_to_gns_lossy(false);
+}
+
+#[test]
+fn sw_to_gns_loss_and_reorder_congestion_controlled() {
+    sw_to_gns_lossy(true);
+}
+
+fn sw_to_gns_lossy(controlled: bool) {
     let (mut srv, addr) = gns_server(&[&["--echo"][..], &LOSSY_GNS[..]].concat());
-    let mut sw = lossy_sw();
+    let mut sw = lossy_sw(controlled);
     let c = sw.connect(addr, &[]);
     assert!(sw.pump_until(LIMIT, |sw| sw.s.connection_state(c) == St::Connected));
     send_lossy(&mut sw, c);
