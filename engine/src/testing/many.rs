@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{BottleneckConfig, BottleneckId, BottleneckStats, Datagram, LinkConditions, Network};
+use super::measure::{Goodput, ManyCounters, Snapshot, jain_index};
+use super::{BottleneckConfig, BottleneckId, Datagram, LinkConditions, Network};
 use crate::proto::connection::{ApiState, ConnError, ConnectionConfig, State};
 use crate::proto::endpoint::{Endpoint, EndpointConfig, EndpointError};
 use crate::proto::snp::{SendError, send_flags};
@@ -98,60 +99,6 @@ pub struct ManyClient {
     /// Payload bytes of those messages.
     pub delivered_bytes: u64,
     next_timeout: Option<Timestamp>,
-}
-
-/// Per-connection delivered bytes at one instant, for goodput over an interval.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// When it was taken.
-    pub at: Timestamp,
-    /// Cumulative delivered payload bytes per connection.
-    pub delivered: Vec<u64>,
-}
-
-/// Goodput of an interval between two [`Snapshot`]s.
-#[derive(Debug, Clone)]
-pub struct Goodput {
-    /// Length of the interval.
-    pub interval: Duration,
-    /// Delivered payload bytes per second, per connection.
-    pub per_connection: Vec<f64>,
-    /// Delivered payload bytes of all connections over bottleneck capacity, 0.0..=1.0.
-    pub link_fraction: f64,
-    /// Jain's fairness index over `per_connection`.
-    pub jain: f64,
-}
-
-/// Jain's fairness index, (Σx)² / (n·Σx²): 1.0 when all are equal, 1/n when one has all.
-/// 1.0 for an empty or all-zero input.
-pub fn jain_index(xs: &[f64]) -> f64 {
-    let sum: f64 = xs.iter().sum();
-    let sum_sq: f64 = xs.iter().map(|x| x * x).sum();
-    if sum_sq == 0.0 {
-        return 1.0;
-    }
-    sum * sum / (xs.len() as f64 * sum_sq)
-}
-
-/// Sender, network and bottleneck figures of a run so far.
-#[derive(Debug, Clone, Copy)]
-pub struct ManyCounters {
-    /// Packets the server's connections built.
-    pub packets_sent: u64,
-    /// Reliable segments the server sent again.
-    pub retransmitted_segments: u64,
-    /// Server RTO expiries that declared packets lost.
-    pub packets_timed_out: u64,
-    /// The bottleneck's counters.
-    pub bottleneck: BottleneckStats,
-    /// Datagrams that reached an endpoint.
-    pub datagrams_delivered: u64,
-    /// Reliable messages queued by the server.
-    pub messages_sent: u64,
-    /// Reliable messages delivered intact and in order.
-    pub messages_delivered: u64,
-    /// Reliable-delivery violations (corrupt, duplicate, out of order).
-    pub reliable_errors: u64,
 }
 
 /// A server and many clients on one simulated network, all server-to-client traffic through
@@ -588,13 +535,6 @@ fn header(m: &[u8]) -> (u32, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jain_index_bounds() {
-        assert_eq!(jain_index(&[5.0; 8]), 1.0);
-        assert!((jain_index(&[1.0, 0.0, 0.0, 0.0]) - 0.25).abs() < 1e-12);
-        assert_eq!(jain_index(&[]), 1.0);
-    }
 
     #[test]
     fn messages_differ_by_connection_and_sequence() {

@@ -10,11 +10,13 @@ mod bottleneck;
 #[cfg(test)]
 mod congestion;
 mod many;
+mod measure;
 mod net;
 mod pair;
 
 pub use bottleneck::{BottleneckConfig, BottleneckId, BottleneckStats};
-pub use many::{Goodput, Many, ManyClient, ManyConfig, ManyCounters, Snapshot, jain_index};
+pub use many::{Many, ManyClient, ManyConfig};
+pub use measure::{Goodput, ManyCounters, Snapshot, jain_index};
 pub use net::{Datagram, LinkConditions, NetStats, Network};
 pub use pair::Pair;
 
