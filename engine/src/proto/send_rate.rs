@@ -126,7 +126,8 @@ impl TokenBucket {
         (i128::from(MAX_IDLE_CREDIT) * SCALE).max(burst)
     }
 
-    /// Adds the credit earned since the last update, capped at [`TokenBucket::cap`].
+    /// Adds the credit earned since the last update, capped (one packet, or the burst window
+    /// at the current rate).
     // GNS: CSteamNetworkConnectionBase::SNP_TokenBucket_Accumulate
     pub fn accumulate(&mut self, now: Timestamp) {
         if now <= self.updated {

@@ -127,7 +127,8 @@ impl Recovery {
         self.rtt.on_sample(rtt);
     }
 
-    /// Applies what an ack changed. Returns the segments to retransmit.
+    /// Applies what an ack changed: RTT sample, spurious-loss undo, the standing-queue signal,
+    /// window growth and loss reductions, then the pacing rate.
     pub fn on_ack(&mut self, now: Timestamp, out: &AckOutcome, bucket: &mut TokenBucket) {
         if out.packets_acked > 0 {
             self.rtt.on_progress();
