@@ -37,7 +37,9 @@ pub struct SocketsConfig {
     pub pin: bool,
     /// Spin instead of sleeping when idle.
     pub busy_poll: bool,
-    /// Seed of every random choice (connection ids, keys); `None` draws one from the OS.
+    /// Seed of the public random values (handle numbers, the engine's connection ids and
+    /// nonces); `None` draws one from the OS. Secrets (identity and ephemeral keys, the challenge
+    /// key) never derive from it: they always come from the OS.
     pub seed: Option<u64>,
 }
 
@@ -287,6 +289,7 @@ impl Sockets {
             batch: 64,
             endpoint: EndpointConfig::default(),
             seed,
+            secret: None,
         };
         let controls: Mutex<Vec<Arc<SetControl>>> = Mutex::new(Vec::new());
         let shared_slot: Arc<Mutex<Option<Arc<Shared>>>> = Arc::new(Mutex::new(None));

@@ -23,12 +23,14 @@ pub struct UdpDriver {
 }
 
 impl UdpDriver {
-    /// Binds `addr` (port 0 for any) and creates an endpoint with `config`.
+    /// Binds `addr` (port 0 for any) and creates an endpoint with `config`: public values from
+    /// `seed`, secrets from the OS.
     pub fn bind(addr: SocketAddr, config: EndpointConfig, seed: u64) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
+        let secret = crate::entropy::SecretSeed::from_os().map_err(io::Error::other)?;
         Ok(UdpDriver {
             socket,
-            endpoint: Endpoint::new(config, seed),
+            endpoint: Endpoint::new(config, seed, &secret),
             clock: Clock::new(),
             buf: vec![0; 2048],
         })

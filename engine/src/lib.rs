@@ -13,6 +13,7 @@
 //!
 //! - [`proto`]: the sans-I/O protocol core: handshake, connection state machine, SNP (reliable
 //!   and unreliable messages, lanes, acks, pacing), endpoint routing, fake network conditions.
+//! - [`entropy`]: secret seeds from the OS, apart from the seeded generator of public values.
 //! - [`blocking`]: the endpoint over one blocking UDP socket (tools and interop tests).
 //! - `testing` (feature `testing`): the seeded network simulator and a two-endpoint harness.
 //!
@@ -25,6 +26,7 @@ pub mod blocking;
 pub mod buffers;
 pub mod crypto;
 pub mod driver;
+pub mod entropy;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;

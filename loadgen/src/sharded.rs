@@ -271,6 +271,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         batch: 64,
         endpoint: endpoint_config(true, load.rate),
         seed: load.seed ^ 0x5e,
+        secret: None,
     };
     let server = Runtime::start(
         server_cfg,
@@ -300,6 +301,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         batch: 64,
         endpoint: endpoint_config(false, load.rate),
         seed: load.seed,
+        secret: None,
     };
     let apps_progress = progress.clone();
     let apps_start = start.clone();

@@ -13,8 +13,9 @@
 //!  poll_event / poll_message / poll_timeout / handle_timeout
 //! ```
 //!
-//! All randomness (connection ids, keys, nonces, challenge secret, fake-loss draws) comes from
-//! one seeded RNG, so a simulated run replays exactly.
+//! Public randomness (connection ids, nonces, fake-loss draws) comes from one seeded RNG, so a
+//! simulated run replays exactly; secrets (identity key, ephemeral keys, challenge secret) come
+//! from a separate [`SecretSeed`] (see [`crate::entropy`]), never from the public stream.
 
 use std::collections::VecDeque;
 
@@ -24,11 +25,12 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rand_chacha::ChaCha8Rng;
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use rand_core::{Rng, SeedableRng};
 
 use crate::crypto::EphemeralKeyPair;
 use crate::crypto::negotiate::cipher_preferences;
+use crate::entropy::SecretSeed;
 use crate::proto::challenge::ChallengeKey;
 use crate::proto::connection::{ConnError, Connection, ConnectionConfig, State, StatusChange};
 use crate::proto::fake_net::{FakeConditions, FakeLine};
@@ -130,7 +132,10 @@ pub(crate) fn lock_ids(ids: &SharedIds) -> std::sync::MutexGuard<'_, IdAllocator
 /// A sans-I/O endpoint.
 pub struct Endpoint {
     config: EndpointConfig,
+    /// Public values: connection ids, handshake nonces (replayable from the u64 seed).
     rng: ChaCha8Rng,
+    /// Secrets: ephemeral keys (from the caller's [`SecretSeed`], never from `rng`).
+    secret_rng: ChaCha20Rng,
     identity: LocalIdentity,
     challenge: ChallengeKey,
     ids: SharedIds,
@@ -180,14 +185,17 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint whose every random choice derives from `seed`.
-    pub fn new(config: EndpointConfig, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    /// An endpoint whose public random values (connection ids, nonces) derive from `seed` and
+    /// whose secrets (identity key, ephemeral keys, challenge key) derive from `secret`: the OS's
+    /// in production ([`SecretSeed::from_os`]), a stated one in tests and the simulator.
+    pub fn new(config: EndpointConfig, seed: u64, secret: &SecretSeed) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut secret_rng = secret.rng();
         let mut identity_seed = [0u8; 32];
-        rng.fill_bytes(&mut identity_seed);
-        let mut secret = [0u8; 16];
-        rng.fill_bytes(&mut secret);
-        let secret = config.challenge_secret.unwrap_or(secret);
+        secret_rng.fill_bytes(&mut identity_seed);
+        let mut challenge = [0u8; 16];
+        secret_rng.fill_bytes(&mut challenge);
+        let secret = config.challenge_secret.unwrap_or(challenge);
         let mut listeners = HashMap::default();
         if config.listen {
             listeners.insert(
@@ -201,6 +209,7 @@ impl Endpoint {
         Endpoint {
             config,
             rng,
+            secret_rng,
             identity: LocalIdentity::anonymous(identity_seed),
             challenge: ChallengeKey::new(secret),
             ids: std::sync::Arc::new(std::sync::Mutex::new(IdAllocator::new(
@@ -251,6 +260,11 @@ impl Endpoint {
         self.connections.get_mut(&id)
     }
 
+    /// The public half of this endpoint's identity key.
+    pub fn identity_public_key(&self) -> [u8; 32] {
+        self.identity.public_key()
+    }
+
     /// Live connections.
     pub fn connection_count(&self) -> usize {
         self.connections.len()
@@ -258,7 +272,7 @@ impl Endpoint {
 
     fn secrets(&mut self) -> SessionSecrets {
         let mut b = [0u8; 32];
-        self.rng.fill_bytes(&mut b);
+        self.secret_rng.fill_bytes(&mut b);
         SessionSecrets {
             ephemeral: EphemeralKeyPair::from_secret_bytes(b),
             nonce: self.rng.next_u64(),

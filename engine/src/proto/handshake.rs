@@ -114,6 +114,11 @@ impl LocalIdentity {
         Self::with_identity(seed, Identity::localhost())
     }
 
+    /// The identity key's public half (what the certificate names).
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.public_bytes()
+    }
+
     /// An identity with the given name and a key from `seed`.
     pub fn with_identity(seed: [u8; 32], identity: Identity) -> Self {
         let key = IdentityKey::from_seed(seed);

@@ -9,11 +9,12 @@ use std::thread::JoinHandle;
 
 use super::{App, Clock, Forwarding, Mailbox, Shard, ShardConfig, ShardStats, placement};
 use crate::driver::Driver;
+use crate::entropy::SecretSeed;
 use crate::proto::endpoint::{Endpoint, EndpointConfig, SharedIds};
 use crate::proto::ids::IdAllocator;
 
 /// How a runtime starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Shard threads.
     pub shards: usize,
@@ -25,9 +26,15 @@ pub struct RuntimeConfig {
     pub batch: usize,
     /// Endpoint settings shared by every shard (shard index and bits are filled in).
     pub endpoint: EndpointConfig,
-    /// Seed for shard `i`'s RNG is `seed + i` (production seeds from the OS).
+    /// Seed of shard `i`'s public values (ids, nonces) is `seed + i`.
     pub seed: u64,
+    /// Where every secret derives from (identity and ephemeral keys, the challenge key); `None`
+    /// (the default): 256 bits from the OS. Set it only in tests that must replay.
+    pub secret: Option<SecretSeed>,
 }
+
+/// The derivation index of the challenge key (shards use their index).
+const CHALLENGE_STREAM: u64 = u64::MAX;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -38,6 +45,7 @@ impl Default for RuntimeConfig {
             batch: 64,
             endpoint: EndpointConfig::default(),
             seed: 0,
+            secret: None,
         }
     }
 }
@@ -81,13 +89,16 @@ impl Runtime {
         let n = config.shards.max(1);
         let shard_bits = shard_bits_for(n);
         let clock = Clock::new();
+        let root = match &config.secret {
+            Some(s) => s.clone(),
+            None => SecretSeed::from_os().map_err(io::Error::other)?,
+        };
         // One challenge key for every shard of the port: a client's ChallengeRequest and its
         // ConnectRequest may be hashed to different shards.
         let challenge_secret = config.endpoint.challenge_secret.or_else(|| {
-            use rand_core::{Rng, SeedableRng};
+            use rand_core::Rng;
             let mut k = [0u8; 16];
-            rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x9e37_79b9_7f4a_7c15)
-                .fill_bytes(&mut k);
+            root.derive(CHALLENGE_STREAM).rng().fill_bytes(&mut k);
             Some(k)
         });
         let mut shards = Vec::with_capacity(n);
@@ -105,7 +116,11 @@ impl Runtime {
                 challenge_secret,
                 ..config.endpoint
             };
-            let endpoint = Endpoint::new(ep_config, config.seed.wrapping_add(i as u64));
+            let endpoint = Endpoint::new(
+                ep_config,
+                config.seed.wrapping_add(i as u64),
+                &root.derive(i as u64),
+            );
             ids.push(endpoint.shared_ids());
             let shard_config = ShardConfig {
                 index: i as u32,

@@ -76,6 +76,7 @@ fn rt_config(shards: usize, listen: bool) -> RuntimeConfig {
         batch: 32,
         endpoint,
         seed: 5,
+        secret: None,
     }
 }
 

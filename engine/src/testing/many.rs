@@ -148,6 +148,7 @@ impl Many {
                 ..Default::default()
             },
             seed.wrapping_add(1),
+            &super::sim_secret(seed.wrapping_add(1)),
         );
         let mut many = Many {
             net,
@@ -186,6 +187,7 @@ impl Many {
                 ..Default::default()
             },
             self.seed.wrapping_add(1000 + i as u64),
+            &super::sim_secret(self.seed.wrapping_add(1000 + i as u64)),
         );
         let handle = endpoint
             .connect(self.now, self.server_addr, None)

@@ -20,6 +20,18 @@ pub use measure::{Goodput, ManyCounters, Snapshot, jain_index};
 pub use net::{Datagram, LinkConditions, NetStats, Network};
 pub use pair::Pair;
 
+use crate::entropy::SecretSeed;
+
+/// The simulator's stated secret for an endpoint built from public seed `seed`: secrets replay
+/// with the seed, as public values do. Tests and the simulator only; production endpoints take
+/// theirs from the OS ([`SecretSeed::from_os`]).
+pub fn sim_secret(seed: u64) -> SecretSeed {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&seed.to_le_bytes());
+    b[8..24].copy_from_slice(b"sockworks-sim-sk");
+    SecretSeed::from_bytes(b)
+}
+
 /// Reads `SIM_SEED` (decimal or `0x` hex), or returns `default` when unset or unparsable.
 pub fn seed_from_env(default: u64) -> u64 {
     std::env::var("SIM_SEED")

@@ -45,13 +45,18 @@ impl Pair {
         Pair {
             net: Network::new(seed, link),
             now: Timestamp::from_micros(1_000_000),
-            client: Endpoint::new(client, seed.wrapping_add(1)),
+            client: Endpoint::new(
+                client,
+                seed.wrapping_add(1),
+                &super::sim_secret(seed.wrapping_add(1)),
+            ),
             server: Endpoint::new(
                 EndpointConfig {
                     listen: true,
                     ..server
                 },
                 seed.wrapping_add(2),
+                &super::sim_secret(seed.wrapping_add(2)),
             ),
             client_addr: "127.0.0.1:50000".parse().expect("literal address"),
             server_addr: "127.0.0.1:27015".parse().expect("literal address"),
