@@ -3,11 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::handles::Connection;
+use crate::handles::{Connection, ConnectionState};
 use crate::info::ConnectionInfo;
-
-/// `ESteamNetworkingConnectionState`, as the API reports it.
-pub use sockworks_engine::proto::connection::ApiState as ConnectionState;
 
 /// A connection-status callback (`Callback_ConnectionStatusChanged`), called on the thread
 /// that calls `run_callbacks`.

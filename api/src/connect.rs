@@ -5,19 +5,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use std::os::fd::AsFd;
+use std::sync::Mutex;
+
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::driver::steering::attach_steering;
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::proto::endpoint::Listener;
-use std::os::fd::AsFd;
-use std::sync::Mutex;
+use sockworks_engine::shard::Command;
 
 use crate::config::ConfigValue;
 use crate::handles::{Connection, ListenSocket};
 use crate::info::ConnectionInfo;
-use crate::record::{ConnRecord, ListenRecord, lock};
+use crate::record::{ConnRecord, ListenRecord};
 use crate::result::EResult;
-use crate::sockets::{Sockets, read, write};
+use crate::sockets::Sockets;
+use crate::sync::{lock, read, write};
 
 /// Binds `addr` without SO_REUSEPORT and lets it go again: `None` if any socket holds the
 /// port (reuse-port groups included), else the address with the port the OS picked.
@@ -77,13 +80,17 @@ impl Sockets {
         for (i, d) in drivers.into_iter().enumerate() {
             let shard = &sh.shards[i];
             let local = shard.next_local.fetch_add(1, Ordering::Relaxed);
-            let listener = Listener {
+            let listener = Box::new(Listener {
                 handle,
                 connection: config.connection,
-            };
-            // The listener first, then the socket: no request arrives before it is known.
-            sh.command(i, move |ep, _| ep.add_listener(local, listener));
-            shard.set.add(local, d);
+            });
+            // The listener first, then the socket, in one FIFO: no request arrives before the
+            // listener is known.
+            shard.mailbox.send(Command::Listen { local, listener });
+            shard.mailbox.send(Command::Attach {
+                local,
+                socket: Box::new(d),
+            });
             locals.push(local);
         }
         let rec = ListenRecord {
@@ -111,7 +118,7 @@ impl Sockets {
         for shard in &sh.shards {
             let mut conns = write(&shard.conns);
             conns.retain(|_, c| {
-                let child = lock(&c.info).listen_socket == socket;
+                let child = c.listener == socket;
                 if child {
                     c.closed.store(true, Ordering::Release);
                 }
@@ -119,11 +126,15 @@ impl Sockets {
             });
         }
         for (i, &local) in rec.locals.iter().enumerate() {
-            let set = sh.shards[i].set.clone();
-            sh.command(i, move |ep, now| {
-                ep.remove_listener(now, local);
-                set.remove_after_flush(local);
-            });
+            sh.send(i, Command::CloseListener { local });
+            // After this turn's send: the ConnectionClosed datagrams still leave through it.
+            sh.send(
+                i,
+                Command::Detach {
+                    local,
+                    after_flush: true,
+                },
+            );
         }
         true
     }
@@ -155,14 +166,19 @@ impl Sockets {
             return Connection::INVALID;
         };
         let info = ConnectionInfo::new(server, ApiState::Connecting, 0);
-        let rec = ConnRecord::new(Connection(id), shard, info, &config);
+        let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(silent, Ordering::Release);
         *lock(&rec.client_socket) = Some((local, server));
         write(&sh.shards[shard].conns).insert(id, rec);
-        let cfg = config.connection;
-        sh.command(shard, move |ep, now| {
-            ep.connect_with_id(now, local, id, server, Some(cfg));
-        });
+        sh.send(
+            shard,
+            Command::Connect {
+                local,
+                id,
+                server,
+                config: Box::new(config.connection),
+            },
+        );
         Connection(id)
     }
 
@@ -174,16 +190,12 @@ impl Sockets {
             return EResult::InvalidParam;
         };
         if rec.state() != ApiState::Connecting
-            || lock(&rec.info).listen_socket == ListenSocket::INVALID
+            || !rec.incoming
             || rec.accepted.swap(true, Ordering::AcqRel)
         {
             return EResult::InvalidState;
         }
-        let id = conn.0;
-        sh.command(rec.shard, move |ep, now| {
-            // A race with the peer giving up ends the connection; its status change says so.
-            let _ = ep.accept(now, id);
-        });
+        sh.send(rec.shard, Command::Accept { id: conn.0 });
         EResult::Ok
     }
 
@@ -214,14 +226,15 @@ impl Sockets {
             crate::pair::pipe_close(sh, &rec, reason, debug);
             return true;
         }
-        let debug = debug.to_owned();
-        let id = conn.0;
-        let reason = u32::try_from(reason).unwrap_or(0);
-        sh.command(rec.shard, move |ep, now| {
-            let _ = ep.close(now, id, reason, &debug, linger);
-            // Drain what arrived meanwhile so the engine can free the connection.
-            while ep.poll_message(id).is_some() {}
-        });
+        sh.send(
+            rec.shard,
+            Command::Close {
+                id: conn.0,
+                reason: u32::try_from(reason).unwrap_or(0),
+                debug: debug.to_owned(),
+                linger,
+            },
+        );
         true
     }
 }

@@ -12,7 +12,8 @@ use crossbeam_queue::SegQueue;
 use crate::handles::{Connection, PollGroup};
 use crate::message::Message;
 use crate::record::{ConnRecord, GroupRecord};
-use crate::sockets::{Sockets, read, write};
+use crate::sockets::Sockets;
+use crate::sync::{read, write};
 
 /// Takes `conn`'s messages out of `group`, keeping the others in order.
 fn take_back(group: &GroupRecord, rec: &ConnRecord) {

@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 
 use sockworks_engine::wire::identity::Identity;
 
-use crate::callbacks::ConnectionState;
-use crate::handles::ListenSocket;
+use crate::handles::{ConnectionState, ListenSocket};
 
 /// `k_nSteamNetworkConnectionInfoFlags_*`.
 pub mod info_flags {
@@ -104,4 +103,13 @@ pub struct RealTimeStatus {
     pub sent_unacked_reliable: i32,
     /// Predicted µs until the last queued byte leaves.
     pub queue_time_usec: i64,
+}
+
+/// `m_szConnectionDescription`: the handle and the name, or the peer's address when unnamed.
+pub(crate) fn describe(handle: u32, info: &ConnectionInfo, name: &str) -> String {
+    if name.is_empty() {
+        format!("#{handle} UDP {}", info.addr_remote)
+    } else {
+        format!("#{handle} '{name}'")
+    }
 }

@@ -7,19 +7,19 @@
 //! request, with a bounded wait: they are diagnostics, never on the data path.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, SyncSender};
 use std::time::Duration;
 
-use sockworks_engine::proto::endpoint::Endpoint;
-use sockworks_engine::time::Timestamp;
+use sockworks_engine::proto::endpoint::Listener;
+use sockworks_engine::shard::{Command, Query};
 
-use crate::callbacks::ConnectionState;
 use crate::config::{Config, ConfigValue};
-use crate::handles::{Connection, ListenSocket};
-use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus};
-use crate::record::lock;
+use crate::handles::{Connection, ConnectionState, ListenSocket};
+use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus, describe};
 use crate::result::EResult;
-use crate::sockets::{Shared, Sockets, read, write};
+use crate::shared::Shared;
+use crate::sockets::Sockets;
+use crate::sync::{lock, read, write};
 
 /// Longest a diagnostic call waits for its shard.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,26 +28,23 @@ fn clamp_i32(v: u64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-/// `m_szConnectionDescription`: the handle and the name, or the peer's address when unnamed.
-pub(crate) fn describe(handle: u32, info: &ConnectionInfo, name: &str) -> String {
-    if name.is_empty() {
-        format!("#{handle} UDP {}", info.addr_remote)
-    } else {
-        format!("#{handle} '{name}'")
-    }
-}
-
-/// Runs `f` on `shard` and waits (bounded) for its answer.
-fn ask<T: Send + 'static>(
+/// Asks `shard` about connection `id` and waits (bounded) for the answer; `None` if the shard
+/// did not answer in time or has no such connection.
+fn ask<T: Send>(
     sh: &Shared,
     shard: usize,
-    f: impl FnOnce(&mut Endpoint, Timestamp) -> T + Send + 'static,
+    id: u32,
+    query: impl FnOnce(SyncSender<Option<T>>) -> Query,
 ) -> Option<T> {
     let (tx, rx) = mpsc::sync_channel(1);
-    sh.command(shard, move |ep, now| {
-        let _ = tx.send(f(ep, now));
-    });
-    rx.recv_timeout(ASK_TIMEOUT).ok()
+    sh.send(
+        shard,
+        Command::Query {
+            id,
+            query: query(tx),
+        },
+    );
+    rx.recv_timeout(ASK_TIMEOUT).ok().flatten()
 }
 
 impl Sockets {
@@ -90,7 +87,7 @@ impl Sockets {
     /// `GetConnectionInfo`: `None` for an invalid handle.
     pub fn get_connection_info(&self, conn: Connection) -> Option<ConnectionInfo> {
         let rec = self.shared().conn(conn)?;
-        let mut info = lock(&rec.info).clone();
+        let mut info = ConnectionInfo::clone(&rec.info.load());
         info.state = rec.state();
         info.user_data = rec.user_data.load(Ordering::Relaxed);
         info.description = describe(conn.0, &info, &lock(&rec.name));
@@ -107,7 +104,7 @@ impl Sockets {
     ) -> Result<RealTimeStatus, EResult> {
         let sh = self.shared();
         let rec = sh.conn(conn).ok_or(EResult::NoConnection)?;
-        if lanes.len() > lock(&rec.send).next_number.len() {
+        if lanes.len() > lock(&rec.local).next_number.len() {
             return Err(EResult::InvalidParam);
         }
         if rec.is_pipe() {
@@ -119,12 +116,7 @@ impl Sockets {
                 ..RealTimeStatus::default()
             });
         }
-        let id = conn.0;
-        let s = ask(sh, rec.shard, move |ep, now| {
-            ep.connection_mut(id).map(|c| c.status(now))
-        })
-        .flatten()
-        .ok_or(EResult::NoConnection)?;
+        let s = ask(sh, rec.shard, conn.0, Query::RealTime).ok_or(EResult::NoConnection)?;
         for (out, l) in lanes.iter_mut().zip(&s.lanes) {
             *out = LaneStatus {
                 pending_unreliable: clamp_i32(l.pending_unreliable),
@@ -164,9 +156,7 @@ impl Sockets {
                 rec.state()
             )
         } else {
-            let Some(Some(text)) = ask(sh, rec.shard, move |ep, now| {
-                ep.connection_mut(id).map(|c| c.detailed_status(now))
-            }) else {
+            let Some(text) = ask(sh, rec.shard, id, Query::Detailed) else {
                 return -1;
             };
             text
@@ -204,9 +194,14 @@ impl Sockets {
             return false;
         }
         if value.global_only() {
-            let (s, r) = (g.fake_send, g.fake_recv);
             for i in 0..sh.shards.len() {
-                sh.command(i, move |ep, _| ep.set_fake_conditions(s, r));
+                sh.send(
+                    i,
+                    Command::SetFakeConditions {
+                        send: g.fake_send,
+                        recv: g.fake_recv,
+                    },
+                );
             }
         }
         true
@@ -229,17 +224,12 @@ impl Sockets {
         if c.set(value).is_err() {
             return false;
         }
-        let (handle, cfg) = (socket.0, c.connection);
         for (i, &local) in l.locals.iter().enumerate() {
-            self.shared().command(i, move |ep, _| {
-                ep.add_listener(
-                    local,
-                    sockworks_engine::proto::endpoint::Listener {
-                        handle,
-                        connection: cfg,
-                    },
-                );
+            let listener = Box::new(Listener {
+                handle: socket.0,
+                connection: c.connection,
             });
+            self.shared().send(i, Command::Listen { local, listener });
         }
         true
     }
@@ -274,19 +264,24 @@ impl Sockets {
             }
             _ => {}
         }
-        let value = value.clone();
-        let id = conn.0;
-        sh.command(rec.shard, move |ep, now| {
-            if let Some(c) = ep.connection_mut(id) {
-                let mut cfg = Config {
-                    connection: *c.config(),
-                    ..Config::default()
-                };
-                if cfg.set(&value).is_ok() {
-                    c.set_config(now, cfg.connection);
-                }
-            }
-        });
+        // The whole set goes to the shard, under the lock that orders this connection's
+        // commands from application threads.
+        let mut local = lock(&rec.local);
+        let mut cfg = Config {
+            connection: local.config,
+            ..Config::default()
+        };
+        if cfg.set(value).is_err() {
+            return false;
+        }
+        local.config = cfg.connection;
+        sh.send(
+            rec.shard,
+            Command::SetConfig {
+                id: conn.0,
+                config: Box::new(cfg.connection),
+            },
+        );
         true
     }
 

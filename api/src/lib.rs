@@ -32,14 +32,16 @@ mod pair;
 mod record;
 mod result;
 mod shard_app;
+mod shared;
 mod sockets;
+mod sync;
 mod unsupported;
 
 pub use sockworks_engine as engine;
 
-pub use callbacks::{ConnectionState, StatusChanged, StatusChangedFn};
+pub use callbacks::{StatusChanged, StatusChangedFn};
 pub use config::{Config, ConfigError, ConfigValue, UNRELIABLE_MAX_AGE_ID};
-pub use handles::{Connection, ListenSocket, PollGroup};
+pub use handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};
 pub use message::{Message, OutMessage, send_flags};
 pub use messages::MAX_LANES;

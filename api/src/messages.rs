@@ -6,40 +6,22 @@
 //! number and queues the command while holding the connection's send lock (only application
 //! threads take it), so numbers and command order always agree.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use sockworks_engine::proto::connection::ApiState;
-use sockworks_engine::proto::endpoint::Endpoint;
+use sockworks_engine::shard::{Command, Outgoing as EngineMessage};
 use sockworks_engine::wire::packet::MAX_MESSAGE_SIZE;
 
 use crate::handles::Connection;
 use crate::message::{Message, OutMessage, send_flags};
-use crate::record::{ConnRecord, lock};
 use crate::result::EResult;
-use crate::sockets::{Shared, Sockets};
+use crate::shared::Shared;
+use crate::sockets::Sockets;
+use crate::sync::lock;
 
 /// Most lanes a connection may configure (GNS: `k_nSteamNetworkingMaxLanes`... 255 lanes fit
 /// the wire's lane byte; GNS itself caps far lower in practice).
 pub const MAX_LANES: usize = 255;
-
-/// On the shard: publishes the engine's queued byte count of connection `id` to its record,
-/// where senders check the send-buffer limit.
-fn publish_buffered(ep: &Endpoint, id: u32, rec: &ConnRecord) {
-    if let Some(c) = ep.connection(id) {
-        let size = c.snp().config().send_buffer_size;
-        let used = size.saturating_sub(c.snp().send_buffer_available());
-        rec.engine_buffered.store(used as u64, Ordering::Release);
-    }
-}
-
-/// Asks the shard for the engine's queued byte count (after a refusal, so a drained buffer is
-/// seen again).
-fn refresh_buffered(sh: &Shared, rec: &Arc<ConnRecord>) {
-    let r = rec.clone();
-    let id = rec.handle.0;
-    sh.command(rec.shard, move |ep, _| publish_buffered(ep, id, &r));
-}
 
 /// One message of a run to one connection: payload, flags, lane.
 type Outgoing = (Vec<u8>, i32, u16);
@@ -58,8 +40,8 @@ fn send_run(
         return;
     };
     let state = rec.state();
-    let mut send = lock(&rec.send);
-    let mut accepted: Vec<(Vec<u8>, u8, u32)> = Vec::with_capacity(run.len());
+    let mut send = lock(&rec.local);
+    let mut accepted: Vec<EngineMessage> = Vec::with_capacity(run.len());
     let mut added = 0u64;
     let limit = rec.send_buffer_size.load(Ordering::Relaxed);
     let mut refresh = false;
@@ -88,14 +70,12 @@ fn send_run(
         if rec.is_pipe() {
             let number = send.next_number[lane_i];
             send.next_number[lane_i] += 1;
-            crate::pair::pipe_send(&rec, data, flags, lane, number);
+            crate::pair::pipe_send(sh, &rec, data, flags, lane, number);
             results.push(Ok(number));
             continue;
         }
         let len = data.len() as u64;
-        let used = rec.pending_bytes.load(Ordering::Acquire)
-            + rec.engine_buffered.load(Ordering::Acquire)
-            + added;
+        let used = rec.credit.in_use() + added;
         if used + len > limit {
             refresh = true;
             results.push(Err(EResult::LimitExceeded));
@@ -107,29 +87,34 @@ fn send_run(
         results.push(Ok(number));
         // invariant: lanes are capped at MAX_LANES (255), checked by configure_connection_lanes.
         let wire_lane = u8::try_from(lane).unwrap_or(u8::MAX);
-        accepted.push((data, wire_lane, u32::try_from(flags).unwrap_or(0)));
+        accepted.push(EngineMessage {
+            data,
+            lane: wire_lane,
+            flags: u32::try_from(flags).unwrap_or(0),
+        });
     }
     if !accepted.is_empty() {
-        rec.pending_bytes.fetch_add(added, Ordering::AcqRel);
-        let r = rec.clone();
-        let id = conn.0;
+        rec.credit.add_queued(added);
         // Queued while the lock is held: commands and numbers stay in the same order.
-        sh.command(rec.shard, move |ep, now| {
-            for (data, lane, flags) in accepted {
-                if ep.send_message(now, id, lane, flags, data).is_err()
-                    && let Some(c) = ep.connection_mut(id)
-                {
-                    // Keep later numbers equal to what the callers were told.
-                    c.skip_message_number(lane);
-                }
-            }
-            publish_buffered(ep, id, &r);
-            r.pending_bytes.fetch_sub(added, Ordering::AcqRel);
-        });
+        sh.send(
+            rec.shard,
+            Command::Send {
+                id: conn.0,
+                messages: accepted,
+                credit: rec.credit.clone(),
+            },
+        );
     }
     drop(send);
     if refresh {
-        refresh_buffered(sh, &rec);
+        // A fresh look at the engine's buffer, so a drained one is seen again.
+        sh.send(
+            rec.shard,
+            Command::Refresh {
+                id: conn.0,
+                credit: rec.credit.clone(),
+            },
+        );
     }
 }
 
@@ -191,12 +176,7 @@ impl Sockets {
             }
             ApiState::None => return EResult::InvalidState,
         };
-        let id = conn.0;
-        sh.command(rec.shard, move |ep, now| {
-            if let Some(c) = ep.connection_mut(id) {
-                let _ = c.flush(now);
-            }
-        });
+        sh.send(rec.shard, Command::Flush { id: conn.0 });
         if connected {
             EResult::Ok
         } else {
@@ -253,18 +233,19 @@ impl Sockets {
         if weights.contains(&0) {
             return EResult::InvalidParam;
         }
-        let mut send = lock(&rec.send);
+        let mut send = lock(&rec.local);
         if n < send.next_number.len() {
             return EResult::InvalidParam;
         }
         send.next_number.resize(n, 1);
-        let (p, w) = (priorities.to_vec(), weights.to_vec());
-        let id = conn.0;
-        sh.command(rec.shard, move |ep, _| {
-            if let Some(c) = ep.connection_mut(id) {
-                let _ = c.configure_lanes(&p, &w);
-            }
-        });
+        sh.send(
+            rec.shard,
+            Command::ConfigureLanes {
+                id: conn.0,
+                priorities: priorities.to_vec(),
+                weights: weights.to_vec(),
+            },
+        );
         EResult::Ok
     }
 }

@@ -8,35 +8,39 @@
 //!   reported, as for GNS's pairs.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sockworks_engine::driver::Driver;
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::proto::endpoint::Listener;
-use sockworks_engine::shard::Clock;
+use sockworks_engine::shard::Command;
 use sockworks_engine::wire::identity::Identity;
 
 use crate::callbacks::StatusChanged;
 use crate::handles::{Connection, ListenSocket};
 use crate::info::{ConnectionInfo, info_flags};
 use crate::message::Message;
-use crate::record::{ConnRecord, lock};
-use crate::sockets::{Shared, Sockets, read, write};
+use crate::record::ConnRecord;
+use crate::shared::Shared;
+use crate::sockets::Sockets;
+use crate::sync::{lock, read, write};
 
 /// Longest the network pair waits for its handshake.
 const PAIR_SETUP: Duration = Duration::from_secs(5);
 
-/// The clock pipe messages are stamped with.
-fn pipe_clock() -> &'static Clock {
-    static CLOCK: OnceLock<Clock> = OnceLock::new();
-    CLOCK.get_or_init(Clock::new)
-}
-
-/// Delivers a pipe send to the other end (dropped if that end is closed).
-pub(crate) fn pipe_send(rec: &ConnRecord, data: Vec<u8>, flags: i32, lane: u16, number: i64) {
+/// Delivers a pipe send to the other end (dropped if that end is closed), stamped with the
+/// shards' clock like network messages.
+pub(crate) fn pipe_send(
+    sh: &Shared,
+    rec: &ConnRecord,
+    data: Vec<u8>,
+    flags: i32,
+    lane: u16,
+    number: i64,
+) {
     let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
         return;
     };
@@ -47,7 +51,7 @@ pub(crate) fn pipe_send(rec: &ConnRecord, data: Vec<u8>, flags: i32, lane: u16, 
         data,
         conn: peer.handle,
         user_data: peer.user_data.load(Ordering::Relaxed),
-        time_received: Duration::from_micros(pipe_clock().now().as_micros()),
+        time_received: Duration::from_micros(sh.clock.now().as_micros()),
         message_number: number,
         flags: flags & crate::message::send_flags::RELIABLE,
         lane,
@@ -66,13 +70,12 @@ pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str
     let old = peer.state();
     peer.state
         .store(ApiState::ClosedByPeer as i32, Ordering::Release);
-    let info = {
-        let mut i = lock(&peer.info);
-        i.state = ApiState::ClosedByPeer;
-        i.end_reason = if reason == 0 { 1000 } else { reason };
-        i.end_debug = debug.to_owned();
-        i.clone()
-    };
+    // A pipe has no shard: its application threads are its records' only writers.
+    let mut info = ConnectionInfo::clone(&peer.info.load());
+    info.state = ApiState::ClosedByPeer;
+    info.end_reason = if reason == 0 { 1000 } else { reason };
+    info.end_debug = debug.to_owned();
+    peer.info.store(Arc::new(info.clone()));
     sh.events.push((
         peer.clone(),
         StatusChanged {
@@ -125,8 +128,9 @@ impl Sockets {
                     | info_flags::UNAUTHENTICATED,
             )
         };
-        let ra = ConnRecord::new(Connection(a), shard, info(identity2), &config);
-        let rb = ConnRecord::new(Connection(b), shard, info(identity1), &config);
+        let none = ListenSocket::INVALID;
+        let ra = ConnRecord::new(Connection(a), shard, none, info(identity2), &config);
+        let rb = ConnRecord::new(Connection(b), shard, none, info(identity1), &config);
         // invariant: both OnceLocks are fresh.
         let _ = ra.pipe.set(Arc::downgrade(&rb));
         let _ = rb.pipe.set(Arc::downgrade(&ra));
@@ -148,14 +152,20 @@ impl Sockets {
         let handle = sh.new_handle();
         lock(&sh.pair_listeners).insert(handle);
         let local = sh.shards[shard].next_local.fetch_add(1, Ordering::Relaxed);
-        let listener = Listener {
+        let listener = Box::new(Listener {
             handle,
             connection: read(&sh.global).connection,
-        };
-        sh.command(shard, move |ep, _| ep.add_listener(local, listener));
-        sh.shards[shard].set.add(local, driver);
+        });
+        sh.send(shard, Command::Listen { local, listener });
+        sh.send(
+            shard,
+            Command::Attach {
+                local,
+                socket: Box::new(driver),
+            },
+        );
         let client = self.connect_inner(addr, &[], true);
-        let clock = Clock::new();
+        let clock = sh.clock;
         let start = clock.now();
         let mut server = None;
         let mut accepted = false;
@@ -163,7 +173,7 @@ impl Sockets {
             if server.is_none() {
                 server = read(&sh.shards[shard].conns)
                     .values()
-                    .find(|r| lock(&r.info).listen_socket == ListenSocket(handle))
+                    .find(|r| r.listener == ListenSocket(handle))
                     .map(|r| r.handle);
             }
             if let Some(s) = server {
@@ -181,7 +191,7 @@ impl Sockets {
             }
             std::thread::sleep(Duration::from_micros(200));
         };
-        sh.command(shard, move |ep, _| ep.stop_listening(local));
+        sh.send(shard, Command::StopListening { local });
         lock(&sh.pair_listeners).remove(&handle);
         let ends = [Some(client), server];
         if !done {
@@ -192,7 +202,6 @@ impl Sockets {
         }
         for c in ends.into_iter().flatten() {
             if let Some(r) = sh.conn(c) {
-                lock(&r.info).listen_socket = ListenSocket::INVALID;
                 r.silent.store(false, Ordering::Release);
             }
         }

@@ -1,32 +1,39 @@
 //! What application threads and shards share about each connection, listen socket and poll
-//! group. Data-path fields are atomics and lock-free queues; the few mutexes guard data only
-//! application threads touch (send numbering, name) or that changes on state changes only.
+//! group. Every shared field has one writer (docs/concurrency.md has the table):
+//!
+//! | written by | fields |
+//! |---|---|
+//! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` |
+//! | the owning shard | `state`, `info`, `credit` (its shard half); pushes to `inbox` |
+//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name`, `group`, `local`, `callback`, `client_socket`, `credit` (its sender half); pops from `inbox` |
+//!
+//! Data-path fields are atomics and lock-free queues; the mutexes guard data that only
+//! application threads touch.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_queue::SegQueue;
+use sockworks_engine::proto::connection::ConnectionConfig;
+use sockworks_engine::shard::SendCredit;
 
-use crate::callbacks::{ConnectionState, StatusChangedFn};
+use crate::callbacks::StatusChangedFn;
 use crate::config::Config;
-use crate::handles::{Connection, PollGroup};
+use crate::handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 use crate::info::ConnectionInfo;
 use crate::message::Message;
 
-/// A mutex whose data stays usable after a panic elsewhere (every holder leaves it
-/// consistent before anything can panic).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Send-side numbering, touched only by application threads: holding it while taking a
-/// number and queuing the command keeps numbers and command order in step.
+/// What only application threads touch: holding it while taking a number and queuing the
+/// send keeps numbers and command order in step.
 #[derive(Debug)]
-pub(crate) struct SendSide {
+pub(crate) struct Local {
     /// Next message number per lane.
     pub next_number: Vec<i64>,
+    /// The connection's settings as the application last set them (the shard gets a copy of
+    /// the whole set on every change).
+    pub config: ConnectionConfig,
 }
 
 /// A poll group: a queue the shards fill for every member connection.
@@ -50,6 +57,10 @@ pub(crate) struct ListenRecord {
 pub(crate) struct ConnRecord {
     pub handle: Connection,
     pub shard: usize,
+    /// Came in through a listen socket (AcceptConnection applies to it).
+    pub incoming: bool,
+    /// The listen socket it came in through (internal ones, of socket pairs, included).
+    pub listener: ListenSocket,
     /// `ConnectionState` as i32, updated by the shard on every change.
     pub state: AtomicI32,
     /// The application closed it: the handle is dead for every call.
@@ -59,25 +70,23 @@ pub(crate) struct ConnRecord {
     /// Status changes are not reported (a socket pair while it is being set up).
     pub silent: AtomicBool,
     /// The other end of an in-memory socket pair (no engine connection behind it).
-    pub pipe: std::sync::OnceLock<std::sync::Weak<ConnRecord>>,
+    pub pipe: OnceLock<Weak<ConnRecord>>,
     pub user_data: AtomicI64,
     pub name: Mutex<String>,
-    /// The latest info the shard published (state changes only).
-    pub info: Mutex<ConnectionInfo>,
+    /// The latest info the shard published (on state changes).
+    pub info: ArcSwap<ConnectionInfo>,
     /// Messages delivered while not in a poll group.
     pub inbox: SegQueue<Message>,
     pub group: ArcSwapOption<GroupRecord>,
-    pub send: Mutex<SendSide>,
-    /// Payload bytes in send commands the shard has not run yet.
-    pub pending_bytes: AtomicU64,
-    /// The engine's queued bytes when the shard last reported them.
-    pub engine_buffered: AtomicU64,
+    pub local: Mutex<Local>,
+    /// Send-buffer accounting shared with the shard.
+    pub credit: Arc<SendCredit>,
     /// `SendBufferSize` in force.
     pub send_buffer_size: AtomicU64,
     pub callback: Mutex<Option<StatusChangedFn>>,
     /// A client connection's local socket and server, released on close (a socket carries
     /// at most one connection to each server address).
-    pub client_socket: Mutex<Option<(u16, std::net::SocketAddr)>>,
+    pub client_socket: Mutex<Option<(u16, SocketAddr)>>,
 }
 
 impl std::fmt::Debug for ConnRecord {
@@ -89,43 +98,36 @@ impl std::fmt::Debug for ConnRecord {
     }
 }
 
-/// `ConnectionState` from its number.
-pub(crate) fn state_from(code: i32) -> ConnectionState {
-    match code {
-        1 => ConnectionState::Connecting,
-        2 => ConnectionState::FindingRoute,
-        3 => ConnectionState::Connected,
-        4 => ConnectionState::ClosedByPeer,
-        5 => ConnectionState::ProblemDetectedLocally,
-        _ => ConnectionState::None,
-    }
-}
-
 impl ConnRecord {
+    /// A record for `handle` on `shard`; `listener` is the listen socket of an incoming
+    /// connection ([`ListenSocket::INVALID`] for one we started).
     pub fn new(
         handle: Connection,
         shard: usize,
+        listener: ListenSocket,
         info: ConnectionInfo,
         config: &Config,
     ) -> Arc<Self> {
         Arc::new(ConnRecord {
             handle,
             shard,
+            incoming: listener != ListenSocket::INVALID,
+            listener,
             state: AtomicI32::new(info.state as i32),
             closed: AtomicBool::new(false),
             accepted: AtomicBool::new(false),
             silent: AtomicBool::new(false),
-            pipe: std::sync::OnceLock::new(),
+            pipe: OnceLock::new(),
             user_data: AtomicI64::new(config.user_data.unwrap_or(-1)),
             name: Mutex::new(String::new()),
-            info: Mutex::new(info),
+            info: ArcSwap::from_pointee(info),
             inbox: SegQueue::new(),
             group: ArcSwapOption::empty(),
-            send: Mutex::new(SendSide {
+            local: Mutex::new(Local {
                 next_number: vec![1],
+                config: config.connection,
             }),
-            pending_bytes: AtomicU64::new(0),
-            engine_buffered: AtomicU64::new(0),
+            credit: Arc::default(),
             send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
             client_socket: Mutex::new(None),
             callback: Mutex::new(config.on_status_changed.clone()),
@@ -139,7 +141,12 @@ impl ConnRecord {
 
     /// The state now.
     pub fn state(&self) -> ConnectionState {
-        state_from(self.state.load(Ordering::Acquire))
+        ConnectionState::from_code(self.state.load(Ordering::Acquire))
+    }
+
+    /// Whether the application closed it.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Delivers a received message to the connection's poll group, or its own queue. A

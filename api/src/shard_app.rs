@@ -1,49 +1,136 @@
 //! The API's work on each shard, after every I/O round: turn the endpoint's status changes into
-//! records and callback events, and move received messages into connection or poll-group
-//! queues.
+//! record snapshots and callback events, and move received messages into connection or
+//! poll-group queues. The shard is the only writer of the snapshots (state, info) that
+//! application threads read. Commands from application threads are applied by the engine
+//! (`sockworks_engine::shard::command`), not here.
+//!
+//! The shard keeps its own map of the records it delivers to, so the data path takes no lock
+//! shared with application threads; it reads the instance's table only the first time it
+//! meets a connection an application thread created (a client connection).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use sockworks_engine::proto::connection::ApiState;
-use sockworks_engine::proto::endpoint::Endpoint;
-use sockworks_engine::shard::App;
+use sockworks_engine::proto::endpoint::{Endpoint, EndpointEvent};
+use sockworks_engine::shard::{App, Command};
 use sockworks_engine::time::Timestamp;
 
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
 use crate::handles::{Connection, ListenSocket};
-use crate::info::{ConnectionInfo, info_flags};
+use crate::info::{ConnectionInfo, describe, info_flags};
 use crate::message::{Message, send_flags};
-use crate::record::{ConnRecord, lock};
-use crate::sockets::{Shared, read, write};
+use crate::record::ConnRecord;
+use crate::shared::Shared;
+use crate::sync::{lock, read, write};
 
 /// The per-shard application hook of an instance.
 pub(crate) struct ApiApp {
     shard: usize,
-    /// Filled once the instance finished starting (ticks before that have nothing to do).
-    slot: Arc<Mutex<Option<Arc<Shared>>>>,
-    shared: Option<Arc<Shared>>,
+    shared: Arc<Shared>,
+    /// The records of this shard's connections that the shard has met.
+    conns: FxHashMap<u32, Arc<ConnRecord>>,
 }
 
 impl ApiApp {
-    pub fn new(shard: usize, slot: Arc<Mutex<Option<Arc<Shared>>>>) -> Self {
+    pub fn new(shard: usize, shared: Arc<Shared>) -> Self {
         ApiApp {
             shard,
-            slot,
-            shared: None,
+            shared,
+            conns: FxHashMap::default(),
         }
+    }
+
+    /// The live record of connection `id`, if the application has not closed it.
+    fn record(&mut self, id: u32) -> Option<Arc<ConnRecord>> {
+        let rec = match self.conns.get(&id) {
+            Some(r) => r.clone(),
+            None => {
+                let r = read(&self.shared.shards[self.shard].conns)
+                    .get(&id)
+                    .cloned()?;
+                self.conns.insert(id, r.clone());
+                r
+            }
+        };
+        if rec.is_closed() {
+            self.conns.remove(&id);
+            return None;
+        }
+        Some(rec)
+    }
+
+    /// A record for a connection that just arrived on one of our listen sockets.
+    fn arrived(&mut self, ep: &Endpoint, id: u32) -> Option<Arc<ConnRecord>> {
+        let sh = &self.shared;
+        let listener = ListenSocket(ep.accepted_by(id).unwrap_or(0));
+        let config = read(&sh.listen)
+            .get(&listener.0)
+            .map(|l| lock(&l.config).clone())
+            .unwrap_or_else(Config::defaults);
+        // A socket pair's server end reports no listen socket, as GNS's pairs do.
+        let pair = lock(&sh.pair_listeners).contains(&listener.0);
+        let reported = if pair {
+            ListenSocket::INVALID
+        } else {
+            listener
+        };
+        let info = info_of(ep, id, reported, config.user_data.unwrap_or(-1))?;
+        let rec = ConnRecord::new(Connection(id), self.shard, listener, info, &config);
+        rec.silent.store(pair, Ordering::Release);
+        write(&sh.shards[self.shard].conns).insert(id, rec.clone());
+        self.conns.insert(id, rec.clone());
+        Some(rec)
+    }
+
+    /// Publishes a status change to the record and queues it for `run_callbacks`.
+    fn status_changed(&mut self, ep: &Endpoint, ev: EndpointEvent) {
+        let id = ev.connection;
+        let rec = match self.record(id) {
+            Some(r) => r,
+            // A new connection on one of our listen sockets (reported once, on arrival).
+            None if ev.incoming && ev.change.new == ApiState::Connecting => {
+                match self.arrived(ep, id) {
+                    Some(r) => r,
+                    None => return,
+                }
+            }
+            // Closed by the application (no callbacks after that) or never ours.
+            None => return,
+        };
+        let user_data = rec.user_data.load(Ordering::Relaxed);
+        let last = rec.info.load_full();
+        // The engine may already have forgotten a connection that ended: reuse the last
+        // published details then.
+        let mut info = info_of(ep, id, last.listen_socket, user_data)
+            .unwrap_or_else(|| ConnectionInfo::clone(&last));
+        if ev.change.end_reason != 0 {
+            info.end_reason = i32::try_from(ev.change.end_reason).unwrap_or(i32::MAX);
+            info.end_debug = ev.change.end_debug.clone();
+        }
+        info.state = ev.change.new;
+        info.description = describe(id, &info, &lock(&rec.name));
+        rec.state.store(ev.change.new as i32, Ordering::Release);
+        rec.info.store(Arc::new(info.clone()));
+        if rec.silent.load(Ordering::Acquire) {
+            return;
+        }
+        self.shared.events.push((
+            rec,
+            StatusChanged {
+                conn: Connection(id),
+                info,
+                old_state: ev.change.old,
+            },
+        ));
     }
 }
 
 /// The API view of a connection's engine state.
-pub(crate) fn info_of(
-    ep: &Endpoint,
-    id: u32,
-    listen: ListenSocket,
-    user_data: i64,
-) -> Option<ConnectionInfo> {
+fn info_of(ep: &Endpoint, id: u32, listen: ListenSocket, user_data: i64) -> Option<ConnectionInfo> {
     let c = ep.connection(id)?;
     let i = c.info();
     let mut flags = 0;
@@ -70,72 +157,24 @@ pub(crate) fn info_of(
 }
 
 impl App for ApiApp {
+    fn on_command(&mut self, command: &Command) {
+        match command {
+            Command::Close { id, .. } => {
+                self.conns.remove(id);
+            }
+            // The listen socket's connections were closed by the application.
+            Command::CloseListener { .. } => self.conns.retain(|_, r| !r.is_closed()),
+            _ => {}
+        }
+    }
+
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
-        if self.shared.is_none() {
-            self.shared = lock(&self.slot).clone();
-        }
-        let Some(shared) = self.shared.as_ref() else {
-            return;
-        };
-        let me = &shared.shards[self.shard];
         while let Some(ev) = ep.poll_event() {
-            let id = ev.connection;
-            let known = read(&me.conns).get(&id).cloned();
-            let rec = match known {
-                Some(r) => r,
-                None if ev.incoming && ev.change.new == ApiState::Connecting => {
-                    // A new connection on one of our listen sockets.
-                    let listen = ep.accepted_by(id).unwrap_or(0);
-                    let config = read(&shared.listen)
-                        .get(&listen)
-                        .map(|l| lock(&l.config).clone())
-                        .unwrap_or_else(Config::defaults);
-                    let Some(info) =
-                        info_of(ep, id, ListenSocket(listen), config.user_data.unwrap_or(-1))
-                    else {
-                        continue;
-                    };
-                    let rec = ConnRecord::new(Connection(id), self.shard, info, &config);
-                    if lock(&shared.pair_listeners).contains(&listen) {
-                        rec.silent.store(true, Ordering::Release);
-                    }
-                    write(&me.conns).insert(id, rec.clone());
-                    rec
-                }
-                // Closed by the application (no callbacks after that) or never ours.
-                None => continue,
-            };
-            if rec.closed.load(Ordering::Acquire) {
-                continue;
-            }
-            let user_data = rec.user_data.load(Ordering::Relaxed);
-            let listen = lock(&rec.info).listen_socket;
-            // The engine may already have forgotten a connection that ended: reuse the last
-            // published details then.
-            let mut info =
-                info_of(ep, id, listen, user_data).unwrap_or_else(|| lock(&rec.info).clone());
-            if ev.change.end_reason != 0 {
-                info.end_reason = i32::try_from(ev.change.end_reason).unwrap_or(i32::MAX);
-                info.end_debug = ev.change.end_debug.clone();
-            }
-            info.state = ev.change.new;
-            info.description = crate::introspect::describe(id, &info, &lock(&rec.name));
-            rec.state.store(ev.change.new as i32, Ordering::Release);
-            *lock(&rec.info) = info.clone();
-            if rec.silent.load(Ordering::Acquire) {
-                continue;
-            }
-            shared.events.push((
-                rec,
-                StatusChanged {
-                    conn: Connection(id),
-                    info,
-                    old_state: ev.change.old,
-                },
-            ));
+            self.status_changed(ep, ev);
         }
+        let time_received = Duration::from_micros(now.as_micros());
         while let Some(id) = ep.poll_readable() {
-            let rec = read(&me.conns).get(&id).cloned();
+            let rec = self.record(id);
             while let Some(m) = ep.poll_message(id) {
                 let Some(rec) = rec.as_ref() else {
                     // Closed by the application: unread data is discarded (GNS).
@@ -145,7 +184,7 @@ impl App for ApiApp {
                     data: m.data,
                     conn: Connection(id),
                     user_data: rec.user_data.load(Ordering::Relaxed),
-                    time_received: Duration::from_micros(now.as_micros()),
+                    time_received,
                     message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
                     flags: if m.reliable { send_flags::RELIABLE } else { 0 },
                     lane: u16::from(m.lane),

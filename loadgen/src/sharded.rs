@@ -334,7 +334,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
     // Idle shards sleep until their next deadline: wake them to see the start flag.
     for i in 0..m {
         if let Some(mb) = client.mailbox(i) {
-            mb.send(Box::new(|_, _| {}));
+            mb.wake();
         }
     }
     let total = u64::from(load.connections) * load.messages;

@@ -64,4 +64,19 @@ pub trait Driver {
 
     /// A handle other threads use to wake this driver.
     fn waker(&self) -> std::sync::Arc<dyn Wake>;
+
+    /// Takes `socket` in as local socket `local` (replacing any there). Only a driver over a
+    /// set of sockets ([`set::SocketSet`]) can; the others refuse and the socket closes.
+    fn attach(&mut self, local: u16, socket: mmsg::MmsgDriver) -> io::Result<()> {
+        let _ = (local, socket);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this driver holds one socket",
+        ))
+    }
+
+    /// Closes local socket `local`, if this driver holds such a member.
+    fn detach(&mut self, local: u16) {
+        let _ = local;
+    }
 }

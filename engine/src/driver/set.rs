@@ -1,71 +1,33 @@
 //! A driver over a changing set of mmsg sockets, for shards that serve the API: one member per
 //! listen socket (each shard's member of that port's SO_REUSEPORT group) plus the shard's
-//! client socket. Datagrams are tagged with their member's local index, which the endpoint
+//! client sockets. Datagrams are tagged with their member's local index, which the endpoint
 //! receives as [`LocalSocket`](crate::proto::endpoint::LocalSocket).
 //!
 //! ```text
-//!  app thread: bind socket (errors surface to the caller) ─► SetControl::add(local, driver)
-//!  shard:      recv_batch: apply adds/removes ─► each member's recvmmsg, tagged
+//!  app thread: bind socket (errors surface to the caller) ─► Command::Attach into the mailbox
+//!  shard:      Command::Attach / Detach ─► Driver::attach / detach (in FIFO order)
+//!              recv_batch: each member's recvmmsg, tagged
 //!              send_batch: front run of one local ─► that member's sendmmsg
 //!              wait: poll(every member, the set's eventfd)
 //! ```
 //!
-//! Members are added and removed from any thread through [`SetControl`]; the shard applies the
-//! changes at its next receive, so no lock is shared with the data path.
+//! Members change only on the shard thread, through the shard's command FIFO, so a socket and
+//! the listener it serves arrive in the order they were queued and no lock is shared with the
+//! data path.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_queue::SegQueue;
-
 use super::eventfd::EventFd;
 use super::mmsg::MmsgDriver;
 use super::{Driver, RxBatch, TxBatch, Wake};
-
-/// A change to the set, queued by an application thread.
-#[derive(Debug)]
-enum Op {
-    Add(u16, Box<MmsgDriver>),
-    Remove(u16),
-    /// Remove one shard turn later, so what the turn queued for the socket still leaves.
-    RemoveLater(u16),
-}
-
-/// Adds and removes members of a running [`SocketSet`] from any thread.
-#[derive(Debug)]
-pub struct SetControl {
-    ops: SegQueue<Op>,
-    wake: Arc<EventFd>,
-}
-
-impl SetControl {
-    /// Hands `driver` to the shard as local socket `local` (replacing any member there).
-    pub fn add(&self, local: u16, driver: MmsgDriver) {
-        self.ops.push(Op::Add(local, Box::new(driver)));
-        self.wake.wake();
-    }
-
-    /// Closes local socket `local` on the shard.
-    pub fn remove(&self, local: u16) {
-        self.ops.push(Op::Remove(local));
-        self.wake.wake();
-    }
-
-    /// Closes local socket `local` after the shard's next send, so datagrams queued now (a
-    /// ConnectionClosed, say) still go out through it.
-    pub fn remove_after_flush(&self, local: u16) {
-        self.ops.push(Op::RemoveLater(local));
-        self.wake.wake();
-    }
-}
 
 /// The members of one shard, indexed by local socket.
 #[derive(Debug)]
 pub struct SocketSet {
     members: Vec<Option<MmsgDriver>>,
-    control: Arc<SetControl>,
     wake: Arc<EventFd>,
     /// The member to read first next time, so one busy socket cannot starve the others.
     next: usize,
@@ -78,26 +40,16 @@ pub struct SocketSet {
 impl SocketSet {
     /// An empty set.
     pub fn new() -> io::Result<Self> {
-        let wake = Arc::new(EventFd::new()?);
         Ok(SocketSet {
             members: Vec::new(),
-            control: Arc::new(SetControl {
-                ops: SegQueue::new(),
-                wake: wake.clone(),
-            }),
-            wake,
+            wake: Arc::new(EventFd::new()?),
             next: 0,
             scratch: TxBatch::with_capacity(64),
             fds: Vec::new(),
         })
     }
 
-    /// The handle application threads change the set with.
-    pub fn control(&self) -> Arc<SetControl> {
-        self.control.clone()
-    }
-
-    /// Members now (after applied changes).
+    /// Members now.
     pub fn len(&self) -> usize {
         self.members.iter().flatten().count()
     }
@@ -115,35 +67,10 @@ impl SocketSet {
             .local_addr()
             .ok()
     }
-
-    fn apply(&mut self) {
-        let mut later = Vec::new();
-        while let Some(op) = self.control.ops.pop() {
-            match op {
-                Op::Add(local, d) => {
-                    let i = usize::from(local);
-                    if self.members.len() <= i {
-                        self.members.resize_with(i + 1, || None);
-                    }
-                    self.members[i] = Some(*d);
-                }
-                Op::Remove(local) => {
-                    if let Some(m) = self.members.get_mut(usize::from(local)) {
-                        *m = None;
-                    }
-                }
-                Op::RemoveLater(local) => later.push(local),
-            }
-        }
-        for local in later {
-            self.control.ops.push(Op::Remove(local));
-        }
-    }
 }
 
 impl Driver for SocketSet {
     fn recv_batch(&mut self, batch: &mut RxBatch) -> io::Result<usize> {
-        self.apply();
         let n = self.members.len();
         let mut got = 0;
         for k in 0..n {
@@ -157,7 +84,7 @@ impl Driver for SocketSet {
             let start = batch.len();
             // A failing member (e.g. ICMP errors surfacing) must not stop the others.
             let r = m.recv_batch(batch).unwrap_or(0);
-            // invariant: members are indexed by u16 locals (see `apply`).
+            // invariant: members are indexed by u16 locals (see `attach`).
             batch.tag_from(start, i as u16);
             got += r;
         }
@@ -205,7 +132,6 @@ impl Driver for SocketSet {
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.apply();
         if self.members.iter().flatten().any(MmsgDriver::has_carry) {
             return Ok(());
         }
@@ -232,6 +158,21 @@ impl Driver for SocketSet {
     fn waker(&self) -> Arc<dyn Wake> {
         self.wake.clone()
     }
+
+    fn attach(&mut self, local: u16, socket: MmsgDriver) -> io::Result<()> {
+        let i = usize::from(local);
+        if self.members.len() <= i {
+            self.members.resize_with(i + 1, || None);
+        }
+        self.members[i] = Some(socket);
+        Ok(())
+    }
+
+    fn detach(&mut self, local: u16) {
+        if let Some(m) = self.members.get_mut(usize::from(local)) {
+            *m = None;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,9 +189,8 @@ mod tests {
         let mut set = SocketSet::new().unwrap();
         let (a, b) = (bind(), bind());
         let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-        let ctl = set.control();
-        ctl.add(0, a);
-        ctl.add(3, b);
+        set.attach(0, a).unwrap();
+        set.attach(3, b).unwrap();
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"to-a", aa).unwrap();
         peer.send_to(b"to-b", ba).unwrap();
@@ -282,8 +222,7 @@ mod tests {
         let (n, from) = peer.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..n], from), (&b"from-a"[..], aa));
 
-        ctl.remove(3);
-        set.wait(Some(Duration::ZERO)).unwrap();
+        set.detach(3);
         assert_eq!(set.len(), 1);
         // Datagrams for a removed socket are dropped, not an error.
         let mut tx = TxBatch::with_capacity(1);
@@ -294,9 +233,7 @@ mod tests {
     #[test]
     fn wake_interrupts_wait() {
         let mut set = SocketSet::new().unwrap();
-        set.control().add(0, bind());
-        // The add itself rang the eventfd: consume that wake first.
-        set.wait(Some(Duration::ZERO)).unwrap();
+        set.attach(0, bind()).unwrap();
         let w = set.waker();
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));

@@ -40,7 +40,6 @@ use crate::proto::ids::{IdAllocator, IdError};
 /// An id allocator shared by a shard's endpoint and the API threads that open client
 /// connections on it: a client handle (= its id) must exist before the shard runs the connect.
 /// Locked only when a connection is created or freed, never per packet.
-pub type SharedIds = std::sync::Arc<std::sync::Mutex<IdAllocator>>;
 use crate::proto::snp::ReceivedMessage;
 use crate::proto::timer_wheel::TimerWheel;
 use crate::time::Timestamp;
@@ -122,13 +121,6 @@ pub enum EndpointError {
     Conn(#[from] ConnError),
 }
 
-/// The allocator, even if a thread panicked while holding it (its state stays consistent:
-/// every method finishes its update before returning).
-pub(crate) fn lock_ids(ids: &SharedIds) -> std::sync::MutexGuard<'_, IdAllocator> {
-    ids.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// A sans-I/O endpoint.
 pub struct Endpoint {
     config: EndpointConfig,
@@ -138,7 +130,7 @@ pub struct Endpoint {
     secret_rng: ChaCha20Rng,
     identity: LocalIdentity,
     challenge: ChallengeKey,
-    ids: SharedIds,
+    ids: IdAllocator,
     connections: HashMap<u32, Connection>,
     /// Incoming connections by (client address, client connection id).
     by_request: HashMap<(SocketAddr, u32), u32>,
@@ -212,10 +204,7 @@ impl Endpoint {
             secret_rng,
             identity: LocalIdentity::anonymous(identity_seed),
             challenge: ChallengeKey::new(secret),
-            ids: std::sync::Arc::new(std::sync::Mutex::new(IdAllocator::new(
-                config.shard_bits,
-                config.shard,
-            ))),
+            ids: IdAllocator::new(config.shard_bits, config.shard),
             connections: HashMap::default(),
             by_request: HashMap::default(),
             request_keys: HashMap::default(),
@@ -333,19 +322,27 @@ impl Endpoint {
         server: SocketAddr,
         config: Option<ConnectionConfig>,
     ) -> Result<u32, EndpointError> {
-        let rng = &mut self.rng;
-        let id = lock_ids(&self.ids).allocate(|| rng.next_u32())?;
+        let id = self.reserve_id()?;
         self.connect_with_id(now, local, id, server, config);
         Ok(id)
     }
 
-    /// The allocator behind this endpoint's connection ids, for callers that allocate a
-    /// client id ahead of [`Endpoint::connect_with_id`].
-    pub fn shared_ids(&self) -> SharedIds {
-        self.ids.clone()
+    /// Takes a fresh connection id without a connection yet: the API hands ids out as handles
+    /// on its own threads before the shard runs the connect ([`Endpoint::connect_with_id`]),
+    /// or uses them for in-memory pairs ([`Endpoint::release_id`] returns those).
+    pub fn reserve_id(&mut self) -> Result<u32, IdError> {
+        let rng = &mut self.rng;
+        self.ids.allocate(|| rng.next_u32())
     }
 
-    /// Starts a client connection whose id the caller allocated from [`Endpoint::shared_ids`].
+    /// Returns a reserved id that no connection took.
+    pub fn release_id(&mut self, id: u32) {
+        if !self.connections.contains_key(&id) {
+            self.ids.free(id);
+        }
+    }
+
+    /// Starts a client connection on an id from [`Endpoint::reserve_id`].
     pub fn connect_with_id(
         &mut self,
         now: Timestamp,
@@ -526,7 +523,7 @@ impl Endpoint {
             }
             self.locals.remove(&id);
             self.accepted_by.remove(&id);
-            lock_ids(&self.ids).free(id);
+            self.ids.free(id);
         }
     }
 

@@ -5,10 +5,10 @@
 //! ```text
 //!  loop {
 //!    now = clock.now()                         (the only clock read)
-//!    commands from the mailbox ─► endpoint      (lock-free MPSC)
+//!    commands from the mailbox ─► command::apply (one FIFO: app threads' commands and
+//!                                                 datagrams forwarded by other shards)
 //!    recv_batch ─► steer: mine? ─► endpoint.handle_datagram (decrypt in place)
-//!                          └─ no ─► forward to the owner shard's queue (counted)
-//!    forwarded datagrams from other shards ─► endpoint
+//!                          └─ no ─► the owner shard's mailbox (bounded, counted)
 //!    due timers ─► endpoint.handle_timeout
 //!    app.on_tick(endpoint, now)                (application logic living on the shard)
 //!    endpoint.poll_transmit … ─► TxBatch ─► send_batch (one syscall for the batch)
@@ -17,7 +17,9 @@
 //! ```
 
 pub mod clock;
+pub mod command;
 mod echo;
+pub mod id_stock;
 pub mod mailbox;
 pub mod placement;
 mod runtime;
@@ -27,15 +29,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_queue::SegQueue;
-
 pub use clock::Clock;
+pub use command::{Command, Outgoing, Query, SendCredit};
 pub use echo::EchoApp;
-pub use mailbox::{Command, Inbox, Mailbox, mailbox};
-pub use runtime::{Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
+pub use id_stock::IdStock;
+pub use mailbox::{Inbox, Mailbox, mailbox};
+pub use runtime::{Bound, Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
 
-use crate::driver::{Driver, RxBatch, TxBatch, Wake};
-use crate::proto::endpoint::{Endpoint, LocalSocket};
+use crate::driver::{Driver, RxBatch, TxBatch};
+use crate::proto::endpoint::Endpoint;
 use crate::proto::ids::IdAllocator;
 use crate::time::Timestamp;
 
@@ -43,6 +45,12 @@ use crate::time::Timestamp;
 pub trait App {
     /// Called once per loop iteration with the shard's endpoint.
     fn on_tick(&mut self, endpoint: &mut Endpoint, now: Timestamp);
+
+    /// Sees each command just before the shard applies it (to drop its own per-connection
+    /// state on a close, say).
+    fn on_command(&mut self, command: &Command) {
+        let _ = command;
+    }
 }
 
 /// An app that does nothing (the endpoint is driven only by mailbox commands).
@@ -53,32 +61,18 @@ impl App for NoApp {
     fn on_tick(&mut self, _: &mut Endpoint, _: Timestamp) {}
 }
 
-/// A datagram handed from the shard that received it to the shard that owns it.
-type Forwarded = (LocalSocket, SocketAddr, Vec<u8>);
-
-/// Datagrams that reached the wrong shard, and how to wake their owner.
-#[derive(Clone)]
+/// Every shard's mailbox, for handing a datagram to the shard that owns it.
+#[derive(Clone, Debug)]
 pub struct Forwarding {
-    queues: Arc<Vec<SegQueue<Forwarded>>>,
-    wakers: Arc<Vec<Arc<dyn Wake>>>,
+    mailboxes: Arc<Vec<Mailbox>>,
     shard_bits: u32,
 }
 
-impl std::fmt::Debug for Forwarding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Forwarding")
-            .field("shards", &self.queues.len())
-            .finish()
-    }
-}
-
 impl Forwarding {
-    /// Forwarding among `wakers.len()` shards whose connection ids carry `shard_bits`.
-    pub fn new(wakers: Vec<Arc<dyn Wake>>, shard_bits: u32) -> Self {
-        let queues = (0..wakers.len()).map(|_| SegQueue::new()).collect();
+    /// Forwarding among the shards of `mailboxes`, whose connection ids carry `shard_bits`.
+    pub fn new(mailboxes: Vec<Mailbox>, shard_bits: u32) -> Self {
         Forwarding {
-            queues: Arc::new(queues),
-            wakers: Arc::new(wakers),
+            mailboxes: Arc::new(mailboxes),
             shard_bits,
         }
     }
@@ -101,6 +95,10 @@ pub struct ShardStats {
     pub forwarded_out: u64,
     /// Data packets other shards forwarded to us.
     pub forwarded_in: u64,
+    /// Data packets dropped because their owner's queue was full.
+    pub forward_dropped: u64,
+    /// Commands applied.
+    pub commands: u64,
     /// Times the loop slept.
     pub sleeps: u64,
     /// CPU time the shard thread used, microseconds (Linux `/proc/thread-self/stat`; 0 where
@@ -163,6 +161,9 @@ impl Default for ShardConfig {
     }
 }
 
+/// Commands applied per turn at most, so a flood of them cannot starve the sockets.
+const MAX_COMMANDS_PER_TURN: usize = 1024;
+
 /// One shard: a driver, an endpoint, batches and a mailbox.
 pub struct Shard<D: Driver> {
     driver: D,
@@ -173,6 +174,10 @@ pub struct Shard<D: Driver> {
     rx: RxBatch,
     tx: TxBatch,
     forwarding: Option<Forwarding>,
+    /// Reserved connection ids for application threads, when they connect through this shard.
+    id_stock: Option<Arc<IdStock>>,
+    /// Sockets to detach once this turn's datagrams are sent.
+    deferred: command::Deferred,
     stats: ShardStats,
 }
 
@@ -203,6 +208,8 @@ impl<D: Driver> Shard<D> {
             rx: RxBatch::new(config.batch),
             tx: TxBatch::with_capacity(config.batch),
             forwarding: None,
+            id_stock: None,
+            deferred: Vec::new(),
             stats: ShardStats::default(),
         };
         (shard, mb)
@@ -211,6 +218,12 @@ impl<D: Driver> Shard<D> {
     /// Joins a forwarding group (call before running).
     pub fn set_forwarding(&mut self, f: Forwarding) {
         self.forwarding = Some(f);
+    }
+
+    /// Keeps `stock` topped up with reserved connection ids (call before running).
+    pub fn set_id_stock(&mut self, stock: Arc<IdStock>) {
+        stock.top_up(&mut self.endpoint);
+        self.id_stock = Some(stock);
     }
 
     /// Counters so far.
@@ -236,7 +249,7 @@ impl<D: Driver> Shard<D> {
         }
         let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
         let owner = IdAllocator::shard_of(id, f.shard_bits) as usize;
-        (owner != me as usize && owner < f.queues.len()).then_some(owner)
+        (owner != me as usize && owner < f.mailboxes.len()).then_some(owner)
     }
 
     /// One loop iteration; returns whether it did any work.
@@ -244,9 +257,20 @@ impl<D: Driver> Shard<D> {
         self.stats.iterations += 1;
         let now = self.clock.now();
         let mut work = false;
-        for _ in 0..1024 {
+        for _ in 0..MAX_COMMANDS_PER_TURN {
             let Some(cmd) = self.inbox.pop() else { break };
-            cmd(&mut self.endpoint, now);
+            app.on_command(&cmd);
+            if matches!(cmd, Command::Forwarded { .. }) {
+                self.stats.forwarded_in += 1;
+            }
+            self.stats.commands += 1;
+            command::apply(
+                cmd,
+                &mut self.endpoint,
+                &mut self.driver,
+                now,
+                &mut self.deferred,
+            );
             work = true;
         }
         self.rx.clear();
@@ -264,24 +288,19 @@ impl<D: Driver> Shard<D> {
             match Self::foreign_owner(self.forwarding.as_ref(), self.config.index, data) {
                 Some(owner) => {
                     if let Some(f) = &self.forwarding {
-                        f.queues[owner].push((local, from, data.to_vec()));
-                        f.wakers[owner].wake();
-                        self.stats.forwarded_out += 1;
+                        let cmd = Command::Forwarded {
+                            local,
+                            from,
+                            data: data.to_vec(),
+                        };
+                        if f.mailboxes[owner].forward(cmd) {
+                            self.stats.forwarded_out += 1;
+                        } else {
+                            self.stats.forward_dropped += 1;
+                        }
                     }
                 }
                 None => self.endpoint.handle_datagram_on(now, local, from, data),
-            }
-        }
-        if let Some(f) = &self.forwarding {
-            let mine = &f.queues[self.config.index as usize];
-            for _ in 0..1024 {
-                let Some((local, from, mut data)) = mine.pop() else {
-                    break;
-                };
-                self.stats.forwarded_in += 1;
-                self.endpoint
-                    .handle_datagram_on(now, local, from, &mut data);
-                work = true;
             }
         }
         if self.endpoint.poll_timeout(now).is_some_and(|t| t <= now) {
@@ -290,6 +309,12 @@ impl<D: Driver> Shard<D> {
         }
         app.on_tick(&mut self.endpoint, now);
         work |= self.flush(now)?;
+        for local in self.deferred.drain(..) {
+            self.driver.detach(local);
+        }
+        if let Some(stock) = &self.id_stock {
+            stock.top_up(&mut self.endpoint);
+        }
         Ok(work)
     }
 

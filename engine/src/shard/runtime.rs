@@ -1,5 +1,13 @@
 //! Starting and stopping a set of shards: one thread each, pinned, each with its own driver
 //! (sockets bound to the same port with SO_REUSEPORT for a server), endpoint and mailbox.
+//!
+//! Starting has two phases, so that what the shards' apps need can be built from what the
+//! shards expose (their mailboxes, id stocks and addresses) before any thread runs:
+//!
+//! ```text
+//!  Runtime::bind(config, make_driver) ─► Bound { shards, mailboxes, addrs }   (no thread yet)
+//!  Bound::spawn(make_app)             ─► Runtime { threads }
+//! ```
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use super::{App, Clock, Forwarding, Mailbox, Shard, ShardConfig, ShardStats, placement};
+use super::{App, Clock, Forwarding, IdStock, Mailbox, Shard, ShardConfig, ShardStats, placement};
 use crate::driver::Driver;
 use crate::entropy::SecretSeed;
-use crate::proto::endpoint::{Endpoint, EndpointConfig, SharedIds};
+use crate::proto::endpoint::{Endpoint, EndpointConfig};
 use crate::proto::ids::IdAllocator;
 
 /// How a runtime starts.
@@ -55,13 +63,31 @@ pub fn shard_bits_for(n: usize) -> u32 {
     usize::BITS - n.saturating_sub(1).leading_zeros()
 }
 
+/// Shards bound but not running yet: the first phase of a start.
+pub struct Bound<D: Driver> {
+    config: RuntimeConfig,
+    shards: Vec<Shard<D>>,
+    mailboxes: Vec<Mailbox>,
+    addrs: Vec<SocketAddr>,
+    shard_bits: u32,
+    clock: Clock,
+}
+
+impl<D: Driver> std::fmt::Debug for Bound<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("shards", &self.shards.len())
+            .field("addrs", &self.addrs)
+            .finish()
+    }
+}
+
 /// Running shards.
 pub struct Runtime {
     mailboxes: Vec<Mailbox>,
     handles: Vec<JoinHandle<io::Result<ShardStats>>>,
     stop: Arc<AtomicBool>,
     addrs: Vec<SocketAddr>,
-    ids: Vec<SharedIds>,
     shard_bits: u32,
 }
 
@@ -86,6 +112,15 @@ impl Runtime {
         D: Driver + Send + 'static,
         A: App + Send + 'static,
     {
+        Self::bind(config, make_driver)?.spawn(make_app)
+    }
+
+    /// The first phase of a start: binds every shard's driver with `make_driver(i)` and builds
+    /// its endpoint and mailbox, running nothing yet.
+    pub fn bind<D: Driver>(
+        config: RuntimeConfig,
+        make_driver: impl Fn(usize) -> io::Result<D>,
+    ) -> io::Result<Bound<D>> {
         let n = config.shards.max(1);
         let shard_bits = shard_bits_for(n);
         let clock = Clock::new();
@@ -104,12 +139,9 @@ impl Runtime {
         let mut shards = Vec::with_capacity(n);
         let mut mailboxes = Vec::with_capacity(n);
         let mut addrs = Vec::with_capacity(n);
-        let mut wakers = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
         for i in 0..n {
             let driver = make_driver(i)?;
             addrs.push(driver.local_addr()?);
-            wakers.push(driver.waker());
             let ep_config = EndpointConfig {
                 shard_bits,
                 shard: i as u32,
@@ -121,7 +153,6 @@ impl Runtime {
                 config.seed.wrapping_add(i as u64),
                 &root.derive(i as u64),
             );
-            ids.push(endpoint.shared_ids());
             let shard_config = ShardConfig {
                 index: i as u32,
                 batch: config.batch,
@@ -131,43 +162,19 @@ impl Runtime {
             shards.push(shard);
             mailboxes.push(mb);
         }
-        let forwarding = Forwarding::new(wakers, shard_bits);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::with_capacity(n);
-        for (i, mut shard) in shards.into_iter().enumerate() {
-            shard.set_forwarding(forwarding.clone());
-            let mut app = make_app(i);
-            let stop = stop.clone();
-            let pin = config.pin;
-            let h = std::thread::Builder::new()
-                .name(format!("sockworks-shard-{i}"))
-                .spawn(move || {
-                    if pin {
-                        placement::pin_current_thread(i);
-                    }
-                    shard.run(&mut app, &stop)
-                })?;
-            handles.push(h);
-        }
-        Ok(Runtime {
+        Ok(Bound {
+            config,
+            shards,
             mailboxes,
-            handles,
-            stop,
             addrs,
-            ids,
             shard_bits,
+            clock,
         })
     }
 
     /// Shard `i`'s mailbox.
     pub fn mailbox(&self, i: usize) -> Option<&Mailbox> {
         self.mailboxes.get(i)
-    }
-
-    /// Shard `i`'s connection-id allocator (to allocate a client id before the shard runs
-    /// the connect).
-    pub fn shared_ids(&self, i: usize) -> Option<&SharedIds> {
-        self.ids.get(i)
     }
 
     /// Bits of a connection id that name its shard.
@@ -195,8 +202,8 @@ impl Runtime {
         // Release: commands queued before the stop are seen by the shards' last turn.
         self.stop.store(true, Ordering::Release);
         for mb in &self.mailboxes {
-            // An empty command wakes a sleeping shard so it sees the stop flag.
-            mb.send(Box::new(|_, _| {}));
+            // A sleeping shard must wake to see the stop flag.
+            mb.wake();
         }
         self.handles
             .into_iter()
@@ -205,6 +212,73 @@ impl Runtime {
                     .map_err(|_| io::Error::other("shard thread panicked"))?
             })
             .collect()
+    }
+}
+
+impl<D: Driver + Send + 'static> Bound<D> {
+    /// Every shard's mailbox, in shard order.
+    pub fn mailboxes(&self) -> &[Mailbox] {
+        &self.mailboxes
+    }
+
+    /// Each shard's bound address.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Bits of a connection id that name its shard.
+    pub fn shard_bits(&self) -> u32 {
+        self.shard_bits
+    }
+
+    /// The clock every shard reads (its `now` is the shards' `now`).
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Gives every shard a stock of reserved connection ids for application threads (see
+    /// [`IdStock`]); returns them in shard order.
+    pub fn id_stocks(&mut self) -> Vec<Arc<IdStock>> {
+        self.shards
+            .iter_mut()
+            .map(|s| {
+                let stock = Arc::new(IdStock::default());
+                s.set_id_stock(stock.clone());
+                stock
+            })
+            .collect()
+    }
+
+    /// The second phase: starts one thread per shard running `make_app(i)`.
+    pub fn spawn<A: App + Send + 'static>(
+        self,
+        make_app: impl Fn(usize) -> A,
+    ) -> io::Result<Runtime> {
+        let forwarding = Forwarding::new(self.mailboxes.clone(), self.shard_bits);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::with_capacity(self.shards.len());
+        for (i, mut shard) in self.shards.into_iter().enumerate() {
+            shard.set_forwarding(forwarding.clone());
+            let mut app = make_app(i);
+            let stop = stop.clone();
+            let pin = self.config.pin;
+            let h = std::thread::Builder::new()
+                .name(format!("sockworks-shard-{i}"))
+                .spawn(move || {
+                    if pin {
+                        placement::pin_current_thread(i);
+                    }
+                    shard.run(&mut app, &stop)
+                })?;
+            handles.push(h);
+        }
+        Ok(Runtime {
+            mailboxes: self.mailboxes,
+            handles,
+            stop,
+            addrs: self.addrs,
+            shard_bits: self.shard_bits,
+        })
     }
 }
 

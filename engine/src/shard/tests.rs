@@ -2,8 +2,8 @@
 //! packets that land on the wrong shard.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
@@ -149,29 +149,37 @@ fn packets_on_the_wrong_shard_are_forwarded_to_the_owner() {
 }
 
 #[test]
-fn mailbox_commands_run_on_the_shard() {
+fn commands_run_on_the_shard_in_the_order_they_were_queued() {
     let net = LoopbackNet::new();
-    let rt = Runtime::start(
-        rt_config(1, false),
-        |_| net.bind("10.0.0.9:1".parse().unwrap()),
-        |_| NoApp,
-    )
+    let mut bound = Runtime::bind(rt_config(1, false), |_| {
+        net.bind("10.0.0.9:1".parse().unwrap())
+    })
     .unwrap();
-    let seen = Arc::new(Mutex::new(None));
-    let s2 = seen.clone();
-    rt.mailbox(0).unwrap().send(Box::new(move |ep, now| {
-        let id = ep
-            .connect(now, "10.0.0.8:1".parse().unwrap(), None)
-            .unwrap();
-        *s2.lock().unwrap() = Some(id);
-    }));
-    for _ in 0..500 {
-        if seen.lock().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let id = seen.lock().unwrap().expect("command ran");
+    let stocks = bound.id_stocks();
+    let rt = bound.spawn(|_| NoApp).unwrap();
+    let id = stocks[0]
+        .take()
+        .expect("the stock is filled before the shard starts");
     assert_eq!(rt.shard_of(id), 0);
+    let mb = rt.mailbox(0).unwrap();
+    let ask = || {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        mb.send(Command::Query {
+            id,
+            query: Query::Detailed(tx),
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the shard answers")
+    };
+    assert_eq!(ask(), None, "no connection on that id yet");
+    mb.send(Command::Connect {
+        local: 0,
+        id,
+        server: "10.0.0.8:1".parse().unwrap(),
+        config: Box::default(),
+    });
+    // Queued after the connect, so it runs after it: no polling needed.
+    let text = ask().expect("the connect ran first");
+    assert!(text.contains("10.0.0.8:1"), "{text}");
     rt.stop().unwrap();
 }

@@ -63,6 +63,23 @@ pub enum ApiState {
     ProblemDetectedLocally = 5,
 }
 
+impl ApiState {
+    /// The state with discriminant `code` (`None` for any other number), for threads that
+    /// share a state through an atomic integer.
+    pub fn from_code(code: i32) -> ApiState {
+        [
+            ApiState::Connecting,
+            ApiState::FindingRoute,
+            ApiState::Connected,
+            ApiState::ClosedByPeer,
+            ApiState::ProblemDetectedLocally,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == code)
+        .unwrap_or(ApiState::None)
+    }
+}
+
 /// A change of the API-visible state, queued for the application's callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {

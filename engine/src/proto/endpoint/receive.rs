@@ -171,7 +171,7 @@ impl Endpoint {
         match check_connect_request(now, req, from, &config.auth) {
             Ok(pending) => {
                 let rng = &mut self.rng;
-                let Ok(id) = super::lock_ids(&self.ids).allocate(|| rng.next_u32()) else {
+                let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
                     self.counters.refused += 1;
                     return;
                 };

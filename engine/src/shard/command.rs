@@ -1,0 +1,357 @@
+//! Everything another thread may ask of a shard, as one enum, and the one function that
+//! applies it on the shard thread. Application threads (the `sockworks` API) and other shards
+//! (misrouted datagrams) push commands into the shard's single FIFO ([`super::Mailbox`]), so
+//! the order in which they were queued is the order in which they run: a listener queued
+//! before its socket is known before the socket's first datagram, a send queued before a
+//! close goes out before the close.
+//!
+//! ```text
+//!  app thread ──┐
+//!  app thread ──┼─► Mailbox (one FIFO per shard) ─► Shard::turn ─► apply(cmd) ─► Endpoint
+//!  other shard ─┘                                               └► Driver (attach/detach)
+//! ```
+//!
+//! Commands carry data, never code. What flows back is data too: the shard is the only writer
+//! of a connection's [`SendCredit`] snapshot, and answers queries through the reply channel a
+//! query carries.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+
+use crate::driver::Driver;
+use crate::driver::mmsg::MmsgDriver;
+use crate::proto::connection::ConnectionConfig;
+use crate::proto::endpoint::{Endpoint, Listener, LocalSocket};
+use crate::proto::fake_net::FakeConditions;
+use crate::proto::snp::SnpStatus;
+use crate::time::Timestamp;
+
+/// One message of a [`Command::Send`]: payload, lane, `k_nSteamNetworkingSend_*` flags.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The payload (moved, not copied).
+    pub data: Vec<u8>,
+    /// The lane.
+    pub lane: u8,
+    /// Send flags.
+    pub flags: u32,
+}
+
+/// A connection's send-buffer accounting, shared by the threads that send on it and the shard
+/// that owns it. Each field has one writer, so no update is lost and no lock is needed:
+/// senders add to `queued`, the shard adds to `applied` and sets `buffered`. Bytes in flight
+/// between the two are `queued - applied`.
+#[derive(Debug, Default)]
+pub struct SendCredit {
+    /// Payload bytes senders have queued in [`Command::Send`]s, ever (sender-written).
+    queued: AtomicU64,
+    /// Payload bytes of those the shard has applied, ever (shard-written).
+    applied: AtomicU64,
+    /// The engine's queued bytes after the shard's last look (shard-written).
+    buffered: AtomicU64,
+}
+
+impl SendCredit {
+    /// Bytes counted against the send buffer now: queued in the engine, plus sent by the
+    /// application but not yet applied by the shard.
+    pub fn in_use(&self) -> u64 {
+        // Applied is read first: a concurrent apply can then only make the sum too high (a
+        // spurious LimitExceeded), never too low (an overrun of the buffer).
+        let applied = self.applied.load(Ordering::Acquire);
+        let queued = self.queued.load(Ordering::Acquire);
+        let buffered = self.buffered.load(Ordering::Acquire);
+        queued.saturating_sub(applied) + buffered
+    }
+
+    /// A sender queued `bytes` more (call before pushing the command).
+    pub fn add_queued(&self, bytes: u64) {
+        self.queued.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// The shard's side: `bytes` applied, the engine now holds `buffered`.
+    fn publish(&self, applied: u64, buffered: u64) {
+        // Buffered first: a sender that sees the new `applied` also sees bytes it moved into.
+        self.buffered.store(buffered, Ordering::Release);
+        if applied > 0 {
+            self.applied.fetch_add(applied, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A diagnostic question for the shard; the answer goes back through the query's channel
+/// (the asking thread waits on it, bounded).
+#[derive(Debug)]
+pub enum Query {
+    /// `GetConnectionRealTimeStatus`.
+    RealTime(SyncSender<Option<SnpStatus>>),
+    /// `GetDetailedConnectionStatus`.
+    Detailed(SyncSender<Option<String>>),
+}
+
+/// Work for one shard. Large settings are boxed so every queue slot stays small.
+#[derive(Debug)]
+pub enum Command {
+    /// A socket joins the shard's driver as local socket `local` (a listen socket's member of
+    /// its SO_REUSEPORT group, or a client socket). Bound on the caller's thread, so bind
+    /// errors surface there.
+    Attach {
+        /// The local socket index datagrams from it are tagged with.
+        local: LocalSocket,
+        /// The bound socket.
+        socket: Box<MmsgDriver>,
+    },
+    /// The socket leaves the driver: at once, or after this turn's send so that datagrams
+    /// queued for it (a ConnectionClosed, say) still leave.
+    Detach {
+        /// The local socket.
+        local: LocalSocket,
+        /// Wait for this turn's send.
+        after_flush: bool,
+    },
+    /// Listen on a local socket (or replace its listener's settings).
+    Listen {
+        /// The local socket.
+        local: LocalSocket,
+        /// The listener.
+        listener: Box<Listener>,
+    },
+    /// Stop accepting on a local socket; connections accepted there stay.
+    StopListening {
+        /// The local socket.
+        local: LocalSocket,
+    },
+    /// `CloseListenSocket`: stop listening and close the connections accepted there.
+    CloseListener {
+        /// The local socket.
+        local: LocalSocket,
+    },
+    /// `ConnectByIPAddress`, with an id from the shard's [`super::IdStock`].
+    Connect {
+        /// The client socket to send from.
+        local: LocalSocket,
+        /// The reserved connection id (the API handle).
+        id: u32,
+        /// The server.
+        server: SocketAddr,
+        /// The connection's settings.
+        config: Box<ConnectionConfig>,
+    },
+    /// `AcceptConnection`.
+    Accept {
+        /// The connection.
+        id: u32,
+    },
+    /// `CloseConnection`: the peer is told; unread messages are dropped.
+    Close {
+        /// The connection.
+        id: u32,
+        /// `ESteamNetConnectionEnd` (0: App_Generic).
+        reason: u32,
+        /// Debug text for the peer.
+        debug: String,
+        /// Flush queued reliable data first.
+        linger: bool,
+    },
+    /// Messages numbered by the sender, in order. A message the engine refuses still uses its
+    /// number, so later numbers stay what the sender was told.
+    Send {
+        /// The connection.
+        id: u32,
+        /// The messages.
+        messages: Vec<Outgoing>,
+        /// Where the shard publishes the send-buffer accounting.
+        credit: Arc<SendCredit>,
+    },
+    /// Publish the engine's queued bytes again (a sender was refused and wants a fresh look).
+    Refresh {
+        /// The connection.
+        id: u32,
+        /// Its accounting.
+        credit: Arc<SendCredit>,
+    },
+    /// `FlushMessagesOnConnection`.
+    Flush {
+        /// The connection.
+        id: u32,
+    },
+    /// `ConfigureConnectionLanes`.
+    ConfigureLanes {
+        /// The connection.
+        id: u32,
+        /// Priority per lane (lower first).
+        priorities: Vec<i32>,
+        /// Weight per lane among equal priorities.
+        weights: Vec<u16>,
+    },
+    /// New settings for a live connection.
+    SetConfig {
+        /// The connection.
+        id: u32,
+        /// The whole configuration now in force.
+        config: Box<ConnectionConfig>,
+    },
+    /// The global fake network conditions (`FakePacketLoss_*`, `FakePacketLag_*`, …).
+    SetFakeConditions {
+        /// On sending.
+        send: FakeConditions,
+        /// On receiving.
+        recv: FakeConditions,
+    },
+    /// A diagnostic about one connection.
+    Query {
+        /// The connection.
+        id: u32,
+        /// What to answer.
+        query: Query,
+    },
+    /// An id taken from the [`super::IdStock`] and not used for an engine connection (an
+    /// in-memory socket pair's end) is free again.
+    ReleaseId {
+        /// The id.
+        id: u32,
+    },
+    /// A data datagram that reached another shard's socket (no steering program) and belongs
+    /// here.
+    Forwarded {
+        /// The local socket it arrived on.
+        local: LocalSocket,
+        /// Its source.
+        from: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
+}
+
+/// Sockets whose detach waits for the end of the turn.
+pub(super) type Deferred = Vec<LocalSocket>;
+
+/// Runs `cmd` on the shard.
+pub(super) fn apply<D: Driver>(
+    cmd: Command,
+    ep: &mut Endpoint,
+    driver: &mut D,
+    now: Timestamp,
+    deferred: &mut Deferred,
+) {
+    match cmd {
+        Command::Attach { local, socket } => {
+            // A driver that holds one socket only has nowhere to put it; it is closed.
+            let _ = driver.attach(local, *socket);
+        }
+        Command::Detach { local, after_flush } => {
+            if after_flush {
+                deferred.push(local);
+            } else {
+                driver.detach(local);
+            }
+        }
+        Command::Listen { local, listener } => ep.add_listener(local, *listener),
+        Command::StopListening { local } => ep.stop_listening(local),
+        Command::CloseListener { local } => {
+            ep.remove_listener(now, local);
+        }
+        Command::Connect {
+            local,
+            id,
+            server,
+            config,
+        } => ep.connect_with_id(now, local, id, server, Some(*config)),
+        Command::Accept { id } => {
+            // A race with the peer giving up ends the connection; its status change says so.
+            let _ = ep.accept(now, id);
+        }
+        Command::Close {
+            id,
+            reason,
+            debug,
+            linger,
+        } => {
+            let _ = ep.close(now, id, reason, &debug, linger);
+            // Unread messages are discarded (GNS), so the engine can free the connection.
+            while ep.poll_message(id).is_some() {}
+        }
+        Command::Send {
+            id,
+            messages,
+            credit,
+        } => {
+            let mut bytes = 0u64;
+            for m in messages {
+                bytes += m.data.len() as u64;
+                let lane = m.lane;
+                if ep.send_message(now, id, lane, m.flags, m.data).is_err()
+                    && let Some(c) = ep.connection_mut(id)
+                {
+                    c.skip_message_number(lane);
+                }
+            }
+            credit.publish(bytes, buffered(ep, id));
+        }
+        Command::Refresh { id, credit } => credit.publish(0, buffered(ep, id)),
+        Command::Flush { id } => {
+            if let Some(c) = ep.connection_mut(id) {
+                let _ = c.flush(now);
+            }
+        }
+        Command::ConfigureLanes {
+            id,
+            priorities,
+            weights,
+        } => {
+            if let Some(c) = ep.connection_mut(id) {
+                let _ = c.configure_lanes(&priorities, &weights);
+            }
+        }
+        Command::SetConfig { id, config } => {
+            if let Some(c) = ep.connection_mut(id) {
+                c.set_config(now, *config);
+            }
+        }
+        Command::SetFakeConditions { send, recv } => ep.set_fake_conditions(send, recv),
+        Command::Query { id, query } => {
+            // The asker may have given up waiting: a closed channel is fine.
+            match query {
+                Query::RealTime(reply) => {
+                    let _ = reply.send(ep.connection_mut(id).map(|c| c.status(now)));
+                }
+                Query::Detailed(reply) => {
+                    let _ = reply.send(ep.connection_mut(id).map(|c| c.detailed_status(now)));
+                }
+            }
+        }
+        Command::ReleaseId { id } => ep.release_id(id),
+        Command::Forwarded {
+            local,
+            from,
+            mut data,
+        } => ep.handle_datagram_on(now, local, from, &mut data),
+    }
+}
+
+/// The engine's queued bytes on connection `id` (0 once it is gone).
+fn buffered(ep: &Endpoint, id: u32) -> u64 {
+    ep.connection(id).map_or(0, |c| {
+        let size = c.snp().config().send_buffer_size;
+        size.saturating_sub(c.snp().send_buffer_available()) as u64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SendCredit;
+
+    #[test]
+    fn credit_counts_what_the_shard_has_not_applied_yet() {
+        let c = SendCredit::default();
+        c.add_queued(100);
+        c.add_queued(50);
+        assert_eq!(c.in_use(), 150);
+        // The shard applied the first command; the engine holds 80 of its bytes.
+        c.publish(100, 80);
+        assert_eq!(c.in_use(), 50 + 80);
+        c.publish(50, 0);
+        assert_eq!(c.in_use(), 0);
+    }
+}
