@@ -1,6 +1,6 @@
 //! Commands from application threads to a shard: a lock-free MPSC queue plus a wake on the
-//! empty-to-non-empty transition, so a busy shard costs producers no syscall (DESIGN.md, "The
-//! send path without a round trip").
+//! empty-to-non-empty transition, so a busy shard costs producers no syscall (docs/design.md,
+//! "The send path without a round trip").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
