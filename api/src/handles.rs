@@ -2,9 +2,9 @@
 //! `HSteamNetPollGroup`), each wrapped so they cannot be mixed up. 0 is invalid for all three.
 //!
 //! A connection handle is the connection's wire id, which names its owning shard in fixed bits
-//! (docs/design.md), so any thread finds the shard with a mask. Listen-socket and poll-group handles
-//! come from one instance-wide counter and are never reused, so a stale handle is detected,
-//! never aliased.
+//! (docs/design.md), so any thread finds the shard with a mask. Listen-socket and poll-group
+//! handles come from one instance-wide counter and are never reused, so a stale handle is
+//! detected, never aliased.
 
 /// `ESteamNetworkingConnectionState`, as the API reports it.
 pub use sockworks_engine::proto::connection::ApiState as ConnectionState;

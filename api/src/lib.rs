@@ -8,9 +8,9 @@
 //! ```
 //!
 //! Calls never wait for a shard on the data path: handles, states, message numbers and
-//! send-buffer room are decided on the calling thread from shared records (DESIGN.md, "The
-//! send path without a round trip"). Only diagnostics (real-time and detailed status) ask the
-//! shard, with a bounded wait. The README's feature table says, call by call, what works.
+//! send-buffer room are decided on the calling thread from shared records (docs/design.md,
+//! "The send path without a round trip"). Only diagnostics (real-time and detailed status) ask
+//! the shard, with a bounded wait. The README's feature table says, call by call, what works.
 //!
 //! ```no_run
 //! use sockworks::{Sockets, ConfigValue, send_flags};

@@ -1,6 +1,7 @@
 //! Kernel-side packet steering: a classic BPF program attached with
 //! `SO_ATTACH_REUSEPORT_CBPF` to a SO_REUSEPORT group, so a data packet reaches the shard named
-//! in its receiver connection id without a hop between shards (DESIGN.md "Packet steering").
+//! in its receiver connection id without a hop between shards (docs/design.md "Packet
+//! steering").
 //!
 //! The kernel runs a reuseport program on the UDP payload: `reuseport_select_sock` is called
 //! with the UDP header length and pulls the skb past it before running the filter, so offset

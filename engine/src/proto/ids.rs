@@ -1,13 +1,14 @@
-//! Local connection ids (spec §2.5, DESIGN "Identity of things").
+//! Local connection ids (spec §2.5, docs/design.md "Identity of things").
 //!
 //! GNS's rules: random 32-bit ids, both 16-bit halves non-zero, the low 16 bits unique among
 //! live connections and the 256 most recently used ids. Sockworks adds one: `shard_bits` bits
 //! name the owning shard, so the runtime can steer a data packet (whose header carries our id)
 //! to its shard with a shift and a mask, and the API handle (= the id) tells the owner too.
 //!
-//! The shard bits sit at the bottom of the HIGH half, not in the low 16 bits (DESIGN.md said
-//! "low bits"): the low half must stay unique among live ids, and fixing bits there would
-//! shrink that space to 2^(16 - shard_bits) values, too few for 8191 connections per shard.
+//! The shard bits sit at the bottom of the HIGH half, not in the low 16 bits (the original
+//! design said "low bits"; docs/design.md lists the deviation): the low half must stay unique
+//! among live ids, and fixing bits there would shrink that space to 2^(16 - shard_bits)
+//! values, too few for 8191 connections per shard.
 //!
 //! ```text
 //!  31        16+shard_bits  16 15            0
