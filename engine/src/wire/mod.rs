@@ -1,4 +1,4 @@
-//! Codecs for GNS's UDP wire format (spec `gns-wire.md` §1, §2.7-2.9, §4.2-4.10).
+//! Codecs for GNS's UDP wire format (spec `docs/wire.md` §1, §2.7-2.9, §4.2-4.10).
 //!
 //! Pure functions over byte slices: no I/O, no clock, no `unsafe`. Decoders borrow from the
 //! input and never allocate more than the input justifies; every decoder returns a small
