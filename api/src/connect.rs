@@ -40,6 +40,9 @@ fn bind_group(addr: SocketAddr, shards: usize) -> Option<(SocketAddr, Vec<MmsgDr
     Some((bound, drivers))
 }
 
+/// Longest `CloseListenSocket` waits for the shards to close its sockets.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Attempts at a port-0 listen socket: between the claim and the shards' binds another socket
 /// may take the port the OS picked; a fresh port is then tried.
 const PORT_ZERO_ATTEMPTS: usize = 8;
@@ -108,7 +111,8 @@ impl Sockets {
     }
 
     /// `CloseListenSocket`: stops listening and closes every connection accepted through it
-    /// (their handles become invalid). False for an invalid handle.
+    /// (their handles become invalid); the port is free again when it returns. False for an
+    /// invalid handle.
     pub fn close_listen_socket(&self, socket: ListenSocket) -> bool {
         let sh = self.shared();
         let Some(rec) = write(&sh.listen).remove(&socket.0) else {
@@ -125,6 +129,7 @@ impl Sockets {
                 !child
             });
         }
+        let (tx, rx) = std::sync::mpsc::sync_channel(rec.locals.len());
         for (i, &local) in rec.locals.iter().enumerate() {
             sh.send(i, Command::CloseListener { local });
             // After this turn's send: the ConnectionClosed datagrams still leave through it.
@@ -133,8 +138,18 @@ impl Sockets {
                 Command::Detach {
                     local,
                     after_flush: true,
+                    closed: Some(tx.clone()),
                 },
             );
+        }
+        // As GNS's, the call returns with the port free again (bounded: a shard that does not
+        // answer in time frees it a moment later).
+        let start = sh.clock.now();
+        for _ in &rec.locals {
+            let left = CLOSE_WAIT.saturating_sub(sh.clock.now().saturating_since(start));
+            if rx.recv_timeout(left).is_err() {
+                break;
+            }
         }
         true
     }

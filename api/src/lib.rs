@@ -19,6 +19,7 @@
 //! assert_ne!(listen, sockworks::ListenSocket::INVALID);
 //! ```
 
+mod activity;
 mod callbacks;
 mod config;
 mod connect;

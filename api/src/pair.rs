@@ -4,7 +4,7 @@
 //!   a send lands straight in the other end's queue. No shard is involved.
 //! - Network loopback (`true`): a real connection over 127.0.0.1 through the engine, with
 //!   encryption and the global fake lag / loss, set up with a one-shot listener and a bounded
-//!   wait (this is a setup call, not the data path). Its status changes during setup are not
+//!   wait on the instance's activity (this is a setup call, not the data path). Its status changes during setup are not
 //!   reported, as for GNS's pairs.
 
 use std::net::SocketAddr;
@@ -56,6 +56,7 @@ pub(crate) fn pipe_send(
         flags: flags & crate::message::send_flags::RELIABLE,
         lane,
     });
+    sh.activity.bump();
 }
 
 /// The application closed one end of a pipe: the other sees ClosedByPeer.
@@ -84,6 +85,7 @@ pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str
             old_state: old,
         },
     ));
+    sh.activity.bump();
 }
 
 impl Sockets {
@@ -170,6 +172,8 @@ impl Sockets {
         let mut server = None;
         let mut accepted = false;
         let done = loop {
+            // Taken before looking: a change after this point ends the wait below.
+            let seen = sh.activity.generation();
             if server.is_none() {
                 server = read(&sh.shards[shard].conns)
                     .values()
@@ -186,10 +190,12 @@ impl Sockets {
                     break true;
                 }
             }
-            if clock.now().saturating_since(start) > PAIR_SETUP {
+            let waited = clock.now().saturating_since(start);
+            if waited > PAIR_SETUP {
                 break false;
             }
-            std::thread::sleep(Duration::from_micros(200));
+            // The handshake's status changes move the activity generation.
+            sh.activity.wait(seen, PAIR_SETUP - waited, &clock);
         };
         sh.send(shard, Command::StopListening { local });
         lock(&sh.pair_listeners).remove(&handle);

@@ -169,8 +169,10 @@ impl App for ApiApp {
     }
 
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
+        let mut arrived = false;
         while let Some(ev) = ep.poll_event() {
             self.status_changed(ep, ev);
+            arrived = true;
         }
         let time_received = Duration::from_micros(now.as_micros());
         while let Some(id) = ep.poll_readable() {
@@ -180,6 +182,7 @@ impl App for ApiApp {
                     // Closed by the application: unread data is discarded (GNS).
                     continue;
                 };
+                arrived = true;
                 rec.deliver(Message {
                     data: m.data,
                     conn: Connection(id),
@@ -190,6 +193,9 @@ impl App for ApiApp {
                     lane: u16::from(m.lane),
                 });
             }
+        }
+        if arrived {
+            self.shared.activity.bump();
         }
     }
 }

@@ -19,6 +19,7 @@ use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::proto::ids::IdAllocator;
 use sockworks_engine::shard::{Clock, Command, IdStock, Mailbox};
 
+use crate::activity::Activity;
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
 use crate::handles::Connection;
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     pub pair_listeners: Mutex<FxHashSet<u32>>,
     /// The clock of the shards (message receive times).
     pub clock: Clock,
+    /// Bumped whenever a message or status change arrives, for threads that wait for one.
+    pub activity: Activity,
 }
 
 impl Shared {

@@ -20,6 +20,7 @@ use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::proto::handshake::end_reason;
 use sockworks_engine::shard::{Command, Runtime, RuntimeConfig, placement};
 
+use crate::activity::Activity;
 use crate::config::Config;
 use crate::shard_app::ApiApp;
 use crate::shared::{ShardRef, Shared};
@@ -166,6 +167,7 @@ impl Sockets {
             next_client_shard: AtomicUsize::new(0),
             pair_listeners: Mutex::new(rustc_hash::FxHashSet::default()),
             clock: bound.clock(),
+            activity: Activity::default(),
         });
         let runtime = bound.spawn(|i| ApiApp::new(i, shared.clone()))?;
         Ok(Sockets {
@@ -178,6 +180,22 @@ impl Sockets {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
+    }
+
+    /// Ours, beyond GNS: the instance's activity generation, which moves whenever a shard
+    /// delivers a message or queues a status change. Take it before looking at the queues,
+    /// then pass it to [`Sockets::wait_for_activity`].
+    pub fn activity(&self) -> u64 {
+        self.shared().activity.generation()
+    }
+
+    /// Ours, beyond GNS: sleeps until the activity generation moves past `since` (a value of
+    /// [`Sockets::activity`] taken before the caller last drained its queues) or `timeout`
+    /// passes, and returns the generation then. A server loop can sleep here instead of
+    /// polling; nothing that arrived after `since` is missed.
+    pub fn wait_for_activity(&self, since: u64, timeout: std::time::Duration) -> u64 {
+        let sh = self.shared();
+        sh.activity.wait(since, timeout, &sh.clock)
     }
 
     /// Shards (threads) this instance runs.

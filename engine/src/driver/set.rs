@@ -230,6 +230,21 @@ mod tests {
         assert_eq!(set.send_batch(&tx).unwrap(), 1);
     }
 
+    fn set_of_one() -> SocketSet {
+        let mut set = SocketSet::new().unwrap();
+        set.attach(0, bind()).unwrap();
+        set
+    }
+
+    /// The driver the API runs on meets the contract every backend meets.
+    #[test]
+    fn passes_the_driver_conformance_suite() {
+        use crate::driver::conformance;
+        conformance::batch_round_trip(set_of_one(), set_of_one());
+        conformance::same_size_burst_splits_into_datagrams(set_of_one(), set_of_one());
+        conformance::wait_times_out_and_wakes(set_of_one());
+    }
+
     #[test]
     fn wake_interrupts_wait() {
         let mut set = SocketSet::new().unwrap();

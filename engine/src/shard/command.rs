@@ -102,13 +102,15 @@ pub enum Command {
         /// The bound socket.
         socket: Box<MmsgDriver>,
     },
-    /// The socket leaves the driver: at once, or after this turn's send so that datagrams
-    /// queued for it (a ConnectionClosed, say) still leave.
+    /// The socket leaves the driver (and closes): at once, or after this turn's send so that
+    /// datagrams queued for it (a ConnectionClosed, say) still leave.
     Detach {
         /// The local socket.
         local: LocalSocket,
         /// Wait for this turn's send.
         after_flush: bool,
+        /// Told once the socket is closed (its port is free again), for a caller that waits.
+        closed: Option<SyncSender<()>>,
     },
     /// Listen on a local socket (or replace its listener's settings).
     Listen {
@@ -224,8 +226,8 @@ pub enum Command {
     },
 }
 
-/// Sockets whose detach waits for the end of the turn.
-pub(super) type Deferred = Vec<LocalSocket>;
+/// Sockets whose detach waits for the end of the turn, and who to tell.
+pub(super) type Deferred = Vec<(LocalSocket, Option<SyncSender<()>>)>;
 
 /// Runs `cmd` on the shard.
 pub(super) fn apply<D: Driver>(
@@ -240,11 +242,15 @@ pub(super) fn apply<D: Driver>(
             // A driver that holds one socket only has nowhere to put it; it is closed.
             let _ = driver.attach(local, *socket);
         }
-        Command::Detach { local, after_flush } => {
+        Command::Detach {
+            local,
+            after_flush,
+            closed,
+        } => {
             if after_flush {
-                deferred.push(local);
+                deferred.push((local, closed));
             } else {
-                driver.detach(local);
+                detach(driver, local, closed);
             }
         }
         Command::Listen { local, listener } => ep.add_listener(local, *listener),
@@ -327,6 +333,19 @@ pub(super) fn apply<D: Driver>(
             from,
             mut data,
         } => ep.handle_datagram_on(now, local, from, &mut data),
+    }
+}
+
+/// Closes local socket `local` and tells whoever waits for it.
+pub(super) fn detach<D: Driver>(
+    driver: &mut D,
+    local: LocalSocket,
+    closed: Option<SyncSender<()>>,
+) {
+    driver.detach(local);
+    if let Some(tx) = closed {
+        // The waiter may have given up: nothing to do then.
+        let _ = tx.send(());
     }
 }
 

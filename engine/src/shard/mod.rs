@@ -309,8 +309,8 @@ impl<D: Driver> Shard<D> {
         }
         app.on_tick(&mut self.endpoint, now);
         work |= self.flush(now)?;
-        for local in self.deferred.drain(..) {
-            self.driver.detach(local);
+        for (local, closed) in self.deferred.drain(..) {
+            command::detach(&mut self.driver, local, closed);
         }
         if let Some(stock) = &self.id_stock {
             stock.top_up(&mut self.endpoint);

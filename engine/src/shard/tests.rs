@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
@@ -18,7 +17,7 @@ struct ClientApp {
     conn: Option<u32>,
     sent: usize,
     n: usize,
-    echoed: Arc<AtomicUsize>,
+    echoed: Arc<Count>,
 }
 
 impl App for ClientApp {
@@ -46,20 +45,42 @@ impl App for ClientApp {
                 self.sent += 1;
             }
         }
+        let mut got = 0;
         while ep.poll_message(c).is_some() {
-            self.echoed.fetch_add(1, Ordering::Relaxed);
+            got += 1;
+        }
+        if got > 0 {
+            self.echoed.add(got);
         }
     }
 }
 
-fn wait_for(counter: &AtomicUsize, want: usize) -> bool {
-    for _ in 0..1000 {
-        if counter.load(Ordering::Relaxed) >= want {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+/// A count the client's shard raises and the test thread waits on (no polling).
+#[derive(Default)]
+struct Count {
+    n: std::sync::Mutex<usize>,
+    raised: std::sync::Condvar,
+}
+
+impl Count {
+    fn add(&self, k: usize) {
+        *self.n.lock().unwrap() += k;
+        self.raised.notify_all();
     }
-    false
+
+    fn get(&self) -> usize {
+        *self.n.lock().unwrap()
+    }
+
+    /// Waits until the count reaches `want` (true) or 10 s pass (false).
+    fn wait_for(&self, want: usize) -> bool {
+        let n = self.n.lock().unwrap();
+        let (n, _) = self
+            .raised
+            .wait_timeout_while(n, Duration::from_secs(10), |n| *n < want)
+            .unwrap();
+        *n >= want
+    }
 }
 
 fn rt_config(shards: usize, listen: bool) -> RuntimeConfig {
@@ -86,7 +107,7 @@ fn runtime_echoes_over_the_loopback_driver() {
     let server_addr: SocketAddr = "10.0.0.1:27015".parse().unwrap();
     let server =
         Runtime::start(rt_config(1, true), |_| net.bind(server_addr), |_| EchoApp).unwrap();
-    let echoed = Arc::new(AtomicUsize::new(0));
+    let echoed = Arc::new(Count::default());
     let e2 = echoed.clone();
     let client = Runtime::start(
         rt_config(1, false),
@@ -101,11 +122,7 @@ fn runtime_echoes_over_the_loopback_driver() {
         },
     )
     .unwrap();
-    assert!(
-        wait_for(&echoed, 500),
-        "echoed {}",
-        echoed.load(Ordering::Relaxed)
-    );
+    assert!(echoed.wait_for(500), "echoed {}", echoed.get());
     let cs = client.stop().unwrap();
     let ss = server.stop().unwrap();
     assert!(ss[0].datagrams_in > 0 && cs[0].datagrams_out > 0);
@@ -121,7 +138,7 @@ fn packets_on_the_wrong_shard_are_forwarded_to_the_owner() {
     let addrs: Vec<SocketAddr> = vec!["10.0.0.1:1".parse().unwrap(), "10.0.0.1:2".parse().unwrap()];
     let a2 = addrs.clone();
     let server = Runtime::start(rt_config(2, true), |i| net.bind(a2[i]), |_| EchoApp).unwrap();
-    let echoed = Arc::new(AtomicUsize::new(0));
+    let echoed = Arc::new(Count::default());
     let e2 = echoed.clone();
     let (first, second) = (addrs[0], addrs[1]);
     let client = Runtime::start(
@@ -137,11 +154,7 @@ fn packets_on_the_wrong_shard_are_forwarded_to_the_owner() {
         },
     )
     .unwrap();
-    assert!(
-        wait_for(&echoed, 200),
-        "echoed {}",
-        echoed.load(Ordering::Relaxed)
-    );
+    assert!(echoed.wait_for(200), "echoed {}", echoed.get());
     client.stop().unwrap();
     let stats = server.stop().unwrap();
     assert!(stats[1].forwarded_out > 0, "shard 1 forwarded: {stats:?}");

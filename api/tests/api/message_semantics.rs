@@ -3,9 +3,7 @@
 //! message, failed messages do not disturb the others, payload sizes and user data arrive as
 //! GNS documents.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sockworks::{Connection, EResult, OutMessage, send_flags};
 
 fn out(conn: Connection, data: &[u8], flags: i32) -> OutMessage {

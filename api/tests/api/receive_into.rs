@@ -3,9 +3,7 @@
 //! more than `max`, one buffer serves every call, and messages dropped unread are gone, not
 //! redelivered.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sockworks::{Message, send_flags};
 
 const N: usize = 10;

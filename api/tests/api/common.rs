@@ -1,5 +1,6 @@
 //! Shared helpers for the API tests: an instance with a callback that records every status
-//! change, and bounded waits (no sleeps longer than a poll step).
+//! change, and bounded waits that sleep on the instances' activity (a message or a status
+//! change arriving), never for a fixed time.
 
 #![allow(dead_code, clippy::unwrap_used)] // test helpers: a failed lock is a failed test
 
@@ -34,18 +35,48 @@ pub fn instance(shards: usize) -> (Sockets, Seen) {
     (s, seen)
 }
 
-/// Runs callbacks until `pred` holds (true) or 10 s pass (false).
+/// Longest one wait for activity lasts before the caller looks again: a condition may also
+/// change without activity in these instances (another thread's work, acks draining a queue).
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// The activity generations of `s`, taken before looking at their queues.
+pub fn generations(s: &[&Sockets]) -> Vec<u64> {
+    s.iter().map(|x| x.activity()).collect()
+}
+
+/// Sleeps until one of `s` had activity since `seen` (from [`generations`]) or [`RECHECK`]
+/// passes. Several instances are waited on in short turns.
+pub fn wait_activity(s: &[&Sockets], seen: &[u64]) {
+    match s {
+        [] => std::thread::yield_now(),
+        [one] => {
+            one.wait_for_activity(seen[0], RECHECK);
+        }
+        many => {
+            let turn = RECHECK / many.len() as u32;
+            for (x, &g) in many.iter().zip(seen) {
+                if x.wait_for_activity(g, turn) != g {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs callbacks until `pred` holds (true) or 10 s pass (false), sleeping on `s`'s activity
+/// in between.
 pub fn wait_until(s: &[&Sockets], mut pred: impl FnMut() -> bool) -> bool {
     let clock = Clock::new();
     let start = clock.now();
     while clock.now().saturating_since(start) < Duration::from_secs(10) {
+        let seen = generations(s);
         for x in s {
             x.run_callbacks();
         }
         if pred() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        wait_activity(s, &seen);
     }
     false
 }

@@ -2,11 +2,9 @@
 //! at global, listen-socket and connection scope are taken and take effect, with GNS's
 //! inheritance; received message flags say how a message came.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use sockworks::{
     ConfigValue, Connection, ConnectionState, EResult, ListenSocket, StatusChanged, send_flags,
 };

@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test]: a failed unwrap is a failed test
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sockworks::engine::shard::Clock;
 use sockworks::{
     ConfigValue, Connection, ConnectionState, EResult, ListenSocket, OutMessage, PollGroup,
@@ -30,6 +28,8 @@ struct ServerLog {
 
 struct Server {
     addr: std::net::SocketAddr,
+    /// The server's instance (its loop runs on its own thread), to wait on its activity.
+    sockets: Sockets,
     log: Arc<Mutex<ServerLog>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -54,11 +54,13 @@ fn start_server(options: &[ConfigValue]) -> Server {
     let log = Arc::new(Mutex::new(ServerLog::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let (log2, stop2) = (log.clone(), stop.clone());
+    let sockets = s.clone();
     let thread = std::thread::spawn(move || {
         server_loop(&s, &seen, &log2, &stop2);
     });
     Server {
         addr,
+        sockets,
         log,
         stop,
         thread: Some(thread),
@@ -76,6 +78,7 @@ fn server_loop(s: &Sockets, seen: &Seen, log: &Mutex<ServerLog>, stop: &AtomicBo
     while !stop.load(Ordering::Relaxed)
         && clock.now().saturating_since(start) < Duration::from_secs(20)
     {
+        let seen_gen = s.activity();
         s.run_callbacks();
         let events: Vec<_> = seen.lock().unwrap()[handled..].to_vec();
         handled += events.len();
@@ -118,7 +121,8 @@ fn server_loop(s: &Sockets, seen: &Seen, log: &Mutex<ServerLog>, stop: &AtomicBo
                 .collect();
             assert!(s.send_messages(out).iter().all(|&r| r > 0));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        // Until something arrives (or a moment passes, to see the stop flag).
+        s.wait_for_activity(seen_gen, Duration::from_millis(20));
     }
 }
 
@@ -158,7 +162,7 @@ fn multiple_clients_broadcast() {
     let (c1, conn1) = client(server.addr, 201);
     let (c2, conn2) = client(server.addr, 202);
     // Both are known to the server before anyone speaks (they receive every echo).
-    assert!(wait_until(&[], || {
+    assert!(wait_until(&[&server.sockets], || {
         let log = server.log.lock().unwrap();
         log.transitions
             .iter()
@@ -187,7 +191,7 @@ fn client_connection_and_disconnection() {
     let server = start_server(&[]);
     let (c, conn) = client(server.addr, 301);
     assert!(c.close_connection(conn, 0, "leaving", false));
-    assert!(wait_until(&[], || {
+    assert!(wait_until(&[&server.sockets], || {
         server
             .log
             .lock()
@@ -212,7 +216,7 @@ fn dropping_the_client_instance_closes_its_connections() {
     let server = start_server(&[]);
     let (c, _conn) = client(server.addr, 401);
     drop(c);
-    assert!(wait_until(&[], || {
+    assert!(wait_until(&[&server.sockets], || {
         server
             .log
             .lock()

@@ -1,8 +1,6 @@
 //! End to end over 127.0.0.1: listen, connect, accept, messages both ways, close.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sockworks::{ConnectionState, EResult, send_flags};
 
 #[test]

@@ -2,9 +2,7 @@
 //! out of range: every call answers with the error the API reference documents (InvalidParam,
 //! false, −1, an INVALID handle...) and nothing panics.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sockworks::{
     ConfigValue, Connection, ConnectionState, EResult, LaneStatus, ListenSocket, OutMessage,
     PollGroup, Sockets, send_flags,

@@ -2,13 +2,14 @@
 //! `chat_client` run (`examples/common/`), driven here over 127.0.0.1 with one server and two
 //! clients, plus the room's rules on their own. Bounded: every wait ends within 4 s.
 
-#[path = "../examples/common/chat_client_logic.rs"]
+#[path = "../../examples/common/chat_client_logic.rs"]
 mod chat_client_logic;
-#[path = "../examples/common/chat_server_logic.rs"]
+#[path = "../../examples/common/chat_server_logic.rs"]
 mod chat_server_logic;
 
 use std::time::Duration;
 
+use crate::common::{generations, wait_activity};
 use chat_client_logic::{ChatClient, ClientEvent};
 use chat_server_logic::{Action, ChatServer, Leave, Room};
 use sockworks::engine::shard::Clock;
@@ -28,6 +29,8 @@ fn instance(seed: u64) -> Sockets {
 
 /// The three processes of a chat session, in one test.
 struct Chat {
+    /// Every instance of the session, to sleep on their activity.
+    sockets: Vec<Sockets>,
     server: ChatServer,
     clients: Vec<ChatClient>,
     /// What each client has shown so far.
@@ -41,6 +44,8 @@ impl Chat {
         let start = clock.now();
         let mut log = Vec::new();
         loop {
+            let socks: Vec<&Sockets> = self.sockets.iter().collect();
+            let gens = generations(&socks);
             let mut work = self.server.poll(&mut log);
             for (c, seen) in self.clients.iter_mut().zip(&mut self.seen) {
                 work += c.poll(seen);
@@ -54,7 +59,7 @@ impl Chat {
                 self.seen
             );
             if work == 0 {
-                std::thread::sleep(Duration::from_millis(1));
+                wait_activity(&socks, &gens);
             }
         }
     }
@@ -75,8 +80,10 @@ fn two_clients_chat_rename_and_quit_over_loopback() {
     let server_sockets = instance(1);
     let server = ChatServer::start(server_sockets.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server.local_addr().unwrap();
-    let first = ChatClient::connect(instance(2), addr).unwrap();
+    let first_sockets = instance(2);
+    let first = ChatClient::connect(first_sockets.clone(), addr).unwrap();
     let mut chat = Chat {
+        sockets: vec![server_sockets.clone(), first_sockets],
         server,
         clients: vec![first],
         seen: vec![Vec::new()],
@@ -86,8 +93,10 @@ fn two_clients_chat_rename_and_quit_over_loopback() {
         s[0].contains(&ClientEvent::Connected)
             && s[0].iter().any(|e| matches!(e, ClientEvent::Line(t) if t.starts_with("Welcome! You are 'User#1'. Nobody else")))
     });
+    let second_sockets = instance(3);
+    chat.sockets.push(second_sockets.clone());
     chat.clients
-        .push(ChatClient::connect(instance(3), addr).unwrap());
+        .push(ChatClient::connect(second_sockets, addr).unwrap());
     chat.seen.push(Vec::new());
     chat.until("the second welcome and the join", |s| {
         saw(&s[0], "User#2 joined.")
@@ -116,6 +125,7 @@ fn two_clients_chat_rename_and_quit_over_loopback() {
 
     // Server shutdown: the remaining client hears the goodbye and sees the connection end.
     let Chat {
+        sockets,
         server,
         mut clients,
         mut seen,
@@ -124,13 +134,14 @@ fn two_clients_chat_rename_and_quit_over_loopback() {
     let clock = Clock::new();
     let start = clock.now();
     while clients[0].is_open() {
+        let seen_gen = sockets[1].activity();
         clients[0].poll(&mut seen[0]);
         assert!(
             clock.now().saturating_since(start) < WAIT,
             "the client saw no end: {:#?}",
             seen[0]
         );
-        std::thread::sleep(Duration::from_millis(1));
+        sockets[1].wait_for_activity(seen_gen, Duration::from_millis(20));
     }
     assert!(saw(&seen[0], "The server is shutting down. Goodbye."));
     assert!(

@@ -2,9 +2,7 @@
 //! arrive on the lane they were sent on, in order per lane, numbered per lane; real-time
 //! status reports each configured lane; a lower priority value goes first.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sockworks::{ConfigValue, ConnectionState, EResult, LaneStatus, OutMessage, send_flags};
 
 #[test]

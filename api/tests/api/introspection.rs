@@ -2,11 +2,9 @@
 //! listen-socket address, connection info, names, user data, detailed and real-time status,
 //! receive timestamps.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use common::*;
+use crate::common::*;
 use sockworks::{ConfigValue, ConnectionState, ListenSocket, info_flags, send_flags};
 
 #[test]

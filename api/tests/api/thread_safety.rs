@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test]: a failed unwrap is a failed test
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sockworks::engine::shard::Clock;
 use sockworks::{ConfigValue, Connection, EResult, Message, OutMessage, Sockets, send_flags};
 
@@ -87,6 +85,8 @@ fn receiver(
     while (got[0].len() < want[0] || got[1].len() < want[1])
         && clock.now().saturating_since(start) < LIMIT
     {
+        let socks = [&ends[0].0, &ends[1].0];
+        let seen = generations(&socks);
         let mut idle = true;
         for (i, (s, conn)) in ends.iter().enumerate() {
             let n = s.receive_messages_on_connection(*conn, &mut got[i], 64);
@@ -94,7 +94,7 @@ fn receiver(
             idle &= n == 0;
         }
         if idle {
-            std::thread::sleep(Duration::from_millis(1));
+            wait_activity(&socks, &seen);
         }
     }
     done.fetch_add(1, Ordering::Relaxed);

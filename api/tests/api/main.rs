@@ -1,0 +1,15 @@
+//! The `sockworks` API's integration tests, one module per area, in one test binary (one
+//! link, one process: they run in parallel as threads).
+
+mod bad_input;
+mod basics;
+mod common;
+mod config;
+mod examples_smoke;
+mod integration;
+mod introspection;
+mod lanes;
+mod message_semantics;
+mod receive_into;
+mod regression;
+mod thread_safety;
