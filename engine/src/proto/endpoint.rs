@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 
 // Fx hashing: the keys are our own random connection ids and challenge-checked addresses, so a
 // fast non-keyed hash is safe here; SipHash was ~5 % of a loaded shard's instructions.
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -139,35 +139,27 @@ pub struct Endpoint {
     identity: LocalIdentity,
     challenge: ChallengeKey,
     ids: SharedIds,
-    connections: HashMap<u32, Connection>,
+    /// Each connection with its bookkeeping ([`meta::ConnMeta`]).
+    connections: HashMap<u32, Slot>,
     /// Incoming connections by (client address, client connection id).
     by_request: HashMap<(SocketAddr, u32), u32>,
-    /// The `by_request` key of each incoming connection (its address may change later).
-    request_keys: HashMap<u32, (SocketAddr, u32)>,
     /// Stateless replies waiting to go out.
     replies: VecDeque<(LocalSocket, SocketAddr, Vec<u8>)>,
     /// Listen sockets by the local socket they receive on.
     listeners: HashMap<LocalSocket, Listener>,
-    /// The local socket of every connection not on socket 0.
-    locals: HashMap<u32, LocalSocket>,
-    /// The listen-socket handle of every incoming connection.
-    accepted_by: HashMap<u32, u32>,
-    /// Connections with a received message waiting, in order.
+    /// Connections with a received message waiting, in order (members flagged `in_readable`).
     readable: VecDeque<u32>,
-    /// Members of `readable`.
-    in_readable: HashSet<u32>,
-    /// Connections that may have something to transmit, in order.
+    /// Connections that may have something to transmit, in order (members flagged
+    /// `in_ready`: O(1) membership for many connections).
     ready: VecDeque<u32>,
-    /// Members of `ready` (O(1) membership for many connections).
-    in_ready: HashSet<u32>,
     /// Each connection's next deadline in a hierarchical timer wheel: filing, refiling and
     /// finding due connections cost O(1), not a scan of every connection (nor O(log n)).
     timers: TimerWheel,
     /// Scratch for `handle_timeout`'s due list.
     due: Vec<(Timestamp, u32)>,
-    /// Connections touched since their deadline was last computed; refiled once per
-    /// `poll_timeout` / `handle_timeout`, not after every packet.
-    dirty: HashSet<u32>,
+    /// Connections touched since their deadline was last computed (members flagged `dirty`);
+    /// refiled once per `poll_timeout` / `handle_timeout`, not after every packet.
+    dirty_ids: Vec<u32>,
     events: VecDeque<EndpointEvent>,
     last_spam_reply: Option<Timestamp>,
     counters: EndpointCounters,
@@ -218,18 +210,13 @@ impl Endpoint {
             ))),
             connections: HashMap::default(),
             by_request: HashMap::default(),
-            request_keys: HashMap::default(),
             replies: VecDeque::new(),
             listeners,
-            locals: HashMap::default(),
-            accepted_by: HashMap::default(),
             readable: VecDeque::new(),
-            in_readable: HashSet::default(),
             ready: VecDeque::new(),
-            in_ready: HashSet::default(),
             timers: TimerWheel::default(),
             due: Vec::new(),
-            dirty: HashSet::default(),
+            dirty_ids: Vec::new(),
             events: VecDeque::new(),
             last_spam_reply: None,
             counters: EndpointCounters::default(),
@@ -251,13 +238,13 @@ impl Endpoint {
 
     /// A connection, for inspection.
     pub fn connection(&self, id: u32) -> Option<&Connection> {
-        self.connections.get(&id)
+        self.connections.get(&id).map(|s| &s.conn)
     }
 
     /// A connection, for calls that the endpoint does not wrap.
     pub fn connection_mut(&mut self, id: u32) -> Option<&mut Connection> {
         self.mark(id);
-        self.connections.get_mut(&id)
+        self.connections.get_mut(&id).map(|s| &mut s.conn)
     }
 
     /// The public half of this endpoint's identity key.
@@ -276,42 +263,6 @@ impl Endpoint {
         SessionSecrets {
             ephemeral: EphemeralKeyPair::from_secret_bytes(b),
             nonce: self.rng.next_u64(),
-        }
-    }
-
-    fn mark(&mut self, id: u32) {
-        if self.in_ready.insert(id) {
-            self.ready.push_back(id);
-        }
-    }
-
-    /// Refiles every touched connection under its current deadline.
-    fn refile(&mut self, now: Timestamp) {
-        if self.dirty.is_empty() {
-            return;
-        }
-        let dirty = std::mem::take(&mut self.dirty);
-        for &id in &dirty {
-            self.reschedule(id, now);
-        }
-        // Reuse the allocation.
-        self.dirty = dirty;
-        self.dirty.clear();
-    }
-
-    /// Files the connection under its current deadline.
-    fn reschedule(&mut self, id: u32, now: Timestamp) {
-        match self
-            .connections
-            .get_mut(&id)
-            .and_then(|c| c.poll_timeout(now))
-        {
-            Some(t) => {
-                self.timers.insert(t, id);
-            }
-            None => {
-                self.timers.remove(id);
-            }
         }
     }
 
@@ -359,22 +310,20 @@ impl Endpoint {
         let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
         let hs = ClientHandshake::new(id, server, &self.identity, secrets, ciphers);
         let conn = Connection::client(now, server, config, hs);
-        self.connections.insert(id, conn);
-        if local != 0 {
-            self.locals.insert(id, local);
-        }
-        self.collect(id, now);
+        self.connections.insert(id, Slot::new(conn, local));
+        self.collect(id);
     }
 
     /// `AcceptConnection`.
     pub fn accept(&mut self, now: Timestamp, id: u32) -> Result<(), EndpointError> {
         let secrets = self.secrets();
-        let conn = self
+        let conn = &mut self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
+            .ok_or(EndpointError::UnknownConnection)?
+            .conn;
         conn.accept(now, &self.identity, &secrets)?;
-        self.collect(id, now);
+        self.collect(id);
         Ok(())
     }
 
@@ -387,12 +336,13 @@ impl Endpoint {
         debug: &str,
         linger: bool,
     ) -> Result<(), EndpointError> {
-        let conn = self
+        let conn = &mut self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
+            .ok_or(EndpointError::UnknownConnection)?
+            .conn;
         conn.close(now, reason, debug, linger);
-        self.collect(id, now);
+        self.collect(id);
         Ok(())
     }
 
@@ -405,24 +355,25 @@ impl Endpoint {
         flags: u32,
         data: Vec<u8>,
     ) -> Result<u64, EndpointError> {
-        let conn = self
+        let conn = &mut self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
+            .ok_or(EndpointError::UnknownConnection)?
+            .conn;
         let n = conn.send_message(now, lane, flags, data)?;
         self.mark(id);
-        self.dirty.insert(id);
+        self.mark_dirty(id);
         Ok(n)
     }
 
     /// The next received message on a connection.
     pub fn poll_message(&mut self, id: u32) -> Option<ReceivedMessage> {
-        let conn = self.connections.get_mut(&id)?;
+        let conn = &mut self.connections.get_mut(&id)?.conn;
         let m = conn.poll_message();
         if m.is_none() && conn.is_dead() {
             // Drained: a dead connection may now be forgotten. (A live one is left alone: no
             // transmit or timer work for having been read.)
-            self.collect(id, Timestamp::ZERO);
+            self.collect(id);
         }
         m
     }
@@ -431,7 +382,9 @@ impl Endpoint {
     /// with [`Endpoint::poll_message`]); each appears once until polled again.
     pub fn poll_readable(&mut self) -> Option<u32> {
         let id = self.readable.pop_front()?;
-        self.in_readable.remove(&id);
+        if let Some(s) = self.connections.get_mut(&id) {
+            s.meta.in_readable = false;
+        }
         Some(id)
     }
 
@@ -452,82 +405,39 @@ impl Endpoint {
         let Some(l) = self.listeners.remove(&local) else {
             return Vec::new();
         };
+        // Connections the application already closed (lingering, FinWait) finish on their own.
         let mut ids: Vec<u32> = self
-            .accepted_by
+            .connections
             .iter()
-            .filter(|&(_, &h)| h == l.handle)
+            .filter(|(_, s)| {
+                s.meta.accepted_by == Some(l.handle)
+                    && !matches!(s.conn.state(), State::Linger | State::FinWait | State::Dead)
+            })
             .map(|(&id, _)| id)
             .collect();
         ids.sort_unstable();
-        // Connections the application already closed (lingering, FinWait) finish on their own.
-        ids.retain(|id| {
-            self.connections
-                .get(id)
-                .is_some_and(|c| !matches!(c.state(), State::Linger | State::FinWait | State::Dead))
-        });
         for &id in &ids {
-            if let Some(conn) = self.connections.get_mut(&id) {
-                conn.close(now, 1000, "Listen socket closed", false);
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.conn.close(now, 1000, "Listen socket closed", false);
             }
-            self.collect(id, now);
+            self.collect(id);
         }
         ids
     }
 
     /// The listen-socket handle a connection came in through.
     pub fn accepted_by(&self, id: u32) -> Option<u32> {
-        self.accepted_by.get(&id).copied()
+        self.connections.get(&id)?.meta.accepted_by
     }
 
     /// The local socket a connection uses.
     pub fn local_of(&self, id: u32) -> LocalSocket {
-        if self.locals.is_empty() {
-            // Single-socket endpoints (the common server case) skip the hash per datagram.
-            return 0;
-        }
-        self.locals.get(&id).copied().unwrap_or(0)
+        self.connections.get(&id).map_or(0, |s| s.meta.local)
     }
 
     /// The next status change.
     pub fn poll_event(&mut self) -> Option<EndpointEvent> {
         self.events.pop_front()
-    }
-
-    /// Moves a connection's events to the endpoint queue, marks it for transmit, and forgets
-    /// it once dead and drained.
-    fn collect(&mut self, id: u32, _now: Timestamp) {
-        let Some(conn) = self.connections.get_mut(&id) else {
-            return;
-        };
-        let incoming = conn.is_incoming();
-        while let Some(change) = conn.poll_event() {
-            self.events.push_back(EndpointEvent {
-                connection: id,
-                incoming,
-                change,
-            });
-        }
-        if conn.has_message() && self.in_readable.insert(id) {
-            self.readable.push_back(id);
-        }
-        if conn.is_dead() && !conn.has_pending_transmit() && !conn.has_message() {
-            self.forget(id);
-        } else {
-            self.mark(id);
-            self.dirty.insert(id);
-        }
-    }
-
-    fn forget(&mut self, id: u32) {
-        self.timers.remove(id);
-        if self.connections.remove(&id).is_some() {
-            if let Some(key) = self.request_keys.remove(&id) {
-                self.by_request.remove(&key);
-            }
-            self.locals.remove(&id);
-            self.accepted_by.remove(&id);
-            lock_ids(&self.ids).free(id);
-        }
     }
 
     /// One received datagram. Data packets are decrypted in place.
@@ -594,17 +504,19 @@ impl Endpoint {
             return Some((local, to));
         }
         while let Some(&id) = self.ready.front() {
-            if let Some(conn) = self.connections.get_mut(&id)
-                && conn.poll_transmit(now, out).is_some()
+            if let Some(s) = self.connections.get_mut(&id)
+                && s.conn.poll_transmit(now, out).is_some()
             {
-                let to = conn.peer();
-                let local = self.local_of(id);
-                self.collect(id, now);
+                let to = s.conn.peer();
+                let local = s.meta.local;
+                self.collect(id);
                 return Some((local, to));
             }
             self.ready.pop_front();
-            self.in_ready.remove(&id);
-            self.dirty.insert(id);
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.meta.in_ready = false;
+            }
+            self.mark_dirty(id);
         }
         None
     }
@@ -635,15 +547,18 @@ impl Endpoint {
         due.clear();
         self.timers.pop_due(now, &mut due);
         for &(_, id) in &due {
-            if let Some(conn) = self.connections.get_mut(&id) {
-                conn.handle_timeout(now);
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.conn.handle_timeout(now);
             }
-            self.collect(id, now);
+            self.collect(id);
         }
         self.due = due;
     }
 }
 
+mod meta;
 mod receive;
+
+use meta::Slot;
 #[cfg(test)]
 mod tests;

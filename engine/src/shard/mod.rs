@@ -38,6 +38,7 @@ use crate::driver::{Driver, RxBatch, TxBatch, Wake};
 use crate::proto::endpoint::{Endpoint, LocalSocket};
 use crate::proto::ids::IdAllocator;
 use crate::time::Timestamp;
+use crate::wire::packet::receiver_id;
 
 /// Application logic that runs on the shard thread between I/O rounds.
 pub trait App {
@@ -231,10 +232,7 @@ impl<D: Driver> Shard<D> {
     /// The owner shard of a data datagram, if it is not shard `me`.
     fn foreign_owner(forwarding: Option<&Forwarding>, me: u32, data: &[u8]) -> Option<usize> {
         let f = forwarding?;
-        if data.len() < 5 || data[0] & 0x80 == 0 {
-            return None;
-        }
-        let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+        let id = receiver_id(data)?;
         let owner = IdAllocator::shard_of(id, f.shard_bits) as usize;
         (owner != me as usize && owner < f.queues.len()).then_some(owner)
     }
