@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::driver::steering::attach_steering;
 use sockworks_engine::proto::connection::ApiState;
-use sockworks_engine::proto::endpoint::Listener;
+use sockworks_engine::proto::endpoint::{Listener, Transmit};
 use std::os::fd::AsFd;
 use std::sync::Mutex;
 
@@ -161,7 +161,7 @@ impl Sockets {
         write(&sh.shards[shard].conns).insert(id, rec);
         let cfg = config.connection;
         sh.command(shard, move |ep, now| {
-            ep.connect_with_id(now, local, id, server, Some(cfg));
+            ep.connect_with_id(now, id, Transmit { local, to: server }, Some(cfg));
         });
         Connection(id)
     }

@@ -48,7 +48,7 @@ fn sockworks_client_talks_to_gns_server() {
     let mut drv = UdpDriver::bind("127.0.0.1:0".parse().unwrap(), fast_config(false), 7).unwrap();
     let server = format!("127.0.0.1:{port}").parse().unwrap();
     let now = drv.now();
-    let c = drv.endpoint.connect(now, server, None).unwrap();
+    let c = drv.endpoint.connect(now, server.into(), None).unwrap();
     assert!(
         drv.run_until(LIMIT, |ep, _| state(ep, c) == Some(State::Connected))
             .unwrap(),

@@ -111,7 +111,7 @@ impl Drop for ClientApp {
 impl App for ClientApp {
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
         while self.to_open > 0 {
-            match ep.connect(now, self.server, None) {
+            match ep.connect(now, self.server.into(), None) {
                 Ok(id) => self.flows.push(Flow {
                     id,
                     up: false,

@@ -1,7 +1,7 @@
 //! The endpoint: one UDP socket's worth of connections, sans I/O (spec §1.5, §2.3-2.4, §2.10).
 //!
 //! ```text
-//!  handle_datagram(now, from, bytes)
+//!  handle_datagram(now, RecvMeta { local, from }, bytes)
 //!    ├─ data (lead ≥ 0x80) ──────── by receiver connection id ─► Connection::handle_data
 //!    │                                (not by address: survives client NAT rebinding once the
 //!    │                                 packet authenticates; GNS routes by address)
@@ -9,7 +9,8 @@
 //!    ├─ ConnectRequest ────── known? ─► connection : challenge ok ─► new incoming Connection
 //!    ├─ ChallengeReply / ConnectOK ─ by our (client) id
 //!    └─ ConnectionClosed / NoConnection ─ by our id, else by (addr, peer id), else reply
-//!  poll_transmit(now, out) -> Some(dest)   stateless replies, then each connection's datagrams
+//!  poll_transmit(now, out) -> Some(Transmit { local, to })
+//!                           stateless replies, then each connection's datagrams
 //!  poll_event / poll_message / poll_timeout / handle_timeout
 //! ```
 //!
@@ -48,9 +49,7 @@ use crate::time::Timestamp;
 /// Minimum spacing of NoConnection replies to strays (GNS's global spam limiter: 250 ms).
 pub const NO_CONNECTION_SPAM_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Which of a shard's sockets a datagram came in on or leaves by (0 for a single-socket
-/// endpoint). The runtime maps it to a driver.
-pub type LocalSocket = u16;
+pub use crate::datagram::{LocalSocket, RecvMeta, Transmit};
 
 /// A listen socket as the endpoint sees it: the socket it receives on and what new
 /// connections inherit.
@@ -266,27 +265,17 @@ impl Endpoint {
         }
     }
 
-    /// `ConnectByIPAddress`: starts a client connection; returns its handle.
+    /// `ConnectByIPAddress`: starts a client connection to `server.to`, sending by local
+    /// socket `server.local` (a `SocketAddr` converts to socket 0); returns its handle.
     pub fn connect(
         &mut self,
         now: Timestamp,
-        server: SocketAddr,
-        config: Option<ConnectionConfig>,
-    ) -> Result<u32, EndpointError> {
-        self.connect_on(now, 0, server, config)
-    }
-
-    /// [`Endpoint::connect`] through local socket `local`.
-    pub fn connect_on(
-        &mut self,
-        now: Timestamp,
-        local: LocalSocket,
-        server: SocketAddr,
+        server: Transmit,
         config: Option<ConnectionConfig>,
     ) -> Result<u32, EndpointError> {
         let rng = &mut self.rng;
         let id = lock_ids(&self.ids).allocate(|| rng.next_u32())?;
-        self.connect_with_id(now, local, id, server, config);
+        self.connect_with_id(now, id, server, config);
         Ok(id)
     }
 
@@ -300,11 +289,11 @@ impl Endpoint {
     pub fn connect_with_id(
         &mut self,
         now: Timestamp,
-        local: LocalSocket,
         id: u32,
-        server: SocketAddr,
+        server: Transmit,
         config: Option<ConnectionConfig>,
     ) {
+        let Transmit { local, to: server } = server;
         let config = config.unwrap_or(self.config.connection);
         let secrets = self.secrets();
         let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
@@ -440,19 +429,10 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// One received datagram. Data packets are decrypted in place.
-    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &mut [u8]) {
-        self.handle_datagram_on(now, 0, from, data);
-    }
-
-    /// One datagram received on local socket `local`.
-    pub fn handle_datagram_on(
-        &mut self,
-        now: Timestamp,
-        local: LocalSocket,
-        from: SocketAddr,
-        data: &mut [u8],
-    ) {
+    /// One received datagram (a `SocketAddr` converts to a [`RecvMeta`] on local socket 0).
+    /// Data packets are decrypted in place.
+    pub fn handle_datagram(&mut self, now: Timestamp, meta: RecvMeta, data: &mut [u8]) {
+        let RecvMeta { local, from } = meta;
         if self.fake_recv.conditions.active()
             && !self
                 .fake_recv
@@ -464,22 +444,14 @@ impl Endpoint {
     }
 
     /// Appends the next datagram to send to `out` (so a runtime builds its whole send batch
-    /// in one buffer); returns its destination, or `None` with `out` unchanged.
-    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<SocketAddr> {
-        self.poll_transmit_on(now, out).map(|(_, to)| to)
-    }
-
-    /// [`Endpoint::poll_transmit`] that also says which local socket the datagram leaves by.
-    pub fn poll_transmit_on(
-        &mut self,
-        now: Timestamp,
-        out: &mut Vec<u8>,
-    ) -> Option<(LocalSocket, SocketAddr)> {
+    /// in one buffer); returns where it goes (local socket and destination), or `None` with
+    /// `out` unchanged.
+    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
         let start = out.len();
         loop {
             if let Some((local, to, data)) = self.fake_send.release_on(now) {
                 out.extend_from_slice(&data);
-                return Some((local, to));
+                return Some(Transmit { local, to });
             }
             let (local, to) = self.next_datagram(now, out)?;
             if !self.fake_send.conditions.active()
@@ -487,7 +459,7 @@ impl Endpoint {
                     .fake_send
                     .admit_on(now, &mut self.rng, local, to, &out[start..])
             {
-                return Some((local, to));
+                return Some(Transmit { local, to });
             }
             // Held back or dropped by the fake conditions: not for the caller.
             out.truncate(start);

@@ -35,7 +35,7 @@ pub use mailbox::{Command, Inbox, Mailbox, mailbox};
 pub use runtime::{Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
 
 use crate::driver::{Driver, RxBatch, TxBatch, Wake};
-use crate::proto::endpoint::{Endpoint, LocalSocket};
+use crate::proto::endpoint::{Endpoint, RecvMeta};
 use crate::proto::ids::IdAllocator;
 use crate::time::Timestamp;
 use crate::wire::packet::receiver_id;
@@ -55,7 +55,7 @@ impl App for NoApp {
 }
 
 /// A datagram handed from the shard that received it to the shard that owns it.
-type Forwarded = (LocalSocket, SocketAddr, Vec<u8>);
+type Forwarded = (RecvMeta, Vec<u8>);
 
 /// Datagrams that reached the wrong shard, and how to wake their owner.
 #[derive(Clone)]
@@ -259,26 +259,26 @@ impl<D: Driver> Shard<D> {
             let Some((from, data)) = self.rx.get_mut(i) else {
                 break;
             };
+            let meta = RecvMeta { local, from };
             match Self::foreign_owner(self.forwarding.as_ref(), self.config.index, data) {
                 Some(owner) => {
                     if let Some(f) = &self.forwarding {
-                        f.queues[owner].push((local, from, data.to_vec()));
+                        f.queues[owner].push((meta, data.to_vec()));
                         f.wakers[owner].wake();
                         self.stats.forwarded_out += 1;
                     }
                 }
-                None => self.endpoint.handle_datagram_on(now, local, from, data),
+                None => self.endpoint.handle_datagram(now, meta, data),
             }
         }
         if let Some(f) = &self.forwarding {
             let mine = &f.queues[self.config.index as usize];
             for _ in 0..1024 {
-                let Some((local, from, mut data)) = mine.pop() else {
+                let Some((meta, mut data)) = mine.pop() else {
                     break;
                 };
                 self.stats.forwarded_in += 1;
-                self.endpoint
-                    .handle_datagram_on(now, local, from, &mut data);
+                self.endpoint.handle_datagram(now, meta, &mut data);
                 work = true;
             }
         }
@@ -298,9 +298,7 @@ impl<D: Driver> Shard<D> {
             // Datagrams are written straight into the batch buffer: no copy per packet.
             let endpoint = &mut self.endpoint;
             while self.tx.len() < self.config.batch
-                && self
-                    .tx
-                    .push_with_on(|buf| endpoint.poll_transmit_on(now, buf))
+                && self.tx.push_with(|buf| endpoint.poll_transmit(now, buf))
             {}
             if self.tx.is_empty() {
                 return Ok(sent_any);

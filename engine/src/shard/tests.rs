@@ -25,7 +25,7 @@ impl App for ClientApp {
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
         let c = *self
             .conn
-            .get_or_insert_with(|| ep.connect(now, self.server, None).expect("connect"));
+            .get_or_insert_with(|| ep.connect(now, self.server.into(), None).expect("connect"));
         while ep.poll_event().is_some() {}
         if ep
             .connection(c)
@@ -161,7 +161,11 @@ fn mailbox_commands_run_on_the_shard() {
     let s2 = seen.clone();
     rt.mailbox(0).unwrap().send(Box::new(move |ep, now| {
         let id = ep
-            .connect(now, "10.0.0.8:1".parse().unwrap(), None)
+            .connect(
+                now,
+                "10.0.0.8:1".parse::<SocketAddr>().unwrap().into(),
+                None,
+            )
             .unwrap();
         *s2.lock().unwrap() = Some(id);
     }));

@@ -71,7 +71,7 @@ fn handshake_connects_both_sides_with_status_events() {
 #[test]
 fn server_can_refuse_by_closing_while_connecting() {
     let mut p = pair(2, lan());
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let c = p.client.connect(p.now, p.server_addr.into(), None).unwrap();
     let limit = p.now + Duration::from_secs(5);
     let mut refused = false;
     assert!(p.run_until(limit, STEPS, |p| {
@@ -322,7 +322,7 @@ fn handshake_times_out_without_a_server() {
             ..lan()
         },
     );
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let c = p.client.connect(p.now, p.server_addr.into(), None).unwrap();
     let start = p.now;
     let limit = p.now + Duration::from_secs(20);
     assert!(p.run_until(limit, STEPS, |p| {
@@ -347,7 +347,7 @@ fn unaccepted_connection_times_out_on_the_server() {
     };
     let c = p
         .client
-        .connect(p.now, p.server_addr, Some(patient))
+        .connect(p.now, p.server_addr.into(), Some(patient))
         .unwrap();
     let limit = p.now + Duration::from_secs(20);
     assert!(p.run_until(limit, STEPS, |p| {
@@ -392,17 +392,18 @@ fn hostile_datagrams_are_dropped_and_counted() {
     let now = p.now;
     // Garbage, truncated, a forged data packet for the live connection, a replayed one.
     p.server
-        .handle_datagram(now, from, &mut [0x10, 1, 2, 3, 4, 5]);
+        .handle_datagram(now, from.into(), &mut [0x10, 1, 2, 3, 4, 5]);
     p.server
-        .handle_datagram(now, from, &mut [0x22, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        .handle_datagram(now, from.into(), &mut [0x22, 0xff, 0xff, 0xff, 0xff, 0xff]);
     let mut forged = vec![0x80];
     forged.extend_from_slice(&s.to_le_bytes());
     forged.extend_from_slice(&[9, 0]);
     forged.extend_from_slice(&[0xab; 40]);
-    p.server.handle_datagram(now, from, &mut forged.clone());
+    p.server
+        .handle_datagram(now, from.into(), &mut forged.clone());
     let mut unknown = forged.clone();
     unknown[1] ^= 0xff;
-    p.server.handle_datagram(now, from, &mut unknown);
+    p.server.handle_datagram(now, from.into(), &mut unknown);
     let counters = p.server.counters();
     assert_eq!(counters.malformed, 1);
     assert_eq!(counters.bad_control, 1);
@@ -462,7 +463,7 @@ fn corrupting_network_never_breaks_delivery() {
 #[test]
 fn send_errors_map_to_gns_results() {
     let mut p = pair(14, lan());
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let c = p.client.connect(p.now, p.server_addr.into(), None).unwrap();
     // NoDelay while connecting is Ignored; others queue.
     let e = p.client.send_message(
         p.now,
@@ -634,7 +635,7 @@ fn replayed_datagrams_are_dropped_and_counted() {
     for _ in 0..3 {
         for d in &sent {
             p.server
-                .handle_datagram(p.now, p.client_addr, &mut d.clone());
+                .handle_datagram(p.now, p.client_addr.into(), &mut d.clone());
         }
     }
     let got: Vec<_> = std::iter::from_fn(|| p.server.poll_message(s)).collect();
