@@ -161,7 +161,7 @@ impl Sockets {
         write(&sh.shards[shard].conns).insert(id, rec);
         let cfg = config.connection;
         sh.command(shard, move |ep, now| {
-            ep.connect_with_id(now, id, Transmit { local, to: server }, Some(cfg));
+            ep.connect_with_id(now, id.into(), Transmit { local, to: server }, Some(cfg));
         });
         Connection(id)
     }
@@ -182,7 +182,7 @@ impl Sockets {
         let id = conn.0;
         sh.command(rec.shard, move |ep, now| {
             // A race with the peer giving up ends the connection; its status change says so.
-            let _ = ep.accept(now, id);
+            let _ = ep.accept(now, id.into());
         });
         EResult::Ok
     }
@@ -218,9 +218,9 @@ impl Sockets {
         let id = conn.0;
         let reason = u32::try_from(reason).unwrap_or(0);
         sh.command(rec.shard, move |ep, now| {
-            let _ = ep.close(now, id, reason, &debug, linger);
+            let _ = ep.close(now, id.into(), reason, &debug, linger);
             // Drain what arrived meanwhile so the engine can free the connection.
-            while ep.poll_message(id).is_some() {}
+            while ep.poll_message(id.into()).is_some() {}
         });
         true
     }

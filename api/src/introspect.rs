@@ -121,7 +121,7 @@ impl Sockets {
         }
         let id = conn.0;
         let s = ask(sh, rec.shard, move |ep, now| {
-            ep.connection_mut(id).map(|c| c.status(now))
+            ep.connection_mut(id.into()).map(|c| c.status(now))
         })
         .flatten()
         .ok_or(EResult::NoConnection)?;
@@ -165,7 +165,7 @@ impl Sockets {
             )
         } else {
             let Some(Some(text)) = ask(sh, rec.shard, move |ep, now| {
-                ep.connection_mut(id).map(|c| c.detailed_status(now))
+                ep.connection_mut(id.into()).map(|c| c.detailed_status(now))
             }) else {
                 return -1;
             };
@@ -277,7 +277,7 @@ impl Sockets {
         let value = value.clone();
         let id = conn.0;
         sh.command(rec.shard, move |ep, now| {
-            if let Some(c) = ep.connection_mut(id) {
+            if let Some(c) = ep.connection_mut(id.into()) {
                 let mut cfg = Config {
                     connection: *c.config(),
                     ..Config::default()

@@ -26,7 +26,7 @@ pub const MAX_LANES: usize = 255;
 /// On the shard: publishes the engine's queued byte count of connection `id` to its record,
 /// where senders check the send-buffer limit.
 fn publish_buffered(ep: &Endpoint, id: u32, rec: &ConnRecord) {
-    if let Some(c) = ep.connection(id) {
+    if let Some(c) = ep.connection(id.into()) {
         let size = c.snp().config().send_buffer_size;
         let used = size.saturating_sub(c.snp().send_buffer_available());
         rec.engine_buffered.store(used as u64, Ordering::Release);
@@ -116,8 +116,8 @@ fn send_run(
         // Queued while the lock is held: commands and numbers stay in the same order.
         sh.command(rec.shard, move |ep, now| {
             for (data, lane, flags) in accepted {
-                if ep.send_message(now, id, lane, flags, data).is_err()
-                    && let Some(c) = ep.connection_mut(id)
+                if ep.send_message(now, id.into(), lane, flags, data).is_err()
+                    && let Some(c) = ep.connection_mut(id.into())
                 {
                     // Keep later numbers equal to what the callers were told.
                     c.skip_message_number(lane);
@@ -193,7 +193,7 @@ impl Sockets {
         };
         let id = conn.0;
         sh.command(rec.shard, move |ep, now| {
-            if let Some(c) = ep.connection_mut(id) {
+            if let Some(c) = ep.connection_mut(id.into()) {
                 let _ = c.flush(now);
             }
         });
@@ -261,7 +261,7 @@ impl Sockets {
         let (p, w) = (priorities.to_vec(), weights.to_vec());
         let id = conn.0;
         sh.command(rec.shard, move |ep, _| {
-            if let Some(c) = ep.connection_mut(id) {
+            if let Some(c) = ep.connection_mut(id.into()) {
                 let _ = c.configure_lanes(&p, &w);
             }
         });

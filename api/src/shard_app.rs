@@ -44,7 +44,7 @@ pub(crate) fn info_of(
     listen: ListenSocket,
     user_data: i64,
 ) -> Option<ConnectionInfo> {
-    let c = ep.connection(id)?;
+    let c = ep.connection(id.into())?;
     let i = c.info();
     let mut flags = 0;
     if i.unauthenticated {
@@ -79,13 +79,13 @@ impl App for ApiApp {
         };
         let me = &shared.shards[self.shard];
         while let Some(ev) = ep.poll_event() {
-            let id = ev.connection;
+            let id = ev.connection.get();
             let known = read(&me.conns).get(&id).cloned();
             let rec = match known {
                 Some(r) => r,
                 None if ev.incoming && ev.change.new == ApiState::Connecting => {
                     // A new connection on one of our listen sockets.
-                    let listen = ep.accepted_by(id).unwrap_or(0);
+                    let listen = ep.accepted_by(id.into()).unwrap_or(0);
                     let config = read(&shared.listen)
                         .get(&listen)
                         .map(|l| lock(&l.config).clone())
@@ -134,9 +134,10 @@ impl App for ApiApp {
                 },
             ));
         }
-        while let Some(id) = ep.poll_readable() {
+        while let Some(cid) = ep.poll_readable() {
+            let id = cid.get();
             let rec = read(&me.conns).get(&id).cloned();
-            while let Some(m) = ep.poll_message(id) {
+            while let Some(m) = ep.poll_message(cid) {
                 let Some(rec) = rec.as_ref() else {
                     // Closed by the application: unread data is discarded (GNS).
                     continue;

@@ -233,7 +233,7 @@ impl Drop for Instance {
                     for id in open {
                         let _ = ep.close(
                             now,
-                            id,
+                            id.into(),
                             END_SHUTDOWN,
                             "SteamNetworkingSockets shutdown",
                             false,

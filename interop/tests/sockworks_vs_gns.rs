@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sockworks_engine::blocking::UdpDriver;
 use sockworks_engine::proto::connection::{ApiState, State};
-use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig};
+use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointConfig};
 use sockworks_engine::proto::snp::send_flags;
 use sockworks_interop::payload::{fnv_hex, pattern};
 use sockworks_interop::process::{FAST, PeerProc};
@@ -27,7 +27,7 @@ fn fast_config(listen: bool) -> EndpointConfig {
     cfg
 }
 
-fn state(ep: &Endpoint, id: u32) -> Option<State> {
+fn state(ep: &Endpoint, id: ConnectionId) -> Option<State> {
     ep.connection(id).map(|c| c.state())
 }
 

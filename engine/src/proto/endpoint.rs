@@ -50,6 +50,7 @@ use crate::time::Timestamp;
 pub const NO_CONNECTION_SPAM_INTERVAL: Duration = Duration::from_millis(250);
 
 pub use crate::datagram::{LocalSocket, RecvMeta, Transmit};
+pub use crate::proto::ids::ConnectionId;
 
 /// A listen socket as the endpoint sees it: the socket it receives on and what new
 /// connections inherit.
@@ -100,7 +101,7 @@ pub struct EndpointCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointEvent {
     /// The connection (its handle).
-    pub connection: u32,
+    pub connection: ConnectionId,
     /// Came in through the listen socket.
     pub incoming: bool,
     /// What changed.
@@ -236,12 +237,13 @@ impl Endpoint {
     }
 
     /// A connection, for inspection.
-    pub fn connection(&self, id: u32) -> Option<&Connection> {
-        self.connections.get(&id).map(|s| &s.conn)
+    pub fn connection(&self, id: ConnectionId) -> Option<&Connection> {
+        self.connections.get(&id.get()).map(|s| &s.conn)
     }
 
     /// A connection, for calls that the endpoint does not wrap.
-    pub fn connection_mut(&mut self, id: u32) -> Option<&mut Connection> {
+    pub fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
+        let id = id.get();
         self.mark(id);
         self.connections.get_mut(&id).map(|s| &mut s.conn)
     }
@@ -272,9 +274,9 @@ impl Endpoint {
         now: Timestamp,
         server: Transmit,
         config: Option<ConnectionConfig>,
-    ) -> Result<u32, EndpointError> {
+    ) -> Result<ConnectionId, EndpointError> {
         let rng = &mut self.rng;
-        let id = lock_ids(&self.ids).allocate(|| rng.next_u32())?;
+        let id = ConnectionId::new(lock_ids(&self.ids).allocate(|| rng.next_u32())?);
         self.connect_with_id(now, id, server, config);
         Ok(id)
     }
@@ -289,10 +291,11 @@ impl Endpoint {
     pub fn connect_with_id(
         &mut self,
         now: Timestamp,
-        id: u32,
+        id: ConnectionId,
         server: Transmit,
         config: Option<ConnectionConfig>,
     ) {
+        let id = id.get();
         let Transmit { local, to: server } = server;
         let config = config.unwrap_or(self.config.connection);
         let secrets = self.secrets();
@@ -304,7 +307,8 @@ impl Endpoint {
     }
 
     /// `AcceptConnection`.
-    pub fn accept(&mut self, now: Timestamp, id: u32) -> Result<(), EndpointError> {
+    pub fn accept(&mut self, now: Timestamp, id: ConnectionId) -> Result<(), EndpointError> {
+        let id = id.get();
         let secrets = self.secrets();
         let conn = &mut self
             .connections
@@ -320,11 +324,12 @@ impl Endpoint {
     pub fn close(
         &mut self,
         now: Timestamp,
-        id: u32,
+        id: ConnectionId,
         reason: u32,
         debug: &str,
         linger: bool,
     ) -> Result<(), EndpointError> {
+        let id = id.get();
         let conn = &mut self
             .connections
             .get_mut(&id)
@@ -339,11 +344,12 @@ impl Endpoint {
     pub fn send_message(
         &mut self,
         now: Timestamp,
-        id: u32,
+        id: ConnectionId,
         lane: u8,
         flags: u32,
         data: Vec<u8>,
     ) -> Result<u64, EndpointError> {
+        let id = id.get();
         let conn = &mut self
             .connections
             .get_mut(&id)
@@ -356,7 +362,8 @@ impl Endpoint {
     }
 
     /// The next received message on a connection.
-    pub fn poll_message(&mut self, id: u32) -> Option<ReceivedMessage> {
+    pub fn poll_message(&mut self, id: ConnectionId) -> Option<ReceivedMessage> {
+        let id = id.get();
         let conn = &mut self.connections.get_mut(&id)?.conn;
         let m = conn.poll_message();
         if m.is_none() && conn.is_dead() {
@@ -369,12 +376,12 @@ impl Endpoint {
 
     /// A connection that had a received message waiting when it was last touched (drain it
     /// with [`Endpoint::poll_message`]); each appears once until polled again.
-    pub fn poll_readable(&mut self) -> Option<u32> {
+    pub fn poll_readable(&mut self) -> Option<ConnectionId> {
         let id = self.readable.pop_front()?;
         if let Some(s) = self.connections.get_mut(&id) {
             s.meta.in_readable = false;
         }
-        Some(id)
+        Some(ConnectionId::new(id))
     }
 
     /// Starts accepting connections on local socket `local`.
@@ -390,7 +397,7 @@ impl Endpoint {
 
     /// Stops listening on `local` and closes every connection accepted through it (GNS's
     /// CloseListenSocket); returns those connections.
-    pub fn remove_listener(&mut self, now: Timestamp, local: LocalSocket) -> Vec<u32> {
+    pub fn remove_listener(&mut self, now: Timestamp, local: LocalSocket) -> Vec<ConnectionId> {
         let Some(l) = self.listeners.remove(&local) else {
             return Vec::new();
         };
@@ -411,17 +418,17 @@ impl Endpoint {
             }
             self.collect(id);
         }
-        ids
+        ids.into_iter().map(ConnectionId::new).collect()
     }
 
     /// The listen-socket handle a connection came in through.
-    pub fn accepted_by(&self, id: u32) -> Option<u32> {
-        self.connections.get(&id)?.meta.accepted_by
+    pub fn accepted_by(&self, id: ConnectionId) -> Option<u32> {
+        self.connections.get(&id.get())?.meta.accepted_by
     }
 
     /// The local socket a connection uses.
-    pub fn local_of(&self, id: u32) -> LocalSocket {
-        self.connections.get(&id).map_or(0, |s| s.meta.local)
+    pub fn local_of(&self, id: ConnectionId) -> LocalSocket {
+        self.connections.get(&id.get()).map_or(0, |s| s.meta.local)
     }
 
     /// The next status change.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::driver::loopback::LoopbackNet;
+use crate::proto::endpoint::ConnectionId;
 use crate::proto::snp::send_flags;
 
 /// Connects, sends `n` reliable messages, counts echoes; optionally moves its peer address
@@ -15,7 +16,7 @@ use crate::proto::snp::send_flags;
 struct ClientApp {
     server: SocketAddr,
     move_to: Option<SocketAddr>,
-    conn: Option<u32>,
+    conn: Option<ConnectionId>,
     sent: usize,
     n: usize,
     echoed: Arc<AtomicUsize>,
@@ -176,6 +177,6 @@ fn mailbox_commands_run_on_the_shard() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let id = seen.lock().unwrap().expect("command ran");
-    assert_eq!(rt.shard_of(id), 0);
+    assert_eq!(rt.shard_of(id.get()), 0);
     rt.stop().unwrap();
 }

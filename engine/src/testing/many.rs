@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::measure::{Goodput, ManyCounters, Snapshot, jain_index};
 use super::{BottleneckConfig, BottleneckId, Datagram, LinkConditions, Network};
 use crate::proto::connection::{ApiState, ConnError, ConnectionConfig, State};
-use crate::proto::endpoint::{Endpoint, EndpointConfig, EndpointError, Transmit};
+use crate::proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointError, Transmit};
 use crate::proto::snp::{SendError, send_flags};
 use crate::time::Timestamp;
 
@@ -85,9 +85,9 @@ pub struct ManyClient {
     /// The client's address.
     pub addr: SocketAddr,
     /// The client's connection handle.
-    pub handle: u32,
+    pub handle: ConnectionId,
     /// The server's handle for this connection, once it was accepted.
-    pub server_handle: Option<u32>,
+    pub server_handle: Option<ConnectionId>,
     /// When the connection was opened.
     pub started_at: Timestamp,
     /// When the client saw it connected.
@@ -120,7 +120,7 @@ pub struct Many {
     config: ManyConfig,
     seed: u64,
     by_addr: HashMap<SocketAddr, usize>,
-    by_server_handle: HashMap<u32, usize>,
+    by_server_handle: HashMap<ConnectionId, usize>,
     /// Indices of clients touched since their transmits were last polled.
     touched: Vec<usize>,
     server_timeout: Option<Timestamp>,

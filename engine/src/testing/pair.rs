@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use super::{Datagram, LinkConditions, Network};
 use crate::proto::connection::{ApiState, State};
-use crate::proto::endpoint::{Endpoint, EndpointConfig, Transmit};
+use crate::proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, Transmit};
 use crate::time::Timestamp;
 
 /// Client and server endpoints on a simulated network.
@@ -161,7 +161,7 @@ impl Pair {
     /// Opens a client connection and accepts it on the server, running up to `within` of
     /// virtual time. Returns (client handle, server handle) once the client is Connected;
     /// status events seen on the server are consumed.
-    pub fn connect(&mut self, within: std::time::Duration) -> Option<(u32, u32)> {
+    pub fn connect(&mut self, within: std::time::Duration) -> Option<(ConnectionId, ConnectionId)> {
         let c = self
             .client
             .connect(self.now, self.server_addr.into(), None)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{ApiState, ConnError, ConnectionConfig, State};
-use crate::proto::endpoint::{EndpointConfig, EndpointError, EndpointEvent};
+use crate::proto::endpoint::{ConnectionId, EndpointConfig, EndpointError, EndpointEvent};
 use crate::proto::handshake::end_reason;
 use crate::proto::snp::{SendError, send_flags};
 use crate::testing::{LinkConditions, Pair, SeedGuard, seed_from_env};
@@ -30,7 +30,7 @@ fn events(ep: &mut crate::proto::endpoint::Endpoint) -> Vec<EndpointEvent> {
 }
 
 /// Connects and accepts; returns (client handle, server handle).
-fn connect(p: &mut Pair) -> (u32, u32) {
+fn connect(p: &mut Pair) -> (ConnectionId, ConnectionId) {
     p.connect(Duration::from_secs(10))
         .expect("connected within 10 s")
 }
@@ -43,8 +43,8 @@ fn handshake_connects_both_sides_with_status_events() {
     assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
     let ci = p.client.connection(c).unwrap().info();
     let si = p.server.connection(s).unwrap().info();
-    assert_eq!(ci.remote_id, Some(s));
-    assert_eq!(si.remote_id, Some(c));
+    assert_eq!(ci.remote_id, Some(s.get()));
+    assert_eq!(si.remote_id, Some(c.get()));
     assert!(si.incoming && !ci.incoming);
     assert!(
         ci.unauthenticated,
@@ -115,7 +115,7 @@ fn accept_rules_follow_gns() {
         Err(EndpointError::Conn(ConnError::InvalidState))
     );
     assert_eq!(
-        p.server.accept(p.now, 12345),
+        p.server.accept(p.now, ConnectionId::new(12345)),
         Err(EndpointError::UnknownConnection)
     );
 }
@@ -396,7 +396,7 @@ fn hostile_datagrams_are_dropped_and_counted() {
     p.server
         .handle_datagram(now, from.into(), &mut [0x22, 0xff, 0xff, 0xff, 0xff, 0xff]);
     let mut forged = vec![0x80];
-    forged.extend_from_slice(&s.to_le_bytes());
+    forged.extend_from_slice(&s.get().to_le_bytes());
     forged.extend_from_slice(&[9, 0]);
     forged.extend_from_slice(&[0xab; 40]);
     p.server
@@ -490,9 +490,13 @@ fn send_errors_map_to_gns_results() {
             SendError::InvalidParam
         )))
     );
-    let e = p
-        .client
-        .send_message(p.now, 999, 0, send_flags::RELIABLE, vec![1]);
+    let e = p.client.send_message(
+        p.now,
+        ConnectionId::new(999),
+        0,
+        send_flags::RELIABLE,
+        vec![1],
+    );
     assert_eq!(e, Err(EndpointError::UnknownConnection));
     let _ = Timestamp::ZERO;
 }

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 
 use super::{Endpoint, EndpointEvent, LocalSocket, lock_ids};
 use crate::proto::connection::Connection;
+use crate::proto::ids::ConnectionId;
 use crate::time::Timestamp;
 
 /// One connection and the endpoint's bookkeeping for it.
@@ -114,7 +115,7 @@ impl Endpoint {
         let incoming = conn.is_incoming();
         while let Some(change) = conn.poll_event() {
             self.events.push_back(EndpointEvent {
-                connection: id,
+                connection: ConnectionId::new(id),
                 incoming,
                 change,
             });
