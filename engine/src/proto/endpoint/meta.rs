@@ -126,9 +126,16 @@ impl Endpoint {
         }
         if conn.is_dead() && !conn.has_pending_transmit() && !conn.has_message() {
             self.forget(id);
-        } else {
-            self.mark(id);
-            self.mark_dirty(id);
+            return;
+        }
+        // `mark` and `mark_dirty`, on the slot already in hand (no second lookup).
+        if !slot.meta.in_ready {
+            slot.meta.in_ready = true;
+            self.ready.push_back(id);
+        }
+        if !slot.meta.dirty {
+            slot.meta.dirty = true;
+            self.dirty_ids.push(id);
         }
     }
 
