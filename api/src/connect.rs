@@ -189,7 +189,7 @@ impl Sockets {
             shard,
             Command::Connect {
                 local,
-                id,
+                id: id.into(),
                 server,
                 config: Box::new(config.connection),
             },
@@ -210,7 +210,7 @@ impl Sockets {
         {
             return EResult::InvalidState;
         }
-        sh.send(rec.shard, Command::Accept { id: conn.0 });
+        sh.send(rec.shard, Command::Accept { id: conn.id() });
         EResult::Ok
     }
 
@@ -244,7 +244,7 @@ impl Sockets {
         sh.send(
             rec.shard,
             Command::Close {
-                id: conn.0,
+                id: conn.id(),
                 reason: u32::try_from(reason).unwrap_or(0),
                 debug: debug.to_owned(),
                 linger,

@@ -24,6 +24,11 @@ pub struct PollGroup(pub u32);
 impl Connection {
     /// `k_HSteamNetConnection_Invalid`.
     pub const INVALID: Connection = Connection(0);
+
+    /// The engine's id of the connection (the handle is the id).
+    pub(crate) fn id(self) -> sockworks_engine::proto::ids::ConnectionId {
+        self.0.into()
+    }
 }
 
 impl ListenSocket {

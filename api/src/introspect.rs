@@ -40,7 +40,7 @@ fn ask<T: Send>(
     sh.send(
         shard,
         Command::Query {
-            id,
+            id: id.into(),
             query: query(tx),
         },
     );
@@ -278,7 +278,7 @@ impl Sockets {
         sh.send(
             rec.shard,
             Command::SetConfig {
-                id: conn.0,
+                id: conn.id(),
                 config: Box::new(cfg.connection),
             },
         );

@@ -99,7 +99,7 @@ fn send_run(
         sh.send(
             rec.shard,
             Command::Send {
-                id: conn.0,
+                id: conn.id(),
                 messages: accepted,
                 credit: rec.credit.clone(),
             },
@@ -111,7 +111,7 @@ fn send_run(
         sh.send(
             rec.shard,
             Command::Refresh {
-                id: conn.0,
+                id: conn.id(),
                 credit: rec.credit.clone(),
             },
         );
@@ -176,7 +176,7 @@ impl Sockets {
             }
             ApiState::None => return EResult::InvalidState,
         };
-        sh.send(rec.shard, Command::Flush { id: conn.0 });
+        sh.send(rec.shard, Command::Flush { id: conn.id() });
         if connected {
             EResult::Ok
         } else {
@@ -241,7 +241,7 @@ impl Sockets {
         sh.send(
             rec.shard,
             Command::ConfigureLanes {
-                id: conn.0,
+                id: conn.id(),
                 priorities: priorities.to_vec(),
                 weights: weights.to_vec(),
             },

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 use sockworks_engine::proto::connection::ApiState;
-use sockworks_engine::proto::endpoint::{Endpoint, EndpointEvent};
+use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointEvent};
 use sockworks_engine::shard::{App, Command};
 use sockworks_engine::time::Timestamp;
 
@@ -45,7 +45,8 @@ impl ApiApp {
     }
 
     /// The live record of connection `id`, if the application has not closed it.
-    fn record(&mut self, id: u32) -> Option<Arc<ConnRecord>> {
+    fn record(&mut self, id: ConnectionId) -> Option<Arc<ConnRecord>> {
+        let id = id.get();
         let rec = match self.conns.get(&id) {
             Some(r) => r.clone(),
             None => {
@@ -64,7 +65,7 @@ impl ApiApp {
     }
 
     /// A record for a connection that just arrived on one of our listen sockets.
-    fn arrived(&mut self, ep: &Endpoint, id: u32) -> Option<Arc<ConnRecord>> {
+    fn arrived(&mut self, ep: &Endpoint, id: ConnectionId) -> Option<Arc<ConnRecord>> {
         let sh = &self.shared;
         let listener = ListenSocket(ep.accepted_by(id).unwrap_or(0));
         let config = read(&sh.listen)
@@ -79,10 +80,10 @@ impl ApiApp {
             listener
         };
         let info = info_of(ep, id, reported, config.user_data.unwrap_or(-1))?;
-        let rec = ConnRecord::new(Connection(id), self.shard, listener, info, &config);
+        let rec = ConnRecord::new(Connection(id.get()), self.shard, listener, info, &config);
         rec.silent.store(pair, Ordering::Release);
-        write(&sh.shards[self.shard].conns).insert(id, rec.clone());
-        self.conns.insert(id, rec.clone());
+        write(&sh.shards[self.shard].conns).insert(id.get(), rec.clone());
+        self.conns.insert(id.get(), rec.clone());
         Some(rec)
     }
 
@@ -112,7 +113,7 @@ impl ApiApp {
             info.end_debug = ev.change.end_debug.clone();
         }
         info.state = ev.change.new;
-        info.description = describe(id, &info, &lock(&rec.name));
+        info.description = describe(id.get(), &info, &lock(&rec.name));
         rec.state.store(ev.change.new as i32, Ordering::Release);
         rec.info.store(Arc::new(info.clone()));
         if rec.silent.load(Ordering::Acquire) {
@@ -121,7 +122,7 @@ impl ApiApp {
         self.shared.events.push((
             rec,
             StatusChanged {
-                conn: Connection(id),
+                conn: Connection(id.get()),
                 info,
                 old_state: ev.change.old,
             },
@@ -130,7 +131,12 @@ impl ApiApp {
 }
 
 /// The API view of a connection's engine state.
-fn info_of(ep: &Endpoint, id: u32, listen: ListenSocket, user_data: i64) -> Option<ConnectionInfo> {
+fn info_of(
+    ep: &Endpoint,
+    id: ConnectionId,
+    listen: ListenSocket,
+    user_data: i64,
+) -> Option<ConnectionInfo> {
     let c = ep.connection(id)?;
     let i = c.info();
     let mut flags = 0;
@@ -160,7 +166,7 @@ impl App for ApiApp {
     fn on_command(&mut self, command: &Command) {
         match command {
             Command::Close { id, .. } => {
-                self.conns.remove(id);
+                self.conns.remove(&id.get());
             }
             // The listen socket's connections were closed by the application.
             Command::CloseListener { .. } => self.conns.retain(|_, r| !r.is_closed()),
@@ -185,7 +191,7 @@ impl App for ApiApp {
                 arrived = true;
                 rec.deliver(Message {
                     data: m.data,
-                    conn: Connection(id),
+                    conn: Connection(id.get()),
                     user_data: rec.user_data.load(Ordering::Relaxed),
                     time_received,
                     message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),

@@ -112,7 +112,7 @@ impl Shared {
         let start = self.clock.now();
         loop {
             if let Some(id) = s.ids.take() {
-                return Some(id);
+                return Some(id.get());
             }
             if s.ids.exhausted() || self.clock.now().saturating_since(start) > ID_WAIT {
                 return None;
@@ -124,7 +124,7 @@ impl Shared {
 
     /// Returns an id that no engine connection holds (an in-memory pair's end) to `shard`.
     pub fn free_id(&self, shard: usize, id: u32) {
-        self.send(shard, Command::ReleaseId { id });
+        self.send(shard, Command::ReleaseId { id: id.into() });
     }
 
     /// A client socket of `shard` for a new connection to `server`: one of `server`'s address

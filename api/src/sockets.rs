@@ -85,7 +85,7 @@ impl Drop for Instance {
                 sh.send(
                     i,
                     Command::Close {
-                        id,
+                        id: id.into(),
                         reason: end_reason::APP_MAX,
                         debug: "SteamNetworkingSockets shutdown".to_owned(),
                         linger: false,

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sockworks_engine::proto::connection::ConnectionConfig;
-use sockworks_engine::proto::endpoint::EndpointConfig;
+use sockworks_engine::proto::endpoint::{ConnectionId, EndpointConfig};
 use sockworks_engine::proto::snp::send_flags;
 use sockworks_engine::testing::{LinkConditions, Pair};
 
 const MESSAGES: u64 = 2_000;
 
-fn connected_pair() -> (Pair, u32, u32) {
+fn connected_pair() -> (Pair, ConnectionId, ConnectionId) {
     let mut cfg = ConnectionConfig::default();
     cfg.snp.send_rate_min = 100 << 20;
     cfg.snp.send_rate_max = 100 << 20;
@@ -31,7 +31,7 @@ fn connected_pair() -> (Pair, u32, u32) {
 }
 
 #[inline(never)]
-fn transfer(p: &mut Pair, c: u32, s: u32, size: usize, flags: u32) -> u64 {
+fn transfer(p: &mut Pair, c: ConnectionId, s: ConnectionId, size: usize, flags: u32) -> u64 {
     for _ in 0..MESSAGES {
         p.client
             .send_message(p.now, c, 0, flags, vec![0xa5; size])

@@ -49,11 +49,11 @@ impl UdpDriver {
     fn flush(&mut self) -> io::Result<()> {
         let now = self.now();
         let mut out = Vec::with_capacity(1500);
-        while let Some(to) = {
+        while let Some(t) = {
             out.clear();
             self.endpoint.poll_transmit(now, &mut out)
         } {
-            self.socket.send_to(&out, to)?;
+            self.socket.send_to(&out, t.to)?;
         }
         Ok(())
     }
@@ -87,7 +87,8 @@ impl UdpDriver {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     let now = self.now();
-                    self.endpoint.handle_datagram(now, from, &mut self.buf[..n]);
+                    self.endpoint
+                        .handle_datagram(now, from.into(), &mut self.buf[..n]);
                 }
                 Err(e)
                     if matches!(

@@ -37,6 +37,7 @@
 pub mod blocking;
 pub mod buffers;
 pub mod crypto;
+pub mod datagram;
 pub mod driver;
 pub mod entropy;
 #[cfg(feature = "fuzzing")]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sockworks_engine::blocking::UdpDriver;
 use sockworks_engine::proto::connection::{ApiState, State};
-use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig};
+use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointConfig};
 use sockworks_engine::proto::snp::send_flags;
 use sockworks_interop::payload::{fnv_hex, pattern};
 use sockworks_interop::process::{FAST, PeerProc};
@@ -27,7 +27,7 @@ fn fast_config(listen: bool) -> EndpointConfig {
     cfg
 }
 
-fn state(ep: &Endpoint, id: u32) -> Option<State> {
+fn state(ep: &Endpoint, id: ConnectionId) -> Option<State> {
     ep.connection(id).map(|c| c.state())
 }
 
@@ -46,9 +46,9 @@ fn sockworks_client_talks_to_gns_server() {
         .num("port")
         .unwrap();
     let mut drv = UdpDriver::bind("127.0.0.1:0".parse().unwrap(), fast_config(false), 7).unwrap();
-    let server = format!("127.0.0.1:{port}").parse().unwrap();
+    let server: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let now = drv.now();
-    let c = drv.endpoint.connect(now, server, None).unwrap();
+    let c = drv.endpoint.connect(now, server.into(), None).unwrap();
     assert!(
         drv.run_until(LIMIT, |ep, _| state(ep, c) == Some(State::Connected))
             .unwrap(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use sockworks_engine::proto::connection::{ConnError, State};
-use sockworks_engine::proto::endpoint::{Endpoint, EndpointError};
+use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointError};
 use sockworks_engine::proto::snp::{SendError, send_flags};
 use sockworks_engine::shard::App;
 use sockworks_engine::time::Timestamp;
@@ -55,7 +55,7 @@ pub(crate) fn payload(seq: u64, sent_at: u64, size: usize) -> Vec<u8> {
 }
 
 struct Flow {
-    id: u32,
+    id: ConnectionId,
     up: bool,
     next_seq: u64,
     next_echo: u64,
@@ -111,7 +111,7 @@ impl Drop for ClientApp {
 impl App for ClientApp {
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
         while self.to_open > 0 {
-            match ep.connect(now, self.server, None) {
+            match ep.connect(now, self.server.into(), None) {
                 Ok(id) => self.flows.push(Flow {
                     id,
                     up: false,

@@ -119,7 +119,7 @@ fn client(load: UdpLoad, server: std::net::SocketAddr) -> anyhow::Result<UdpRepo
     let t0 = drv.now();
     let mut ids = Vec::new();
     for _ in 0..load.connections {
-        ids.push(drv.endpoint.connect(t0, server, None)?);
+        ids.push(drv.endpoint.connect(t0, server.into(), None)?);
     }
     let mut up = 0;
     let connected = drv.run_until(load.max, |ep, _| {

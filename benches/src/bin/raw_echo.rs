@@ -94,7 +94,7 @@ fn server(
         let n = drv.recv_batch(&mut rx)?;
         for i in 0..n {
             let (from, data) = rx.get(i).context("entry")?;
-            tx.push(from, data);
+            tx.push(from.into(), data);
         }
         if !tx.is_empty() {
             let sent = drv.send_batch(&tx)?;
@@ -154,7 +154,7 @@ fn client(args: Args, to: SocketAddr) -> anyhow::Result<(Side, u64, Duration)> {
                             v.extend_from_slice(&(c as u32).to_le_bytes());
                             v.extend_from_slice(&seq.to_le_bytes());
                             v.extend_from_slice(&filler);
-                            Some(to)
+                            Some(to.into())
                         });
                         seq = seq.wrapping_add(1);
                         *out += 1;

@@ -9,6 +9,8 @@
 
 use std::net::SocketAddr;
 
+use crate::datagram::Transmit;
+
 /// Largest datagram a slot holds: GNS's receive buffer (1300 + 1024) rounded up. Larger
 /// datagrams are truncated by the kernel and then fail to authenticate.
 pub const MAX_DATAGRAM: usize = 2048;
@@ -150,37 +152,13 @@ impl TxBatch {
         self.locals.clear();
     }
 
-    /// Appends a datagram for `to`.
-    pub fn push(&mut self, to: SocketAddr, bytes: &[u8]) {
+    /// Appends a copy of `bytes`, bound where `t` says (a `SocketAddr` converts to local
+    /// socket 0).
+    pub fn push(&mut self, t: Transmit, bytes: &[u8]) {
         let off = self.data.len();
         self.data.extend_from_slice(bytes);
-        self.entries.push((to, off, bytes.len()));
-        self.locals.push(0);
-    }
-
-    /// Appends a datagram for `to` leaving by local socket `local`.
-    pub fn push_on(&mut self, local: u16, to: SocketAddr, bytes: &[u8]) {
-        self.push(to, bytes);
-        if let Some(l) = self.locals.last_mut() {
-            *l = local;
-        }
-    }
-
-    /// [`TxBatch::push_with`] for a `fill` that also names the local socket.
-    pub fn push_with_on(
-        &mut self,
-        fill: impl FnOnce(&mut Vec<u8>) -> Option<(u16, SocketAddr)>,
-    ) -> bool {
-        let mut local = 0;
-        let pushed = self.push_with(|buf| {
-            let (l, to) = fill(buf)?;
-            local = l;
-            Some(to)
-        });
-        if pushed && let Some(l) = self.locals.last_mut() {
-            *l = local;
-        }
-        pushed
+        self.entries.push((t.to, off, bytes.len()));
+        self.locals.push(t.local);
     }
 
     /// The local socket datagram `i` leaves by.
@@ -189,15 +167,15 @@ impl TxBatch {
     }
 
     /// Appends a datagram written by `fill` directly into the batch buffer (no copy): `fill`
-    /// appends the bytes to the vector it is given and returns the destination, or `None` to
+    /// appends the bytes to the vector it is given and returns where they go, or `None` to
     /// write nothing.
-    pub fn push_with(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> Option<SocketAddr>) -> bool {
+    pub fn push_with(&mut self, fill: impl FnOnce(&mut Vec<u8>) -> Option<Transmit>) -> bool {
         let off = self.data.len();
         match fill(&mut self.data) {
-            Some(to) => {
+            Some(t) => {
                 let len = self.data.len() - off;
-                self.entries.push((to, off, len));
-                self.locals.push(0);
+                self.entries.push((t.to, off, len));
+                self.locals.push(t.local);
                 true
             }
             None => {
@@ -261,19 +239,20 @@ mod tests {
     #[test]
     fn tx_packs_and_consumes_in_order() {
         let mut tx = TxBatch::with_capacity(4);
-        tx.push(a(1), b"aa");
+        tx.push(a(1).into(), b"aa");
         assert!(tx.push_with(|v| {
             v.extend_from_slice(b"bbb");
-            Some(a(2))
+            Some(Transmit { local: 4, to: a(2) })
         }));
         assert!(!tx.push_with(|v| {
             v.extend_from_slice(b"zz");
             None
         }));
-        tx.push(a(3), b"c");
+        tx.push(a(3).into(), b"c");
         assert_eq!(tx.len(), 3);
         tx.consume(1);
         assert_eq!(tx.get(0), Some((a(2), &b"bbb"[..])));
+        assert_eq!((tx.local(0), tx.local(1)), (4, 0));
         assert_eq!(tx.get(1), Some((a(3), &b"c"[..])));
         tx.consume(5);
         assert!(tx.is_empty());

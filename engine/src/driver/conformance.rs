@@ -46,7 +46,7 @@ pub fn batch_round_trip<D: Driver>(mut a: D, mut b: D) {
     let sizes: Vec<usize> = (0..100).map(|i| 1 + (i * 37) % 1400).collect();
     for (i, &n) in sizes.iter().enumerate() {
         let d: Vec<u8> = (0..n).map(|k| (k + i) as u8).collect();
-        tx.push(to, &d);
+        tx.push(to.into(), &d);
     }
     send_all(&mut a, &mut tx);
     let got = recv_all(&mut b, sizes.len());
@@ -66,9 +66,9 @@ pub fn same_size_burst_splits_into_datagrams<D: Driver>(mut a: D, mut b: D) {
     let to = b.local_addr().expect("addr");
     let mut tx = TxBatch::with_capacity(40);
     for i in 0..40u8 {
-        tx.push(to, &[i; 1200]);
+        tx.push(to.into(), &[i; 1200]);
     }
-    tx.push(to, &[99; 300]);
+    tx.push(to.into(), &[99; 300]);
     send_all(&mut a, &mut tx);
     let got = recv_all(&mut b, 41);
     assert_eq!(got.len(), 41);

@@ -34,6 +34,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use crate::datagram::{LocalSocket, RecvMeta, Transmit};
 pub use batch::{MAX_DATAGRAM, RxBatch, TxBatch};
 
 /// Wakes a shard blocked in [`Driver::wait`] from any thread (eventfd, io_uring message or a

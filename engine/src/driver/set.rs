@@ -117,7 +117,7 @@ impl Driver for SocketSet {
                 self.scratch.clear();
                 for i in sent..end {
                     if let Some((to, d)) = batch.get(i) {
-                        self.scratch.push(to, d);
+                        self.scratch.push(to.into(), d);
                     }
                 }
                 m.send_batch(&self.scratch)?
@@ -178,6 +178,7 @@ impl Driver for SocketSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::Transmit;
     use crate::driver::mmsg::MmsgDriver;
 
     fn bind() -> MmsgDriver {
@@ -212,8 +213,8 @@ mod tests {
 
         let pa = peer.local_addr().unwrap();
         let mut tx = TxBatch::with_capacity(4);
-        tx.push_on(3, pa, b"from-b");
-        tx.push_on(0, pa, b"from-a");
+        tx.push(Transmit { local: 3, to: pa }, b"from-b");
+        tx.push(Transmit { local: 0, to: pa }, b"from-a");
         assert_eq!(set.send_batch(&tx).unwrap(), 2);
         let mut buf = [0u8; 64];
         peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(set.len(), 1);
         // Datagrams for a removed socket are dropped, not an error.
         let mut tx = TxBatch::with_capacity(1);
-        tx.push_on(3, pa, b"gone");
+        tx.push(Transmit { local: 3, to: pa }, b"gone");
         assert_eq!(set.send_batch(&tx).unwrap(), 1);
     }
 

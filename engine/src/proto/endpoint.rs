@@ -1,7 +1,7 @@
 //! The endpoint: one UDP socket's worth of connections, sans I/O (spec §1.5, §2.3-2.4, §2.10).
 //!
 //! ```text
-//!  handle_datagram(now, from, bytes)
+//!  handle_datagram(now, RecvMeta { local, from }, bytes)
 //!    ├─ data (lead ≥ 0x80) ──────── by receiver connection id ─► Connection::handle_data
 //!    │                                (not by address: survives client NAT rebinding once the
 //!    │                                 packet authenticates; GNS routes by address)
@@ -9,7 +9,8 @@
 //!    ├─ ConnectRequest ────── known? ─► connection : challenge ok ─► new incoming Connection
 //!    ├─ ChallengeReply / ConnectOK ─ by our (client) id
 //!    └─ ConnectionClosed / NoConnection ─ by our id, else by (addr, peer id), else reply
-//!  poll_transmit(now, out) -> Some(dest)   stateless replies, then each connection's datagrams
+//!  poll_transmit(now, out) -> Some(Transmit { local, to })
+//!                           stateless replies, then each connection's datagrams
 //!  poll_event / poll_message / poll_timeout / handle_timeout
 //! ```
 //!
@@ -21,7 +22,7 @@ use std::collections::VecDeque;
 
 // Fx hashing: the keys are our own random connection ids and challenge-checked addresses, so a
 // fast non-keyed hash is safe here; SipHash was ~5 % of a loaded shard's instructions.
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -37,9 +38,6 @@ use crate::proto::fake_net::{FakeConditions, FakeLine};
 use crate::proto::handshake::{ClientHandshake, LocalIdentity, SessionSecrets};
 use crate::proto::ids::{IdAllocator, IdError};
 
-/// An id allocator shared by a shard's endpoint and the API threads that open client
-/// connections on it: a client handle (= its id) must exist before the shard runs the connect.
-/// Locked only when a connection is created or freed, never per packet.
 use crate::proto::snp::ReceivedMessage;
 use crate::proto::timer_wheel::TimerWheel;
 use crate::time::Timestamp;
@@ -47,9 +45,8 @@ use crate::time::Timestamp;
 /// Minimum spacing of NoConnection replies to strays (GNS's global spam limiter: 250 ms).
 pub const NO_CONNECTION_SPAM_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Which of a shard's sockets a datagram came in on or leaves by (0 for a single-socket
-/// endpoint). The runtime maps it to a driver.
-pub type LocalSocket = u16;
+pub use crate::datagram::{LocalSocket, RecvMeta, Transmit};
+pub use crate::proto::ids::ConnectionId;
 
 /// A listen socket as the endpoint sees it: the socket it receives on and what new
 /// connections inherit.
@@ -100,7 +97,7 @@ pub struct EndpointCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointEvent {
     /// The connection (its handle).
-    pub connection: u32,
+    pub connection: ConnectionId,
     /// Came in through the listen socket.
     pub incoming: bool,
     /// What changed.
@@ -131,35 +128,27 @@ pub struct Endpoint {
     identity: LocalIdentity,
     challenge: ChallengeKey,
     ids: IdAllocator,
-    connections: HashMap<u32, Connection>,
+    /// Each connection with its bookkeeping ([`meta::ConnMeta`]).
+    connections: HashMap<u32, Slot>,
     /// Incoming connections by (client address, client connection id).
     by_request: HashMap<(SocketAddr, u32), u32>,
-    /// The `by_request` key of each incoming connection (its address may change later).
-    request_keys: HashMap<u32, (SocketAddr, u32)>,
     /// Stateless replies waiting to go out.
     replies: VecDeque<(LocalSocket, SocketAddr, Vec<u8>)>,
     /// Listen sockets by the local socket they receive on.
     listeners: HashMap<LocalSocket, Listener>,
-    /// The local socket of every connection not on socket 0.
-    locals: HashMap<u32, LocalSocket>,
-    /// The listen-socket handle of every incoming connection.
-    accepted_by: HashMap<u32, u32>,
-    /// Connections with a received message waiting, in order.
+    /// Connections with a received message waiting, in order (members flagged `in_readable`).
     readable: VecDeque<u32>,
-    /// Members of `readable`.
-    in_readable: HashSet<u32>,
-    /// Connections that may have something to transmit, in order.
+    /// Connections that may have something to transmit, in order (members flagged
+    /// `in_ready`: O(1) membership for many connections).
     ready: VecDeque<u32>,
-    /// Members of `ready` (O(1) membership for many connections).
-    in_ready: HashSet<u32>,
     /// Each connection's next deadline in a hierarchical timer wheel: filing, refiling and
     /// finding due connections cost O(1), not a scan of every connection (nor O(log n)).
     timers: TimerWheel,
     /// Scratch for `handle_timeout`'s due list.
     due: Vec<(Timestamp, u32)>,
-    /// Connections touched since their deadline was last computed; refiled once per
-    /// `poll_timeout` / `handle_timeout`, not after every packet.
-    dirty: HashSet<u32>,
+    /// Connections touched since their deadline was last computed (members flagged `dirty`);
+    /// refiled once per `poll_timeout` / `handle_timeout`, not after every packet.
+    dirty_ids: Vec<u32>,
     events: VecDeque<EndpointEvent>,
     last_spam_reply: Option<Timestamp>,
     counters: EndpointCounters,
@@ -207,18 +196,13 @@ impl Endpoint {
             ids: IdAllocator::new(config.shard_bits, config.shard),
             connections: HashMap::default(),
             by_request: HashMap::default(),
-            request_keys: HashMap::default(),
             replies: VecDeque::new(),
             listeners,
-            locals: HashMap::default(),
-            accepted_by: HashMap::default(),
             readable: VecDeque::new(),
-            in_readable: HashSet::default(),
             ready: VecDeque::new(),
-            in_ready: HashSet::default(),
             timers: TimerWheel::default(),
             due: Vec::new(),
-            dirty: HashSet::default(),
+            dirty_ids: Vec::new(),
             events: VecDeque::new(),
             last_spam_reply: None,
             counters: EndpointCounters::default(),
@@ -239,14 +223,15 @@ impl Endpoint {
     }
 
     /// A connection, for inspection.
-    pub fn connection(&self, id: u32) -> Option<&Connection> {
-        self.connections.get(&id)
+    pub fn connection(&self, id: ConnectionId) -> Option<&Connection> {
+        self.connections.get(&id.get()).map(|s| &s.conn)
     }
 
     /// A connection, for calls that the endpoint does not wrap.
-    pub fn connection_mut(&mut self, id: u32) -> Option<&mut Connection> {
+    pub fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
+        let id = id.get();
         self.mark(id);
-        self.connections.get_mut(&id)
+        self.connections.get_mut(&id).map(|s| &mut s.conn)
     }
 
     /// The public half of this endpoint's identity key.
@@ -268,77 +253,31 @@ impl Endpoint {
         }
     }
 
-    fn mark(&mut self, id: u32) {
-        if self.in_ready.insert(id) {
-            self.ready.push_back(id);
-        }
-    }
-
-    /// Refiles every touched connection under its current deadline.
-    fn refile(&mut self, now: Timestamp) {
-        if self.dirty.is_empty() {
-            return;
-        }
-        let dirty = std::mem::take(&mut self.dirty);
-        for &id in &dirty {
-            self.reschedule(id, now);
-        }
-        // Reuse the allocation.
-        self.dirty = dirty;
-        self.dirty.clear();
-    }
-
-    /// Files the connection under its current deadline.
-    fn reschedule(&mut self, id: u32, now: Timestamp) {
-        match self
-            .connections
-            .get_mut(&id)
-            .and_then(|c| c.poll_timeout(now))
-        {
-            Some(t) => {
-                self.timers.insert(t, id);
-            }
-            None => {
-                self.timers.remove(id);
-            }
-        }
-    }
-
-    /// `ConnectByIPAddress`: starts a client connection; returns its handle.
+    /// `ConnectByIPAddress`: starts a client connection to `server.to`, sending by local
+    /// socket `server.local` (a `SocketAddr` converts to socket 0); returns its handle.
     pub fn connect(
         &mut self,
         now: Timestamp,
-        server: SocketAddr,
+        server: Transmit,
         config: Option<ConnectionConfig>,
-    ) -> Result<u32, EndpointError> {
-        self.connect_on(now, 0, server, config)
-    }
-
-    /// [`Endpoint::connect`] through local socket `local`.
-    pub fn connect_on(
-        &mut self,
-        now: Timestamp,
-        local: LocalSocket,
-        server: SocketAddr,
-        config: Option<ConnectionConfig>,
-    ) -> Result<u32, EndpointError> {
+    ) -> Result<ConnectionId, EndpointError> {
         let id = self.reserve_id()?;
-        self.connect_with_id(now, local, id, server, config);
+        self.connect_with_id(now, id, server, config);
         Ok(id)
     }
 
     /// Takes a fresh connection id without a connection yet: the API hands ids out as handles
     /// on its own threads before the shard runs the connect ([`Endpoint::connect_with_id`]),
     /// or uses them for in-memory pairs ([`Endpoint::release_id`] returns those).
-    pub fn reserve_id(&mut self) -> Result<u32, IdError> {
+    pub fn reserve_id(&mut self) -> Result<ConnectionId, IdError> {
         let rng = &mut self.rng;
-        self.ids.allocate(|| rng.next_u32())
+        self.ids.allocate(|| rng.next_u32()).map(ConnectionId::new)
     }
 
     /// Returns a reserved id that no connection took.
-    pub fn release_id(&mut self, id: u32) {
-        if !self.connections.contains_key(&id) {
-            self.ids.free(id);
+    pub fn release_id(&mut self, id: ConnectionId) {
+        if !self.connections.contains_key(&id.get()) {
+            self.ids.free(id.get());
         }
     }
 
@@ -346,32 +285,32 @@ impl Endpoint {
     pub fn connect_with_id(
         &mut self,
         now: Timestamp,
-        local: LocalSocket,
-        id: u32,
-        server: SocketAddr,
+        id: ConnectionId,
+        server: Transmit,
         config: Option<ConnectionConfig>,
     ) {
+        let id = id.get();
+        let Transmit { local, to: server } = server;
         let config = config.unwrap_or(self.config.connection);
         let secrets = self.secrets();
         let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
         let hs = ClientHandshake::new(id, server, &self.identity, secrets, ciphers);
         let conn = Connection::client(now, server, config, hs);
-        self.connections.insert(id, conn);
-        if local != 0 {
-            self.locals.insert(id, local);
-        }
-        self.collect(id, now);
+        self.connections.insert(id, Slot::new(conn, local));
+        self.collect(id);
     }
 
     /// `AcceptConnection`.
-    pub fn accept(&mut self, now: Timestamp, id: u32) -> Result<(), EndpointError> {
+    pub fn accept(&mut self, now: Timestamp, id: ConnectionId) -> Result<(), EndpointError> {
+        let id = id.get();
         let secrets = self.secrets();
-        let conn = self
+        let conn = &mut self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
+            .ok_or(EndpointError::UnknownConnection)?
+            .conn;
         conn.accept(now, &self.identity, &secrets)?;
-        self.collect(id, now);
+        self.collect(id);
         Ok(())
     }
 
@@ -379,17 +318,19 @@ impl Endpoint {
     pub fn close(
         &mut self,
         now: Timestamp,
-        id: u32,
+        id: ConnectionId,
         reason: u32,
         debug: &str,
         linger: bool,
     ) -> Result<(), EndpointError> {
-        let conn = self
+        let id = id.get();
+        let conn = &mut self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
+            .ok_or(EndpointError::UnknownConnection)?
+            .conn;
         conn.close(now, reason, debug, linger);
-        self.collect(id, now);
+        self.collect(id);
         Ok(())
     }
 
@@ -397,39 +338,44 @@ impl Endpoint {
     pub fn send_message(
         &mut self,
         now: Timestamp,
-        id: u32,
+        id: ConnectionId,
         lane: u8,
         flags: u32,
         data: Vec<u8>,
     ) -> Result<u64, EndpointError> {
-        let conn = self
+        let id = id.get();
+        let conn = &mut self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
+            .ok_or(EndpointError::UnknownConnection)?
+            .conn;
         let n = conn.send_message(now, lane, flags, data)?;
         self.mark(id);
-        self.dirty.insert(id);
+        self.mark_dirty(id);
         Ok(n)
     }
 
     /// The next received message on a connection.
-    pub fn poll_message(&mut self, id: u32) -> Option<ReceivedMessage> {
-        let conn = self.connections.get_mut(&id)?;
+    pub fn poll_message(&mut self, id: ConnectionId) -> Option<ReceivedMessage> {
+        let id = id.get();
+        let conn = &mut self.connections.get_mut(&id)?.conn;
         let m = conn.poll_message();
         if m.is_none() && conn.is_dead() {
             // Drained: a dead connection may now be forgotten. (A live one is left alone: no
             // transmit or timer work for having been read.)
-            self.collect(id, Timestamp::ZERO);
+            self.collect(id);
         }
         m
     }
 
     /// A connection that had a received message waiting when it was last touched (drain it
     /// with [`Endpoint::poll_message`]); each appears once until polled again.
-    pub fn poll_readable(&mut self) -> Option<u32> {
+    pub fn poll_readable(&mut self) -> Option<ConnectionId> {
         let id = self.readable.pop_front()?;
-        self.in_readable.remove(&id);
-        Some(id)
+        if let Some(s) = self.connections.get_mut(&id) {
+            s.meta.in_readable = false;
+        }
+        Some(ConnectionId::new(id))
     }
 
     /// Starts accepting connections on local socket `local`.
@@ -445,44 +391,38 @@ impl Endpoint {
 
     /// Stops listening on `local` and closes every connection accepted through it (GNS's
     /// CloseListenSocket); returns those connections.
-    pub fn remove_listener(&mut self, now: Timestamp, local: LocalSocket) -> Vec<u32> {
+    pub fn remove_listener(&mut self, now: Timestamp, local: LocalSocket) -> Vec<ConnectionId> {
         let Some(l) = self.listeners.remove(&local) else {
             return Vec::new();
         };
+        // Connections the application already closed (lingering, FinWait) finish on their own.
         let mut ids: Vec<u32> = self
-            .accepted_by
+            .connections
             .iter()
-            .filter(|&(_, &h)| h == l.handle)
+            .filter(|(_, s)| {
+                s.meta.accepted_by == Some(l.handle)
+                    && !matches!(s.conn.state(), State::Linger | State::FinWait | State::Dead)
+            })
             .map(|(&id, _)| id)
             .collect();
         ids.sort_unstable();
-        // Connections the application already closed (lingering, FinWait) finish on their own.
-        ids.retain(|id| {
-            self.connections
-                .get(id)
-                .is_some_and(|c| !matches!(c.state(), State::Linger | State::FinWait | State::Dead))
-        });
         for &id in &ids {
-            if let Some(conn) = self.connections.get_mut(&id) {
-                conn.close(now, 1000, "Listen socket closed", false);
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.conn.close(now, 1000, "Listen socket closed", false);
             }
-            self.collect(id, now);
+            self.collect(id);
         }
-        ids
+        ids.into_iter().map(ConnectionId::new).collect()
     }
 
     /// The listen-socket handle a connection came in through.
-    pub fn accepted_by(&self, id: u32) -> Option<u32> {
-        self.accepted_by.get(&id).copied()
+    pub fn accepted_by(&self, id: ConnectionId) -> Option<u32> {
+        self.connections.get(&id.get())?.meta.accepted_by
     }
 
     /// The local socket a connection uses.
-    pub fn local_of(&self, id: u32) -> LocalSocket {
-        if self.locals.is_empty() {
-            // Single-socket endpoints (the common server case) skip the hash per datagram.
-            return 0;
-        }
-        self.locals.get(&id).copied().unwrap_or(0)
+    pub fn local_of(&self, id: ConnectionId) -> LocalSocket {
+        self.connections.get(&id.get()).map_or(0, |s| s.meta.local)
     }
 
     /// The next status change.
@@ -490,56 +430,10 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// Moves a connection's events to the endpoint queue, marks it for transmit, and forgets
-    /// it once dead and drained.
-    fn collect(&mut self, id: u32, _now: Timestamp) {
-        let Some(conn) = self.connections.get_mut(&id) else {
-            return;
-        };
-        let incoming = conn.is_incoming();
-        while let Some(change) = conn.poll_event() {
-            self.events.push_back(EndpointEvent {
-                connection: id,
-                incoming,
-                change,
-            });
-        }
-        if conn.has_message() && self.in_readable.insert(id) {
-            self.readable.push_back(id);
-        }
-        if conn.is_dead() && !conn.has_pending_transmit() && !conn.has_message() {
-            self.forget(id);
-        } else {
-            self.mark(id);
-            self.dirty.insert(id);
-        }
-    }
-
-    fn forget(&mut self, id: u32) {
-        self.timers.remove(id);
-        if self.connections.remove(&id).is_some() {
-            if let Some(key) = self.request_keys.remove(&id) {
-                self.by_request.remove(&key);
-            }
-            self.locals.remove(&id);
-            self.accepted_by.remove(&id);
-            self.ids.free(id);
-        }
-    }
-
-    /// One received datagram. Data packets are decrypted in place.
-    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &mut [u8]) {
-        self.handle_datagram_on(now, 0, from, data);
-    }
-
-    /// One datagram received on local socket `local`.
-    pub fn handle_datagram_on(
-        &mut self,
-        now: Timestamp,
-        local: LocalSocket,
-        from: SocketAddr,
-        data: &mut [u8],
-    ) {
+    /// One received datagram (a `SocketAddr` converts to a [`RecvMeta`] on local socket 0).
+    /// Data packets are decrypted in place.
+    pub fn handle_datagram(&mut self, now: Timestamp, meta: RecvMeta, data: &mut [u8]) {
+        let RecvMeta { local, from } = meta;
         if self.fake_recv.conditions.active()
             && !self
                 .fake_recv
@@ -551,22 +445,14 @@ impl Endpoint {
     }
 
     /// Appends the next datagram to send to `out` (so a runtime builds its whole send batch
-    /// in one buffer); returns its destination, or `None` with `out` unchanged.
-    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<SocketAddr> {
-        self.poll_transmit_on(now, out).map(|(_, to)| to)
-    }
-
-    /// [`Endpoint::poll_transmit`] that also says which local socket the datagram leaves by.
-    pub fn poll_transmit_on(
-        &mut self,
-        now: Timestamp,
-        out: &mut Vec<u8>,
-    ) -> Option<(LocalSocket, SocketAddr)> {
+    /// in one buffer); returns where it goes (local socket and destination), or `None` with
+    /// `out` unchanged.
+    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
         let start = out.len();
         loop {
             if let Some((local, to, data)) = self.fake_send.release_on(now) {
                 out.extend_from_slice(&data);
-                return Some((local, to));
+                return Some(Transmit { local, to });
             }
             let (local, to) = self.next_datagram(now, out)?;
             if !self.fake_send.conditions.active()
@@ -574,7 +460,7 @@ impl Endpoint {
                     .fake_send
                     .admit_on(now, &mut self.rng, local, to, &out[start..])
             {
-                return Some((local, to));
+                return Some(Transmit { local, to });
             }
             // Held back or dropped by the fake conditions: not for the caller.
             out.truncate(start);
@@ -591,17 +477,19 @@ impl Endpoint {
             return Some((local, to));
         }
         while let Some(&id) = self.ready.front() {
-            if let Some(conn) = self.connections.get_mut(&id)
-                && conn.poll_transmit(now, out).is_some()
+            if let Some(s) = self.connections.get_mut(&id)
+                && s.conn.poll_transmit(now, out).is_some()
             {
-                let to = conn.peer();
-                let local = self.local_of(id);
-                self.collect(id, now);
+                let to = s.conn.peer();
+                let local = s.meta.local;
+                self.collect(id);
                 return Some((local, to));
             }
             self.ready.pop_front();
-            self.in_ready.remove(&id);
-            self.dirty.insert(id);
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.meta.in_ready = false;
+            }
+            self.mark_dirty(id);
         }
         None
     }
@@ -632,15 +520,18 @@ impl Endpoint {
         due.clear();
         self.timers.pop_due(now, &mut due);
         for &(_, id) in &due {
-            if let Some(conn) = self.connections.get_mut(&id) {
-                conn.handle_timeout(now);
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.conn.handle_timeout(now);
             }
-            self.collect(id, now);
+            self.collect(id);
         }
         self.due = due;
     }
 }
 
+mod meta;
 mod receive;
+
+use meta::Slot;
 #[cfg(test)]
 mod tests;

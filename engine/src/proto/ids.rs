@@ -23,6 +23,43 @@ pub const RECENT_IDS: usize = 256;
 /// the same cap per allocator so a peer can never see two live ids with equal low halves.
 pub const MAX_LIVE_IDS: usize = 0x1fff;
 
+/// A local connection id: how the endpoint names a connection (and the API handle's value).
+/// A newtype so that ids cannot be mixed up with the other `u32`s nearby (listen handles,
+/// reason codes, message flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u32);
+
+impl ConnectionId {
+    /// The id with raw value `id`.
+    pub const fn new(id: u32) -> Self {
+        ConnectionId(id)
+    }
+
+    /// The raw value, as it travels in packet headers and API handles.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl From<u32> for ConnectionId {
+    fn from(id: u32) -> Self {
+        ConnectionId(id)
+    }
+}
+
+impl From<ConnectionId> for u32 {
+    fn from(id: ConnectionId) -> Self {
+        id.0
+    }
+}
+
+/// Decimal, as the bare `u32` printed before the newtype.
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Why no id could be allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {

@@ -23,7 +23,7 @@ use std::sync::mpsc::SyncSender;
 use crate::driver::Driver;
 use crate::driver::mmsg::MmsgDriver;
 use crate::proto::connection::ConnectionConfig;
-use crate::proto::endpoint::{Endpoint, Listener, LocalSocket};
+use crate::proto::endpoint::{ConnectionId, Endpoint, Listener, LocalSocket, RecvMeta, Transmit};
 use crate::proto::fake_net::FakeConditions;
 use crate::proto::snp::SnpStatus;
 use crate::time::Timestamp;
@@ -134,7 +134,7 @@ pub enum Command {
         /// The client socket to send from.
         local: LocalSocket,
         /// The reserved connection id (the API handle).
-        id: u32,
+        id: ConnectionId,
         /// The server.
         server: SocketAddr,
         /// The connection's settings.
@@ -143,12 +143,12 @@ pub enum Command {
     /// `AcceptConnection`.
     Accept {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
     },
     /// `CloseConnection`: the peer is told; unread messages are dropped.
     Close {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
         /// `ESteamNetConnectionEnd` (0: App_Generic).
         reason: u32,
         /// Debug text for the peer.
@@ -160,7 +160,7 @@ pub enum Command {
     /// number, so later numbers stay what the sender was told.
     Send {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
         /// The messages.
         messages: Vec<Outgoing>,
         /// Where the shard publishes the send-buffer accounting.
@@ -169,19 +169,19 @@ pub enum Command {
     /// Publish the engine's queued bytes again (a sender was refused and wants a fresh look).
     Refresh {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
         /// Its accounting.
         credit: Arc<SendCredit>,
     },
     /// `FlushMessagesOnConnection`.
     Flush {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
     },
     /// `ConfigureConnectionLanes`.
     ConfigureLanes {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
         /// Priority per lane (lower first).
         priorities: Vec<i32>,
         /// Weight per lane among equal priorities.
@@ -190,7 +190,7 @@ pub enum Command {
     /// New settings for a live connection.
     SetConfig {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
         /// The whole configuration now in force.
         config: Box<ConnectionConfig>,
     },
@@ -204,7 +204,7 @@ pub enum Command {
     /// A diagnostic about one connection.
     Query {
         /// The connection.
-        id: u32,
+        id: ConnectionId,
         /// What to answer.
         query: Query,
     },
@@ -212,15 +212,13 @@ pub enum Command {
     /// in-memory socket pair's end) is free again.
     ReleaseId {
         /// The id.
-        id: u32,
+        id: ConnectionId,
     },
     /// A data datagram that reached another shard's socket (no steering program) and belongs
     /// here.
     Forwarded {
-        /// The local socket it arrived on.
-        local: LocalSocket,
-        /// Its source.
-        from: SocketAddr,
+        /// The local socket it arrived on and its source.
+        meta: RecvMeta,
         /// The datagram.
         data: Vec<u8>,
     },
@@ -263,7 +261,7 @@ pub(super) fn apply<D: Driver>(
             id,
             server,
             config,
-        } => ep.connect_with_id(now, local, id, server, Some(*config)),
+        } => ep.connect_with_id(now, id, Transmit { local, to: server }, Some(*config)),
         Command::Accept { id } => {
             // A race with the peer giving up ends the connection; its status change says so.
             let _ = ep.accept(now, id);
@@ -328,11 +326,7 @@ pub(super) fn apply<D: Driver>(
             }
         }
         Command::ReleaseId { id } => ep.release_id(id),
-        Command::Forwarded {
-            local,
-            from,
-            mut data,
-        } => ep.handle_datagram_on(now, local, from, &mut data),
+        Command::Forwarded { meta, mut data } => ep.handle_datagram(now, meta, &mut data),
     }
 }
 
@@ -350,7 +344,7 @@ pub(super) fn detach<D: Driver>(
 }
 
 /// The engine's queued bytes on connection `id` (0 once it is gone).
-fn buffered(ep: &Endpoint, id: u32) -> u64 {
+fn buffered(ep: &Endpoint, id: ConnectionId) -> u64 {
     ep.connection(id).map_or(0, |c| {
         let size = c.snp().config().send_buffer_size;
         size.saturating_sub(c.snp().send_buffer_available()) as u64

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::proto::endpoint::Endpoint;
+use crate::proto::endpoint::{ConnectionId, Endpoint};
 
 /// Ids a shard keeps reserved for application threads.
 pub const ID_STOCK: usize = 64;
@@ -19,7 +19,7 @@ pub const ID_STOCK: usize = 64;
 /// A shard's stock of reserved connection ids.
 #[derive(Debug)]
 pub struct IdStock {
-    ids: ArrayQueue<u32>,
+    ids: ArrayQueue<ConnectionId>,
     /// The allocator had no id left at the last top-up.
     exhausted: AtomicBool,
 }
@@ -35,7 +35,7 @@ impl Default for IdStock {
 
 impl IdStock {
     /// A reserved id, if the stock has one.
-    pub fn take(&self) -> Option<u32> {
+    pub fn take(&self) -> Option<ConnectionId> {
         self.ids.pop()
     }
 

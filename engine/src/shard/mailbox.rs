@@ -150,8 +150,10 @@ mod tests {
 
     fn datagram() -> Command {
         Command::Forwarded {
-            local: 0,
-            from: "127.0.0.1:1".parse().expect("literal address"),
+            meta: "127.0.0.1:1"
+                .parse::<std::net::SocketAddr>()
+                .expect("literal address")
+                .into(),
             data: vec![0x80],
         }
     }
@@ -160,13 +162,13 @@ mod tests {
     fn only_a_sleeping_shard_is_woken() {
         let w = Arc::new(CountingWake::default());
         let (mb, inbox) = mailbox(w.clone());
-        mb.send(Command::Flush { id: 1 });
+        mb.send(Command::Flush { id: 1.into() });
         assert_eq!(w.0.load(Ordering::Relaxed), 0, "awake: no syscall");
         assert!(!inbox.prepare_sleep(), "work is waiting");
         assert!(inbox.pop().is_some());
         assert!(inbox.prepare_sleep());
-        mb.send(Command::Flush { id: 2 });
-        mb.send(Command::Flush { id: 3 });
+        mb.send(Command::Flush { id: 2.into() });
+        mb.send(Command::Flush { id: 3.into() });
         assert_eq!(
             w.0.load(Ordering::Relaxed),
             1,
@@ -178,10 +180,10 @@ mod tests {
     fn commands_come_out_in_the_order_they_went_in() {
         let (mb, inbox) = mailbox(Arc::new(CountingWake::default()));
         for id in 0..100 {
-            mb.send(Command::Accept { id });
+            mb.send(Command::Accept { id: id.into() });
         }
         for want in 0..100 {
-            assert!(matches!(inbox.pop(), Some(Command::Accept { id }) if id == want));
+            assert!(matches!(inbox.pop(), Some(Command::Accept { id }) if id.get() == want));
         }
         assert!(inbox.pop().is_none());
     }

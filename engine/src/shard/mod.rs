@@ -37,9 +37,10 @@ pub use mailbox::{Inbox, Mailbox, mailbox};
 pub use runtime::{Bound, Runtime, RuntimeConfig, shard_bits_for as runtime_shard_bits};
 
 use crate::driver::{Driver, RxBatch, TxBatch};
-use crate::proto::endpoint::Endpoint;
+use crate::proto::endpoint::{Endpoint, RecvMeta};
 use crate::proto::ids::IdAllocator;
 use crate::time::Timestamp;
+use crate::wire::packet::receiver_id;
 
 /// Application logic that runs on the shard thread between I/O rounds.
 pub trait App {
@@ -244,10 +245,7 @@ impl<D: Driver> Shard<D> {
     /// The owner shard of a data datagram, if it is not shard `me`.
     fn foreign_owner(forwarding: Option<&Forwarding>, me: u32, data: &[u8]) -> Option<usize> {
         let f = forwarding?;
-        if data.len() < 5 || data[0] & 0x80 == 0 {
-            return None;
-        }
-        let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+        let id = receiver_id(data)?;
         let owner = IdAllocator::shard_of(id, f.shard_bits) as usize;
         (owner != me as usize && owner < f.mailboxes.len()).then_some(owner)
     }
@@ -285,12 +283,12 @@ impl<D: Driver> Shard<D> {
             let Some((from, data)) = self.rx.get_mut(i) else {
                 break;
             };
+            let meta = RecvMeta { local, from };
             match Self::foreign_owner(self.forwarding.as_ref(), self.config.index, data) {
                 Some(owner) => {
                     if let Some(f) = &self.forwarding {
                         let cmd = Command::Forwarded {
-                            local,
-                            from,
+                            meta,
                             data: data.to_vec(),
                         };
                         if f.mailboxes[owner].forward(cmd) {
@@ -300,7 +298,7 @@ impl<D: Driver> Shard<D> {
                         }
                     }
                 }
-                None => self.endpoint.handle_datagram_on(now, local, from, data),
+                None => self.endpoint.handle_datagram(now, meta, data),
             }
         }
         if self.endpoint.poll_timeout(now).is_some_and(|t| t <= now) {
@@ -325,9 +323,7 @@ impl<D: Driver> Shard<D> {
             // Datagrams are written straight into the batch buffer: no copy per packet.
             let endpoint = &mut self.endpoint;
             while self.tx.len() < self.config.batch
-                && self
-                    .tx
-                    .push_with_on(|buf| endpoint.poll_transmit_on(now, buf))
+                && self.tx.push_with(|buf| endpoint.poll_transmit(now, buf))
             {}
             if self.tx.is_empty() {
                 return Ok(sent_any);

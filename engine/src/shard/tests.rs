@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::driver::loopback::LoopbackNet;
+use crate::proto::endpoint::ConnectionId;
 use crate::proto::snp::send_flags;
 
 /// Connects, sends `n` reliable messages, counts echoes; optionally moves its peer address
@@ -14,7 +15,7 @@ use crate::proto::snp::send_flags;
 struct ClientApp {
     server: SocketAddr,
     move_to: Option<SocketAddr>,
-    conn: Option<u32>,
+    conn: Option<ConnectionId>,
     sent: usize,
     n: usize,
     echoed: Arc<Count>,
@@ -24,7 +25,7 @@ impl App for ClientApp {
     fn on_tick(&mut self, ep: &mut Endpoint, now: Timestamp) {
         let c = *self
             .conn
-            .get_or_insert_with(|| ep.connect(now, self.server, None).expect("connect"));
+            .get_or_insert_with(|| ep.connect(now, self.server.into(), None).expect("connect"));
         while ep.poll_event().is_some() {}
         if ep
             .connection(c)
@@ -173,7 +174,7 @@ fn commands_run_on_the_shard_in_the_order_they_were_queued() {
     let id = stocks[0]
         .take()
         .expect("the stock is filled before the shard starts");
-    assert_eq!(rt.shard_of(id), 0);
+    assert_eq!(rt.shard_of(id.get()), 0);
     let mb = rt.mailbox(0).unwrap();
     let ask = || {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);

@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::measure::{Goodput, ManyCounters, Snapshot, jain_index};
 use super::{BottleneckConfig, BottleneckId, Datagram, LinkConditions, Network};
 use crate::proto::connection::{ApiState, ConnError, ConnectionConfig, State};
-use crate::proto::endpoint::{Endpoint, EndpointConfig, EndpointError};
+use crate::proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, EndpointError, Transmit};
 use crate::proto::snp::{SendError, send_flags};
 use crate::time::Timestamp;
 
@@ -85,9 +85,9 @@ pub struct ManyClient {
     /// The client's address.
     pub addr: SocketAddr,
     /// The client's connection handle.
-    pub handle: u32,
+    pub handle: ConnectionId,
     /// The server's handle for this connection, once it was accepted.
-    pub server_handle: Option<u32>,
+    pub server_handle: Option<ConnectionId>,
     /// When the connection was opened.
     pub started_at: Timestamp,
     /// When the client saw it connected.
@@ -120,7 +120,7 @@ pub struct Many {
     config: ManyConfig,
     seed: u64,
     by_addr: HashMap<SocketAddr, usize>,
-    by_server_handle: HashMap<u32, usize>,
+    by_server_handle: HashMap<ConnectionId, usize>,
     /// Indices of clients touched since their transmits were last polled.
     touched: Vec<usize>,
     server_timeout: Option<Timestamp>,
@@ -190,7 +190,7 @@ impl Many {
             &super::sim_secret(self.seed.wrapping_add(1000 + i as u64)),
         );
         let handle = endpoint
-            .connect(self.now, self.server_addr, None)
+            .connect(self.now, self.server_addr.into(), None)
             .expect("invariant: a fresh endpoint has free connection ids");
         self.net
             .route_through(self.server_addr, addr, self.bottleneck);
@@ -415,7 +415,7 @@ impl Many {
 
     /// Sends what the server and every touched client want to send now.
     fn flush(&mut self) {
-        while let Some(to) = {
+        while let Some(Transmit { to, .. }) = {
             self.buf.clear();
             self.server.poll_transmit(self.now, &mut self.buf)
         } {
@@ -432,7 +432,7 @@ impl Many {
         touched.dedup();
         for &i in &touched {
             let client = &mut self.clients[i];
-            while let Some(to) = {
+            while let Some(Transmit { to, .. }) = {
                 self.buf.clear();
                 client.endpoint.poll_transmit(self.now, &mut self.buf)
             } {
@@ -456,11 +456,11 @@ impl Many {
             n += 1;
             if dg.to == self.server_addr {
                 self.server
-                    .handle_datagram(self.now, dg.from, &mut dg.payload);
+                    .handle_datagram(self.now, dg.from.into(), &mut dg.payload);
             } else if let Some(&i) = self.by_addr.get(&dg.to) {
                 self.clients[i]
                     .endpoint
-                    .handle_datagram(self.now, dg.from, &mut dg.payload);
+                    .handle_datagram(self.now, dg.from.into(), &mut dg.payload);
                 self.receive(i);
                 self.touched.push(i);
             }

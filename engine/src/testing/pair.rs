@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use super::{Datagram, LinkConditions, Network};
 use crate::proto::connection::{ApiState, State};
-use crate::proto::endpoint::{Endpoint, EndpointConfig};
+use crate::proto::endpoint::{ConnectionId, Endpoint, EndpointConfig, Transmit};
 use crate::time::Timestamp;
 
 /// Client and server endpoints on a simulated network.
@@ -73,7 +73,7 @@ impl Pair {
             } else {
                 (&mut self.server, self.server_addr)
             };
-            while let Some(to) = {
+            while let Some(Transmit { to, .. }) = {
                 self.buf.clear();
                 ep.poll_transmit(self.now, &mut self.buf)
             } {
@@ -97,10 +97,10 @@ impl Pair {
             self.datagrams += 1;
             if dg.to == self.server_addr {
                 self.server
-                    .handle_datagram(self.now, dg.from, &mut dg.payload);
+                    .handle_datagram(self.now, dg.from.into(), &mut dg.payload);
             } else if dg.to == self.client_addr {
                 self.client
-                    .handle_datagram(self.now, dg.from, &mut dg.payload);
+                    .handle_datagram(self.now, dg.from.into(), &mut dg.payload);
             }
         }
         n
@@ -161,8 +161,11 @@ impl Pair {
     /// Opens a client connection and accepts it on the server, running up to `within` of
     /// virtual time. Returns (client handle, server handle) once the client is Connected;
     /// status events seen on the server are consumed.
-    pub fn connect(&mut self, within: std::time::Duration) -> Option<(u32, u32)> {
-        let c = self.client.connect(self.now, self.server_addr, None).ok()?;
+    pub fn connect(&mut self, within: std::time::Duration) -> Option<(ConnectionId, ConnectionId)> {
+        let c = self
+            .client
+            .connect(self.now, self.server_addr.into(), None)
+            .ok()?;
         let limit = self.now + within;
         let mut server_conn = None;
         let up = self.run_until(limit, 1_000_000, |p| {

@@ -17,7 +17,7 @@
 
 use prost::Message;
 
-use super::packet::{DATA_HEADER_LEN, DATA_LEAD_BIT};
+use super::packet::{DATA_HEADER_LEN, DATA_LEAD_BIT, receiver_id};
 use super::proto::UdpStats;
 use super::varint::{read_varint, varint_len, write_varint};
 
@@ -81,10 +81,7 @@ impl<'a> DataHeader<'a> {
             .get(..DATA_HEADER_LEN)
             .ok_or(HeaderError::Truncated)?;
         let flags = fixed[0];
-        if flags & DATA_LEAD_BIT == 0 {
-            return Err(HeaderError::NotData(flags));
-        }
-        let to_connection_id = u32::from_le_bytes([fixed[1], fixed[2], fixed[3], fixed[4]]);
+        let to_connection_id = receiver_id(fixed).ok_or(HeaderError::NotData(flags))?;
         let packet_number = u16::from_le_bytes([fixed[5], fixed[6]]);
         let mut pos = DATA_HEADER_LEN;
 
@@ -159,6 +156,15 @@ impl<'a> DataHeader<'a> {
         }
     }
 
+    /// Rewrites the packet number of a header already encoded at the front of `encoded`: the
+    /// sender encodes the header before SNP picks the number, and this keeps the field's
+    /// offset in one place. Does nothing to a slice shorter than the fixed header.
+    pub fn set_packet_number(encoded: &mut [u8], packet_number: u16) {
+        if let Some(field) = encoded.get_mut(5..DATA_HEADER_LEN) {
+            field.copy_from_slice(&packet_number.to_le_bytes());
+        }
+    }
+
     /// Parses the stats blob, if any. Only act on the result after the payload decrypted.
     pub fn decode_stats(&self) -> Option<Result<UdpStats, HeaderError>> {
         self.stats_blob
@@ -190,6 +196,18 @@ mod tests {
         h.encode(&mut out);
         assert_eq!(out, d[..10]);
         assert_eq!(h.encoded_len(), 10);
+    }
+
+    #[test]
+    fn packet_number_patched_in_place() {
+        let mut out = Vec::new();
+        DataHeader::new(7, 0).encode(&mut out);
+        DataHeader::set_packet_number(&mut out, 0xbeef);
+        assert_eq!(
+            DataHeader::decode(&out).unwrap().0,
+            DataHeader::new(7, 0xbeef)
+        );
+        DataHeader::set_packet_number(&mut out[..3], 1);
     }
 
     #[test]

@@ -169,6 +169,18 @@ pub fn classify(datagram: &[u8]) -> Result<PacketKind, PacketError> {
         .ok_or(PacketError::UnknownLeadByte(lead))
 }
 
+/// The receiver's connection id of a data packet (lead byte has bit 7 set, id in bytes 1..5,
+/// little-endian); `None` for anything shorter or not data. The one place that reads it, so
+/// routing, steering and header decoding cannot disagree.
+pub fn receiver_id(datagram: &[u8]) -> Option<u32> {
+    match *datagram {
+        [lead, a, b, c, d, ..] if lead & DATA_LEAD_BIT != 0 => {
+            Some(u32::from_le_bytes([a, b, c, d]))
+        }
+        _ => None,
+    }
+}
+
 impl PacketKind {
     /// Whether a listen socket acts on this from an unknown address: stray data packets are
     /// ignored without a reply, and so are ChallengeReply, ConnectOK and NoConnection.
@@ -210,6 +222,14 @@ mod tests {
         assert!(!ControlKind::NoConnection.is_padded());
         assert_eq!(classify(&[0x80, 1, 2, 3, 4]), Ok(PacketKind::Data));
         assert_eq!(classify(&[0x81, 0xff, 0xff, 0xff, 0]), Ok(PacketKind::Data));
+    }
+
+    #[test]
+    fn receiver_ids() {
+        assert_eq!(receiver_id(&[0x80, 1, 2, 3, 4]), Some(0x0403_0201));
+        assert_eq!(receiver_id(&[0x83, 1, 0, 0, 0, 9, 9]), Some(1));
+        assert_eq!(receiver_id(&[0x80, 1, 2, 3]), None, "too short");
+        assert_eq!(receiver_id(&[0x22, 1, 2, 3, 4]), None, "control");
     }
 
     #[test]

@@ -122,9 +122,9 @@ fn gro_remainder_waits_for_the_next_small_batch() {
     let to = b.local_addr().unwrap();
     let mut tx = TxBatch::with_capacity(64);
     for i in 0..50u8 {
-        tx.push(to, &[i; 1000]);
+        tx.push(to.into(), &[i; 1000]);
     }
-    tx.push(to, &[200; 10]);
+    tx.push(to.into(), &[200; 10]);
     for _ in 0..100 {
         let n = a.send_batch(&tx).unwrap();
         tx.consume(n);
@@ -167,9 +167,15 @@ fn unreachable_family_is_skipped_and_counted() {
     let mut a = v4(MmsgConfig::default());
     let mut b = v4(MmsgConfig::default());
     let mut tx = TxBatch::with_capacity(4);
-    tx.push("[2001:db8::1]:9".parse().unwrap(), b"lost");
-    tx.push(b.local_addr().unwrap(), b"kept");
-    tx.push("[2001:db8::1]:9".parse().unwrap(), b"lost");
+    tx.push(
+        "[2001:db8::1]:9".parse::<SocketAddr>().unwrap().into(),
+        b"lost",
+    );
+    tx.push(b.local_addr().unwrap().into(), b"kept");
+    tx.push(
+        "[2001:db8::1]:9".parse::<SocketAddr>().unwrap().into(),
+        b"lost",
+    );
     assert_eq!(a.send_batch(&tx).unwrap(), 3);
     let mut rx = RxBatch::new(4);
     for _ in 0..200 {
@@ -214,7 +220,7 @@ fn send_with_error(a: &mut MmsgDriver, tx: &TxBatch, errno: i32) -> usize {
 fn burst(to: SocketAddr) -> TxBatch {
     let mut tx = TxBatch::with_capacity(10);
     for i in 0..10u8 {
-        tx.push(to, &[i; 500]);
+        tx.push(to.into(), &[i; 500]);
     }
     tx
 }

@@ -130,7 +130,7 @@ fn dual_stack_socket_sees_ipv4_peers_as_ipv4() {
     expect_in_order(&mut d, peer, 7, 1);
     // And back: an IPv4 destination on the IPv6 socket.
     let mut out = TxBatch::with_capacity(1);
-    out.push(peer, b"pong");
+    out.push(peer.into(), b"pong");
     assert_eq!(d.send_batch(&out).expect("send_batch"), 1);
     tx.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
@@ -180,7 +180,7 @@ fn gso_sends_arrive_as_gro_and_split_across_small_batches() {
     let to = b.local_addr().expect("addr");
     let mut tx = TxBatch::with_capacity(40);
     for i in 0..40u8 {
-        tx.push(to, &[i; 1200]);
+        tx.push(to.into(), &[i; 1200]);
     }
     assert_eq!(
         a.send_batch(&tx).expect("send"),
@@ -218,7 +218,7 @@ fn full_send_slots_report_fewer_sent_and_the_rest_follows_in_order() {
     let to = b.local_addr().expect("addr");
     let mut tx = TxBatch::with_capacity(20);
     for seq in 0..20 {
-        tx.push(to, &datagram(seq));
+        tx.push(to.into(), &datagram(seq));
     }
     let first = a.send_batch(&tx).expect("send");
     assert!((1..=6).contains(&first), "sent {first} of 20");

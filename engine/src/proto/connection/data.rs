@@ -160,7 +160,7 @@ impl Connection {
             header_bytes + tag,
             forced.is_some(),
         )?;
-        out[start + 5..start + 7].copy_from_slice(&(built.packet_number as u16).to_le_bytes());
+        DataHeader::set_packet_number(&mut out[start..], built.packet_number as u16);
         out.reserve(tag);
         if cipher
             .seal_in_place(built.packet_number, out, header_len)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{ApiState, ConnError, ConnectionConfig, State};
-use crate::proto::endpoint::{EndpointConfig, EndpointError, EndpointEvent};
+use crate::proto::endpoint::{ConnectionId, EndpointConfig, EndpointError, EndpointEvent};
 use crate::proto::handshake::end_reason;
 use crate::proto::snp::{SendError, send_flags};
 use crate::testing::{LinkConditions, Pair, SeedGuard, seed_from_env};
@@ -30,7 +30,7 @@ fn events(ep: &mut crate::proto::endpoint::Endpoint) -> Vec<EndpointEvent> {
 }
 
 /// Connects and accepts; returns (client handle, server handle).
-fn connect(p: &mut Pair) -> (u32, u32) {
+fn connect(p: &mut Pair) -> (ConnectionId, ConnectionId) {
     p.connect(Duration::from_secs(10))
         .expect("connected within 10 s")
 }
@@ -43,8 +43,8 @@ fn handshake_connects_both_sides_with_status_events() {
     assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
     let ci = p.client.connection(c).unwrap().info();
     let si = p.server.connection(s).unwrap().info();
-    assert_eq!(ci.remote_id, Some(s));
-    assert_eq!(si.remote_id, Some(c));
+    assert_eq!(ci.remote_id, Some(s.get()));
+    assert_eq!(si.remote_id, Some(c.get()));
     assert!(si.incoming && !ci.incoming);
     assert!(
         ci.unauthenticated,
@@ -71,7 +71,7 @@ fn handshake_connects_both_sides_with_status_events() {
 #[test]
 fn server_can_refuse_by_closing_while_connecting() {
     let mut p = pair(2, lan());
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let c = p.client.connect(p.now, p.server_addr.into(), None).unwrap();
     let limit = p.now + Duration::from_secs(5);
     let mut refused = false;
     assert!(p.run_until(limit, STEPS, |p| {
@@ -115,7 +115,7 @@ fn accept_rules_follow_gns() {
         Err(EndpointError::Conn(ConnError::InvalidState))
     );
     assert_eq!(
-        p.server.accept(p.now, 12345),
+        p.server.accept(p.now, ConnectionId::new(12345)),
         Err(EndpointError::UnknownConnection)
     );
 }
@@ -322,7 +322,7 @@ fn handshake_times_out_without_a_server() {
             ..lan()
         },
     );
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let c = p.client.connect(p.now, p.server_addr.into(), None).unwrap();
     let start = p.now;
     let limit = p.now + Duration::from_secs(20);
     assert!(p.run_until(limit, STEPS, |p| {
@@ -347,7 +347,7 @@ fn unaccepted_connection_times_out_on_the_server() {
     };
     let c = p
         .client
-        .connect(p.now, p.server_addr, Some(patient))
+        .connect(p.now, p.server_addr.into(), Some(patient))
         .unwrap();
     let limit = p.now + Duration::from_secs(20);
     assert!(p.run_until(limit, STEPS, |p| {
@@ -392,17 +392,18 @@ fn hostile_datagrams_are_dropped_and_counted() {
     let now = p.now;
     // Garbage, truncated, a forged data packet for the live connection, a replayed one.
     p.server
-        .handle_datagram(now, from, &mut [0x10, 1, 2, 3, 4, 5]);
+        .handle_datagram(now, from.into(), &mut [0x10, 1, 2, 3, 4, 5]);
     p.server
-        .handle_datagram(now, from, &mut [0x22, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        .handle_datagram(now, from.into(), &mut [0x22, 0xff, 0xff, 0xff, 0xff, 0xff]);
     let mut forged = vec![0x80];
-    forged.extend_from_slice(&s.to_le_bytes());
+    forged.extend_from_slice(&s.get().to_le_bytes());
     forged.extend_from_slice(&[9, 0]);
     forged.extend_from_slice(&[0xab; 40]);
-    p.server.handle_datagram(now, from, &mut forged.clone());
+    p.server
+        .handle_datagram(now, from.into(), &mut forged.clone());
     let mut unknown = forged.clone();
     unknown[1] ^= 0xff;
-    p.server.handle_datagram(now, from, &mut unknown);
+    p.server.handle_datagram(now, from.into(), &mut unknown);
     let counters = p.server.counters();
     assert_eq!(counters.malformed, 1);
     assert_eq!(counters.bad_control, 1);
@@ -462,7 +463,7 @@ fn corrupting_network_never_breaks_delivery() {
 #[test]
 fn send_errors_map_to_gns_results() {
     let mut p = pair(14, lan());
-    let c = p.client.connect(p.now, p.server_addr, None).unwrap();
+    let c = p.client.connect(p.now, p.server_addr.into(), None).unwrap();
     // NoDelay while connecting is Ignored; others queue.
     let e = p.client.send_message(
         p.now,
@@ -489,9 +490,13 @@ fn send_errors_map_to_gns_results() {
             SendError::InvalidParam
         )))
     );
-    let e = p
-        .client
-        .send_message(p.now, 999, 0, send_flags::RELIABLE, vec![1]);
+    let e = p.client.send_message(
+        p.now,
+        ConnectionId::new(999),
+        0,
+        send_flags::RELIABLE,
+        vec![1],
+    );
     assert_eq!(e, Err(EndpointError::UnknownConnection));
     let _ = Timestamp::ZERO;
 }
@@ -634,7 +639,7 @@ fn replayed_datagrams_are_dropped_and_counted() {
     for _ in 0..3 {
         for d in &sent {
             p.server
-                .handle_datagram(p.now, p.client_addr, &mut d.clone());
+                .handle_datagram(p.now, p.client_addr.into(), &mut d.clone());
         }
     }
     let got: Vec<_> = std::iter::from_fn(|| p.server.poll_message(s)).collect();

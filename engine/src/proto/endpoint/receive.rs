@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 
 use rand_core::Rng;
 
-use super::{Endpoint, LocalSocket, NO_CONNECTION_SPAM_INTERVAL};
+use super::{Endpoint, LocalSocket, NO_CONNECTION_SPAM_INTERVAL, Slot};
 use crate::crypto::cert::PROTOCOL_VERSION;
 use crate::proto::connection::Connection;
 use crate::proto::handshake::check_connect_request;
 use crate::time::Timestamp;
 use crate::wire::control::{ControlMessage, decode_control};
-use crate::wire::packet::{PacketKind, classify};
+use crate::wire::packet::{PacketKind, classify, receiver_id};
 use crate::wire::proto::{ChallengeReply, ConnectionClosed, NoConnection};
 
 impl Endpoint {
@@ -24,13 +24,17 @@ impl Endpoint {
     ) {
         match classify(data) {
             Ok(PacketKind::Data) => {
-                let id = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
-                match self.connections.get_mut(&id) {
+                // classify saw a data lead byte and at least 5 bytes, so the id is there.
+                let Some(id) = receiver_id(data) else {
+                    self.counters.malformed += 1;
+                    return;
+                };
+                match self.connections.get_mut(&id).map(|s| &mut s.conn) {
                     Some(conn) => {
                         if conn.handle_data(now, data) && conn.peer() != from {
                             conn.set_peer(from);
                         }
-                        self.collect(id, now);
+                        self.collect(id);
                     }
                     None => {
                         self.counters.unknown_connection += 1;
@@ -60,9 +64,9 @@ impl Endpoint {
 
     fn route(&mut self, now: Timestamp, id: u32, msg: &ControlMessage) -> bool {
         match self.connections.get_mut(&id) {
-            Some(conn) => {
-                conn.handle_control(now, msg, &self.identity);
-                self.collect(id, now);
+            Some(s) => {
+                s.conn.handle_control(now, msg, &self.identity);
+                self.collect(id);
                 true
             }
             None => false,
@@ -175,15 +179,14 @@ impl Endpoint {
                     self.counters.refused += 1;
                     return;
                 };
-                self.by_request.insert((from, pending.remote_id), id);
-                self.request_keys.insert(id, (from, pending.remote_id));
+                let key = (from, pending.remote_id);
+                self.by_request.insert(key, id);
                 let conn = Connection::incoming(now, id, from, config, pending);
-                self.connections.insert(id, conn);
-                if local != 0 {
-                    self.locals.insert(id, local);
-                }
-                self.accepted_by.insert(id, listener.handle);
-                self.collect(id, now);
+                let mut slot = Slot::new(conn, local);
+                slot.meta.request_key = Some(key);
+                slot.meta.accepted_by = Some(listener.handle);
+                self.connections.insert(id, slot);
+                self.collect(id);
             }
             Err(e) => {
                 self.counters.refused += 1;

@@ -21,11 +21,11 @@ fn encode(msg: ControlMessage) -> Vec<u8> {
 fn drain(ep: &mut Endpoint, now: Timestamp) -> Vec<(SocketAddr, ControlMessage)> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    while let Some(to) = {
+    while let Some(t) = {
         buf.clear();
         ep.poll_transmit(now, &mut buf)
     } {
-        out.push((to, decode_control(&buf).unwrap()));
+        out.push((t.to, decode_control(&buf).unwrap()));
     }
     out
 }
@@ -51,7 +51,7 @@ fn challenge_request_gets_a_stateless_reply() {
         my_timestamp: Some(77),
         protocol_version: Some(13),
     };
-    ep.handle_datagram(now, from, &mut encode(req.clone().into()));
+    ep.handle_datagram(now, from.into(), &mut encode(req.clone().into()));
     let out = drain(&mut ep, now);
     assert_eq!(out.len(), 1);
     let (to, ControlMessage::ChallengeReply(reply)) = &out[0] else {
@@ -71,7 +71,7 @@ fn challenge_request_gets_a_stateless_reply() {
         connection_id: Some(0),
         ..req
     };
-    ep.handle_datagram(now, from, &mut encode(zero.into()));
+    ep.handle_datagram(now, from.into(), &mut encode(zero.into()));
     assert!(drain(&mut ep, now).is_empty());
     assert_eq!(ep.counters().bad_control, 1);
 }
@@ -86,7 +86,7 @@ fn connect_request_needs_a_fresh_challenge_for_its_address() {
         challenge: Some(12345),
         ..Default::default()
     };
-    ep.handle_datagram(now, from, &mut encode(req.into()));
+    ep.handle_datagram(now, from.into(), &mut encode(req.into()));
     assert_eq!(ep.counters().bad_challenge, 1);
     // A real challenge, but used from another address or too late.
     let good = ep.challenge.issue(now, from);
@@ -95,8 +95,16 @@ fn connect_request_needs_a_fresh_challenge_for_its_address() {
         challenge: Some(good),
         ..Default::default()
     };
-    ep.handle_datagram(now, addr("127.0.0.1:4001"), &mut encode(req.clone().into()));
-    ep.handle_datagram(now + Duration::from_secs(6), from, &mut encode(req.into()));
+    ep.handle_datagram(
+        now,
+        addr("127.0.0.1:4001").into(),
+        &mut encode(req.clone().into()),
+    );
+    ep.handle_datagram(
+        now + Duration::from_secs(6),
+        from.into(),
+        &mut encode(req.into()),
+    );
     assert_eq!(ep.counters().bad_challenge, 3);
     assert_eq!(ep.connection_count(), 0);
 }
@@ -111,7 +119,7 @@ fn non_listening_endpoint_ignores_requests() {
     };
     ep.handle_datagram(
         Timestamp::ZERO,
-        addr("127.0.0.1:1"),
+        addr("127.0.0.1:1").into(),
         &mut encode(req.into()),
     );
     assert!(drain(&mut ep, Timestamp::ZERO).is_empty());
@@ -128,7 +136,7 @@ fn strangers_get_no_connection_replies() {
         to_connection_id: Some(0x0a0a_0b0b),
         from_connection_id: Some(0x0c0c_0d0d),
     };
-    ep.handle_datagram(Timestamp::ZERO, from, &mut encode(closed.into()));
+    ep.handle_datagram(Timestamp::ZERO, from.into(), &mut encode(closed.into()));
     let out = drain(&mut ep, Timestamp::ZERO);
     let [(_, ControlMessage::NoConnection(n))] = out.as_slice() else {
         panic!("{out:?}")
@@ -141,7 +149,11 @@ fn strangers_get_no_connection_replies() {
     let mut data = vec![0x80, 1, 2, 3, 4, 2, 0];
     data.extend_from_slice(&[0; 30]);
     for i in 0..10u64 {
-        ep.handle_datagram(Timestamp::from_micros(i * 50_000), from, &mut data.clone());
+        ep.handle_datagram(
+            Timestamp::from_micros(i * 50_000),
+            from.into(),
+            &mut data.clone(),
+        );
     }
     let replies = drain(&mut ep, Timestamp::from_micros(500_000));
     assert_eq!(replies.len(), 2, "{replies:?}");
@@ -162,13 +174,20 @@ fn shuttle(
         let mut moved = false;
         let mut buf = Vec::new();
         while client.poll_transmit(now, &mut buf).is_some() {
-            server.handle_datagram_on(now, server_local, ca, &mut buf);
+            server.handle_datagram(
+                now,
+                RecvMeta {
+                    local: server_local,
+                    from: ca,
+                },
+                &mut buf,
+            );
             buf.clear();
             moved = true;
         }
-        while let Some((local, _)) = server.poll_transmit_on(now, &mut buf) {
+        while let Some(Transmit { local, .. }) = server.poll_transmit(now, &mut buf) {
             used.push(local);
-            client.handle_datagram(now, sa, &mut buf);
+            client.handle_datagram(now, sa.into(), &mut buf);
             buf.clear();
             moved = true;
         }
@@ -199,7 +218,9 @@ fn listeners_on_several_local_sockets() {
     );
     let mut client = Endpoint::new(EndpointConfig::default(), 3, &sim_secret(3));
     let now = Timestamp::from_micros(1_000_000);
-    client.connect(now, addr("127.0.0.1:6000"), None).unwrap();
+    client
+        .connect(now, addr("127.0.0.1:6000").into(), None)
+        .unwrap();
     let used = shuttle(&mut client, &mut server, 2, now);
     assert!(!used.is_empty() && used.iter().all(|&l| l == 2), "{used:?}");
     let ev = server.poll_event().expect("incoming connection");
@@ -222,7 +243,8 @@ fn listeners_on_several_local_sockets() {
     );
     // A request on a socket that no longer listens is counted, not answered.
     let mut c2 = Endpoint::new(EndpointConfig::default(), 4, &sim_secret(4));
-    c2.connect(now, addr("127.0.0.1:6000"), None).unwrap();
+    c2.connect(now, addr("127.0.0.1:6000").into(), None)
+        .unwrap();
     let before = server.counters().not_listening;
     assert!(shuttle(&mut c2, &mut server, 2, now).is_empty());
     assert!(server.counters().not_listening > before);
@@ -242,7 +264,7 @@ fn cookie_from(secret: &SecretSeed) -> Option<u64> {
         my_timestamp: Some(77),
         protocol_version: Some(13),
     };
-    ep.handle_datagram(now, addr("127.0.0.1:4000"), &mut encode(req.into()));
+    ep.handle_datagram(now, addr("127.0.0.1:4000").into(), &mut encode(req.into()));
     match drain(&mut ep, now).first() {
         Some((_, ControlMessage::ChallengeReply(r))) => r.challenge,
         other => panic!("{other:?}"),
@@ -275,7 +297,7 @@ fn the_same_public_seed_gives_different_secrets_and_the_same_public_values() {
         Endpoint::new(EndpointConfig::default(), 7, &b),
     );
     assert_eq!(
-        ca.connect(now, server, None).unwrap(),
-        cb.connect(now, server, None).unwrap()
+        ca.connect(now, server.into(), None).unwrap(),
+        cb.connect(now, server.into(), None).unwrap()
     );
 }

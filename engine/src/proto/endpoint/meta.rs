@@ -1,0 +1,152 @@
+//! What the endpoint keeps about each connection beside the connection itself, in the same map
+//! entry, so forgetting a connection is one `remove` and no side table can go stale.
+//!
+//! ```text
+//!  connections: id ─► Slot { conn, meta: ConnMeta { local, accepted_by, request_key,
+//!                                                    in_ready, in_readable, dirty } }
+//!  ready / readable / dirty_ids: ids in order; the flags make membership O(1)
+//! ```
+//!
+//! The ordered lists may keep the id of a connection forgotten since; every user skips ids
+//! that no longer have a slot.
+
+use std::net::SocketAddr;
+
+use super::{Endpoint, EndpointEvent, LocalSocket};
+use crate::proto::connection::Connection;
+use crate::proto::ids::ConnectionId;
+use crate::time::Timestamp;
+
+/// One connection and the endpoint's bookkeeping for it.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) conn: Connection,
+    pub(super) meta: ConnMeta,
+}
+
+impl Slot {
+    /// A connection on local socket `local`, not yet in any list.
+    pub(super) fn new(conn: Connection, local: LocalSocket) -> Self {
+        Slot {
+            conn,
+            meta: ConnMeta {
+                local,
+                ..ConnMeta::default()
+            },
+        }
+    }
+}
+
+/// The endpoint's per-connection bookkeeping.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct ConnMeta {
+    /// The local socket the connection sends by.
+    pub(super) local: LocalSocket,
+    /// The listen-socket handle an incoming connection came in through.
+    pub(super) accepted_by: Option<u32>,
+    /// An incoming connection's `by_request` key (its address may change later).
+    pub(super) request_key: Option<(SocketAddr, u32)>,
+    /// In `ready`.
+    pub(super) in_ready: bool,
+    /// In `readable`.
+    pub(super) in_readable: bool,
+    /// In `dirty_ids`: touched since its deadline was last filed.
+    pub(super) dirty: bool,
+}
+
+impl Endpoint {
+    /// Queues the connection for transmit.
+    pub(super) fn mark(&mut self, id: u32) {
+        if let Some(s) = self.connections.get_mut(&id)
+            && !s.meta.in_ready
+        {
+            s.meta.in_ready = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Queues the connection for refiling in the timer wheel.
+    pub(super) fn mark_dirty(&mut self, id: u32) {
+        if let Some(s) = self.connections.get_mut(&id)
+            && !s.meta.dirty
+        {
+            s.meta.dirty = true;
+            self.dirty_ids.push(id);
+        }
+    }
+
+    /// Refiles every touched connection under its current deadline.
+    pub(super) fn refile(&mut self, now: Timestamp) {
+        if self.dirty_ids.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty_ids);
+        for &id in &dirty {
+            self.reschedule(id, now);
+        }
+        // Reuse the allocation.
+        dirty.clear();
+        self.dirty_ids = dirty;
+    }
+
+    /// Files the connection under its current deadline.
+    fn reschedule(&mut self, id: u32, now: Timestamp) {
+        let deadline = self.connections.get_mut(&id).and_then(|s| {
+            s.meta.dirty = false;
+            s.conn.poll_timeout(now)
+        });
+        match deadline {
+            Some(t) => {
+                self.timers.insert(t, id);
+            }
+            None => {
+                self.timers.remove(id);
+            }
+        }
+    }
+
+    /// Moves a connection's events to the endpoint queue, marks it for transmit, and forgets
+    /// it once dead and drained.
+    pub(super) fn collect(&mut self, id: u32) {
+        let Some(slot) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let conn = &mut slot.conn;
+        let incoming = conn.is_incoming();
+        while let Some(change) = conn.poll_event() {
+            self.events.push_back(EndpointEvent {
+                connection: ConnectionId::new(id),
+                incoming,
+                change,
+            });
+        }
+        if conn.has_message() && !slot.meta.in_readable {
+            slot.meta.in_readable = true;
+            self.readable.push_back(id);
+        }
+        if conn.is_dead() && !conn.has_pending_transmit() && !conn.has_message() {
+            self.forget(id);
+            return;
+        }
+        // `mark` and `mark_dirty`, on the slot already in hand (no second lookup).
+        if !slot.meta.in_ready {
+            slot.meta.in_ready = true;
+            self.ready.push_back(id);
+        }
+        if !slot.meta.dirty {
+            slot.meta.dirty = true;
+            self.dirty_ids.push(id);
+        }
+    }
+
+    /// Drops a connection and everything kept about it, and frees its id.
+    fn forget(&mut self, id: u32) {
+        self.timers.remove(id);
+        if let Some(slot) = self.connections.remove(&id) {
+            if let Some(key) = slot.meta.request_key {
+                self.by_request.remove(&key);
+            }
+            self.ids.free(id);
+        }
+    }
+}
