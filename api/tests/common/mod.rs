@@ -1,7 +1,11 @@
 //! Shared helpers for the API tests: an instance with a callback that records every status
 //! change, and bounded waits (no sleeps longer than a poll step).
 
-#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failed lock is a failed test
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test helpers: a failed lock is a failed test"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -33,6 +33,7 @@ use crate::crypto::negotiate::cipher_preferences;
 use crate::entropy::SecretSeed;
 use crate::proto::challenge::ChallengeKey;
 use crate::proto::connection::{ConnError, Connection, ConnectionConfig, State, StatusChange};
+use crate::proto::end_reason;
 use crate::proto::fake_net::{FakeConditions, FakeLine};
 use crate::proto::handshake::{ClientHandshake, LocalIdentity, SessionSecrets};
 use crate::proto::ids::{IdAllocator, IdError};
@@ -109,6 +110,7 @@ pub struct EndpointEvent {
 
 /// Why a call on the endpoint failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// No such connection (`k_EResultInvalidParam` / invalid handle).
     #[error("no such connection")]
@@ -464,7 +466,7 @@ impl Endpoint {
         });
         for &id in &ids {
             if let Some(conn) = self.connections.get_mut(&id) {
-                conn.close(now, 1000, "Listen socket closed", false);
+                conn.close(now, end_reason::APP_GENERIC, "Listen socket closed", false);
             }
             self.collect(id, now);
         }

@@ -25,6 +25,7 @@ pub const MAX_LIVE_IDS: usize = 0x1fff;
 
 /// Why no id could be allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     /// Too many live connections on this allocator.
     #[error("too many live connections")]
