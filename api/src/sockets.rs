@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use crossbeam_queue::SegQueue;
 use rustc_hash::FxHashMap;
 use sockworks_engine::driver::set::SocketSet;
-use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::proto::end_reason;
+use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::shard::{Command, Runtime, RuntimeConfig, placement};
 
 use crate::config::Config;
