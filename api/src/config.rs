@@ -125,6 +125,7 @@ impl ConfigValue {
 
 /// Why a configuration value was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// Outside GNS's documented range.
     #[error("config value {id} out of range")]

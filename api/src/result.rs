@@ -7,6 +7,7 @@ use sockworks_engine::proto::snp::SendError;
 /// `EResult`: the Steam result codes the documented calls return (the subset GNS uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i32)]
+#[non_exhaustive]
 pub enum EResult {
     /// Success.
     Ok = 1,
@@ -37,6 +38,8 @@ impl From<SendError> for EResult {
             SendError::InvalidParam => EResult::InvalidParam,
             SendError::LimitExceeded => EResult::LimitExceeded,
             SendError::Ignored => EResult::Ignored,
+            // A cause added to the engine later: GNS's catch-all.
+            _ => EResult::Fail,
         }
     }
 }
@@ -47,6 +50,8 @@ impl From<ConnError> for EResult {
             ConnError::InvalidState => EResult::InvalidState,
             ConnError::NoConnection => EResult::NoConnection,
             ConnError::Send(s) => s.into(),
+            // A cause added to the engine later: GNS's catch-all.
+            _ => EResult::Fail,
         }
     }
 }
@@ -57,6 +62,8 @@ impl From<EndpointError> for EResult {
             EndpointError::UnknownConnection => EResult::InvalidParam,
             EndpointError::Ids(_) => EResult::Fail,
             EndpointError::Conn(c) => c.into(),
+            // A cause added to the engine later: GNS's catch-all.
+            _ => EResult::Fail,
         }
     }
 }

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use crossbeam_queue::SegQueue;
 use rustc_hash::FxHashMap;
 use sockworks_engine::driver::set::SocketSet;
+use sockworks_engine::proto::end_reason;
 use sockworks_engine::proto::endpoint::EndpointConfig;
-use sockworks_engine::proto::handshake::end_reason;
 use sockworks_engine::shard::{Command, Runtime, RuntimeConfig, placement};
 
 use crate::activity::Activity;
@@ -54,6 +54,7 @@ impl Default for SocketsConfig {
 
 /// Why an instance could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InitError {
     /// Creating a shard's sockets or threads failed.
     #[error("starting the shards: {0}")]

@@ -5,7 +5,11 @@
 //!
 //! Every wait is bounded (the processes also carry `--max-seconds`); 127.0.0.1, port 0.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed step is a failed test"
+)]
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;

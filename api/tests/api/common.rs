@@ -2,7 +2,11 @@
 //! change, and bounded waits that sleep on the instances' activity (a message or a status
 //! change arriving), never for a fixed time.
 
-#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failed lock is a failed test
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test helpers: a failed lock is a failed test"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,7 +2,10 @@
 //! crate's integration_tests, ported): echo, broadcast to several clients, connect and
 //! disconnect events, and reliable ordered delivery.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test]: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test]: a failed unwrap is a failed test"
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

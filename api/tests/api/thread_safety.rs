@@ -3,7 +3,10 @@
 //! each sender's order holds on each lane, and the message numbers the senders were given are
 //! unique per lane and are the ones the receivers see.
 
-#![allow(clippy::unwrap_used)] // helpers outside #[test]: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test]: a failed unwrap is a failed test"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

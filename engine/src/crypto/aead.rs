@@ -1,15 +1,17 @@
-//! Per-packet AEAD (spec §3.5): the [`PacketCipher`] trait every data packet goes through, the
-//! per-direction key material ([`DirectionKeys`], [`SessionKeys`]) and the GNS nonce rule.
+//! Per-packet AEAD (spec §3.5): the [`PacketCipher`] trait every data packet goes through, one
+//! direction's key material ([`DirectionKeys`]), the errors and the GNS nonce rule.
 //!
 //! GNS seals the SNP payload of each data packet with AES-256-GCM, no associated data, a 16-byte
 //! tag appended, and a nonce equal to the direction's base IV plus the full 64-bit packet number.
 //! The backends live in `ring_backend.rs`, `rustcrypto_backend.rs` and `null.rs`;
-//! [`SessionCipher`] (`session.rs`) picks one at run time without dynamic dispatch.
+//! `SessionCipher` (`session.rs`) picks one at run time without dynamic dispatch, and
+//! `SessionKeys` (`schedule.rs`) keys both directions from the key schedule.
+//!
+//! This module is the leaf of `crypto`'s packet layer: it names no other crypto module, so the
+//! backends, `session`, `kdf` and `schedule` can all build on it without a cycle.
 
 use std::fmt;
 
-use super::kdf::KeySchedule;
-use super::session::SessionCipher;
 use crate::wire::proto::Cipher;
 
 /// AES-256 key length in bytes.
@@ -21,6 +23,7 @@ pub const TAG_LEN: usize = 16;
 
 /// Why a packet could not be sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SealError {
     /// `header_len` is past the end of the buffer.
     #[error("header length {header_len} exceeds buffer length {buf_len}")]
@@ -37,6 +40,7 @@ pub enum SealError {
 
 /// Why a received packet did not open. GNS drops such packets silently (spec §3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// Shorter than the tag.
     #[error("packet shorter than the {TAG_LEN}-byte tag")]
@@ -46,8 +50,9 @@ pub enum OpenError {
     Authentication,
 }
 
-/// Why a [`SessionCipher`] could not be built.
+/// Why a packet cipher could not be keyed (`SessionCipher::new`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CipherSetupError {
     /// `Cipher::Invalid` (or an unknown value) cannot encrypt anything.
     #[error("cipher {0:?} cannot be used for packets")]
@@ -121,46 +126,6 @@ impl DirectionKeys {
 impl fmt::Debug for DirectionKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DirectionKeys { .. }")
-    }
-}
-
-/// Both directions' keys, already assigned to send/recv for one side.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct SessionKeys {
-    /// Keys we seal with.
-    pub send: DirectionKeys,
-    /// Keys we open with.
-    pub recv: DirectionKeys,
-}
-
-impl SessionKeys {
-    /// Assigns the derived keys by role: the client sends with c2s, the server with s2c.
-    /// GNS: `CSteamNetworkConnectionBase::FinishCryptoHandshake`.
-    pub fn from_schedule(schedule: &KeySchedule, role: Role) -> Self {
-        let c2s = DirectionKeys::new(*schedule.key_c2s(), *schedule.iv_c2s());
-        let s2c = DirectionKeys::new(*schedule.key_s2c(), *schedule.iv_s2c());
-        match role {
-            Role::Client => Self {
-                send: c2s,
-                recv: s2c,
-            },
-            Role::Server => Self {
-                send: s2c,
-                recv: c2s,
-            },
-        }
-    }
-
-    /// Builds the send and receive ciphers for the negotiated `cipher` with one backend.
-    pub fn ciphers(
-        &self,
-        backend: AeadBackend,
-        cipher: Cipher,
-    ) -> Result<(SessionCipher, SessionCipher), CipherSetupError> {
-        Ok((
-            SessionCipher::new(backend, cipher, &self.send)?,
-            SessionCipher::new(backend, cipher, &self.recv)?,
-        ))
     }
 }
 
@@ -297,6 +262,7 @@ mod tests {
 
     use super::*;
     use crate::crypto::null::NullCipher;
+    use crate::crypto::session::SessionCipher;
 
     fn backends() -> Vec<AeadBackend> {
         [AeadBackend::Ring, AeadBackend::RustCrypto]

@@ -27,6 +27,7 @@ pub const DEFAULT_APP_ID: u32 = 0;
 
 /// Why a peer certificate is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CertError {
     /// `CertificateSigned.cert` is absent.
     #[error("certificate bytes missing")]
@@ -49,10 +50,15 @@ pub enum CertError {
     /// A cert naming a non-localhost identity must list at least one app ID.
     #[error("certificate names an identity but lists no app IDs")]
     IdentityWithoutAppIds,
+    /// The cert is not CA-signed and the authentication policy (`IP_AllowWithoutAuth`) refuses
+    /// unsigned certs from this peer; the handshake raises it, not [`check_peer_cert`].
+    #[error("unsigned certificate not allowed")]
+    UnsignedNotAllowed,
 }
 
 /// Why a peer's signed crypt info is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CryptInfoError {
     /// `info` is absent.
     #[error("crypt info bytes missing")]

@@ -16,6 +16,7 @@ pub const SIGNATURE_LEN: usize = 64;
 
 /// Why key agreement or a signature check failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// A public key was not 32 bytes.
     #[error("public key is {0} bytes, expected 32")]

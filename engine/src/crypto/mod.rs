@@ -1,11 +1,18 @@
 //! Handshake cryptography and packet protection, wire-compatible with GNS (spec §3): X25519 /
 //! Ed25519 key material ([`keys`]), certificates and signed crypt infos ([`cert`]), cipher
 //! negotiation ([`negotiate`]), the exact GNS key schedule ([`kdf`]), AES-256-GCM packet sealing
-//! behind the [`PacketCipher`] trait with ring (default) or RustCrypto backends ([`aead`]), and
-//! the receive replay window ([`replay`]).
+//! behind the [`PacketCipher`] trait with ring (default) or RustCrypto backends ([`aead`],
+//! [`session`]), the per-role session keys ([`schedule`]), and the receive replay window
+//! ([`replay`]).
+//!
+//! Layering, bottom up: `aead` (trait, constants, errors, nonce rule) → the backends and `kdf` →
+//! `session` → `schedule`. No module names one above it.
 //!
 //! Everything here is pure: no I/O, no clock, and no randomness except bytes the caller passes
 //! in (secret seeds, nonces), so the sans-I/O protocol core and the tests stay deterministic.
+
+// Key material and parsing of peer input: no reason for `unsafe` here, ever.
+#![forbid(unsafe_code)]
 
 pub mod aead;
 pub mod cert;
@@ -17,29 +24,30 @@ pub mod replay;
 pub mod ring_backend;
 #[cfg(feature = "rustcrypto")]
 pub mod rustcrypto_backend;
+pub mod schedule;
 pub mod session;
 
 pub use aead::{
     AeadBackend, CipherSetupError, DirectionKeys, IV_LEN, KEY_LEN, OpenError, OpenItem,
-    PacketCipher, Role, SealError, SealItem, SessionKeys, TAG_LEN, packet_nonce,
+    PacketCipher, Role, SealError, SealItem, TAG_LEN, packet_nonce,
 };
 pub use cert::{CaStatus, CertError, CryptInfoError, PeerCert, PeerCryptInfo};
 pub use kdf::{KdfInput, KeySchedule};
 pub use keys::{EphemeralKeyPair, IdentityKey, KeyError};
 pub use negotiate::NegotiationError;
 pub use replay::{CommitOutcome, ReplayCheck, ReplayWindow};
+pub use schedule::SessionKeys;
 pub use session::SessionCipher;
 
-/// Any handshake-time crypto failure, so the protocol core can `?` them into one type and map
-/// each to a GNS end reason (BadCert 4003, BadCrypt 4002, BadProtocolVersion 4006).
+/// Why a handshake's key exchange failed once the peer's certificate checked out: the typed
+/// cause of `HandshakeError::BadCrypt` (GNS end reason `Remote_BadCrypt`, 4002). Certificate
+/// failures are [`CertError`] instead, because GNS ends those with a different code (4003).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CryptoError {
     /// Key agreement or signature failure.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// Peer certificate unusable.
-    #[error(transparent)]
-    Cert(#[from] CertError),
     /// Peer crypt info unusable.
     #[error(transparent)]
     CryptInfo(#[from] CryptInfoError),

@@ -12,6 +12,7 @@ const NULL: Cipher = Cipher::Null;
 
 /// Why no cipher could be agreed (GNS closes with `Remote_BadCrypt`, 4002).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NegotiationError {
     /// `Unencrypted` config is outside 0..=3.
     #[error("Unencrypted config value {0} is outside 0..=3")]

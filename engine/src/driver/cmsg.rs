@@ -7,7 +7,10 @@
 //!  [ cmsghdr { len, level = SOL_UDP, type } ][ u16 gso_size | i32 gro_size ][pad]
 //! ```
 
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "cmsg headers are raw kernel memory; each block has a SAFETY note"
+)]
 
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -235,12 +238,12 @@ mod tests {
 
     #[test]
     fn segment_cmsg_is_read_back_by_the_gro_parser() {
-        // SAFETY (test): msghdr is plain old data.
+        // SAFETY: (test) msghdr is plain old data.
         let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
         let mut buf = ControlBuf::default();
         set_segment(&mut hdr, &mut buf, 1200);
         assert_eq!(gro_segment(&hdr), None, "UDP_SEGMENT is not UDP_GRO");
-        // SAFETY (test): the cmsg set_segment wrote sits at the start of buf.
+        // SAFETY: (test) the cmsg set_segment wrote sits at the start of buf.
         unsafe {
             let c = libc::CMSG_FIRSTHDR(&hdr);
             (*c).cmsg_type = libc::UDP_GRO;
@@ -258,15 +261,15 @@ mod tests {
             (libc::SOL_IP, 8, 7_i32),
             (libc::SOL_UDP, libc::UDP_GRO, 1100),
         ] {
-            // SAFETY (test): arithmetic.
+            // SAFETY: (test) arithmetic.
             let len = unsafe { libc::CMSG_LEN(4) } as usize;
-            // SAFETY (test): cmsghdr is plain old data.
+            // SAFETY: (test) cmsghdr is plain old data.
             let mut c: libc::cmsghdr = unsafe { mem::zeroed() };
             c.cmsg_len = len as _;
             c.cmsg_level = level;
             c.cmsg_type = ty;
             let start = ctl.len();
-            // SAFETY (test): viewing a local POD value as its bytes.
+            // SAFETY: (test) viewing a local POD value as its bytes.
             let raw = unsafe { std::slice::from_raw_parts((&raw const c).cast::<u8>(), h) };
             ctl.extend_from_slice(raw);
             ctl.extend_from_slice(&val.to_ne_bytes());

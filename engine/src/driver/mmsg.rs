@@ -16,7 +16,10 @@
 //! first EIO / EINVAL from a GSO send (a NIC without checksum offload, an MTU smaller than the
 //! segment) turns it off for good and resends without it.
 
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "sendmmsg / recvmmsg syscalls; each block has a SAFETY note"
+)]
 
 #[cfg(test)]
 mod tests;

@@ -24,7 +24,10 @@
 //! A classic BPF absolute load past the end aborts the program with 0, which would pick
 //! socket 0, hence the explicit length check first.
 
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "setsockopt of a classic BPF program; each block has a SAFETY note"
+)]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

@@ -2,7 +2,10 @@
 //! sizing, which send errors only drop one datagram, and how a [`TxBatch`] is cut into GSO
 //! runs. Kept in one place so both backends batch and fail the same way.
 
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "raw socket options and errno; each block has a SAFETY note"
+)]
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};

@@ -34,6 +34,7 @@ use crate::crypto::negotiate::cipher_preferences;
 use crate::entropy::SecretSeed;
 use crate::proto::challenge::ChallengeKey;
 use crate::proto::connection::{ConnError, Connection, ConnectionConfig, State, StatusChange};
+use crate::proto::end_reason;
 use crate::proto::fake_net::{FakeConditions, FakeLine};
 use crate::proto::handshake::{ClientHandshake, LocalIdentity, SessionSecrets};
 use crate::proto::ids::{IdAllocator, IdError};
@@ -106,6 +107,7 @@ pub struct EndpointEvent {
 
 /// Why a call on the endpoint failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// No such connection (`k_EResultInvalidParam` / invalid handle).
     #[error("no such connection")]
@@ -408,7 +410,8 @@ impl Endpoint {
         ids.sort_unstable();
         for &id in &ids {
             if let Some(s) = self.connections.get_mut(&id) {
-                s.conn.close(now, 1000, "Listen socket closed", false);
+                s.conn
+                    .close(now, end_reason::APP_GENERIC, "Listen socket closed", false);
             }
             self.collect(id);
         }

@@ -23,7 +23,8 @@ use crate::crypto::cert::{
 use crate::crypto::kdf::derive;
 use crate::crypto::negotiate::{client_accept_cipher, server_choose_cipher};
 use crate::crypto::{
-    CaStatus, EphemeralKeyPair, IdentityKey, KdfInput, PeerCert, PeerCryptInfo, Role, SessionKeys,
+    CaStatus, CertError, CryptoError, EphemeralKeyPair, IdentityKey, KdfInput, PeerCert,
+    PeerCryptInfo, Role, SessionKeys,
 };
 use crate::time::Timestamp;
 use crate::wire::identity::Identity;
@@ -39,36 +40,12 @@ pub const ECHO_TIMESTAMP_MAX_AGE: Duration = Duration::from_secs(4);
 /// RTT samples from handshake echoes are accepted up to this (GNS: 2 s).
 pub const MAX_HANDSHAKE_RTT: Duration = Duration::from_secs(2);
 
-/// `ESteamNetConnectionEnd` values the handshake and connection report (spec §5.3).
-pub mod end_reason {
-    /// Application closed normally.
-    pub const APP_GENERIC: u32 = 1000;
-    /// Highest application reason.
-    pub const APP_MAX: u32 = 1999;
-    /// Application exception range start.
-    pub const APP_EXCEPTION_GENERIC: u32 = 2000;
-    /// Highest application exception reason.
-    pub const APP_EXCEPTION_MAX: u32 = 2999;
-    /// Remote timed out (as reported by the remote).
-    pub const REMOTE_TIMEOUT: u32 = 4001;
-    /// Crypto negotiation or key failure.
-    pub const REMOTE_BAD_CRYPT: u32 = 4002;
-    /// Certificate rejected.
-    pub const REMOTE_BAD_CERT: u32 = 4003;
-    /// Incompatible protocol version.
-    pub const REMOTE_BAD_PROTOCOL_VERSION: u32 = 4006;
-    /// Generic failure.
-    pub const MISC_GENERIC: u32 = 5001;
-    /// Internal error (e.g. a peer's packet failed to decode).
-    pub const MISC_INTERNAL_ERROR: u32 = 5002;
-    /// Timed out.
-    pub const MISC_TIMEOUT: u32 = 5003;
-    /// The peer told us it has no such connection.
-    pub const MISC_PEER_SENT_NO_CONNECTION: u32 = 5010;
-}
+/// Old path of [`crate::proto::end_reason`], kept so code written against it still builds.
+pub use super::end_reason;
 
 /// Why a handshake step failed; [`HandshakeError::end_reason`] gives the GNS code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// A required field is missing or zero.
     #[error("handshake message missing {0}")]
@@ -81,10 +58,14 @@ pub enum HandshakeError {
     BadProtocolVersion(u32),
     /// Peer certificate unusable or not allowed by the authentication policy.
     #[error("bad certificate: {0}")]
-    BadCert(String),
+    BadCert(#[from] CertError),
     /// Crypt info, signature, key exchange or cipher negotiation failed.
     #[error("bad crypt: {0}")]
-    BadCrypt(String),
+    BadCrypt(#[from] CryptoError),
+    /// The server's ConnectOK named a connection id whose low 16 bits are zero, which no GNS
+    /// peer allocates (GNS ends this with `Remote_BadCrypt` too).
+    #[error("bad crypt: server connection id low 16 bits zero")]
+    BadServerConnectionId(u32),
 }
 
 impl HandshakeError {
@@ -94,7 +75,7 @@ impl HandshakeError {
             Self::Missing(_) | Self::WrongConnection => end_reason::MISC_GENERIC,
             Self::BadProtocolVersion(_) => end_reason::REMOTE_BAD_PROTOCOL_VERSION,
             Self::BadCert(_) => end_reason::REMOTE_BAD_CERT,
-            Self::BadCrypt(_) => end_reason::REMOTE_BAD_CRYPT,
+            Self::BadCrypt(_) | Self::BadServerConnectionId(_) => end_reason::REMOTE_BAD_CRYPT,
         }
     }
 }
@@ -195,8 +176,9 @@ pub struct Established {
     pub unauthenticated: bool,
 }
 
-fn crypt_err(e: impl std::fmt::Display) -> HandshakeError {
-    HandshakeError::BadCrypt(e.to_string())
+/// A key-exchange failure of any crypto layer, typed (`map_err` cannot chain two `From`s).
+fn bad_crypt(e: impl Into<CryptoError>) -> HandshakeError {
+    HandshakeError::BadCrypt(e.into())
 }
 
 /// Checks the peer's certificate and signed crypt info under the policy.
@@ -208,8 +190,7 @@ fn check_peer(
 ) -> Result<(PeerCert, PeerCryptInfo), HandshakeError> {
     let cert = cert.ok_or(HandshakeError::Missing("cert"))?;
     let crypt = crypt.ok_or(HandshakeError::Missing("crypt"))?;
-    let peer_cert = check_peer_cert(cert, policy.app_id, &[])
-        .map_err(|e| HandshakeError::BadCert(e.to_string()))?;
+    let peer_cert = check_peer_cert(cert, policy.app_id, &[])?;
     if !matches!(peer_cert.ca, CaStatus::Signed { .. }) {
         let allowed = if from.ip().is_loopback() {
             policy
@@ -219,12 +200,10 @@ fn check_peer(
             policy.allow_without_auth
         };
         if allowed < 1 {
-            return Err(HandshakeError::BadCert(
-                "unsigned certificate not allowed".into(),
-            ));
+            return Err(HandshakeError::BadCert(CertError::UnsignedNotAllowed));
         }
     }
-    let info = verify_peer_crypt_info(crypt, &peer_cert).map_err(crypt_err)?;
+    let info = verify_peer_crypt_info(crypt, &peer_cert).map_err(bad_crypt)?;
     if info.protocol_version < MIN_PEER_PROTOCOL {
         return Err(HandshakeError::BadProtocolVersion(info.protocol_version));
     }
@@ -348,9 +327,7 @@ impl ClientHandshake {
         }
         let remote_id = ok.server_connection_id.unwrap_or(0);
         if remote_id & 0xffff == 0 {
-            return Err(HandshakeError::BadCrypt(
-                "server connection id low 16 bits zero".into(),
-            ));
+            return Err(HandshakeError::BadServerConnectionId(remote_id));
         }
         let (cert, info) = check_peer(ok.cert.as_ref(), ok.crypt.as_ref(), self.server, policy)?;
         if let Some(v) = self.server_protocol
@@ -358,12 +335,12 @@ impl ClientHandshake {
         {
             return Err(HandshakeError::BadProtocolVersion(info.protocol_version));
         }
-        let cipher = client_accept_cipher(self.ciphers, &info.ciphers).map_err(crypt_err)?;
+        let cipher = client_accept_cipher(self.ciphers, &info.ciphers).map_err(bad_crypt)?;
         let shared = self
             .secrets
             .ephemeral
             .agree(&info.public_key)
-            .map_err(crypt_err)?;
+            .map_err(bad_crypt)?;
         let own_cert = local.cert.cert.as_deref().unwrap_or_default();
         let own_info = self.crypt.info.as_deref().unwrap_or_default();
         let schedule = derive(&KdfInput {
@@ -448,13 +425,13 @@ impl PendingAccept {
         secrets: &SessionSecrets,
         ciphers: &'static [Cipher],
     ) -> Result<(ConnectOk, Established), HandshakeError> {
-        let cipher = server_choose_cipher(ciphers, &self.info.ciphers).map_err(crypt_err)?;
+        let cipher = server_choose_cipher(ciphers, &self.info.ciphers).map_err(bad_crypt)?;
         let info = crypt_info(&secrets.ephemeral.public_bytes(), secrets.nonce, &[cipher]);
         let crypt = sign_crypt_info(&info, &local.key);
         let shared = secrets
             .ephemeral
             .agree(&self.info.public_key)
-            .map_err(crypt_err)?;
+            .map_err(bad_crypt)?;
         let schedule = derive(&KdfInput {
             shared_secret: &shared,
             client_nonce: self.info.nonce,

@@ -62,6 +62,7 @@ impl std::fmt::Display for ConnectionId {
 
 /// Why no id could be allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     /// Too many live connections on this allocator.
     #[error("too many live connections")]

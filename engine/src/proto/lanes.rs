@@ -59,6 +59,7 @@ impl Default for LaneConfig {
 
 /// Why a lane configuration was refused (maps to `k_EResultInvalidParam`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LaneConfigError {
     /// Zero lanes requested.
     #[error("at least one lane is required")]
@@ -87,6 +88,7 @@ pub enum LaneConfigError {
 
 /// Why a scheduler operation on one lane was refused (a caller bug, never peer input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LaneError {
     /// The lane index is not configured.
     #[error("lane {0} is not configured")]

@@ -16,9 +16,13 @@
 //!  ping        GNS's reported ping
 //! ```
 
+// Every byte here comes from a peer: the protocol core stays safe Rust, enforced.
+#![forbid(unsafe_code)]
+
 pub mod challenge;
 pub mod congestion;
 pub mod connection;
+pub mod end_reason;
 pub mod endpoint;
 pub mod fake_net;
 pub mod handshake;

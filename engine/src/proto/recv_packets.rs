@@ -77,6 +77,7 @@ pub enum RecordOutcome {
 
 /// A decoded stop_waiting value that the decoder rules of §4.8 reject; the connection dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StopWaitingError {
     /// N − X − 1 would be negative.
     #[error("stop_waiting offset {offset} reaches before packet 0 (packet {packet})")]

@@ -34,6 +34,7 @@ pub const STREAM_START: u64 = 1;
 
 /// Why a segment was refused; the packet carrying it must not be acked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SegmentRejected {
     /// Position 0 or a range that overflows u64: a decoder bug or a hostile peer.
     #[error("invalid stream position")]

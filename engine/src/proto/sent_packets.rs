@@ -60,6 +60,7 @@ pub struct AckRanges {
 
 /// Why an ack was refused; GNS drops the rest of the packet and does not ack it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AckError {
     /// The ack's latest is a packet we have not sent yet.
     #[error("ack for packet {latest}, but the next packet number is {next}")]

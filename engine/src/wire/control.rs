@@ -20,6 +20,7 @@ pub const PADDED_HEADER_LEN: usize = 3;
 
 /// Why a datagram is not a well-framed control message, or a message could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ControlError {
     /// Empty datagram.
     #[error("empty datagram")]
@@ -49,6 +50,7 @@ pub enum ControlError {
 
 /// A decoded message that lacks something GNS requires before acting on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvalidControl {
     /// A required connection id field is absent.
     #[error("connection id missing")]

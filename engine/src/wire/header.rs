@@ -28,6 +28,7 @@ pub const FLAG_TIME_SINCE_PREV: u8 = 0x02;
 
 /// Why a data-packet header could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// Fewer than the 7 fixed header bytes.
     #[error("data packet shorter than its 7-byte header")]

@@ -53,6 +53,7 @@ pub enum Identity {
 
 /// Why an identity could not be parsed or converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdentityError {
     /// Empty string.
     #[error("empty identity string")]

@@ -10,6 +10,9 @@
 //!                 └─ 32..37 control ─► control::ControlMessage (protobuf, proto::*)
 //! ```
 
+// Decoders run on every byte a peer sends: keep them safe Rust, enforced (not just by habit).
+#![forbid(unsafe_code)]
+
 pub mod control;
 pub mod frame;
 pub mod header;

@@ -134,6 +134,7 @@ pub enum PacketKind {
 
 /// Why a datagram was dropped before any parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PacketError {
     /// Shorter than [`MIN_DATAGRAM_LEN`].
     #[error("datagram of {0} bytes is too short")]

@@ -10,8 +10,10 @@
 //! GNS: `steamnetworkingsockets_messages_udp.proto`, `steamnetworkingsockets_messages_certs.proto`,
 //! `steamnetworkingsockets_messages.proto`.
 
-// prost's derive emits impls that clippy cannot see through; the structs are plain data.
-#![allow(clippy::derive_partial_eq_without_eq)]
+#![allow(
+    clippy::derive_partial_eq_without_eq,
+    reason = "prost's derive emits impls that clippy cannot see through; the structs are plain data"
+)]
 
 /// `ESteamNetworkingSocketsCipher`: the packet ciphers a peer offers or the server picks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

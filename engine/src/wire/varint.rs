@@ -6,6 +6,7 @@
 
 /// Why a varint could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VarintError {
     /// The input ended before the last byte (high bit clear) of the varint.
     #[error("varint truncated")]

@@ -4,7 +4,11 @@
 //!
 //! Every wait is bounded; the only sleep is one poll step (1 ms) while nothing happened.
 
-#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failed lock is a failed test
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test helpers: a failed lock is a failed test"
+)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -146,9 +146,9 @@ mod tests {
         let (i, msg) = s
             .fill(a.clone(), [&b"ab"[..], b"cd"].into_iter(), Some(2))
             .expect("free slot");
-        // SAFETY (test): `msg` points into slot `i`, alive and not refilled yet.
+        // SAFETY: (test) `msg` points into slot `i`, alive and not refilled yet.
         let m = unsafe { &*msg };
-        // SAFETY (test): the iovec points at the slot's data.
+        // SAFETY: (test) the iovec points at the slot's data.
         assert_eq!(unsafe { (*m.msg_iov).iov_len }, 4);
         assert!(!m.msg_control.is_null(), "GSO run carries UDP_SEGMENT");
         let (j, _) = s

@@ -5,7 +5,8 @@
 use super::{ConnError, Connection, Role, State};
 use crate::crypto::ReplayWindow;
 use crate::crypto::negotiate::cipher_preferences;
-use crate::proto::handshake::{Established, LocalIdentity, SessionSecrets, end_reason};
+use crate::proto::end_reason;
+use crate::proto::handshake::{Established, LocalIdentity, SessionSecrets};
 use crate::time::Timestamp;
 use crate::wire::control::ControlMessage;
 use crate::wire::proto::{ConnectionClosed, NoConnection};

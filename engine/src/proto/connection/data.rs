@@ -4,7 +4,7 @@
 
 use super::{Connection, State};
 use crate::crypto::{CommitOutcome, PacketCipher};
-use crate::proto::handshake::end_reason;
+use crate::proto::end_reason;
 use crate::proto::snp::AckRequest;
 use crate::time::Timestamp;
 use crate::wire::header::DataHeader;

@@ -28,7 +28,8 @@ pub use config::ConnectionConfig;
 pub use state::{ApiState, State, StatusChange};
 
 use crate::crypto::{ReplayWindow, SessionCipher};
-use crate::proto::handshake::{ClientHandshake, PendingAccept, end_reason};
+use crate::proto::end_reason;
+use crate::proto::handshake::{ClientHandshake, PendingAccept};
 use crate::proto::snp::{ReceivedMessage, SendError, Snp, SnpStatus, send_flags};
 use crate::time::Timestamp;
 use crate::wire::identity::Identity;
@@ -39,6 +40,7 @@ pub const MAX_DEBUG_LEN: usize = 127;
 
 /// Why the application's call on a connection was refused (maps to `EResult`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnError {
     /// Wrong state for the call (`k_EResultInvalidState`).
     #[error("connection in the wrong state")]

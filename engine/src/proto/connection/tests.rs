@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{ApiState, ConnError, ConnectionConfig, State};
+use crate::proto::end_reason;
 use crate::proto::endpoint::{ConnectionId, EndpointConfig, EndpointError, EndpointEvent};
-use crate::proto::handshake::end_reason;
 use crate::proto::snp::{SendError, send_flags};
 use crate::testing::{LinkConditions, Pair, SeedGuard, seed_from_env};
 use crate::time::Timestamp;

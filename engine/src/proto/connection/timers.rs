@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::{Connection, Role, State};
-use crate::proto::handshake::end_reason;
+use crate::proto::end_reason;
 use crate::time::Timestamp;
 
 /// ChallengeRequest retry interval (GNS `k_usecConnectRetryInterval`).

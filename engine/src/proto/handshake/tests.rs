@@ -1,6 +1,6 @@
 use super::*;
 use crate::crypto::negotiate::cipher_preferences;
-use crate::crypto::{AeadBackend, PacketCipher, SessionCipher};
+use crate::crypto::{AeadBackend, CryptInfoError, NegotiationError, PacketCipher, SessionCipher};
 use crate::wire::control::{ControlMessage, decode_control};
 use crate::wire::proto::CertificateSigned;
 
@@ -66,6 +66,22 @@ fn client_and_server_derive_matching_keys() {
     };
 
     let t3 = Timestamp::from_micros(1_000_900);
+    // A server id with zero low 16 bits is refused as GNS does (Remote_BadCrypt).
+    let zero_low = ConnectOk {
+        server_connection_id: Some(0x3333_0000),
+        ..(*ok).clone()
+    };
+    let e = client
+        .on_connect_ok(t3, &zero_low, &client_id, &policy)
+        .unwrap_err();
+    assert_eq!(e, HandshakeError::BadServerConnectionId(0x3333_0000));
+    assert_eq!(
+        (e.end_reason(), e.to_string().as_str()),
+        (
+            end_reason::REMOTE_BAD_CRYPT,
+            "bad crypt: server connection id low 16 bits zero"
+        )
+    );
     let (client_est, rtt) = client.on_connect_ok(t3, &ok, &client_id, &policy).unwrap();
     // 600 us since the ConnectRequest's timestamp, minus the 200 us the server held it.
     assert_eq!(rtt, Some(Duration::from_micros(400)));
@@ -136,6 +152,12 @@ fn failures_map_to_gns_end_reasons() {
     };
     let e = check_connect_request(Timestamp::ZERO, &req, addr("10.0.0.2:5"), &strict).unwrap_err();
     assert_eq!(e.end_reason(), end_reason::REMOTE_BAD_CERT);
+    // The cause stays typed; the text (sent as the close's debug string) is unchanged.
+    assert_eq!(e, HandshakeError::BadCert(CertError::UnsignedNotAllowed));
+    assert_eq!(
+        e.to_string(),
+        "bad certificate: unsigned certificate not allowed"
+    );
     // ... but loopback peers fall under IPLocalHost_AllowWithoutAuth.
     assert!(check_connect_request(Timestamp::ZERO, &req, addr("127.0.0.1:5"), &strict).is_ok());
 
@@ -146,6 +168,13 @@ fn failures_map_to_gns_end_reasons() {
     }
     let e = check_connect_request(Timestamp::ZERO, &bad, addr("127.0.0.1:5"), &strict).unwrap_err();
     assert_eq!(e.end_reason(), end_reason::REMOTE_BAD_CRYPT);
+    assert!(
+        matches!(
+            e,
+            HandshakeError::BadCrypt(CryptoError::CryptInfo(CryptInfoError::Signature(_)))
+        ),
+        "{e:?}"
+    );
     // Missing id.
     let mut none = req;
     none.client_connection_id = Some(0);
@@ -185,6 +214,11 @@ fn failures_map_to_gns_end_reasons() {
         )
         .unwrap_err();
     assert_eq!(e.end_reason(), end_reason::REMOTE_BAD_CRYPT);
+    assert_eq!(
+        e,
+        HandshakeError::BadCrypt(CryptoError::Negotiation(NegotiationError::NoCommonCipher))
+    );
+    assert_eq!(e.to_string(), "bad crypt: no cipher in common");
 }
 
 // ---- replay of the real GNS transcripts (engine/testdata, see shared/spec/vectors/README.md)

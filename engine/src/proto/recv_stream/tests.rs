@@ -1,7 +1,9 @@
 //! Tests for the reliable stream receive buffer.
 
-// Gap lists are lists of ranges; a one-element list is the common case.
-#![allow(clippy::single_range_in_vec_init)]
+#![allow(
+    clippy::single_range_in_vec_init,
+    reason = "gap lists are lists of ranges; a one-element list is the common case"
+)]
 
 use proptest::prelude::*;
 

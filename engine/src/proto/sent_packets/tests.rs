@@ -1,7 +1,9 @@
 //! Tests for the sender's in-flight table.
 
-// Ack ranges are lists of ranges; a one-element list is what an ack with one block decodes to.
-#![allow(clippy::single_range_in_vec_init)]
+#![allow(
+    clippy::single_range_in_vec_init,
+    reason = "ack ranges are lists of ranges; an ack with one block decodes to one element"
+)]
 
 use super::*;
 

@@ -121,6 +121,7 @@ impl Default for SnpConfig {
 
 /// Why `send_message` refused a message (maps to GNS's `EResult`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// Message above 512 KiB or lane not configured (`k_EResultInvalidParam`).
     #[error("invalid parameter (message too large or unknown lane)")]
@@ -136,6 +137,7 @@ pub enum SendError {
 /// Anything in a received plaintext that per GNS kills the connection
 /// (ProblemDetectedLocally, `Misc_InternalError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnpError {
     /// A frame could not be decoded.
     #[error("frame decode: {0}")]

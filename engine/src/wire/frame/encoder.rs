@@ -22,6 +22,7 @@ use crate::wire::varint::write_varint;
 /// Why a frame could not be encoded. The frame was not written (a lane select the segment
 /// method emitted before it may have been).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// A segment was already written with the "to end of packet" size code.
     #[error("packet already closed by a to-end-of-packet segment")]

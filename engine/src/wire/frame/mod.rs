@@ -45,6 +45,7 @@ pub use stop_waiting::StopWaiting;
 /// Why a frame (or a reliable message header) could not be decoded. Any of these kills the
 /// connection (GNS: `DECODE_ERROR` in `ProcessPlainTextDataChunk` → `Misc_InternalError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The packet ended inside a frame.
     #[error("frame truncated")]

@@ -1,6 +1,10 @@
 //! Unit tests for the frame codecs: known encodings and every error variant; property tests
 //! (round trips, totality, truthful acks) are in `props`.
-#![allow(clippy::unwrap_used, clippy::single_range_in_vec_init)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::single_range_in_vec_init,
+    reason = "a failed unwrap is a failed test; ack ranges are lists of ranges"
+)]
 
 use super::*;
 

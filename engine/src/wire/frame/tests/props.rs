@@ -1,6 +1,9 @@
 //! Property tests: arbitrary input never panics the decoder, encoder output (exact and
 //! GNS-style) decodes back to what was encoded, and receiver acks are truthful.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test]: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeSet;
 
