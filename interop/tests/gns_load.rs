@@ -197,8 +197,10 @@ fn several_sockworks_connections_from_one_shard_reach_one_gns_server() {
     let conns: Vec<_> = (0..N)
         .map(|_| sockets.connect_by_ip_address(target, &[]))
         .collect();
-    // Bounded by count: 5 ms naps, WAIT in all (tests do not read the clock themselves).
+    // Bounded by count: waits of at most 5 ms for activity, WAIT in all (tests do not read the
+    // clock themselves).
     let mut naps = WAIT.as_millis() / 5;
+    let mut seen = sockets.activity();
     while conns
         .iter()
         .any(|&c| sockets.connection_state(c) != ConnectionState::Connected)
@@ -213,7 +215,7 @@ fn several_sockworks_connections_from_one_shard_reach_one_gns_server() {
                 .collect::<Vec<_>>()
         );
         sockets.run_callbacks();
-        std::thread::sleep(Duration::from_millis(5));
+        seen = sockets.wait_for_activity(seen, Duration::from_millis(5));
     }
     for (i, &c) in conns.iter().enumerate() {
         let text = format!("hello from connection {i}");
@@ -229,8 +231,11 @@ fn several_sockworks_connections_from_one_shard_reach_one_gns_server() {
         while got.is_empty() {
             naps -= 1;
             assert!(naps > 0, "no echo on {i}");
+            let seen = sockets.activity();
             sockets.receive_messages_on_connection(c, &mut got, 1);
-            std::thread::sleep(Duration::from_millis(5));
+            if got.is_empty() {
+                sockets.wait_for_activity(seen, Duration::from_millis(5));
+            }
         }
         assert_eq!(got[0].data, format!("hello from connection {i}").as_bytes());
     }

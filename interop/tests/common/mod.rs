@@ -335,6 +335,7 @@ impl Sw {
     pub fn pump_until(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
         let watch = Stopwatch::start();
         loop {
+            let seen = self.s.activity();
             let busy = self.pump();
             if done(self) {
                 return true;
@@ -343,7 +344,9 @@ impl Sw {
                 return false;
             }
             if !busy {
-                std::thread::sleep(Duration::from_millis(1));
+                // Until something arrives; at most a millisecond, since a full send buffer
+                // drains (acks) without any activity to report.
+                self.s.wait_for_activity(seen, Duration::from_millis(1));
             }
         }
     }
