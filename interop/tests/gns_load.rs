@@ -160,6 +160,7 @@ fn gns_clients_get_every_echo_back_from_the_sockworks_echo_server() {
         send_rate_max: Some(RATE_MAX.parse().unwrap()),
         unreliable_max_age_ms: None,
         batch: 256,
+        wait_for_activity: true,
     })
     .expect("echo server");
     let addr = server.local_addr();

@@ -32,6 +32,9 @@ pub struct EchoConfig {
     pub unreliable_max_age_ms: Option<i32>,
     /// Messages taken from the poll group per turn.
     pub batch: usize,
+    /// Sleep on the instance's activity ([`Sockets::wait_for_activity`], ours) when a turn
+    /// found nothing, instead of the shared [`Idle`] policy that GNS's loop uses too.
+    pub wait_for_activity: bool,
 }
 
 /// What the server did.
@@ -69,8 +72,12 @@ pub struct EchoServer {
     conns: BTreeSet<Connection>,
     inbox: Vec<Message>,
     batch: usize,
+    wait_for_activity: bool,
     stats: EchoStats,
 }
+
+/// Longest one wait for activity lasts before the loop asks whether to go on.
+const ACTIVITY_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl EchoServer {
     /// Starts the instance, configures it and listens.
@@ -109,6 +116,7 @@ impl EchoServer {
             conns: BTreeSet::new(),
             inbox: Vec::with_capacity(cfg.batch.max(1)),
             batch: cfg.batch.max(1),
+            wait_for_activity: cfg.wait_for_activity,
             stats: EchoStats::default(),
         })
     }
@@ -170,8 +178,16 @@ impl EchoServer {
     pub fn run(&mut self, mut keep_going: impl FnMut() -> bool) {
         let mut idle = Idle::default();
         while keep_going() {
+            let seen = self.sockets.activity();
             let work = self.step();
-            idle.turn(work > 0);
+            if self.wait_for_activity {
+                if work == 0 {
+                    // Bounded, so `keep_going` is asked again now and then.
+                    self.sockets.wait_for_activity(seen, ACTIVITY_WAIT);
+                }
+            } else {
+                idle.turn(work > 0);
+            }
         }
     }
 

@@ -163,6 +163,11 @@ struct VersusArgs {
     /// drops stale state updates.
     #[arg(long)]
     unreliable_max_age_ms: Option<i32>,
+    /// The Sockworks echo server sleeps on its instance's activity (`wait_for_activity`, ours)
+    /// when idle, instead of the yield-then-sleep loop that every server and client uses by
+    /// default.
+    #[arg(long)]
+    wait_activity: bool,
     /// `--serve`: at the end, print the detailed status of this many connections.
     #[arg(long, default_value_t = 0)]
     serve_detail: usize,
@@ -225,6 +230,7 @@ fn serve(args: &Args, bind: SocketAddr) -> anyhow::Result<()> {
         send_rate_max: v.send_rate_max,
         unreliable_max_age_ms: v.unreliable_max_age_ms,
         batch: 256,
+        wait_for_activity: v.wait_activity,
     })?;
     let addr = server.local_addr();
     {
@@ -273,6 +279,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
         gns_send_rate_min: v.gns_send_rate_min.or(v.send_rate_max),
         send_rate_max: v.send_rate_max,
         unreliable_max_age_ms: v.unreliable_max_age_ms,
+        wait_activity: v.wait_activity,
         shards: args.server_shards,
     };
     let measured = run.run()?;

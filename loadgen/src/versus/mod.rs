@@ -77,6 +77,8 @@ pub struct Versus {
     pub send_rate_max: Option<i32>,
     /// `UnreliableMaxAge` of the Sockworks server, ms; `None`: off.
     pub unreliable_max_age_ms: Option<i32>,
+    /// The Sockworks server sleeps on its activity when idle (see `--wait-activity`).
+    pub wait_activity: bool,
     /// Shard threads of the Sockworks server and of the Sockworks clients.
     pub shards: usize,
 }
@@ -204,6 +206,9 @@ impl Versus {
         args.extend(self.rate_args(server));
         if let (Stack::Sockworks, Some(age)) = (server, self.unreliable_max_age_ms) {
             args.extend(["--unreliable-max-age-ms".to_owned(), age.to_string()]);
+        }
+        if server == Stack::Sockworks && self.wait_activity {
+            args.push("--wait-activity".to_owned());
         }
         args.extend([
             "--max-seconds".to_owned(),
