@@ -537,4 +537,6 @@ mod receive;
 
 use meta::Slot;
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use crate::proto::connection::Connection;
 use crate::proto::handshake::check_connect_request;
 use crate::time::Timestamp;
 use crate::wire::control::{ControlMessage, decode_control};
-use crate::wire::packet::{PacketKind, classify, receiver_id};
+use crate::wire::packet::{AEAD_TAG_LEN, DATA_HEADER_LEN, PacketKind, classify, receiver_id};
 use crate::wire::proto::{ChallengeReply, ConnectionClosed, NoConnection};
 
 impl Endpoint {
@@ -39,11 +39,13 @@ impl Endpoint {
                     None => {
                         self.counters.unknown_connection += 1;
                         // Tell the sender, at most every 250 ms across all strays (GNS's global
-                        // spam limiter); an 11-byte reply to a ≥ 23-byte packet amplifies nothing.
+                        // spam limiter), and only for a datagram as long as the smallest real
+                        // data packet (header and tag, 23 bytes): the 11-byte reply then
+                        // amplifies nothing. A shorter one cannot be a data packet at all.
                         let quiet = self
                             .last_spam_reply
                             .is_none_or(|t| now.saturating_since(t) >= NO_CONNECTION_SPAM_INTERVAL);
-                        if quiet {
+                        if quiet && data.len() >= DATA_HEADER_LEN + AEAD_TAG_LEN {
                             self.last_spam_reply = Some(now);
                             let reply = NoConnection {
                                 from_connection_id: Some(id),
