@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sockworks_engine::proto::admission::AdmissionLimits;
 use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::proto::fake_net::FakeConditions;
 
@@ -70,11 +71,28 @@ pub enum ConfigValue {
     /// message may wait unsent before it is dropped and counted, since a late game-state
     /// update is worthless. 0..=60000.
     UnreliableMaxAge(i32),
+    /// [`MAX_CONNECTIONS_ID`] (Sockworks, not GNS; listen-socket scope, inherited from
+    /// global; 0 = no limit, the default): connections a listen socket holds at once. Past
+    /// it a new client is refused at once with `Misc_Generic` ("Too many connections").
+    MaxConnections(i32),
+    /// [`MAX_CONNECTIONS_PER_ADDRESS_ID`] (Sockworks; as [`ConfigValue::MaxConnections`]):
+    /// connections from one source IP address (counted in hashed buckets, so it may refuse
+    /// early, never late).
+    MaxConnectionsPerAddress(i32),
+    /// [`MAX_PENDING_CONNECTIONS_ID`] (Sockworks; as [`ConfigValue::MaxConnections`]):
+    /// connections waiting for AcceptConnection.
+    MaxPendingConnections(i32),
 }
 
 /// The number of [`ConfigValue::UnreliableMaxAge`]: outside GNS's enum ("SW" + 1), so a GNS
 /// build that is handed it refuses it instead of misreading it.
 pub const UNRELIABLE_MAX_AGE_ID: i32 = 0x5357_0001;
+/// The number of [`ConfigValue::MaxConnections`].
+pub const MAX_CONNECTIONS_ID: i32 = 0x5357_0002;
+/// The number of [`ConfigValue::MaxConnectionsPerAddress`].
+pub const MAX_CONNECTIONS_PER_ADDRESS_ID: i32 = 0x5357_0003;
+/// The number of [`ConfigValue::MaxPendingConnections`].
+pub const MAX_PENDING_CONNECTIONS_ID: i32 = 0x5357_0004;
 
 impl fmt::Debug for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,7 +132,21 @@ impl ConfigValue {
             FakePacketDupTimeMax(_) => 28,
             ConnectionStatusChanged(_) => 201,
             UnreliableMaxAge(_) => UNRELIABLE_MAX_AGE_ID,
+            MaxConnections(_) => MAX_CONNECTIONS_ID,
+            MaxConnectionsPerAddress(_) => MAX_CONNECTIONS_PER_ADDRESS_ID,
+            MaxPendingConnections(_) => MAX_PENDING_CONNECTIONS_ID,
         }
+    }
+
+    /// Values that belong to a listen socket (and the global defaults it inherits), never to
+    /// a connection.
+    pub fn listen_scope(&self) -> bool {
+        matches!(
+            self,
+            ConfigValue::MaxConnections(_)
+                | ConfigValue::MaxConnectionsPerAddress(_)
+                | ConfigValue::MaxPendingConnections(_)
+        )
     }
 
     /// Whether GNS allows it only at global scope (the fake network conditions).
@@ -154,6 +186,8 @@ pub struct Config {
     pub fake_send: FakeConditions,
     /// Fake conditions on receives (global scope).
     pub fake_recv: FakeConditions,
+    /// A listen socket's connection limits (Sockworks' own).
+    pub admission: AdmissionLimits,
 }
 
 impl fmt::Debug for Config {
@@ -180,6 +214,12 @@ fn pct(id: i32, v: f32) -> Result<f32, ConfigError> {
     } else {
         Err(ConfigError::OutOfRange { id })
     }
+}
+
+/// A connection limit: 0 means none.
+fn limit(id: i32, v: i32) -> Result<u32, ConfigError> {
+    let v = range(id, v, 0, i32::MAX)?.unsigned_abs();
+    Ok(if v == 0 { u32::MAX } else { v })
 }
 
 fn ms(v: i32) -> Duration {
@@ -267,6 +307,9 @@ impl Config {
                 let v = range(id, *v, 0, 60_000)?;
                 c.snp.unreliable_max_age = (v > 0).then(|| ms(v));
             }
+            MaxConnections(v) => self.admission.max_connections = limit(id, *v)?,
+            MaxConnectionsPerAddress(v) => self.admission.max_per_address = limit(id, *v)?,
+            MaxPendingConnections(v) => self.admission.max_pending = limit(id, *v)?,
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
 use sockworks_engine::driver::steering::attach_steering;
+use sockworks_engine::proto::admission::Admission;
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::proto::endpoint::Listener;
 use sockworks_engine::shard::Command;
@@ -38,6 +39,13 @@ fn bind_group(addr: SocketAddr, shards: usize) -> Option<(SocketAddr, Vec<MmsgDr
         .map(|_| MmsgDriver::bind_with(bound, MmsgConfig::default()).ok())
         .collect::<Option<Vec<_>>>()?;
     Some((bound, drivers))
+}
+
+/// A key for a listen socket's per-address buckets, from the OS.
+fn random_key() -> Result<u64, getrandom::Error> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b)?;
+    Ok(u64::from_le_bytes(b))
 }
 
 /// Longest `CloseListenSocket` waits for the shards to close its sockets.
@@ -79,6 +87,10 @@ impl Sockets {
             let _ = attach_steering(drivers[0].as_fd(), sh.shard_bits);
         }
         let handle = sh.new_handle();
+        let Ok(key) = random_key() else {
+            return ListenSocket::INVALID;
+        };
+        let admission = Arc::new(Admission::new(config.admission, key));
         let mut locals = Vec::with_capacity(drivers.len());
         for (i, d) in drivers.into_iter().enumerate() {
             let shard = &sh.shards[i];
@@ -86,6 +98,7 @@ impl Sockets {
             let listener = Box::new(Listener {
                 handle,
                 connection: config.connection,
+                admission: Some(admission.clone()),
             });
             // The listener first, then the socket, in one FIFO: no request arrives before the
             // listener is known.
@@ -100,6 +113,7 @@ impl Sockets {
             addr: bound,
             locals,
             config: Mutex::new(config),
+            admission,
         };
         write(&sh.listen).insert(handle, Arc::new(rec));
         ListenSocket(handle)

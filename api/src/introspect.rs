@@ -224,10 +224,12 @@ impl Sockets {
         if c.set(value).is_err() {
             return false;
         }
+        l.admission.set_limits(c.admission);
         for (i, &local) in l.locals.iter().enumerate() {
             let listener = Box::new(Listener {
                 handle: socket.0,
                 connection: c.connection,
+                admission: Some(l.admission.clone()),
             });
             self.shared().send(i, Command::Listen { local, listener });
         }
@@ -236,13 +238,13 @@ impl Sockets {
 
     /// Sets a value on a live connection: timeouts, Nagle, buffers and rates apply from now
     /// on; user data and the callback at once. False for an invalid handle, a global-only
-    /// value or one out of range.
+    /// value, a listen-socket one (connection limits) or one out of range.
     pub fn set_connection_config_value(&self, conn: Connection, value: &ConfigValue) -> bool {
         let sh = self.shared();
         let Some(rec) = sh.conn(conn) else {
             return false;
         };
-        if value.global_only() {
+        if value.global_only() || value.listen_scope() {
             return false;
         }
         // Range check first, on a scratch copy.

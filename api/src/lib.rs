@@ -41,7 +41,10 @@ mod unsupported;
 pub use sockworks_engine as engine;
 
 pub use callbacks::{StatusChanged, StatusChangedFn};
-pub use config::{Config, ConfigError, ConfigValue, UNRELIABLE_MAX_AGE_ID};
+pub use config::{
+    Config, ConfigError, ConfigValue, MAX_CONNECTIONS_ID, MAX_CONNECTIONS_PER_ADDRESS_ID,
+    MAX_PENDING_CONNECTIONS_ID, UNRELIABLE_MAX_AGE_ID,
+};
 pub use handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};
 pub use message::{Message, OutMessage, send_flags};

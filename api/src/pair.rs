@@ -162,6 +162,7 @@ impl Sockets {
         let listener = Box::new(Listener {
             handle,
             connection: read(&sh.global).connection,
+            admission: None,
         });
         sh.send(shard, Command::Listen { local, listener });
         sh.send(

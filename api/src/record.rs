@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_queue::SegQueue;
+use sockworks_engine::proto::admission::Admission;
 use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::shard::SendCredit;
 
@@ -51,6 +52,8 @@ pub(crate) struct ListenRecord {
     pub locals: Vec<u16>,
     /// What connections accepted here start with.
     pub config: Mutex<Config>,
+    /// Its connection limits and counts, shared with its members on every shard.
+    pub admission: Arc<Admission>,
 }
 
 /// One connection as the API sees it.

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::*;
 use sockworks::{
-    ConfigValue, Connection, ConnectionState, EResult, ListenSocket, StatusChanged, send_flags,
+    ConfigValue, Connection, ConnectionState, EResult, ListenSocket, Sockets, StatusChanged,
+    send_flags,
 };
 
 #[test]
@@ -154,4 +155,60 @@ fn a_connection_callback_overrides_the_global_one() {
         client_global.lock().unwrap().iter().all(|e| e.conn != c),
         "the global callback did not hear about it"
     );
+}
+
+/// Sockworks' listen-socket limits: a client past one is refused at once with a reason, the
+/// ones already there are untouched, and an accept frees a pending slot.
+#[test]
+fn listen_socket_limits_refuse_new_clients_cleanly() {
+    let (server, server_seen) = instance(1);
+    let listen = server.create_listen_socket_ip(
+        "127.0.0.1:0".parse().unwrap(),
+        &[
+            ConfigValue::MaxPendingConnections(1),
+            ConfigValue::MaxConnections(2),
+        ],
+    );
+    assert_ne!(listen, ListenSocket::INVALID);
+    let addr = server.get_listen_socket_address(listen).unwrap();
+    let refused = |c: &Sockets, conn: Connection, debug: &str| {
+        assert!(wait_until(&[c], || matches!(
+            c.connection_state(conn),
+            ConnectionState::ClosedByPeer | ConnectionState::ProblemDetectedLocally
+        )));
+        let info = c.get_connection_info(conn).unwrap();
+        assert_eq!((info.end_reason, info.end_debug.as_str()), (5001, debug));
+    };
+    let (c1, _) = instance(1);
+    let a = c1.connect_by_ip_address(addr, &[]);
+    assert!(wait_until(&[&server], || first_in(
+        &server_seen,
+        ConnectionState::Connecting
+    )
+    .is_some()));
+    let (c2, _) = instance(1);
+    let b = c2.connect_by_ip_address(addr, &[]);
+    refused(&c2, b, "Too many connections waiting to be accepted");
+
+    let s_a = first_in(&server_seen, ConnectionState::Connecting).unwrap();
+    assert_eq!(server.accept_connection(s_a), EResult::Ok);
+    assert!(wait_until(&[&c1], || c1.connection_state(a)
+        == ConnectionState::Connected));
+    let (c3, _) = instance(1);
+    let c = c3.connect_by_ip_address(addr, &[]);
+    assert!(wait_until(&[&server], || server_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.info.state == ConnectionState::Connecting)
+        .count()
+        == 2));
+    let (c4, _) = instance(1);
+    let d = c4.connect_by_ip_address(addr, &[]);
+    refused(&c4, d, "Too many connections");
+    assert_eq!(c1.connection_state(a), ConnectionState::Connected);
+    assert_eq!(c3.connection_state(c), ConnectionState::Connecting);
+    // Limits belong to listen sockets, not connections.
+    assert!(!server.set_connection_config_value(s_a, &ConfigValue::MaxConnections(5)));
+    assert!(server.set_listen_socket_config_value(listen, &ConfigValue::MaxConnections(5)));
 }

@@ -51,12 +51,15 @@ pub use crate::proto::ids::ConnectionId;
 
 /// A listen socket as the endpoint sees it: the socket it receives on and what new
 /// connections inherit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Listener {
     /// The API's listen-socket handle, reported for each connection accepted through it.
     pub handle: u32,
     /// Settings new incoming connections start with.
     pub connection: ConnectionConfig,
+    /// The listen socket's connection limits, shared by its members on every shard (`None`:
+    /// no limit but the id table's).
+    pub admission: Option<std::sync::Arc<crate::proto::admission::Admission>>,
 }
 
 /// How an endpoint is set up.
@@ -90,8 +93,10 @@ pub struct EndpointCounters {
     pub bad_challenge: u64,
     /// Requests that reached a non-listening endpoint.
     pub not_listening: u64,
-    /// ConnectRequests refused during the crypto checks.
+    /// ConnectRequests refused (crypto checks, connection limits, ids exhausted).
     pub refused: u64,
+    /// Of those, refused by a listen socket's connection limits.
+    pub refused_limit: u64,
 }
 
 /// An application-visible event.
@@ -186,6 +191,7 @@ impl Endpoint {
                 Listener {
                     handle: 0,
                     connection: config.connection,
+                    admission: None,
                 },
             );
         }
@@ -312,6 +318,15 @@ impl Endpoint {
             .ok_or(EndpointError::UnknownConnection)?
             .conn;
         conn.accept(now, &self.identity, &secrets)?;
+        if let Some(a) = self
+            .connections
+            .get_mut(&id)
+            .and_then(|s| s.admitted.as_mut())
+            .filter(|a| a.pending)
+        {
+            a.pending = false;
+            a.admission.accepted();
+        }
         self.collect(id);
         Ok(())
     }

@@ -19,6 +19,7 @@
 // Every byte here comes from a peer: the protocol core stays safe Rust, enforced.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod challenge;
 pub mod congestion;
 pub mod connection;

@@ -22,6 +22,17 @@ use crate::time::Timestamp;
 pub(super) struct Slot {
     pub(super) conn: Connection,
     pub(super) meta: ConnMeta,
+    /// The listen socket's limits an incoming connection counts against: its address, and
+    /// whether it still waits for AcceptConnection.
+    pub(super) admitted: Option<Admitted>,
+}
+
+/// An incoming connection's place in its listen socket's counts.
+#[derive(Debug)]
+pub(super) struct Admitted {
+    pub(super) admission: std::sync::Arc<crate::proto::admission::Admission>,
+    pub(super) ip: std::net::IpAddr,
+    pub(super) pending: bool,
 }
 
 impl Slot {
@@ -33,6 +44,7 @@ impl Slot {
                 local,
                 ..ConnMeta::default()
             },
+            admitted: None,
         }
     }
 }
@@ -145,6 +157,9 @@ impl Endpoint {
         if let Some(slot) = self.connections.remove(&id) {
             if let Some(key) = slot.meta.request_key {
                 self.by_request.remove(&key);
+            }
+            if let Some(a) = slot.admitted {
+                a.admission.released(a.ip, a.pending);
             }
             self.ids.free(id);
         }

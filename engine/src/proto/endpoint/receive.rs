@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 
 use rand_core::Rng;
 
+use super::meta::Admitted;
 use super::{Endpoint, LocalSocket, NO_CONNECTION_SPAM_INTERVAL, Slot};
 use crate::crypto::cert::PROTOCOL_VERSION;
 use crate::proto::connection::Connection;
+use crate::proto::end_reason;
 use crate::proto::handshake::check_connect_request;
 use crate::time::Timestamp;
 use crate::wire::control::{ControlMessage, decode_control};
@@ -170,15 +172,47 @@ impl Endpoint {
         from: SocketAddr,
         req: &crate::wire::proto::ConnectRequest,
     ) {
-        let Some(listener) = self.listeners.get(&local).copied() else {
+        let Some(listener) = self.listeners.get(&local).cloned() else {
             return;
         };
         let config = listener.connection;
         match check_connect_request(now, req, from, &config.auth) {
             Ok(pending) => {
+                let admitted = match &listener.admission {
+                    None => None,
+                    Some(a) => match a.admit(from.ip()) {
+                        Ok(()) => Some(Admitted {
+                            admission: a.clone(),
+                            ip: from.ip(),
+                            pending: true,
+                        }),
+                        Err(why) => {
+                            self.counters.refused += 1;
+                            self.counters.refused_limit += 1;
+                            self.refuse(
+                                local,
+                                from,
+                                req,
+                                end_reason::MISC_GENERIC,
+                                why.to_string(),
+                            );
+                            return;
+                        }
+                    },
+                };
                 let rng = &mut self.rng;
                 let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
                     self.counters.refused += 1;
+                    if let Some(a) = admitted {
+                        a.admission.released(a.ip, true);
+                    }
+                    self.refuse(
+                        local,
+                        from,
+                        req,
+                        end_reason::MISC_GENERIC,
+                        "Too many connections".to_owned(),
+                    );
                     return;
                 };
                 let key = (from, pending.remote_id);
@@ -187,20 +221,34 @@ impl Endpoint {
                 let mut slot = Slot::new(conn, local);
                 slot.meta.request_key = Some(key);
                 slot.meta.accepted_by = Some(listener.handle);
+                slot.admitted = admitted;
                 self.connections.insert(id, slot);
                 self.collect(id);
             }
             Err(e) => {
                 self.counters.refused += 1;
-                let closed = ConnectionClosed {
-                    debug: Some(e.to_string()),
-                    reason_code: Some(e.end_reason()),
-                    to_connection_id: req.client_connection_id,
-                    from_connection_id: None,
-                };
-                self.reply(local, from, closed.into());
+                self.refuse(local, from, req, e.end_reason(), e.to_string());
             }
         }
+    }
+
+    /// Refuses a ConnectRequest with a ConnectionClosed (a plain reply, smaller than the
+    /// request it answers).
+    fn refuse(
+        &mut self,
+        local: LocalSocket,
+        from: SocketAddr,
+        req: &crate::wire::proto::ConnectRequest,
+        reason: u32,
+        debug: String,
+    ) {
+        let closed = ConnectionClosed {
+            debug: Some(debug),
+            reason_code: Some(reason),
+            to_connection_id: req.client_connection_id,
+            from_connection_id: None,
+        };
+        self.reply(local, from, closed.into());
     }
 
     fn reply(&mut self, local: LocalSocket, to: SocketAddr, msg: ControlMessage) {

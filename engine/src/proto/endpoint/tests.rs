@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::entropy::SecretSeed;
+use crate::proto::end_reason;
 use crate::testing::sim_secret;
 use crate::wire::control::{ControlMessage, decode_control};
 use crate::wire::proto::{ChallengeRequest, ConnectRequest, ConnectionClosed};
@@ -168,7 +169,18 @@ fn shuttle(
     server_local: LocalSocket,
     now: Timestamp,
 ) -> Vec<LocalSocket> {
-    let (ca, sa) = (addr("127.0.0.1:5000"), addr("127.0.0.1:6000"));
+    shuttle_from(client, addr("127.0.0.1:5000"), server, server_local, now)
+}
+
+/// [`shuttle`] for a client at `ca`.
+fn shuttle_from(
+    client: &mut Endpoint,
+    ca: SocketAddr,
+    server: &mut Endpoint,
+    server_local: LocalSocket,
+    now: Timestamp,
+) -> Vec<LocalSocket> {
+    let sa = addr("127.0.0.1:6000");
     let mut used = Vec::new();
     for _ in 0..20 {
         let mut moved = false;
@@ -207,6 +219,7 @@ fn listeners_on_several_local_sockets() {
         Listener {
             handle: 11,
             connection: cfg,
+            admission: None,
         },
     );
     server.add_listener(
@@ -214,6 +227,7 @@ fn listeners_on_several_local_sockets() {
         Listener {
             handle: 22,
             connection: cfg,
+            admission: None,
         },
     );
     let mut client = Endpoint::new(EndpointConfig::default(), 3, &sim_secret(3));
@@ -248,6 +262,99 @@ fn listeners_on_several_local_sockets() {
     let before = server.counters().not_listening;
     assert!(shuttle(&mut c2, &mut server, 2, now).is_empty());
     assert!(server.counters().not_listening > before);
+}
+
+/// The end reason a client saw, once its connection ended.
+fn ended_with(client: &mut Endpoint) -> Option<(u32, String)> {
+    let mut last = None;
+    while let Some(ev) = client.poll_event() {
+        if ev.change.end_reason != 0 {
+            last = Some((ev.change.end_reason, ev.change.end_debug));
+        }
+    }
+    last
+}
+
+#[test]
+fn connection_limits_refuse_cleanly_and_free_their_slots() {
+    use crate::proto::admission::{Admission, AdmissionLimits};
+    let admission = std::sync::Arc::new(Admission::new(
+        AdmissionLimits {
+            max_connections: 2,
+            max_per_address: 10,
+            max_pending: 1,
+        },
+        5,
+    ));
+    let mut server = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    server.add_listener(
+        1,
+        Listener {
+            handle: 11,
+            connection: ConnectionConfig::default(),
+            admission: Some(admission.clone()),
+        },
+    );
+    let now = Timestamp::from_micros(1_000_000);
+    let client = |seed: u64| {
+        let mut c = Endpoint::new(EndpointConfig::default(), seed, &sim_secret(seed));
+        c.connect(now, addr("127.0.0.1:6000").into(), None).unwrap();
+        c
+    };
+    let mut first = client(10);
+    shuttle(&mut first, &mut server, 1, now);
+    let ev = server.poll_event().expect("the first arrives");
+    assert_eq!(admission.counts(), (1, 1));
+
+    // One is waiting for its accept: the next is refused at once, with a reason.
+    let mut second = client(11);
+    shuttle(&mut second, &mut server, 1, now);
+    assert_eq!(
+        ended_with(&mut second),
+        Some((
+            end_reason::MISC_GENERIC,
+            "Too many connections waiting to be accepted".to_owned()
+        ))
+    );
+    assert_eq!(server.counters().refused_limit, 1);
+    assert!(
+        server.poll_event().is_none(),
+        "no state for the refused one"
+    );
+
+    // Accepting frees the pending slot; then the total is the limit.
+    server.accept(now, ev.connection).unwrap();
+    shuttle(&mut first, &mut server, 1, now);
+    while server.poll_event().is_some() {}
+    let mut third = client(12);
+    shuttle_from(&mut third, addr("127.0.0.1:5003"), &mut server, 1, now);
+    let third_ev = server.poll_event().expect("the third arrives");
+    assert_eq!(admission.counts(), (2, 1));
+    let mut fourth = client(13);
+    shuttle(&mut fourth, &mut server, 1, now);
+    assert_eq!(
+        ended_with(&mut fourth).map(|(r, _)| r),
+        Some(end_reason::MISC_GENERIC)
+    );
+
+    // A connection closed and forgotten gives its slot back; the first is untouched.
+    server
+        .close(now, third_ev.connection, 0, "bye", false)
+        .unwrap();
+    let mut t = now;
+    for _ in 0..50 {
+        t = t + Duration::from_millis(200);
+        server.handle_timeout(t);
+        first.handle_timeout(t);
+        third.handle_timeout(t);
+        shuttle_from(&mut third, addr("127.0.0.1:5003"), &mut server, 1, t);
+        shuttle(&mut first, &mut server, 1, t);
+    }
+    assert_eq!(admission.counts().0, 1, "the closed one was released");
+    assert_eq!(
+        server.connection(ev.connection).map(|c| c.state()),
+        Some(crate::proto::connection::State::Connected)
+    );
 }
 
 /// The cookie a listener built from public seed 7 and `secret` answers one fixed
