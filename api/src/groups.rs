@@ -102,9 +102,13 @@ impl Sockets {
         let Some(g) = read(&self.shared().groups).get(&group.0).cloned() else {
             return -1;
         };
+        let sh = self.shared();
         let mut n = 0;
         while n < max {
-            let Some(m) = g.queue.pop() else { break };
+            let Some(mut m) = g.queue.pop() else { break };
+            if m.settle() {
+                sh.wake_owner(m.conn);
+            }
             out.push(m);
             n += 1;
         }

@@ -31,6 +31,7 @@ mod message;
 mod messages;
 mod pair;
 mod record;
+mod recv_credit;
 mod result;
 mod shard_app;
 mod shared;

@@ -1,8 +1,10 @@
 //! Messages: what `receive_messages_*` returns and what `send_messages` takes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::handles::Connection;
+use crate::recv_credit::RecvCredit;
 
 /// `k_nSteamNetworkingSend_*` flags.
 pub mod send_flags {
@@ -43,9 +45,39 @@ pub struct Message {
     pub flags: i32,
     /// The lane (`m_idxLane`).
     pub lane: u16,
+    /// The connection's receive accounting, settled when the application takes the message.
+    pub(crate) credit: Credit,
+}
+
+/// A message's link to its connection's [`RecvCredit`] (none for in-memory pairs). Not part
+/// of what the message says: it never makes two messages unequal.
+#[derive(Clone, Default)]
+pub(crate) struct Credit(pub(crate) Option<Arc<RecvCredit>>);
+
+impl PartialEq for Credit {
+    fn eq(&self, _: &Credit) -> bool {
+        true
+    }
+}
+
+impl Eq for Credit {}
+
+impl std::fmt::Debug for Credit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credit")
+    }
 }
 
 impl Message {
+    /// The application took the message: settles its connection's receive accounting; true
+    /// if its shard paused delivery at a limit and should be woken.
+    pub(crate) fn settle(&mut self) -> bool {
+        self.credit
+            .0
+            .take()
+            .is_some_and(|c| c.taken(self.data.len()))
+    }
+
     /// Takes the payload out (it then leaves the buffer pool for good).
     pub fn into_data(mut self) -> Vec<u8> {
         std::mem::take(&mut self.data)

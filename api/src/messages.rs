@@ -90,7 +90,8 @@ fn send_run(
         accepted.push(EngineMessage {
             data,
             lane: wire_lane,
-            flags: u32::try_from(flags).unwrap_or(0),
+            // GNS's flag bits only: higher ones are the engine's own.
+            flags: u32::try_from(flags & 0xffff).unwrap_or(0),
         });
     }
     if !accepted.is_empty() {
@@ -198,7 +199,10 @@ impl Sockets {
         };
         let mut n = 0;
         while n < max {
-            let Some(m) = rec.inbox.pop() else { break };
+            let Some(mut m) = rec.inbox.pop() else { break };
+            if m.settle() {
+                self.shared().wake_owner(conn);
+            }
             out.push(m);
             n += 1;
         }

@@ -4,8 +4,8 @@
 //! | written by | fields |
 //! |---|---|
 //! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` |
-//! | the owning shard | `state`, `info`, `credit` (its shard half); pushes to `inbox` |
-//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name`, `group`, `local`, `callback`, `client_socket`, `credit` (its sender half); pops from `inbox` |
+//! | the owning shard | `state`, `info`, `credit` and `recv` (their shard halves); pushes to `inbox` |
+//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name`, `group`, `local`, `callback`, `client_socket`, `credit` and `recv` (their application halves); pops from `inbox` |
 //!
 //! Data-path fields are atomics and lock-free queues; the mutexes guard data that only
 //! application threads touch.
@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 use crate::info::ConnectionInfo;
 use crate::message::Message;
+use crate::recv_credit::RecvCredit;
 
 /// What only application threads touch: holding it while taking a number and queuing the
 /// send keeps numbers and command order in step.
@@ -84,6 +85,8 @@ pub(crate) struct ConnRecord {
     pub local: Mutex<Local>,
     /// Send-buffer accounting shared with the shard.
     pub credit: Arc<SendCredit>,
+    /// Receive accounting shared with the shard.
+    pub recv: Arc<RecvCredit>,
     /// `SendBufferSize` in force.
     pub send_buffer_size: AtomicU64,
     pub callback: Mutex<Option<StatusChangedFn>>,
@@ -131,6 +134,7 @@ impl ConnRecord {
                 config: config.connection,
             }),
             credit: Arc::default(),
+            recv: Arc::default(),
             send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
             client_socket: Mutex::new(None),
             callback: Mutex::new(config.on_status_changed.clone()),

@@ -22,7 +22,7 @@ use crate::callbacks::StatusChanged;
 use crate::config::Config;
 use crate::handles::{Connection, ListenSocket};
 use crate::info::{ConnectionInfo, describe, info_flags};
-use crate::message::{Message, send_flags};
+use crate::message::{Credit, Message, send_flags};
 use crate::record::ConnRecord;
 use crate::shared::Shared;
 use crate::sync::{lock, read, write};
@@ -33,6 +33,8 @@ pub(crate) struct ApiApp {
     shared: Arc<Shared>,
     /// The records of this shard's connections that the shard has met.
     conns: FxHashMap<u32, Arc<ConnRecord>>,
+    /// Connections whose delivery paused at the receive limits (few; re-checked every turn).
+    paused: Vec<ConnectionId>,
 }
 
 impl ApiApp {
@@ -41,6 +43,7 @@ impl ApiApp {
             shard,
             shared,
             conns: FxHashMap::default(),
+            paused: Vec::new(),
         }
     }
 
@@ -130,6 +133,54 @@ impl ApiApp {
     }
 }
 
+impl ApiApp {
+    /// Moves connection `id`'s messages from the engine to the API's queues while what the
+    /// application has not taken yet is under the receive limits; true if it stopped at a
+    /// limit (the connection is paused: the engine keeps what is left, and its own limits
+    /// then hold further data back from the sender).
+    fn drain(
+        &mut self,
+        ep: &mut Endpoint,
+        id: ConnectionId,
+        time_received: Duration,
+        arrived: &mut bool,
+    ) -> bool {
+        let Some(rec) = self.record(id) else {
+            // Closed by the application: unread data is discarded (GNS).
+            while ep.poll_message(id).is_some() {}
+            return false;
+        };
+        let Some((max_bytes, max_msgs)) = ep.connection(id).map(|c| {
+            let cfg = c.snp().config();
+            (cfg.recv_buffer_size, cfg.recv_buffer_messages)
+        }) else {
+            return false;
+        };
+        loop {
+            if rec.recv.over(max_bytes, max_msgs) {
+                // Paused (the engine may hold more, in its queue or its streams) until the
+                // application takes some.
+                return true;
+            }
+            let Some(m) = ep.poll_message(id) else {
+                return false;
+            };
+            *arrived = true;
+            rec.recv.delivered(m.data.len());
+            rec.deliver(Message {
+                data: m.data,
+                conn: Connection(id.get()),
+                user_data: rec.user_data.load(Ordering::Relaxed),
+                time_received,
+                message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
+                flags: if m.reliable { send_flags::RELIABLE } else { 0 },
+                lane: u16::from(m.lane),
+                credit: Credit(Some(rec.recv.clone())),
+            });
+        }
+    }
+}
+
 /// The API view of a connection's engine state.
 fn info_of(
     ep: &Endpoint,
@@ -181,25 +232,16 @@ impl App for ApiApp {
             arrived = true;
         }
         let time_received = Duration::from_micros(now.as_micros());
+        // Connections paused at their receive limit first: the application may have taken
+        // their messages since.
+        let mut paused = std::mem::take(&mut self.paused);
+        paused.retain(|&id| self.drain(ep, id, time_received, &mut arrived));
         while let Some(id) = ep.poll_readable() {
-            let rec = self.record(id);
-            while let Some(m) = ep.poll_message(id) {
-                let Some(rec) = rec.as_ref() else {
-                    // Closed by the application: unread data is discarded (GNS).
-                    continue;
-                };
-                arrived = true;
-                rec.deliver(Message {
-                    data: m.data,
-                    conn: Connection(id.get()),
-                    user_data: rec.user_data.load(Ordering::Relaxed),
-                    time_received,
-                    message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
-                    flags: if m.reliable { send_flags::RELIABLE } else { 0 },
-                    lane: u16::from(m.lane),
-                });
+            if !paused.contains(&id) && self.drain(ep, id, time_received, &mut arrived) {
+                paused.push(id);
             }
         }
+        self.paused = paused;
         if arrived {
             self.shared.activity.bump();
         }

@@ -93,6 +93,13 @@ impl Shared {
         }
     }
 
+    /// Wakes the shard owning `conn` (it paused delivering that connection's messages).
+    pub fn wake_owner(&self, conn: Connection) {
+        if let Some(s) = self.shards.get(self.shard_of(conn)) {
+            s.mailbox.wake();
+        }
+    }
+
     /// A fresh listen-socket or poll-group handle.
     pub fn new_handle(&self) -> u32 {
         loop {

@@ -12,4 +12,5 @@ mod lanes;
 mod message_semantics;
 mod receive_into;
 mod regression;
+mod stalled;
 mod thread_safety;

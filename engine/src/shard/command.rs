@@ -25,7 +25,7 @@ use crate::driver::mmsg::MmsgDriver;
 use crate::proto::connection::ConnectionConfig;
 use crate::proto::endpoint::{ConnectionId, Endpoint, Listener, LocalSocket, RecvMeta, Transmit};
 use crate::proto::fake_net::FakeConditions;
-use crate::proto::snp::SnpStatus;
+use crate::proto::snp::{SnpStatus, send_flags};
 use crate::time::Timestamp;
 
 /// One message of a [`Command::Send`]: payload, lane, `k_nSteamNetworkingSend_*` flags.
@@ -285,7 +285,9 @@ pub(super) fn apply<D: Driver>(
             for m in messages {
                 bytes += m.data.len() as u64;
                 let lane = m.lane;
-                if ep.send_message(now, id, lane, m.flags, m.data).is_err()
+                // The sender checked the buffer and gave out the number: no refusal for room.
+                let flags = m.flags | send_flags::ADMITTED;
+                if ep.send_message(now, id, lane, flags, m.data).is_err()
                     && let Some(c) = ep.connection_mut(id)
                 {
                     c.skip_message_number(lane);

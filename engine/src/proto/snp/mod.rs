@@ -64,6 +64,11 @@ pub mod send_flags {
     pub const RELIABLE: u32 = 8;
     /// Scheduling hint for the runtime; SNP ignores it.
     pub const USE_CURRENT_THREAD: u32 = 16;
+    /// Ours, engine-internal: the sender already admitted this message against the send
+    /// buffer (the API decides LimitExceeded on the calling thread and has told the caller
+    /// the message's number), so the engine must not refuse it for room. Framing bytes may
+    /// then take the buffer a little past its size.
+    pub const ADMITTED: u32 = 1 << 24;
 }
 
 /// Unreliable messages above this are sent reliably instead (15 × 1100, spec §4.16).
@@ -316,8 +321,13 @@ impl Snp {
         }
         // Queued bytes count their framing; the new message its payload, so one 512 KiB
         // message fits an empty default buffer.
-        // GNS: CSteamNetworkConnectionBase::SNP_SendMessage (send buffer check)
-        if self.send.buffered_bytes() + data.len() as u64 > self.config.send_buffer_size as u64 {
+        // GNS: CSteamNetworkConnectionBase::SNP_SendMessage (send buffer check). GNS counts
+        // unsent and retry bytes only; we also count reliable bytes sent and not yet acked,
+        // so a peer that stops acking (a stalled reader) bounds our memory at the buffer
+        // instead of letting a fixed-rate sender keep it all in flight.
+        if flags & send_flags::ADMITTED == 0
+            && self.send.held_bytes() + data.len() as u64 > self.config.send_buffer_size as u64
+        {
             return Err(SendError::LimitExceeded);
         }
         let no_nagle = flags & (send_flags::NO_NAGLE | send_flags::NO_DELAY) != 0;
@@ -333,7 +343,7 @@ impl Snp {
 
     /// Payload bytes `send_message` would accept now before returning `LimitExceeded`.
     pub fn send_buffer_available(&self) -> usize {
-        let used = usize::try_from(self.send.buffered_bytes()).unwrap_or(usize::MAX);
+        let used = usize::try_from(self.send.held_bytes()).unwrap_or(usize::MAX);
         self.config.send_buffer_size.saturating_sub(used)
     }
 

@@ -241,6 +241,15 @@ impl SendState {
             .sum()
     }
 
+    /// Bytes the send buffer holds back from new messages: [`SendState::buffered_bytes`] plus
+    /// reliable bytes in flight (sent, not yet acked).
+    pub fn held_bytes(&self) -> u64 {
+        self.lanes
+            .iter()
+            .map(|l| l.unsent_reliable + l.unsent_unreliable + l.retry_bytes + l.in_flight_bytes)
+            .sum()
+    }
+
     /// Whether nothing is queued (unsent or retry) on any lane.
     pub fn is_empty(&self) -> bool {
         self.buffered_bytes() == 0 && self.lanes.iter().all(|l| l.queue.is_empty())

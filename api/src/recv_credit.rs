@@ -1,0 +1,86 @@
+//! The receive side's bound: GNS's `RecvBufferSize` / `RecvBufferMessages` cover messages
+//! "waiting to be processed by the application", but our shards move each message out of the
+//! engine into the API's queues at once. So the shard counts what it delivered per connection,
+//! the application's receive calls count what they took, and the shard stops moving a
+//! connection's messages while the difference is at a limit. The engine's own queue then
+//! fills, its limits drop further data unacked, and the sender's send buffer fills: a reader
+//! that stalls costs bounded memory, as in GNS.
+//!
+//! ```text
+//!  shard:  while !over(limits) { poll_message ─► deliver ; delivered += len }
+//!          over? ─► blocked = true, re-checked every turn
+//!  app:    receive_* ─► taken += len ; blocked? ─► wake the shard
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// One connection's receive accounting: `delivered_*` written by its shard, `taken_*` by the
+/// application threads that receive.
+#[derive(Debug, Default)]
+pub(crate) struct RecvCredit {
+    delivered_bytes: AtomicU64,
+    delivered_msgs: AtomicU64,
+    taken_bytes: AtomicU64,
+    taken_msgs: AtomicU64,
+    /// The shard stopped delivering at a limit and waits for a receive.
+    blocked: AtomicBool,
+}
+
+impl RecvCredit {
+    /// On the shard: a message of `bytes` went to the API's queues.
+    pub fn delivered(&self, bytes: usize) {
+        self.delivered_bytes
+            .fetch_add(bytes as u64, Ordering::Release);
+        self.delivered_msgs.fetch_add(1, Ordering::Release);
+    }
+
+    /// On the shard: whether what the application has not taken yet is at `max_bytes` or
+    /// `max_msgs` (then delivery pauses, and the application's next receive wakes the shard).
+    pub fn over(&self, max_bytes: usize, max_msgs: usize) -> bool {
+        // Taken first: a concurrent receive can only make the difference look larger.
+        let taken_b = self.taken_bytes.load(Ordering::Acquire);
+        let taken_m = self.taken_msgs.load(Ordering::Acquire);
+        let bytes = self
+            .delivered_bytes
+            .load(Ordering::Acquire)
+            .saturating_sub(taken_b);
+        let msgs = self
+            .delivered_msgs
+            .load(Ordering::Acquire)
+            .saturating_sub(taken_m);
+        let over = bytes >= max_bytes as u64 || msgs >= max_msgs as u64;
+        if over {
+            self.blocked.store(true, Ordering::SeqCst);
+        }
+        over
+    }
+
+    /// On an application thread: a message of `bytes` was received. True if the shard was
+    /// waiting for that (wake it).
+    pub fn taken(&self, bytes: usize) -> bool {
+        self.taken_bytes.fetch_add(bytes as u64, Ordering::AcqRel);
+        self.taken_msgs.fetch_add(1, Ordering::AcqRel);
+        self.blocked.load(Ordering::SeqCst) && self.blocked.swap(false, Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecvCredit;
+
+    #[test]
+    fn delivery_pauses_at_a_limit_and_a_receive_reports_the_pause() {
+        let c = RecvCredit::default();
+        c.delivered(600);
+        assert!(!c.over(1000, 10));
+        c.delivered(600);
+        assert!(c.over(1000, 10), "1200 bytes not taken");
+        assert!(c.taken(600), "the shard waits: wake it");
+        assert!(!c.over(1000, 10));
+        assert!(!c.taken(600), "nobody waits");
+        for _ in 0..3 {
+            c.delivered(1);
+        }
+        assert!(c.over(1000, 3), "three messages not taken");
+    }
+}
