@@ -343,6 +343,35 @@ impl RecvState {
         }
     }
 
+    /// What the receive side holds, for the fuzz harness's memory bounds.
+    #[cfg(feature = "fuzzing")]
+    pub fn held(&self) -> super::RecvHeld {
+        super::RecvHeld {
+            lanes: self.lanes.len(),
+            stream_max: self
+                .lanes
+                .iter()
+                .map(|l| l.stream.buffered_len())
+                .max()
+                .unwrap_or(0),
+            stream_gaps_max: self
+                .lanes
+                .iter()
+                .map(|l| l.stream.gap_count())
+                .max()
+                .unwrap_or(0),
+            reassembly_max: self
+                .lanes
+                .iter()
+                .map(|l| l.reassembly.buffered_segments())
+                .max()
+                .unwrap_or(0),
+            queue_bytes: self.queued_bytes,
+            queue_messages: self.queue.len(),
+            packet_gaps: self.tracker.gap_count(),
+        }
+    }
+
     /// Whether `poll_message` has a message ready without refilling from a stream.
     pub fn has_message(&self) -> bool {
         !self.queue.is_empty()
