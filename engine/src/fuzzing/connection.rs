@@ -237,9 +237,14 @@ pub fn decode(data: &[u8]) -> Option<(Setup, Vec<Op>)> {
     Some((setup, ops))
 }
 
-/// Decodes `data` and runs it (the fuzz target).
+/// Decodes `data` and runs it (the fuzz target). With `SOCKWORKS_FUZZ_DEBUG` set, prints the
+/// decoded run first (to turn a crashing input into a regression test).
 pub fn run_bytes(data: &[u8]) {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if let Some((setup, ops)) = decode(data) {
+        if *DEBUG.get_or_init(|| std::env::var_os("SOCKWORKS_FUZZ_DEBUG").is_some()) {
+            eprintln!("{setup:?}\n{ops:#?}");
+        }
         run(&setup, &ops);
     }
 }
@@ -870,17 +875,22 @@ impl Harness {
         up(&self.p.client, self.m.ids[0]) && up(&self.p.server, self.m.ids[1])
     }
 
-    /// Liveness: on a clean link with the default send rate, everything owed arrives and the
-    /// senders release their buffers.
+    /// Liveness: on a clean link with the default send rate and receive limits at least the
+    /// defaults, everything owed arrives and the senders release their buffers.
     fn finish(&mut self) {
         if !self.connected() {
             return;
         }
         for server in [false, true] {
+            // Receive limits the fuzzer lowered may leave a message with nowhere to go (GNS
+            // too: the sender retries until the application raises them).
             self.update_snp(server, |c| {
                 let d = SnpConfig::default();
                 c.send_rate_min = d.send_rate_min;
                 c.send_rate_max = d.send_rate_max;
+                c.recv_buffer_size = c.recv_buffer_size.max(d.recv_buffer_size);
+                c.recv_buffer_messages = c.recv_buffer_messages.max(d.recv_buffer_messages);
+                c.recv_max_message_size = c.recv_max_message_size.max(d.recv_max_message_size);
             });
         }
         let clean = LinkConditions::with_delay(self.link.delay);
