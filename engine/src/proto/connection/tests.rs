@@ -696,3 +696,34 @@ fn fake_network_conditions_apply_at_the_endpoint() {
     );
     assert!(text.contains("segments retransmitted"), "{text}");
 }
+
+#[test]
+fn raising_receive_limits_delivers_messages_already_in_the_stream() {
+    // Fuzzing regression (connection target): with RecvBufferMessages 0 a reliable message
+    // waited, acked, in the receive stream; raising the limit did not move it to the queue,
+    // and with nothing more arriving on the lane it was never delivered.
+    let mut p = pair(40, lan());
+    let (c, s) = connect(&mut p);
+    let now = p.now;
+    let conn = p.server.connection_mut(s).unwrap();
+    let mut cfg = *conn.config();
+    cfg.snp.recv_buffer_messages = 0;
+    conn.set_config(now, cfg);
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, b"held".to_vec())
+        .unwrap();
+    p.run_for(Duration::from_millis(500), STEPS);
+    assert!(p.server.poll_message(s).is_none());
+    assert!(
+        !p.client.connection(c).unwrap().snp().reliable_pending(),
+        "the packet is acked while its message waits in the stream"
+    );
+    cfg.snp.recv_buffer_messages = 1000;
+    let now = p.now;
+    p.server.connection_mut(s).unwrap().set_config(now, cfg);
+    let m = p
+        .server
+        .poll_message(s)
+        .expect("delivered once the limit is raised");
+    assert_eq!((m.data.as_slice(), m.reliable), (&b"held"[..], true));
+}

@@ -117,12 +117,28 @@ impl RecvState {
         }
     }
 
-    /// Takes new receive limits (queued messages stay).
+    /// Takes new receive limits (queued messages stay). Raised limits may make room for
+    /// complete messages already waiting in a reliable stream: they move to the queue now,
+    /// since their packets were acked and no retransmission will come to move them later.
     pub fn set_limits(&mut self, config: &SnpConfig) {
         self.buffer_size = config.recv_buffer_size;
         self.buffer_messages = config.recv_buffer_messages;
         self.max_message = config.recv_max_message_size;
         self.max_segments = config.recv_max_segments_per_packet;
+        self.refill();
+    }
+
+    /// Moves what fits from every lane's reliable stream to the queue; a sanity failure is
+    /// kept for the next `receive_packet`.
+    fn refill(&mut self) {
+        if self.deferred.is_none() {
+            for lane in 0..self.lanes.len() {
+                if let Err(e) = self.extract(lane as u8) {
+                    self.deferred = Some(e);
+                    break;
+                }
+            }
+        }
     }
 
     pub fn ack_deadline(&self) -> Option<Timestamp> {
@@ -381,14 +397,7 @@ impl RecvState {
     pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
         let m = self.queue.pop_front()?;
         self.queued_bytes -= m.data.len();
-        if self.deferred.is_none() {
-            for lane in 0..self.lanes.len() {
-                if let Err(e) = self.extract(lane as u8) {
-                    self.deferred = Some(e);
-                    break;
-                }
-            }
-        }
+        self.refill();
         Some(m)
     }
 
