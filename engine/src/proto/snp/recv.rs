@@ -117,14 +117,18 @@ impl RecvState {
         }
     }
 
-    /// Takes new receive limits (queued messages stay). Raised limits may make room for
-    /// complete messages already waiting in a reliable stream: they move to the queue now,
-    /// since their packets were acked and no retransmission will come to move them later.
+    /// Takes new receive limits, for the lanes' streams too (queued and buffered bytes stay).
+    /// Raised limits may make room for complete messages already waiting in a reliable
+    /// stream: they move to the queue now, since their packets were acked and no
+    /// retransmission will come to move them later.
     pub fn set_limits(&mut self, config: &SnpConfig) {
         self.buffer_size = config.recv_buffer_size;
         self.buffer_messages = config.recv_buffer_messages;
         self.max_message = config.recv_max_message_size;
         self.max_segments = config.recv_max_segments_per_packet;
+        for lane in &mut self.lanes {
+            lane.stream.set_limit(self.buffer_size);
+        }
         self.refill();
     }
 
