@@ -303,7 +303,13 @@ pub fn verify_peer_crypt_info(
         .as_ref()
         .ok_or(CryptInfoError::MissingSignature)?;
     verify_signature(&cert.public_key, info_bytes, sig).map_err(CryptInfoError::Signature)?;
-    let info = CryptInfo::decode(info_bytes.as_slice()).map_err(|_| CryptInfoError::Decode)?;
+    read_crypt_info(info_bytes)
+}
+
+/// The checks behind the signature: decodes signed crypt info bytes and checks the key type,
+/// key length and protocol version.
+pub(crate) fn read_crypt_info(info_bytes: &[u8]) -> Result<PeerCryptInfo, CryptInfoError> {
+    let info = CryptInfo::decode(info_bytes).map_err(|_| CryptInfoError::Decode)?;
     if info.key_type != Some(CryptKeyType::Curve25519 as i32) {
         return Err(CryptInfoError::KeyType(info.key_type));
     }
@@ -316,7 +322,7 @@ pub fn verify_peer_crypt_info(
         other => return Err(CryptInfoError::ProtocolVersion(other)),
     };
     Ok(PeerCryptInfo {
-        info_bytes: info_bytes.clone(),
+        info_bytes: info_bytes.to_vec(),
         public_key,
         nonce: info.nonce.unwrap_or(0),
         protocol_version,

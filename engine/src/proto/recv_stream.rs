@@ -90,6 +90,11 @@ impl RecvStream {
         }
     }
 
+    /// Changes the limit (`RecvBufferSize` changed): bytes already held stay, new ones must fit.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Position of the first byte not yet consumed.
     pub fn consumed_position(&self) -> u64 {
         self.consumed

@@ -88,6 +88,9 @@ pub enum IdentityError {
     /// `gen:` value is empty, odd-length or not hex.
     #[error("bad hex in generic bytes")]
     BadHex,
+    /// Legacy binary `generic_bytes` present but empty (the string form needs a byte).
+    #[error("legacy generic bytes are empty")]
+    EmptyGenericBytes,
     /// `gen:` value longer than 32 bytes.
     #[error("generic bytes too long")]
     GenericBytesTooLong,
@@ -225,6 +228,11 @@ impl Identity {
             return Ok(Identity::GenericString(s.clone()));
         }
         if let Some(b) = &msg.generic_bytes {
+            // As `gen:` requires: GNS's binary reader takes zero bytes, but the identity then
+            // prints as `gen:`, which no parser reads back.
+            if b.is_empty() {
+                return Err(IdentityError::EmptyGenericBytes);
+            }
             if b.len() > MAX_GENERIC_BYTES_LEN {
                 return Err(IdentityError::GenericBytesTooLong);
             }

@@ -701,3 +701,90 @@ fn fake_network_conditions_apply_at_the_endpoint() {
     );
     assert!(text.contains("segments retransmitted"), "{text}");
 }
+
+#[test]
+fn raising_receive_limits_delivers_messages_already_in_the_stream() {
+    // Fuzzing regression (connection target): with RecvBufferMessages 0 a reliable message
+    // waited, acked, in the receive stream; raising the limit did not move it to the queue,
+    // and with nothing more arriving on the lane it was never delivered.
+    let mut p = pair(40, lan());
+    let (c, s) = connect(&mut p);
+    let now = p.now;
+    let conn = p.server.connection_mut(s).unwrap();
+    let mut cfg = *conn.config();
+    cfg.snp.recv_buffer_messages = 0;
+    conn.set_config(now, cfg);
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, b"held".to_vec())
+        .unwrap();
+    p.run_for(Duration::from_millis(500), STEPS);
+    assert!(p.server.poll_message(s).is_none());
+    assert!(
+        !p.client.connection(c).unwrap().snp().reliable_pending(),
+        "the packet is acked while its message waits in the stream"
+    );
+    cfg.snp.recv_buffer_messages = 1000;
+    let now = p.now;
+    p.server.connection_mut(s).unwrap().set_config(now, cfg);
+    let m = p
+        .server
+        .poll_message(s)
+        .expect("delivered once the limit is raised");
+    assert_eq!((m.data.as_slice(), m.reliable), (&b"held"[..], true));
+}
+
+#[test]
+fn receive_buffer_changes_apply_to_lanes_already_open() {
+    // Fuzzing regression (connection target): a lane's stream kept the RecvBufferSize in force
+    // when the lane first received data. Opened under a too-small buffer, the lane refused
+    // (left unacked) every segment even after the buffer was raised, so nothing more was ever
+    // delivered on it; opened under a large one, a lowered buffer still let a message in,
+    // which then killed the connection as too large.
+    let mut p = pair(41, lan());
+    let (c, s) = connect(&mut p);
+    let now = p.now;
+    let conn = p.server.connection_mut(s).unwrap();
+    let mut cfg = *conn.config();
+    let default_size = cfg.snp.recv_buffer_size;
+    cfg.snp.recv_buffer_size = 16;
+    conn.set_config(now, cfg);
+    let big = vec![7u8; 1000];
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, big.clone())
+        .unwrap();
+    p.run_for(Duration::from_millis(300), STEPS);
+    assert!(
+        p.server.poll_message(s).is_none(),
+        "does not fit in 16 bytes"
+    );
+    assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
+    assert!(
+        p.client.connection(c).unwrap().snp().reliable_pending(),
+        "refused, so not acked"
+    );
+    cfg.snp.recv_buffer_size = default_size;
+    let now = p.now;
+    p.server.connection_mut(s).unwrap().set_config(now, cfg);
+    let mut got = None;
+    let limit = p.now + Duration::from_secs(5);
+    p.run_until(limit, STEPS, |p| {
+        got = got.take().or_else(|| p.server.poll_message(s));
+        got.is_some()
+    });
+    assert_eq!(
+        got.expect("delivered after the buffer was raised").data,
+        big
+    );
+
+    // Lowered again on the now open lane: a message that does not fit waits unacked, and the
+    // connection lives.
+    cfg.snp.recv_buffer_size = 16;
+    let now = p.now;
+    p.server.connection_mut(s).unwrap().set_config(now, cfg);
+    p.client
+        .send_message(p.now, c, 0, send_flags::RELIABLE, big)
+        .unwrap();
+    p.run_for(Duration::from_millis(300), STEPS);
+    assert!(p.server.poll_message(s).is_none());
+    assert_eq!(p.server.connection(s).unwrap().state(), State::Connected);
+}

@@ -191,6 +191,44 @@ pub struct ReceivedMessage {
     pub data: Vec<u8>,
 }
 
+/// What the message layer holds, for the fuzz harness's memory bounds (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnpHeld {
+    /// Send side: queued, not yet sent (what `SendBufferSize` limits, with `send_retry`).
+    pub send_unsent: u64,
+    /// Send side: reliable bytes queued for retransmission.
+    pub send_retry: u64,
+    /// Send side: reliable bytes sent and not yet acked.
+    pub send_in_flight: u64,
+    /// Send side: reliable stream bytes kept (from the lowest unacked segment on).
+    pub send_retained: u64,
+    /// Send side: messages queued.
+    pub send_messages: usize,
+    /// Receive side.
+    pub recv: RecvHeld,
+}
+
+/// What the receive side holds (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecvHeld {
+    /// Receive lanes allocated.
+    pub lanes: usize,
+    /// Largest reliable stream buffer of any lane, holes included.
+    pub stream_max: u64,
+    /// Most holes in any lane's reliable stream.
+    pub stream_gaps_max: usize,
+    /// Most unreliable fragments held by any lane.
+    pub reassembly_max: usize,
+    /// Bytes of delivered messages waiting for `poll_message`.
+    pub queue_bytes: usize,
+    /// Messages waiting for `poll_message`.
+    pub queue_messages: usize,
+    /// Gaps the packet tracker holds.
+    pub packet_gaps: usize,
+}
+
 /// What `receive_packet` made of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RecvSummary {
@@ -556,6 +594,21 @@ impl Snp {
         let rate = self.bucket.rate();
         let debt = self.bucket.debt_bytes(now);
         stats::status(self, now, rate, debt)
+    }
+
+    /// What this connection's message layer holds (feature `fuzzing`).
+    #[cfg(feature = "fuzzing")]
+    pub fn held(&self) -> SnpHeld {
+        let (send_unsent, send_retry, send_in_flight, send_retained, send_messages) =
+            self.send.held();
+        SnpHeld {
+            send_unsent,
+            send_retry,
+            send_in_flight,
+            send_retained,
+            send_messages,
+            recv: self.recv.held(),
+        }
     }
 
     /// Lifetime counters.

@@ -117,12 +117,32 @@ impl RecvState {
         }
     }
 
-    /// Takes new receive limits (queued messages stay).
+    /// Takes new receive limits, for the lanes' streams too (queued and buffered bytes stay).
+    /// Raised limits may make room for complete messages already waiting in a reliable
+    /// stream: they move to the queue now, since their packets were acked and no
+    /// retransmission will come to move them later.
     pub fn set_limits(&mut self, config: &SnpConfig) {
         self.buffer_size = config.recv_buffer_size;
         self.buffer_messages = config.recv_buffer_messages;
         self.max_message = config.recv_max_message_size;
         self.max_segments = config.recv_max_segments_per_packet;
+        for lane in &mut self.lanes {
+            lane.stream.set_limit(self.buffer_size);
+        }
+        self.refill();
+    }
+
+    /// Moves what fits from every lane's reliable stream to the queue; a sanity failure is
+    /// kept for the next `receive_packet`.
+    fn refill(&mut self) {
+        if self.deferred.is_none() {
+            for lane in 0..self.lanes.len() {
+                if let Err(e) = self.extract(lane as u8) {
+                    self.deferred = Some(e);
+                    break;
+                }
+            }
+        }
     }
 
     pub fn ack_deadline(&self) -> Option<Timestamp> {
@@ -343,6 +363,35 @@ impl RecvState {
         }
     }
 
+    /// What the receive side holds, for the fuzz harness's memory bounds.
+    #[cfg(feature = "fuzzing")]
+    pub fn held(&self) -> super::RecvHeld {
+        super::RecvHeld {
+            lanes: self.lanes.len(),
+            stream_max: self
+                .lanes
+                .iter()
+                .map(|l| l.stream.buffered_len())
+                .max()
+                .unwrap_or(0),
+            stream_gaps_max: self
+                .lanes
+                .iter()
+                .map(|l| l.stream.gap_count())
+                .max()
+                .unwrap_or(0),
+            reassembly_max: self
+                .lanes
+                .iter()
+                .map(|l| l.reassembly.buffered_segments())
+                .max()
+                .unwrap_or(0),
+            queue_bytes: self.queued_bytes,
+            queue_messages: self.queue.len(),
+            packet_gaps: self.tracker.gap_count(),
+        }
+    }
+
     /// Whether `poll_message` has a message ready without refilling from a stream.
     pub fn has_message(&self) -> bool {
         !self.queue.is_empty()
@@ -352,14 +401,7 @@ impl RecvState {
     pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
         let m = self.queue.pop_front()?;
         self.queued_bytes -= m.data.len();
-        if self.deferred.is_none() {
-            for lane in 0..self.lanes.len() {
-                if let Err(e) = self.extract(lane as u8) {
-                    self.deferred = Some(e);
-                    break;
-                }
-            }
-        }
+        self.refill();
         Some(m)
     }
 

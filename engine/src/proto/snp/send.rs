@@ -233,6 +233,21 @@ impl SendState {
         }
     }
 
+    /// What the send side holds, for the fuzz harness's memory bounds: (unsent, queued for
+    /// retry, in flight, reliable stream bytes kept, queued messages).
+    #[cfg(feature = "fuzzing")]
+    pub fn held(&self) -> (u64, u64, u64, u64, usize) {
+        self.lanes.iter().fold((0, 0, 0, 0, 0), |acc, l| {
+            (
+                acc.0 + l.unsent_reliable + l.unsent_unreliable,
+                acc.1 + l.retry_bytes,
+                acc.2 + l.in_flight_bytes,
+                acc.3 + (l.stream.len() - l.stream_head) as u64,
+                acc.4 + l.queue.len(),
+            )
+        })
+    }
+
     /// Bytes `SendBufferSize` counts: unsent plus queued for retry (§4.16).
     pub fn buffered_bytes(&self) -> u64 {
         self.lanes

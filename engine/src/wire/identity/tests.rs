@@ -137,6 +137,28 @@ fn errors() {
 }
 
 #[test]
+fn empty_legacy_generic_bytes_are_refused() {
+    // Fuzzing regression (cert target): a certificate whose legacy identity carried empty
+    // generic bytes was accepted as `GenericBytes([])`, which prints as `gen:` and does not
+    // parse back.
+    let m = IdentityLegacyBinary {
+        generic_bytes: Some(Vec::new()),
+        ..IdentityLegacyBinary::default()
+    };
+    assert_eq!(
+        Identity::from_legacy_binary(&m),
+        Err(IdentityError::EmptyGenericBytes)
+    );
+    assert_eq!(p("gen:"), Err(IdentityError::BadHex));
+    let one = IdentityLegacyBinary {
+        generic_bytes: Some(vec![0xab]),
+        ..IdentityLegacyBinary::default()
+    };
+    let id = Identity::from_legacy_binary(&one).unwrap();
+    assert_eq!(p(&id.to_string()), Ok(id));
+}
+
+#[test]
 fn legacy_binary_localhost() {
     // What GNS puts in its self-signed cert for `ip:::1` (spec §2.8).
     let m = Identity::localhost().to_legacy_binary().unwrap();
