@@ -305,7 +305,7 @@ impl Limits {
 #[derive(Debug)]
 struct Model {
     /// Connection handles: client's, server's.
-    ids: [u32; 2],
+    ids: [crate::proto::ids::ConnectionId; 2],
     /// Messages sent by the client (index 0) and the server (1).
     sent: [Sent; 2],
     limits: [Limits; 2],
@@ -472,9 +472,10 @@ impl Harness {
             loop {
                 self.buf.clear();
                 let now = self.p.now;
-                let Some(to) = ep(&mut self.p, server).poll_transmit(now, &mut self.buf) else {
+                let Some(t) = ep(&mut self.p, server).poll_transmit(now, &mut self.buf) else {
                     break;
                 };
+                let to = t.to;
                 let to_server = to == self.p.server_addr;
                 assert!(to_server != server, "a datagram addressed to its own side");
                 assert!(
@@ -499,7 +500,7 @@ impl Harness {
             (self.p.server_addr, self.p.now)
         };
         let mut payload = w.payload.clone();
-        ep(&mut self.p, w.to_server).handle_datagram(now, from, &mut payload);
+        ep(&mut self.p, w.to_server).handle_datagram(now, from.into(), &mut payload);
         if remember {
             self.history.push_back(w);
             if self.history.len() > HISTORY_CAP {
