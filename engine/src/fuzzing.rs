@@ -1,7 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`). Each feeds arbitrary
 //! bytes to one decoder and checks the invariants that must hold for any input: no panic, no
 //! out-of-bounds read, and where an encoder exists, decode → encode → decode is stable.
-//! [`connection`] is the stateful one: a connected pair on the simulator driven by arbitrary
+//! [`mod@connection`] is the stateful one: a connected pair on the simulator driven by arbitrary
 //! operations.
 
 pub mod connection;
@@ -236,7 +236,7 @@ pub fn crypt_info(data: &[u8]) {
     }
 }
 
-/// The stateful target (see [`connection`]).
+/// The stateful target (see [`mod@connection`]).
 pub fn connection(data: &[u8]) {
     connection::run_bytes(data);
 }
