@@ -262,7 +262,7 @@ pub(crate) fn run(load: &Load) -> anyhow::Result<Report> {
         "messages carry a 16-byte header: size must be at least 16"
     );
     let n = load.server_shards.max(1);
-    let port = std::sync::Mutex::new(0u16);
+    let port = Mutex::new(0u16);
     let bits = sockworks_engine::shard::runtime_shard_bits(n);
     let server_cfg = RuntimeConfig {
         shards: n,

@@ -231,7 +231,7 @@ fn listeners_on_several_local_sockets() {
     shuttle(&mut client, &mut server, 2, now);
     assert_eq!(
         server.connection(ev.connection).map(|c| c.state()),
-        Some(crate::proto::connection::State::Connected)
+        Some(State::Connected)
     );
     // Closing the other listener leaves it alone; closing its own closes it.
     assert!(server.remove_listener(now, 1).is_empty());
