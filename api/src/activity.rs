@@ -33,12 +33,12 @@ pub(crate) struct Activity {
 
 impl Activity {
     /// The generation now.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
     /// Something arrived: wakes the threads waiting for it.
-    pub fn bump(&self) {
+    pub(crate) fn bump(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
@@ -48,7 +48,7 @@ impl Activity {
 
     /// Sleeps until the generation differs from `seen` or `timeout` passes; returns the
     /// generation then.
-    pub fn wait(&self, seen: u64, timeout: Duration, clock: &Clock) -> u64 {
+    pub(crate) fn wait(&self, seen: u64, timeout: Duration, clock: &Clock) -> u64 {
         let start = clock.now();
         let mut guard = lock(&self.lock);
         self.waiters.fetch_add(1, Ordering::SeqCst);

@@ -107,7 +107,7 @@ impl std::fmt::Debug for ConnRecord {
 impl ConnRecord {
     /// A record for `handle` on `shard`; `listener` is the listen socket of an incoming
     /// connection ([`ListenSocket::INVALID`] for one we started).
-    pub fn new(
+    pub(crate) fn new(
         handle: Connection,
         shard: usize,
         listener: ListenSocket,
@@ -142,17 +142,17 @@ impl ConnRecord {
     }
 
     /// Whether this is one end of an in-memory pair.
-    pub fn is_pipe(&self) -> bool {
+    pub(crate) fn is_pipe(&self) -> bool {
         self.pipe.get().is_some()
     }
 
     /// The state now.
-    pub fn state(&self) -> ConnectionState {
+    pub(crate) fn state(&self) -> ConnectionState {
         ConnectionState::from_code(self.state.load(Ordering::Acquire))
     }
 
     /// Whether the application closed it.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
@@ -161,7 +161,7 @@ impl ConnRecord {
     /// connection's queue we look again and move everything if a group appeared, so no
     /// message is stranded (`set_poll_group` stores the group before it drains; both sides
     /// use SeqCst).
-    pub fn deliver(&self, m: Message) {
+    pub(crate) fn deliver(&self, m: Message) {
         if let Some(g) = self.group.load_full() {
             g.queue.push(m);
             return;

@@ -28,7 +28,7 @@ pub(crate) struct RecvCredit {
 
 impl RecvCredit {
     /// On the shard: a message of `bytes` went to the API's queues.
-    pub fn delivered(&self, bytes: usize) {
+    pub(crate) fn delivered(&self, bytes: usize) {
         self.delivered_bytes
             .fetch_add(bytes as u64, Ordering::Release);
         self.delivered_msgs.fetch_add(1, Ordering::Release);
@@ -36,7 +36,7 @@ impl RecvCredit {
 
     /// On the shard: whether what the application has not taken yet is at `max_bytes` or
     /// `max_msgs` (then delivery pauses, and the application's next receive wakes the shard).
-    pub fn over(&self, max_bytes: usize, max_msgs: usize) -> bool {
+    pub(crate) fn over(&self, max_bytes: usize, max_msgs: usize) -> bool {
         // Taken first: a concurrent receive can only make the difference look larger.
         let taken_b = self.taken_bytes.load(Ordering::Acquire);
         let taken_m = self.taken_msgs.load(Ordering::Acquire);
@@ -57,7 +57,7 @@ impl RecvCredit {
 
     /// On an application thread: a message of `bytes` was received. True if the shard was
     /// waiting for that (wake it).
-    pub fn taken(&self, bytes: usize) -> bool {
+    pub(crate) fn taken(&self, bytes: usize) -> bool {
         self.taken_bytes.fetch_add(bytes as u64, Ordering::AcqRel);
         self.taken_msgs.fetch_add(1, Ordering::AcqRel);
         self.blocked.load(Ordering::SeqCst) && self.blocked.swap(false, Ordering::SeqCst)

@@ -38,7 +38,7 @@ pub(crate) struct ApiApp {
 }
 
 impl ApiApp {
-    pub fn new(shard: usize, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shard: usize, shared: Arc<Shared>) -> Self {
         ApiApp {
             shard,
             shared,

@@ -75,33 +75,33 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The shard owning a connection handle.
-    pub fn shard_of(&self, conn: Connection) -> usize {
+    pub(crate) fn shard_of(&self, conn: Connection) -> usize {
         IdAllocator::shard_of(conn.0, self.shard_bits) as usize
     }
 
     /// A live connection's record (`None`: invalid, closed by the application, or foreign).
-    pub fn conn(&self, conn: Connection) -> Option<Arc<ConnRecord>> {
+    pub(crate) fn conn(&self, conn: Connection) -> Option<Arc<ConnRecord>> {
         let shard = self.shards.get(self.shard_of(conn))?;
         let rec = read(&shard.conns).get(&conn.0).cloned()?;
         (!rec.is_closed()).then_some(rec)
     }
 
     /// Queues `cmd` for shard `shard`.
-    pub fn send(&self, shard: usize, cmd: Command) {
+    pub(crate) fn send(&self, shard: usize, cmd: Command) {
         if let Some(s) = self.shards.get(shard) {
             s.mailbox.send(cmd);
         }
     }
 
     /// Wakes the shard owning `conn` (it paused delivering that connection's messages).
-    pub fn wake_owner(&self, conn: Connection) {
+    pub(crate) fn wake_owner(&self, conn: Connection) {
         if let Some(s) = self.shards.get(self.shard_of(conn)) {
             s.mailbox.wake();
         }
     }
 
     /// A fresh listen-socket or poll-group handle.
-    pub fn new_handle(&self) -> u32 {
+    pub(crate) fn new_handle(&self) -> u32 {
         loop {
             let h = self.next_handle.fetch_add(1, Ordering::Relaxed);
             if h != 0 {
@@ -114,7 +114,7 @@ impl Shared {
     /// there from the endpoint's random stream: peers see client ids and must not predict
     /// others). Waits (bounded) for the shard to top its stock up after a burst of connects;
     /// `None` when the shard has no id left.
-    pub fn allocate_id(&self, shard: usize) -> Option<u32> {
+    pub(crate) fn allocate_id(&self, shard: usize) -> Option<u32> {
         let s = &self.shards[shard];
         let start = self.clock.now();
         loop {
@@ -130,7 +130,7 @@ impl Shared {
     }
 
     /// Returns an id that no engine connection holds (an in-memory pair's end) to `shard`.
-    pub fn free_id(&self, shard: usize, id: u32) {
+    pub(crate) fn free_id(&self, shard: usize, id: u32) {
         self.send(shard, Command::ReleaseId { id: id.into() });
     }
 
@@ -138,7 +138,7 @@ impl Shared {
     /// family with no connection to `server` yet, bound (here, so errors surface to the
     /// caller) and handed to the shard when there is none. Counted until
     /// [`Shared::release_client_socket`].
-    pub fn client_socket(&self, shard: usize, server: SocketAddr) -> std::io::Result<u16> {
+    pub(crate) fn client_socket(&self, shard: usize, server: SocketAddr) -> std::io::Result<u16> {
         let s = &self.shards[shard];
         let mut client = lock(&s.client);
         let v6 = server.is_ipv6();
@@ -172,7 +172,7 @@ impl Shared {
 
     /// The connection to `server` from client socket `local` of `shard` is gone: the socket
     /// may carry another one to `server`.
-    pub fn release_client_socket(&self, shard: usize, local: u16, server: SocketAddr) {
+    pub(crate) fn release_client_socket(&self, shard: usize, local: u16, server: SocketAddr) {
         let mut client = lock(&self.shards[shard].client);
         if let Some(c) = client.iter_mut().find(|c| c.local == local)
             && let Some(n) = c.peers.get_mut(&server)

@@ -27,7 +27,7 @@ use crate::sharded::Load;
 
 /// What a run measured.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     pub connect_time: Duration,
     pub transfer_time: Duration,
     pub sent: u64,
@@ -133,7 +133,7 @@ fn payload(size: usize, conn: u32, seq: u64, t_us: u64) -> Vec<u8> {
 }
 
 /// Runs the load; fails on any lost, reordered or corrupted echo.
-pub fn run(load: &Load) -> anyhow::Result<Report> {
+pub(crate) fn run(load: &Load) -> anyhow::Result<Report> {
     let cpu0 = process_cpu_usec();
     let server_changes = Changes::default();
     let server = instance(load.server_shards, load.seed, load.rate, &server_changes)?;

@@ -15,7 +15,7 @@ use sockworks_engine::wire::control::{ControlMessage, decode_control};
 use sockworks_engine::wire::proto::ChallengeReply;
 
 /// One side's keyed ciphers, as a connected endpoint holds them.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// Seals what this side sends.
     pub send: SessionCipher,
     /// Opens what this side receives.
@@ -25,7 +25,7 @@ pub struct Endpoint {
 }
 
 /// A connected client/server pair.
-pub struct Session {
+pub(crate) struct Session {
     /// Client side.
     pub client: Endpoint,
     /// Server side.
@@ -73,7 +73,7 @@ fn keyed(est: Established, backend: AeadBackend, local_id: u32) -> anyhow::Resul
 
 /// Runs the handshake (ConnectRequest / ConnectOK over encoded control messages) and returns
 /// keyed endpoints.
-pub fn connect(rng: &mut ChaCha8Rng, backend: AeadBackend) -> anyhow::Result<Session> {
+pub(crate) fn connect(rng: &mut ChaCha8Rng, backend: AeadBackend) -> anyhow::Result<Session> {
     let prefs = cipher_preferences(0)?;
     let policy = AuthPolicy::default();
     let now = Timestamp::from_micros(1_000_000);

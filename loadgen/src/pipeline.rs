@@ -18,7 +18,7 @@ use crate::handshake::Session;
 
 /// Counters a run adds up.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Data packets sent and opened.
     pub packets: u64,
     /// Messages sent.
@@ -30,7 +30,7 @@ pub struct Tally {
 }
 
 /// One connection's state on both sides.
-pub struct Flow {
+pub(crate) struct Flow {
     session: Session,
     index: u32,
     next_pn: u64,
@@ -58,7 +58,7 @@ fn pattern(conn: u32, num: u64, i: usize) -> u8 {
 
 impl Flow {
     /// A flow over a connected session.
-    pub fn new(session: Session, index: u32, burst: usize) -> Self {
+    pub(crate) fn new(session: Session, index: u32, burst: usize) -> Self {
         Flow {
             session,
             index,
@@ -77,7 +77,7 @@ impl Flow {
     }
 
     /// Sends `bufs.len()` packets of `msg_size`-byte reliable messages and receives them.
-    pub fn round(&mut self, msg_size: usize, tally: &mut Tally) -> anyhow::Result<()> {
+    pub(crate) fn round(&mut self, msg_size: usize, tally: &mut Tally) -> anyhow::Result<()> {
         self.build(msg_size, tally)?;
         self.receive(tally)
     }

@@ -15,11 +15,11 @@ use sockworks_engine::proto::snp::{SendError, send_flags};
 use sockworks_engine::shard::App;
 use sockworks_engine::time::Timestamp;
 
-pub use sockworks_engine::shard::EchoApp;
+pub(crate) use sockworks_engine::shard::EchoApp;
 
 /// Totals the client shards add to.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Connections up.
     pub connected: AtomicU64,
     /// Messages sent.
@@ -34,7 +34,7 @@ pub struct Progress {
 
 impl Progress {
     /// Empty totals.
-    pub fn new() -> anyhow::Result<Arc<Self>> {
+    pub(crate) fn new() -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Progress {
             connected: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -62,7 +62,7 @@ struct Flow {
 }
 
 /// One client shard's share of the load.
-pub struct ClientApp {
+pub(crate) struct ClientApp {
     server: SocketAddr,
     to_open: usize,
     flows: Vec<Flow>,
@@ -77,7 +77,7 @@ pub struct ClientApp {
 impl ClientApp {
     /// `connections` flows to `server`, each sending `messages` of `size` bytes with `window`
     /// in flight, once `start` is set (so every connection is up before timing starts).
-    pub fn new(
+    pub(crate) fn new(
         server: SocketAddr,
         connections: usize,
         messages: u64,
@@ -169,7 +169,7 @@ impl App for ClientApp {
 }
 
 /// Waits (polling shared counters, 1 ms steps) until `cond` or `limit`.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let steps = limit.as_millis().max(1);
     for _ in 0..steps {
         if cond() {
@@ -182,7 +182,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// One run of the sharded load.
 #[derive(Debug, Clone, Copy)]
-pub struct Load {
+pub(crate) struct Load {
     /// Client connections in total.
     pub connections: u32,
     /// Messages per connection.
@@ -209,7 +209,7 @@ pub struct Load {
 
 /// What a run measured.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     /// Time until every connection was up.
     pub connect_time: Duration,
     /// First send to last echo.
@@ -252,7 +252,7 @@ pub(crate) fn endpoint_config(
 }
 
 /// Runs the load on two runtimes (server, client) over UDP loopback.
-pub fn run(load: &Load) -> anyhow::Result<Report> {
+pub(crate) fn run(load: &Load) -> anyhow::Result<Report> {
     use sockworks_engine::driver::any::AnyDriver;
     use sockworks_engine::shard::{Runtime, RuntimeConfig};
     use std::os::fd::AsFd;
@@ -262,7 +262,7 @@ pub fn run(load: &Load) -> anyhow::Result<Report> {
         "messages carry a 16-byte header: size must be at least 16"
     );
     let n = load.server_shards.max(1);
-    let port = std::sync::Mutex::new(0u16);
+    let port = Mutex::new(0u16);
     let bits = sockworks_engine::shard::runtime_shard_bits(n);
     let server_cfg = RuntimeConfig {
         shards: n,

@@ -25,7 +25,7 @@ use sockworks_engine::shard::{App, EchoApp};
 
 /// What one run does.
 #[derive(Debug, Clone, Copy)]
-pub struct UdpLoad {
+pub(crate) struct UdpLoad {
     /// Client connections.
     pub connections: u32,
     /// Messages each connection sends (and gets echoed).
@@ -44,7 +44,7 @@ pub struct UdpLoad {
 
 /// What a run measured.
 #[derive(Debug)]
-pub struct UdpReport {
+pub(crate) struct UdpReport {
     /// Time to establish every connection.
     pub connect_time: Duration,
     /// Time from first send to last echo.
@@ -86,7 +86,7 @@ fn server(
 }
 
 /// Runs the load; fails if any message is lost, corrupted or out of order (reliable).
-pub fn run(load: UdpLoad) -> anyhow::Result<UdpReport> {
+pub(crate) fn run(load: UdpLoad) -> anyhow::Result<UdpReport> {
     ensure!(
         load.size >= 16,
         "messages carry a 16-byte header: size must be at least 16"

@@ -16,7 +16,7 @@ use sockworks::{
 
 /// What the client shows its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientEvent {
+pub(crate) enum ClientEvent {
     /// The connection is up.
     Connected,
     /// A line from the server.
@@ -26,7 +26,7 @@ pub enum ClientEvent {
 }
 
 /// A chat client over a [`Sockets`] instance.
-pub struct ChatClient {
+pub(crate) struct ChatClient {
     sockets: Sockets,
     conn: Connection,
     events: mpsc::Receiver<StatusChanged>,
@@ -36,7 +36,7 @@ pub struct ChatClient {
 
 impl ChatClient {
     /// Starts connecting to `server`; [`ClientEvent::Connected`] says when it is up.
-    pub fn connect(sockets: Sockets, server: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) fn connect(sockets: Sockets, server: SocketAddr) -> anyhow::Result<Self> {
         let (tx, events) = mpsc::channel();
         // Runs inside `run_callbacks` on our thread; `poll` reads the channel.
         let callback = ConfigValue::ConnectionStatusChanged(Arc::new(move |ev: &StatusChanged| {
@@ -56,13 +56,13 @@ impl ChatClient {
     }
 
     /// Whether the connection is still ours (not ended, not quit).
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.open
     }
 
     /// Sends one line the user typed. `/quit` closes the connection instead; returns whether
     /// the client goes on.
-    pub fn send_line(&mut self, line: &str) -> anyhow::Result<bool> {
+    pub(crate) fn send_line(&mut self, line: &str) -> anyhow::Result<bool> {
         if !self.open {
             return Ok(false);
         }
@@ -82,7 +82,7 @@ impl ChatClient {
     }
 
     /// Closes the connection, lingering so that lines already sent still go out.
-    pub fn close(&mut self, debug: &str) {
+    pub(crate) fn close(&mut self, debug: &str) {
         if self.open {
             self.open = false;
             self.sockets.close_connection(self.conn, 0, debug, true);
@@ -92,7 +92,7 @@ impl ChatClient {
     /// One step: runs the callbacks and appends what happened to `out`, in order: the
     /// connection coming up, the lines received, the connection ending. Returns how many
     /// events it appended.
-    pub fn poll(&mut self, out: &mut Vec<ClientEvent>) -> usize {
+    pub(crate) fn poll(&mut self, out: &mut Vec<ClientEvent>) -> usize {
         let before = out.len();
         if !self.open {
             return 0;

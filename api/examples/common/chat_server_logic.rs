@@ -27,11 +27,11 @@ use sockworks::{
 };
 
 /// Longest nick accepted, in characters.
-pub const MAX_NICK: usize = 32;
+pub(crate) const MAX_NICK: usize = 32;
 
 /// What the room asks the network to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Send `text` reliably to `to`.
     Send {
         /// Destination.
@@ -59,7 +59,7 @@ pub enum Action {
 
 /// Why someone left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leave {
+pub(crate) enum Leave {
     /// The client closed the connection (or said `/quit`).
     Quit,
     /// The connection failed (timeout, bad packet...).
@@ -68,29 +68,29 @@ pub enum Leave {
 
 /// The chat room: clients by connection, with their nicks.
 #[derive(Debug, Default)]
-pub struct Room {
+pub(crate) struct Room {
     nicks: BTreeMap<Connection, String>,
     next_user: u32,
 }
 
 impl Room {
     /// An empty room.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Room::default()
     }
 
     /// Clients in the room.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nicks.len()
     }
 
     /// A client's nick.
-    pub fn nick(&self, conn: Connection) -> Option<&str> {
+    pub(crate) fn nick(&self, conn: Connection) -> Option<&str> {
         self.nicks.get(&conn).map(String::as_str)
     }
 
     /// Every connection in the room.
-    pub fn connections(&self) -> Vec<Connection> {
+    pub(crate) fn connections(&self) -> Vec<Connection> {
         self.nicks.keys().copied().collect()
     }
 
@@ -106,7 +106,7 @@ impl Room {
 
     /// A new client: gets a nick ("User#N"), a welcome listing who else is here, and the
     /// others hear about it.
-    pub fn join(&mut self, conn: Connection) -> Vec<Action> {
+    pub(crate) fn join(&mut self, conn: Connection) -> Vec<Action> {
         let mut out = Vec::new();
         if self.nicks.contains_key(&conn) {
             return out;
@@ -135,7 +135,7 @@ impl Room {
     }
 
     /// A client left: the others hear about it and the connection is closed.
-    pub fn leave(&mut self, conn: Connection, why: Leave) -> Vec<Action> {
+    pub(crate) fn leave(&mut self, conn: Connection, why: Leave) -> Vec<Action> {
         let mut out = Vec::new();
         self.remove(conn, why, &mut out);
         out.push(Action::Close {
@@ -158,7 +158,7 @@ impl Room {
     }
 
     /// A line from a client: a command, or chat for the others prefixed with the nick.
-    pub fn message(&mut self, conn: Connection, text: &str) -> Vec<Action> {
+    pub(crate) fn message(&mut self, conn: Connection, text: &str) -> Vec<Action> {
         let mut out = Vec::new();
         let Some(nick) = self.nicks.get(&conn).cloned() else {
             return out; // not (or no longer) in the room
@@ -223,7 +223,7 @@ fn command_arg<'a>(text: &'a str, cmd: &str) -> Option<&'a str> {
 }
 
 /// A [`Room`] served over a [`Sockets`] instance.
-pub struct ChatServer {
+pub(crate) struct ChatServer {
     sockets: Sockets,
     listen: ListenSocket,
     group: PollGroup,
@@ -234,7 +234,7 @@ pub struct ChatServer {
 
 impl ChatServer {
     /// Listens on `addr`; every connection's status changes come to this server.
-    pub fn start(sockets: Sockets, addr: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) fn start(sockets: Sockets, addr: SocketAddr) -> anyhow::Result<Self> {
         let (tx, events) = mpsc::channel();
         // The callback runs inside `run_callbacks` on our own thread; the channel hands the
         // change to `poll`, which owns the room. Set on the listen socket, so only its
@@ -258,20 +258,20 @@ impl ChatServer {
     }
 
     /// The address it listens on (with the port the OS picked for port 0).
-    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         self.sockets
             .get_listen_socket_address(self.listen)
             .context("listen socket vanished")
     }
 
     /// The room.
-    pub fn room(&self) -> &Room {
+    pub(crate) fn room(&self) -> &Room {
         &self.room
     }
 
     /// One step: runs the callbacks, acts on status changes, then on received lines.
     /// Appends what happened to `log`; returns how many events and messages it handled.
-    pub fn poll(&mut self, log: &mut Vec<String>) -> usize {
+    pub(crate) fn poll(&mut self, log: &mut Vec<String>) -> usize {
         self.sockets.run_callbacks();
         let mut work = 0;
         while let Ok(ev) = self.events.try_recv() {
@@ -383,7 +383,7 @@ impl ChatServer {
     /// once (`close_listen_socket` ends every connection accepted through it). It closes with
     /// the instance. The shards send the goodbyes after this returns, so callers keep the
     /// instance alive a moment longer before dropping it (see `chat_server`).
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         let mut log = Vec::new();
         for conn in self.room.connections() {
             self.apply(

@@ -11,13 +11,13 @@ use anyhow::Context;
 
 /// How long the examples keep their instance alive after closing connections, so the shards
 /// get to send the goodbyes and close packets before the process exits.
-pub const CLOSE_GRACE: Duration = Duration::from_millis(200);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(200);
 
 /// How long the loops sleep when there was nothing to do (the API has no blocking wait).
-pub const IDLE: Duration = Duration::from_millis(5);
+pub(crate) const IDLE: Duration = Duration::from_millis(5);
 
 /// Lines typed on stdin. The channel disconnects at end of input (Ctrl-D) or on a read error.
-pub fn stdin_lines() -> mpsc::Receiver<String> {
+pub(crate) fn stdin_lines() -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
@@ -31,7 +31,7 @@ pub fn stdin_lines() -> mpsc::Receiver<String> {
 }
 
 /// A flag that Ctrl-C (SIGINT, SIGTERM) raises.
-pub fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
+pub(crate) fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     ctrlc::set_handler(move || f.store(true, Ordering::Relaxed))

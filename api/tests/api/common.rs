@@ -19,10 +19,10 @@ use sockworks::{
 };
 
 /// Status changes seen by `run_callbacks`.
-pub type Seen = Arc<Mutex<Vec<StatusChanged>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<StatusChanged>>>;
 
 /// An instance whose global status callback appends to the returned list.
-pub fn instance(shards: usize) -> (Sockets, Seen) {
+pub(crate) fn instance(shards: usize) -> (Sockets, Seen) {
     let s = Sockets::with_config(SocketsConfig {
         shards,
         seed: Some(7),
@@ -44,13 +44,13 @@ pub fn instance(shards: usize) -> (Sockets, Seen) {
 const RECHECK: Duration = Duration::from_millis(20);
 
 /// The activity generations of `s`, taken before looking at their queues.
-pub fn generations(s: &[&Sockets]) -> Vec<u64> {
+pub(crate) fn generations(s: &[&Sockets]) -> Vec<u64> {
     s.iter().map(|x| x.activity()).collect()
 }
 
 /// Sleeps until one of `s` had activity since `seen` (from [`generations`]) or [`RECHECK`]
 /// passes. Several instances are waited on in short turns.
-pub fn wait_activity(s: &[&Sockets], seen: &[u64]) {
+pub(crate) fn wait_activity(s: &[&Sockets], seen: &[u64]) {
     match s {
         [] => std::thread::yield_now(),
         [one] => {
@@ -69,7 +69,7 @@ pub fn wait_activity(s: &[&Sockets], seen: &[u64]) {
 
 /// Runs callbacks until `pred` holds (true) or 10 s pass (false), sleeping on `s`'s activity
 /// in between.
-pub fn wait_until(s: &[&Sockets], mut pred: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(s: &[&Sockets], mut pred: impl FnMut() -> bool) -> bool {
     let clock = Clock::new();
     let start = clock.now();
     while clock.now().saturating_since(start) < Duration::from_secs(10) {
@@ -86,7 +86,7 @@ pub fn wait_until(s: &[&Sockets], mut pred: impl FnMut() -> bool) -> bool {
 }
 
 /// The first connection that reached `state` in `seen`.
-pub fn first_in(seen: &Seen, state: ConnectionState) -> Option<Connection> {
+pub(crate) fn first_in(seen: &Seen, state: ConnectionState) -> Option<Connection> {
     seen.lock()
         .unwrap()
         .iter()
@@ -95,7 +95,7 @@ pub fn first_in(seen: &Seen, state: ConnectionState) -> Option<Connection> {
 }
 
 /// A listening server and a connected client; the server accepts from its callback list.
-pub struct Link {
+pub(crate) struct Link {
     pub server: Sockets,
     pub client: Sockets,
     pub server_seen: Seen,
@@ -106,7 +106,7 @@ pub struct Link {
 }
 
 /// Connects a client instance to a server instance over 127.0.0.1 and accepts.
-pub fn link(shards: usize, options: &[ConfigValue]) -> Link {
+pub(crate) fn link(shards: usize, options: &[ConfigValue]) -> Link {
     let (server, server_seen) = instance(shards);
     let (client, client_seen) = instance(1);
     let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), options);
@@ -143,7 +143,7 @@ pub fn link(shards: usize, options: &[ConfigValue]) -> Link {
 }
 
 /// Receives on `conn` until `n` messages arrived (or 10 s pass).
-pub fn recv_n(s: &Sockets, conn: Connection, n: usize) -> Vec<Message> {
+pub(crate) fn recv_n(s: &Sockets, conn: Connection, n: usize) -> Vec<Message> {
     let mut out = Vec::new();
     wait_until(&[s], || {
         s.receive_messages_on_connection(conn, &mut out, 1024);
@@ -154,7 +154,7 @@ pub fn recv_n(s: &Sockets, conn: Connection, n: usize) -> Vec<Message> {
 
 /// An instance with an explicit seed (handles of instances with different seeds do not
 /// overlap) and the recording callback.
-pub fn instance_seeded(shards: usize, seed: u64) -> (Sockets, Seen) {
+pub(crate) fn instance_seeded(shards: usize, seed: u64) -> (Sockets, Seen) {
     let s = Sockets::with_config(SocketsConfig {
         shards,
         seed: Some(seed),
@@ -172,7 +172,7 @@ pub fn instance_seeded(shards: usize, seed: u64) -> (Sockets, Seen) {
 }
 
 /// Waits for an incoming connection not in `known` and accepts it.
-pub fn accept_next(server: &Sockets, seen: &Seen, known: &[Connection]) -> Connection {
+pub(crate) fn accept_next(server: &Sockets, seen: &Seen, known: &[Connection]) -> Connection {
     let mut found = None;
     assert!(
         wait_until(&[server], || {
@@ -192,7 +192,7 @@ pub fn accept_next(server: &Sockets, seen: &Seen, known: &[Connection]) -> Conne
 }
 
 /// A server with `n` connections from one client instance.
-pub struct Links {
+pub(crate) struct Links {
     pub server: Sockets,
     pub client: Sockets,
     pub server_seen: Seen,
@@ -204,7 +204,7 @@ pub struct Links {
 
 /// Connects `n` connections one after the other (so each server end is known) and waits
 /// until all are connected.
-pub fn links(
+pub(crate) fn links(
     server_shards: usize,
     client_shards: usize,
     n: usize,
@@ -242,6 +242,6 @@ pub fn links(
 }
 
 /// The little-endian u32 at the start of a payload.
-pub fn u32_at(data: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(data: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(data[at..at + 4].try_into().unwrap())
 }

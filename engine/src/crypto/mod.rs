@@ -1,9 +1,9 @@
 //! Handshake cryptography and packet protection, wire-compatible with GNS (spec §3): X25519 /
 //! Ed25519 key material ([`keys`]), certificates and signed crypt infos ([`cert`]), cipher
 //! negotiation ([`negotiate`]), the exact GNS key schedule ([`kdf`]), AES-256-GCM packet sealing
-//! behind the [`PacketCipher`] trait with ring (default) or RustCrypto backends ([`aead`],
-//! [`session`]), the per-role session keys ([`schedule`]), and the receive replay window
-//! ([`replay`]).
+//! behind the [`PacketCipher`] trait with ring (default) or RustCrypto backends (`aead`,
+//! `session`), the per-role session keys (`schedule`), and the receive replay window
+//! (`replay`).
 //!
 //! Layering, bottom up: `aead` (trait, constants, errors, nonce rule) → the backends and `kdf` →
 //! `session` → `schedule`. No module names one above it.
@@ -14,18 +14,18 @@
 // Key material and parsing of peer input: no reason for `unsafe` here, ever.
 #![forbid(unsafe_code)]
 
-pub mod aead;
+pub(crate) mod aead;
 pub mod cert;
 pub mod kdf;
 pub mod keys;
 pub mod negotiate;
-pub mod null;
-pub mod replay;
-pub mod ring_backend;
+pub(crate) mod null;
+pub(crate) mod replay;
+pub(crate) mod ring_backend;
 #[cfg(feature = "rustcrypto")]
-pub mod rustcrypto_backend;
-pub mod schedule;
-pub mod session;
+pub(crate) mod rustcrypto_backend;
+pub(crate) mod schedule;
+pub(crate) mod session;
 
 pub use aead::{
     AeadBackend, CipherSetupError, DirectionKeys, IV_LEN, KEY_LEN, OpenError, OpenItem,

@@ -8,7 +8,7 @@
 //! `CSteamNetworkConnectionBase::DecryptDataChunk` / `RecvNonDataSequencedPacket`.
 
 /// After decryption, a jump of more than this past M kills the connection ("Pkt number lurch").
-pub const MAX_LURCH: u64 = 0x4000;
+pub(crate) const MAX_LURCH: u64 = 0x4000;
 
 const BLOCK: u64 = 64;
 
@@ -37,7 +37,7 @@ impl ReplayCheck {
 pub enum CommitOutcome {
     /// Recorded as received.
     Recorded,
-    /// Jumped more than [`MAX_LURCH`] past M: the connection must be closed
+    /// Jumped more than `MAX_LURCH` past M: the connection must be closed
     /// (ProblemDetectedLocally, Misc_Generic). Nothing is recorded.
     Lurch {
         /// N − M.

@@ -69,7 +69,7 @@ pub(super) fn encode_name(
             // SAFETY: sockaddr_storage is larger than and at least as aligned as sockaddr_in
             // (the C type exists to hold any sockaddr), and `storage` is a valid &mut.
             unsafe { std::ptr::write((storage as *mut libc::sockaddr_storage).cast(), sin) };
-            Some(mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+            Some(size_of::<libc::sockaddr_in>() as libc::socklen_t)
         }
         SocketAddr::V6(a) => {
             let sin6 = libc::sockaddr_in6 {
@@ -83,7 +83,7 @@ pub(super) fn encode_name(
             };
             // SAFETY: as above, sockaddr_storage can hold a sockaddr_in6.
             unsafe { std::ptr::write((storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            Some(mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+            Some(size_of::<libc::sockaddr_in6>() as libc::socklen_t)
         }
     }
 }
@@ -93,7 +93,7 @@ pub(super) fn encode_name(
 pub(super) fn decode_name(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> SocketAddr {
     let len = len as usize;
     match i32::from(storage.ss_family) {
-        libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
             // SAFETY: the kernel wrote a sockaddr_in (family and length checked) into storage,
             // which is aligned for it.
             let sin =
@@ -101,7 +101,7 @@ pub(super) fn decode_name(storage: &libc::sockaddr_storage, len: libc::socklen_t
             let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
             SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)))
         }
-        libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: the kernel wrote a sockaddr_in6 (family and length checked).
             let sin6 = unsafe {
                 &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
@@ -129,7 +129,7 @@ pub(super) fn decode_name(storage: &libc::sockaddr_storage, len: libc::socklen_t
 pub(super) fn set_segment(hdr: &mut libc::msghdr, buf: &mut ControlBuf, seg: u16) {
     hdr.msg_control = buf.0.as_mut_ptr().cast();
     // SAFETY: CMSG_SPACE is arithmetic on a constant.
-    let space = unsafe { libc::CMSG_SPACE(mem::size_of::<u16>() as u32) } as usize;
+    let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
     debug_assert!(space <= buf.0.len());
     hdr.msg_controllen = space as _;
     // SAFETY: msg_control points at `buf` (64 bytes, 8-aligned) and msg_controllen covers one
@@ -139,7 +139,7 @@ pub(super) fn set_segment(hdr: &mut libc::msghdr, buf: &mut ControlBuf, seg: u16
         let cmsg = libc::CMSG_FIRSTHDR(hdr);
         (*cmsg).cmsg_level = libc::SOL_UDP;
         (*cmsg).cmsg_type = libc::UDP_SEGMENT;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(mem::size_of::<u16>() as u32) as _;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), seg);
     }
 }
@@ -151,8 +151,7 @@ pub(super) fn set_segment(hdr: &mut libc::msghdr, buf: &mut ControlBuf, seg: u16
     reason = "msg_controllen is usize on glibc, u32 on musl"
 )]
 pub(super) fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
-    if hdr.msg_control.is_null() || (hdr.msg_controllen as usize) < mem::size_of::<libc::cmsghdr>()
-    {
+    if hdr.msg_control.is_null() || (hdr.msg_controllen as usize) < size_of::<libc::cmsghdr>() {
         return None;
     }
     // SAFETY: msg_control/msg_controllen describe a buffer we own that the kernel filled with
@@ -165,7 +164,7 @@ pub(super) fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
             let c = &*cmsg;
             if c.cmsg_level == libc::SOL_UDP
                 && c.cmsg_type == libc::UDP_GRO
-                && c.cmsg_len as usize >= libc::CMSG_LEN(mem::size_of::<i32>() as u32) as usize
+                && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<i32>() as u32) as usize
             {
                 let seg = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>());
                 return usize::try_from(seg).ok().filter(|&s| s > 0);
@@ -186,7 +185,7 @@ pub(super) fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
     )
 )]
 pub(super) fn gro_segment_in(control: &[u8]) -> Option<usize> {
-    let header = mem::size_of::<libc::cmsghdr>();
+    let header = size_of::<libc::cmsghdr>();
     // SAFETY: CMSG_LEN is arithmetic on a constant.
     let data_at = unsafe { libc::CMSG_LEN(0) } as usize;
     let mut off = 0;
@@ -208,7 +207,7 @@ pub(super) fn gro_segment_in(control: &[u8]) -> Option<usize> {
             let seg = i32::from_ne_bytes(v.try_into().ok()?);
             return usize::try_from(seg).ok().filter(|&s| s > 0);
         }
-        off += len.next_multiple_of(mem::size_of::<usize>());
+        off += len.next_multiple_of(size_of::<usize>());
     }
     None
 }
@@ -256,7 +255,7 @@ mod tests {
     #[test]
     fn unaligned_gro_cmsg_is_found_after_other_cmsgs() {
         let mut ctl = vec![0xaa_u8; 3]; // misalign the start, as io_uring's out buffer does
-        let h = mem::size_of::<libc::cmsghdr>();
+        let h = size_of::<libc::cmsghdr>();
         for (level, ty, val) in [
             (libc::SOL_IP, 8, 7_i32),
             (libc::SOL_UDP, libc::UDP_GRO, 1100),
@@ -273,7 +272,7 @@ mod tests {
             let raw = unsafe { std::slice::from_raw_parts((&raw const c).cast::<u8>(), h) };
             ctl.extend_from_slice(raw);
             ctl.extend_from_slice(&val.to_ne_bytes());
-            ctl.resize(start + len.next_multiple_of(mem::size_of::<usize>()), 0);
+            ctl.resize(start + len.next_multiple_of(size_of::<usize>()), 0);
         }
         assert_eq!(gro_segment_in(&ctl[3..]), Some(1100));
         assert_eq!(gro_segment_in(&ctl[3..10]), None, "truncated header");

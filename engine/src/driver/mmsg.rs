@@ -266,7 +266,7 @@ impl MmsgDriver {
             };
             let h = &mut hdrs[i].msg_hdr;
             h.msg_name = (&raw mut self.names[i]).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
             h.msg_iov = &raw mut iov[i];
             h.msg_iovlen = 1;
             if self.gro {

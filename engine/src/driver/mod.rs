@@ -17,7 +17,7 @@
 //! SO_REUSEPORT program that sends a data packet to the shard named in its connection id.
 
 pub mod any;
-pub mod batch;
+pub(crate) mod batch;
 mod cmsg;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

@@ -99,7 +99,7 @@ pub fn attach_steering(socket: BorrowedFd<'_>, shard_bits: u32) -> io::Result<()
             libc::SOL_SOCKET,
             libc::SO_ATTACH_REUSEPORT_CBPF,
             (&raw const prog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
     if rc == 0 {

@@ -33,7 +33,7 @@ pub(super) fn setsockopt_int(
             level,
             name,
             (&raw const value).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
+            size_of::<i32>() as libc::socklen_t,
         )
     };
     if rc == 0 {

@@ -18,11 +18,11 @@ use crate::crypto::kdf::hmac_sha256;
 use crate::time::Timestamp;
 
 /// Windows a challenge stays valid for (GNS: 4 s, "older than ~3-4 s" rejected).
-pub const MAX_CHALLENGE_AGE_WINDOWS: u16 = 3;
+pub(crate) const MAX_CHALLENGE_AGE_WINDOWS: u16 = 3;
 
 /// Issues and checks challenges for one listen socket.
 #[derive(Clone)]
-pub struct ChallengeKey {
+pub(crate) struct ChallengeKey {
     secret: [u8; 16],
 }
 
@@ -38,7 +38,7 @@ fn window(now: Timestamp) -> u16 {
 
 impl ChallengeKey {
     /// A key from 16 random bytes (the caller's RNG).
-    pub fn new(secret: [u8; 16]) -> Self {
+    pub(crate) fn new(secret: [u8; 16]) -> Self {
         ChallengeKey { secret }
     }
 
@@ -57,12 +57,12 @@ impl ChallengeKey {
     }
 
     /// The challenge for `from` at `now`.
-    pub fn issue(&self, now: Timestamp, from: SocketAddr) -> u64 {
+    pub(crate) fn issue(&self, now: Timestamp, from: SocketAddr) -> u64 {
         self.mac(window(now), from)
     }
 
     /// Whether `challenge` was issued by us to `from` within the last few seconds.
-    pub fn check(&self, now: Timestamp, from: SocketAddr, challenge: u64) -> bool {
+    pub(crate) fn check(&self, now: Timestamp, from: SocketAddr, challenge: u64) -> bool {
         let t = challenge as u16;
         if window(now).wrapping_sub(t) > MAX_CHALLENGE_AGE_WINDOWS {
             return false;

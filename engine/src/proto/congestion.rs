@@ -48,7 +48,7 @@ const PACING_GAIN_AVOIDANCE: f64 = 1.25;
 
 /// The controller of one connection. Bytes are UDP payload bytes of data-carrying packets.
 #[derive(Debug, Clone)]
-pub struct Cubic {
+pub(crate) struct Cubic {
     mss: u64,
     cwnd: u64,
     ssthresh: u64,
@@ -79,7 +79,7 @@ struct Saved {
 
 impl Cubic {
     /// A controller for packets of at most `mss` bytes, starting in slow start.
-    pub fn new(mss: usize) -> Self {
+    pub(crate) fn new(mss: usize) -> Self {
         let mss = mss.max(1) as u64;
         Cubic {
             mss,
@@ -97,38 +97,39 @@ impl Cubic {
     }
 
     /// The congestion window, bytes.
-    pub fn window(&self) -> u64 {
+    pub(crate) fn window(&self) -> u64 {
         self.cwnd
     }
 
     /// Bytes sent and neither acked nor declared lost.
-    pub fn in_flight(&self) -> u64 {
+    pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight
     }
 
     /// Slow-start threshold (`u64::MAX` until the first loss).
-    pub fn ssthresh(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn ssthresh(&self) -> u64 {
         self.ssthresh
     }
 
     /// Congestion events (window reductions) so far.
-    pub fn congestion_events(&self) -> u64 {
+    pub(crate) fn congestion_events(&self) -> u64 {
         self.events
     }
 
     /// Whether another packet may go out under `window` (the caller's effective window: this
     /// one, possibly raised to the `SendRateMin` floor).
-    pub fn allows(&self, window: u64) -> bool {
+    pub(crate) fn allows(&self, window: u64) -> bool {
         self.in_flight < window
     }
 
     /// Notes that the window held the sender back (growth is earned only while limited).
-    pub fn on_blocked(&mut self) {
+    pub(crate) fn on_blocked(&mut self) {
         self.window_limited = true;
     }
 
     /// A data-carrying packet of `bytes` went out.
-    pub fn on_sent(&mut self, bytes: usize) {
+    pub(crate) fn on_sent(&mut self, bytes: usize) {
         self.in_flight += bytes as u64;
         if self.in_flight * 2 >= self.cwnd {
             self.window_limited = true;
@@ -141,7 +142,13 @@ impl Cubic {
 
     /// Packets totalling `bytes` were acked; `newest_sent` is when the most recent of them
     /// was sent, `srtt` the smoothed RTT after this ack.
-    pub fn on_ack(&mut self, now: Timestamp, bytes: u64, newest_sent: Timestamp, srtt: Duration) {
+    pub(crate) fn on_ack(
+        &mut self,
+        now: Timestamp,
+        bytes: u64,
+        newest_sent: Timestamp,
+        srtt: Duration,
+    ) {
         self.in_flight = self.in_flight.saturating_sub(bytes);
         if bytes == 0 || self.in_recovery(newest_sent) {
             return;
@@ -184,7 +191,7 @@ impl Cubic {
     /// Packets totalling `bytes` were declared lost; `newest_sent` is when the most recent
     /// of them was sent. One reduction per round trip: losses of packets sent before the last
     /// reduction only leave the flight.
-    pub fn on_loss(&mut self, now: Timestamp, bytes: u64, newest_sent: Timestamp) {
+    pub(crate) fn on_loss(&mut self, now: Timestamp, bytes: u64, newest_sent: Timestamp) {
         self.in_flight = self.in_flight.saturating_sub(bytes);
         if bytes == 0 || self.in_recovery(newest_sent) {
             return;
@@ -194,7 +201,7 @@ impl Cubic {
 
     /// The round trip shows a standing queue (`queue_delay`): reduce as for a loss, but
     /// gently and at most once per round trip.
-    pub fn on_queue_delay(&mut self, now: Timestamp, srtt: Duration) {
+    pub(crate) fn on_queue_delay(&mut self, now: Timestamp, srtt: Duration) {
         if self.recovery_start.is_some_and(|r| now < r + srtt) {
             return;
         }
@@ -224,7 +231,7 @@ impl Cubic {
     /// Every packet the last reduction was for turned out to have arrived (their acks came
     /// late; GNS's packet numbers are never reused, so a late ack is unambiguous): restore
     /// the window it cut (RFC 9438 §4.9).
-    pub fn undo_last_reduction(&mut self) {
+    pub(crate) fn undo_last_reduction(&mut self) {
         if let Some(s) = self.undo.take() {
             self.cwnd = self.cwnd.max(s.cwnd);
             self.ssthresh = s.ssthresh;
@@ -235,7 +242,7 @@ impl Cubic {
 
     /// The retransmission timer expired with nothing acked: persistent congestion, back to
     /// the minimum window (RFC 9002 §7.6.2).
-    pub fn on_timeout(&mut self, now: Timestamp) {
+    pub(crate) fn on_timeout(&mut self, now: Timestamp) {
         if self.recovery_start.is_none_or(|r| r < now) {
             self.events += 1;
         }
@@ -252,18 +259,18 @@ impl Cubic {
     }
 
     /// Bytes that left the flight without an ack or loss signal (a record forgotten).
-    pub fn on_discarded(&mut self, bytes: u64) {
+    pub(crate) fn on_discarded(&mut self, bytes: u64) {
         self.in_flight = self.in_flight.saturating_sub(bytes);
     }
 
     /// The smallest window (two packets).
-    pub fn min_window(&self) -> u64 {
+    pub(crate) fn min_window(&self) -> u64 {
         MIN_PACKETS * self.mss
     }
 
     /// Pacing rate, bytes per second: the window spread over the RTT with headroom;
     /// `None` before any RTT is known.
-    pub fn pacing_rate(&self, srtt: Option<Duration>) -> Option<u64> {
+    pub(crate) fn pacing_rate(&self, srtt: Option<Duration>) -> Option<u64> {
         let rtt = srtt?.max(Duration::from_micros(100)).as_secs_f64();
         let gain = if self.cwnd < self.ssthresh {
             PACING_GAIN_SLOW_START

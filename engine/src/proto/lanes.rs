@@ -20,17 +20,17 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Most lanes a connection may have (`ConfigureConnectionLanes`, §4.18).
-pub const MAX_LANES: usize = 255;
+pub(crate) const MAX_LANES: usize = 255;
 
 /// Virtual-time scale of one byte on a lane that owns its whole class (GNS uses 65536).
-pub const VIRTUAL_TIME_SCALE: u64 = 65_536;
+pub(crate) const VIRTUAL_TIME_SCALE: u64 = 65_536;
 
 /// Class clocks are rebased to 0 when they exceed this (2^53, as GNS does).
-pub const CLOCK_REBASE_THRESHOLD: u64 = 1 << 53;
+pub(crate) const CLOCK_REBASE_THRESHOLD: u64 = 1 << 53;
 
 /// A lane index on one direction of a connection (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LaneId(pub u8);
+pub(crate) struct LaneId(pub u8);
 
 impl LaneId {
     fn index(self) -> usize {
@@ -40,7 +40,7 @@ impl LaneId {
 
 /// Priority and weight of one lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaneConfig {
+pub(crate) struct LaneConfig {
     /// Lower is served first, strictly.
     pub priority: i32,
     /// Share of bandwidth within the priority class; must be ≥ 1.
@@ -89,7 +89,7 @@ pub enum LaneConfigError {
 /// Why a scheduler operation on one lane was refused (a caller bug, never peer input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum LaneError {
+pub(crate) enum LaneError {
     /// The lane index is not configured.
     #[error("lane {0} is not configured")]
     UnknownLane(u8),
@@ -129,7 +129,7 @@ struct Class {
 
 /// Chooses which lane's head message goes into the next packet.
 #[derive(Debug, Clone)]
-pub struct LaneScheduler {
+pub(crate) struct LaneScheduler {
     lanes: Vec<Lane>,
     /// Ascending priority.
     classes: Vec<Class>,
@@ -143,7 +143,7 @@ impl Default for LaneScheduler {
 
 impl LaneScheduler {
     /// One lane, priority 0, weight 1: every connection starts like this.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut s = LaneScheduler {
             lanes: Vec::new(),
             classes: Vec::new(),
@@ -155,14 +155,14 @@ impl LaneScheduler {
     }
 
     /// Number of configured lanes.
-    pub fn lane_count(&self) -> usize {
+    pub(crate) fn lane_count(&self) -> usize {
         self.lanes.len()
     }
 
     /// Applies `ConfigureConnectionLanes`: the count may only grow, weights must be ≥ 1.
     /// Queued messages keep their order; their virtual times are recomputed from zero.
     // GNS: CSteamNetworkConnectionBase::SNP_ConfigureLanes
-    pub fn configure(&mut self, configs: &[LaneConfig]) -> Result<(), LaneConfigError> {
+    pub(crate) fn configure(&mut self, configs: &[LaneConfig]) -> Result<(), LaneConfigError> {
         let n = configs.len();
         if n == 0 {
             return Err(LaneConfigError::NoLanes);
@@ -235,7 +235,8 @@ impl LaneScheduler {
     }
 
     /// The configuration of `lane`.
-    pub fn config(&self, lane: LaneId) -> Option<LaneConfig> {
+    #[cfg(test)]
+    pub(crate) fn config(&self, lane: LaneId) -> Option<LaneConfig> {
         self.lanes.get(lane.index()).map(|l| l.config)
     }
 
@@ -246,7 +247,7 @@ impl LaneScheduler {
     }
 
     /// Queues a message of `size` bytes (including reliable framing) on `lane`.
-    pub fn push(&mut self, lane: LaneId, size: u32) -> Result<(), LaneError> {
+    pub(crate) fn push(&mut self, lane: LaneId, size: u32) -> Result<(), LaneError> {
         self.lane(lane)?;
         let l = &mut self.lanes[lane.index()];
         let start = match l.queue.back() {
@@ -261,7 +262,7 @@ impl LaneScheduler {
 
     /// The lane to take data from next: the highest-priority class with data, and in it the
     /// lane whose head message has the earliest virtual finish time (ties: lowest lane).
-    pub fn next_lane(&self) -> Option<LaneId> {
+    pub(crate) fn next_lane(&self) -> Option<LaneId> {
         for class in &self.classes {
             let best = class
                 .lanes
@@ -279,7 +280,8 @@ impl LaneScheduler {
     }
 
     /// Unsent bytes of `lane`'s head message.
-    pub fn head_remaining(&self, lane: LaneId) -> Option<u32> {
+    #[cfg(test)]
+    pub(crate) fn head_remaining(&self, lane: LaneId) -> Option<u32> {
         let l = self.lanes.get(lane.index())?;
         l.queue.front().map(|q| q.size - l.head_sent)
     }
@@ -287,7 +289,7 @@ impl LaneScheduler {
     /// Records that `bytes` of `lane`'s head message went out; `message_finished` pops it.
     /// Finishing moves the class clock to the message's finish time; a partial send advances
     /// it by `bytes × multiplier`.
-    pub fn on_sent(
+    pub(crate) fn on_sent(
         &mut self,
         lane: LaneId,
         bytes: u32,
@@ -332,17 +334,14 @@ impl LaneScheduler {
     }
 
     /// Unsent bytes queued on `lane`.
-    pub fn queued_bytes(&self, lane: LaneId) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self, lane: LaneId) -> u64 {
         self.lanes.get(lane.index()).map_or(0, |l| l.queued_bytes)
     }
 
-    /// Messages queued on `lane` (a partly sent head counts).
-    pub fn queued_messages(&self, lane: LaneId) -> usize {
-        self.lanes.get(lane.index()).map_or(0, |l| l.queue.len())
-    }
-
     /// Whether no lane has anything queued.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.lanes.iter().all(|l| l.queue.is_empty())
     }
 
@@ -352,7 +351,7 @@ impl LaneScheduler {
     /// Zero for an empty lane. The caller adds the token bucket's debt (§5.5). Costs one pass
     /// over the queued messages; meant for status queries, not the send path.
     // GNS: CSteamNetworkConnectionBase::SNP_PopulateRealTimeStatus (per-lane queue time)
-    pub fn queue_time(&self, lane: LaneId, rate_bytes_per_sec: u32) -> Duration {
+    pub(crate) fn queue_time(&self, lane: LaneId, rate_bytes_per_sec: u32) -> Duration {
         let Some(me) = self.lanes.get(lane.index()) else {
             return Duration::ZERO;
         };

@@ -20,22 +20,22 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
-pub mod challenge;
-pub mod congestion;
+pub(crate) mod challenge;
+pub(crate) mod congestion;
 pub mod connection;
 pub mod end_reason;
 pub mod endpoint;
 pub mod fake_net;
 pub mod handshake;
 pub mod ids;
-pub mod lanes;
-pub mod ping;
-pub mod queue_delay;
-pub mod reassembly;
-pub mod recv_packets;
-pub mod recv_stream;
-pub mod rtt;
-pub mod send_rate;
-pub mod sent_packets;
+pub(crate) mod lanes;
+pub(crate) mod ping;
+pub(crate) mod queue_delay;
+pub(crate) mod reassembly;
+pub(crate) mod recv_packets;
+pub(crate) mod recv_stream;
+pub(crate) mod rtt;
+pub(crate) mod send_rate;
+pub(crate) mod sent_packets;
 pub mod snp;
 pub mod timer_wheel;

@@ -15,13 +15,13 @@ use crate::time::Timestamp;
 
 /// Samples closer than this to the previous one only replace it when smaller.
 /// From GNS `PingTracker::ReceivedPing` (100 ms).
-pub const PING_SAMPLE_COALESCE: Duration = Duration::from_millis(100);
+pub(crate) const PING_SAMPLE_COALESCE: Duration = Duration::from_millis(100);
 
 /// RTO used while no ping estimate exists. From spec §4.12 (1 s).
-pub const RTO_WITHOUT_PING: Duration = Duration::from_secs(1);
+pub(crate) const RTO_WITHOUT_PING: Duration = Duration::from_secs(1);
 
 /// Added to 3 × ping for the RTO: the peer's 50 ms max ack delay plus 10 ms slack (§4.12).
-pub const RTO_SLACK: Duration = Duration::from_millis(60);
+pub(crate) const RTO_SLACK: Duration = Duration::from_millis(60);
 
 /// One RTT measurement and when it was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,17 +28,17 @@ use crate::time::Timestamp;
 /// processing backlog of a busy peer on a LAN: a closed-loop load (64 messages in flight per
 /// connection through a GNS client at its CPU limit) holds 8-12 ms there on loopback, and a 4 ms
 /// floor cut the window 43 times in 6 s for no loss, costing 27 % of the throughput.
-pub const MIN_THRESHOLD: Duration = Duration::from_millis(16);
+pub(crate) const MIN_THRESHOLD: Duration = Duration::from_millis(16);
 
 /// Largest queueing delay tolerated before it counts.
-pub const MAX_THRESHOLD: Duration = Duration::from_millis(32);
+pub(crate) const MAX_THRESHOLD: Duration = Duration::from_millis(32);
 
 /// The base RTT is the smallest sample seen in this long.
-pub const BASE_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const BASE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Watches RTT samples for a standing queue.
 #[derive(Debug, Clone, Default)]
-pub struct QueueDelay {
+pub(crate) struct QueueDelay {
     /// Smallest sample of the current base window, and when the window started.
     base: Option<(Duration, Timestamp)>,
     /// Smallest sample of the previous base window (kept while the current one fills).
@@ -49,12 +49,12 @@ pub struct QueueDelay {
 
 impl QueueDelay {
     /// A detector with no samples.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The base RTT: the smallest sample of the last one or two base windows.
-    pub fn base(&self) -> Option<Duration> {
+    pub(crate) fn base(&self) -> Option<Duration> {
         let cur = self.base.map(|(d, _)| d);
         match (cur, self.prev_base) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -63,7 +63,7 @@ impl QueueDelay {
     }
 
     /// The queueing delay that counts as a signal for the current base.
-    pub fn threshold(&self) -> Duration {
+    pub(crate) fn threshold(&self) -> Duration {
         self.base()
             .unwrap_or_default()
             .clamp(MIN_THRESHOLD, MAX_THRESHOLD)
@@ -71,7 +71,7 @@ impl QueueDelay {
 
     /// Feeds a sample taken at `now`; a round lasts `srtt`. Returns true when a round just
     /// ended whose smallest sample shows a standing queue.
-    pub fn on_sample(&mut self, now: Timestamp, rtt: Duration, srtt: Duration) -> bool {
+    pub(crate) fn on_sample(&mut self, now: Timestamp, rtt: Duration, srtt: Duration) -> bool {
         match self.base {
             Some((b, since)) if now.saturating_since(since) < BASE_WINDOW => {
                 if rtt < b {

@@ -18,17 +18,17 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Largest unreliable segment accepted (§4.4).
-pub const MAX_SEGMENT_SIZE: usize = 1300;
+pub(crate) const MAX_SEGMENT_SIZE: usize = 1300;
 
 /// Largest `offset + size` accepted: 20 × 1300 (§4.4).
-pub const MAX_MESSAGE_EXTENT: u64 = 26_000;
+pub(crate) const MAX_MESSAGE_EXTENT: u64 = 26_000;
 
 /// Fragments held per lane before the oldest message is evicted (§4.4).
-pub const MAX_BUFFERED_SEGMENTS: usize = 20;
+pub(crate) const MAX_BUFFERED_SEGMENTS: usize = 20;
 
 /// Why a segment was dropped without effect (not an error: the packet is still acked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ignored {
+pub(crate) enum Ignored {
     /// Segment larger than [`MAX_SEGMENT_SIZE`].
     SegmentTooLarge,
     /// `offset + size` beyond [`MAX_MESSAGE_EXTENT`].
@@ -39,7 +39,7 @@ pub enum Ignored {
 
 /// What [`Reassembly::insert`] did with a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reassembled<'a> {
+pub(crate) enum Reassembled<'a> {
     /// A whole message: borrowed when it arrived in one segment, assembled otherwise.
     Complete {
         /// The lane's message number.
@@ -61,24 +61,25 @@ struct Fragment {
 
 /// The reassembly buffer of one lane.
 #[derive(Debug, Clone, Default)]
-pub struct Reassembly {
+pub(crate) struct Reassembly {
     fragments: BTreeMap<(u64, u64), Fragment>,
 }
 
 impl Reassembly {
     /// An empty buffer.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Fragments currently held.
-    pub fn buffered_segments(&self) -> usize {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn buffered_segments(&self) -> usize {
         self.fragments.len()
     }
 
     /// Takes one decoded unreliable segment. Work is bounded by [`MAX_BUFFERED_SEGMENTS`].
     // GNS: CSteamNetworkConnectionBase::SNP_ReceiveUnreliableSegment
-    pub fn insert<'a>(
+    pub(crate) fn insert<'a>(
         &mut self,
         msg_num: u64,
         offset: u64,

@@ -21,15 +21,15 @@ use std::time::Duration;
 use crate::time::Timestamp;
 
 /// Gaps tracked at most; beyond this the two oldest are merged (§4.11).
-pub const MAX_TRACKED_GAPS: usize = 62;
+pub(crate) const MAX_TRACKED_GAPS: usize = 62;
 
 /// A new gap is not NACKed until this long after detection, to tolerate reordering
 /// (GNS `k_usecNackFlush`, §4.11).
-pub const NACK_FLUSH_DELAY: Duration = Duration::from_millis(3);
+pub(crate) const NACK_FLUSH_DELAY: Duration = Duration::from_millis(3);
 
 /// Max delay before acking reliable data or an ACK_REQUEST_E2E
 /// (GNS `k_usecMaxDataAckDelay`, §4.11).
-pub const MAX_DATA_ACK_DELAY: Duration = Duration::from_millis(50);
+pub(crate) const MAX_DATA_ACK_DELAY: Duration = Duration::from_millis(50);
 
 /// How long Sockworks holds an ack for reliable data: a departure from GNS's 50 ms. A GNS
 /// sender's retransmission timeout is 3 × its (low-biased) ping + 60 ms, about 60 ms on a LAN,
@@ -37,16 +37,16 @@ pub const MAX_DATA_ACK_DELAY: Duration = Duration::from_millis(50);
 /// load, a retransmission storm. 10 ms stays far inside that, and the delay field still tells
 /// the peer how long the ack waited, so its RTT samples are unaffected. Most acks ride on data
 /// anyway; this bounds only the ack-only packets of one-way flows.
-pub const DATA_ACK_DELAY: Duration = Duration::from_millis(10);
+pub(crate) const DATA_ACK_DELAY: Duration = Duration::from_millis(10);
 
 /// Budget for flushing acks after receiving an ack with N blocks: this divided by N (§4.11).
-pub const ACK_BLOCKS_FLUSH_BUDGET: Duration = Duration::from_millis(250);
+pub(crate) const ACK_BLOCKS_FLUSH_BUDGET: Duration = Duration::from_millis(250);
 
 /// Ping used for the "left unacked" deadline when unknown, and its clamp (§4.11).
-pub const UNACKED_PING_CAP: Duration = Duration::from_millis(100);
+pub(crate) const UNACKED_PING_CAP: Duration = Duration::from_millis(100);
 
 /// Slack added to the ping for the "left unacked" deadline (§4.11).
-pub const UNACKED_PING_SLACK: Duration = Duration::from_millis(5);
+pub(crate) const UNACKED_PING_SLACK: Duration = Duration::from_millis(5);
 
 /// One run of missing packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ struct Gap {
 
 /// What [`RecvPacketTracker::record`] made of a packet number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordOutcome {
+pub(crate) enum RecordOutcome {
     /// Newly recorded; it will be acked.
     New,
     /// Already recorded (or implied): nothing changed.
@@ -97,7 +97,7 @@ pub enum StopWaitingError {
 
 /// One reportable gap, for the ack encoder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckGap {
+pub(crate) struct AckGap {
     /// The missing packets.
     pub missing: Range<u64>,
     /// When the packet just below the gap was received: the delay base if the encoder has to
@@ -107,7 +107,7 @@ pub struct AckGap {
 
 /// Everything the ack encoder needs: `latest`, its receive time, the gaps newest to oldest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckInput {
+pub(crate) struct AckInput {
     /// The latest packet the ack speaks for; every gap below it is in `gaps`.
     pub latest: u64,
     /// When `latest` was received (the delay field is `now - received_at`).
@@ -119,7 +119,8 @@ pub struct AckInput {
 impl AckInput {
     /// Keeps only the `max_blocks` oldest gaps, lowering `latest` below the dropped ones, as
     /// GNS does when the blocks do not fit in the packet (§4.9).
-    pub fn truncate_newest(&mut self, max_blocks: usize) {
+    #[cfg(test)]
+    pub(crate) fn truncate_newest(&mut self, max_blocks: usize) {
         if self.gaps.len() <= max_blocks {
             return;
         }
@@ -134,7 +135,7 @@ impl AckInput {
 
 /// The receiver's record of which packets arrived, in the shape acks need.
 #[derive(Debug, Clone)]
-pub struct RecvPacketTracker {
+pub(crate) struct RecvPacketTracker {
     /// Highest packet number recorded (the handshake implies packet 1).
     highest: u64,
     /// When `highest` was recorded.
@@ -150,7 +151,7 @@ pub struct RecvPacketTracker {
 impl RecvPacketTracker {
     /// A tracker that has (implicitly) received `initial_highest` at `now`: 1 for peers whose
     /// handshake implies packet 1 (protocol ≥ 10), else 0.
-    pub fn new(now: Timestamp, initial_highest: u64) -> Self {
+    pub(crate) fn new(now: Timestamp, initial_highest: u64) -> Self {
         RecvPacketTracker {
             highest: initial_highest,
             highest_at: now,
@@ -161,22 +162,24 @@ impl RecvPacketTracker {
     }
 
     /// Highest packet recorded.
-    pub fn highest(&self) -> u64 {
+    pub(crate) fn highest(&self) -> u64 {
         self.highest
     }
 
     /// The stop_waiting minimum: packets below it are forgotten.
-    pub fn min_to_ack(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn min_to_ack(&self) -> u64 {
         self.min_to_ack
     }
 
     /// Number of gaps currently tracked.
-    pub fn gap_count(&self) -> usize {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn gap_count(&self) -> usize {
         self.gaps.len()
     }
 
     /// Whether `pkt` has been recorded; packets below the minimum count as recorded.
-    pub fn is_received(&self, pkt: u64) -> bool {
+    pub(crate) fn is_received(&self, pkt: u64) -> bool {
         pkt < self.min_to_ack || (pkt <= self.highest && self.gap_index(pkt).is_none())
     }
 
@@ -187,7 +190,7 @@ impl RecvPacketTracker {
 
     /// Records a fully processed packet so it will be acked.
     // GNS: CSteamNetworkConnectionBase::SNP_RecordReceivedPktNum
-    pub fn record(&mut self, now: Timestamp, pkt: u64) -> RecordOutcome {
+    pub(crate) fn record(&mut self, now: Timestamp, pkt: u64) -> RecordOutcome {
         if pkt < self.min_to_ack {
             return RecordOutcome::BelowMinimum;
         }
@@ -249,7 +252,11 @@ impl RecvPacketTracker {
 
     /// Applies a decoded stop_waiting offset `offset` carried by packet `pkt` (§4.8).
     // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk (stop_waiting frame)
-    pub fn apply_stop_waiting(&mut self, pkt: u64, offset: u64) -> Result<(), StopWaitingError> {
+    pub(crate) fn apply_stop_waiting(
+        &mut self,
+        pkt: u64,
+        offset: u64,
+    ) -> Result<(), StopWaitingError> {
         let Some(min) = pkt.checked_sub(offset).and_then(|v| v.checked_sub(1)) else {
             return Err(StopWaitingError::Negative {
                 packet: pkt,
@@ -280,7 +287,7 @@ impl RecvPacketTracker {
     /// The ack to send at `now`: gaps past their NACK delay, with `latest` lowered below the
     /// first gap that is not yet reportable.
     // GNS: CSteamNetworkConnectionBase::SNP_GatherAckBlocks
-    pub fn ack_input(&self, now: Timestamp) -> AckInput {
+    pub(crate) fn ack_input(&self, now: Timestamp) -> AckInput {
         let mut latest = self.highest;
         let mut received_at = self.highest_at;
         let mut reportable = self.gaps.len();
@@ -306,7 +313,7 @@ impl RecvPacketTracker {
 
     /// When a gap first becomes NACKable and has not been announced: GNS wakes up then to
     /// send a packet even without data.
-    pub fn next_nack_flush(&self) -> Option<Timestamp> {
+    pub(crate) fn next_nack_flush(&self) -> Option<Timestamp> {
         self.gaps
             .iter()
             .filter(|g| !g.announced)
@@ -315,7 +322,7 @@ impl RecvPacketTracker {
     }
 
     /// Notes that an ack built at `now` went out, so reportable gaps stop asking for a wakeup.
-    pub fn on_ack_sent(&mut self, now: Timestamp) {
+    pub(crate) fn on_ack_sent(&mut self, now: Timestamp) {
         for g in self.gaps.iter_mut().filter(|g| g.nack_at <= now) {
             g.announced = true;
         }
@@ -325,23 +332,24 @@ impl RecvPacketTracker {
 /// When the receiver must flush an ack (§4.11): the earliest of the deadlines raised since the
 /// last ack went out.
 #[derive(Debug, Clone, Default)]
-pub struct AckDeadline {
+pub(crate) struct AckDeadline {
     at: Option<Timestamp>,
 }
 
 impl AckDeadline {
     /// No ack owed.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The earliest time an ack must go out, if one is owed.
-    pub fn deadline(&self) -> Option<Timestamp> {
+    pub(crate) fn deadline(&self) -> Option<Timestamp> {
         self.at
     }
 
     /// Whether an ack is owed by `now`.
-    pub fn is_due(&self, now: Timestamp) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_due(&self, now: Timestamp) -> bool {
         self.at.is_some_and(|t| t <= now)
     }
 
@@ -350,23 +358,23 @@ impl AckDeadline {
     }
 
     /// Reliable data arrived: ack within [`DATA_ACK_DELAY`] (GNS: 50 ms).
-    pub fn on_reliable_data(&mut self, now: Timestamp) {
+    pub(crate) fn on_reliable_data(&mut self, now: Timestamp) {
         self.raise(now + DATA_ACK_DELAY);
     }
 
     /// The peer set ACK_REQUEST_E2E: ack within 50 ms.
-    pub fn on_ack_request_e2e(&mut self, now: Timestamp) {
+    pub(crate) fn on_ack_request_e2e(&mut self, now: Timestamp) {
         self.raise(now + MAX_DATA_ACK_DELAY);
     }
 
     /// The peer set ACK_REQUEST_IMMEDIATE: ack now.
-    pub fn on_ack_request_immediate(&mut self, now: Timestamp) {
+    pub(crate) fn on_ack_request_immediate(&mut self, now: Timestamp) {
         self.raise(now);
     }
 
     /// We received an ack with `blocks` > 0 blocks: flush within 250 ms / N so the peer's
     /// stop_waiting moves forward and its blocks shrink.
-    pub fn on_ack_with_blocks(&mut self, now: Timestamp, blocks: u32) {
+    pub(crate) fn on_ack_with_blocks(&mut self, now: Timestamp, blocks: u32) {
         if blocks > 0 {
             self.raise(now + ACK_BLOCKS_FLUSH_BUDGET / blocks);
         }
@@ -374,13 +382,13 @@ impl AckDeadline {
 
     /// We left a packet unacked on purpose: re-ack within 2 × (ping + 5 ms), ping clamped to
     /// 100 ms (100 ms when unknown).
-    pub fn on_packet_left_unacked(&mut self, now: Timestamp, ping: Option<Duration>) {
+    pub(crate) fn on_packet_left_unacked(&mut self, now: Timestamp, ping: Option<Duration>) {
         let ping = ping.unwrap_or(UNACKED_PING_CAP).min(UNACKED_PING_CAP);
         self.raise(now + (ping + UNACKED_PING_SLACK) * 2);
     }
 
     /// An ack went out: nothing is owed any more.
-    pub fn on_ack_sent(&mut self) {
+    pub(crate) fn on_ack_sent(&mut self) {
         self.at = None;
     }
 }

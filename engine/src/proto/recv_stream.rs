@@ -19,23 +19,24 @@
 use std::ops::Range;
 
 /// Default `RecvBufferSize` (config 47, §6): 1 MiB.
-pub const RECV_BUFFER_SIZE_DEFAULT: usize = 1_048_576;
+#[cfg(test)]
+pub(crate) const RECV_BUFFER_SIZE_DEFAULT: usize = 1_048_576;
 
 /// Gaps allowed before a segment beyond the end is refused (GNS
 /// `k_nMaxReliableStreamGaps_Extend`, §4.6).
-pub const MAX_GAPS_EXTEND: usize = 30;
+pub(crate) const MAX_GAPS_EXTEND: usize = 30;
 
 /// Gaps allowed before a segment that splits a gap is refused (GNS
 /// `k_nMaxReliableStreamGaps_Fragment`, §4.6).
-pub const MAX_GAPS_FRAGMENT: usize = 20;
+pub(crate) const MAX_GAPS_FRAGMENT: usize = 20;
 
 /// Position of the first byte of every reliable stream (0 is reserved, §4.5).
-pub const STREAM_START: u64 = 1;
+pub(crate) const STREAM_START: u64 = 1;
 
 /// Why a segment was refused; the packet carrying it must not be acked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SegmentRejected {
+pub(crate) enum SegmentRejected {
     /// Position 0 or a range that overflows u64: a decoder bug or a hostile peer.
     #[error("invalid stream position")]
     InvalidPosition,
@@ -57,7 +58,7 @@ pub enum SegmentRejected {
 
 /// What an accepted segment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inserted {
+pub(crate) enum Inserted {
     /// Some bytes were new.
     New,
     /// Everything was already received or consumed.
@@ -66,7 +67,7 @@ pub enum Inserted {
 
 /// Receive buffer of one lane's reliable stream.
 #[derive(Debug, Clone)]
-pub struct RecvStream {
+pub(crate) struct RecvStream {
     /// Stream position of `data[head]`.
     consumed: u64,
     /// Bytes from the consumed position to the end, holes zero-filled; the first `head` bytes
@@ -80,7 +81,7 @@ pub struct RecvStream {
 
 impl RecvStream {
     /// An empty stream expecting position [`STREAM_START`], holding at most `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         RecvStream {
             consumed: STREAM_START,
             data: Vec::new(),
@@ -91,45 +92,49 @@ impl RecvStream {
     }
 
     /// Changes the limit (`RecvBufferSize` changed): bytes already held stay, new ones must fit.
-    pub fn set_limit(&mut self, limit: usize) {
+    pub(crate) fn set_limit(&mut self, limit: usize) {
         self.limit = limit;
     }
 
     /// Position of the first byte not yet consumed.
-    pub fn consumed_position(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn consumed_position(&self) -> u64 {
         self.consumed
     }
 
     /// One past the highest byte received: the reference for reconstructing truncated
     /// absolute positions (§4.5).
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.consumed + (self.data.len() - self.head) as u64
     }
 
     /// Bytes held from the consumed position to the end, holes included (what the limit counts).
-    pub fn buffered_len(&self) -> u64 {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn buffered_len(&self) -> u64 {
         self.end() - self.consumed
     }
 
     /// Number of holes.
-    pub fn gap_count(&self) -> usize {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn gap_count(&self) -> usize {
         self.gaps.len()
     }
 
     /// The missing ranges, ascending.
-    pub fn gaps(&self) -> &[Range<u64>] {
+    #[cfg(test)]
+    pub(crate) fn gaps(&self) -> &[Range<u64>] {
         &self.gaps
     }
 
     /// The contiguous bytes from the consumed position up to the first hole.
-    pub fn readable(&self) -> &[u8] {
+    pub(crate) fn readable(&self) -> &[u8] {
         let upto = self.gaps.first().map_or(self.end(), |g| g.start);
         let len = (upto - self.consumed) as usize;
         &self.data[self.head..self.head + len]
     }
 
     /// Drops up to `n` readable bytes (a parsed message) and returns how many were dropped.
-    pub fn consume(&mut self, n: usize) -> usize {
+    pub(crate) fn consume(&mut self, n: usize) -> usize {
         let n = n.min(self.readable().len());
         self.head += n;
         self.consumed += n as u64;
@@ -147,7 +152,7 @@ impl RecvStream {
     /// Takes a reliable segment at stream position `pos`. Overlaps with received or consumed
     /// data are fine; on error nothing changed.
     // GNS: CSteamNetworkConnectionBase::SNP_ReceiveReliableSegment
-    pub fn insert(&mut self, pos: u64, bytes: &[u8]) -> Result<Inserted, SegmentRejected> {
+    pub(crate) fn insert(&mut self, pos: u64, bytes: &[u8]) -> Result<Inserted, SegmentRejected> {
         if pos < STREAM_START {
             return Err(SegmentRejected::InvalidPosition);
         }

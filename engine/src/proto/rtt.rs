@@ -19,17 +19,17 @@
 use std::time::Duration;
 
 /// Before the first sample (RFC 6298 says 1 s; GNS uses 1 s too).
-pub const INITIAL_RTO: Duration = Duration::from_secs(1);
+pub(crate) const INITIAL_RTO: Duration = Duration::from_secs(1);
 
 /// The longest a GNS receiver holds an ack for reliable data (`k_usecMaxDataAckDelay`, 50 ms)
 /// plus 10 ms of slack, as GNS's own RTO adds.
-pub const ACK_DELAY_SLACK: Duration = Duration::from_millis(60);
+pub(crate) const ACK_DELAY_SLACK: Duration = Duration::from_millis(60);
 
 /// Clock granularity floor of the variance term (RFC 9002 `kGranularity`).
-pub const GRANULARITY: Duration = Duration::from_millis(1);
+pub(crate) const GRANULARITY: Duration = Duration::from_millis(1);
 
 /// Upper bound of the backed-off timeout (RFC 6298 allows ≥ 60 s).
-pub const MAX_RTO: Duration = Duration::from_secs(60);
+pub(crate) const MAX_RTO: Duration = Duration::from_secs(60);
 
 /// Backoff doublings stop here (2^6 = 64 × the base timeout).
 const MAX_BACKOFF: u32 = 6;

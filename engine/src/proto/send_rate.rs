@@ -20,24 +20,24 @@ use std::time::Duration;
 use crate::time::Timestamp;
 
 /// Lowest rate limit GNS accepts internally (1 KiB/s, §4.14).
-pub const SEND_RATE_FLOOR: u32 = 1024;
+pub(crate) const SEND_RATE_FLOOR: u32 = 1024;
 
 /// Highest rate limit GNS accepts internally (100 MiB/s, §4.14).
-pub const SEND_RATE_CEILING: u32 = 100 * 1024 * 1024;
+pub(crate) const SEND_RATE_CEILING: u32 = 100 * 1024 * 1024;
 
 /// Default `SendRateMin` and `SendRateMax` (config 10/11, §6): 256 KiB/s.
-pub const SEND_RATE_DEFAULT: u32 = 262_144;
+pub(crate) const SEND_RATE_DEFAULT: u32 = 262_144;
 
 /// Credit the bucket may hold when idle: one maximum UDP payload (§4.14, GNS
 /// `k_cbSteamNetworkingSocketsMaxEncryptedPayloadSend`).
-pub const MAX_IDLE_CREDIT: u32 = 1248;
+pub(crate) const MAX_IDLE_CREDIT: u32 = 1248;
 
 /// Sockworks departs from GNS here: the bucket may also hold up to this much time's worth of
 /// credit at the current rate. GNS caps credit at one packet, so a sender that wakes once per
 /// timer tick (1-4 ms on Linux) sends one packet per tick whatever the configured rate: that
 /// is the ~1 MB/s per-connection ceiling GNS users report (GNS issue #198). At the default
 /// 256 KiB/s this allowance is below one packet, so default pacing is unchanged.
-pub const BURST_WINDOW_USEC: u64 = 4_000;
+pub(crate) const BURST_WINDOW_USEC: u64 = 4_000;
 
 /// Token bucket scale: credit is kept in byte-microseconds so refills are exact integers.
 const SCALE: i128 = 1_000_000;
@@ -45,7 +45,7 @@ const SCALE: i128 = 1_000_000;
 /// The configured lower and upper bound on the send rate, already clamped to
 /// [`SEND_RATE_FLOOR`]..=[`SEND_RATE_CEILING`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimits {
+pub(crate) struct RateLimits {
     min: u32,
     max: u32,
 }
@@ -54,19 +54,19 @@ impl RateLimits {
     /// Builds limits from the `SendRateMin`/`SendRateMax` config values, clamping both into
     /// GNS's internal range; a max below the min is raised to the min.
     // GNS: CSteamNetworkConnectionBase::SNP_ClampSendRate
-    pub fn new(min: u32, max: u32) -> Self {
+    pub(crate) fn new(min: u32, max: u32) -> Self {
         let min = min.clamp(SEND_RATE_FLOOR, SEND_RATE_CEILING);
         let max = max.clamp(SEND_RATE_FLOOR, SEND_RATE_CEILING).max(min);
         RateLimits { min, max }
     }
 
     /// The clamped minimum, bytes per second.
-    pub fn min(self) -> u32 {
+    pub(crate) fn min(self) -> u32 {
         self.min
     }
 
     /// The clamped maximum, bytes per second.
-    pub fn max(self) -> u32 {
+    pub(crate) fn max(self) -> u32 {
         self.max
     }
 }
@@ -79,7 +79,7 @@ impl Default for RateLimits {
 
 /// The pacing token bucket of one connection.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     limits: RateLimits,
     /// The rate controller's opinion, before clamping.
     estimate: u32,
@@ -92,7 +92,7 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket at `now`, paced by `limits` with the given initial estimate (GNS starts
     /// from 4380 B / RTT, which the default limits override anyway).
-    pub fn new(now: Timestamp, limits: RateLimits, initial_estimate: u32) -> Self {
+    pub(crate) fn new(now: Timestamp, limits: RateLimits, initial_estimate: u32) -> Self {
         TokenBucket {
             limits,
             estimate: initial_estimate,
@@ -102,20 +102,20 @@ impl TokenBucket {
     }
 
     /// Replaces the limits (a config change); the bucket's credit is kept.
-    pub fn set_limits(&mut self, now: Timestamp, limits: RateLimits) {
+    pub(crate) fn set_limits(&mut self, now: Timestamp, limits: RateLimits) {
         self.accumulate(now);
         self.limits = limits;
     }
 
     /// The seam for a rate controller: replaces the unclamped estimate.
-    pub fn set_estimate(&mut self, now: Timestamp, bytes_per_sec: u32) {
+    pub(crate) fn set_estimate(&mut self, now: Timestamp, bytes_per_sec: u32) {
         self.accumulate(now);
         self.estimate = bytes_per_sec;
     }
 
     /// The effective rate, `clamp(estimate, min, max)`, as reported in
     /// `m_nSendRateBytesPerSecond`.
-    pub fn rate(&self) -> u32 {
+    pub(crate) fn rate(&self) -> u32 {
         self.estimate.clamp(self.limits.min, self.limits.max)
     }
 
@@ -129,7 +129,7 @@ impl TokenBucket {
     /// Adds the credit earned since the last update, capped (one packet, or the burst window
     /// at the current rate).
     // GNS: CSteamNetworkConnectionBase::SNP_TokenBucket_Accumulate
-    pub fn accumulate(&mut self, now: Timestamp) {
+    pub(crate) fn accumulate(&mut self, now: Timestamp) {
         if now <= self.updated {
             return;
         }
@@ -139,13 +139,13 @@ impl TokenBucket {
     }
 
     /// Whether a packet may go out at `now` (credit ≥ 0; the packet itself may overdraw).
-    pub fn can_send(&mut self, now: Timestamp) -> bool {
+    pub(crate) fn can_send(&mut self, now: Timestamp) -> bool {
         self.accumulate(now);
         self.credit >= 0
     }
 
     /// Charges a sent packet's UDP payload size.
-    pub fn on_sent(&mut self, now: Timestamp, udp_payload_bytes: usize) {
+    pub(crate) fn on_sent(&mut self, now: Timestamp, udp_payload_bytes: usize) {
         self.accumulate(now);
         let bytes = i128::try_from(udp_payload_bytes).unwrap_or(i128::MAX / SCALE);
         self.credit -= bytes * SCALE;
@@ -153,7 +153,7 @@ impl TokenBucket {
 
     /// How long until [`TokenBucket::can_send`] turns true; zero when it already is. For the
     /// connection's next-wakeup timer.
-    pub fn time_until_send(&mut self, now: Timestamp) -> Duration {
+    pub(crate) fn time_until_send(&mut self, now: Timestamp) -> Duration {
         self.accumulate(now);
         if self.credit >= 0 {
             return Duration::ZERO;
@@ -165,7 +165,7 @@ impl TokenBucket {
     }
 
     /// Bytes owed after an overdraw (0 when in credit): part of the queue-time estimate (§5.5).
-    pub fn debt_bytes(&mut self, now: Timestamp) -> u64 {
+    pub(crate) fn debt_bytes(&mut self, now: Timestamp) -> u64 {
         self.accumulate(now);
         if self.credit >= 0 {
             0
@@ -175,7 +175,7 @@ impl TokenBucket {
     }
 
     /// Refills to the idle cap: GNS keeps the bucket full while not connected.
-    pub fn fill(&mut self, now: Timestamp) {
+    pub(crate) fn fill(&mut self, now: Timestamp) {
         self.credit = i128::from(MAX_IDLE_CREDIT) * SCALE;
         self.updated = self.updated.max(now);
     }

@@ -22,23 +22,23 @@ use super::lanes::LaneId;
 use crate::time::Timestamp;
 
 /// RTT samples outside −1..=2000 ms are rejected (§4.12).
-pub const MAX_RTT_SAMPLE: Duration = Duration::from_millis(2000);
+pub(crate) const MAX_RTT_SAMPLE: Duration = Duration::from_millis(2000);
 
 /// A sample may come out up to this negative (clock granularity, delay rounding) (§4.12).
-pub const MIN_RTT_SAMPLE_NEGATIVE: Duration = Duration::from_millis(1);
+pub(crate) const MIN_RTT_SAMPLE_NEGATIVE: Duration = Duration::from_millis(1);
 
 /// The forget horizon counts the age of the newest ping sample up to this (§4.12).
-pub const FORGET_PING_AGE_CAP: Duration = Duration::from_secs(3);
+pub(crate) const FORGET_PING_AGE_CAP: Duration = Duration::from_secs(3);
 
 /// Extra forget time while there is no valid ping (§4.12).
-pub const FORGET_NO_PING_EXTRA: Duration = Duration::from_secs(1);
+pub(crate) const FORGET_NO_PING_EXTRA: Duration = Duration::from_secs(1);
 
 /// First data packet number when the handshake implies packet 1 (peer protocol ≥ 10, §4.19).
-pub const FIRST_DATA_PACKET: u64 = 2;
+pub(crate) const FIRST_DATA_PACKET: u64 = 2;
 
 /// A reliable segment a packet carried: a range of one lane's stream, retransmitted exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SegmentRef {
+pub(crate) struct SegmentRef {
     /// The lane whose stream it belongs to.
     pub lane: LaneId,
     /// Stream positions `[begin, end)`.
@@ -47,7 +47,7 @@ pub struct SegmentRef {
 
 /// A decoded ack, in ranges: the frame decoder's output is adapted to this.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AckRanges {
+pub(crate) struct AckRanges {
     /// The `latest_received` field, already expanded to 64 bits.
     pub latest: u64,
     /// The delay field in microseconds; `None` for 0xFFFF ("no timing info").
@@ -61,7 +61,7 @@ pub struct AckRanges {
 /// Why an ack was refused; GNS drops the rest of the packet and does not ack it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum AckError {
+pub(crate) enum AckError {
     /// The ack's latest is a packet we have not sent yet.
     #[error("ack for packet {latest}, but the next packet number is {next}")]
     PacketNeverSent {
@@ -74,7 +74,7 @@ pub enum AckError {
 
 /// What an ack changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AckOutcome {
+pub(crate) struct AckOutcome {
     /// Segments of newly acked packets (including late acks of packets already declared lost:
     /// the reliable layer drops them from its retry queue).
     pub acked: Vec<SegmentRef>,
@@ -97,6 +97,10 @@ pub struct AckOutcome {
 struct SentPacket {
     sent_at: Timestamp,
     segments: Vec<SegmentRef>,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read only by the test accessor `awaiting_reply`")
+    )]
     expects_reply: bool,
     lost: bool,
     /// UDP bytes the congestion controller counts (0 for packets without data).
@@ -109,11 +113,11 @@ struct SentPacket {
 
 /// Packets a later acked packet overtook by this many count as lost (RFC 9002
 /// `kPacketThreshold`).
-pub const PACKET_THRESHOLD: u64 = 3;
+pub(crate) const PACKET_THRESHOLD: u64 = 3;
 
 /// Packets newly declared lost, summed for the congestion controller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lost {
+pub(crate) struct Lost {
     /// Their segments: queue for retransmission.
     pub segments: Vec<SegmentRef>,
     /// Counted bytes of the lost packets.
@@ -135,7 +139,7 @@ impl Lost {
 
 /// What the timer found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TimeoutOutcome {
+pub(crate) struct TimeoutOutcome {
     /// Packets declared lost, by the time threshold or by the retransmission timeout.
     pub lost: Lost,
     /// The retransmission timeout expired (back off, collapse the window).
@@ -144,7 +148,7 @@ pub struct TimeoutOutcome {
 
 /// The sender's table of sent, not yet acked data packets.
 #[derive(Debug, Clone)]
-pub struct SentPackets {
+pub(crate) struct SentPackets {
     next: u64,
     /// The highest `latest` the peer has acked; drives our stop_waiting.
     min_waiting: u64,
@@ -164,7 +168,7 @@ pub struct SentPackets {
 impl SentPackets {
     /// An empty table whose first packet will be `first_packet` (normally
     /// [`FIRST_DATA_PACKET`]).
-    pub fn new(first_packet: u64) -> Self {
+    pub(crate) fn new(first_packet: u64) -> Self {
         SentPackets {
             next: first_packet,
             min_waiting: 0,
@@ -177,19 +181,19 @@ impl SentPackets {
     }
 
     /// The number the next packet will carry (for the header and stop_waiting encoders).
-    pub fn next_packet_number(&self) -> u64 {
+    pub(crate) fn next_packet_number(&self) -> u64 {
         self.next
     }
 
     /// The highest packet the peer has acked: the stop_waiting encoder sends
     /// `next − min_waiting − 1`.
-    pub fn min_waiting(&self) -> u64 {
+    pub(crate) fn min_waiting(&self) -> u64 {
         self.min_waiting
     }
 
     /// Records a packet sent at `now` and returns its number. `bytes` is what the congestion
     /// controller counts for it (0 for a packet without data).
-    pub fn record_sent(
+    pub(crate) fn record_sent(
         &mut self,
         now: Timestamp,
         segments: Vec<SegmentRef>,
@@ -220,24 +224,28 @@ impl SentPackets {
     }
 
     /// Records in the table (in flight or lost, not yet forgotten).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.packets.len()
     }
 
     /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
 
     /// Whether any packet still in flight (not acked, not declared lost) expected a reply.
-    pub fn awaiting_reply(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn awaiting_reply(&self) -> bool {
         self.in_flight
             .iter()
             .any(|k| self.packets.get(k).is_some_and(|p| p.expects_reply))
     }
 
     /// Whether `pkt` is in flight (sent, neither acked nor lost).
-    pub fn is_in_flight(&self, pkt: u64) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_in_flight(&self, pkt: u64) -> bool {
         self.packets.get(&pkt).is_some_and(|p| p.tracked && !p.lost)
     }
 
@@ -248,7 +256,7 @@ impl SentPackets {
     /// size, not the ranges.
     // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk (ack frame) and
     // CSteamNetworkConnectionBase::SNP_SenderProcessPacketNack
-    pub fn apply_ack(
+    pub(crate) fn apply_ack(
         &mut self,
         now: Timestamp,
         ack: &AckRanges,
@@ -343,7 +351,7 @@ impl SentPackets {
 
     /// When the timer next has work: the loss timer, else the retransmission timeout of the
     /// oldest in-flight packet, counted from the last progress (ack of new data or expiry).
-    pub fn next_deadline(&self, rto: Duration) -> Option<Timestamp> {
+    pub(crate) fn next_deadline(&self, rto: Duration) -> Option<Timestamp> {
         if let Some(t) = self.loss_time {
             return Some(t);
         }
@@ -366,7 +374,7 @@ impl SentPackets {
     /// older than `max(2 × rto, age of the newest ping sample capped at 3 s)` (+1 s when there
     /// is no ping sample); in-flight records stay until acked or declared lost.
     // GNS: CSteamNetworkConnectionBase::SNP_SenderCheckInFlightPackets
-    pub fn on_timeout(
+    pub(crate) fn on_timeout(
         &mut self,
         now: Timestamp,
         rto: Duration,

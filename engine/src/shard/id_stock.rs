@@ -14,7 +14,7 @@ use crossbeam_queue::ArrayQueue;
 use crate::proto::endpoint::{ConnectionId, Endpoint};
 
 /// Ids a shard keeps reserved for application threads.
-pub const ID_STOCK: usize = 64;
+pub(crate) const ID_STOCK: usize = 64;
 
 /// A shard's stock of reserved connection ids.
 #[derive(Debug)]

@@ -24,7 +24,7 @@ use crate::driver::Wake;
 /// Datagrams other shards may have queued here at once: past it, forwarded datagrams are
 /// dropped (and counted) instead of growing the queue without bound under a flood of
 /// misrouted packets.
-pub const MAX_FORWARDED: usize = 4096;
+pub(crate) const MAX_FORWARDED: usize = 4096;
 
 struct Queue {
     commands: SegQueue<Command>,
@@ -84,7 +84,7 @@ impl Mailbox {
         self.wake_if_asleep();
     }
 
-    /// Queues a misrouted datagram for this shard; false (dropped) when [`MAX_FORWARDED`]
+    /// Queues a misrouted datagram for this shard; false (dropped) when `MAX_FORWARDED`
     /// are already waiting.
     pub fn forward(&self, cmd: Command) -> bool {
         if self.queue.forwarded.fetch_add(1, Ordering::AcqRel) >= MAX_FORWARDED {

@@ -16,11 +16,11 @@
 //!  }
 //! ```
 
-pub mod clock;
+pub(crate) mod clock;
 pub mod command;
 mod echo;
-pub mod id_stock;
-pub mod mailbox;
+pub(crate) mod id_stock;
+pub(crate) mod mailbox;
 pub mod placement;
 mod runtime;
 

@@ -26,13 +26,13 @@ use sockworks_interop::payload::{fnv_hex, is_pattern, pattern};
 use sockworks_interop::process::PeerProc;
 
 /// Send rate of both ends (bytes/s): 1.2 MB of payload takes about 0.3 s.
-pub const RATE: i32 = 4_000_000;
+pub(crate) const RATE: i32 = 4_000_000;
 /// Send buffer of both ends: a whole scenario's data can be queued at once, so lane
 /// scheduling, not the application's pacing, decides what goes first.
-pub const SEND_BUFFER: i32 = 8 << 20;
+pub(crate) const SEND_BUFFER: i32 = 8 << 20;
 
 /// Common `gns-peer` switches: the rate, the send buffer and a hard bound on the run.
-pub fn gns_common() -> Vec<String> {
+pub(crate) fn gns_common() -> Vec<String> {
     [
         "--send-rate",
         &RATE.to_string(),
@@ -47,7 +47,7 @@ pub fn gns_common() -> Vec<String> {
 }
 
 /// Starts `gns-peer` with `args` (the common switches appended).
-pub fn gns(name: &'static str, args: &[&str]) -> PeerProc {
+pub(crate) fn gns(name: &'static str, args: &[&str]) -> PeerProc {
     let common = gns_common();
     let mut all: Vec<&str> = args.to_vec();
     all.extend(common.iter().map(String::as_str));
@@ -55,7 +55,7 @@ pub fn gns(name: &'static str, args: &[&str]) -> PeerProc {
 }
 
 /// A GNS server on 127.0.0.1 (port from its LISTENING line) with `args` after `server`.
-pub fn gns_server(args: &[&str]) -> (PeerProc, SocketAddr) {
+pub(crate) fn gns_server(args: &[&str]) -> (PeerProc, SocketAddr) {
     let mut all = vec!["server", "--bind", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let mut p = gns("gns-server", &all);
@@ -67,7 +67,7 @@ pub fn gns_server(args: &[&str]) -> (PeerProc, SocketAddr) {
 }
 
 /// A GNS client of `server` running `script`, with `args` after the script.
-pub fn gns_client(server: SocketAddr, script: &str, args: &[&str]) -> PeerProc {
+pub(crate) fn gns_client(server: SocketAddr, script: &str, args: &[&str]) -> PeerProc {
     let addr = server.to_string();
     let mut all = vec!["client", "--connect", &addr, "--script", script];
     all.extend_from_slice(args);
@@ -76,7 +76,7 @@ pub fn gns_client(server: SocketAddr, script: &str, args: &[&str]) -> PeerProc {
 
 /// One received message, from a GNS `RECV` line or a Sockworks [`Message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Got {
+pub(crate) struct Got {
     /// Lane index.
     pub lane: u16,
     /// Came reliably.
@@ -95,7 +95,7 @@ pub struct Got {
 
 impl Got {
     /// From a `RECV` line.
-    pub fn from_event(e: &Event) -> Self {
+    pub(crate) fn from_event(e: &Event) -> Self {
         assert_eq!(e.kind, "RECV");
         Got {
             lane: e.num("lane").unwrap(),
@@ -109,7 +109,7 @@ impl Got {
     }
 
     /// From a message Sockworks delivered.
-    pub fn from_msg(m: &Message) -> Self {
+    pub(crate) fn from_msg(m: &Message) -> Self {
         let text = match std::str::from_utf8(&m.data) {
             Ok(s) if s.len() <= 256 && !s.chars().any(char::is_control) => s.to_owned(),
             _ => String::new(),
@@ -126,13 +126,13 @@ impl Got {
     }
 
     /// Whether this is the generated payload of `size` bytes (checked by checksum too).
-    pub fn is_pattern_of(&self, size: usize) -> bool {
+    pub(crate) fn is_pattern_of(&self, size: usize) -> bool {
         self.size == size && self.pattern && self.fnv == fnv_hex(&pattern(size))
     }
 }
 
 /// Reads the peer's lines until `n` events seen so far satisfy `pred`.
-pub fn wait_count(p: &mut PeerProc, what: &str, n: usize, pred: impl Fn(&Event) -> bool) {
+pub(crate) fn wait_count(p: &mut PeerProc, what: &str, n: usize, pred: impl Fn(&Event) -> bool) {
     let already = p.seen.iter().filter(|e| pred(e)).count();
     if already >= n {
         return;
@@ -147,12 +147,12 @@ pub fn wait_count(p: &mut PeerProc, what: &str, n: usize, pred: impl Fn(&Event) 
 }
 
 /// What a GNS peer received, in order.
-pub fn gns_got(p: &PeerProc) -> Vec<Got> {
+pub(crate) fn gns_got(p: &PeerProc) -> Vec<Got> {
     p.of_kind("RECV").into_iter().map(Got::from_event).collect()
 }
 
 /// The reliable messages of one lane, in delivery order.
-pub fn reliable_on(got: &[Got], lane: u16) -> Vec<Got> {
+pub(crate) fn reliable_on(got: &[Got], lane: u16) -> Vec<Got> {
     got.iter()
         .filter(|g| g.reliable && g.lane == lane)
         .cloned()
@@ -161,7 +161,7 @@ pub fn reliable_on(got: &[Got], lane: u16) -> Vec<Got> {
 
 /// What a Sockworks server does with a connection request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     /// AcceptConnection.
     Accept,
     /// CloseConnection(1234, "refused") instead of accepting.
@@ -169,11 +169,11 @@ pub enum Incoming {
 }
 
 /// Status changes seen by `run_callbacks`.
-pub type Seen = Arc<Mutex<Vec<StatusChanged>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<StatusChanged>>>;
 
 /// A Sockworks instance driven from the test thread: status callbacks, accepting, receiving,
 /// echoing and a send queue that waits out a full send buffer in order.
-pub struct Sw {
+pub(crate) struct Sw {
     /// The instance.
     pub s: Sockets,
     seen: Seen,
@@ -196,7 +196,7 @@ pub struct Sw {
 impl Sw {
     /// An instance with `shards` shard threads and `globals` set at global scope (plus the
     /// rate and send buffer of [`RATE`] and [`SEND_BUFFER`]).
-    pub fn new(shards: usize, globals: &[ConfigValue]) -> Self {
+    pub(crate) fn new(shards: usize, globals: &[ConfigValue]) -> Self {
         let s = Sockets::with_config(SocketsConfig {
             shards,
             seed: Some(11),
@@ -235,7 +235,7 @@ impl Sw {
     }
 
     /// Listens on 127.0.0.1 (a free port) and returns the address.
-    pub fn listen(&self, options: &[ConfigValue]) -> SocketAddr {
+    pub(crate) fn listen(&self, options: &[ConfigValue]) -> SocketAddr {
         let l = self
             .s
             .create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), options);
@@ -244,7 +244,7 @@ impl Sw {
     }
 
     /// Connects to `server` (lanes configured at once when set).
-    pub fn connect(&mut self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
+    pub(crate) fn connect(&mut self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
         let c = self.s.connect_by_ip_address(server, options);
         assert_ne!(c, Connection::INVALID);
         self.configure(c);
@@ -259,7 +259,7 @@ impl Sw {
     }
 
     /// Queues a message; it is handed to Sockworks in order as the send buffer allows.
-    pub fn send(&mut self, conn: Connection, lane: u16, flags: i32, data: Vec<u8>) {
+    pub(crate) fn send(&mut self, conn: Connection, lane: u16, flags: i32, data: Vec<u8>) {
         self.outq.push_back(OutMessage {
             conn,
             data,
@@ -270,7 +270,7 @@ impl Sw {
     }
 
     /// Whether everything queued with [`Sw::send`] was accepted by Sockworks.
-    pub fn queue_empty(&self) -> bool {
+    pub(crate) fn queue_empty(&self) -> bool {
         self.outq.is_empty()
     }
 
@@ -289,7 +289,7 @@ impl Sw {
 
     /// Runs callbacks, accepts or refuses new connections, receives (and echoes); true if
     /// anything happened.
-    pub fn pump(&mut self) -> bool {
+    pub(crate) fn pump(&mut self) -> bool {
         self.s.run_callbacks();
         let events: Vec<StatusChanged> = self.seen.lock().unwrap()[self.handled..].to_vec();
         self.handled += events.len();
@@ -332,7 +332,11 @@ impl Sw {
     }
 
     /// Pumps until `done` holds (true) or `timeout` passes (false).
-    pub fn pump_until(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
+    pub(crate) fn pump_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> bool {
         let watch = Stopwatch::start();
         loop {
             let seen = self.s.activity();
@@ -352,17 +356,17 @@ impl Sw {
     }
 
     /// Pumps for `duration`.
-    pub fn pump_for(&mut self, duration: Duration) {
+    pub(crate) fn pump_for(&mut self, duration: Duration) {
         self.pump_until(duration, |_| false);
     }
 
     /// Every status change seen so far.
-    pub fn events(&self) -> Vec<StatusChanged> {
+    pub(crate) fn events(&self) -> Vec<StatusChanged> {
         self.seen.lock().unwrap().clone()
     }
 
     /// The states `conn` went through, in order, as the callbacks reported them.
-    pub fn states(&self, conn: Connection) -> Vec<ConnectionState> {
+    pub(crate) fn states(&self, conn: Connection) -> Vec<ConnectionState> {
         self.events()
             .iter()
             .filter(|e| e.conn == conn)
@@ -371,32 +375,32 @@ impl Sw {
     }
 
     /// The first status change of any connection into `state`.
-    pub fn first(&self, state: ConnectionState) -> Option<StatusChanged> {
+    pub(crate) fn first(&self, state: ConnectionState) -> Option<StatusChanged> {
         self.events().into_iter().find(|e| e.info.state == state)
     }
 
     /// What was received, as [`Got`] records.
-    pub fn got(&self) -> Vec<Got> {
+    pub(crate) fn got(&self) -> Vec<Got> {
         self.got.iter().map(Got::from_msg).collect()
     }
 }
 
 /// A stopwatch on the shard clock (tests may not read `Instant::now` directly).
-pub struct Stopwatch {
+pub(crate) struct Stopwatch {
     clock: Clock,
     start: Timestamp,
 }
 
 impl Stopwatch {
     /// Starts now.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let clock = Clock::new();
         let start = clock.now();
         Stopwatch { clock, start }
     }
 
     /// Time since [`Stopwatch::start`].
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.clock.now().saturating_since(self.start)
     }
 }

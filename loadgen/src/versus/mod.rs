@@ -27,11 +27,11 @@ use crate::now;
 use procs::{
     Proc, cpu_secs, gns_load_exe, listening_addr, peak_rss_kib, udp_rcvbuf_errors, wait_line,
 };
-pub use report::{MATRIX_HEADER, print_compare};
+pub(crate) use report::{MATRIX_HEADER, print_compare};
 
 /// A network stack on one side of the load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Stack {
+pub(crate) enum Stack {
     /// Valve's GameNetworkingSockets (the crates.io build, through `gns-load`).
     Gns,
     /// Sockworks.
@@ -40,7 +40,7 @@ pub enum Stack {
 
 impl Stack {
     /// The name in reports.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Stack::Gns => "GNS",
             Stack::Sockworks => "Sockworks",
@@ -50,7 +50,7 @@ impl Stack {
 
 /// What to run, from the command line.
 #[derive(Debug, Clone)]
-pub struct Versus {
+pub(crate) struct Versus {
     /// Who makes the load.
     pub clients: Stack,
     /// Servers to measure, one after the other.
@@ -85,7 +85,7 @@ pub struct Versus {
 
 /// One server measured under the load.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// Which server.
     pub server: String,
     /// What the clients saw (merged over client processes).
@@ -102,7 +102,7 @@ pub struct Measured {
 
 impl Measured {
     /// Server CPU per echoed message, microseconds.
-    pub fn cpu_us_per_msg(&self) -> Option<f64> {
+    pub(crate) fn cpu_us_per_msg(&self) -> Option<f64> {
         let msgs = self.result.msgs_per_sec * self.cpu_interval;
         self.server_cpu
             .filter(|_| msgs > 0.0)
@@ -157,7 +157,7 @@ impl Versus {
     }
 
     /// Runs every load; prints each result and, for two servers, the comparison.
-    pub fn run(&self) -> anyhow::Result<Vec<Measured>> {
+    pub(crate) fn run(&self) -> anyhow::Result<Vec<Measured>> {
         let cores = placement();
         match cores {
             Some((s, c)) => println!(

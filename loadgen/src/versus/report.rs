@@ -12,7 +12,7 @@ fn mib(kib: Option<u64>) -> Option<String> {
 }
 
 /// One server's block.
-pub fn print_one(v: &Versus, m: &Measured) {
+pub(super) fn print_one(v: &Versus, m: &Measured) {
     let r = &m.result;
     println!(
         "server {} <- {} clients{}: {}/{} connections, window {}, {} B {}, {:.1} s measured",
@@ -91,7 +91,7 @@ fn num(v: f64) -> String {
 }
 
 /// The side-by-side table of a GNS and a Sockworks run, and its `MATRIX_ROW` line.
-pub fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
+pub(crate) fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
     let (g, s) = (&gns.result, &sw.result);
     let drops = |m: &Measured| m.udp_drops.map_or(f64::NAN, |d| d as f64);
     let rows: [(&str, f64, f64); 9] = [
@@ -165,4 +165,4 @@ pub fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
 }
 
 /// The header of the `MATRIX_ROW` table.
-pub const MATRIX_HEADER: &str = "| conns | size | mode | in flight | GNS msgs/s | Sockworks msgs/s | SW/GNS | RTT p50 us GNS / SW | RTT p99 us GNS / SW | RTT p99.9 us GNS / SW | server CPU us/msg GNS / SW | CPU SW/GNS | peak RSS MiB GNS / SW | lost/dup/reord/corrupt GNS / SW | UDP rcvbuf drops GNS / SW |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub(crate) const MATRIX_HEADER: &str = "| conns | size | mode | in flight | GNS msgs/s | Sockworks msgs/s | SW/GNS | RTT p50 us GNS / SW | RTT p99 us GNS / SW | RTT p99.9 us GNS / SW | server CPU us/msg GNS / SW | CPU SW/GNS | peak RSS MiB GNS / SW | lost/dup/reord/corrupt GNS / SW | UDP rcvbuf drops GNS / SW |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";

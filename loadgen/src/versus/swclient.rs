@@ -12,7 +12,7 @@ use sockworks::{
 };
 
 /// Sockworks' client side as the load loop sees it.
-pub struct SwClients {
+pub(super) struct SwClients {
     sockets: Sockets,
     group: PollGroup,
     events: mpsc::Receiver<StatusChanged>,
@@ -24,7 +24,7 @@ pub struct SwClients {
 
 impl SwClients {
     /// An instance with `shards` shard threads and the given send rates (unset: default).
-    pub fn new(
+    pub(super) fn new(
         shards: usize,
         reliable: bool,
         (rate_min, rate_max): (Option<i32>, Option<i32>),

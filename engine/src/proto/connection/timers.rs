@@ -18,23 +18,23 @@ use crate::proto::end_reason;
 use crate::time::Timestamp;
 
 /// ChallengeRequest retry interval (GNS `k_usecConnectRetryInterval`).
-pub const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(500);
+pub(super) const CONNECT_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a closed connection answers stray packets (GNS `k_usecFinWaitTimeout`).
-pub const FIN_WAIT: Duration = Duration::from_secs(5);
+pub(super) const FIN_WAIT: Duration = Duration::from_secs(5);
 /// Idle time before a keepalive (GNS `k_usecKeepAliveIntervalActive`).
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+pub(super) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// Interval of urgent pings while replies are overdue.
-pub const URGENT_PING_INTERVAL: Duration = Duration::from_millis(200);
+pub(super) const URGENT_PING_INTERVAL: Duration = Duration::from_millis(200);
 /// Reply timeouts in a row before the connection may be declared dead.
-pub const TIMEOUTS_BEFORE_DEAD: u32 = 4;
+pub(super) const TIMEOUTS_BEFORE_DEAD: u32 = 4;
 /// Cap of the reply timeout.
-pub const MAX_REPLY_TIMEOUT: Duration = Duration::from_millis(1250);
+pub(super) const MAX_REPLY_TIMEOUT: Duration = Duration::from_millis(1250);
 /// Slack added to twice the ping for the reply timeout.
-pub const REPLY_TIMEOUT_SLACK: Duration = Duration::from_millis(250);
+pub(super) const REPLY_TIMEOUT_SLACK: Duration = Duration::from_millis(250);
 /// Extra allowance when the peer may delay its reply (keepalive, tracer).
-pub const DELAYED_REPLY_SLACK: Duration = Duration::from_millis(200);
+pub(super) const DELAYED_REPLY_SLACK: Duration = Duration::from_millis(200);
 /// A tracer ping (ACK_REQUEST_E2E on a data packet) after this long without a ping sample.
-pub const TRACER_INTERVAL: Duration = Duration::from_secs(7);
+pub(super) const TRACER_INTERVAL: Duration = Duration::from_secs(7);
 
 /// Timer state of one connection.
 #[derive(Debug)]
@@ -53,7 +53,7 @@ pub(super) struct Timers {
 }
 
 impl Timers {
-    pub fn new(now: Timestamp) -> Self {
+    pub(super) fn new(now: Timestamp) -> Self {
         Timers {
             created: now,
             retry_at: None,
@@ -68,12 +68,12 @@ impl Timers {
         }
     }
 
-    pub fn finwait_started(&mut self, now: Timestamp) {
+    pub(super) fn finwait_started(&mut self, now: Timestamp) {
         self.finwait_until = Some(now + FIN_WAIT);
     }
 
     /// Something valid arrived: the peer is alive.
-    pub fn received(&mut self, now: Timestamp) {
+    pub(super) fn received(&mut self, now: Timestamp) {
         self.last_recv = now;
         self.reply_deadline = None;
         self.timeouts_in_a_row = 0;
@@ -82,7 +82,12 @@ impl Timers {
     }
 
     /// A packet that expects a reply went out.
-    pub fn expect_reply(&mut self, now: Timestamp, ping: Option<Duration>, delayed_ok: bool) {
+    pub(super) fn expect_reply(
+        &mut self,
+        now: Timestamp,
+        ping: Option<Duration>,
+        delayed_ok: bool,
+    ) {
         if self.reply_deadline.is_some() {
             return;
         }

@@ -2,6 +2,8 @@
 //! address with no connection, no reply is larger than the datagram that caused it (no
 //! amplification), nothing panics, and no per-client state is kept without a valid cookie.
 
+use std::time::Duration;
+
 use proptest::prelude::*;
 
 use super::*;
@@ -92,7 +94,7 @@ proptest! {
             // Each from its own address (no connection, no earlier challenge), a little later
             // than the last (so the spam limiter lets replies through).
             let from = SocketAddr::from(([127, 0, 1, (i % 250) as u8 + 1], 20_000 + i as u16));
-            now = now + std::time::Duration::from_millis(300);
+            now = now + Duration::from_millis(300);
             let sent = d.len();
             let mut d = d;
             ep.handle_datagram(now, from.into(), &mut d);

@@ -245,7 +245,7 @@ fn listeners_on_several_local_sockets() {
     shuttle(&mut client, &mut server, 2, now);
     assert_eq!(
         server.connection(ev.connection).map(|c| c.state()),
-        Some(crate::proto::connection::State::Connected)
+        Some(State::Connected)
     );
     // Closing the other listener leaves it alone; closing its own closes it.
     assert!(server.remove_listener(now, 1).is_empty());
@@ -353,7 +353,7 @@ fn connection_limits_refuse_cleanly_and_free_their_slots() {
     assert_eq!(admission.counts().0, 1, "the closed one was released");
     assert_eq!(
         server.connection(ev.connection).map(|c| c.state()),
-        Some(crate::proto::connection::State::Connected)
+        Some(State::Connected)
     );
 }
 

@@ -153,7 +153,7 @@ proptest! {
         segs.extend(pieces(&cuts_b).into_iter().enumerate().filter(|(i, _)| keep_b[*i]).map(|(_, r)| r));
         let mut idx: Vec<usize> = (0..segs.len()).collect();
         idx.sort_by_key(|&i| order[i]);
-        let mut queue: std::collections::VecDeque<std::ops::Range<usize>> =
+        let mut queue: std::collections::VecDeque<Range<usize>> =
             idx.into_iter().map(|i| segs[i].clone()).collect();
 
         let mut s = stream();

@@ -422,7 +422,7 @@ impl Snp {
         &self.recovery.rtt
     }
 
-    /// The congestion window in force, bytes (see [`crate::proto::congestion`]).
+    /// The congestion window in force, bytes (see `proto::congestion`).
     pub fn congestion_window(&self) -> u64 {
         self.recovery.window()
     }
@@ -568,7 +568,7 @@ impl Snp {
         [rto, ack, data].into_iter().flatten().min()
     }
 
-    /// Loss timer and retransmission timeout (see [`SentPackets::on_timeout`]); old lost
+    /// Loss timer and retransmission timeout (see `SentPackets::on_timeout`); old lost
     /// records are forgotten.
     // GNS: CSteamNetworkConnectionBase::SNP_SenderCheckInFlightPackets
     pub fn handle_timeout(&mut self, now: Timestamp) {

@@ -59,7 +59,7 @@ pub(crate) struct Recovery {
 }
 
 impl Recovery {
-    pub fn new(limits: RateLimits) -> Self {
+    pub(super) fn new(limits: RateLimits) -> Self {
         Recovery {
             rtt: RttEstimator::new(),
             cc: Cubic::new(MAX_UDP_PAYLOAD),
@@ -73,20 +73,25 @@ impl Recovery {
     }
 
     /// New rate limits (a config change); the window is kept.
-    pub fn set_limits(&mut self, now: Timestamp, limits: RateLimits, bucket: &mut TokenBucket) {
+    pub(super) fn set_limits(
+        &mut self,
+        now: Timestamp,
+        limits: RateLimits,
+        bucket: &mut TokenBucket,
+    ) {
         self.limits = limits;
         bucket.set_limits(now, limits);
         self.update_pacing(now, bucket);
     }
 
     /// `SendRateMin == SendRateMax`: GNS's fixed rate, no window.
-    pub fn fixed_rate(&self) -> bool {
+    pub(super) fn fixed_rate(&self) -> bool {
         self.limits.min() == self.limits.max()
     }
 
     /// The window in force: CUBIC's, raised to `SendRateMin × srtt` so the configured minimum
     /// rate always stays reachable.
-    pub fn window(&self) -> u64 {
+    pub(super) fn window(&self) -> u64 {
         let floor = self.rtt.smoothed().map_or(0, |rtt| {
             (u128::from(self.limits.min()) * rtt.as_micros() / 1_000_000) as u64
         });
@@ -94,23 +99,23 @@ impl Recovery {
     }
 
     /// Whether a data packet may go out now as far as the window is concerned.
-    pub fn allows_data(&self) -> bool {
+    pub(super) fn allows_data(&self) -> bool {
         self.fixed_rate() || self.cc.allows(self.window())
     }
 
     /// Data was ready but the window held it back.
-    pub fn on_blocked(&mut self) {
+    pub(super) fn on_blocked(&mut self) {
         self.cc.on_blocked();
     }
 
     /// A data-carrying packet of `bytes` (UDP payload) went out.
-    pub fn on_sent(&mut self, bytes: usize) {
+    pub(super) fn on_sent(&mut self, bytes: usize) {
         self.cc.on_sent(bytes);
         self.bytes_since_ack_request += bytes as u64;
     }
 
     /// Whether the next data packet should ask the peer for an immediate ack.
-    pub fn ack_request_due(&self) -> bool {
+    pub(super) fn ack_request_due(&self) -> bool {
         let window = self.window();
         !self.fixed_rate()
             && self.cc.in_flight() * 2 >= window
@@ -118,18 +123,18 @@ impl Recovery {
     }
 
     /// The packet that asked for an ack went out.
-    pub fn on_ack_requested(&mut self) {
+    pub(super) fn on_ack_requested(&mut self) {
         self.bytes_since_ack_request = 0;
     }
 
     /// An RTT sample from outside the ack path (the handshake).
-    pub fn on_rtt_sample(&mut self, rtt: Duration) {
+    pub(super) fn on_rtt_sample(&mut self, rtt: Duration) {
         self.rtt.on_sample(rtt);
     }
 
     /// Applies what an ack changed: RTT sample, spurious-loss undo, the standing-queue signal,
     /// window growth and loss reductions, then the pacing rate.
-    pub fn on_ack(&mut self, now: Timestamp, out: &AckOutcome, bucket: &mut TokenBucket) {
+    pub(super) fn on_ack(&mut self, now: Timestamp, out: &AckOutcome, bucket: &mut TokenBucket) {
         if out.packets_acked > 0 {
             self.rtt.on_progress();
         }
@@ -171,7 +176,12 @@ impl Recovery {
     }
 
     /// Applies what the timer found.
-    pub fn on_timeout(&mut self, now: Timestamp, out: &TimeoutOutcome, bucket: &mut TokenBucket) {
+    pub(super) fn on_timeout(
+        &mut self,
+        now: Timestamp,
+        out: &TimeoutOutcome,
+        bucket: &mut TokenBucket,
+    ) {
         if out.rto_fired {
             self.counters.rto_expiries += 1;
             self.rtt.on_timeout();

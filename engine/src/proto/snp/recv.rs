@@ -101,7 +101,7 @@ pub(crate) struct RecvState {
 }
 
 impl RecvState {
-    pub fn new(now: Timestamp, config: &SnpConfig) -> Self {
+    pub(super) fn new(now: Timestamp, config: &SnpConfig) -> Self {
         RecvState {
             tracker: RecvPacketTracker::new(now, 1),
             deadline: AckDeadline::new(),
@@ -121,7 +121,7 @@ impl RecvState {
     /// Raised limits may make room for complete messages already waiting in a reliable
     /// stream: they move to the queue now, since their packets were acked and no
     /// retransmission will come to move them later.
-    pub fn set_limits(&mut self, config: &SnpConfig) {
+    pub(super) fn set_limits(&mut self, config: &SnpConfig) {
         self.buffer_size = config.recv_buffer_size;
         self.buffer_messages = config.recv_buffer_messages;
         self.max_message = config.recv_max_message_size;
@@ -145,11 +145,11 @@ impl RecvState {
         }
     }
 
-    pub fn ack_deadline(&self) -> Option<Timestamp> {
+    pub(super) fn ack_deadline(&self) -> Option<Timestamp> {
         self.deadline.deadline()
     }
 
-    pub fn next_nack_flush(&self) -> Option<Timestamp> {
+    pub(super) fn next_nack_flush(&self) -> Option<Timestamp> {
         self.tracker.next_nack_flush()
     }
 
@@ -177,7 +177,7 @@ impl RecvState {
 
     /// Processes one packet (see the module docs).
     // GNS: CSteamNetworkConnectionBase::ProcessPlainTextDataChunk
-    pub fn receive_packet(
+    pub(super) fn receive_packet(
         &mut self,
         now: Timestamp,
         pkt: u64,
@@ -365,7 +365,7 @@ impl RecvState {
 
     /// What the receive side holds, for the fuzz harness's memory bounds.
     #[cfg(feature = "fuzzing")]
-    pub fn held(&self) -> super::RecvHeld {
+    pub(crate) fn held(&self) -> super::RecvHeld {
         super::RecvHeld {
             lanes: self.lanes.len(),
             stream_max: self
@@ -393,12 +393,12 @@ impl RecvState {
     }
 
     /// Whether `poll_message` has a message ready without refilling from a stream.
-    pub fn has_message(&self) -> bool {
+    pub(super) fn has_message(&self) -> bool {
         !self.queue.is_empty()
     }
 
     /// The next delivered message; refills the queue from the reliable streams.
-    pub fn poll_message(&mut self) -> Option<ReceivedMessage> {
+    pub(super) fn poll_message(&mut self) -> Option<ReceivedMessage> {
         let m = self.queue.pop_front()?;
         self.queued_bytes -= m.data.len();
         self.refill();
@@ -407,7 +407,7 @@ impl RecvState {
 
     /// Writes the ack frame into `out` within `budget` bytes and marks acks as sent.
     // GNS: CSteamNetworkConnectionBase::SNP_SerializeAckBlocks
-    pub fn write_ack(&mut self, now: Timestamp, out: &mut Vec<u8>, budget: usize) {
+    pub(super) fn write_ack(&mut self, now: Timestamp, out: &mut Vec<u8>, budget: usize) {
         let input = self.tracker.ack_input(now);
         let gaps: Vec<Range<u64>> = input.gaps.iter().rev().map(|g| g.missing.clone()).collect();
         let mark = out.len();

@@ -51,7 +51,7 @@ pub(crate) struct OutMsg {
 }
 
 impl OutMsg {
-    pub fn remaining(&self) -> usize {
+    pub(super) fn remaining(&self) -> usize {
         self.len - self.sent
     }
 }
@@ -108,7 +108,7 @@ impl SendLane {
 
     /// The bytes of stream range `[begin, end)` (any range of queued, unacked or unsent
     /// bytes, across message boundaries); `None` if part of it was released or never queued.
-    pub fn stream_bytes(&self, begin: u64, end: u64) -> Option<&[u8]> {
+    pub(super) fn stream_bytes(&self, begin: u64, end: u64) -> Option<&[u8]> {
         let from = usize::try_from(begin.checked_sub(self.stream_base)?).ok()?;
         let to = usize::try_from(end.checked_sub(self.stream_base)?).ok()?;
         self.stream
@@ -140,14 +140,14 @@ impl SendLane {
     }
 
     /// Retry segments in stream order: (begin, end).
-    pub fn retries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+    pub(super) fn retries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.retry
             .iter()
             .filter_map(|b| self.segs.get(b).map(|s| (*b, s.end)))
     }
 
     /// A segment went out in a packet (new or retried).
-    pub fn on_segment_sent(&mut self, begin: u64, end: u64) {
+    pub(super) fn on_segment_sent(&mut self, begin: u64, end: u64) {
         let len = end - begin;
         match self.segs.get_mut(&begin) {
             Some(s) => {
@@ -219,7 +219,7 @@ pub(crate) struct SendState {
 }
 
 impl SendState {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         SendState {
             lanes: vec![SendLane::new()],
             next_seq: 0,
@@ -227,7 +227,7 @@ impl SendState {
         }
     }
 
-    pub fn ensure_lanes(&mut self, n: usize) {
+    pub(super) fn ensure_lanes(&mut self, n: usize) {
         while self.lanes.len() < n {
             self.lanes.push(SendLane::new());
         }
@@ -236,7 +236,7 @@ impl SendState {
     /// What the send side holds, for the fuzz harness's memory bounds: (unsent, queued for
     /// retry, in flight, reliable stream bytes kept, queued messages).
     #[cfg(feature = "fuzzing")]
-    pub fn held(&self) -> (u64, u64, u64, u64, usize) {
+    pub(crate) fn held(&self) -> (u64, u64, u64, u64, usize) {
         self.lanes.iter().fold((0, 0, 0, 0, 0), |acc, l| {
             (
                 acc.0 + l.unsent_reliable + l.unsent_unreliable,
@@ -249,7 +249,7 @@ impl SendState {
     }
 
     /// Bytes `SendBufferSize` counts: unsent plus queued for retry (§4.16).
-    pub fn buffered_bytes(&self) -> u64 {
+    pub(super) fn buffered_bytes(&self) -> u64 {
         self.lanes
             .iter()
             .map(|l| l.unsent_reliable + l.unsent_unreliable + l.retry_bytes)
@@ -258,7 +258,7 @@ impl SendState {
 
     /// Bytes the send buffer holds back from new messages: [`SendState::buffered_bytes`] plus
     /// reliable bytes in flight (sent, not yet acked).
-    pub fn held_bytes(&self) -> u64 {
+    pub(crate) fn held_bytes(&self) -> u64 {
         self.lanes
             .iter()
             .map(|l| l.unsent_reliable + l.unsent_unreliable + l.retry_bytes + l.in_flight_bytes)
@@ -266,29 +266,29 @@ impl SendState {
     }
 
     /// Whether nothing is queued (unsent or retry) on any lane.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.buffered_bytes() == 0 && self.lanes.iter().all(|l| l.queue.is_empty())
     }
 
-    pub fn has_retries(&self) -> bool {
+    pub(super) fn has_retries(&self) -> bool {
         self.lanes.iter().any(|l| !l.retry.is_empty())
     }
 
-    pub fn reliable_pending(&self) -> bool {
+    pub(super) fn reliable_pending(&self) -> bool {
         self.lanes
             .iter()
             .any(|l| l.unsent_reliable > 0 || !l.segs.is_empty())
     }
 
     /// Burns lane `lane`'s next message number (a refused send the caller already numbered).
-    pub fn skip_message_number(&mut self, lane: u8) {
+    pub(super) fn skip_message_number(&mut self, lane: u8) {
         if let Some(l) = self.lanes.get_mut(usize::from(lane)) {
             l.next_msg_num += 1;
         }
     }
 
     /// Queues a message; returns its number and queued size. The lane must exist.
-    pub fn enqueue(
+    pub(super) fn enqueue(
         &mut self,
         now: Timestamp,
         nagle: std::time::Duration,
@@ -346,14 +346,14 @@ impl SendState {
         (msg_num, size)
     }
 
-    pub fn flush_nagle(&mut self) {
+    pub(super) fn flush_nagle(&mut self) {
         self.nagle_cleared_below = self.next_seq;
     }
 
     /// When queued data is ready to go (ignoring the rate): now for retries, a full packet of
     /// unsent bytes or a Nagle-exempt message; else the oldest message's Nagle deadline.
     // GNS: CSteamNetworkConnectionBase::SNP_GetNextThinkTime
-    pub fn data_ready_at(&self, now: Timestamp) -> Option<Timestamp> {
+    pub(super) fn data_ready_at(&self, now: Timestamp) -> Option<Timestamp> {
         if self.has_retries() {
             return Some(now);
         }
@@ -377,7 +377,7 @@ impl SendState {
     }
 
     /// Acked segments: forget them, free fully acked messages.
-    pub fn on_acked(&mut self, segs: &[SegmentRef]) {
+    pub(super) fn on_acked(&mut self, segs: &[SegmentRef]) {
         for s in segs {
             if let Some(l) = self.lanes.get_mut(usize::from(s.lane.0)) {
                 l.on_acked(s.stream.start, s.stream.end);
@@ -386,7 +386,7 @@ impl SendState {
     }
 
     /// NACKed or timed-out segments: queue for retry once no copy is in flight.
-    pub fn on_lost(&mut self, segs: &[SegmentRef]) {
+    pub(super) fn on_lost(&mut self, segs: &[SegmentRef]) {
         for s in segs {
             if let Some(l) = self.lanes.get_mut(usize::from(s.lane.0)) {
                 l.on_lost(s.stream.start, s.stream.end);
@@ -396,7 +396,7 @@ impl SendState {
 
     /// Records that `n` bytes of `lane`'s head message went out; pops it when done.
     /// Returns whether the message finished.
-    pub fn advance_head(&mut self, lane: u8, n: usize) -> bool {
+    pub(super) fn advance_head(&mut self, lane: u8, n: usize) -> bool {
         let l = &mut self.lanes[usize::from(lane)];
         let Some(m) = l.queue.front_mut() else {
             return false;
@@ -416,18 +416,18 @@ impl SendState {
     }
 
     /// Oldest queued message's enqueue order per lane, for status queue times.
-    pub fn pending_unreliable(&self) -> u64 {
+    pub(super) fn pending_unreliable(&self) -> u64 {
         self.lanes.iter().map(|l| l.unsent_unreliable).sum()
     }
 
-    pub fn pending_reliable(&self) -> u64 {
+    pub(super) fn pending_reliable(&self) -> u64 {
         self.lanes
             .iter()
             .map(|l| l.unsent_reliable + l.retry_bytes)
             .sum()
     }
 
-    pub fn sent_unacked(&self) -> u64 {
+    pub(super) fn sent_unacked(&self) -> u64 {
         self.lanes.iter().map(|l| l.in_flight_bytes).sum()
     }
 }

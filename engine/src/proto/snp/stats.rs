@@ -138,7 +138,7 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub fn new(now: Timestamp) -> Self {
+    pub(super) fn new(now: Timestamp) -> Self {
         Stats {
             counters: SnpCounters::default(),
             recv: RateWindow::new(now),
@@ -146,13 +146,13 @@ impl Stats {
         }
     }
 
-    pub fn on_recv(&mut self, now: Timestamp, bytes: usize) {
+    pub(super) fn on_recv(&mut self, now: Timestamp, bytes: usize) {
         self.counters.packets_recv += 1;
         self.counters.bytes_recv += bytes as u64;
         self.recv.add(now, bytes);
     }
 
-    pub fn on_sent(&mut self, now: Timestamp, bytes: usize) {
+    pub(super) fn on_sent(&mut self, now: Timestamp, bytes: usize) {
         self.counters.packets_sent += 1;
         self.counters.bytes_sent += bytes as u64;
         self.sent.add(now, bytes);

@@ -104,7 +104,7 @@ pub(crate) struct SegmentContext {
 
 impl SegmentContext {
     /// A select-lane frame: new lane, fresh context.
-    pub fn select(&mut self, lane: u8) {
+    pub(crate) fn select(&mut self, lane: u8) {
         *self = Self {
             lane,
             ..Self::default()
@@ -112,13 +112,13 @@ impl SegmentContext {
     }
 
     /// Records an unreliable segment's number.
-    pub fn note_unreliable(&mut self, msg_num: u64) {
+    pub(crate) fn note_unreliable(&mut self, msg_num: u64) {
         self.msg_num = Some(msg_num);
     }
 
     /// Records a reliable segment: its end, and the +1 bump of the unreliable number
     /// (GNS: `ProcessPlainTextDataChunk` / `SNP_SendPacket`).
-    pub fn note_reliable(&mut self, end: u64) -> Result<(), FrameError> {
+    pub(crate) fn note_reliable(&mut self, end: u64) -> Result<(), FrameError> {
         self.stream_end = Some(end);
         if let Some(n) = self.msg_num {
             self.msg_num = Some(

@@ -16,12 +16,12 @@ use crate::time::Timestamp;
 use crate::wire::packet::MAX_PLAINTEXT_SEND;
 
 /// Header + tag bytes the connection layer would add, charged to the token bucket.
-pub const OVERHEAD: usize = 7 + 16;
+pub(super) const OVERHEAD: usize = 7 + 16;
 /// Packets one side may build per loop iteration.
 const BURST: usize = 64;
 
 /// Two SNP instances, A and B, and the network between them.
-pub struct Pair {
+pub(super) struct Pair {
     pub a: Snp,
     pub b: Snp,
     pub net: Network,
@@ -37,7 +37,7 @@ pub struct Pair {
 }
 
 /// A fast config: high send rate so scenarios finish in little virtual time.
-pub fn fast_config(rate: u32) -> SnpConfig {
+pub(super) fn fast_config(rate: u32) -> SnpConfig {
     SnpConfig {
         send_rate_min: rate,
         send_rate_max: rate,
@@ -46,7 +46,7 @@ pub fn fast_config(rate: u32) -> SnpConfig {
 }
 
 impl Pair {
-    pub fn new(seed: u64, cond: LinkConditions, config: SnpConfig) -> Self {
+    pub(super) fn new(seed: u64, cond: LinkConditions, config: SnpConfig) -> Self {
         let now = Timestamp::from_micros(1_000_000);
         let mut a = Snp::new(now, config);
         let mut b = Snp::new(now, config);
@@ -73,7 +73,7 @@ impl Pair {
     }
 
     /// One loop iteration at `self.now`, then advances the clock. Returns false when idle.
-    pub fn step(&mut self) -> bool {
+    pub(super) fn step(&mut self) -> bool {
         self.iterations += 1;
         let now = self.now;
         while let Some(dg) = self.net.poll_deliver(now) {
@@ -134,7 +134,7 @@ impl Pair {
     }
 
     /// Steps until `done` holds; panics past `max_time` of virtual time or `max_iters`.
-    pub fn run_until(
+    pub(super) fn run_until(
         &mut self,
         max_time: Duration,
         max_iters: u64,
@@ -171,7 +171,7 @@ impl Pair {
 }
 
 /// Deterministic payload for (lane, message number, length).
-pub fn payload(lane: u8, num: u64, len: usize) -> Vec<u8> {
+pub(super) fn payload(lane: u8, num: u64, len: usize) -> Vec<u8> {
     let seed = num.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(lane);
     (0..len)
         .map(|i| (seed.wrapping_add(i as u64 * 31) >> 3) as u8)
@@ -179,10 +179,10 @@ pub fn payload(lane: u8, num: u64, len: usize) -> Vec<u8> {
 }
 
 /// A small seeded xorshift for test choices (the network owns its own RNG).
-pub struct Rng(pub u64);
+pub(super) struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         let mut x = self.0 | 1;
         x ^= x << 13;
         x ^= x >> 7;
@@ -190,7 +190,7 @@ impl Rng {
         self.0 = x;
         x
     }
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }

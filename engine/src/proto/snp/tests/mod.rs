@@ -14,29 +14,37 @@ mod support {
     use crate::wire::packet::MAX_PLAINTEXT_SEND;
 
     /// The tests' start time.
-    pub const T0: Timestamp = Timestamp::from_micros(1_000_000);
+    pub(super) const T0: Timestamp = Timestamp::from_micros(1_000_000);
 
     /// A connected instance with `config`.
-    pub fn connected_with(config: SnpConfig) -> Snp {
+    pub(super) fn connected_with(config: SnpConfig) -> Snp {
         let mut s = Snp::new(T0, config);
         s.set_connected(T0, true);
         s
     }
 
     /// The next packet (plaintext), if the instance wants to (or must, with `force`) send.
-    pub fn build(s: &mut Snp, now: Timestamp, force: bool) -> Option<(BuiltPacket, Vec<u8>)> {
+    pub(super) fn build(
+        s: &mut Snp,
+        now: Timestamp,
+        force: bool,
+    ) -> Option<(BuiltPacket, Vec<u8>)> {
         let mut out = Vec::new();
         let p = s.build_packet(now, &mut out, MAX_PLAINTEXT_SEND, 23, force)?;
         Some((p, out))
     }
 
     /// One expiry of the retransmission timer: when, and the packets it let out.
-    pub type Expiry = (Timestamp, Vec<(BuiltPacket, Vec<u8>)>);
+    pub(super) type Expiry = (Timestamp, Vec<(BuiltPacket, Vec<u8>)>);
 
     /// With no ack ever coming back, drives the retransmission timer `expiries` times from
     /// `now` and returns each expiry's time and the packets it let out. Each expiry resends
     /// what was unacked for a whole timeout, and the next comes a doubled timeout later.
-    pub fn resend_by_timeouts(s: &mut Snp, mut now: Timestamp, expiries: usize) -> Vec<Expiry> {
+    pub(super) fn resend_by_timeouts(
+        s: &mut Snp,
+        mut now: Timestamp,
+        expiries: usize,
+    ) -> Vec<Expiry> {
         let mut out = Vec::new();
         for _ in 0..expiries {
             let Some(at) = s.next_timeout(now) else {
@@ -54,7 +62,7 @@ mod support {
     }
 
     /// (lane, stream range) of every reliable segment in a packet.
-    pub fn reliable_ranges(plaintext: &[u8], pkt: u64) -> Vec<(u8, std::ops::Range<u64>)> {
+    pub(super) fn reliable_ranges(plaintext: &[u8], pkt: u64) -> Vec<(u8, std::ops::Range<u64>)> {
         FrameDecoder::new(plaintext, pkt, &FixedRefs::default())
             .filter_map(|f| match f.expect("own packets decode") {
                 Frame::Reliable(r) => Some((r.lane, r.stream_pos..r.stream_end())),
