@@ -37,9 +37,24 @@ impl RecvCredit {
     /// On the shard: whether what the application has not taken yet is at `max_bytes` or
     /// `max_msgs` (then delivery pauses, and the application's next receive wakes the shard).
     pub(crate) fn over(&self, max_bytes: usize, max_msgs: usize) -> bool {
+        if !self.outstanding_over(max_bytes, max_msgs) {
+            return false;
+        }
+        // Announce the pause, then look again: a receive that ran before the announcement
+        // is seen now, one after it sees the flag and wakes us (both sides SeqCst).
+        self.blocked.store(true, Ordering::SeqCst);
+        if self.outstanding_over(max_bytes, max_msgs) {
+            true
+        } else {
+            self.blocked.store(false, Ordering::SeqCst);
+            false
+        }
+    }
+
+    fn outstanding_over(&self, max_bytes: usize, max_msgs: usize) -> bool {
         // Taken first: a concurrent receive can only make the difference look larger.
-        let taken_b = self.taken_bytes.load(Ordering::Acquire);
-        let taken_m = self.taken_msgs.load(Ordering::Acquire);
+        let taken_b = self.taken_bytes.load(Ordering::SeqCst);
+        let taken_m = self.taken_msgs.load(Ordering::SeqCst);
         let bytes = self
             .delivered_bytes
             .load(Ordering::Acquire)
@@ -48,18 +63,14 @@ impl RecvCredit {
             .delivered_msgs
             .load(Ordering::Acquire)
             .saturating_sub(taken_m);
-        let over = bytes >= max_bytes as u64 || msgs >= max_msgs as u64;
-        if over {
-            self.blocked.store(true, Ordering::SeqCst);
-        }
-        over
+        bytes >= max_bytes as u64 || msgs >= max_msgs as u64
     }
 
     /// On an application thread: a message of `bytes` was received. True if the shard was
     /// waiting for that (wake it).
     pub(crate) fn taken(&self, bytes: usize) -> bool {
-        self.taken_bytes.fetch_add(bytes as u64, Ordering::AcqRel);
-        self.taken_msgs.fetch_add(1, Ordering::AcqRel);
+        self.taken_bytes.fetch_add(bytes as u64, Ordering::SeqCst);
+        self.taken_msgs.fetch_add(1, Ordering::SeqCst);
         self.blocked.load(Ordering::SeqCst) && self.blocked.swap(false, Ordering::SeqCst)
     }
 }
