@@ -41,13 +41,6 @@ fn bind_group(addr: SocketAddr, shards: usize) -> Option<(SocketAddr, Vec<MmsgDr
     Some((bound, drivers))
 }
 
-/// A key for a listen socket's per-address buckets, from the OS.
-fn random_key() -> Result<u64, getrandom::Error> {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
-
 /// Longest `CloseListenSocket` waits for the shards to close its sockets.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -87,7 +80,8 @@ impl Sockets {
             let _ = attach_steering(drivers[0].as_fd(), sh.shard_bits);
         }
         let handle = sh.new_handle();
-        let Ok(key) = random_key() else {
+        // The per-address buckets' hash key, from the OS.
+        let Ok(key) = crate::sockets::os_u64() else {
             return ListenSocket::INVALID;
         };
         let admission = Arc::new(Admission::new(config.admission, key));

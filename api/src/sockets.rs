@@ -115,9 +115,10 @@ impl std::fmt::Debug for Sockets {
     }
 }
 
-fn os_seed() -> Result<u64, InitError> {
+/// 64 random bits from the OS (public seeds, hash keys; never key material).
+pub(crate) fn os_u64() -> Result<u64, getrandom::Error> {
     let mut b = [0u8; 8];
-    getrandom::fill(&mut b).map_err(|e| InitError::Random(e.to_string()))?;
+    getrandom::fill(&mut b)?;
     Ok(u64::from_le_bytes(b))
 }
 
@@ -131,7 +132,7 @@ impl Sockets {
     pub fn with_config(config: SocketsConfig) -> Result<Self, InitError> {
         let seed = match config.seed {
             Some(s) => s,
-            None => os_seed()?,
+            None => os_u64().map_err(|e| InitError::Random(e.to_string()))?,
         };
         let n = config.shards.max(1);
         let rt_config = RuntimeConfig {

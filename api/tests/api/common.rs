@@ -23,20 +23,7 @@ pub(crate) type Seen = Arc<Mutex<Vec<StatusChanged>>>;
 
 /// An instance whose global status callback appends to the returned list.
 pub(crate) fn instance(shards: usize) -> (Sockets, Seen) {
-    let s = Sockets::with_config(SocketsConfig {
-        shards,
-        seed: Some(7),
-        ..SocketsConfig::default()
-    })
-    .expect("instance");
-    let seen: Seen = Arc::default();
-    let sink = seen.clone();
-    assert!(
-        s.set_global_config_value(&ConfigValue::ConnectionStatusChanged(Arc::new(
-            move |ev: &StatusChanged| sink.lock().unwrap().push(ev.clone())
-        )))
-    );
-    (s, seen)
+    instance_seeded(shards, 7)
 }
 
 /// Longest one wait for activity lasts before the caller looks again: a condition may also
