@@ -1,0 +1,1 @@
+//! `SteamNetworkingIPAddr`'s exported helpers: set, test, compare, print and parse addresses.

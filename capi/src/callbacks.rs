@@ -1,0 +1,1 @@
+//! Connection status changes delivered to the application's C callback from `RunCallbacks`.

@@ -1,0 +1,1 @@
+//! `SteamNetworkingIdentity`'s exported helpers: set, get, compare, print and parse identities.

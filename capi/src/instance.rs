@@ -1,0 +1,1 @@
+//! The process's one instance: `GameNetworkingSockets_Init` / `_Kill` and the interface accessors.
