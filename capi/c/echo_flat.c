@@ -17,6 +17,7 @@
  *          [error=<word>]
  * Exit status 0 when ok=1.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep under -std=c11 */
 #include "gns_flat_c.h"
 
 #include <stdio.h>
