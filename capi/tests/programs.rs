@@ -69,7 +69,12 @@ fn transitions(out: &Output) -> Vec<(String, String, String, String)> {
 }
 
 fn t(old: i32, new: i32, reason: i32, debug: &str) -> (String, String, String, String) {
-    (old.to_string(), new.to_string(), reason.to_string(), debug.to_owned())
+    (
+        old.to_string(),
+        new.to_string(),
+        reason.to_string(),
+        debug.to_owned(),
+    )
 }
 
 /// The echo server and each client reported complete, byte-exact runs.
@@ -91,7 +96,12 @@ fn assert_echoed(server: &Output, clients: &[Output]) {
     let n = clients.len();
     assert_eq!(r["ok"], "1", "server failed\n{}", all());
     assert_eq!(r["messages"], (n * MESSAGES).to_string(), "{}", all());
-    assert_eq!(r["bytes"], (n * echo_bytes(MESSAGES)).to_string(), "{}", all());
+    assert_eq!(
+        r["bytes"],
+        (n * echo_bytes(MESSAGES)).to_string(),
+        "{}",
+        all()
+    );
     assert_eq!(r["connections"], n.to_string(), "{}", all());
     assert_eq!(r["closed_by_peer"], n.to_string(), "{}", all());
     assert_eq!(server.code, Some(0), "{}", all());
@@ -171,9 +181,16 @@ fn cpp_chat_keeps_lane_and_reliable_flag_and_server_sees_close_reason_1000_bye()
 
     let c = client.result("chat_client");
     assert_eq!(c["ok"], "1", "{both}");
-    assert_eq!((c["sent"].as_str(), c["received"].as_str()), ("20", "20"), "{both}");
+    assert_eq!(
+        (c["sent"].as_str(), c["received"].as_str()),
+        ("20", "20"),
+        "{both}"
+    );
     assert_eq!(c["lane"], "1", "lane index not preserved both ways\n{both}");
-    assert_eq!(c["reliable"], "1", "k_nSteamNetworkingSend_Reliable missing\n{both}");
+    assert_eq!(
+        c["reliable"], "1",
+        "k_nSteamNetworkingSend_Reliable missing\n{both}"
+    );
 
     let s = server.result("chat_server");
     assert_eq!(s["ok"], "1", "{both}");
@@ -212,22 +229,22 @@ const MISUSE: &[(&str, i64)] = &[
 
 /// The checks of `misuse.c` that are not per handle.
 const MISUSE_ONCE: &[(&str, i64)] = &[
-    ("listen_port0", 0),                // k_HSteamListenSocket_Invalid: a port is required
-    ("parse_garbage", 0),               // false
-    ("connect_valid", 1),               // connecting to a silent port still gives a handle
-    ("connecting_send_unreliable", 1),  // k_EResultOK while still connecting
-    ("connecting_receive", 0),          // nothing yet, but not an error
-    ("connecting_get_info", 1),         // true
-    ("connecting_state", 1),            // k_ESteamNetworkingConnectionState_Connecting
-    ("connecting_accept", 8),           // not a connection on a listen socket: InvalidParam
-    ("close_first", 1),                 // true
-    ("close_again", 0),                 // false: the handle is gone
-    ("closed_send", 8),                 // k_EResultInvalidParam
-    ("closed_get_info", 0),             // false
-    ("closed_receive", -1),             // -1
-    ("alloc0_non_null", 1),             // AllocateMessage(0) gives a message...
-    ("alloc0_size", 0),                 // ...of size 0...
-    ("alloc0_data_null", 1),            // ...without a buffer
+    ("listen_port0", 0),  // k_HSteamListenSocket_Invalid: a port is required
+    ("parse_garbage", 0), // false
+    ("connect_valid", 1), // connecting to a silent port still gives a handle
+    ("connecting_send_unreliable", 1), // k_EResultOK while still connecting
+    ("connecting_receive", 0), // nothing yet, but not an error
+    ("connecting_get_info", 1), // true
+    ("connecting_state", 1), // k_ESteamNetworkingConnectionState_Connecting
+    ("connecting_accept", 8), // not a connection on a listen socket: InvalidParam
+    ("close_first", 1),   // true
+    ("close_again", 0),   // false: the handle is gone
+    ("closed_send", 8),   // k_EResultInvalidParam
+    ("closed_get_info", 0), // false
+    ("closed_receive", -1), // -1
+    ("alloc0_non_null", 1), // AllocateMessage(0) gives a message...
+    ("alloc0_size", 0),   // ...of size 0...
+    ("alloc0_data_null", 1), // ...without a buffer
 ];
 
 #[test]

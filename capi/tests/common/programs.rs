@@ -45,13 +45,20 @@ pub(crate) fn sources() -> PathBuf {
 /// `<target>/<profile>`: the directory above the `deps/` holding this test executable.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    let deps = exe.parent().expect("the test executable lives in a directory");
-    deps.parent().expect("deps/ lives in the profile directory").to_path_buf()
+    let deps = exe
+        .parent()
+        .expect("the test executable lives in a directory");
+    deps.parent()
+        .expect("deps/ lives in the profile directory")
+        .to_path_buf()
 }
 
 /// The cargo target directory (the parent of the profile directory).
 pub(crate) fn target_dir() -> PathBuf {
-    profile_dir().parent().expect("the profile directory has a parent").to_path_buf()
+    profile_dir()
+        .parent()
+        .expect("the profile directory has a parent")
+        .to_path_buf()
 }
 
 fn newest(paths: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
@@ -85,11 +92,19 @@ pub(crate) fn lib_under_test() -> PathBuf {
         let so = find().unwrap_or_else(|| {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut build = Command::new(cargo);
-            build.args(["build", "-p", "sockworks-capi"]);
-            if profile.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
+            build
+                .args(["build", "-p", "sockworks-capi", "--target-dir"])
+                .arg(target_dir());
+            // The profile whose directory this executable is in (`debug` is `dev`).
+            match profile.file_name().and_then(|p| p.to_str()) {
+                Some("debug") | None => {}
+                Some(name) => {
+                    build.args(["--profile", name]);
+                }
             }
-            let status = build.status().expect("running cargo build -p sockworks-capi");
+            let status = build
+                .status()
+                .expect("running cargo build -p sockworks-capi");
             assert!(status.success(), "cargo build -p sockworks-capi failed");
             find().expect("cargo build -p sockworks-capi made no libGameNetworkingSockets.so")
         });
@@ -130,7 +145,11 @@ fn gns_include() -> PathBuf {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("game-networking-sockets-sys-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("game-networking-sockets-sys-")
+        })
         .map(|e| e.path().join("out/include/GameNetworkingSockets"));
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -141,8 +160,17 @@ fn gns_include() -> PathBuf {
         .into_iter()
         .flatten()
         .flatten()
-        .flat_map(|index| std::fs::read_dir(index.path()).into_iter().flatten().flatten())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("game-networking-sockets-sys-"))
+        .flat_map(|index| {
+            std::fs::read_dir(index.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("game-networking-sockets-sys-")
+        })
         .map(|e| e.path().join("thirdparty/GameNetworkingSockets/include"));
     newest(
         profile_dir_builds
@@ -248,7 +276,10 @@ fn compile(mut cmd: Command, output: &Path) -> PathBuf {
 /// A free UDP port on 127.0.0.1 (free when this returns; a server may still lose it).
 pub(crate) fn free_port() -> u16 {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    socket.local_addr().expect("a bound socket's address").port()
+    socket
+        .local_addr()
+        .expect("a bound socket's address")
+        .port()
 }
 
 /// A running program: its stdout line by line, stderr kept whole, and a watchdog.
@@ -307,7 +338,14 @@ impl Running {
                 let _ = victim.lock().unwrap().kill();
             }
         });
-        Running { name: name.to_owned(), child, lines, stdout: Vec::new(), stderr, watchdog_done }
+        Running {
+            name: name.to_owned(),
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+            watchdog_done,
+        }
     }
 
     /// Waits (at most [`PROCESS_LIMIT`]) for a stdout line starting with `prefix`; `None` if
@@ -333,9 +371,19 @@ impl Running {
     pub(crate) fn finish(mut self) -> Output {
         while self.next_line().is_some() {}
         let _ = self.watchdog_done.send(());
-        let status = self.child.lock().unwrap().wait().expect("waiting for a child");
+        let status = self
+            .child
+            .lock()
+            .unwrap()
+            .wait()
+            .expect("waiting for a child");
         let stderr = self.stderr.join().unwrap_or_default();
-        Output { name: self.name, code: status.code(), stdout: self.stdout, stderr }
+        Output {
+            name: self.name,
+            code: status.code(),
+            stdout: self.stdout,
+            stderr,
+        }
     }
 }
 
@@ -384,5 +432,8 @@ pub(crate) fn start_server(name: &str, cmd: impl Fn(u16) -> Command) -> (Running
         );
         failures.push(out.to_string());
     }
-    panic!("{name} could not listen on 5 free ports:\n{}", failures.join("\n"));
+    panic!(
+        "{name} could not listen on 5 free ports:\n{}",
+        failures.join("\n")
+    );
 }
