@@ -74,7 +74,8 @@ pub(crate) fn lib_under_test() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         if let Some(dir) = std::env::var_os("SOCKWORKS_CAPI_LIB_DIR") {
-            let dir = PathBuf::from(dir);
+            // Absolute, as it becomes the programs' rpath.
+            let dir = std::fs::canonicalize(&dir).unwrap_or_else(|_| PathBuf::from(dir));
             assert!(
                 dir.join("libGameNetworkingSockets.so").is_file(),
                 "SOCKWORKS_CAPI_LIB_DIR={} holds no libGameNetworkingSockets.so",
@@ -118,7 +119,7 @@ pub(crate) fn real_gns() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         if let Some(dir) = std::env::var_os("SOCKWORKS_GNS_REAL_LIB_DIR") {
-            return PathBuf::from(dir);
+            return std::fs::canonicalize(&dir).unwrap_or_else(|_| PathBuf::from(dir));
         }
         let target = target_dir();
         let out = Command::new("bash")
@@ -211,7 +212,12 @@ impl Programs {
 /// A missing compiler fails the test: CI installs build-essential.
 pub(crate) fn programs(lib_dir: &Path) -> Programs {
     static BUILT: OnceLock<Mutex<HashMap<PathBuf, Programs>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    // A test that panicked while compiling poisons the lock; the next one compiles again and
+    // reports the same error itself.
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(p) = built.get(lib_dir) {
         return p.clone();
     }
