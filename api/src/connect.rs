@@ -212,10 +212,14 @@ impl Sockets {
         let Some(rec) = sh.conn(conn) else {
             return EResult::InvalidParam;
         };
-        if rec.state() != ApiState::Connecting
-            || !rec.incoming
-            || rec.accepted.swap(true, Ordering::AcqRel)
-        {
+        // GNS's order: the state first, then whether the peer started it.
+        if rec.state() != ApiState::Connecting {
+            return EResult::InvalidState;
+        }
+        if !rec.incoming {
+            return EResult::InvalidParam;
+        }
+        if rec.accepted.swap(true, Ordering::AcqRel) {
             return EResult::InvalidState;
         }
         sh.send(rec.shard, Command::Accept { id: conn.id() });
@@ -245,6 +249,7 @@ impl Sockets {
         }
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
+        post_closed_by_app(sh, &rec, reason, debug);
         if rec.is_pipe() {
             crate::pair::pipe_close(sh, &rec, reason, debug);
             return true;
@@ -260,4 +265,31 @@ impl Sockets {
         );
         true
     }
+}
+
+/// GNS posts one last status change when the application closes a connection: its state
+/// goes to None, with the application's reason (0 reads as App_Generic) and text. Only the
+/// closing side's callback sees it; nothing follows.
+fn post_closed_by_app(sh: &crate::shared::Shared, rec: &Arc<ConnRecord>, reason: i32, debug: &str) {
+    let old = rec.state();
+    if old == ApiState::None || rec.silent.load(Ordering::Acquire) {
+        return;
+    }
+    let mut info = ConnectionInfo::clone(&rec.info.load());
+    info.state = ApiState::None;
+    info.end_reason = if reason == 0 {
+        sockworks_engine::proto::end_reason::APP_GENERIC as i32
+    } else {
+        reason
+    };
+    info.end_debug = debug.to_owned();
+    sh.events.push((
+        rec.clone(),
+        crate::callbacks::StatusChanged {
+            conn: rec.handle,
+            info,
+            old_state: old,
+        },
+    ));
+    sh.activity.bump();
 }

@@ -175,9 +175,15 @@ impl Sockets {
     }
 
     /// `RunCallbacks`: delivers queued connection status changes to their callbacks on this
-    /// thread (changes of connections without a callback are dropped, as in GNS).
+    /// thread (changes of connections without a callback are dropped, as in GNS). Only what
+    /// was queued when the call began: a change a callback causes (closing a connection the
+    /// peer closed) waits for the next call, as GNS dispatches a snapshot of its queue.
     pub fn run_callbacks(&self) {
-        while let Some((rec, ev)) = self.shared().events.pop() {
+        let queued = self.shared().events.len();
+        for _ in 0..queued {
+            let Some((rec, ev)) = self.shared().events.pop() else {
+                break;
+            };
             let cb = lock(&rec.callback).clone();
             if let Some(cb) = cb {
                 cb(&ev);

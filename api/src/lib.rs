@@ -22,6 +22,7 @@
 mod activity;
 mod callbacks;
 mod config;
+mod config_get;
 mod connect;
 mod groups;
 mod handles;

@@ -200,6 +200,12 @@ impl Sockets {
         sh.activity.wait(since, timeout, &sh.clock)
     }
 
+    /// Now on the instance's clock: what [`Message::time_received`](crate::Message) is
+    /// measured on, so a caller can tell how long a message waited.
+    pub fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.shared().clock.now().as_micros())
+    }
+
     /// Shards (threads) this instance runs.
     pub fn shard_count(&self) -> usize {
         self.shared().shards.len()

@@ -5,11 +5,13 @@
 //   chat client <port> <messages> [timeout_ms]
 //
 // The server listens on 127.0.0.1:<port> and relays every message to every connected client
-// (with one client that is an echo), on the lane it came in on, reliably. It stops once
-// <clients> clients have come and gone. The client configures two lanes, sends <messages>
-// reliable messages on lane 1, checks that each comes back in order with the Reliable flag
-// and lane 1, then closes with CloseConnection(conn, 1000, "bye", linger = true); the server
-// reports the reason and debug text it sees in the ClosedByPeer callback.
+// (with one client that is an echo), on the lane it came in on, reliable or not as it came.
+// It stops once <clients> clients have come and gone. The client configures two lanes, sends
+// <messages> reliable messages on lane 1 and as many unreliable ones on lane 0, checks that
+// each reliable one comes back in order with the Reliable flag and lane 1 and that the
+// unreliable ones come back without it, then closes with CloseConnection(conn, 1000, "bye",
+// linger = true); the server reports the reason and debug text it sees in the ClosedByPeer
+// callback.
 //
 // The status-changed callback here is the global one (SetGlobalCallback_...), not the
 // per-socket option the C echo server uses. Output lines (default timeout 20000 ms):
@@ -17,7 +19,8 @@
 //   EVENT ...
 //   RESULT chat_server ok=<0|1> clients=<n> messages=<n> close_state=<s> close_reason=<r>
 //          close_debug=<text>
-//   RESULT chat_client ok=<0|1> sent=<n> received=<n> lane=<l> reliable=<0|1> [error=<word>]
+//   RESULT chat_client ok=<0|1> sent=<n> received=<n> lane=<l> reliable=<0|1>
+//          unreliable_sent=<n> unreliable_received=<n> [error=<word>]
 #include <steam/isteamnetworkingutils.h>
 #include <steam/steamnetworkingsockets.h>
 
@@ -115,7 +118,8 @@ int RunServer(int port, int want_clients, Clock::time_point deadline)
                 SteamNetworkingMessage_t *m = SteamNetworkingUtils()->AllocateMessage(in[i]->m_cbSize);
                 memcpy(m->m_pData, in[i]->m_pData, in[i]->m_cbSize);
                 m->m_conn = to;
-                m->m_nFlags = k_nSteamNetworkingSend_Reliable;
+                m->m_nFlags = (in[i]->m_nFlags & k_nSteamNetworkingSend_Reliable) ? k_nSteamNetworkingSend_Reliable
+                                                                                  : k_nSteamNetworkingSend_Unreliable;
                 m->m_idxLane = in[i]->m_idxLane;
                 out.push_back(m);
             }
@@ -155,7 +159,8 @@ int RunClient(int port, int count, Clock::time_point deadline)
     while (g_state == k_ESteamNetworkingConnectionState_Connecting && Clock::now() < deadline)
         Pump();
     if (conn == k_HSteamNetConnection_Invalid || g_state != k_ESteamNetworkingConnectionState_Connected) {
-        printf("RESULT chat_client ok=0 sent=0 received=0 lane=-1 reliable=0 error=not_connected\n");
+        printf("RESULT chat_client ok=0 sent=0 received=0 lane=-1 reliable=0 unreliable_sent=0 "
+               "unreliable_received=0 error=not_connected\n");
         return 1;
     }
     const char *error = nullptr;
@@ -182,17 +187,37 @@ int RunClient(int port, int count, Clock::time_point deadline)
         }
         sent++;
     }
+    // Unreliable ones on lane 0, through the single-message call (lane 0 is its lane).
+    int unreliable_sent = 0;
+    for (int i = 0; !error && i < count; i++) {
+        std::string line = nick + " ~" + std::to_string(i) + " unreliable";
+        EResult r = g_sockets->SendMessageToConnection(conn, line.data(), static_cast<uint32>(line.size()),
+                                                       k_nSteamNetworkingSend_UnreliableNoNagle, nullptr);
+        if (r != k_EResultOK) {
+            error = "send_unreliable";
+            break;
+        }
+        unreliable_sent++;
+    }
 
-    // Our own lines come back in order, reliable, on lane 1 (other clients' lines are skipped).
-    int received = 0, lane = -1, reliable = 1;
-    while (!error && received < sent && Clock::now() < deadline) {
+    // Our own reliable lines come back in order, reliable, on lane 1; the unreliable ones
+    // without the flag, on lane 0 (other clients' lines are skipped). Unreliable messages may
+    // be lost on a real network; on loopback at this rate they arrive.
+    int received = 0, lane = -1, reliable = 1, unreliable_received = 0;
+    while (!error && (received < sent || unreliable_received < unreliable_sent) && Clock::now() < deadline) {
         SteamNetworkingMessage_t *in[32];
         int n = g_sockets->ReceiveMessagesOnConnection(conn, in, 32);
         if (n < 0)
             error = "receive";
         for (int i = 0; i < n; i++) {
             std::string got(static_cast<const char *>(in[i]->m_pData), in[i]->m_cbSize);
-            if (got.compare(0, nick.size() + 1, nick + " ") == 0) {
+            if (got.compare(0, nick.size() + 2, nick + " ~") == 0) {
+                if (in[i]->m_nFlags & k_nSteamNetworkingSend_Reliable)
+                    error = "unreliable_flagged_reliable";
+                if (in[i]->m_idxLane != 0)
+                    error = "unreliable_lane";
+                unreliable_received++;
+            } else if (got.compare(0, nick.size() + 1, nick + " ") == 0) {
                 if (received >= sent || got != lines[received])
                     error = "mismatch";
                 if (!(in[i]->m_nFlags & k_nSteamNetworkingSend_Reliable))
@@ -207,7 +232,7 @@ int RunClient(int port, int count, Clock::time_point deadline)
         if (n == 0)
             Pump();
     }
-    if (!error && received < count)
+    if (!error && (received < count || unreliable_received == 0))
         error = "timeout";
     if (!error && (lane != 1 || !reliable))
         error = lane != 1 ? "lane" : "not_reliable";
@@ -217,8 +242,10 @@ int RunClient(int port, int count, Clock::time_point deadline)
     g_sockets->CloseConnection(conn, 1000, "bye", true);
     for (auto until = Clock::now() + std::chrono::milliseconds(500); Clock::now() < until;)
         Pump();
-    printf("RESULT chat_client ok=%d sent=%d received=%d lane=%d reliable=%d%s%s\n", !error, sent, received, lane,
-           reliable, error ? " error=" : "", error ? error : "");
+    printf("RESULT chat_client ok=%d sent=%d received=%d lane=%d reliable=%d unreliable_sent=%d "
+           "unreliable_received=%d%s%s\n",
+           !error, sent, received, lane, reliable, unreliable_sent, unreliable_received, error ? " error=" : "",
+           error ? error : "");
     fflush(stdout);
     return error ? 1 : 0;
 }

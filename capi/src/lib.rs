@@ -16,6 +16,7 @@
 #![allow(
     non_snake_case,
     non_camel_case_types,
+    non_upper_case_globals,
     reason = "exported names and struct layouts are GNS's C names, kept verbatim"
 )]
 

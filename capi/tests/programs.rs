@@ -168,12 +168,30 @@ fn client_on_library_under_test_is_echoed_by_c_server_on_real_gns() {
 #[test]
 fn cpp_chat_keeps_lane_and_reliable_flag_and_server_sees_close_reason_1000_bye() {
     let ours = programs(&lib_under_test());
+    chat_once(&ours, &ours);
+}
+
+/// The C++ chat server on the library under test, its client a process on real GNS.
+#[test]
+fn cpp_chat_server_on_library_under_test_serves_a_real_gns_client() {
+    chat_once(&programs(&lib_under_test()), &programs(&real_gns()));
+}
+
+/// The C++ chat client on the library under test, its server a process on real GNS.
+#[test]
+fn cpp_chat_client_on_library_under_test_talks_to_a_real_gns_server() {
+    chat_once(&programs(&real_gns()), &programs(&lib_under_test()));
+}
+
+/// One chat server (on `server_lib`) and one client (on `client_lib`): 20 reliable messages
+/// on lane 1 and 20 unreliable ones on lane 0 relayed back, then a close with linger.
+fn chat_once(server_lib: &Programs, client_lib: &Programs) {
     let (server, port) = start_server("chat server", |port| {
-        let mut cmd = Command::new(&ours.chat);
+        let mut cmd = Command::new(&server_lib.chat);
         cmd.args(["server", &port.to_string(), "1", PROGRAM_TIMEOUT_MS]);
         cmd
     });
-    let mut client = Command::new(&ours.chat);
+    let mut client = Command::new(&client_lib.chat);
     client.args(["client", &port.to_string(), "20", PROGRAM_TIMEOUT_MS]);
     let client = Running::spawn("chat client", client).finish();
     let server = server.finish();
@@ -191,11 +209,18 @@ fn cpp_chat_keeps_lane_and_reliable_flag_and_server_sees_close_reason_1000_bye()
         c["reliable"], "1",
         "k_nSteamNetworkingSend_Reliable missing\n{both}"
     );
+    assert_eq!(c["unreliable_sent"], "20", "{both}");
+    let unreliable: usize = c["unreliable_received"].parse().expect("a count");
+    assert!(unreliable > 0, "no unreliable message came back\n{both}");
 
     let s = server.result("chat_server");
     assert_eq!(s["ok"], "1", "{both}");
     assert_eq!(s["clients"], "1", "{both}");
-    assert_eq!(s["messages"], "20", "{both}");
+    let relayed: usize = s["messages"].parse().expect("a count");
+    assert!(
+        (20..=40).contains(&relayed),
+        "20 reliable + up to 20 unreliable\n{both}"
+    );
     assert_eq!(s["close_state"], "4", "not ClosedByPeer\n{both}");
     assert_eq!(s["close_reason"], "1000", "{both}");
     assert_eq!(s["close_debug"], "bye", "{both}");

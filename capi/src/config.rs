@@ -1,1 +1,0 @@
-//! Configuration values through the C ABI: options arrays, `SetConfigValue` / `GetConfigValue` at each scope, their names and types.
