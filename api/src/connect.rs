@@ -214,12 +214,22 @@ impl Sockets {
         };
         // GNS's order: the state first, then whether the peer started it.
         if rec.state() != ApiState::Connecting {
+            tracing::error!(
+                "[#{}] cannot accept connection, current state is {:?}",
+                conn.0,
+                rec.state()
+            );
             return EResult::InvalidState;
         }
         if !rec.incoming {
+            tracing::error!(
+                "[#{}] should not be trying to accept this connection, it was not initiated remotely",
+                conn.0
+            );
             return EResult::InvalidParam;
         }
         if rec.accepted.swap(true, Ordering::AcqRel) {
+            tracing::error!("[#{}] connection already accepted", conn.0);
             return EResult::InvalidState;
         }
         sh.send(rec.shard, Command::Accept { id: conn.id() });
@@ -276,6 +286,8 @@ fn post_closed_by_app(sh: &crate::shared::Shared, rec: &Arc<ConnRecord>, reason:
         return;
     }
     let mut info = ConnectionInfo::clone(&rec.info.load());
+    let text = debug;
+    tracing::info!("[#{}] closed by app ({reason}): {text}", rec.handle.0);
     info.state = ApiState::None;
     info.end_reason = if reason == 0 {
         sockworks_engine::proto::end_reason::APP_GENERIC as i32

@@ -118,6 +118,7 @@ impl ApiApp {
         info.state = ev.change.new;
         info.description = describe(id.get(), &info, &lock(&rec.name));
         rec.state.store(ev.change.new as i32, Ordering::Release);
+        log_change(&info, ev.change.old);
         rec.info.store(Arc::new(info.clone()));
         if rec.silent.load(Ordering::Acquire) {
             return;
@@ -245,5 +246,27 @@ impl App for ApiApp {
         if arrived {
             self.shared.activity.bump();
         }
+    }
+}
+
+/// A state change as GNS spews it: problems as warnings, the rest as messages (connecting
+/// at debug detail).
+fn log_change(info: &ConnectionInfo, old: ApiState) {
+    let (d, new) = (&info.description, info.state);
+    match new {
+        ApiState::ProblemDetectedLocally => tracing::warn!(
+            "[{d}] problem detected locally ({}): {}",
+            info.end_reason,
+            info.end_debug
+        ),
+        ApiState::ClosedByPeer => {
+            tracing::info!(
+                "[{d}] closed by peer ({}): {}",
+                info.end_reason,
+                info.end_debug
+            )
+        }
+        ApiState::Connected => tracing::info!("[{d}] connected"),
+        _ => tracing::debug!("[{d}] state {old:?} -> {new:?}"),
     }
 }

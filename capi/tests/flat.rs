@@ -26,6 +26,17 @@ type Event = (u32, i32, i32, i32, String);
 
 /// Status changes seen by the callback.
 static EVENTS: Mutex<Vec<Event>> = Mutex::new(Vec::new());
+/// Lines the debug output function received: (GNS output type, text).
+static LOG: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn on_debug(kind: i32, text: *const c_char) {
+    // SAFETY: the library passes a NUL-terminated line valid for the call.
+    let text = unsafe { std::ffi::CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned();
+    LOG.lock().unwrap().push((kind, text));
+}
+
 /// The poll group the callback puts accepted connections in.
 static GROUP: Mutex<u32> = Mutex::new(0);
 
@@ -103,6 +114,13 @@ fn flat_calls_echo_and_survive_misuse() {
         read_c_chars(&err)
     );
 
+    // Sockworks' log events at GNS's Msg detail and above reach the C function.
+    GameNetworkingSockets::utils::SteamAPI_ISteamNetworkingUtils_SetDebugOutputFunction(
+        s,
+        k_ESteamNetworkingSocketsDebugOutputType_Msg,
+        Some(on_debug),
+    );
+
     // --- echo ---------------------------------------------------------------------------
     *GROUP.lock().unwrap() = SteamAPI_ISteamNetworkingSockets_CreatePollGroup(s);
     let port = free_port();
@@ -129,6 +147,22 @@ fn flat_calls_echo_and_survive_misuse() {
         state_of(client) == k_ESteamNetworkingConnectionState_Connected
     });
     let server = pump_server_conn(client);
+
+    {
+        let log = LOG.lock().unwrap();
+        assert!(
+            log.iter().any(
+                |(kind, text)| *kind == k_ESteamNetworkingSocketsDebugOutputType_Msg
+                    && text.contains("connected")
+            ),
+            "no 'connected' line in the debug output: {log:?}"
+        );
+        assert!(
+            log.iter()
+                .all(|(kind, _)| *kind <= k_ESteamNetworkingSocketsDebugOutputType_Msg),
+            "output above the chosen detail level: {log:?}"
+        );
+    }
 
     // Two lanes; messages on lane 1 come back on lane 1, reliable flag kept.
     let (prio, weights) = ([0i32, 0], [1u16, 3]);

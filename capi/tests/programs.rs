@@ -303,3 +303,34 @@ fn flat_api_misuse_returns_the_failure_values_of_real_gns() {
     assert!(wrong.is_empty(), "{}\n{out}", wrong.join("\n"));
     assert_eq!(got.len(), want.len(), "unexpected CHECK lines\n{out}");
 }
+
+/// The README's Python ctypes example, run exactly as printed there, against the C echo
+/// server on the library under test.
+#[test]
+fn readme_python_example_echoes() {
+    let ours = programs(&lib_under_test());
+    let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&readme_path).expect("README.md");
+    let start = readme
+        .find("```python\n")
+        .expect("a python block in README.md")
+        + 10;
+    let end = start + readme[start..].find("```").expect("the block's end");
+    let script = std::env::temp_dir().join(format!("sockworks-readme-{}.py", std::process::id()));
+    std::fs::write(&script, &readme[start..end]).expect("writing the example");
+
+    let (server, port) = echo_server(&ours, 1);
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg(ours.lib_dir.join("libGameNetworkingSockets.so"))
+        .arg(port.to_string());
+    let client = Running::spawn("README example", cmd).finish();
+    let server = server.finish();
+    std::fs::remove_file(&script).ok();
+    assert_eq!(client.code, Some(0), "{client}{server}");
+    assert!(
+        client.stdout.iter().any(|l| l == "echo: hello from ctypes"),
+        "{client}"
+    );
+    assert_eq!(server.result("echo_flat")["ok"], "1", "{server}");
+}

@@ -128,9 +128,16 @@ fn gns_to_sw_refusal() {
     assert!(!status.success());
     assert!(!gns_status_seen(&cli, "Connected"));
     assert!(cli.of_kind("SENT").is_empty());
+    // The request, then (as in GNS) the refusing side's own close: Connecting -> None, with
+    // the reason it gave.
     let events = sw.events();
-    assert_eq!(events.len(), 1, "only the request is reported: {events:?}");
+    assert_eq!(events.len(), 2, "the request and our close: {events:?}");
     assert_eq!(events[0].info.state, St::Connecting);
+    assert_eq!(
+        (events[1].old_state, events[1].info.state),
+        (St::Connecting, St::None)
+    );
+    assert_eq!(events[1].info.end_reason, 1234);
     assert!(sw.conns.is_empty());
 }
 
