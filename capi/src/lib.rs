@@ -27,6 +27,7 @@ pub mod debug;
 pub mod guard;
 pub mod identity;
 pub mod instance;
+pub mod introspect;
 pub mod layout;
 pub mod message;
 pub mod networking_messages;

@@ -3,25 +3,24 @@
 //! Each takes the interface pointer first (`self` in the flat header, `this` through the
 //! vtable); there is one instance per process, so it is not read. Every body runs in
 //! [`guard`]: a bad pointer or handle gets the documented failure value, never a crash of
-//! the library's own making. The calls of features not built yet live in `unsupported`.
+//! the library's own making. The calls of features not built yet live in `unsupported`;
+//! those that read or label a connection in `introspect`.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::net::SocketAddr;
 
 use sockworks::{Connection, ListenSocket, PollGroup};
 
-use crate::guard::{c_str_bounded, guard, write_c_str};
+use crate::guard::{c_str_bounded, guard};
 use crate::instance::with;
 use crate::message::{lend, send_messages};
 use crate::types::{
-    HSteamListenSocket, HSteamNetConnection, HSteamNetPollGroup, SteamNetConnectionInfo_t,
-    SteamNetConnectionRealTimeLaneStatus_t, SteamNetConnectionRealTimeStatus_t,
-    SteamNetworkingConfigValue_t, SteamNetworkingIPAddr, SteamNetworkingIdentity,
-    SteamNetworkingMessage_t,
+    HSteamListenSocket, HSteamNetConnection, HSteamNetPollGroup, SteamNetworkingConfigValue_t,
+    SteamNetworkingIPAddr, SteamNetworkingIdentity, SteamNetworkingMessage_t,
 };
 
 /// `k_EResultInvalidParam`, for calls that fail before reaching the Rust API.
-const INVALID_PARAM: i32 = sockworks::EResult::InvalidParam.code();
+pub(crate) const INVALID_PARAM: i32 = sockworks::EResult::InvalidParam.code();
 /// `k_EResultNoConnection`: GNS's answer for calls made with no instance.
 const NO_CONNECTION: i32 = sockworks::EResult::NoConnection.code();
 /// Longest debug or name string read from C (GNS truncates to 128 anyway).
@@ -31,7 +30,7 @@ const MAX_TEXT: usize = 4096;
 ///
 /// # Safety
 /// `p` is null or a NUL-terminated string (or at least `MAX_TEXT` readable bytes).
-unsafe fn text(p: *const c_char) -> String {
+pub(crate) unsafe fn text(p: *const c_char) -> String {
     // SAFETY: forwarded from the caller.
     let bytes = unsafe { c_str_bounded(p, MAX_TEXT) }.unwrap_or_default();
     String::from_utf8_lossy(bytes).into_owned()
@@ -162,75 +161,6 @@ pub extern "C" fn SteamAPI_ISteamNetworkingSockets_CloseListenSocket(
             crate::config::forget(crate::config::Scope::Listen(socket));
         }
         closed
-    })
-}
-
-/// `SetConnectionUserData`.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_SetConnectionUserData(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    data: i64,
-) -> bool {
-    guard(false, || {
-        with(false, |s| {
-            s.set_connection_user_data(Connection(conn), data)
-        })
-    })
-}
-
-/// `GetConnectionUserData`: −1 for an invalid handle.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_GetConnectionUserData(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-) -> i64 {
-    guard(-1, || {
-        with(-1, |s| s.get_connection_user_data(Connection(conn)))
-    })
-}
-
-/// `SetConnectionName`.
-///
-/// # Safety
-/// `name` is null or a C string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_SetConnectionName(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    name: *const c_char,
-) {
-    guard((), || {
-        // SAFETY: forwarded from the caller.
-        let name = unsafe { text(name) };
-        with(false, |s| s.set_connection_name(Connection(conn), &name));
-    })
-}
-
-/// `GetConnectionName`: false for an invalid handle or a null buffer.
-///
-/// # Safety
-/// `buf` is null or has `max` writable bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetConnectionName(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    buf: *mut c_char,
-    max: c_int,
-) -> bool {
-    guard(false, || {
-        let Ok(cap) = usize::try_from(max) else {
-            return false;
-        };
-        if buf.is_null() || cap == 0 {
-            return false;
-        }
-        let Some(name) = with(None, |s| s.get_connection_name(Connection(conn))) else {
-            return false;
-        };
-        // SAFETY: the caller promises `max` writable bytes.
-        unsafe { write_c_str(buf, cap, &name) };
-        true
     })
 }
 
@@ -407,121 +337,6 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_ReceiveMessagesOnPollG
     })
 }
 
-/// `GetConnectionInfo`: false for an invalid handle or a null `info`.
-///
-/// # Safety
-/// `info` is null or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetConnectionInfo(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    info: *mut SteamNetConnectionInfo_t,
-) -> bool {
-    guard(false, || {
-        let Some(i) = with(None, |s| s.get_connection_info(Connection(conn))) else {
-            return false;
-        };
-        if !info.is_null() {
-            // SAFETY: non-null and the caller promises it is writable.
-            unsafe { info.write(SteamNetConnectionInfo_t::from_info(&i)) };
-        }
-        true
-    })
-}
-
-/// `GetConnectionRealTimeStatus`: `status` may be null; `lanes` holds `n_lanes` entries.
-///
-/// # Safety
-/// `status` null or writable; `lanes` null or room for `n_lanes` entries.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetConnectionRealTimeStatus(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    status: *mut SteamNetConnectionRealTimeStatus_t,
-    n_lanes: c_int,
-    lanes: *mut SteamNetConnectionRealTimeLaneStatus_t,
-) -> i32 {
-    guard(INVALID_PARAM, || {
-        let Ok(n) = usize::try_from(n_lanes) else {
-            return INVALID_PARAM;
-        };
-        if n > 0 && lanes.is_null() {
-            return INVALID_PARAM;
-        }
-        let mut rust_lanes = vec![sockworks::LaneStatus::default(); n];
-        let r = with(Err(sockworks::EResult::NoConnection), |s| {
-            s.get_connection_real_time_status(Connection(conn), &mut rust_lanes)
-        });
-        match r {
-            Ok(st) => {
-                if !status.is_null() {
-                    // SAFETY: non-null and the caller promises it is writable.
-                    unsafe { status.write(SteamNetConnectionRealTimeStatus_t::from_status(&st)) };
-                }
-                for (i, l) in rust_lanes.iter().enumerate() {
-                    // SAFETY: the caller promises room for n_lanes entries.
-                    unsafe {
-                        lanes
-                            .add(i)
-                            .write(SteamNetConnectionRealTimeLaneStatus_t::from_lane(l))
-                    };
-                }
-                sockworks::EResult::Ok.code()
-            }
-            Err(e) => e.code(),
-        }
-    })
-}
-
-/// `GetDetailedConnectionStatus`: −1 invalid handle; 0 it fit; N > 0 a buffer of N bytes
-/// would.
-///
-/// # Safety
-/// `buf` null or `size` writable bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetDetailedConnectionStatus(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    buf: *mut c_char,
-    size: c_int,
-) -> c_int {
-    guard(-1, || {
-        let cap = usize::try_from(size).unwrap_or(0);
-        let slice: &mut [u8] = if buf.is_null() || cap == 0 {
-            &mut []
-        } else {
-            // SAFETY: the caller promises `size` writable bytes.
-            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
-        };
-        with(-1, |s| {
-            s.get_detailed_connection_status(Connection(conn), slice)
-        })
-    })
-}
-
-/// `GetListenSocketAddress`.
-///
-/// # Safety
-/// `out` null or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetListenSocketAddress(
-    _self: *mut c_void,
-    socket: HSteamListenSocket,
-    out: *mut SteamNetworkingIPAddr,
-) -> bool {
-    guard(false, || {
-        if out.is_null() {
-            return false;
-        }
-        let Some(a) = with(None, |s| s.get_listen_socket_address(ListenSocket(socket))) else {
-            return false;
-        };
-        // SAFETY: non-null and the caller promises it is writable.
-        unsafe { out.write(SteamNetworkingIPAddr::from_socket_addr(a)) };
-        true
-    })
-}
-
 /// `CreateSocketPair`.
 ///
 /// # Safety
@@ -593,29 +408,6 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_ConfigureConnectionLan
             s.configure_connection_lanes(Connection(conn), &p, &w)
                 .code()
         })
-    })
-}
-
-/// `GetIdentity`: the local identity is anonymous in Sockworks: false, identity cleared.
-///
-/// # Safety
-/// `out` null or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetIdentity(
-    _self: *mut c_void,
-    out: *mut SteamNetworkingIdentity,
-) -> bool {
-    guard(false, || {
-        let id = with(None, |s| s.get_identity());
-        if !out.is_null() {
-            let c = id.as_ref().map_or_else(
-                SteamNetworkingIdentity::zeroed,
-                SteamNetworkingIdentity::from_identity,
-            );
-            // SAFETY: non-null and writable (the caller's promise).
-            unsafe { out.write(c) };
-        }
-        id.is_some()
     })
 }
 

@@ -21,6 +21,7 @@ use crate::addr::{
     SteamNetworkingIPAddr_ToString,
 };
 use crate::identity::{SteamNetworkingIdentity_ParseString, SteamNetworkingIdentity_ToString};
+use crate::introspect as i;
 use crate::networking_messages as nm;
 use crate::sockets as s;
 use crate::types::{SteamNetworkingIPAddr, SteamNetworkingIdentity};
@@ -59,21 +60,21 @@ vtable!(SOCKETS_FNS, SOCKETS_METHODS, [
     "AcceptConnection" => s::SteamAPI_ISteamNetworkingSockets_AcceptConnection,
     "CloseConnection" => s::SteamAPI_ISteamNetworkingSockets_CloseConnection,
     "CloseListenSocket" => s::SteamAPI_ISteamNetworkingSockets_CloseListenSocket,
-    "SetConnectionUserData" => s::SteamAPI_ISteamNetworkingSockets_SetConnectionUserData,
-    "GetConnectionUserData" => s::SteamAPI_ISteamNetworkingSockets_GetConnectionUserData,
-    "SetConnectionName" => s::SteamAPI_ISteamNetworkingSockets_SetConnectionName,
-    "GetConnectionName" => s::SteamAPI_ISteamNetworkingSockets_GetConnectionName,
+    "SetConnectionUserData" => i::SteamAPI_ISteamNetworkingSockets_SetConnectionUserData,
+    "GetConnectionUserData" => i::SteamAPI_ISteamNetworkingSockets_GetConnectionUserData,
+    "SetConnectionName" => i::SteamAPI_ISteamNetworkingSockets_SetConnectionName,
+    "GetConnectionName" => i::SteamAPI_ISteamNetworkingSockets_GetConnectionName,
     "SendMessageToConnection" => s::SteamAPI_ISteamNetworkingSockets_SendMessageToConnection,
     "SendMessages" => s::SteamAPI_ISteamNetworkingSockets_SendMessages,
     "FlushMessagesOnConnection" => s::SteamAPI_ISteamNetworkingSockets_FlushMessagesOnConnection,
     "ReceiveMessagesOnConnection" => s::SteamAPI_ISteamNetworkingSockets_ReceiveMessagesOnConnection,
-    "GetConnectionInfo" => s::SteamAPI_ISteamNetworkingSockets_GetConnectionInfo,
-    "GetConnectionRealTimeStatus" => s::SteamAPI_ISteamNetworkingSockets_GetConnectionRealTimeStatus,
-    "GetDetailedConnectionStatus" => s::SteamAPI_ISteamNetworkingSockets_GetDetailedConnectionStatus,
-    "GetListenSocketAddress" => s::SteamAPI_ISteamNetworkingSockets_GetListenSocketAddress,
+    "GetConnectionInfo" => i::SteamAPI_ISteamNetworkingSockets_GetConnectionInfo,
+    "GetConnectionRealTimeStatus" => i::SteamAPI_ISteamNetworkingSockets_GetConnectionRealTimeStatus,
+    "GetDetailedConnectionStatus" => i::SteamAPI_ISteamNetworkingSockets_GetDetailedConnectionStatus,
+    "GetListenSocketAddress" => i::SteamAPI_ISteamNetworkingSockets_GetListenSocketAddress,
     "CreateSocketPair" => s::SteamAPI_ISteamNetworkingSockets_CreateSocketPair,
     "ConfigureConnectionLanes" => s::SteamAPI_ISteamNetworkingSockets_ConfigureConnectionLanes,
-    "GetIdentity" => s::SteamAPI_ISteamNetworkingSockets_GetIdentity,
+    "GetIdentity" => i::SteamAPI_ISteamNetworkingSockets_GetIdentity,
     "InitAuthentication" => u::SteamAPI_ISteamNetworkingSockets_InitAuthentication,
     "GetAuthenticationStatus" => u::SteamAPI_ISteamNetworkingSockets_GetAuthenticationStatus,
     "CreatePollGroup" => s::SteamAPI_ISteamNetworkingSockets_CreatePollGroup,

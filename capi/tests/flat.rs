@@ -18,6 +18,7 @@ use GameNetworkingSockets::instance::*;
 use GameNetworkingSockets::message::{
     SteamAPI_ISteamNetworkingUtils_AllocateMessage, double_releases,
 };
+use GameNetworkingSockets::introspect::*;
 use GameNetworkingSockets::sockets::*;
 use GameNetworkingSockets::types::*;
 
