@@ -138,6 +138,44 @@ impl ConfigValue {
         }
     }
 
+    /// The number a value carries, typed as GNS types it (`None` for the callback): what
+    /// `GetConfigValue` hands back, and how tests compare values (closures are not `Eq`).
+    pub fn payload(&self) -> Option<ConfigPayload> {
+        use ConfigValue::*;
+        Some(match self {
+            ConnectionStatusChanged(_) => return None,
+            ConnectionUserData(x) => ConfigPayload::Int64(*x),
+            FakePacketLossSend(x)
+            | FakePacketLossRecv(x)
+            | FakePacketReorderSend(x)
+            | FakePacketReorderRecv(x)
+            | FakePacketDupSend(x)
+            | FakePacketDupRecv(x) => ConfigPayload::Float(*x),
+            TimeoutInitial(x)
+            | TimeoutConnected(x)
+            | SendBufferSize(x)
+            | RecvBufferSize(x)
+            | RecvBufferMessages(x)
+            | RecvMaxMessageSize(x)
+            | RecvMaxSegmentsPerPacket(x)
+            | SendRateMin(x)
+            | SendRateMax(x)
+            | NagleTime(x)
+            | IpAllowWithoutAuth(x)
+            | IpLocalHostAllowWithoutAuth(x)
+            | MtuPacketSize(x)
+            | Unencrypted(x)
+            | FakePacketLagSend(x)
+            | FakePacketLagRecv(x)
+            | FakePacketReorderTime(x)
+            | FakePacketDupTimeMax(x)
+            | UnreliableMaxAge(x)
+            | MaxConnections(x)
+            | MaxConnectionsPerAddress(x)
+            | MaxPendingConnections(x) => ConfigPayload::Int32(*x),
+        })
+    }
+
     /// Values that belong to a listen socket (and the global defaults it inherits), never to
     /// a connection.
     pub fn listen_scope(&self) -> bool {
@@ -153,6 +191,17 @@ impl ConfigValue {
     pub fn global_only(&self) -> bool {
         matches!(self.id(), 2..=8 | 26..=28)
     }
+}
+
+/// The number in a [`ConfigValue`], by GNS's data type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConfigPayload {
+    /// `k_ESteamNetworkingConfig_Int32`.
+    Int32(i32),
+    /// `k_ESteamNetworkingConfig_Int64`.
+    Int64(i64),
+    /// `k_ESteamNetworkingConfig_Float`.
+    Float(f32),
 }
 
 /// Why a configuration value was refused.

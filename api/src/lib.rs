@@ -44,8 +44,8 @@ pub use sockworks_engine as engine;
 
 pub use callbacks::{StatusChanged, StatusChangedFn};
 pub use config::{
-    Config, ConfigError, ConfigValue, MAX_CONNECTIONS_ID, MAX_CONNECTIONS_PER_ADDRESS_ID,
-    MAX_PENDING_CONNECTIONS_ID, UNRELIABLE_MAX_AGE_ID,
+    Config, ConfigError, ConfigPayload, ConfigValue, MAX_CONNECTIONS_ID,
+    MAX_CONNECTIONS_PER_ADDRESS_ID, MAX_PENDING_CONNECTIONS_ID, UNRELIABLE_MAX_AGE_ID,
 };
 pub use handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};

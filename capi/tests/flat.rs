@@ -15,10 +15,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use GameNetworkingSockets::instance::*;
+use GameNetworkingSockets::introspect::*;
 use GameNetworkingSockets::message::{
     SteamAPI_ISteamNetworkingUtils_AllocateMessage, double_releases,
 };
-use GameNetworkingSockets::introspect::*;
 use GameNetworkingSockets::sockets::*;
 use GameNetworkingSockets::types::*;
 

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use sockworks::ConfigValue;
+use sockworks::{ConfigPayload, ConfigValue};
 
 use super::table::{Default, Entry, Limits};
 use crate::types::{
@@ -236,38 +236,10 @@ fn int_value(id: i32, x: i32) -> Option<ConfigValue> {
 /// The payload of a Rust API value; `None` for the callback (its C pointer is kept by the
 /// store, the Rust closure cannot give it back).
 pub(crate) fn from_config(cv: &ConfigValue) -> Option<Value> {
-    use ConfigValue::*;
-    Some(match cv {
-        ConnectionStatusChanged(_) => return None,
-        ConnectionUserData(x) => Value::I64(*x),
-        FakePacketLossSend(x)
-        | FakePacketLossRecv(x)
-        | FakePacketReorderSend(x)
-        | FakePacketReorderRecv(x)
-        | FakePacketDupSend(x)
-        | FakePacketDupRecv(x) => Value::F32(*x),
-        TimeoutInitial(x)
-        | TimeoutConnected(x)
-        | SendBufferSize(x)
-        | RecvBufferSize(x)
-        | RecvBufferMessages(x)
-        | RecvMaxMessageSize(x)
-        | RecvMaxSegmentsPerPacket(x)
-        | SendRateMin(x)
-        | SendRateMax(x)
-        | NagleTime(x)
-        | IpAllowWithoutAuth(x)
-        | IpLocalHostAllowWithoutAuth(x)
-        | MtuPacketSize(x)
-        | Unencrypted(x)
-        | FakePacketLagSend(x)
-        | FakePacketLagRecv(x)
-        | FakePacketReorderTime(x)
-        | FakePacketDupTimeMax(x)
-        | UnreliableMaxAge(x)
-        | MaxConnections(x)
-        | MaxConnectionsPerAddress(x)
-        | MaxPendingConnections(x) => Value::I32(*x),
+    Some(match cv.payload()? {
+        ConfigPayload::Int32(x) => Value::I32(x),
+        ConfigPayload::Int64(x) => Value::I64(x),
+        ConfigPayload::Float(x) => Value::F32(x),
     })
 }
 
