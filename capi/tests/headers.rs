@@ -439,11 +439,7 @@ fn structs_match_the_cxx_compilers_layout() {
     std::fs::write(&cpp, src).unwrap();
     let include = dir.parent().unwrap();
     let status = Command::new("c++")
-        .args([
-            "-std=c++11",
-            "-Wno-invalid-offsetof",
-            "-DSTEAMNETWORKINGSOCKETS_STANDALONELIB",
-        ])
+        .args(["-std=c++11", "-Wno-invalid-offsetof"])
         .arg("-I")
         .arg(include)
         .arg(&cpp)
