@@ -86,6 +86,7 @@ fn receive_flat(b: u32, out: &mut [*mut SteamNetworkingMessage_t]) {
     assert_eq!(got, BATCH, "every message arrives");
 }
 
+#[inline(never)]
 fn round_rust(s: &Sockets, a: u32, b: u32, payload: &[u8], out: &mut Vec<Message>) {
     for _ in 0..BATCH {
         s.send_message_to_connection(Connection(a), payload, send_flags::RELIABLE_NO_NAGLE)
@@ -105,6 +106,7 @@ fn round_rust(s: &Sockets, a: u32, b: u32, payload: &[u8], out: &mut Vec<Message
     assert_eq!(got, BATCH, "every message arrives");
 }
 
+#[inline(never)]
 fn round_flat_send(a: u32, b: u32, payload: &[u8], out: &mut [*mut SteamNetworkingMessage_t]) {
     for _ in 0..BATCH {
         // SAFETY: `payload` is readable for its length.
@@ -123,6 +125,7 @@ fn round_flat_send(a: u32, b: u32, payload: &[u8], out: &mut [*mut SteamNetworki
     receive_flat(b, out);
 }
 
+#[inline(never)]
 fn round_flat_batch(
     a: u32,
     b: u32,
