@@ -1,0 +1,146 @@
+//! The revocation list: key ids (GNS's, §2.2) that a Sockworks trust configuration refuses,
+//! whether the key is a CA's or a certificate's.
+//!
+//! ```text
+//! # Sockworks revoked key ids: one decimal key id per line; '#' starts a comment.
+//! 12927724014486389073  # 2025-03-01T10:00:00Z str:player-7 key leaked
+//! 4410237510373461012   # 2025-03-02T08:30:00Z
+//! ```
+//!
+//! The file is only ever appended to; a key id already listed is not added twice.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The first line of a new list.
+pub const HEADER: &str =
+    "# Sockworks revoked key ids: one decimal key id per line; '#' starts a comment.\n";
+
+/// Why a revocation list could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevocationError {
+    /// An I/O failure on the list.
+    #[error("revocation list {path}: {source}")]
+    Io {
+        /// The list file.
+        path: String,
+        /// What failed.
+        source: io::Error,
+    },
+    /// A line that is neither blank, a comment, nor a key id.
+    #[error("revocation list line {line}: '{text}' is not a decimal key id")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+        /// The offending text.
+        text: String,
+    },
+    /// A comment that would break the one-line format.
+    #[error("the comment must be one line")]
+    MultilineComment,
+}
+
+/// Parses a list's text into the set of revoked key ids.
+pub fn parse(text: &str) -> Result<BTreeSet<u64>, RevocationError> {
+    let mut ids = BTreeSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let content = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
+        if content.is_empty() {
+            continue;
+        }
+        let id = content
+            .parse::<u64>()
+            .map_err(|_| RevocationError::Syntax {
+                line: i + 1,
+                text: content.to_owned(),
+            })?;
+        ids.insert(id);
+    }
+    Ok(ids)
+}
+
+/// Reads a list file; a missing file is an empty list.
+pub fn load(path: &Path) -> Result<BTreeSet<u64>, RevocationError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(source) => Err(RevocationError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// One entry: the key id, then the comment.
+pub fn entry(key_id: u64, comment: &str) -> String {
+    if comment.is_empty() {
+        format!("{key_id}\n")
+    } else {
+        format!("{key_id:<20}  # {comment}\n")
+    }
+}
+
+/// Appends `key_id` with `comment` (creating the list with its header, mode 0644); returns
+/// `false` and writes nothing if the key id is already listed.
+pub fn append(path: &Path, key_id: u64, comment: &str) -> Result<bool, RevocationError> {
+    if comment.contains(['\n', '\r']) {
+        return Err(RevocationError::MultilineComment);
+    }
+    if load(path)?.contains(&key_id) {
+        return Ok(false);
+    }
+    let io_err = |source| RevocationError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(io_err)?;
+    let mut text = String::new();
+    if file.metadata().map_err(io_err)?.len() == 0 {
+        text.push_str(HEADER);
+    }
+    text.push_str(&entry(key_id, comment));
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_err)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_once_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("revoked.txt");
+        assert!(append(&p, 42, "2025-01-01T00:00:00Z test").unwrap());
+        assert!(!append(&p, 42, "again").unwrap());
+        assert!(append(&p, u64::MAX, "").unwrap());
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with(HEADER));
+        assert!(text.contains("42                    # 2025-01-01T00:00:00Z test\n"));
+        assert_eq!(load(&p).unwrap().into_iter().collect::<Vec<_>>(), [42, u64::MAX]);
+    }
+
+    #[test]
+    fn refuses_garbage_lines_and_multiline_comments() {
+        assert!(matches!(
+            parse("# x\n12\nabc # y\n"),
+            Err(RevocationError::Syntax { line: 3, .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            append(&dir.path().join("r"), 1, "a\nb"),
+            Err(RevocationError::MultilineComment)
+        ));
+    }
+}
