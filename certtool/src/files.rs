@@ -15,12 +15,12 @@ pub const MAX_INPUT: u64 = 1 << 20;
 #[non_exhaustive]
 pub enum FileError {
     /// An I/O failure.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// What failed.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The output exists and `--force` was not given.
     #[error("{0} already exists; pass --force to replace it")]
@@ -41,9 +41,9 @@ pub enum FileError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
-    move |source| FileError::Io {
+    move |cause| FileError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

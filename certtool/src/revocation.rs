@@ -24,12 +24,12 @@ pub const HEADER: &str =
 #[non_exhaustive]
 pub enum RevocationError {
     /// An I/O failure on the list.
-    #[error("revocation list {path}: {source}")]
+    #[error("revocation list {path}: {cause}")]
     Io {
         /// The list file.
         path: String,
         /// What failed.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A line that is neither blank, a comment, nor a key id.
     #[error("revocation list line {line}: '{text}' is not a decimal key id")]
@@ -68,9 +68,9 @@ pub fn load(path: &Path) -> Result<BTreeSet<u64>, RevocationError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
-        Err(source) => Err(RevocationError::Io {
+        Err(cause) => Err(RevocationError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         }),
     }
 }
@@ -93,9 +93,9 @@ pub fn append(path: &Path, key_id: u64, comment: &str) -> Result<bool, Revocatio
     if load(path)?.contains(&key_id) {
         return Ok(false);
     }
-    let io_err = |source| RevocationError::Io {
+    let io_err = |cause| RevocationError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     };
     let mut file = OpenOptions::new()
         .append(true)

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sockworks_engine::crypto::ca::CaKey;
 
 use crate::cli::GenKeyArgs;
@@ -23,7 +23,7 @@ pub enum KeyRole {
 /// Generates and writes a key pair.
 pub fn generate(args: &GenKeyArgs, role: KeyRole) -> Result<()> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).context("no OS randomness")?;
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     let key = CaKey::from_seed(seed);
     let line = key.public_key_line();
     let pub_path = public_path(&args.out);

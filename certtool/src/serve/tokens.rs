@@ -25,12 +25,12 @@ pub const MAX_TOKEN_LEN: usize = 256;
 #[non_exhaustive]
 pub enum TokensError {
     /// The file could not be read.
-    #[error("cannot read tokens file {path}: {source}")]
+    #[error("cannot read tokens file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line is not `<token> <pattern>`.
     #[error("tokens file line {line}: expected '<token> <identity pattern>'")]
@@ -93,9 +93,9 @@ impl Allowed {
 impl Tokens {
     /// Reads and parses a tokens file.
     pub fn load(path: &Path) -> Result<Self, TokensError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| TokensError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         let tokens = Self::parse(&text)?;
         if tokens.grants.is_empty() {
