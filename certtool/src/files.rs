@@ -75,7 +75,11 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
 
 /// Refuses a private key file that group or others may read, write or execute.
 pub fn check_private(path: &Path) -> Result<(), FileError> {
-    let mode = fs::metadata(path).map_err(io_err(path))?.permissions().mode() & 0o777;
+    let mode = fs::metadata(path)
+        .map_err(io_err(path))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
         return Err(FileError::TooOpen {
             path: path.to_path_buf(),
@@ -137,8 +141,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
         write_private(&p, "one", false).unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(matches!(write_private(&p, "two", false), Err(FileError::Exists(_))));
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(
+            write_private(&p, "two", false),
+            Err(FileError::Exists(_))
+        ));
         assert_eq!(fs::read_to_string(&p).unwrap(), "one");
         write_private(&p, "two", true).unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "two");

@@ -66,7 +66,12 @@ pub fn check_issuable(identity: &Identity) -> Result<(), IdentityRefused> {
 fn is_localhost(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.octets() == [127, 0, 0, 1],
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.octets() == [127, 0, 0, 1]),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.octets() == [127, 0, 0, 1])
+        }
     }
 }
 
@@ -97,16 +102,25 @@ mod tests {
             Err(IdentityRefused::UnknownType { prefix }) if prefix == "foo"
         ));
         assert_eq!(issuable_identity("invalid"), Err(IdentityRefused::Invalid));
-        assert!(matches!(issuable_identity("ip:::1"), Err(IdentityRefused::Localhost(_))));
+        assert!(matches!(
+            issuable_identity("ip:::1"),
+            Err(IdentityRefused::Localhost(_))
+        ));
         assert!(matches!(
             issuable_identity("ip:127.0.0.1:9"),
             Err(IdentityRefused::Localhost(_))
         ));
-        assert!(matches!(issuable_identity("player"), Err(IdentityRefused::Syntax { .. })));
+        assert!(matches!(
+            issuable_identity("player"),
+            Err(IdentityRefused::Syntax { .. })
+        ));
         assert!(matches!(
             issuable_identity("str:0123456789012345678901234567890123"),
             Err(IdentityRefused::Syntax { .. })
         ));
-        assert!(matches!(issuable_identity("steamid:1"), Err(IdentityRefused::Syntax { .. })));
+        assert!(matches!(
+            issuable_identity("steamid:1"),
+            Err(IdentityRefused::Syntax { .. })
+        ));
     }
 }

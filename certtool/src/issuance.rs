@@ -52,9 +52,8 @@ pub fn validity(
 ) -> Result<(u32, u32), ValidityError> {
     let created = match not_before {
         Some(t) => unixtime::parse(t)?,
-        None => u32::try_from(now).map_err(|_| {
-            TimeError::NotRepresentable(unixtime::format_rfc3339(now))
-        })?,
+        None => u32::try_from(now)
+            .map_err(|_| TimeError::NotRepresentable(unixtime::format_rfc3339(now)))?,
     };
     let expiry = match expires {
         Some(t) => unixtime::parse(t)?,
@@ -94,8 +93,13 @@ pub fn pop_ids(codes: &[String]) -> Result<Vec<u32>, BadPop> {
         .iter()
         .map(|c| {
             let ok = (3..=4).contains(&c.len())
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-            if ok { Ok(ca::pop_id(c)) } else { Err(BadPop(c.clone())) }
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if ok {
+                Ok(ca::pop_id(c))
+            } else {
+                Err(BadPop(c.clone()))
+            }
         })
         .collect()
 }
@@ -121,7 +125,9 @@ pub enum RequestError {
 /// Reads a request from a `SOCKWORKS CERT REQUEST` block or from raw protobuf bytes (what
 /// `GetCertificateRequest` returns).
 pub fn decode_request(data: &[u8]) -> Result<CertificateRequest, RequestError> {
-    let text = std::str::from_utf8(data).ok().filter(|t| t.trim_start().starts_with('-'));
+    let text = std::str::from_utf8(data)
+        .ok()
+        .filter(|t| t.trim_start().starts_with('-'));
     let request = match text {
         Some(t) => pem::read_cert_request_pem(t).map_err(RequestError::Decode)?,
         None => CertificateRequest::decode(data).map_err(|_| {
@@ -194,13 +200,22 @@ mod tests {
 
     #[test]
     fn validity_refuses_inverted_zero_and_overlong_windows() {
-        assert!(matches!(validity(10, None, None, Some("5")), Err(ValidityError::Order { .. })));
-        assert_eq!(validity(10, None, Some(0), None), Err(ValidityError::ZeroDays));
+        assert!(matches!(
+            validity(10, None, None, Some("5")),
+            Err(ValidityError::Order { .. })
+        ));
+        assert_eq!(
+            validity(10, None, Some(0), None),
+            Err(ValidityError::ZeroDays)
+        );
         assert!(matches!(
             validity(10, None, Some(60_000), None),
             Err(ValidityError::TooLong { .. })
         ));
-        assert!(matches!(validity(10, Some("soon"), None, None), Err(ValidityError::Time(_))));
+        assert!(matches!(
+            validity(10, Some("soon"), None, None),
+            Err(ValidityError::Time(_))
+        ));
     }
 
     #[test]
@@ -233,6 +248,9 @@ mod tests {
         if let Some(c) = req.cert.as_mut() {
             c.identity_string = Some("foo:bar".to_owned());
         }
-        assert!(matches!(requested_identity(&req), Err(RequestError::Refused(_))));
+        assert!(matches!(
+            requested_identity(&req),
+            Err(RequestError::Refused(_))
+        ));
     }
 }

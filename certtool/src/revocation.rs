@@ -128,7 +128,10 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.starts_with(HEADER));
         assert!(text.contains("42                    # 2025-01-01T00:00:00Z test\n"));
-        assert_eq!(load(&p).unwrap().into_iter().collect::<Vec<_>>(), [42, u64::MAX]);
+        assert_eq!(
+            load(&p).unwrap().into_iter().collect::<Vec<_>>(),
+            [42, u64::MAX]
+        );
     }
 
     #[test]

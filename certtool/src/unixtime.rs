@@ -17,9 +17,7 @@ pub const SECS_PER_DAY: u64 = 86_400;
 #[non_exhaustive]
 pub enum TimeError {
     /// Neither unix seconds nor `YYYY-MM-DDTHH:MM:SS(Z|±HH:MM)`.
-    #[error(
-        "'{0}' is not a time: expected RFC 3339 (e.g. 2030-01-31T12:00:00Z) or unix seconds"
-    )]
+    #[error("'{0}' is not a time: expected RFC 3339 (e.g. 2030-01-31T12:00:00Z) or unix seconds")]
     Syntax(String),
     /// A field out of range (month 13, 25 o'clock, February 30th...).
     #[error("'{0}' is not a valid date and time")]
@@ -210,10 +208,22 @@ mod tests {
     #[test]
     fn refuses_bad_times_with_the_reason() {
         assert!(matches!(parse("tomorrow"), Err(TimeError::Syntax(_))));
-        assert!(matches!(parse("2001-02-29T00:00:00Z"), Err(TimeError::OutOfRange(_))));
-        assert!(matches!(parse("2001-01-01T00:00:60Z"), Err(TimeError::OutOfRange(_))));
-        assert!(matches!(parse("2001-01-01T00:00:00.5Z"), Err(TimeError::Fraction(_))));
-        assert!(matches!(parse("2001-01-01T00:00:00"), Err(TimeError::Syntax(_))));
+        assert!(matches!(
+            parse("2001-02-29T00:00:00Z"),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse("2001-01-01T00:00:60Z"),
+            Err(TimeError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse("2001-01-01T00:00:00.5Z"),
+            Err(TimeError::Fraction(_))
+        ));
+        assert!(matches!(
+            parse("2001-01-01T00:00:00"),
+            Err(TimeError::Syntax(_))
+        ));
         assert!(matches!(
             parse("2106-02-07T06:28:16Z"),
             Err(TimeError::NotRepresentable(_))
@@ -222,6 +232,9 @@ mod tests {
             parse("1969-12-31T23:59:59Z"),
             Err(TimeError::NotRepresentable(_))
         ));
-        assert!(matches!(parse("4294967296"), Err(TimeError::NotRepresentable(_))));
+        assert!(matches!(
+            parse("4294967296"),
+            Err(TimeError::NotRepresentable(_))
+        ));
     }
 }

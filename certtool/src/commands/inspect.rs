@@ -112,10 +112,7 @@ pub fn request_summary(request: &CertificateRequest) -> report::RequestSummary {
     let body = request.cert.clone().unwrap_or_default();
     report::RequestSummary {
         identity: ca::certificate_identity(&body),
-        public_key: body
-            .key_data
-            .as_deref()
-            .and_then(|k| k.try_into().ok()),
+        public_key: body.key_data.as_deref().and_then(|k| k.try_into().ok()),
         pop_ids: body.gameserver_datacenter_ids,
     }
 }

@@ -88,7 +88,10 @@ pub fn cert_text(s: &CertSummary, now: u64) -> String {
     line("Identity . . . . ", identity_text(&s.identity));
     match &s.public_key {
         Some(pk) => line("Public key . . . ", key_line(pk)),
-        None => line("Public key . . . ", "(not a 32-byte Ed25519 key)".to_owned()),
+        None => line(
+            "Public key . . . ",
+            "(not a 32-byte Ed25519 key)".to_owned(),
+        ),
     }
     line("Created. . . . . ", time_text(s.time_created));
     line("Expires. . . . . ", time_text(s.time_expiry));
@@ -98,7 +101,10 @@ pub fn cert_text(s: &CertSummary, now: u64) -> String {
         Status::NotYetValid => "not yet valid",
         Status::Undated => "no validity times",
     };
-    line("Status . . . . . ", format!("{status} (at {})", format_rfc3339(now)));
+    line(
+        "Status . . . . . ",
+        format!("{status} (at {})", format_rfc3339(now)),
+    );
     line(
         "CA key ID. . . . ",
         s.ca_key_id
@@ -119,7 +125,10 @@ pub fn cert_text(s: &CertSummary, now: u64) -> String {
         line("POP ID(s). . . . ", pop_codes(&s.pop_ids).join(" "));
     }
     if s.has_private_key {
-        line("Private key. . . ", "included (private_key_data)".to_owned());
+        line(
+            "Private key. . . ",
+            "included (private_key_data)".to_owned(),
+        );
     }
     out
 }
@@ -163,16 +172,22 @@ pub struct RequestSummary {
 /// The `#` lines describing a request.
 pub fn request_text(r: &RequestSummary) -> String {
     let mut out = String::from("#Certificate request\n");
-    out.push_str(&format!("#Identity . . . . : {}\n", match &r.identity {
-        Err(IdentityError::Absent) => "(none)".to_owned(),
-        other => identity_text(other),
-    }));
+    out.push_str(&format!(
+        "#Identity . . . . : {}\n",
+        match &r.identity {
+            Err(IdentityError::Absent) => "(none)".to_owned(),
+            other => identity_text(other),
+        }
+    ));
     match &r.public_key {
         Some(pk) => out.push_str(&format!("#Public key . . . : {}\n", key_line(pk))),
         None => out.push_str("#Public key . . . : (not a 32-byte Ed25519 key)\n"),
     }
     if !r.pop_ids.is_empty() {
-        out.push_str(&format!("#POP ID(s). . . . : {}\n", pop_codes(&r.pop_ids).join(" ")));
+        out.push_str(&format!(
+            "#POP ID(s). . . . : {}\n",
+            pop_codes(&r.pop_ids).join(" ")
+        ));
     }
     out
 }

@@ -15,7 +15,8 @@ pub fn run(args: &RevokeArgs) -> Result<()> {
         (Some(id), _) => id,
         (None, Some(path)) => {
             let text = files::read_text(path)?;
-            let signed = pem::read_cert_pem(&text).with_context(|| format!("{}", path.display()))?;
+            let signed =
+                pem::read_cert_pem(&text).with_context(|| format!("{}", path.display()))?;
             let summary = ca::inspect(&signed, None)?;
             if let Ok(id) = &summary.identity {
                 comment.push(id.to_string());

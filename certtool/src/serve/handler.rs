@@ -80,13 +80,22 @@ impl Service {
                 o.response = o.response.with_header("Allow", "GET, HEAD");
                 o
             }
-            _ => Outcome::text(404, format!("no route {}; try POST {SIGN_PATH} or GET {CA_PATH}", req.path)),
+            _ => Outcome::text(
+                404,
+                format!(
+                    "no route {}; try POST {SIGN_PATH} or GET {CA_PATH}",
+                    req.path
+                ),
+            ),
         }
     }
 
     fn sign(&self, req: &Request, now: u64) -> Outcome {
         let Some(allowed) = self.authorize(req) else {
-            let mut o = Outcome::text(401, "a valid 'Authorization: Bearer <token>' header is required");
+            let mut o = Outcome::text(
+                401,
+                "a valid 'Authorization: Bearer <token>' header is required",
+            );
             o.response = o
                 .response
                 .with_header("WWW-Authenticate", "Bearer realm=\"sockworks-cert\"");
@@ -118,7 +127,12 @@ impl Service {
         self.tokens.authorize(token.trim().as_bytes())
     }
 
-    fn sign_for(&self, allowed: &Allowed, body: &[u8], now: u64) -> Result<(String, Identity), SignError> {
+    fn sign_for(
+        &self,
+        allowed: &Allowed,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(String, Identity), SignError> {
         let request = issuance::decode_request(body)?;
         let identity = match issuance::requested_identity(&request)? {
             Some(id) if allowed.permits(&id.to_string()) => id,

@@ -288,7 +288,9 @@ fn parse_head(head: &str) -> Result<Head, HttpError> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(HttpError::Malformed("request line is not 'METHOD /path HTTP/1.1'"));
+        return Err(HttpError::Malformed(
+            "request line is not 'METHOD /path HTTP/1.1'",
+        ));
     };
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(HttpError::Malformed("bad method"));

@@ -45,12 +45,18 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     files::check_private(&args.ca_key).context("refusing to start")?;
     let ca_key = load_private_key(&args.ca_key).context("CA key")?;
     let tokens = Tokens::load(&args.tokens)?;
-    ensure!(args.max_connections >= 1, "--max-connections must be at least 1");
+    ensure!(
+        args.max_connections >= 1,
+        "--max-connections must be at least 1"
+    );
     ensure!(
         (1..=MAX_BODY_LIMIT).contains(&args.max_body),
         "--max-body must be 1 to {MAX_BODY_LIMIT} bytes"
     );
-    ensure!(args.read_timeout >= 1, "--read-timeout must be at least 1 second");
+    ensure!(
+        args.read_timeout >= 1,
+        "--read-timeout must be at least 1 second"
+    );
     let now = u32::try_from(clock::unix_now()).context("the clock is past 2106")?;
     issuance::expiry_after(now, args.days).context("--days")?;
     let pop_ids = issuance::pop_ids(&args.pop)?;
@@ -202,8 +208,8 @@ fn drain_and_close(mut stream: TcpStream, timeout: Duration) {
 fn reject_busy(mut stream: TcpStream, peer: SocketAddr) {
     eprintln!("sockworks-cert: {peer} -> 503 too many connections");
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let response = Response::text(503, "too many connections; retry later")
-        .with_header("Retry-After", "1");
+    let response =
+        Response::text(503, "too many connections; retry later").with_header("Retry-After", "1");
     let _ = http::write_response(&mut stream, &response);
     let _ = stream.shutdown(Shutdown::Write);
 }

@@ -61,7 +61,10 @@ fn signs_a_pem_request_for_an_allowed_identity() {
     assert_eq!(summary.time_created, Some(NOW as u32));
     assert_eq!(summary.time_expiry, Some(NOW as u32 + 2 * 86_400));
     assert_eq!(summary.ca_key_id, Some(s.ca_key.key_id()));
-    assert_eq!(summary.public_key, Some(CaKey::from_seed([9; 32]).public_key()));
+    assert_eq!(
+        summary.public_key,
+        Some(CaKey::from_seed([9; 32]).public_key())
+    );
 }
 
 #[test]
@@ -85,7 +88,12 @@ fn refuses_missing_and_unknown_tokens_with_401() {
     for token in [None, Some("nope-nope-nope-nope"), Some("")] {
         let o = s.handle(&post(token, request_for("str:player-1")), NOW);
         assert_eq!(o.response.status, 401);
-        assert!(o.response.headers.iter().any(|(n, _)| *n == "WWW-Authenticate"));
+        assert!(
+            o.response
+                .headers
+                .iter()
+                .any(|(n, _)| *n == "WWW-Authenticate")
+        );
     }
     let mut basic = post(None, request_for("str:player-1"));
     basic
@@ -100,7 +108,11 @@ fn refuses_identities_outside_the_token_and_malformed_bodies_with_400() {
     let o = s.handle(&post(Some(PLAYER_TOKEN), request_for("str:server-1")), NOW);
     assert_eq!(o.response.status, 400);
     assert!(String::from_utf8_lossy(&o.response.body).contains("may not get"));
-    for body in [&b""[..], b"hello", b"-----BEGIN SOCKWORKS CERT REQUEST-----\n!!\n"] {
+    for body in [
+        &b""[..],
+        b"hello",
+        b"-----BEGIN SOCKWORKS CERT REQUEST-----\n!!\n",
+    ] {
         let o = s.handle(&post(Some(PLAYER_TOKEN), body.to_vec()), NOW);
         assert_eq!(o.response.status, 400, "{body:?}");
     }

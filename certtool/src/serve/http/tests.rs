@@ -88,7 +88,10 @@ fn answers_100_continue_before_the_body_is_sent() {
     let (mut s, _) = listener.accept().expect("invariant: accept");
     let r = read_request(&mut s, &Limits::default());
     assert_eq!(r.expect("request").body, b"ok");
-    assert_eq!(&client.join().expect("client"), b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert_eq!(
+        &client.join().expect("client"),
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    );
 }
 
 #[test]
@@ -98,10 +101,19 @@ fn maps_malformed_requests_to_statuses() {
         (b"GARBAGE\r\n\r\n", Some(400)),
         (b"GET http://x/ HTTP/1.1\r\n\r\n", Some(400)),
         (b"GET / HTTP/2.0\r\n\r\n", Some(505)),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", Some(411)),
-        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", Some(400)),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Some(411),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            Some(400),
+        ),
         (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", Some(400)),
-        (b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nshort", Some(400)),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nshort",
+            Some(400),
+        ),
     ];
     for (bytes, status) in cases {
         let (r, _) = exchange(bytes, Limits::default());
