@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a CA key pair: the private key (OpenSSH PEM, mode 0600) to --out, the public
-    /// key line to stdout and to <out>.pub.
+    /// key line to stdout and to OUT.pub.
     GenCa(GenKeyArgs),
     /// Generate an end-entity key pair (same files as gen-ca), e.g. for `request` or `issue`.
     GenKey(GenKeyArgs),
@@ -41,7 +41,7 @@ pub enum Command {
 /// `gen-ca` and `gen-key`.
 #[derive(Debug, Args)]
 pub struct GenKeyArgs {
-    /// Private key file to create (mode 0600); the public key goes to <OUT>.pub.
+    /// Private key file to create (mode 0600); the public key goes to OUT.pub.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Replace existing files.
@@ -53,7 +53,7 @@ pub struct GenKeyArgs {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct SubjectKey {
-    /// The public key to certify: "ssh-ed25519 AAAA... [comment]".
+    /// The public key to certify: "ssh-ed25519 AAAA... comment" (the comment is optional).
     #[arg(long, value_name = "LINE")]
     pub pub_key: Option<String>,
     /// A file holding the public key line (or the OpenSSH private key) to certify.
@@ -89,7 +89,8 @@ pub struct IssueArgs {
     #[command(flatten)]
     pub subject: SubjectKey,
     /// The identity the certificate names, in GNS's string form: str:NAME, steamid:N,
-    /// ip:ADDR[:PORT], gen:HEX, xboxpwid:ID, psn:N. Required unless --request names one.
+    /// ip:ADDR or ip:ADDR:PORT, gen:HEX, xboxpwid:ID, psn:N. Required unless --request names
+    /// one.
     #[arg(long, value_name = "IDENTITY")]
     pub identity: Option<String>,
     /// App ids the certificate is valid for (open-source GNS peers check 0).
@@ -172,7 +173,7 @@ pub struct ServeArgs {
     /// The CA private key (must not be readable by group or others).
     #[arg(long, value_name = "FILE")]
     pub ca_key: PathBuf,
-    /// Tokens file: lines of '<token> <identity pattern>', e.g. 'k3y... str:player-*'.
+    /// Tokens file: lines of 'TOKEN PATTERN', e.g. 'k3y... str:player-*' ('*' matches any run).
     #[arg(long, value_name = "FILE")]
     pub tokens: PathBuf,
     /// Address to listen on (port 0 picks a free port; the address is printed on stdout).

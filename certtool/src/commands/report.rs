@@ -85,7 +85,7 @@ fn pop_codes(ids: &[u32]) -> Vec<String> {
 pub fn cert_text(s: &CertSummary, now: u64) -> String {
     let mut out = String::new();
     let mut line = |name: &str, value: String| out.push_str(&format!("#{name}: {value}\n"));
-    line("Identity . . . . ", identity_text(&s.identity));
+    // GNS's order (public key, created, expires, CA key id, apps, POPs), ours interleaved.
     match &s.public_key {
         Some(pk) => line("Public key . . . ", key_line(pk)),
         None => line(
@@ -93,6 +93,7 @@ pub fn cert_text(s: &CertSummary, now: u64) -> String {
             "(not a 32-byte Ed25519 key)".to_owned(),
         ),
     }
+    line("Identity . . . . ", identity_text(&s.identity));
     line("Created. . . . . ", time_text(s.time_created));
     line("Expires. . . . . ", time_text(s.time_expiry));
     let status = match Status::of(s, now) {
