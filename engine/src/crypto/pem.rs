@@ -238,8 +238,20 @@ fn public_blob(public_key: &[u8; PUBLIC_KEY_LEN]) -> Vec<u8> {
     blob
 }
 
-/// An Ed25519 private key in GNS's OpenSSH form (`OpenSSHBinaryWriteEd25519Private`).
+/// An Ed25519 private key in GNS's OpenSSH form (`OpenSSHBinaryWriteEd25519Private`): no
+/// comment, no padding. GNS reads it; OpenSSH does not (see [`write_openssh_private_key_padded`]).
 pub fn write_openssh_private_key(seed: &[u8; 32]) -> String {
+    openssh_private_key(seed, None)
+}
+
+/// The key as `ssh-keygen` writes it (comment, padding to 8 bytes, LF lines): both OpenSSH and
+/// GNS read this form, OpenSSH does not read GNS's own.
+pub fn write_openssh_private_key_padded(seed: &[u8; 32], comment: &str) -> String {
+    openssh_private_key(seed, Some(comment))
+}
+
+/// `comment: None` is GNS's layout, `Some` OpenSSH's.
+fn openssh_private_key(seed: &[u8; 32], comment: Option<&str>) -> String {
     let public = IdentityKey::from_seed(*seed).public_bytes();
     let mut private = Vec::with_capacity(128);
     private.extend_from_slice(&OPENSSH_CHECK.to_be_bytes());
@@ -248,6 +260,14 @@ pub fn write_openssh_private_key(seed: &[u8; 32]) -> String {
     let mut secret = seed.to_vec();
     secret.extend_from_slice(&public);
     put_string(&mut private, &secret);
+    if let Some(comment) = comment {
+        put_string(&mut private, comment.as_bytes());
+        let mut pad = 1u8;
+        while private.len() % 8 != 0 {
+            private.push(pad);
+            pad += 1;
+        }
+    }
     let mut body = OPENSSH_MAGIC.to_vec();
     put_string(&mut body, b"none");
     put_string(&mut body, b"none");
@@ -255,7 +275,10 @@ pub fn write_openssh_private_key(seed: &[u8; 32]) -> String {
     body.extend_from_slice(&1u32.to_be_bytes());
     put_string(&mut body, &public_blob(&public));
     put_string(&mut body, &private);
-    encode_pem(PRIVATE_KEY_PEM_TYPE, &body, "\r\n", false)
+    match comment {
+        None => encode_pem(PRIVATE_KEY_PEM_TYPE, &body, "\r\n", false),
+        Some(_) => encode_pem(PRIVATE_KEY_PEM_TYPE, &body, "\n", false),
+    }
 }
 
 /// Reads an unencrypted OpenSSH Ed25519 private key; returns its 32-byte seed. As GNS: both

@@ -182,3 +182,13 @@ fn cert_blocks() {
     assert_eq!(read_cert_request_pem(&text).unwrap(), req);
     assert_eq!(read_cert_pem(&text), Err(PemError::NoBlock(CERT_PEM_TYPE)));
 }
+
+#[test]
+fn openssh_layout_reads_back() {
+    let pem = write_openssh_private_key_padded(&[0x42; 32], "ca@sockworks");
+    assert_eq!(read_openssh_private_key(&pem).unwrap(), [0x42; 32]);
+    let body = decode_pem(&pem, PRIVATE_KEY_PEM_TYPE).unwrap();
+    let private_len = u32::from_be_bytes(body[94..98].try_into().unwrap());
+    assert_eq!(private_len % 8, 0);
+    assert!(!pem.contains('\r'));
+}
