@@ -28,6 +28,7 @@ pub(crate) mod ring_backend;
 pub(crate) mod rustcrypto_backend;
 pub(crate) mod schedule;
 pub(crate) mod session;
+pub mod trust;
 
 pub use aead::{
     AeadBackend, CipherSetupError, DirectionKeys, IV_LEN, KEY_LEN, OpenError, OpenItem,
@@ -45,6 +46,7 @@ pub use pem::PemError;
 pub use replay::{CommitOutcome, ReplayCheck, ReplayWindow};
 pub use schedule::SessionKeys;
 pub use session::SessionCipher;
+pub use trust::{TrustError, TrustStore, TrustedCa};
 
 /// Why a handshake's key exchange failed once the peer's certificate checked out: the typed
 /// cause of `HandshakeError::BadCrypt` (GNS end reason `Remote_BadCrypt`, 4002). Certificate
