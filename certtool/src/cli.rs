@@ -179,12 +179,16 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on stdout).
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// Validity of issued certificates, in days.
+    /// Validity of issued certificates, in days from their time_created.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub days: u32,
     /// App ids put in issued certificates.
     #[arg(long, value_name = "IDS", value_delimiter = ',', default_value = "0")]
     pub app: Vec<u32>,
+    /// Seconds to date certificates back (time_created = now - SECS), so that peers whose
+    /// clocks run a little behind the CA's accept them at once.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub backdate: u32,
     /// POP codes put in issued certificates [default: the request's].
     #[arg(long, value_name = "CODES", value_delimiter = ',')]
     pub pop: Vec<String>,

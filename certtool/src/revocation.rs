@@ -1,12 +1,7 @@
-//! The revocation list: key ids (GNS's, §2.2) that a Sockworks trust configuration refuses,
-//! whether the key is a CA's or a certificate's.
-//!
-//! ```text
-//! # Sockworks revoked key ids: one decimal key id per line; '#' starts a comment.
-//! 12927724014486389073  # 2025-03-01T10:00:00Z str:player-7 key leaked
-//! 4410237510373461012   # 2025-03-02T08:30:00Z
-//! ```
-//!
+//! The revocation list file: key ids (GNS's, §2.2) that a Sockworks trust configuration
+//! refuses, whether the key is a CA's or a certificate's. The text format (one decimal key id
+//! per line, `#` comments) is the engine's (`sockworks_engine::crypto::revocation`), so the
+//! trust configuration parses exactly what this writes; this module does the file handling.
 //! The file is only ever appended to; a key id already listed is not added twice.
 
 use std::collections::BTreeSet;
@@ -15,9 +10,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// The first line of a new list.
-pub const HEADER: &str =
-    "# Sockworks revoked key ids: one decimal key id per line; '#' starts a comment.\n";
+pub use sockworks_engine::crypto::revocation::{HEADER, RevocationListError, entry, parse};
 
 /// Why a revocation list could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -32,55 +25,30 @@ pub enum RevocationError {
         cause: io::Error,
     },
     /// A line that is neither blank, a comment, nor a key id.
-    #[error("revocation list line {line}: '{text}' is not a decimal key id")]
+    #[error("{path}: {cause}")]
     Syntax {
-        /// 1-based line number.
-        line: usize,
-        /// The offending text.
-        text: String,
+        /// The list file.
+        path: String,
+        /// The line.
+        cause: RevocationListError,
     },
     /// A comment that would break the one-line format.
     #[error("the comment must be one line")]
     MultilineComment,
 }
 
-/// Parses a list's text into the set of revoked key ids.
-pub fn parse(text: &str) -> Result<BTreeSet<u64>, RevocationError> {
-    let mut ids = BTreeSet::new();
-    for (i, raw) in text.lines().enumerate() {
-        let content = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
-        if content.is_empty() {
-            continue;
-        }
-        let id = content
-            .parse::<u64>()
-            .map_err(|_| RevocationError::Syntax {
-                line: i + 1,
-                text: content.to_owned(),
-            })?;
-        ids.insert(id);
-    }
-    Ok(ids)
-}
-
 /// Reads a list file; a missing file is an empty list.
 pub fn load(path: &Path) -> Result<BTreeSet<u64>, RevocationError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text),
+        Ok(text) => parse(&text).map_err(|cause| RevocationError::Syntax {
+            path: path.display().to_string(),
+            cause,
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeSet::new()),
         Err(cause) => Err(RevocationError::Io {
             path: path.display().to_string(),
             cause,
         }),
-    }
-}
-
-/// One entry: the key id, then the comment.
-pub fn entry(key_id: u64, comment: &str) -> String {
-    if comment.is_empty() {
-        format!("{key_id}\n")
-    } else {
-        format!("{key_id:<20}  # {comment}\n")
     }
 }
 
@@ -136,11 +104,13 @@ mod tests {
 
     #[test]
     fn refuses_garbage_lines_and_multiline_comments() {
-        assert!(matches!(
-            parse("# x\n12\nabc # y\n"),
-            Err(RevocationError::Syntax { line: 3, .. })
-        ));
         let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "# x\n12\nabc # y\n").unwrap();
+        assert!(matches!(
+            load(&bad),
+            Err(RevocationError::Syntax { cause, .. }) if cause.line == 3
+        ));
         assert!(matches!(
             append(&dir.path().join("r"), 1, "a\nb"),
             Err(RevocationError::MultilineComment)

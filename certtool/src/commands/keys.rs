@@ -1,12 +1,16 @@
-//! `gen-ca` and `gen-key`: an Ed25519 key pair from the OS's randomness, the private key in
-//! GNS's OpenSSH form (mode 0600), the public key line (`ssh-ed25519 … ID<keyid>`) on stdout
-//! and in `<out>.pub`.
+//! `gen-ca` and `gen-key`: an Ed25519 key pair from the OS's randomness, the private key as an
+//! unencrypted OpenSSH key (mode 0600), the public key line (`ssh-ed25519 … ID<keyid>`) on
+//! stdout and in `<out>.pub`.
+//!
+//! The private key is written in `ssh-keygen`'s layout (comment and padding), which both GNS
+//! and OpenSSH read; GNS's own padding-less layout is refused by `ssh-keygen`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use sockworks_engine::crypto::ca::CaKey;
+use sockworks_engine::crypto::pem;
 
 use crate::cli::GenKeyArgs;
 use crate::files;
@@ -35,7 +39,9 @@ pub fn generate(args: &GenKeyArgs, role: KeyRole) -> Result<()> {
             }
         }
     }
-    files::write_private(&args.out, &key.to_pem(), args.force)?;
+    let private =
+        pem::write_openssh_private_key_padded(&key.seed(), &format!("ID{}", key.key_id()));
+    files::write_private(&args.out, &private, args.force)?;
     files::write_public(&pub_path, &format!("{line}\n"), args.force)?;
     println!("{line}");
     let what = match role {

@@ -34,8 +34,10 @@ pub struct Service {
     pub app_ids: Vec<u32>,
     /// POP ids put in every certificate (`None`: the request's).
     pub pop_ids: Option<Vec<u32>>,
-    /// Validity of each certificate, from the moment it is signed.
+    /// Validity of each certificate, in days from its `time_created`.
     pub days: u32,
+    /// `time_created` is this many seconds before the moment of signing (clock skew).
+    pub backdate: u32,
 }
 
 /// A response and what to log about it (never the token).
@@ -150,7 +152,8 @@ impl Service {
             })?,
         };
         let created = u32::try_from(now)
-            .map_err(|_| SignError::Internal("the clock is past 2106".to_owned()))?;
+            .map_err(|_| SignError::Internal("the clock is past 2106".to_owned()))?
+            .saturating_sub(self.backdate);
         let expiry = issuance::expiry_after(created, self.days)
             .map_err(|e| SignError::Internal(e.to_string()))?;
         let signed = issuance::sign_request(

@@ -66,6 +66,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         app_ids: args.app.clone(),
         pop_ids: (!pop_ids.is_empty()).then_some(pop_ids),
         days: args.days,
+        backdate: args.backdate,
     };
     let limits = Limits {
         max_body: args.max_body,

@@ -67,6 +67,21 @@ fn gen_ca_writes_a_0600_key_prints_its_id_and_never_overwrites() {
     assert_eq!(line, key.public_key_line());
     assert!(line.starts_with("ssh-ed25519 AAAA"));
     assert!(line.ends_with(&format!(" ID{}", ca::key_id(&key.public_key()))));
+    // OpenSSH reads our key files (GNS's own layout it refuses).
+    if let Ok(out) = std::process::Command::new("ssh-keygen")
+        .args(["-y", "-f"])
+        .arg(&key_path)
+        .output()
+    {
+        let derived = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let b64 = line.split(' ').nth(1).unwrap();
+        assert_eq!(derived.split(' ').nth(1).map(str::trim), Some(b64));
+    }
     assert_eq!(
         fs::read_to_string(dir.path().join("ca.key.pub"))
             .unwrap()

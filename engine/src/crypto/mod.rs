@@ -23,6 +23,7 @@ pub mod negotiate;
 pub(crate) mod null;
 pub mod pem;
 pub(crate) mod replay;
+pub mod revocation;
 pub(crate) mod ring_backend;
 #[cfg(feature = "rustcrypto")]
 pub(crate) mod rustcrypto_backend;

@@ -19,6 +19,7 @@ fn service() -> Service {
         app_ids: vec![0, 480],
         pop_ids: None,
         days: 2,
+        backdate: 0,
     }
 }
 
@@ -149,4 +150,18 @@ fn routes_methods_and_paths() {
     assert_eq!(get(CA_PATH, "POST").status, 405);
     assert_eq!(get(SIGN_PATH, "GET").status, 405);
     assert_eq!(get("/", "GET").status, 404);
+}
+
+#[test]
+fn backdates_time_created_for_clock_skew() {
+    let s = Service {
+        backdate: 300,
+        ..service()
+    };
+    let o = s.handle(&post(Some(PLAYER_TOKEN), request_for("str:player-7")), NOW);
+    assert_eq!(o.response.status, 200, "{}", o.note);
+    let signed = pem::read_cert_pem(&String::from_utf8_lossy(&o.response.body)).unwrap();
+    let summary = ca::inspect(&signed, None).unwrap();
+    assert_eq!(summary.time_created, Some(NOW as u32 - 300));
+    assert_eq!(summary.time_expiry, Some(NOW as u32 - 300 + 2 * 86_400));
 }
