@@ -98,16 +98,21 @@ pub fn read_private(path: &Path) -> Result<String, FileError> {
 /// Writes a private key: created with mode 0600 (never briefly wider); an existing file is
 /// refused, or replaced with `force`.
 pub fn write_private(path: &Path, contents: &str, force: bool) -> Result<(), FileError> {
-    write_new(path, contents, force, 0o600)
+    write_new(path, contents.as_bytes(), force, 0o600)
 }
 
 /// Writes a public file (certificate, request, public key) with mode 0644, with the same
 /// overwrite rule as [`write_private`].
 pub fn write_public(path: &Path, contents: &str, force: bool) -> Result<(), FileError> {
+    write_new(path, contents.as_bytes(), force, 0o644)
+}
+
+/// [`write_public`] for bytes (raw protobuf).
+pub fn write_public_bytes(path: &Path, contents: &[u8], force: bool) -> Result<(), FileError> {
     write_new(path, contents, force, 0o644)
 }
 
-fn write_new(path: &Path, contents: &str, force: bool, mode: u32) -> Result<(), FileError> {
+fn write_new(path: &Path, contents: &[u8], force: bool, mode: u32) -> Result<(), FileError> {
     if force {
         match fs::remove_file(path) {
             Ok(()) => {}
@@ -127,7 +132,7 @@ fn write_new(path: &Path, contents: &str, force: bool, mode: u32) -> Result<(), 
                 io_err(path)(e)
             }
         })?;
-    file.write_all(contents.as_bytes())
+    file.write_all(contents)
         .and_then(|()| file.sync_all())
         .map_err(io_err(path))
 }

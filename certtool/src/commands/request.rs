@@ -19,14 +19,7 @@ pub fn run(args: &RequestArgs) -> Result<()> {
     if args.raw {
         // invariant: clap makes --raw require --out.
         let out = args.out.as_deref().context("--raw needs --out")?;
-        if args.force {
-            let _ = std::fs::remove_file(out);
-        }
-        if out.exists() {
-            return Err(files::FileError::Exists(out.to_path_buf()).into());
-        }
-        std::fs::write(out, request.encode_to_vec())
-            .with_context(|| format!("{}", out.display()))?;
+        files::write_public_bytes(out, &request.encode_to_vec(), args.force)?;
         return Ok(());
     }
     let summary = super::inspect::request_summary(&request);
