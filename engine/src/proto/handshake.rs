@@ -511,3 +511,6 @@ impl PendingAccept {
 #[cfg(test)]
 #[path = "handshake/tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "handshake/trust_tests.rs"]
+mod trust_tests;
