@@ -147,10 +147,8 @@ impl TrustStore {
     }
 
     /// GNS's chain check of a CA-signed certificate (`CertStore_CheckCert`) plus
-    /// `time_created` and the CA's app scope: the trusted, unrevoked CA `ca_key_id` names
-    /// signed exactly `signed.cert`, and `cert` (its decoded body, already checked for key
-    /// type and length) is within its validity period at `unix_now`, not revoked, and not
-    /// outside the CA's scope for `app_id`. Returns the CA key id.
+    /// `time_created` and the CA's app scope: [`TrustStore::check_signature`], then
+    /// [`TrustStore::check_cert`] on the decoded body. Returns the CA key id.
     pub fn check(
         &self,
         signed: &CertificateSigned,
@@ -158,6 +156,17 @@ impl TrustStore {
         app_id: u32,
         unix_now: Option<u64>,
     ) -> Result<u64, TrustError> {
+        let ca = self.check_signature(signed, unix_now)?;
+        self.check_cert(ca, cert, app_id, unix_now)
+    }
+
+    /// The part GNS does before decoding the certificate (`CertStore_CheckCASignature`): the
+    /// trusted, unrevoked, unexpired CA that `ca_key_id` names signed exactly `signed.cert`.
+    pub fn check_signature(
+        &self,
+        signed: &CertificateSigned,
+        unix_now: Option<u64>,
+    ) -> Result<&TrustedCa, TrustError> {
         let id = signed.ca_key_id.ok_or(TrustError::NoCaKeyId)?;
         let ca = self
             .cas
@@ -183,6 +192,20 @@ impl TrustStore {
         }
         let bytes = signed.cert.as_deref().unwrap_or_default();
         verify_signature(&ca.public_key, bytes, sig).map_err(|_| TrustError::BadSignature)?;
+        Ok(ca)
+    }
+
+    /// The checks on the decoded body of a certificate `ca` signed: validity period at
+    /// `unix_now`, its key not revoked, our `app_id` within the CA's scope (the cert's own
+    /// app list is checked for every cert, signed or not, by the handshake).
+    pub fn check_cert(
+        &self,
+        ca: &TrustedCa,
+        cert: &Certificate,
+        app_id: u32,
+        unix_now: Option<u64>,
+    ) -> Result<u64, TrustError> {
+        let now = unix_now.ok_or(TrustError::NoClock)?;
         let expiry = cert.time_expiry.unwrap_or(0);
         if u64::from(expiry) < now {
             return Err(TrustError::Expired { expiry, now });
@@ -194,16 +217,16 @@ impl TrustStore {
         if let Some(key) = cert
             .key_data
             .as_deref()
-            .and_then(|k| <&[u8; 32]>::try_from(k).ok())
+            .and_then(|k| <&[u8; PUBLIC_KEY_LEN]>::try_from(k).ok())
             && self.is_revoked(ca_key_id(key))
         {
             return Err(TrustError::RevokedKey(ca_key_id(key)));
         }
-        // GNS's `CheckCertAppID` scope half; the cert's own list is checked for everyone.
+        // GNS's `CheckCertAppID`, scope half.
         if !ca.app_ids.is_empty() && !ca.app_ids.contains(&app_id) {
             return Err(TrustError::AppNotInCaScope(app_id));
         }
-        Ok(id)
+        Ok(ca.key_id())
     }
 }
 
