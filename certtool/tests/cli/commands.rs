@@ -475,3 +475,51 @@ fn bad_inputs_fail_cleanly() {
     fs::write(d.join("bad.list"), "not-a-number\n").unwrap();
     run(d, &["revoke", "--key-id", "1", "--list", "bad.list"]).fails_with("line 1");
 }
+
+#[test]
+fn issued_certs_pass_the_engines_trust_store_until_revoked() {
+    use sockworks_engine::crypto::trust::{TrustError, TrustStore, TrustedCa};
+    use sockworks_engine::wire::proto::Certificate;
+
+    let dir = keys();
+    let d = dir.path();
+    run(
+        d,
+        &[
+            "issue",
+            "--ca-key",
+            "ca.key",
+            "--pub-key-file",
+            "peer.key.pub",
+            "--identity",
+            "str:srv",
+            "--out",
+            "c.pem",
+        ],
+    )
+    .ok();
+    let signed = pem::read_cert_pem(&fs::read_to_string(d.join("c.pem")).unwrap()).unwrap();
+    let cert = Certificate::decode(signed.cert.as_deref().unwrap()).unwrap();
+    let ca_public =
+        pem::read_public_key(&fs::read_to_string(d.join("ca.key.pub")).unwrap()).unwrap();
+    let now = u64::from(cert.time_created.unwrap()) + 60;
+
+    let load = || {
+        let mut store = TrustStore::new();
+        store.add_ca(TrustedCa::new(ca_public));
+        let text = fs::read_to_string(d.join("revoked.txt")).unwrap_or_default();
+        for id in sockworks_engine::crypto::revocation::parse(&text).unwrap() {
+            store.revoke(id);
+        }
+        store
+    };
+    assert_eq!(
+        load().check(&signed, &cert, 0, Some(now)),
+        Ok(ca::key_id(&ca_public))
+    );
+    run(d, &["revoke", "--cert", "c.pem", "--list", "revoked.txt"]).ok();
+    assert!(matches!(
+        load().check(&signed, &cert, 0, Some(now)),
+        Err(TrustError::RevokedKey(_))
+    ));
+}
