@@ -102,6 +102,10 @@ pub struct IssueArgs {
     /// Validity.
     #[command(flatten)]
     pub validity: ValidityArgs,
+    /// Put this private key (the certified key's) into the certificate's private_key_data,
+    /// making the cert+key bundle SetCertificate takes; --out is then written with mode 0600.
+    #[arg(long, value_name = "FILE")]
+    pub with_private_key: Option<PathBuf>,
     /// Write the certificate here instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -2,6 +2,8 @@
 //! certificate request, signed by the CA key; printed as GNS's certtool prints certificates
 //! (the `STEAMDATAGRAM CERT` block, then `#` lines describing it).
 
+use std::path::Path;
+
 use anyhow::{Context, Result, anyhow, bail};
 use sockworks_engine::crypto::ca::{self, CaKey, CertParams};
 use sockworks_engine::crypto::pem;
@@ -47,8 +49,35 @@ pub fn run(args: &IssueArgs) -> Result<()> {
             )?
         }
     };
-    let text = certificate_text(&signed, &ca_key, now)?;
-    emit(args.out.as_deref(), &text, args.force)
+    let Some(key_path) = &args.with_private_key else {
+        let text = certificate_text(&signed, &ca_key, now)?;
+        return emit(args.out.as_deref(), &text, args.force);
+    };
+    let bundle = with_private_key(signed, key_path)?;
+    let text = certificate_text(&bundle, &ca_key, now)?;
+    match &args.out {
+        Some(out) => Ok(files::write_private(out, &text, args.force)?),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Adds the certified key's private half as `private_key_data` (the 32-byte seed GNS's
+/// `SetCertificate` reads); the key must be the one the certificate names. The field is
+/// outside the signed bytes, so the signature still verifies.
+fn with_private_key(mut signed: CertificateSigned, key_path: &Path) -> Result<CertificateSigned> {
+    let key = load_private_key(key_path).context("--with-private-key")?;
+    let summary = ca::inspect(&signed, None)?;
+    if summary.public_key != Some(key.public_key()) {
+        bail!(
+            "--with-private-key {} is not the key the certificate certifies",
+            key_path.display()
+        );
+    }
+    signed.private_key_data = Some(key.seed().to_vec());
+    Ok(signed)
 }
 
 /// The certificate block followed by GNS-style `#` lines, as `issue` and `serve` return it.
@@ -74,7 +103,7 @@ fn subject_public_key(args: &IssueArgs) -> Result<[u8; 32]> {
 
 fn from_request(
     ca_key: &CaKey,
-    path: &std::path::Path,
+    path: &Path,
     identity: Option<Identity>,
     args: &IssueArgs,
     pop_ids: Vec<u32>,

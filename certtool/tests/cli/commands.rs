@@ -523,3 +523,32 @@ fn issued_certs_pass_the_engines_trust_store_until_revoked() {
         Err(TrustError::RevokedKey(_))
     ));
 }
+
+#[test]
+fn with_private_key_makes_a_0600_bundle_that_still_verifies() {
+    let dir = keys();
+    let d = dir.path();
+    let args = [
+        "issue",
+        "--ca-key",
+        "ca.key",
+        "--pub-key-file",
+        "peer.key.pub",
+        "--identity",
+        "str:srv",
+    ];
+    let mut bundle_args = args.to_vec();
+    bundle_args.extend(["--with-private-key", "peer.key", "--out", "bundle.pem"]);
+    run(d, &bundle_args).ok();
+    assert_eq!(mode(&d.join("bundle.pem")), 0o600);
+    let signed = pem::read_cert_pem(&fs::read_to_string(d.join("bundle.pem")).unwrap()).unwrap();
+    let peer = CaKey::from_pem(&fs::read_to_string(d.join("peer.key")).unwrap()).unwrap();
+    assert_eq!(signed.private_key_data, Some(peer.seed().to_vec()));
+    let ca_key = CaKey::from_pem(&fs::read_to_string(d.join("ca.key")).unwrap()).unwrap();
+    let s = ca::inspect(&signed, Some(&ca_key.public_key())).unwrap();
+    assert_eq!(s.signature_valid, Some(true));
+    assert!(s.has_private_key);
+    let mut wrong = args.to_vec();
+    wrong.extend(["--with-private-key", "ca.key"]);
+    run(d, &wrong).fails_with("not the key the certificate certifies");
+}
