@@ -50,6 +50,25 @@ pub enum CertError {
     /// A cert naming a non-localhost identity must list at least one app ID.
     #[error("certificate names an identity but lists no app IDs")]
     IdentityWithoutAppIds,
+    /// A CA signature is present but not trusted, and the policy requires trust (GNS: "Bad
+    /// cert: …").
+    #[error("Bad cert: {0}")]
+    Untrusted(super::trust::TrustError),
+    /// The identity in the cert does not parse (GNS: "Bad cert identity").
+    #[error("Bad cert identity: {0}")]
+    BadIdentity(crate::wire::identity::IdentityError),
+    /// The cert names another identity than the peer claims or we connected to.
+    #[error("Cert was issued to {cert}, not {expected}")]
+    IdentityMismatch {
+        /// The cert's identity.
+        cert: String,
+        /// The identity claimed or expected.
+        expected: String,
+    },
+    /// A CA-signed cert without an identity, which GNS only allows for anonymous game servers
+    /// scoped to POPs.
+    #[error("Certs with no identity can only be anonymous gameservers")]
+    SignedWithoutIdentity,
     /// The cert is not CA-signed and the authentication policy (`IP_AllowWithoutAuth`) refuses
     /// unsigned certs from this peer; the handshake raises it, not [`check_peer_cert`].
     #[error("unsigned certificate not allowed")]

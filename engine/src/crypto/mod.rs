@@ -15,29 +15,39 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod aead;
+pub mod ca;
 pub mod cert;
 pub mod kdf;
 pub mod keys;
 pub mod negotiate;
 pub(crate) mod null;
+pub mod pem;
 pub(crate) mod replay;
+pub mod revocation;
 pub(crate) mod ring_backend;
 #[cfg(feature = "rustcrypto")]
 pub(crate) mod rustcrypto_backend;
 pub(crate) mod schedule;
 pub(crate) mod session;
+pub mod trust;
 
 pub use aead::{
     AeadBackend, CipherSetupError, DirectionKeys, IV_LEN, KEY_LEN, OpenError, OpenItem,
     PacketCipher, Role, SealError, SealItem, TAG_LEN, packet_nonce,
 };
+pub use ca::{
+    CaKey, CertParams, CertSummary, IssueError, IssuePolicy, inspect, issue, issue_for_request,
+    key_id, make_request,
+};
 pub use cert::{CaStatus, CertError, CryptInfoError, PeerCert, PeerCryptInfo};
 pub use kdf::{KdfInput, KeySchedule};
 pub use keys::{EphemeralKeyPair, IdentityKey, KeyError};
 pub use negotiate::NegotiationError;
+pub use pem::PemError;
 pub use replay::{CommitOutcome, ReplayCheck, ReplayWindow};
 pub use schedule::SessionKeys;
 pub use session::SessionCipher;
+pub use trust::{TrustError, TrustStore, TrustedCa};
 
 /// Why a handshake's key exchange failed once the peer's certificate checked out: the typed
 /// cause of `HandshakeError::BadCrypt` (GNS end reason `Remote_BadCrypt`, 4002). Certificate

@@ -133,6 +133,10 @@ pub struct Endpoint {
     /// Secrets: ephemeral keys (from the caller's [`SecretSeed`], never from `rng`).
     secret_rng: ChaCha20Rng,
     identity: LocalIdentity,
+    /// Trusted CAs and revocations peers' certificates are checked against.
+    trust: crate::crypto::TrustStore,
+    /// A (monotonic, Unix seconds) pair from the caller: wall-clock time for cert validity.
+    wall_clock: Option<(Timestamp, u64)>,
     challenge: ChallengeKey,
     ids: IdAllocator,
     /// Each connection with its bookkeeping ([`meta::ConnMeta`]).
@@ -200,6 +204,8 @@ impl Endpoint {
             rng,
             secret_rng,
             identity: LocalIdentity::anonymous(identity_seed),
+            trust: crate::crypto::TrustStore::new(),
+            wall_clock: None,
             challenge: ChallengeKey::new(secret),
             ids: IdAllocator::new(config.shard_bits, config.shard),
             connections: HashMap::default(),
@@ -297,12 +303,28 @@ impl Endpoint {
         server: Transmit,
         config: Option<ConnectionConfig>,
     ) {
+        self.connect_with_id_expecting(now, id, server, config, None);
+    }
+
+    /// [`Endpoint::connect_with_id`] to a server that must prove `expected` identity with its
+    /// certificate (`None`: any).
+    pub fn connect_with_id_expecting(
+        &mut self,
+        now: Timestamp,
+        id: ConnectionId,
+        server: Transmit,
+        config: Option<ConnectionConfig>,
+        expected: Option<crate::wire::identity::Identity>,
+    ) {
         let id = id.get();
         let Transmit { local, to: server } = server;
         let config = config.unwrap_or(self.config.connection);
         let secrets = self.secrets();
         let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
-        let hs = ClientHandshake::new(id, server, &self.identity, secrets, ciphers);
+        let mut hs = ClientHandshake::new(id, server, &self.identity, secrets, ciphers);
+        if let Some(e) = expected {
+            hs.expect_remote_identity(e);
+        }
         let conn = Connection::client(now, server, config, hs);
         self.connections.insert(id, Slot::new(conn, local));
         self.collect(id);
@@ -547,6 +569,7 @@ impl Endpoint {
     }
 }
 
+mod auth;
 mod meta;
 mod receive;
 

@@ -16,22 +16,24 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::crypto::cert::{
-    PROTOCOL_VERSION, check_peer_cert, crypt_info, default_self_issued, sign_crypt_info,
-    verify_peer_crypt_info,
-};
+use crate::crypto::ca::certificate_identity;
+use crate::crypto::cert::{PROTOCOL_VERSION, crypt_info, default_self_issued, sign_crypt_info};
 use crate::crypto::kdf::derive;
 use crate::crypto::negotiate::{client_accept_cipher, server_choose_cipher};
 use crate::crypto::{
-    CaStatus, CertError, CryptoError, EphemeralKeyPair, IdentityKey, KdfInput, PeerCert,
-    PeerCryptInfo, Role, SessionKeys,
+    CertError, CryptoError, EphemeralKeyPair, IdentityKey, KdfInput, PeerCert, PeerCryptInfo, Role,
+    SessionKeys,
 };
 use crate::time::Timestamp;
 use crate::wire::identity::Identity;
 use crate::wire::proto::{
-    CertificateSigned, ChallengeReply, ChallengeRequest, Cipher, ConnectOk, ConnectRequest,
-    CryptInfoSigned,
+    Certificate, CertificateSigned, ChallengeReply, ChallengeRequest, Cipher, ConnectOk,
+    ConnectRequest, CryptInfoSigned,
 };
+
+mod verify;
+pub use verify::PeerAuth;
+use verify::verify_peer;
 
 /// Oldest protocol version GNS talks to.
 pub const MIN_PEER_PROTOCOL: u32 = 8;
@@ -74,6 +76,8 @@ impl HandshakeError {
         match self {
             Self::Missing(_) | Self::WrongConnection => end_reason::MISC_GENERIC,
             Self::BadProtocolVersion(_) => end_reason::REMOTE_BAD_PROTOCOL_VERSION,
+            // GNS: a cert that does not decode is a crypt failure, not a cert one.
+            Self::BadCert(CertError::Missing | CertError::Decode) => end_reason::REMOTE_BAD_CRYPT,
             Self::BadCert(_) => end_reason::REMOTE_BAD_CERT,
             Self::BadCrypt(_) | Self::BadServerConnectionId(_) => end_reason::REMOTE_BAD_CRYPT,
         }
@@ -121,10 +125,61 @@ impl LocalIdentity {
         }
     }
 
+    /// An identity presenting a CA-issued certificate (our CLI's or CA service's output) with
+    /// the private key `seed`: the cert must decode, certify `seed`'s public key and name a
+    /// non-localhost identity, which becomes ours. Trust in its CA is the peers' business.
+    pub fn with_ca_certificate(
+        seed: [u8; 32],
+        cert: CertificateSigned,
+    ) -> Result<Self, LocalCertError> {
+        let bytes = cert
+            .cert
+            .as_deref()
+            .ok_or(LocalCertError::Cert(CertError::Missing))?;
+        let body = <Certificate as prost::Message>::decode(bytes)
+            .map_err(|_| LocalCertError::Cert(CertError::Decode))?;
+        let key = IdentityKey::from_seed(seed);
+        if body.key_data.as_deref() != Some(key.public_bytes().as_slice()) {
+            return Err(LocalCertError::KeyMismatch);
+        }
+        let identity = certificate_identity(&body).map_err(|_| LocalCertError::NoIdentity)?;
+        if matches!(identity, Identity::Invalid)
+            || matches!(&identity, Identity::IpAddress(a) if a.ip().is_loopback())
+        {
+            return Err(LocalCertError::NoIdentity);
+        }
+        Ok(LocalIdentity {
+            key,
+            cert,
+            identity,
+        })
+    }
+
     /// The certificate we send.
     pub fn cert(&self) -> &CertificateSigned {
         &self.cert
     }
+
+    /// Whether our cert carries a CA signature (else it is GNS's self-issued kind).
+    pub fn is_ca_signed(&self) -> bool {
+        self.cert.ca_signature.is_some()
+    }
+}
+
+/// Why a certificate cannot be used as ours (`SetCertificate`'s refusals).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalCertError {
+    /// The certificate is missing or does not decode.
+    #[error("{0}")]
+    Cert(CertError),
+    /// It certifies another key than our private key (GNS: "Cert has invalid public key" /
+    /// "Private key doesn't match cert").
+    #[error("certificate is for another key than the private key")]
+    KeyMismatch,
+    /// It names no identity, or localhost (GNS uses unsigned certs for those).
+    #[error("certificate names no identity")]
+    NoIdentity,
 }
 
 /// Per-connection secrets: an X25519 key pair and the crypt-info nonce, from the caller's RNG.
@@ -174,56 +229,13 @@ pub struct Established {
     pub peer_protocol: u32,
     /// Peer's certificate was not CA-signed (`Unauthenticated` flag).
     pub unauthenticated: bool,
+    /// Key id of the trusted CA that signed the peer's certificate.
+    pub trusted_ca: Option<u64>,
 }
 
 /// A key-exchange failure of any crypto layer, typed (`map_err` cannot chain two `From`s).
 fn bad_crypt(e: impl Into<CryptoError>) -> HandshakeError {
     HandshakeError::BadCrypt(e.into())
-}
-
-/// Checks the peer's certificate and signed crypt info under the policy.
-fn check_peer(
-    cert: Option<&CertificateSigned>,
-    crypt: Option<&CryptInfoSigned>,
-    from: SocketAddr,
-    policy: &AuthPolicy,
-) -> Result<(PeerCert, PeerCryptInfo), HandshakeError> {
-    let cert = cert.ok_or(HandshakeError::Missing("cert"))?;
-    let crypt = crypt.ok_or(HandshakeError::Missing("crypt"))?;
-    let peer_cert = check_peer_cert(cert, policy.app_id, &[])?;
-    if !matches!(peer_cert.ca, CaStatus::Signed { .. }) {
-        let allowed = if from.ip().is_loopback() {
-            policy
-                .allow_without_auth
-                .max(policy.localhost_allow_without_auth)
-        } else {
-            policy.allow_without_auth
-        };
-        if allowed < 1 {
-            return Err(HandshakeError::BadCert(CertError::UnsignedNotAllowed));
-        }
-    }
-    let info = verify_peer_crypt_info(crypt, &peer_cert).map_err(bad_crypt)?;
-    if info.protocol_version < MIN_PEER_PROTOCOL {
-        return Err(HandshakeError::BadProtocolVersion(info.protocol_version));
-    }
-    Ok((peer_cert, info))
-}
-
-/// The peer's identity: from its cert, else from the message; an anonymous localhost identity
-/// (or none) becomes the peer's real address (GNS, spec §2.3 step 3-4).
-fn remote_identity(cert: &PeerCert, message_identity: Option<&str>, from: SocketAddr) -> Identity {
-    let named = cert
-        .cert
-        .identity_string
-        .as_deref()
-        .or(message_identity)
-        .and_then(|s| Identity::parse(s).ok());
-    match named {
-        Some(Identity::IpAddress(a)) if a.ip().is_loopback() => Identity::IpAddress(from),
-        Some(Identity::Invalid) | None => Identity::IpAddress(from),
-        Some(id) => id,
-    }
 }
 
 fn rtt_sample(now: Timestamp, echoed: Option<u64>, extra_delay: u64) -> Option<Duration> {
@@ -245,6 +257,7 @@ pub struct ClientHandshake {
     ciphers: &'static [Cipher],
     server_protocol: Option<u32>,
     server: SocketAddr,
+    expected_remote: Option<Identity>,
 }
 
 impl ClientHandshake {
@@ -266,7 +279,14 @@ impl ClientHandshake {
             ciphers,
             server_protocol: None,
             server,
+            expected_remote: None,
         }
+    }
+
+    /// Requires the server's certificate to name `identity` (connecting to a specific
+    /// server, not just an address); a mismatch ends with `Remote_BadCert`.
+    pub fn expect_remote_identity(&mut self, identity: Identity) {
+        self.expected_remote = Some(identity);
     }
 
     /// Our connection id.
@@ -315,12 +335,12 @@ impl ClientHandshake {
     }
 
     /// Handles a ConnectOK: verifies the server and derives the session keys.
-    pub fn on_connect_ok(
+    pub fn on_connect_ok<'a>(
         &self,
         now: Timestamp,
         ok: &ConnectOk,
         local: &LocalIdentity,
-        policy: &AuthPolicy,
+        auth: impl Into<PeerAuth<'a>>,
     ) -> Result<(Established, Option<Duration>), HandshakeError> {
         if ok.client_connection_id != Some(self.local_id) {
             return Err(HandshakeError::WrongConnection);
@@ -329,7 +349,15 @@ impl ClientHandshake {
         if remote_id & 0xffff == 0 {
             return Err(HandshakeError::BadServerConnectionId(remote_id));
         }
-        let (cert, info) = check_peer(ok.cert.as_ref(), ok.crypt.as_ref(), self.server, policy)?;
+        let peer = verify_peer(
+            ok.cert.as_ref(),
+            ok.crypt.as_ref(),
+            ok.identity_string.as_deref(),
+            self.server,
+            self.expected_remote.as_ref(),
+            auth.into(),
+        )?;
+        let (cert, info) = (&peer.cert, &peer.info);
         if let Some(v) = self.server_protocol
             && v != info.protocol_version
         {
@@ -363,9 +391,10 @@ impl ClientHandshake {
             keys: SessionKeys::from_schedule(&schedule, Role::Client),
             cipher,
             remote_id,
-            remote_identity: remote_identity(&cert, ok.identity_string.as_deref(), self.server),
+            remote_identity: peer.identity.clone(),
             peer_protocol: info.protocol_version,
-            unauthenticated: !matches!(cert.ca, CaStatus::Signed { .. }),
+            unauthenticated: peer.trusted_ca.is_none(),
+            trusted_ca: peer.trusted_ca,
         };
         Ok((established, rtt))
     }
@@ -384,6 +413,8 @@ pub struct PendingAccept {
     pub peer_protocol: u32,
     /// Client's certificate was not CA-signed.
     pub unauthenticated: bool,
+    /// Key id of the trusted CA that signed the client's certificate.
+    pub trusted_ca: Option<u64>,
     request_timestamp: Option<u64>,
     received_at: Timestamp,
     cert: PeerCert,
@@ -391,21 +422,30 @@ pub struct PendingAccept {
 }
 
 /// Verifies a ConnectRequest from `from` (the challenge is the endpoint's job).
-pub fn check_connect_request(
+pub fn check_connect_request<'a>(
     now: Timestamp,
     req: &ConnectRequest,
     from: SocketAddr,
-    policy: &AuthPolicy,
+    auth: impl Into<PeerAuth<'a>>,
 ) -> Result<PendingAccept, HandshakeError> {
     let remote_id = req.client_connection_id.filter(|id| *id != 0);
     let remote_id = remote_id.ok_or(HandshakeError::Missing("client_connection_id"))?;
-    let (cert, info) = check_peer(req.cert.as_ref(), req.crypt.as_ref(), from, policy)?;
+    let peer = verify_peer(
+        req.cert.as_ref(),
+        req.crypt.as_ref(),
+        req.identity_string.as_deref(),
+        from,
+        None,
+        auth.into(),
+    )?;
+    let (cert, info) = (peer.cert, peer.info);
     Ok(PendingAccept {
         remote_id,
-        remote_identity: remote_identity(&cert, req.identity_string.as_deref(), from),
+        remote_identity: peer.identity,
         ping_est_ms: req.ping_est_ms,
         peer_protocol: info.protocol_version,
-        unauthenticated: !matches!(cert.ca, CaStatus::Signed { .. }),
+        unauthenticated: peer.trusted_ca.is_none(),
+        trusted_ca: peer.trusted_ca,
         request_timestamp: req.my_timestamp,
         received_at: now,
         cert,
@@ -462,6 +502,7 @@ impl PendingAccept {
             remote_identity: self.remote_identity.clone(),
             peer_protocol: self.peer_protocol,
             unauthenticated: self.unauthenticated,
+            trusted_ca: self.trusted_ca,
         };
         Ok((ok, established))
     }
@@ -470,3 +511,6 @@ impl PendingAccept {
 #[cfg(test)]
 #[path = "handshake/tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "handshake/trust_tests.rs"]
+mod trust_tests;

@@ -4,9 +4,10 @@
 
 use super::{ConnError, Connection, Role, State};
 use crate::crypto::ReplayWindow;
+use crate::crypto::TrustStore;
 use crate::crypto::negotiate::cipher_preferences;
 use crate::proto::end_reason;
-use crate::proto::handshake::{Established, LocalIdentity, SessionSecrets};
+use crate::proto::handshake::{Established, LocalIdentity, PeerAuth, SessionSecrets};
 use crate::time::Timestamp;
 use crate::wire::control::ControlMessage;
 use crate::wire::proto::{ConnectionClosed, NoConnection};
@@ -71,11 +72,19 @@ impl Connection {
         self.set_state(now, State::Connected);
     }
 
-    /// A control message the endpoint routed to this connection.
-    pub fn handle_control(&mut self, now: Timestamp, msg: &ControlMessage, local: &LocalIdentity) {
+    /// A control message the endpoint routed to this connection; `trust` and `unix_now`
+    /// (wall-clock seconds, if the caller gave one) judge the server's certificate.
+    pub fn handle_control(
+        &mut self,
+        now: Timestamp,
+        msg: &ControlMessage,
+        local: &LocalIdentity,
+        trust: &TrustStore,
+        unix_now: Option<u64>,
+    ) {
         match msg {
             ControlMessage::ChallengeReply(reply) => self.on_challenge_reply(now, reply, local),
-            ControlMessage::ConnectOk(ok) => self.on_connect_ok(now, ok, local),
+            ControlMessage::ConnectOk(ok) => self.on_connect_ok(now, ok, local, trust, unix_now),
             ControlMessage::ChallengeRequest(_) | ControlMessage::ConnectRequest(_) => {
                 self.on_repeated_request(now)
             }
@@ -120,6 +129,8 @@ impl Connection {
         now: Timestamp,
         ok: &crate::wire::proto::ConnectOk,
         local: &LocalIdentity,
+        trust: &TrustStore,
+        unix_now: Option<u64>,
     ) {
         match self.state {
             State::Connecting => {}
@@ -136,7 +147,12 @@ impl Connection {
             self.drops.control_ignored += 1;
             return;
         };
-        match hs.on_connect_ok(now, ok, local, &self.config.auth) {
+        let auth = PeerAuth {
+            policy: &self.config.auth,
+            trust,
+            unix_now,
+        };
+        match hs.on_connect_ok(now, ok, local, auth) {
             Ok((est, rtt)) => {
                 if let Some(rtt) = rtt {
                     self.snp.record_ping_sample(now, rtt);

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 
 use rand_core::Rng;
 
+use super::auth::unix_time;
 use super::meta::Admitted;
 use super::{Endpoint, LocalSocket, NO_CONNECTION_SPAM_INTERVAL, Slot};
 use crate::crypto::cert::PROTOCOL_VERSION;
 use crate::proto::connection::Connection;
 use crate::proto::end_reason;
-use crate::proto::handshake::check_connect_request;
+use crate::proto::handshake::{PeerAuth, check_connect_request};
 use crate::time::Timestamp;
 use crate::wire::control::{ControlMessage, decode_control};
 use crate::wire::packet::{AEAD_TAG_LEN, DATA_HEADER_LEN, PacketKind, classify, receiver_id};
@@ -69,7 +70,9 @@ impl Endpoint {
     fn route(&mut self, now: Timestamp, id: u32, msg: &ControlMessage) -> bool {
         match self.connections.get_mut(&id) {
             Some(s) => {
-                s.conn.handle_control(now, msg, &self.identity);
+                let unix_now = unix_time(self.wall_clock, now);
+                s.conn
+                    .handle_control(now, msg, &self.identity, &self.trust, unix_now);
                 self.collect(id);
                 true
             }
@@ -176,7 +179,12 @@ impl Endpoint {
             return;
         };
         let config = listener.connection;
-        match check_connect_request(now, req, from, &config.auth) {
+        let auth = PeerAuth {
+            policy: &config.auth,
+            trust: &self.trust,
+            unix_now: unix_time(self.wall_clock, now),
+        };
+        match check_connect_request(now, req, from, auth) {
             Ok(pending) => {
                 let admitted = match &listener.admission {
                     None => None,

@@ -408,3 +408,6 @@ fn the_same_public_seed_gives_different_secrets_and_the_same_public_values() {
         cb.connect(now, server.into(), None).unwrap()
     );
 }
+
+#[path = "trust_tests.rs"]
+mod trust_tests;
