@@ -93,10 +93,8 @@ fn valid_chain_is_trusted() {
     assert!(!p.unauthenticated);
     assert_eq!(p.remote_identity, Identity::parse("str:alice").unwrap());
     // Without a clock nothing CA-signed can be trusted.
-    let (code, text) = (|| {
-        let e = check(&request(&client), &strict(), None).unwrap_err();
-        (e.end_reason(), e.to_string())
-    })();
+    let e = check(&request(&client), &strict(), None).unwrap_err();
+    let (code, text) = (e.end_reason(), e.to_string());
     assert_eq!(code, end_reason::REMOTE_BAD_CERT);
     assert!(text.contains("wall-clock"), "{text}");
 }
