@@ -3,11 +3,12 @@
 # already there: a C compiler (ring's assembly) and, for interop/ (the crate
 # game-networking-sockets builds Valve's C++ GNS with cmake and bindgen), cmake, protoc with
 # libprotobuf, OpenSSL, pkg-config and libclang; python3 for the C ABI's ctypes client test
-# (capi/c/echo_client.py). Needs root or sudo only when something is
+# (capi/c/echo_client.py); openssh-client so the certificate tool's tests check that ssh-keygen
+# reads its key files. Needs root or sudo only when something is
 # missing. The Rust toolchain itself must already be installed (rustup or Debian's cargo).
 set -euo pipefail
 
-pkgs=(build-essential cmake protobuf-compiler libprotobuf-dev libssl-dev pkg-config clang libclang-dev python3)
+pkgs=(build-essential cmake protobuf-compiler libprotobuf-dev libssl-dev pkg-config clang libclang-dev python3 openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
