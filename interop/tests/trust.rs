@@ -13,6 +13,11 @@
 //! The Sockworks side is the protocol core over a blocking UDP socket, as in
 //! `sockworks_vs_gns.rs`. Every wait is bounded (`LIMIT` here, `process::WAIT` for the peer).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
