@@ -18,6 +18,8 @@
 //!   CA and set `require_trusted`: each side verifies one more Ed25519 signature (the CA's over
 //!   the peer's certificate) and decodes a longer certificate.
 //!
+//! `reference/ed25519-verify` is one such verify alone, the unit of the difference.
+//!
 //! `server/*` counts only the server endpoint's calls (what a game server spends per
 //! connecting client); `both-sides/*` counts client and server. The endpoints are rebuilt,
 //! untimed, every [`PER_ENDPOINT`] handshakes so connection tables stay small.
@@ -28,11 +30,13 @@
     reason = "benchmarks measure wall-clock time"
 )]
 
+use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sockworks_engine::crypto::ca::{CaKey, CertParams, issue};
+use sockworks_engine::crypto::keys::verify_signature;
 use sockworks_engine::crypto::{IdentityKey, TrustStore, TrustedCa};
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::proto::endpoint::{Endpoint, EndpointConfig};
@@ -226,6 +230,17 @@ fn handshake(c: &mut Criterion) {
             });
         }
     }
+    // The unit of the difference: what one more Ed25519 verify (the CA's signature over a
+    // certificate of the size we issue) costs on this machine, in the same run.
+    let ca = CaKey::from_seed([9; 32]);
+    let cert = ca_identity(&ca, "str:bench-client", [1; 32]).cert().clone();
+    let (body, sig) = (
+        cert.cert.unwrap_or_default(),
+        cert.ca_signature.unwrap_or_default(),
+    );
+    g.bench_function("reference/ed25519-verify", |b| {
+        b.iter(|| verify_signature(&ca.public_key(), black_box(&body), black_box(&sig)))
+    });
     g.finish();
 }
 
