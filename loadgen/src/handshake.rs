@@ -1,17 +1,37 @@
-//! An in-memory GNS handshake for the pipeline mode: the engine's own handshake steps
-//! (`proto::handshake`) over encoded and decoded control messages — certificates, signatures,
-//! X25519, the GNS key schedule — with no network and no timers. Secrets come from a seeded RNG.
+//! An in-memory GNS handshake for the pipeline and handshake modes: the engine's own handshake
+//! steps (`proto::handshake`) over encoded and decoded control messages — certificates,
+//! signatures, X25519, the GNS key schedule — with no network and no timers. Secrets come
+//! from a seeded RNG.
+//!
+//! Each step is timed on the side that runs it, so the handshake mode reports the server's
+//! CPU per handshake apart from the client's:
+//!
+//! ```text
+//!  client: on_challenge_reply, encode ConnectRequest          (client time)
+//!  server: decode, check_connect_request, accept, encode OK   (server time)
+//!  client: decode ConnectOK, on_connect_ok, key the ciphers   (client time)
+//! ```
+//!
+//! With [`Certs::CaSigned`] both sides present certificates from one CA and require the
+//! peer's to chain to it: one more Ed25519 verify per side, and longer certificates.
+
+use std::time::Duration;
 
 use anyhow::bail;
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
+use sockworks_engine::crypto::ca::{CaKey, CertParams, issue};
 use sockworks_engine::crypto::negotiate::cipher_preferences;
-use sockworks_engine::crypto::{AeadBackend, EphemeralKeyPair, SessionCipher};
+use sockworks_engine::crypto::{
+    AeadBackend, EphemeralKeyPair, IdentityKey, SessionCipher, TrustStore, TrustedCa,
+};
 use sockworks_engine::proto::handshake::{
-    AuthPolicy, ClientHandshake, Established, LocalIdentity, SessionSecrets, check_connect_request,
+    AuthPolicy, ClientHandshake, Established, LocalIdentity, PeerAuth, SessionSecrets,
+    check_connect_request,
 };
 use sockworks_engine::time::Timestamp;
 use sockworks_engine::wire::control::{ControlMessage, decode_control};
+use sockworks_engine::wire::identity::Identity;
 use sockworks_engine::wire::proto::ChallengeReply;
 
 /// One side's keyed ciphers, as a connected endpoint holds them.
@@ -30,6 +50,97 @@ pub(crate) struct Session {
     pub client: Endpoint,
     /// Server side.
     pub server: Endpoint,
+}
+
+/// Which certificates both sides present and require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Certs {
+    /// GNS's self-issued certificates, unsigned peers allowed (open-source GNS's only kind).
+    Anonymous,
+    /// Certificates from one CA; each side trusts the CA and requires a trusted peer.
+    CaSigned,
+}
+
+/// The long-lived part of both sides: identities, policy, trust (made once, not per
+/// handshake, as a server keeps one identity for all its connections).
+pub(crate) struct Sides {
+    certs: Certs,
+    client: LocalIdentity,
+    server: LocalIdentity,
+    policy: AuthPolicy,
+    trust: TrustStore,
+}
+
+/// Unix time of the handshakes (inside the CA-signed certificates' validity).
+const UNIX_NOW: u64 = 1_750_000_000;
+
+fn ca_identity(ca: &CaKey, name: &str, seed: [u8; 32]) -> anyhow::Result<LocalIdentity> {
+    let params = CertParams {
+        identity: Some(Identity::parse(name)?),
+        public_key: IdentityKey::from_seed(seed).public_bytes(),
+        app_ids: vec![0],
+        pop_ids: Vec::new(),
+        time_created: 1_700_000_000,
+        time_expiry: 1_800_000_000,
+    };
+    Ok(LocalIdentity::with_ca_certificate(
+        seed,
+        issue(ca, &params)?,
+    )?)
+}
+
+impl Sides {
+    /// Both sides' identities and trust for `certs`, keys from `rng`.
+    pub(crate) fn new(certs: Certs, rng: &mut ChaCha8Rng) -> anyhow::Result<Self> {
+        let (client_seed, server_seed) = (seed32(rng), seed32(rng));
+        let mut trust = TrustStore::new();
+        let (client, server) = match certs {
+            Certs::Anonymous => (
+                LocalIdentity::anonymous(client_seed),
+                LocalIdentity::anonymous(server_seed),
+            ),
+            Certs::CaSigned => {
+                let ca = CaKey::from_seed(seed32(rng));
+                trust.add_ca(TrustedCa::new(ca.public_key()));
+                trust.require_trusted = true;
+                (
+                    ca_identity(&ca, "str:loadgen-client", client_seed)?,
+                    ca_identity(&ca, "str:loadgen-server", server_seed)?,
+                )
+            }
+        };
+        Ok(Sides {
+            certs,
+            client,
+            server,
+            policy: AuthPolicy::default(),
+            trust,
+        })
+    }
+
+    fn auth(&self) -> PeerAuth<'_> {
+        PeerAuth {
+            policy: &self.policy,
+            trust: &self.trust,
+            unix_now: Some(UNIX_NOW),
+        }
+    }
+}
+
+/// CPU time of one handshake, by side.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cost {
+    /// Decoding the ConnectRequest, checking it, accepting, encoding the ConnectOK.
+    pub server: Duration,
+    /// Building the ConnectRequest, checking the ConnectOK, keying the ciphers.
+    pub client: Duration,
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, other: Cost) {
+        self.server += other.server;
+        self.client += other.client;
+    }
 }
 
 fn seed32(rng: &mut ChaCha8Rng) -> [u8; 32] {
@@ -55,11 +166,10 @@ fn conn_id(rng: &mut ChaCha8Rng) -> u32 {
     }
 }
 
-/// Sends `msg` through the real encoder and decoder, as the wire would.
-fn over_wire(msg: ControlMessage) -> anyhow::Result<ControlMessage> {
-    let mut out = Vec::with_capacity(256);
+fn encode(msg: ControlMessage) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
     msg.encode(&mut out)?;
-    Ok(decode_control(&out)?)
+    Ok(out)
 }
 
 fn keyed(est: Established, backend: AeadBackend, local_id: u32) -> anyhow::Result<Endpoint> {
@@ -72,41 +182,64 @@ fn keyed(est: Established, backend: AeadBackend, local_id: u32) -> anyhow::Resul
 }
 
 /// Runs the handshake (ConnectRequest / ConnectOK over encoded control messages) and returns
-/// keyed endpoints.
-pub(crate) fn connect(rng: &mut ChaCha8Rng, backend: AeadBackend) -> anyhow::Result<Session> {
+/// keyed endpoints and what each side spent.
+pub(crate) fn connect(
+    rng: &mut ChaCha8Rng,
+    backend: AeadBackend,
+    sides: &Sides,
+) -> anyhow::Result<(Session, Cost)> {
     let prefs = cipher_preferences(0)?;
-    let policy = AuthPolicy::default();
     let now = Timestamp::from_micros(1_000_000);
     let (client_addr, server_addr) = ("127.0.0.1:50000".parse()?, "127.0.0.1:27015".parse()?);
-    let client_identity = LocalIdentity::anonymous(seed32(rng));
-    let server_identity = LocalIdentity::anonymous(seed32(rng));
     let (client_id, server_id) = (conn_id(rng), conn_id(rng));
+    let (client_secrets, server_secrets) = (secrets(rng), secrets(rng));
+    let challenge = rng.next_u64();
+    let mut cost = Cost::default();
 
-    let mut client = ClientHandshake::new(
-        client_id,
-        server_addr,
-        &client_identity,
-        secrets(rng),
-        prefs,
-    );
+    let t = crate::now();
+    let mut client =
+        ClientHandshake::new(client_id, server_addr, &sides.client, client_secrets, prefs);
     let reply = ChallengeReply {
         connection_id: Some(client_id),
-        challenge: Some(rng.next_u64()),
+        challenge: Some(challenge),
         your_timestamp: None,
         protocol_version: Some(13),
     };
-    let (req, _) = client.on_challenge_reply(now, &reply, &client_identity, None)?;
-    let ControlMessage::ConnectRequest(req) = over_wire(req.into())? else {
+    let (req, _) = client.on_challenge_reply(now, &reply, &sides.client, None)?;
+    let req = encode(req.into())?;
+    cost.client += t.elapsed();
+
+    let t = crate::now();
+    let ControlMessage::ConnectRequest(req) = decode_control(&req)? else {
         bail!("expected a ConnectRequest");
     };
-    let pending = check_connect_request(now, &req, client_addr, &policy)?;
-    let (ok, server) = pending.accept(now, server_id, &server_identity, &secrets(rng), prefs)?;
-    let ControlMessage::ConnectOk(ok) = over_wire(ok.into())? else {
+    let pending = check_connect_request(now, &req, client_addr, sides.auth())?;
+    let (ok, server) = pending.accept(now, server_id, &sides.server, &server_secrets, prefs)?;
+    let ok = encode(ok.into())?;
+    cost.server += t.elapsed();
+
+    let t = crate::now();
+    let ControlMessage::ConnectOk(ok) = decode_control(&ok)? else {
         bail!("expected a ConnectOK");
     };
-    let (client_est, _) = client.on_connect_ok(now, &ok, &client_identity, &policy)?;
-    Ok(Session {
-        client: keyed(client_est, backend, client_id)?,
-        server: keyed(server, backend, server_id)?,
-    })
+    let (client_est, _) = client.on_connect_ok(now, &ok, &sides.client, sides.auth())?;
+    let client_trusts_server = client_est.trusted_ca.is_some();
+    let client = keyed(client_est, backend, client_id)?;
+    cost.client += t.elapsed();
+
+    // `require_trusted` refuses untrusted peers, so this only guards the set-up itself.
+    let ca_signed = sides.certs == Certs::CaSigned;
+    if ca_signed != server.trusted_ca.is_some() || ca_signed != client_trusts_server {
+        bail!(
+            "{:?}: a side's trust in its peer is not what the set-up says",
+            sides.certs
+        );
+    }
+    Ok((
+        Session {
+            client,
+            server: keyed(server, backend, server_id)?,
+        },
+        cost,
+    ))
 }

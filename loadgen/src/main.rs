@@ -8,6 +8,9 @@
 //! - `api`: the same load through the public `sockworks` API.
 //! - `pipeline`: the per-packet codec + crypto path in memory (handshake material, SNP framing,
 //!   batched AES-256-GCM, decode), to measure CPU per packet without the kernel.
+//! - `handshake`: CPU per handshake in memory (the engine's handshake steps over encoded
+//!   control messages), server side and client side apart; `--ca-certs` runs CA-signed
+//!   handshakes interleaved with anonymous ones and prints both with their ratio.
 //!
 //! Servers under real load (see `versus`): `--server gns|sockworks`, `--clients gns|sockworks`,
 //! `--compare`, `--target`, and `--serve ADDR` (the Sockworks echo server alone).
@@ -38,6 +41,8 @@ enum Mode {
     Pipeline,
     /// The same echo load through the public `sockworks` API (app threads, queues, poll groups).
     Api,
+    /// CPU per handshake, in memory (`--connections` handshakes; `--ca-certs` adds CA-signed).
+    Handshake,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -100,6 +105,10 @@ struct Args {
     /// AEAD backend.
     #[arg(long, value_enum, default_value_t = Backend::Ring)]
     backend: Backend,
+    /// pipeline, handshake: CA-signed certificates that each side requires to chain to a
+    /// trusted CA (handshake mode: beside anonymous ones, interleaved, with the ratio).
+    #[arg(long)]
+    ca_certs: bool,
     /// RNG seed for every key and id.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -210,6 +219,7 @@ fn main() -> anyhow::Result<()> {
         Mode::Udp => run_udp(&args),
         Mode::Pipeline => run_pipeline(&args),
         Mode::Api => run_api(&args),
+        Mode::Handshake => run_handshakes(&args),
     }
 }
 
@@ -442,10 +452,16 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
 
+    let certs = if args.ca_certs {
+        handshake::Certs::CaSigned
+    } else {
+        handshake::Certs::Anonymous
+    };
+    let sides = handshake::Sides::new(certs, &mut rng)?;
     let t0 = now();
     let mut flows = Vec::with_capacity(args.connections as usize);
     for i in 0..args.connections {
-        let session = handshake::connect(&mut rng, backend)?;
+        let (session, _) = handshake::connect(&mut rng, backend, &sides)?;
         flows.push(pipeline::Flow::new(session, i, args.batch));
     }
     let handshake_time = t0.elapsed();
@@ -471,7 +487,7 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
         args.connections, args.backend, args.message_size, args.batch
     );
     println!(
-        "  handshakes  {:>10.0} /s  ({:.1} us each, both sides)",
+        "  handshakes  {:>10.0} /s  ({:.1} us each, both sides, {certs:?} certs)",
         f64::from(args.connections) / handshake_time.as_secs_f64(),
         handshake_time.as_secs_f64() * 1e6 / f64::from(args.connections)
     );
@@ -495,5 +511,80 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
         tally.sent - tally.delivered
     );
     ensure!(tally.sent == tally.delivered, "messages lost");
+    Ok(())
+}
+
+/// GNS 1.6's server CPU per handshake with real GNS clients, measured earlier on this machine
+/// (issue 13); printed beside ours for scale, not measured by this run.
+const GNS_SERVER_US_PER_HANDSHAKE: f64 = 764.0;
+
+/// `--mode handshake`: `--connections` handshakes of each kind, interleaved one by one so
+/// that both kinds see the same machine state; the first tenth (at least one) is warm-up.
+fn run_handshakes(args: &Args) -> anyhow::Result<()> {
+    use handshake::{Certs, Cost, Sides};
+    ensure!(args.connections > 0, "connections must be > 0");
+    let backend = match args.backend {
+        Backend::Ring => AeadBackend::Ring,
+        Backend::Rustcrypto => AeadBackend::RustCrypto,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let kinds: &[Certs] = if args.ca_certs {
+        &[Certs::Anonymous, Certs::CaSigned]
+    } else {
+        &[Certs::Anonymous]
+    };
+    let sides = kinds
+        .iter()
+        .map(|k| Sides::new(*k, &mut rng))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let warmup = (args.connections / 10).max(1);
+    let mut costs = vec![Cost::default(); kinds.len()];
+    let mut measured = 0u32;
+    let (t0, deadline) = (now(), Duration::from_secs(args.max_seconds));
+    for i in 0..warmup + args.connections {
+        for (cost, side) in costs.iter_mut().zip(&sides) {
+            let (_, c) = handshake::connect(&mut rng, backend, side)?;
+            if i >= warmup {
+                *cost += c;
+            }
+        }
+        measured += u32::from(i >= warmup);
+        if t0.elapsed() > deadline {
+            eprintln!("stopping early at the {}s bound", args.max_seconds);
+            break;
+        }
+    }
+    ensure!(measured > 0, "no handshake measured within --max-seconds");
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(measured);
+    println!(
+        "sockworks loadgen: CPU per handshake, in memory (engine handshake steps, encoded messages), {measured} handshakes per kind, one thread"
+    );
+    for (kind, cost) in kinds.iter().zip(&costs) {
+        println!(
+            "  {:<10} server {:>7.1} us   client {:>7.1} us   both {:>7.1} us",
+            format!("{kind:?}"),
+            us(cost.server),
+            us(cost.client),
+            us(cost.server + cost.client)
+        );
+    }
+    if let [anon, ca] = costs.as_slice() {
+        println!(
+            "  ratio CaSigned/Anonymous: server {:.2}x, client {:.2}x, both {:.2}x",
+            ca.server.as_secs_f64() / anon.server.as_secs_f64(),
+            ca.client.as_secs_f64() / anon.client.as_secs_f64(),
+            (ca.server + ca.client).as_secs_f64() / (anon.server + anon.client).as_secs_f64()
+        );
+    }
+    let server_us = costs.last().map_or(0.0, |c| us(c.server));
+    println!(
+        "  for scale: GNS 1.6 server {GNS_SERVER_US_PER_HANDSHAKE:.0} us per handshake (real GNS clients over UDP, issue 13; not this run): {:.1}x ours{}",
+        GNS_SERVER_US_PER_HANDSHAKE / server_us,
+        if args.ca_certs {
+            " with CA-signed certs"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }

@@ -26,6 +26,10 @@ sight), not the GNS handle. reliable= and pattern= are 0/1.
                                           Connecting, FindingRoute, Connected, ClosedByPeer,
                                           ProblemDetectedLocally, FinWait, Linger or Dead;
                                           our own CloseConnection shows as new=None
+  AUTH conn=C flags=N unauthenticated=B identity=\"..\"
+                                          on Connected: GetConnectionInfo's m_nFlags (1
+                                          Unauthenticated: no trusted CA signature or an IP
+                                          identity) and the remote identity GNS settled on
   ACCEPTED conn=C | REFUSED conn=C reason=1234 debug=\"refused\" | ACCEPT_FAILED conn=C error=..
   LANES conn=C n=N | LANES_FAILED conn=C error=\"..\"   ConfigureConnectionLanes
   RECV conn=C lane=L reliable=B num=N size=BYTES fnv=HEX16 pattern=B text=\"..\"

@@ -1,5 +1,6 @@
 //! [`Peer`]: one GNS socket, the pump that drives it, and the event lines it prints.
 
+mod auth;
 mod steps;
 
 use std::collections::{HashMap, HashSet};
@@ -208,6 +209,14 @@ impl<S: IsReady> Peer<S> {
                 }
             }
             State::k_ESteamNetworkingConnectionState_Connected => {
+                if let Some(auth) = auth::peer_auth(conn) {
+                    emit!(
+                        "AUTH conn={id} flags={} unauthenticated={} identity={:?}",
+                        auth.flags,
+                        u8::from(auth.unauthenticated()),
+                        auth.identity
+                    );
+                }
                 if !self.lanes.is_empty() {
                     self.configure_lanes(id, conn);
                 }
