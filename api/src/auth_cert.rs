@@ -5,8 +5,7 @@
 //! the current Unix time passed in. Each refusal says why.
 
 use prost::Message as _;
-use sockworks_engine::crypto::TrustStore;
-use sockworks_engine::crypto::pem;
+use sockworks_engine::crypto::{TrustStore, ca, pem};
 use sockworks_engine::proto::handshake::{LocalCertError, LocalIdentity};
 use sockworks_engine::wire::identity::Identity;
 use sockworks_engine::wire::proto::{Certificate, CertificateSigned};
@@ -54,6 +53,15 @@ pub(crate) fn accept(
     trust: &TrustStore,
     unix_now: u64,
 ) -> Result<Accepted, String> {
+    let bytes = signed.cert.as_deref().unwrap_or_default();
+    let body = Certificate::decode(bytes).map_err(|_| "Cert body does not decode".to_owned())?;
+    // GNS's order: the identity first, then the key.
+    if let (Some(ours), Ok(theirs)) = (our_identity, ca::certificate_identity(&body))
+        && *ours != Identity::localhost()
+        && *ours != theirs
+    {
+        return Err(format!("Cert is for identity '{theirs}'. We are '{ours}'"));
+    }
     let seed: [u8; 32] = match signed.private_key_data.take() {
         Some(k) => k.as_slice().try_into().map_err(|_| {
             format!(
@@ -75,17 +83,6 @@ pub(crate) fn accept(
         }
         other => format!("Cert is invalid: {other}"),
     })?;
-    if let Some(ours) = our_identity
-        && *ours != Identity::localhost()
-        && *ours != local.identity
-    {
-        return Err(format!(
-            "Cert is for identity '{}'. We are '{ours}'",
-            local.identity
-        ));
-    }
-    let bytes = signed.cert.as_deref().unwrap_or_default();
-    let body = Certificate::decode(bytes).map_err(|_| "Cert body does not decode".to_owned())?;
     if !body.app_ids.is_empty() && !body.app_ids.contains(&0) {
         return Err(format!(
             "Cert is not valid for AppID 0 (it lists {:?})",
