@@ -302,10 +302,18 @@ impl Sockets {
         if matches!(avail, Availability::Current | Availability::Attempting) {
             return avail;
         }
-        if sh.auth.worker.request(sh, ca) {
+        // Attempting before the thread may finish (and report Current or Failed).
+        set_status(
+            sh,
+            AuthStatus::new(Availability::Attempting, "Requesting certificate"),
+        );
+        if !sh.auth.worker.request(sh, ca) && !sh.auth.worker.busy() {
             set_status(
                 sh,
-                AuthStatus::new(Availability::Attempting, "Requesting certificate"),
+                AuthStatus::new(
+                    Availability::Failed,
+                    "could not start the certificate fetch",
+                ),
             );
         }
         lock(&sh.auth.state).status.avail

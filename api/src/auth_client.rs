@@ -75,6 +75,12 @@ impl Worker {
         true
     }
 
+    /// Whether a fetch is asked for or under way.
+    pub(crate) fn busy(&self) -> bool {
+        let c = lock(&self.control);
+        c.requested || c.busy
+    }
+
     /// Fetch again at `unix` seconds (`None`: no renewal planned).
     pub(crate) fn schedule(&self, unix: Option<u64>) {
         lock(&self.control).renew_at = unix;
@@ -119,44 +125,46 @@ impl Worker {
                 c.busy = true;
             }
             let Some(sh) = shared.upgrade() else { return };
-            let next = fetch_once(&sh, ca, clock);
-            drop(sh);
-            let mut c = lock(&self.control);
-            c.busy = false;
-            if c.renew_at.is_none() {
-                c.renew_at = next;
+            let (next, failure) = fetch_once(&sh, ca, clock);
+            {
+                let mut c = lock(&self.control);
+                c.busy = false;
+                if c.renew_at.is_none() {
+                    c.renew_at = next;
+                }
+            }
+            // Published once the thread is free again: an InitAuthentication that sees the
+            // failure may ask for a retry at once.
+            if let Some(status) = failure {
+                auth::set_status(&sh, status);
             }
         }
     }
 }
 
-/// One fetch: request, POST, install; returns when to fetch next.
-fn fetch_once(sh: &Arc<Shared>, ca: &CaClientConfig, clock: Clock) -> Option<u64> {
+/// One fetch: request, POST, install; returns when to fetch next and, if it failed, the
+/// status to publish.
+fn fetch_once(
+    sh: &Arc<Shared>,
+    ca: &CaClientConfig,
+    clock: Clock,
+) -> (Option<u64>, Option<AuthStatus>) {
     let (pem, generation, renewing) = match fetch_request(sh) {
         Ok(x) => x,
-        Err(e) => {
-            auth::set_status(sh, AuthStatus::new(Availability::Failed, e));
-            return None;
-        }
+        Err(e) => return (None, Some(AuthStatus::new(Availability::Failed, e))),
     };
     let outcome = post_sign(ca, &pem, &clock).and_then(|body| {
         auth::install_fetched(sh, body.as_bytes(), generation)
             .map_err(|e| format!("the CA's certificate was refused: {e}"))
     });
     match outcome {
-        Ok(renew_at) => Some(renew_at),
+        Ok(renew_at) => (Some(renew_at), None),
         Err(e) if renewing => {
             let retry = clock.unix_secs() + ca.retry_after.as_secs().max(1);
-            auth::set_status(
-                sh,
-                AuthStatus::new(Availability::Retrying, format!("renewal failed: {e}")),
-            );
-            Some(retry)
+            let status = AuthStatus::new(Availability::Retrying, format!("renewal failed: {e}"));
+            (Some(retry), Some(status))
         }
-        Err(e) => {
-            auth::set_status(sh, AuthStatus::new(Availability::Failed, e));
-            None
-        }
+        Err(e) => (None, Some(AuthStatus::new(Availability::Failed, e))),
     }
 }
 
