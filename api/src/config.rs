@@ -10,6 +10,7 @@ use sockworks_engine::proto::admission::AdmissionLimits;
 use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::proto::fake_net::FakeConditions;
 
+use crate::auth_config::AuthStatusFn;
 use crate::callbacks::StatusChangedFn;
 
 /// One settable value, with GNS's numbers (see [`ConfigValue::id`]).
@@ -67,6 +68,9 @@ pub enum ConfigValue {
     FakePacketDupTimeMax(i32),
     /// 201: called from `run_callbacks` when a connection's state changes.
     ConnectionStatusChanged(StatusChangedFn),
+    /// 202 (global only): called from `run_callbacks` when the authentication status changes
+    /// (`SteamNetAuthenticationStatus_t`).
+    AuthStatusChanged(AuthStatusFn),
     /// [`UNRELIABLE_MAX_AGE_ID`] (Sockworks, not GNS; 0 = off, the default): ms an unreliable
     /// message may wait unsent before it is dropped and counted, since a late game-state
     /// update is worthless. 0..=60000.
@@ -131,6 +135,7 @@ impl ConfigValue {
             FakePacketDupRecv(_) => 27,
             FakePacketDupTimeMax(_) => 28,
             ConnectionStatusChanged(_) => 201,
+            AuthStatusChanged(_) => 202,
             UnreliableMaxAge(_) => UNRELIABLE_MAX_AGE_ID,
             MaxConnections(_) => MAX_CONNECTIONS_ID,
             MaxConnectionsPerAddress(_) => MAX_CONNECTIONS_PER_ADDRESS_ID,
@@ -143,7 +148,7 @@ impl ConfigValue {
     pub fn payload(&self) -> Option<ConfigPayload> {
         use ConfigValue::*;
         Some(match self {
-            ConnectionStatusChanged(_) => return None,
+            ConnectionStatusChanged(_) | AuthStatusChanged(_) => return None,
             ConnectionUserData(x) => ConfigPayload::Int64(*x),
             FakePacketLossSend(x)
             | FakePacketLossRecv(x)
@@ -187,8 +192,14 @@ impl ConfigValue {
         )
     }
 
-    /// Whether GNS allows it only at global scope (the fake network conditions).
+    /// Whether GNS allows it only at global scope (the fake network conditions, the
+    /// authentication callback).
     pub fn global_only(&self) -> bool {
+        self.fake_network() || self.id() == 202
+    }
+
+    /// Whether it is one of the fake network conditions (applied by every shard at once).
+    pub fn fake_network(&self) -> bool {
         matches!(self.id(), 2..=8 | 26..=28)
     }
 }
@@ -231,6 +242,8 @@ pub struct Config {
     pub user_data: Option<i64>,
     /// The status-changed callback.
     pub on_status_changed: Option<StatusChangedFn>,
+    /// The authentication-status callback (global scope).
+    pub on_auth_status: Option<AuthStatusFn>,
     /// Fake conditions on sends (global scope).
     pub fake_send: FakeConditions,
     /// Fake conditions on receives (global scope).
@@ -352,6 +365,7 @@ impl Config {
                 self.fake_recv.dup_time_max = t;
             }
             ConnectionStatusChanged(f) => self.on_status_changed = Some(Arc::clone(f)),
+            AuthStatusChanged(f) => self.on_auth_status = Some(Arc::clone(f)),
             UnreliableMaxAge(v) => {
                 let v = range(id, *v, 0, 60_000)?;
                 c.snp.unreliable_max_age = (v > 0).then(|| ms(v));

@@ -179,6 +179,7 @@ impl Sockets {
     /// was queued when the call began: a change a callback causes (closing a connection the
     /// peer closed) waits for the next call, as GNS dispatches a snapshot of its queue.
     pub fn run_callbacks(&self) {
+        self.run_auth_callbacks();
         let queued = self.shared().events.len();
         for _ in 0..queued {
             let Some((rec, ev)) = self.shared().events.pop() else {
@@ -199,7 +200,7 @@ impl Sockets {
         if g.set(value).is_err() {
             return false;
         }
-        if value.global_only() {
+        if value.fake_network() {
             for i in 0..sh.shards.len() {
                 sh.send(
                     i,

@@ -20,6 +20,10 @@
 //! ```
 
 mod activity;
+mod auth;
+mod auth_cert;
+mod auth_client;
+mod auth_config;
 mod callbacks;
 mod config;
 mod config_get;
@@ -42,6 +46,7 @@ mod unsupported;
 
 pub use sockworks_engine as engine;
 
+pub use auth_config::{AuthStatus, AuthStatusFn, Availability, CaClientConfig, TrustConfig};
 pub use callbacks::{StatusChanged, StatusChangedFn};
 pub use config::{
     Config, ConfigError, ConfigPayload, ConfigValue, MAX_CONNECTIONS_ID,
@@ -53,4 +58,3 @@ pub use message::{Message, OutMessage, send_flags};
 pub use messages::MAX_LANES;
 pub use result::EResult;
 pub use sockets::{InitError, Sockets, SocketsConfig};
-pub use unsupported::Availability;

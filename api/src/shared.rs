@@ -20,6 +20,7 @@ use sockworks_engine::proto::ids::IdAllocator;
 use sockworks_engine::shard::{Clock, Command, IdStock, Mailbox};
 
 use crate::activity::Activity;
+use crate::auth::Auth;
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
 use crate::handles::Connection;
@@ -71,6 +72,8 @@ pub(crate) struct Shared {
     pub clock: Clock,
     /// Bumped whenever a message or status change arrives, for threads that wait for one.
     pub activity: Activity,
+    /// Identity, certificate, trust and authentication status.
+    pub auth: Auth,
 }
 
 impl Shared {

@@ -21,13 +21,15 @@ use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::shard::{Command, Runtime, RuntimeConfig, placement};
 
 use crate::activity::Activity;
+use crate::auth::Auth;
+use crate::auth_config::{CaClientConfig, TrustConfig};
 use crate::config::Config;
 use crate::shard_app::ApiApp;
 use crate::shared::{ShardRef, Shared};
 use crate::sync::read;
 
 /// How an instance starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SocketsConfig {
     /// Shard threads (default: the available cores).
     pub shards: usize,
@@ -39,6 +41,14 @@ pub struct SocketsConfig {
     /// nonces); `None` draws one from the OS. Secrets (identity and ephemeral keys, the challenge
     /// key) never derive from it: they always come from the OS.
     pub seed: Option<u64>,
+    /// Our identity (`GameNetworkingSockets_Init`'s argument); `None`: anonymous localhost
+    /// (`ip:::1`) with a self-signed certificate, as open-source GNS.
+    pub identity: Option<sockworks_engine::wire::identity::Identity>,
+    /// Whom we trust: CA keys, revoked keys, whether peers must present a trusted cert.
+    pub trust: TrustConfig,
+    /// The CA service `InitAuthentication` fetches our certificate from; `None`: none
+    /// (`InitAuthentication` reports `CannotTry`, "No certificate authority").
+    pub ca: Option<CaClientConfig>,
 }
 
 impl Default for SocketsConfig {
@@ -48,6 +58,9 @@ impl Default for SocketsConfig {
             pin: false,
             busy_poll: false,
             seed: None,
+            identity: None,
+            trust: TrustConfig::default(),
+            ca: None,
         }
     }
 }
@@ -62,6 +75,9 @@ pub enum InitError {
     /// No OS randomness for the seed.
     #[error("no OS randomness: {0}")]
     Random(String),
+    /// The identity or trust settings cannot be used.
+    #[error("identity: {0}")]
+    Identity(String),
 }
 
 /// The instance and its shard threads; the shards stop when the last `Sockets` clone drops.
@@ -76,6 +92,7 @@ impl Drop for Instance {
         // ConnectionClosed to each peer (the shards' last turn sends it), with the end reason
         // App_Max (1999), as a real GNS peer reports it.
         let sh = &self.shared;
+        sh.auth.worker.stop();
         for (i, shard) in sh.shards.iter().enumerate() {
             let open: Vec<u32> = read(&shard.conns)
                 .iter()
@@ -170,7 +187,14 @@ impl Sockets {
             pair_listeners: Mutex::new(rustc_hash::FxHashSet::default()),
             clock: bound.clock(),
             activity: Activity::default(),
+            auth: Auth::new(config.identity.clone(), &config.trust, config.ca.clone()),
         });
+        // Queued before any other command: the shards know whom they are and whom they
+        // trust from their first turn.
+        let start = shared.auth.start_commands(n).map_err(InitError::Identity)?;
+        for (i, cmd) in start.into_iter().enumerate() {
+            shared.send(i % n, cmd);
+        }
         let runtime = bound.spawn(|i| ApiApp::new(i, shared.clone()))?;
         Ok(Sockets {
             inner: Arc::new(Instance {

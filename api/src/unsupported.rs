@@ -1,4 +1,4 @@
-//! Documented calls Sockworks does not implement yet: Valve-signed certificates, P2P and
+//! Documented calls Sockworks does not implement yet: P2P and
 //! signaling, FakeIP and Steam Datagram Relay (hosted dedicated servers). Each returns the
 //! failure value the documentation gives, so callers take their documented error path; the
 //! README's feature table lists them.
@@ -7,20 +7,6 @@ use crate::config::ConfigValue;
 use crate::handles::{Connection, ListenSocket};
 use crate::result::EResult;
 use crate::sockets::Sockets;
-
-/// `ESteamNetworkingAvailability`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum Availability {
-    /// A dependency is missing or not configured: there is nothing to try.
-    CannotTry = -102,
-    /// Tried and failed.
-    Failed = -101,
-    /// Never tried.
-    NeverTried = 1,
-    /// Available now.
-    Current = 100,
-}
 
 impl Sockets {
     /// `ConnectP2P`: not implemented (no P2P transport): [`Connection::INVALID`].
@@ -132,34 +118,5 @@ impl Sockets {
         } else {
             EResult::InvalidParam
         }
-    }
-
-    /// `InitAuthentication`: no certificate authority in this build: CannotTry.
-    pub fn init_authentication(&self) -> Availability {
-        Availability::CannotTry
-    }
-
-    /// `GetAuthenticationStatus`: CannotTry (self-signed certificates are used, which
-    /// open-source GNS peers accept by default).
-    pub fn get_authentication_status(&self) -> Availability {
-        Availability::CannotTry
-    }
-
-    /// `GetCertificateRequest`: not implemented: `None` (GNS: false).
-    pub fn get_certificate_request(&self) -> Option<Vec<u8>> {
-        None
-    }
-
-    /// `SetCertificate`: CA-signed certificates are not supported yet: false.
-    pub fn set_certificate(&self, _cert: &[u8]) -> bool {
-        false
-    }
-
-    /// `ResetIdentity`: nothing to reset (the identity is anonymous, from a self-signed key).
-    pub fn reset_identity(&self) {}
-
-    /// `GetIdentity`: the local identity is anonymous: `None` (GNS: false, invalid identity).
-    pub fn get_identity(&self) -> Option<sockworks_engine::wire::identity::Identity> {
-        None
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! GNS keeps one global `ISteamNetworkingSockets` per process; so do we. Calls load it
 //! without a lock ([`sockets`]); before Init and after Kill they find none and return their
-//! documented failure value. Shard count: `SOCKWORKS_SHARDS` (default: the available cores).
+//! documented failure value. Shard count: `SOCKWORKS_SHARDS` (default: the available cores);
+//! trust and CA service: `crate::auth_env`.
 
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -42,12 +43,13 @@ fn config_from_env() -> Result<SocketsConfig, String> {
             _ => return Err(format!("SOCKWORKS_SHARDS={v:?}: expected 1..=1024")),
         }
     }
+    crate::auth_env::apply(&mut config)?;
     Ok(config)
 }
 
 /// Starts the instance (once; a second Init while one runs succeeds and changes nothing, as
-/// GNS). The identity argument is accepted but Sockworks' local identity stays anonymous
-/// (a self-signed certificate), which is what open-source GNS peers accept by default.
+/// GNS). The identity argument becomes our identity (null: localhost `ip:::1`, as GNS);
+/// trust and the CA service come from the environment (`crate::auth_env`).
 ///
 /// # Safety
 /// `identity` is null or a valid identity; `err_msg` is null or a `SteamNetworkingErrMsg`.
@@ -65,18 +67,17 @@ pub unsafe extern "C" fn GameNetworkingSockets_Init(
         if INSTANCE.load().is_some() {
             return true;
         }
-        // SAFETY: the caller passes null or a valid identity.
-        if let Some(id) = unsafe { identity.as_ref() } {
-            if id.to_identity().is_some() {
-                tracing::warn!(
-                    "GameNetworkingSockets_Init: the identity argument is not used yet; the local identity is anonymous"
-                );
-            }
-        }
-        let config = match config_from_env() {
+        let mut config = match config_from_env() {
             Ok(c) => c,
             Err(e) => return fail(&e),
         };
+        // SAFETY: the caller passes null or a valid identity.
+        if let Some(id) = unsafe { identity.as_ref() } {
+            match id.to_identity() {
+                Some(i) => config.identity = Some(i),
+                None => return fail("Invalid identity"),
+            }
+        }
         let sockets = match Sockets::with_config(config) {
             Ok(s) => s,
             Err(e) => return fail(&format!("Sockworks could not start: {e}")),

@@ -13,7 +13,7 @@ use crate::sockets::{INVALID_PARAM, text};
 use crate::types::{
     HSteamListenSocket, HSteamNetConnection, SteamNetConnectionInfo_t,
     SteamNetConnectionRealTimeLaneStatus_t, SteamNetConnectionRealTimeStatus_t,
-    SteamNetworkingIPAddr, SteamNetworkingIdentity,
+    SteamNetworkingIPAddr,
 };
 
 /// `SetConnectionUserData`.
@@ -197,28 +197,5 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetListenSocketAddress
         // SAFETY: non-null and the caller promises it is writable.
         unsafe { out.write(SteamNetworkingIPAddr::from_socket_addr(a)) };
         true
-    })
-}
-
-/// `GetIdentity`: the local identity is anonymous in Sockworks: false, identity cleared.
-///
-/// # Safety
-/// `out` null or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetIdentity(
-    _self: *mut c_void,
-    out: *mut SteamNetworkingIdentity,
-) -> bool {
-    guard(false, || {
-        let id = with(None, |s| s.get_identity());
-        if !out.is_null() {
-            let c = id.as_ref().map_or_else(
-                SteamNetworkingIdentity::zeroed,
-                SteamNetworkingIdentity::from_identity,
-            );
-            // SAFETY: non-null and writable (the caller's promise).
-            unsafe { out.write(c) };
-        }
-        id.is_some()
     })
 }

@@ -21,6 +21,8 @@
 )]
 
 pub mod addr;
+pub mod auth;
+mod auth_env;
 pub mod callbacks;
 pub mod config;
 pub mod debug;

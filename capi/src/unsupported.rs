@@ -1,30 +1,24 @@
 //! Calls of features Sockworks does not have yet (P2P and signaling, FakeIP, Valve's relay
-//! network and hosted servers, CA certificates): each returns the failure value GNS
+//! network and hosted servers): each returns the failure value GNS
 //! documents, so callers take their documented error path. The README's feature table lists
 //! them; the Rust API's `unsupported` module gives the same answers.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_int, c_void};
 
-use crate::guard::{guard, write_c_str};
-use crate::instance::{ERR_MSG_LEN, with};
+use crate::guard::guard;
+use crate::instance::with;
 use crate::types::{
     HSteamListenSocket, HSteamNetConnection, SteamDatagramGameCoordinatorServerLogin,
-    SteamDatagramHostedAddress, SteamNetAuthenticationStatus_t, SteamNetworkingConfigValue_t,
-    SteamNetworkingFakeIPResult_t, SteamNetworkingIPAddr, SteamNetworkingIdentity,
-    SteamNetworkingPOPID,
+    SteamDatagramHostedAddress, SteamNetworkingConfigValue_t, SteamNetworkingFakeIPResult_t,
+    SteamNetworkingIPAddr, SteamNetworkingIdentity, SteamNetworkingPOPID,
 };
 
-/// `k_ESteamNetworkingAvailability_CannotTry`.
-const CANNOT_TRY: i32 = sockworks::Availability::CannotTry as i32;
 /// `k_EResultFail`.
 const FAIL: i32 = sockworks::EResult::Fail.code();
 /// `k_EResultInvalidParam`.
 const INVALID_PARAM: i32 = sockworks::EResult::InvalidParam.code();
 /// `k_EResultIPNotFound`: GNS's answer when a connection has no FakeIP.
 const IP_NOT_FOUND: i32 = 31;
-const NO_CA: &str =
-    "Sockworks has no certificate authority support yet (self-signed certificates only)";
-
 /// `CreateListenSocketP2P`: no P2P transport yet: 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P(
@@ -46,32 +40,6 @@ pub extern "C" fn SteamAPI_ISteamNetworkingSockets_ConnectP2P(
     _opts: *const SteamNetworkingConfigValue_t,
 ) -> HSteamNetConnection {
     0
-}
-
-/// `InitAuthentication`: CannotTry.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_InitAuthentication(_self: *mut c_void) -> i32 {
-    CANNOT_TRY
-}
-
-/// `GetAuthenticationStatus`: CannotTry, with the reason in the details.
-///
-/// # Safety
-/// `details` null or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetAuthenticationStatus(
-    _self: *mut c_void,
-    details: *mut SteamNetAuthenticationStatus_t,
-) -> i32 {
-    guard(CANNOT_TRY, || {
-        // SAFETY: the caller passes null or a writable struct.
-        if let Some(d) = unsafe { details.as_mut() } {
-            d.m_eAvail = CANNOT_TRY;
-            // SAFETY: the array is the struct's own, its length is passed.
-            unsafe { write_c_str(d.m_debugMsg.as_mut_ptr(), d.m_debugMsg.len(), NO_CA) };
-        }
-        CANNOT_TRY
-    })
 }
 
 /// `ReceivedRelayAuthTicket`: no relay network: false.
@@ -206,50 +174,7 @@ pub extern "C" fn SteamAPI_ISteamNetworkingSockets_CreateCustomSignaling(
     std::ptr::null_mut()
 }
 
-/// `GetCertificateRequest`: false, with the reason in `err_msg`.
-///
-/// # Safety
-/// `err_msg` null or a `SteamNetworkingErrMsg`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetCertificateRequest(
-    _self: *mut c_void,
-    _size: *mut c_int,
-    _blob: *mut c_void,
-    err_msg: *mut c_char,
-) -> bool {
-    // SAFETY: the caller passes null or a 1024-byte SteamNetworkingErrMsg.
-    guard(
-        false,
-        || unsafe { write_c_str(err_msg, ERR_MSG_LEN, NO_CA) } == 0,
-    )
-}
-
-/// `SetCertificate`: false, with the reason in `err_msg`.
-///
-/// # Safety
-/// `err_msg` null or a `SteamNetworkingErrMsg`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_SetCertificate(
-    _self: *mut c_void,
-    _cert: *const c_void,
-    _size: c_int,
-    err_msg: *mut c_char,
-) -> bool {
-    // SAFETY: the caller passes null or a 1024-byte SteamNetworkingErrMsg.
-    guard(
-        false,
-        || unsafe { write_c_str(err_msg, ERR_MSG_LEN, NO_CA) } == 0,
-    )
-}
-
 // The calls below exist only as virtual methods (no flat export in GNS 1.6).
-
-/// `ResetIdentity`: the identity is anonymous; nothing to reset.
-pub(crate) extern "C" fn reset_identity(
-    _self: *mut c_void,
-    _identity: *const SteamNetworkingIdentity,
-) {
-}
 
 /// `BeginAsyncRequestFakeIP`: FakeIP needs Steam (as in open-source GNS): false.
 pub(crate) extern "C" fn begin_async_request_fake_ip(_self: *mut c_void, _ports: c_int) -> bool {

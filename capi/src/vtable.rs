@@ -20,6 +20,7 @@ use crate::addr::{
     SteamNetworkingIPAddr_GetFakeIPType, SteamNetworkingIPAddr_ParseString,
     SteamNetworkingIPAddr_ToString,
 };
+use crate::auth as a;
 use crate::identity::{SteamNetworkingIdentity_ParseString, SteamNetworkingIdentity_ToString};
 use crate::introspect as i;
 use crate::networking_messages as nm;
@@ -74,9 +75,9 @@ vtable!(SOCKETS_FNS, SOCKETS_METHODS, [
     "GetListenSocketAddress" => i::SteamAPI_ISteamNetworkingSockets_GetListenSocketAddress,
     "CreateSocketPair" => s::SteamAPI_ISteamNetworkingSockets_CreateSocketPair,
     "ConfigureConnectionLanes" => s::SteamAPI_ISteamNetworkingSockets_ConfigureConnectionLanes,
-    "GetIdentity" => i::SteamAPI_ISteamNetworkingSockets_GetIdentity,
-    "InitAuthentication" => u::SteamAPI_ISteamNetworkingSockets_InitAuthentication,
-    "GetAuthenticationStatus" => u::SteamAPI_ISteamNetworkingSockets_GetAuthenticationStatus,
+    "GetIdentity" => a::SteamAPI_ISteamNetworkingSockets_GetIdentity,
+    "InitAuthentication" => a::SteamAPI_ISteamNetworkingSockets_InitAuthentication,
+    "GetAuthenticationStatus" => a::SteamAPI_ISteamNetworkingSockets_GetAuthenticationStatus,
     "CreatePollGroup" => s::SteamAPI_ISteamNetworkingSockets_CreatePollGroup,
     "DestroyPollGroup" => s::SteamAPI_ISteamNetworkingSockets_DestroyPollGroup,
     "SetConnectionPollGroup" => s::SteamAPI_ISteamNetworkingSockets_SetConnectionPollGroup,
@@ -91,9 +92,9 @@ vtable!(SOCKETS_FNS, SOCKETS_METHODS, [
     "GetGameCoordinatorServerLogin" => u::SteamAPI_ISteamNetworkingSockets_GetGameCoordinatorServerLogin,
     "ConnectP2PCustomSignaling" => u::SteamAPI_ISteamNetworkingSockets_ConnectP2PCustomSignaling,
     "ReceivedP2PCustomSignal" => u::SteamAPI_ISteamNetworkingSockets_ReceivedP2PCustomSignal,
-    "GetCertificateRequest" => u::SteamAPI_ISteamNetworkingSockets_GetCertificateRequest,
-    "SetCertificate" => u::SteamAPI_ISteamNetworkingSockets_SetCertificate,
-    "ResetIdentity" => u::reset_identity,
+    "GetCertificateRequest" => a::SteamAPI_ISteamNetworkingSockets_GetCertificateRequest,
+    "SetCertificate" => a::SteamAPI_ISteamNetworkingSockets_SetCertificate,
+    "ResetIdentity" => a::reset_identity,
     "RunCallbacks" => s::SteamAPI_ISteamNetworkingSockets_RunCallbacks,
     "BeginAsyncRequestFakeIP" => u::begin_async_request_fake_ip,
     "GetFakeIP" => u::get_fake_ip,

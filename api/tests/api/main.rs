@@ -1,6 +1,7 @@
 //! The `sockworks` API's integration tests, one module per area, in one test binary (one
 //! link, one process: they run in parallel as threads).
 
+mod auth;
 mod bad_input;
 mod basics;
 mod common;

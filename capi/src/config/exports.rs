@@ -294,8 +294,8 @@ pub extern "C" fn SteamAPI_ISteamNetworkingUtils_SetGlobalCallback_SteamNetConne
     set_global_ptr(id, fnCallback.map(|f| f as usize))
 }
 
-/// `SetGlobalCallback_SteamNetAuthenticationStatusChanged`: accepted and stored; Sockworks
-/// never calls it (no certificate authority to wait for).
+/// `SetGlobalCallback_SteamNetAuthenticationStatusChanged`: the callback `RunCallbacks`
+/// calls whenever the authentication status changes (`SetCertificate`, `InitAuthentication`).
 #[unsafe(no_mangle)]
 pub extern "C" fn SteamAPI_ISteamNetworkingUtils_SetGlobalCallback_SteamNetAuthenticationStatusChanged(
     _self: *mut c_void,

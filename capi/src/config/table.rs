@@ -293,7 +293,7 @@ pub static TABLE: &[Entry] = &[
     string(109, c"P2P_TURN_PassList", C),
     int(110, c"P2P_Transport_ICE_Implementation", C, 0, 0, 2, NOFX),
     ptr(201, c"Callback_ConnectionStatusChanged", C, IMPL),
-    ptr(202, c"Callback_AuthStatusChanged", G, NOFX),
+    ptr(202, c"Callback_AuthStatusChanged", G, IMPL),
     ptr(203, c"Callback_RelayNetworkStatusChanged", G, NOFX),
     ptr(204, c"Callback_MessagesSessionRequest", G, NOFX),
     ptr(205, c"Callback_MessagesSessionFailed", G, NOFX),

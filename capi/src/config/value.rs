@@ -9,10 +9,10 @@ use sockworks::{ConfigPayload, ConfigValue};
 
 use super::table::{Default, Entry, Limits};
 use crate::types::{
-    SteamNetConnectionStatusChangedCallback_t, k_ESteamNetworkingConfig_Float,
-    k_ESteamNetworkingConfig_Int32, k_ESteamNetworkingConfig_Int64, k_ESteamNetworkingConfig_Ptr,
-    k_ESteamNetworkingConfig_String, k_ESteamNetworkingGetConfigValue_BufferTooSmall,
-    k_ESteamNetworkingGetConfigValue_OK,
+    SteamNetAuthenticationStatus_t, SteamNetConnectionStatusChangedCallback_t,
+    k_ESteamNetworkingConfig_Float, k_ESteamNetworkingConfig_Int32, k_ESteamNetworkingConfig_Int64,
+    k_ESteamNetworkingConfig_Ptr, k_ESteamNetworkingConfig_String,
+    k_ESteamNetworkingGetConfigValue_BufferTooSmall, k_ESteamNetworkingGetConfigValue_OK,
 };
 
 /// Longest string option read from C (a longer one without a NUL is refused, never overread).
@@ -185,12 +185,28 @@ fn status_callback(addr: usize) -> sockworks::StatusChangedFn {
     crate::callbacks::status_changed_fn(f)
 }
 
+/// The C authentication-status callback at `addr` (null: one that does nothing).
+fn auth_callback(addr: usize) -> sockworks::AuthStatusFn {
+    if addr == 0 {
+        return Arc::new(|_| {});
+    }
+    // SAFETY: `addr` is the non-null function pointer the application passed for
+    // Callback_AuthStatusChanged, whose type is this function type.
+    let f = unsafe {
+        std::mem::transmute::<usize, unsafe extern "C" fn(*mut SteamNetAuthenticationStatus_t)>(
+            addr,
+        )
+    };
+    crate::auth::auth_status_fn(f)
+}
+
 /// The Rust API's value for an implemented option `id`; `None` for one Sockworks only
 /// stores, or a value of the wrong type.
 pub(crate) fn to_config(id: i32, v: &Value) -> Option<ConfigValue> {
     use ConfigValue::*;
     let cv = match (id, v) {
         (201, Value::Ptr(p)) => ConnectionStatusChanged(status_callback(*p)),
+        (202, Value::Ptr(p)) => AuthStatusChanged(auth_callback(*p)),
         (40, Value::I64(x)) => ConnectionUserData(*x),
         (2, Value::F32(x)) => FakePacketLossSend(*x),
         (3, Value::F32(x)) => FakePacketLossRecv(*x),

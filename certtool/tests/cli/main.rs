@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+mod auth_service;
 mod commands;
 mod serve;
 

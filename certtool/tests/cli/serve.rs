@@ -18,15 +18,15 @@ use sockworks_engine::wire::identity::Identity;
 
 use super::{bin, run};
 
-const PLAYER_TOKEN: &str = "player-token-0123456789abcdef";
-const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
+pub(super) const PLAYER_TOKEN: &str = "player-token-0123456789abcdef";
+pub(super) const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
 /// Longest wait for the service to start, or for one answer.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A running service, killed when dropped.
-struct Server {
+pub(super) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
 }
 
 impl Drop for Server {
@@ -37,7 +37,7 @@ impl Drop for Server {
 }
 
 /// A directory with a CA key and a tokens file.
-fn setup() -> tempfile::TempDir {
+pub(super) fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), &["gen-ca", "--out", "ca.key"]).ok();
     fs::write(
@@ -49,7 +49,7 @@ fn setup() -> tempfile::TempDir {
 }
 
 /// Starts `serve` on 127.0.0.1:0 and reads the bound address from its first stdout line.
-fn start(dir: &Path, extra: &[&str]) -> Server {
+pub(super) fn start(dir: &Path, extra: &[&str]) -> Server {
     let mut child = bin()
         .args(["serve", "--ca-key", "ca.key", "--tokens", "tokens.txt"])
         .args(["--listen", "127.0.0.1:0", "--app", "0,570"])

@@ -20,11 +20,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 
+use crate::crypto::TrustStore;
 use crate::driver::Driver;
 use crate::driver::mmsg::MmsgDriver;
 use crate::proto::connection::ConnectionConfig;
 use crate::proto::endpoint::{ConnectionId, Endpoint, Listener, LocalSocket, RecvMeta, Transmit};
 use crate::proto::fake_net::FakeConditions;
+use crate::proto::handshake::LocalIdentity;
 use crate::proto::snp::{SnpStatus, send_flags};
 use crate::time::Timestamp;
 
@@ -201,6 +203,17 @@ pub enum Command {
         /// On receiving.
         recv: FakeConditions,
     },
+    /// The identity and certificate presented on connections made or accepted from now on
+    /// (`SetCertificate`, `ResetIdentity`); existing connections keep theirs.
+    SetIdentity {
+        /// The identity, its key and certificate.
+        identity: Box<LocalIdentity>,
+    },
+    /// The trust store peers' certificates are judged by from now on.
+    SetTrust {
+        /// Trusted CAs, revocations, policy.
+        trust: Box<TrustStore>,
+    },
     /// A diagnostic about one connection.
     Query {
         /// The connection.
@@ -316,6 +329,8 @@ pub(super) fn apply<D: Driver>(
             }
         }
         Command::SetFakeConditions { send, recv } => ep.set_fake_conditions(send, recv),
+        Command::SetIdentity { identity } => ep.set_identity(*identity),
+        Command::SetTrust { trust } => ep.set_trust(*trust),
         Command::Query { id, query } => {
             // The asker may have given up waiting: a closed channel is fine.
             match query {

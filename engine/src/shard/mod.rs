@@ -162,6 +162,10 @@ impl Default for ShardConfig {
     }
 }
 
+/// How often a shard re-anchors its endpoint's wall-clock time (so clock adjustments are
+/// followed; certificate validity is judged in whole seconds).
+const WALL_CLOCK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Commands applied per turn at most, so a flood of them cannot starve the sockets.
 const MAX_COMMANDS_PER_TURN: usize = 1024;
 
@@ -179,6 +183,8 @@ pub struct Shard<D: Driver> {
     id_stock: Option<Arc<IdStock>>,
     /// Sockets to detach once this turn's datagrams are sent.
     deferred: command::Deferred,
+    /// When the endpoint's wall-clock anchor is renewed next (`None`: at the next turn).
+    next_wall_clock: Option<Timestamp>,
     stats: ShardStats,
 }
 
@@ -211,6 +217,7 @@ impl<D: Driver> Shard<D> {
             forwarding: None,
             id_stock: None,
             deferred: Vec::new(),
+            next_wall_clock: None,
             stats: ShardStats::default(),
         };
         (shard, mb)
@@ -254,6 +261,11 @@ impl<D: Driver> Shard<D> {
     pub fn turn(&mut self, app: &mut impl App) -> io::Result<bool> {
         self.stats.iterations += 1;
         let now = self.clock.now();
+        if self.next_wall_clock.is_none_or(|t| t <= now) {
+            // Certificates are judged by wall-clock time, which only the clock module reads.
+            self.endpoint.set_unix_time(now, self.clock.unix_secs());
+            self.next_wall_clock = Some(now + WALL_CLOCK_EVERY);
+        }
         let mut work = false;
         for _ in 0..MAX_COMMANDS_PER_TURN {
             let Some(cmd) = self.inbox.pop() else { break };
