@@ -14,6 +14,7 @@ use sockworks_engine::proto::admission::Admission;
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::proto::endpoint::Listener;
 use sockworks_engine::shard::Command;
+use sockworks_engine::wire::identity::Identity;
 
 use crate::config::ConfigValue;
 use crate::handles::{Connection, ListenSocket};
@@ -166,7 +167,20 @@ impl Sockets {
     /// (chosen round robin; one socket carries at most one connection to each server address)
     /// and returns the handle at once; the result arrives as a status change. [`Connection::INVALID`] if an option is invalid or no socket could be bound.
     pub fn connect_by_ip_address(&self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
-        self.connect_inner(server, options, false)
+        self.connect_inner(server, options, false, None)
+    }
+
+    /// Ours, beyond GNS (whose `ConnectByIPAddress` cannot say whom it means): as
+    /// [`Sockets::connect_by_ip_address`], and the server's certificate must name `expected`,
+    /// else the handshake ends with `Remote_BadCert` (4003). Pair it with
+    /// `TrustConfig::require_trusted`, so only a CA-signed certificate can name it.
+    pub fn connect_by_ip_address_expecting(
+        &self,
+        server: SocketAddr,
+        expected: Identity,
+        options: &[ConfigValue],
+    ) -> Connection {
+        self.connect_inner(server, options, false, Some(expected))
     }
 
     /// [`Sockets::connect_by_ip_address`]; `silent` suppresses status callbacks (socket pairs).
@@ -175,6 +189,7 @@ impl Sockets {
         server: SocketAddr,
         options: &[ConfigValue],
         silent: bool,
+        expected: Option<Identity>,
     ) -> Connection {
         let sh = self.shared();
         let Ok(config) = read(&sh.global).with_options(options) else {
@@ -200,6 +215,7 @@ impl Sockets {
                 id: id.into(),
                 server,
                 config: Box::new(config.connection),
+                expected: expected.map(Box::new),
             },
         );
         Connection(id)

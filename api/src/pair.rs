@@ -173,7 +173,7 @@ impl Sockets {
                 socket: Box::new(driver),
             },
         );
-        let client = self.connect_inner(addr, &[], true);
+        let client = self.connect_inner(addr, &[], true, None);
         let clock = sh.clock;
         let start = clock.now();
         let mut server = None;

@@ -145,6 +145,38 @@ fn certified_peers_see_each_others_identity_authenticated() {
 }
 
 #[test]
+fn a_client_meaning_one_server_refuses_another_with_a_valid_cert() {
+    // Both servers hold valid certificates from the trusted CA; only one is the server the
+    // client meant.
+    let ca = ca_key(9);
+    let (right, right_seen) = instance(Some("str:game-1"), trusting(&ca, true), 21);
+    let (wrong, wrong_seen) = instance(Some("str:game-2"), trusting(&ca, true), 22);
+    let (client, client_seen) = instance(Some("str:carol"), trusting(&ca, true), 23);
+    for s in [&right, &wrong, &client] {
+        certify(s, &ca);
+    }
+    let meant: Identity = "str:game-1".parse().unwrap();
+    let (_, right_addr) = listen(&right);
+    let (_, wrong_addr) = listen(&wrong);
+
+    let c = client.connect_by_ip_address_expecting(right_addr, meant.clone(), &[]);
+    let s = accept_next(&right, &right_seen, &[]);
+    assert!(both_connected(&client, c, &right, s));
+
+    let c2 = client.connect_by_ip_address_expecting(wrong_addr, meant, &[]);
+    let _s2 = accept_next(&wrong, &wrong_seen, &[]);
+    assert_eq!(
+        ended(&client, &client_seen, c2),
+        end_reason::REMOTE_BAD_CERT as i32
+    );
+    // The first connection is undisturbed.
+    assert_eq!(
+        client.connection_state(c),
+        ConnectionState::Connected
+    );
+}
+
+#[test]
 fn a_client_requiring_trust_refuses_an_anonymous_server() {
     let ca = ca_key(2);
     let (server, server_seen) = instance(None, TrustConfig::default(), 3);

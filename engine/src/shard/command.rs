@@ -141,6 +141,8 @@ pub enum Command {
         server: SocketAddr,
         /// The connection's settings.
         config: Box<ConnectionConfig>,
+        /// The identity the server's certificate must name (`None`: any).
+        expected: Option<Box<crate::wire::identity::Identity>>,
     },
     /// `AcceptConnection`.
     Accept {
@@ -274,7 +276,14 @@ pub(super) fn apply<D: Driver>(
             id,
             server,
             config,
-        } => ep.connect_with_id(now, id, Transmit { local, to: server }, Some(*config)),
+            expected,
+        } => ep.connect_with_id_expecting(
+            now,
+            id,
+            Transmit { local, to: server },
+            Some(*config),
+            expected.map(|e| *e),
+        ),
         Command::Accept { id } => {
             // A race with the peer giving up ends the connection; its status change says so.
             let _ = ep.accept(now, id);

@@ -191,6 +191,7 @@ fn commands_run_on_the_shard_in_the_order_they_were_queued() {
         id,
         server: "10.0.0.8:1".parse().unwrap(),
         config: Box::default(),
+        expected: None,
     });
     // Queued after the connect, so it runs after it: no polling needed.
     let text = ask().expect("the connect ran first");
