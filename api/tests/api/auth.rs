@@ -170,10 +170,7 @@ fn a_client_meaning_one_server_refuses_another_with_a_valid_cert() {
         end_reason::REMOTE_BAD_CERT as i32
     );
     // The first connection is undisturbed.
-    assert_eq!(
-        client.connection_state(c),
-        ConnectionState::Connected
-    );
+    assert_eq!(client.connection_state(c), ConnectionState::Connected);
 }
 
 #[test]
