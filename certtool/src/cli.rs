@@ -186,6 +186,10 @@ pub struct ServeArgs {
     /// Validity of issued certificates, in days from their time_created.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub days: u32,
+    /// Validity in seconds instead of days (short-lived certificates that clients renew
+    /// often; at least 5).
+    #[arg(long, value_name = "SECS", conflicts_with = "days")]
+    pub lifetime: Option<u32>,
     /// App ids put in issued certificates.
     #[arg(long, value_name = "IDS", value_delimiter = ',', default_value = "0")]
     pub app: Vec<u32>,

@@ -34,8 +34,8 @@ pub struct Service {
     pub app_ids: Vec<u32>,
     /// POP ids put in every certificate (`None`: the request's).
     pub pop_ids: Option<Vec<u32>>,
-    /// Validity of each certificate, in days from its `time_created`.
-    pub days: u32,
+    /// Validity of each certificate, in seconds from its `time_created`.
+    pub lifetime: u32,
     /// `time_created` is this many seconds before the moment of signing (clock skew).
     pub backdate: u32,
 }
@@ -154,8 +154,9 @@ impl Service {
         let created = u32::try_from(now)
             .map_err(|_| SignError::Internal("the clock is past 2106".to_owned()))?
             .saturating_sub(self.backdate);
-        let expiry = issuance::expiry_after(created, self.days)
-            .map_err(|e| SignError::Internal(e.to_string()))?;
+        let expiry = created
+            .checked_add(self.lifetime)
+            .ok_or_else(|| SignError::Internal("expiry past 2106".to_owned()))?;
         let signed = issuance::sign_request(
             &self.ca_key,
             &request,

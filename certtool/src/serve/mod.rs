@@ -58,14 +58,23 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         "--read-timeout must be at least 1 second"
     );
     let now = u32::try_from(clock::unix_now()).context("the clock is past 2106")?;
-    issuance::expiry_after(now, args.days).context("--days")?;
+    let lifetime = match args.lifetime {
+        Some(secs) => {
+            ensure!(secs >= 5, "--lifetime must be at least 5 seconds");
+            secs
+        }
+        None => {
+            issuance::expiry_after(now, args.days).context("--days")?;
+            args.days.saturating_mul(86_400)
+        }
+    };
     let pop_ids = issuance::pop_ids(&args.pop)?;
     let service = Service {
         ca_key,
         tokens,
         app_ids: args.app.clone(),
         pop_ids: (!pop_ids.is_empty()).then_some(pop_ids),
-        days: args.days,
+        lifetime,
         backdate: args.backdate,
     };
     let limits = Limits {
@@ -80,10 +89,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     println!("listening on {local}");
     std::io::stdout().flush()?;
     eprintln!(
-        "sockworks-cert: CA key ID{}, {} token line(s), certificates valid {} days, app ids {:?}",
+        "sockworks-cert: CA key ID{}, {} token line(s), certificates valid {} s, app ids {:?}",
         service.ca_key.key_id(),
         service.tokens.len(),
-        service.days,
+        service.lifetime,
         service.app_ids
     );
     Server {

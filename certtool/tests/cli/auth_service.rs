@@ -174,3 +174,63 @@ fn a_bad_token_ends_in_failed_with_the_reason() {
     // Once failed, InitAuthentication tries again (GNS): Attempting.
     assert_eq!(client.init_authentication(), Availability::Attempting);
 }
+
+#[test]
+fn a_short_lived_certificate_is_renewed_before_it_expires() {
+    // Six-second certificates: renewed at two thirds of their life. After seven seconds the
+    // first one has expired, so a server that requires trusted certificates accepts the
+    // client only if it renewed.
+    let dir = setup();
+    let service = start(dir.path(), &["--lifetime", "6", "--backdate", "0"]);
+    let (server, _, server_conns) = instance(
+        "str:game-server",
+        &service,
+        ADMIN_TOKEN,
+        trust(dir.path(), true),
+    );
+    let (client, client_auth, _) = instance(
+        "str:player-three",
+        &service,
+        PLAYER_TOKEN,
+        trust(dir.path(), false),
+    );
+    assert_eq!(authenticate(&client).avail, Availability::Current);
+    assert_eq!(authenticate(&server).avail, Availability::Current);
+    let clock = Clock::new();
+    let start = clock.now();
+    // Bounded: seven seconds of callbacks.
+    wait_until(&[&server, &client], || {
+        clock.now().saturating_since(start) > Duration::from_secs(7)
+    });
+    assert_eq!(
+        client.get_authentication_status().avail,
+        Availability::Current,
+        "{:?}",
+        client_auth.lock().unwrap()
+    );
+
+    let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[]);
+    let addr = server.get_listen_socket_address(listen).unwrap();
+    let c = client.connect_by_ip_address(addr, &[]);
+    let mut s = Connection::INVALID;
+    assert!(wait_until(&[&server, &client], || {
+        if s == Connection::INVALID
+            && let Some(ev) = server_conns
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e.info.state == ConnectionState::Connecting)
+        {
+            s = ev.conn;
+            server.accept_connection(s);
+        }
+        client.connection_state(c) == ConnectionState::Connected
+            && server.connection_state(s) == ConnectionState::Connected
+    }));
+    let si = server.get_connection_info(s).unwrap();
+    assert_eq!(
+        si.identity_remote,
+        Some("str:player-three".parse().unwrap())
+    );
+    assert_eq!(si.flags & info_flags::UNAUTHENTICATED, 0);
+}

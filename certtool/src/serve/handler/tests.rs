@@ -18,7 +18,7 @@ fn service() -> Service {
         .unwrap(),
         app_ids: vec![0, 480],
         pop_ids: None,
-        days: 2,
+        lifetime: 2 * 86_400,
         backdate: 0,
     }
 }
