@@ -47,6 +47,8 @@ pub(crate) struct AuthState {
     key: Option<[u8; 32]>,
     /// Our CA-signed certificate, if one is installed.
     cert: Option<CertificateSigned>,
+    /// Its `time_expiry` (Unix seconds).
+    cert_expiry: Option<u64>,
     trust: TrustStore,
     status: AuthStatus,
     /// Bumped by `ResetIdentity`: a fetch started before it does not install.
@@ -92,6 +94,7 @@ impl Auth {
                 identity: Some(identity.unwrap_or_else(Identity::localhost)),
                 key: None,
                 cert: None,
+                cert_expiry: None,
                 trust: trust.store(),
                 status,
                 generation: 0,
@@ -165,6 +168,7 @@ fn install(sh: &Shared, input: &[u8], generation: Option<u64>) -> Result<u64, St
     });
     st.key = Some(a.seed);
     st.cert = Some(a.cert);
+    st.cert_expiry = Some(u64::from(a.time_expiry));
     st.identity = Some(a.identity);
     set_status_locked(sh, &mut st, AuthStatus::new(Availability::Current, "OK"));
     let (created, expiry) = (u64::from(a.time_created), u64::from(a.time_expiry));
@@ -246,6 +250,7 @@ impl Sockets {
         let mut st = lock(&sh.auth.state);
         st.generation += 1;
         st.cert = None;
+        st.cert_expiry = None;
         st.key = None;
         st.identity = identity.cloned();
         let seed = match new_seed() {
@@ -321,7 +326,19 @@ impl Sockets {
 
     /// `GetAuthenticationStatus`: the availability and its reason.
     pub fn get_authentication_status(&self) -> AuthStatus {
-        lock(&self.shared().auth.state).status.clone()
+        let sh = self.shared();
+        let st = lock(&sh.auth.state);
+        // A certificate that ran out before a renewal arrived: GNS's "Previously".
+        let expired = st.cert_expiry.is_some_and(|e| e <= sh.clock.unix_secs());
+        if expired
+            && matches!(
+                st.status.avail,
+                Availability::Current | Availability::Retrying
+            )
+        {
+            return AuthStatus::new(Availability::Previously, "Certificate expired");
+        }
+        st.status.clone()
     }
 
     /// Ours, beyond GNS: replaces the trust store (trusted CAs, revocations, policy); new

@@ -395,3 +395,27 @@ fn reset_identity_closes_connections_and_discards_the_certificate() {
     client.reset_identity(None);
     assert_eq!(client.get_identity(), None);
 }
+
+#[test]
+fn an_expired_certificate_reads_as_previously() {
+    let ca = ca_key(11);
+    let (s, _) = instance(Some("str:short"), trusting(&ca, false), 31);
+    let cert = sign_request(&s, &ca, now() + 2);
+    s.set_certificate(&prost::Message::encode_to_vec(&cert))
+        .unwrap();
+    assert_eq!(s.get_authentication_status().avail, Availability::Current);
+    // Bounded: at most 4 s of 50 ms sleeps.
+    for _ in 0..80 {
+        if s.get_authentication_status().avail != Availability::Current {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        s.get_authentication_status(),
+        AuthStatus {
+            avail: Availability::Previously,
+            debug: "Certificate expired".into()
+        }
+    );
+}
