@@ -90,7 +90,7 @@ impl Drop for Instance {
     fn drop(&mut self) {
         // As GNS's shutdown: connections the application left open are closed, with a quick
         // ConnectionClosed to each peer (the shards' last turn sends it), with the end reason
-        // App_Max (1999), as a real GNS peer reports it.
+        // AppException_Max (2999) and GNS's text, as its KillConnections closes them.
         let sh = &self.shared;
         sh.auth.worker.stop();
         for (i, shard) in sh.shards.iter().enumerate() {
@@ -104,7 +104,7 @@ impl Drop for Instance {
                     i,
                     Command::Close {
                         id: id.into(),
-                        reason: end_reason::APP_MAX,
+                        reason: end_reason::APP_EXCEPTION_MAX,
                         debug: "SteamNetworkingSockets shutdown".to_owned(),
                         linger: false,
                     },

@@ -232,7 +232,7 @@ fn dropping_the_client_instance_closes_its_connections() {
     }));
     assert_eq!(
         server.log.lock().unwrap().ends,
-        vec![(1999, "SteamNetworkingSockets shutdown".to_owned())],
+        vec![(2999, "SteamNetworkingSockets shutdown".to_owned())],
         "k_ESteamNetConnectionEnd_AppException_Max"
     );
 }
