@@ -165,7 +165,10 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
     use sockworks_engine::shard::{Runtime, RuntimeConfig};
 
     let n = u64::from(load.connections);
-    ensure!(n > 0 && load.connect_window > 0, "connections and window must be > 0");
+    ensure!(
+        n > 0 && load.connect_window > 0,
+        "connections and window must be > 0"
+    );
     // The server: `loadgen --serve` in its own process, sleeping on its activity when idle
     // (the yield-then-sleep loop of the throughput comparisons would be most of its idle CPU).
     let exe = std::env::current_exe()?;
@@ -231,9 +234,8 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
             progress: p.clone(),
         },
     )?;
-    let settled = |p: &Progress| {
-        p.connected.load(Ordering::Relaxed) + p.failed.load(Ordering::Relaxed) >= n
-    };
+    let settled =
+        |p: &Progress| p.connected.load(Ordering::Relaxed) + p.failed.load(Ordering::Relaxed) >= n;
     let up = wait_until(load.max, || settled(&progress));
     let connect_time = clock.now() - t0;
     let (rss1, cpu1) = (rss_kib(pid)?, cpu(pid)?);
@@ -282,7 +284,10 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
     let x_time = clock.now() - t1;
     client.stop()?;
     let echoed = progress.echoed.load(Ordering::Relaxed);
-    let h = progress.connect_us.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let h = progress
+        .connect_us
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     println!(
         "  connect us  p50 {}  p99 {}  max {}",
         h.value_at_quantile(0.5),
