@@ -11,12 +11,16 @@
 //! - `handshake`: CPU per handshake in memory (the engine's handshake steps over encoded
 //!   control messages), server side and client side apart; `--ca-certs` runs CA-signed
 //!   handshakes interleaved with anonymous ones and prints both with their ratio.
+//! - `idle`: `--connections` idle connections (up to 100,000) from few client sockets on a
+//!   `--serve` child process, held `--seconds`, then one echo each: server RSS per
+//!   connection, idle CPU, connect-time percentiles, server CPU per handshake.
 //!
 //! Servers under real load (see `versus`): `--server gns|sockworks`, `--clients gns|sockworks`,
 //! `--compare`, `--target`, and `--serve ADDR` (the Sockworks echo server alone).
 
 mod api;
 mod handshake;
+mod idle;
 mod pipeline;
 mod sharded;
 mod udp;
@@ -43,6 +47,9 @@ enum Mode {
     Api,
     /// CPU per handshake, in memory (`--connections` handshakes; `--ca-certs` adds CA-signed).
     Handshake,
+    /// Many idle connections on a `--serve` child process: RSS per connection, idle CPU,
+    /// connect times (`--connections`, `--seconds` idle, `--connect-window`).
+    Idle,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -109,6 +116,9 @@ struct Args {
     /// trusted CA (handshake mode: beside anonymous ones, interleaved, with the ratio).
     #[arg(long)]
     ca_certs: bool,
+    /// idle: handshakes in flight per client shard while connecting.
+    #[arg(long, default_value_t = 512)]
+    connect_window: usize,
     /// RNG seed for every key and id.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -220,6 +230,16 @@ fn main() -> anyhow::Result<()> {
         Mode::Pipeline => run_pipeline(&args),
         Mode::Api => run_api(&args),
         Mode::Handshake => run_handshakes(&args),
+        Mode::Idle => idle::run(&idle::IdleLoad {
+            connections: args.connections,
+            client_shards: args.client_shards,
+            server_shards: args.server_shards,
+            connect_window: args.connect_window,
+            idle: Duration::from_secs_f64(args.versus.seconds),
+            size: args.message_size,
+            max: Duration::from_secs(args.max_seconds),
+            seed: args.seed,
+        }),
     }
 }
 

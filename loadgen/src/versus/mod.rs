@@ -11,7 +11,7 @@
 //! clients (and this process) to the second: each process calls sched_setaffinity on its
 //! main thread (`--cpu`) before starting any other thread, so all of its threads inherit it.
 
-mod procs;
+pub(crate) mod procs;
 mod report;
 mod swclient;
 

@@ -13,10 +13,10 @@ use anyhow::{Context as _, anyhow, bail};
 use crate::now;
 
 /// A line of a child's stdout: (child id, line).
-pub(super) type Line = (usize, String);
+pub(crate) type Line = (usize, String);
 
 /// A running child process; killed and reaped on drop.
-pub(super) struct Proc {
+pub(crate) struct Proc {
     /// For messages.
     pub name: String,
     child: Child,
@@ -24,7 +24,7 @@ pub(super) struct Proc {
 
 impl Proc {
     /// Starts `exe args`, stdout lines going to `tx` tagged with `id`, stderr inherited.
-    pub(super) fn spawn(
+    pub(crate) fn spawn(
         name: &str,
         exe: &Path,
         args: &[String],
@@ -54,12 +54,12 @@ impl Proc {
     }
 
     /// The process id.
-    pub(super) fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Waits up to `timeout` for the process to exit.
-    pub(super) fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let until = now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -82,7 +82,7 @@ impl Drop for Proc {
 
 /// Waits up to `timeout` for a line from `rx` that `pred` accepts; other lines are passed to
 /// `other`.
-pub(super) fn wait_line(
+pub(crate) fn wait_line(
     rx: &Receiver<Line>,
     timeout: Duration,
     what: &str,
@@ -101,12 +101,12 @@ pub(super) fn wait_line(
 }
 
 /// A fresh line channel.
-pub(super) fn lines() -> (Sender<Line>, Receiver<Line>) {
+pub(crate) fn lines() -> (Sender<Line>, Receiver<Line>) {
     channel()
 }
 
 /// `addr:port` from a `LISTENING addr=IP port=PORT` line.
-pub(super) fn listening_addr(line: &str) -> Option<std::net::SocketAddr> {
+pub(crate) fn listening_addr(line: &str) -> Option<std::net::SocketAddr> {
     let rest = line.strip_prefix("LISTENING ")?;
     let mut ip = None;
     let mut port = None;
@@ -122,7 +122,7 @@ pub(super) fn listening_addr(line: &str) -> Option<std::net::SocketAddr> {
 
 /// CPU time of every thread of `pid` so far, seconds: utime + stime from `/proc/PID/stat`
 /// (clock ticks of 10 ms).
-pub(super) fn cpu_secs(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start at field 3, state;
     // utime and stime are fields 14 and 15.
@@ -139,7 +139,7 @@ fn ticks_per_sec() -> f64 {
 }
 
 /// Peak resident set of `pid`, KiB: VmHWM from `/proc/PID/status`.
-pub(super) fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -147,7 +147,7 @@ pub(super) fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// Datagrams the kernel dropped because a UDP socket's receive buffer was full, system-wide
 /// (`RcvbufErrors` in `/proc/net/snmp`).
-pub(super) fn udp_rcvbuf_errors() -> Option<u64> {
+pub(crate) fn udp_rcvbuf_errors() -> Option<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
     let (names, values) = (udp.next()?, udp.next()?);
@@ -156,7 +156,7 @@ pub(super) fn udp_rcvbuf_errors() -> Option<u64> {
 }
 
 /// `gns-load`, expected next to this executable.
-pub(super) fn gns_load_exe() -> anyhow::Result<PathBuf> {
+pub(crate) fn gns_load_exe() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("finding loadgen's own path")?;
     let dir = me
         .parent()
