@@ -1,6 +1,8 @@
 //! Honest traffic for the hostile-traffic tests: a server thread that echoes every message it
 //! receives, and clients that send one reliable message per connection per round, check every
-//! echo (content, exactly once, in order) and record its round-trip time.
+//! echo (content, exactly once, in order) and record its round-trip time. Both ends send
+//! without the Nagle delay, so the times measure the network path and the shards, not the
+//! 5 ms batching window.
 //!
 //! ```text
 //!  Honest::round ── msg(idx, seq, filler) ──► server poll group ─► echo ─┐
@@ -23,7 +25,7 @@ use sockworks::{Connection, Message, PollGroup, Sockets, send_flags};
 use crate::common::{u32_at, wait_until};
 
 /// Echoes every message arriving on `server`'s poll group `group` back on its connection,
-/// reliably, until `stop`. Returns how many it echoed.
+/// reliably and without the Nagle delay, until `stop`. Returns how many it echoed.
 pub(crate) fn echo(server: &Sockets, group: PollGroup, stop: &AtomicBool) -> u64 {
     let mut msgs: Vec<Message> = Vec::new();
     let mut echoed = 0;
@@ -35,7 +37,8 @@ pub(crate) fn echo(server: &Sockets, group: PollGroup, stop: &AtomicBool) -> u64
             continue;
         }
         for m in &msgs {
-            let sent = server.send_message_to_connection(m.conn, &m.data, send_flags::RELIABLE);
+            let sent =
+                server.send_message_to_connection(m.conn, &m.data, send_flags::RELIABLE_NO_NAGLE);
             assert!(sent.is_ok(), "echo on {:?}: {sent:?}", m.conn);
             echoed += 1;
         }
@@ -105,7 +108,9 @@ impl<'a> Honest<'a> {
             for (i, &c) in self.conns.iter().enumerate() {
                 let p = payload(i as u32, self.next[i]);
                 self.sent_at[i] = self.clock.now();
-                let sent = self.client.send_message_to_connection(c, &p, send_flags::RELIABLE);
+                let sent =
+                    self.client
+                        .send_message_to_connection(c, &p, send_flags::RELIABLE_NO_NAGLE);
                 assert!(sent.is_ok(), "send on {c:?}: {sent:?}");
             }
             let mut got = 0;
@@ -117,7 +122,10 @@ impl<'a> Honest<'a> {
                     let idx = u32_at(&m.data, 0) as usize;
                     assert_eq!(m.conn, self.conns[idx], "echo on its own connection");
                     let seq = u32_at(&m.data, 4);
-                    assert_eq!(seq, self.next[idx], "echo {seq} on connection {idx}: once, in order");
+                    assert_eq!(
+                        seq, self.next[idx],
+                        "echo {seq} on connection {idx}: once, in order"
+                    );
                     assert_eq!(m.data, payload(idx as u32, seq), "echo content intact");
                     self.next[idx] += 1;
                     rtts.push(self.clock.now().saturating_since(self.sent_at[idx]));

@@ -132,15 +132,31 @@ fn a_handshake_flood_leaves_no_state_and_honest_traffic_loses_nothing() {
     assert!(sent > 0);
     assert!(during.counters.bad_challenge > 0, "forged cookies counted");
     for s in [during, after] {
-        assert_eq!(s.connections, HONEST as u64, "no connection for a flood source");
-        assert_eq!(s.incoming_requests, HONEST as u64, "no request state either");
+        assert_eq!(
+            s.connections, HONEST as u64,
+            "no connection for a flood source"
+        );
+        assert_eq!(
+            s.incoming_requests, HONEST as u64,
+            "no request state either"
+        );
     }
     let incoming: std::collections::BTreeSet<Connection> =
         server_seen.lock().unwrap().iter().map(|e| e.conn).collect();
-    assert_eq!(incoming.len(), HONEST, "the application saw only honest connections");
+    assert_eq!(
+        incoming.len(),
+        HONEST,
+        "the application saw only honest connections"
+    );
     for &(c, s) in &pairs {
-        assert_eq!(client.connection_state(c), sockworks::ConnectionState::Connected);
-        assert_eq!(server.connection_state(s), sockworks::ConnectionState::Connected);
+        assert_eq!(
+            client.connection_state(c),
+            sockworks::ConnectionState::Connected
+        );
+        assert_eq!(
+            server.connection_state(s),
+            sockworks::ConnectionState::Connected
+        );
     }
 }
 
@@ -194,8 +210,14 @@ fn forged_replayed_and_corrupted_data_packets_are_dropped_counted_and_harmless()
     println!("proxy: {done:?}");
     assert_eq!(honest.delivered(), (2 * ROUNDS * HONEST) as u64);
     for &(c, s) in &pairs {
-        assert_eq!(client.connection_state(c), sockworks::ConnectionState::Connected);
-        assert_eq!(server.connection_state(s), sockworks::ConnectionState::Connected);
+        assert_eq!(
+            client.connection_state(c),
+            sockworks::ConnectionState::Connected
+        );
+        assert_eq!(
+            server.connection_state(s),
+            sockworks::ConnectionState::Connected
+        );
     }
 
     let at_server = sum_drops(&server, pairs.iter().map(|p| p.1));
@@ -217,7 +239,10 @@ fn forged_replayed_and_corrupted_data_packets_are_dropped_counted_and_harmless()
     );
     for (what, d) in [("server", at_server), ("client", at_client)] {
         assert!(d[1] > 0, "{what}: replays counted");
-        assert!(d[2] > 0, "{what}: forged and flipped packets fail authentication");
+        assert!(
+            d[2] > 0,
+            "{what}: forged and flipped packets fail authentication"
+        );
     }
     assert!(
         se.counters.unknown_connection + ce.counters.unknown_connection > 0,

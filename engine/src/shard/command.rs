@@ -25,7 +25,8 @@ use crate::driver::Driver;
 use crate::driver::mmsg::MmsgDriver;
 use crate::proto::connection::ConnectionConfig;
 use crate::proto::endpoint::{
-    ConnectionId, Endpoint, EndpointStats, Listener, LocalSocket, RecvMeta, Transmit};
+    ConnectionId, Endpoint, EndpointStats, Listener, LocalSocket, RecvMeta, Transmit,
+};
 use crate::proto::fake_net::FakeConditions;
 use crate::proto::handshake::LocalIdentity;
 use crate::proto::snp::{SnpStatus, send_flags};
