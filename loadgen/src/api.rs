@@ -132,8 +132,9 @@ fn payload(size: usize, conn: u32, seq: u64, t_us: u64) -> Vec<u8> {
     v
 }
 
-/// Runs the load; fails on any lost, reordered or corrupted echo.
-pub(crate) fn run(load: &Load) -> anyhow::Result<Report> {
+/// Runs the load (with a handshake flood of `flood_pps` datagrams per second while the echoes
+/// run, when not 0); fails on any lost, reordered or corrupted echo.
+pub(crate) fn run(load: &Load, flood_pps: u32) -> anyhow::Result<Report> {
     let cpu0 = process_cpu_usec();
     let server_changes = Changes::default();
     let server = instance(load.server_shards, load.seed, load.rate, &server_changes)?;
@@ -184,6 +185,18 @@ pub(crate) fn run(load: &Load) -> anyhow::Result<Report> {
         ensure!(client.set_connection_user_data(c, i as i64), "user data");
     }
     let connect_time = t0.elapsed();
+
+    let stop_flood = Arc::new(AtomicBool::new(false));
+    let flood = if flood_pps > 0 {
+        Some(crate::flood::start(
+            addr,
+            flood_pps,
+            load.seed,
+            stop_flood.clone(),
+        )?)
+    } else {
+        None
+    };
 
     let mut next_send = vec![0u64; conns.len()];
     let mut next_recv = vec![0u64; conns.len()];
@@ -259,6 +272,17 @@ pub(crate) fn run(load: &Load) -> anyhow::Result<Report> {
         }
     }
     let transfer_time = t1.elapsed();
+    stop_flood.store(true, Ordering::Relaxed);
+    if let Some(f) = flood {
+        let sent = f
+            .join()
+            .map_err(|_| anyhow::anyhow!("flood thread panicked"))?;
+        let st = server.endpoint_stats();
+        println!(
+            "  flood       {sent} handshake datagrams; server: {} forged cookies dropped, {} connections, {} incoming requests held",
+            st.counters.bad_challenge, st.connections, st.incoming_requests
+        );
+    }
     stop.store(true, Ordering::Relaxed);
     srv.join()
         .map_err(|_| anyhow::anyhow!("echo thread panicked"))??;

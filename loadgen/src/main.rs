@@ -19,6 +19,7 @@
 //! `--compare`, `--target`, and `--serve ADDR` (the Sockworks echo server alone).
 
 mod api;
+mod flood;
 mod handshake;
 mod idle;
 mod pipeline;
@@ -126,6 +127,11 @@ struct Args {
     /// this long).
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
+    /// api: while the echoes run, flood the server with this many handshake datagrams per
+    /// second (ChallengeRequests and ConnectRequests with forged cookies from 127.0.0.2..200);
+    /// compare the RTTs with a run without it.
+    #[arg(long, default_value_t = 0)]
+    handshake_flood: u32,
     #[command(flatten)]
     versus: VersusArgs,
 }
@@ -332,7 +338,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
 
 fn run_api(args: &Args) -> anyhow::Result<()> {
     let load = sharded_load(args);
-    let r = api::run(&load)?;
+    let r = api::run(&load, args.handshake_flood)?;
     println!(
         "sockworks loadgen: sockworks API, {} server shard(s) + {} client shard(s), {} connections, UDP 127.0.0.1",
         args.server_shards, args.client_shards, args.connections

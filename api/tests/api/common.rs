@@ -202,22 +202,7 @@ pub(crate) fn links(
     let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), options);
     assert_ne!(listen, ListenSocket::INVALID);
     let addr = server.get_listen_socket_address(listen).unwrap();
-    let mut pairs = Vec::new();
-    let mut known = Vec::new();
-    for _ in 0..n {
-        let c = client.connect_by_ip_address(addr, options);
-        assert_ne!(c, Connection::INVALID);
-        let s = accept_next(&server, &server_seen, &known);
-        known.push(s);
-        pairs.push((c, s));
-    }
-    assert!(
-        wait_until(&[&server, &client], || pairs.iter().all(|&(c, s)| {
-            client.connection_state(c) == ConnectionState::Connected
-                && server.connection_state(s) == ConnectionState::Connected
-        })),
-        "all connected"
-    );
+    let pairs = connect_n(&server, &server_seen, &client, addr, n, options);
     Links {
         server,
         client,
@@ -226,6 +211,36 @@ pub(crate) fn links(
         listen,
         pairs,
     }
+}
+
+/// Connects `n` connections from `client` to `addr` (a listen socket of `server`, or a proxy
+/// in front of one) one after the other, accepting each (so each server end is known), and
+/// waits until all are connected. Returns (client end, server end) of each.
+pub(crate) fn connect_n(
+    server: &Sockets,
+    server_seen: &Seen,
+    client: &Sockets,
+    addr: std::net::SocketAddr,
+    n: usize,
+    options: &[ConfigValue],
+) -> Vec<(Connection, Connection)> {
+    let mut pairs = Vec::new();
+    let mut known: Vec<Connection> = server_seen.lock().unwrap().iter().map(|e| e.conn).collect();
+    for _ in 0..n {
+        let c = client.connect_by_ip_address(addr, options);
+        assert_ne!(c, Connection::INVALID);
+        let s = accept_next(server, server_seen, &known);
+        known.push(s);
+        pairs.push((c, s));
+    }
+    assert!(
+        wait_until(&[server, client], || pairs.iter().all(|&(c, s)| {
+            client.connection_state(c) == ConnectionState::Connected
+                && server.connection_state(s) == ConnectionState::Connected
+        })),
+        "all connected"
+    );
+    pairs
 }
 
 /// The little-endian u32 at the start of a payload.

@@ -99,6 +99,20 @@ pub struct EndpointCounters {
     pub refused_limit: u64,
 }
 
+/// What an endpoint holds and has dropped, for diagnostics and hostile-traffic tests: a
+/// stranger (no valid cookie) must move only the counters, never the state sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams dropped before any connection saw them.
+    pub counters: EndpointCounters,
+    /// Connections held (any state, lingering ones included).
+    pub connections: u64,
+    /// Incoming connections indexed by (client address, client connection id).
+    pub incoming_requests: u64,
+    /// Stateless replies (challenges, refusals) waiting to go out.
+    pub queued_replies: u64,
+}
+
 /// An application-visible event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointEvent {
@@ -228,6 +242,16 @@ impl Endpoint {
     /// Dropped-datagram counters.
     pub fn counters(&self) -> EndpointCounters {
         self.counters
+    }
+
+    /// Counters and state sizes (see [`EndpointStats`]).
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            counters: self.counters,
+            connections: self.connections.len() as u64,
+            incoming_requests: self.by_request.len() as u64,
+            queued_replies: self.replies.len() as u64,
+        }
     }
 
     /// Sets the fake conditions applied to what this endpoint sends and receives.

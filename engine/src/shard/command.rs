@@ -24,7 +24,9 @@ use crate::crypto::TrustStore;
 use crate::driver::Driver;
 use crate::driver::mmsg::MmsgDriver;
 use crate::proto::connection::ConnectionConfig;
-use crate::proto::endpoint::{ConnectionId, Endpoint, Listener, LocalSocket, RecvMeta, Transmit};
+use crate::proto::endpoint::{
+    ConnectionId, Endpoint, EndpointStats, Listener, LocalSocket, RecvMeta, Transmit,
+};
 use crate::proto::fake_net::FakeConditions;
 use crate::proto::handshake::LocalIdentity;
 use crate::proto::snp::{SnpStatus, send_flags};
@@ -223,6 +225,11 @@ pub enum Command {
         /// What to answer.
         query: Query,
     },
+    /// The endpoint's counters and state sizes.
+    EndpointStats {
+        /// Where the answer goes.
+        reply: SyncSender<EndpointStats>,
+    },
     /// An id taken from the [`super::IdStock`] and not used for an engine connection (an
     /// in-memory socket pair's end) is free again.
     ReleaseId {
@@ -350,6 +357,10 @@ pub(super) fn apply<D: Driver>(
                     let _ = reply.send(ep.connection_mut(id).map(|c| c.detailed_status(now)));
                 }
             }
+        }
+        Command::EndpointStats { reply } => {
+            // The asker may have given up waiting: a closed channel is fine.
+            let _ = reply.send(ep.stats());
         }
         Command::ReleaseId { id } => ep.release_id(id),
         Command::Forwarded { meta, mut data } => ep.handle_datagram(now, meta, &mut data),

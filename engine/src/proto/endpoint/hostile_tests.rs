@@ -108,6 +108,9 @@ proptest! {
                 );
             }
         }
-        prop_assert_eq!(ep.connection_count(), 0, "no state without a valid cookie");
+        let stats = ep.stats();
+        prop_assert_eq!(stats.connections, 0, "no state without a valid cookie");
+        prop_assert_eq!(stats.incoming_requests, 0);
+        prop_assert_eq!(stats.queued_replies, 0, "every reply went out");
     }
 }
