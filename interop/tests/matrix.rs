@@ -129,7 +129,8 @@ fn gns_to_sw_refusal() {
     assert!(!gns_status_seen(&cli, "Connected"));
     assert!(cli.of_kind("SENT").is_empty());
     // The request, then (as in GNS) the refusing side's own close: Connecting -> None, with
-    // the reason it gave.
+    // the reason it gave, delivered by a later RunCallbacks than the one that refused.
+    assert!(sw.pump_until(LIMIT, |s| s.events().len() >= 2));
     let events = sw.events();
     assert_eq!(events.len(), 2, "the request and our close: {events:?}");
     assert_eq!(events[0].info.state, St::Connecting);
