@@ -83,6 +83,35 @@ fn wait_until(s: &[&Sockets], mut pred: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// `client` connects to a fresh listen socket of `server`, which accepts; both ends reach
+/// Connected (bounded). Returns (client's handle, server's handle).
+fn connect(
+    server: &Sockets,
+    server_conns: &Log<StatusChanged>,
+    client: &Sockets,
+) -> (Connection, Connection) {
+    let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[]);
+    assert_ne!(listen, ListenSocket::INVALID);
+    let addr = server.get_listen_socket_address(listen).unwrap();
+    let c = client.connect_by_ip_address(addr, &[]);
+    let mut s = Connection::INVALID;
+    assert!(wait_until(&[server, client], || {
+        if s == Connection::INVALID
+            && let Some(ev) = server_conns
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e.info.state == ConnectionState::Connecting)
+        {
+            s = ev.conn;
+            server.accept_connection(s);
+        }
+        client.connection_state(c) == ConnectionState::Connected
+            && server.connection_state(s) == ConnectionState::Connected
+    }));
+    (c, s)
+}
+
 /// Asks for a certificate and waits for the outcome.
 fn authenticate(s: &Sockets) -> AuthStatus {
     assert_eq!(s.init_authentication(), Availability::Attempting);
@@ -128,25 +157,7 @@ fn init_authentication_fetches_a_cert_that_a_trusting_server_accepts() {
     assert_eq!(authenticate(&server).avail, Availability::Current);
     assert!(!server_auth.lock().unwrap().is_empty());
 
-    let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[]);
-    assert_ne!(listen, ListenSocket::INVALID);
-    let addr = server.get_listen_socket_address(listen).unwrap();
-    let c = client.connect_by_ip_address(addr, &[]);
-    let mut s = Connection::INVALID;
-    assert!(wait_until(&[&server, &client], || {
-        if s == Connection::INVALID
-            && let Some(ev) = server_conns
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|e| e.info.state == ConnectionState::Connecting)
-        {
-            s = ev.conn;
-            server.accept_connection(s);
-        }
-        client.connection_state(c) == ConnectionState::Connected
-            && server.connection_state(s) == ConnectionState::Connected
-    }));
+    let (c, s) = connect(&server, &server_conns, &client);
     let si = server.get_connection_info(s).unwrap();
     assert_eq!(si.identity_remote, Some("str:player-one".parse().unwrap()));
     assert_eq!(si.flags & info_flags::UNAUTHENTICATED, 0);
@@ -209,24 +220,7 @@ fn a_short_lived_certificate_is_renewed_before_it_expires() {
         client_auth.lock().unwrap()
     );
 
-    let listen = server.create_listen_socket_ip("127.0.0.1:0".parse().unwrap(), &[]);
-    let addr = server.get_listen_socket_address(listen).unwrap();
-    let c = client.connect_by_ip_address(addr, &[]);
-    let mut s = Connection::INVALID;
-    assert!(wait_until(&[&server, &client], || {
-        if s == Connection::INVALID
-            && let Some(ev) = server_conns
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|e| e.info.state == ConnectionState::Connecting)
-        {
-            s = ev.conn;
-            server.accept_connection(s);
-        }
-        client.connection_state(c) == ConnectionState::Connected
-            && server.connection_state(s) == ConnectionState::Connected
-    }));
+    let (_, s) = connect(&server, &server_conns, &client);
     let si = server.get_connection_info(s).unwrap();
     assert_eq!(
         si.identity_remote,
