@@ -143,6 +143,48 @@ impl ConfigValue {
         }
     }
 
+    /// The value option `id` takes with `payload`, the inverse of [`ConfigValue::id`] and
+    /// [`ConfigValue::payload`]; `None` for an id Sockworks does not implement, a callback
+    /// (it carries no number) or a payload of another type than the option's.
+    pub fn from_payload(id: i32, payload: ConfigPayload) -> Option<ConfigValue> {
+        use ConfigValue::*;
+        Some(match (id, payload) {
+            (40, ConfigPayload::Int64(x)) => ConnectionUserData(x),
+            (2, ConfigPayload::Float(x)) => FakePacketLossSend(x),
+            (3, ConfigPayload::Float(x)) => FakePacketLossRecv(x),
+            (6, ConfigPayload::Float(x)) => FakePacketReorderSend(x),
+            (7, ConfigPayload::Float(x)) => FakePacketReorderRecv(x),
+            (26, ConfigPayload::Float(x)) => FakePacketDupSend(x),
+            (27, ConfigPayload::Float(x)) => FakePacketDupRecv(x),
+            (id, ConfigPayload::Int32(x)) => match id {
+                4 => FakePacketLagSend(x),
+                5 => FakePacketLagRecv(x),
+                8 => FakePacketReorderTime(x),
+                9 => SendBufferSize(x),
+                10 => SendRateMin(x),
+                11 => SendRateMax(x),
+                12 => NagleTime(x),
+                23 => IpAllowWithoutAuth(x),
+                24 => TimeoutInitial(x),
+                25 => TimeoutConnected(x),
+                28 => FakePacketDupTimeMax(x),
+                32 => MtuPacketSize(x),
+                34 => Unencrypted(x),
+                47 => RecvBufferSize(x),
+                48 => RecvBufferMessages(x),
+                49 => RecvMaxMessageSize(x),
+                50 => RecvMaxSegmentsPerPacket(x),
+                52 => IpLocalHostAllowWithoutAuth(x),
+                UNRELIABLE_MAX_AGE_ID => UnreliableMaxAge(x),
+                MAX_CONNECTIONS_ID => MaxConnections(x),
+                MAX_CONNECTIONS_PER_ADDRESS_ID => MaxConnectionsPerAddress(x),
+                MAX_PENDING_CONNECTIONS_ID => MaxPendingConnections(x),
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
     /// The number a value carries, typed as GNS types it (`None` for the callback): what
     /// `GetConfigValue` hands back, and how tests compare values (closures are not `Eq`).
     pub fn payload(&self) -> Option<ConfigPayload> {

@@ -168,6 +168,20 @@ mod tests {
     }
 
     #[test]
+    fn from_payload_inverts_id_and_payload() {
+        for v in samples() {
+            let Some(p) = v.payload() else {
+                continue; // callbacks carry no number
+            };
+            let back = ConfigValue::from_payload(v.id(), p).unwrap();
+            assert_eq!(payload(&back), payload(&v), "value {}", v.id());
+            assert_eq!(back.id(), v.id());
+        }
+        assert!(ConfigValue::from_payload(24, ConfigPayload::Float(1.0)).is_none());
+        assert!(ConfigValue::from_payload(999, ConfigPayload::Int32(1)).is_none());
+    }
+
+    #[test]
     fn every_implemented_value_reads_back_what_was_set() {
         let mut c = Config::defaults();
         for v in samples() {

@@ -203,50 +203,14 @@ fn auth_callback(addr: usize) -> sockworks::AuthStatusFn {
 /// The Rust API's value for an implemented option `id`; `None` for one Sockworks only
 /// stores, or a value of the wrong type.
 pub(crate) fn to_config(id: i32, v: &Value) -> Option<ConfigValue> {
-    use ConfigValue::*;
-    let cv = match (id, v) {
-        (201, Value::Ptr(p)) => ConnectionStatusChanged(status_callback(*p)),
-        (202, Value::Ptr(p)) => AuthStatusChanged(auth_callback(*p)),
-        (40, Value::I64(x)) => ConnectionUserData(*x),
-        (2, Value::F32(x)) => FakePacketLossSend(*x),
-        (3, Value::F32(x)) => FakePacketLossRecv(*x),
-        (6, Value::F32(x)) => FakePacketReorderSend(*x),
-        (7, Value::F32(x)) => FakePacketReorderRecv(*x),
-        (26, Value::F32(x)) => FakePacketDupSend(*x),
-        (27, Value::F32(x)) => FakePacketDupRecv(*x),
-        (id, Value::I32(x)) => int_value(id, *x)?,
-        _ => return None,
-    };
-    Some(cv)
-}
-
-fn int_value(id: i32, x: i32) -> Option<ConfigValue> {
-    use ConfigValue::*;
-    Some(match id {
-        4 => FakePacketLagSend(x),
-        5 => FakePacketLagRecv(x),
-        8 => FakePacketReorderTime(x),
-        9 => SendBufferSize(x),
-        10 => SendRateMin(x),
-        11 => SendRateMax(x),
-        12 => NagleTime(x),
-        23 => IpAllowWithoutAuth(x),
-        24 => TimeoutInitial(x),
-        25 => TimeoutConnected(x),
-        28 => FakePacketDupTimeMax(x),
-        32 => MtuPacketSize(x),
-        34 => Unencrypted(x),
-        47 => RecvBufferSize(x),
-        48 => RecvBufferMessages(x),
-        49 => RecvMaxMessageSize(x),
-        50 => RecvMaxSegmentsPerPacket(x),
-        52 => IpLocalHostAllowWithoutAuth(x),
-        sockworks::UNRELIABLE_MAX_AGE_ID => UnreliableMaxAge(x),
-        sockworks::MAX_CONNECTIONS_ID => MaxConnections(x),
-        sockworks::MAX_CONNECTIONS_PER_ADDRESS_ID => MaxConnectionsPerAddress(x),
-        sockworks::MAX_PENDING_CONNECTIONS_ID => MaxPendingConnections(x),
-        _ => return None,
-    })
+    match (id, v) {
+        (201, Value::Ptr(p)) => Some(ConfigValue::ConnectionStatusChanged(status_callback(*p))),
+        (202, Value::Ptr(p)) => Some(ConfigValue::AuthStatusChanged(auth_callback(*p))),
+        (id, Value::I32(x)) => ConfigValue::from_payload(id, ConfigPayload::Int32(*x)),
+        (id, Value::I64(x)) => ConfigValue::from_payload(id, ConfigPayload::Int64(*x)),
+        (id, Value::F32(x)) => ConfigValue::from_payload(id, ConfigPayload::Float(*x)),
+        _ => None,
+    }
 }
 
 /// The payload of a Rust API value; `None` for the callback (its C pointer is kept by the
