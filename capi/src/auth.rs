@@ -8,8 +8,8 @@ use std::ffi::{c_char, c_int, c_void};
 
 use sockworks::{AuthStatus, AuthStatusFn, Availability};
 
-use crate::guard::{guard, write_c_str};
-use crate::instance::{ERR_MSG_LEN, with};
+use crate::guard::{fail_with, guard, write_c_str};
+use crate::instance::with;
 use crate::types::{SteamNetAuthenticationStatus_t, SteamNetworkingIdentity};
 
 /// `k_ESteamNetworkingAvailability_CannotTry`.
@@ -127,11 +127,8 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetCertificateRequest(
     err_msg: *mut c_char,
 ) -> bool {
     guard(false, || {
-        let fail = |why: &str| {
-            // SAFETY: the caller passes null or a 1024-byte SteamNetworkingErrMsg.
-            unsafe { write_c_str(err_msg, ERR_MSG_LEN, why) };
-            false
-        };
+        // SAFETY: the caller passes null or a SteamNetworkingErrMsg.
+        let fail = |why: &str| unsafe { fail_with(err_msg, why) };
         if size.is_null() {
             return fail("pcbBlob is NULL");
         }
@@ -184,9 +181,8 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_SetCertificate(
         match result {
             Ok(()) => true,
             Err(e) => {
-                // SAFETY: the caller passes null or a 1024-byte SteamNetworkingErrMsg.
-                unsafe { write_c_str(err_msg, ERR_MSG_LEN, &e) };
-                false
+                // SAFETY: the caller passes null or a SteamNetworkingErrMsg.
+                unsafe { fail_with(err_msg, &e) }
             }
         }
     })

@@ -41,6 +41,20 @@ pub unsafe fn c_str_bounded<'a>(p: *const c_char, max: usize) -> Option<&'a [u8]
     None
 }
 
+/// `k_cchMaxSteamNetworkingErrMsg`: the size of a `SteamNetworkingErrMsg`.
+pub const ERR_MSG_LEN: usize = 1024;
+
+/// Writes `why` into a `SteamNetworkingErrMsg` (null: nothing) and returns
+/// false: how the calls that take an error buffer fail.
+///
+/// # Safety
+/// `err_msg` is null or a `SteamNetworkingErrMsg`.
+pub unsafe fn fail_with(err_msg: *mut c_char, why: &str) -> bool {
+    // SAFETY: the caller passes null or 1024 writable bytes.
+    unsafe { write_c_str(err_msg, ERR_MSG_LEN, why) };
+    false
+}
+
 /// Copies `s` into a C buffer of `cap` bytes, NUL-terminated and truncated to fit; nothing
 /// written when the buffer is null or empty. Returns the bytes the text and its NUL need.
 ///

@@ -12,14 +12,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use sockworks::{Sockets, SocketsConfig};
 
-use crate::guard::{guard, write_c_str};
+use crate::guard::{fail_with, guard};
 use crate::types::SteamNetworkingIdentity;
 
 /// The live instance, if Init has run (and Kill has not).
 static INSTANCE: ArcSwapOption<Sockets> = ArcSwapOption::const_empty();
-
-/// Size of `SteamNetworkingErrMsg` (`char[1024]`).
-pub const ERR_MSG_LEN: usize = 1024;
 
 /// The live instance, or `None` before Init / after Kill.
 pub fn sockets() -> Option<Arc<Sockets>> {
@@ -59,11 +56,8 @@ pub unsafe extern "C" fn GameNetworkingSockets_Init(
     err_msg: *mut c_char,
 ) -> bool {
     guard(false, || {
-        let fail = |why: &str| {
-            // SAFETY: the caller passes a SteamNetworkingErrMsg (1024 bytes) or null.
-            unsafe { write_c_str(err_msg, ERR_MSG_LEN, why) };
-            false
-        };
+        // SAFETY: the caller passes null or a SteamNetworkingErrMsg.
+        let fail = |why: &str| unsafe { fail_with(err_msg, why) };
         if INSTANCE.load().is_some() {
             return true;
         }
