@@ -294,7 +294,7 @@ impl Sockets {
 }
 
 /// GNS posts one last status change when the application closes a connection: its state
-/// goes to None, with the application's reason (0 reads as App_Generic) and text. Only the
+/// goes to None, with the application's reason and text as GNS normalizes them. Only the
 /// closing side's callback sees it; nothing follows.
 fn post_closed_by_app(sh: &crate::shared::Shared, rec: &Arc<ConnRecord>, reason: i32, debug: &str) {
     let old = rec.state();
@@ -302,15 +302,14 @@ fn post_closed_by_app(sh: &crate::shared::Shared, rec: &Arc<ConnRecord>, reason:
         return;
     }
     let mut info = ConnectionInfo::clone(&rec.info.load());
-    let text = debug;
+    let (reason, text) = sockworks_engine::proto::connection::normalize_close(
+        u32::try_from(reason).unwrap_or(0),
+        debug,
+    );
     tracing::info!("[#{}] closed by app ({reason}): {text}", rec.handle.0);
     info.state = ApiState::None;
-    info.end_reason = if reason == 0 {
-        sockworks_engine::proto::end_reason::APP_GENERIC as i32
-    } else {
-        reason
-    };
-    info.end_debug = debug.to_owned();
+    info.end_reason = i32::try_from(reason).unwrap_or(i32::MAX);
+    info.end_debug = text;
     sh.events.push((
         rec.clone(),
         crate::callbacks::StatusChanged {

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use sockworks_engine::driver::Driver;
 use sockworks_engine::driver::mmsg::{MmsgConfig, MmsgDriver};
-use sockworks_engine::proto::connection::ApiState;
-use sockworks_engine::proto::end_reason;
+use sockworks_engine::proto::connection::{ApiState, normalize_close};
 use sockworks_engine::proto::endpoint::Listener;
 use sockworks_engine::shard::Command;
 use sockworks_engine::wire::identity::Identity;
@@ -76,12 +75,10 @@ pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str
     // A pipe has no shard: its application threads are its records' only writers.
     let mut info = ConnectionInfo::clone(&peer.info.load());
     info.state = ApiState::ClosedByPeer;
-    info.end_reason = if reason == 0 {
-        end_reason::APP_GENERIC as i32
-    } else {
-        reason
-    };
-    info.end_debug = debug.to_owned();
+    // What a network peer would receive: the engine's rules for the application's close.
+    let (reason, text) = normalize_close(u32::try_from(reason).unwrap_or(0), debug);
+    info.end_reason = i32::try_from(reason).unwrap_or(i32::MAX);
+    info.end_debug = text;
     peer.info.store(Arc::new(info.clone()));
     sh.events.push((
         peer.clone(),

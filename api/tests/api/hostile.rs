@@ -148,16 +148,7 @@ fn a_handshake_flood_leaves_no_state_and_honest_traffic_loses_nothing() {
         HONEST,
         "the application saw only honest connections"
     );
-    for &(c, s) in &pairs {
-        assert_eq!(
-            client.connection_state(c),
-            sockworks::ConnectionState::Connected
-        );
-        assert_eq!(
-            server.connection_state(s),
-            sockworks::ConnectionState::Connected
-        );
-    }
+    all_connected(&client, &server, &pairs);
 }
 
 /// The "Dropped:" counters of a connection's detailed status: bad header, replayed, failed
@@ -209,16 +200,7 @@ fn forged_replayed_and_corrupted_data_packets_are_dropped_counted_and_harmless()
     print_rtts("impaired", &mut rtts);
     println!("proxy: {done:?}");
     assert_eq!(honest.delivered(), (2 * ROUNDS * HONEST) as u64);
-    for &(c, s) in &pairs {
-        assert_eq!(
-            client.connection_state(c),
-            sockworks::ConnectionState::Connected
-        );
-        assert_eq!(
-            server.connection_state(s),
-            sockworks::ConnectionState::Connected
-        );
-    }
+    all_connected(&client, &server, &pairs);
 
     let at_server = sum_drops(&server, pairs.iter().map(|p| p.1));
     let at_client = sum_drops(&client, pairs.iter().map(|p| p.0));
@@ -248,4 +230,18 @@ fn forged_replayed_and_corrupted_data_packets_are_dropped_counted_and_harmless()
         se.counters.unknown_connection + ce.counters.unknown_connection > 0,
         "packets for random connection ids counted"
     );
+}
+
+/// Every honest pair is still Connected on both ends.
+fn all_connected(client: &Sockets, server: &Sockets, pairs: &[(Connection, Connection)]) {
+    for &(c, s) in pairs {
+        assert_eq!(
+            client.connection_state(c),
+            sockworks::ConnectionState::Connected
+        );
+        assert_eq!(
+            server.connection_state(s),
+            sockworks::ConnectionState::Connected
+        );
+    }
 }

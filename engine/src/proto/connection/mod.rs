@@ -477,8 +477,12 @@ fn truncate(s: &str) -> String {
     s[..end].to_owned()
 }
 
-/// GNS's rules for the application's reason and debug text.
-fn normalize_close(reason: u32, debug: &str) -> (u32, String) {
+/// GNS's rules for the reason and debug text an application closes with (`APICloseConnection`):
+/// 0 is App_Generic, a reason outside the application ranges becomes App_Max with "Invalid
+/// numeric reason code", an empty text gets GNS's default, and the text is cut to 127 bytes.
+/// The API applies the same rules to what it reports without the engine (pipes, the closing
+/// side's own last status change).
+pub fn normalize_close(reason: u32, debug: &str) -> (u32, String) {
     let (reason, debug) = match reason {
         0 => (end_reason::APP_GENERIC, debug),
         r if (end_reason::APP_GENERIC..=end_reason::APP_EXCEPTION_MAX).contains(&r) => (r, debug),
