@@ -14,7 +14,7 @@
 //! ```
 //!
 //! [`Signaling`] is one connection's signal state: connect retries (initiator), the pending
-//! `connect_ok` (acceptor), the reliable stream of ICE messages ([`reliable`]), spacing and
+//! `connect_ok` (acceptor), the reliable stream of ICE messages (`reliable.rs`), spacing and
 //! deadlines, and the closing rules. Nothing here reads a clock: time is passed in.
 
 use crate::wire::identity::IdentityError;

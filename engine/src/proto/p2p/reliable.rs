@@ -39,20 +39,11 @@ impl Pending {
 }
 
 /// The sending half: ids from 1, retransmitted every [`RELIABLE_RTO`] until acked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ReliableSender {
     /// Id of the last queued message (0: none yet).
     last_id: u32,
     unacked: VecDeque<Pending>,
-}
-
-impl Default for ReliableSender {
-    fn default() -> Self {
-        ReliableSender {
-            last_id: 0,
-            unacked: VecDeque::new(),
-        }
-    }
 }
 
 impl ReliableSender {

@@ -593,3 +593,45 @@ fn timestamps_saturate_far_in_the_future() {
     assert!(c.poll_signal(far).is_some());
     assert!(c.poll_signal(far + Duration::from_secs(1)).is_some());
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_signals_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+        let mut s = server(ms(0));
+        s.queue_connect_ok(ms(0), ok());
+        let mut c = client(ms(0));
+        c.set_connect_request(ms(0), request());
+        if let Ok(msg) = parse_signal(&bytes) {
+            let _ = route_signal(&msg, |_, _| true);
+            let _ = s.handle_signal(ms(1), &msg);
+            let _ = c.handle_signal(ms(1), &msg);
+        }
+        let _ = s.poll_signal(ms(2));
+        let _ = c.poll_signal(ms(2));
+    }
+
+    #[test]
+    fn arbitrary_fields_never_panic(
+        first in proptest::num::u32::ANY,
+        ack in proptest::num::u32::ANY,
+        n in 0usize..5,
+        to in proptest::option::of(proptest::num::u32::ANY),
+        from in proptest::option::of(proptest::num::u32::ANY),
+    ) {
+        let mut s = server(ms(0));
+        s.queue_connect_ok(ms(0), ok());
+        s.queue_ice(ms(0), pwd("x"));
+        let msg = P2pRendezvous {
+            to_connection_id: to,
+            from_connection_id: from,
+            from_identity: Some(CLIENT.into()),
+            ack_reliable_msg: Some(ack),
+            first_reliable_msg: Some(first),
+            reliable_messages: vec![ReliableMessage { ice: Some(pwd("y")) }; n],
+            ..P2pRendezvous::default()
+        };
+        let _ = s.handle_signal(ms(1), &msg);
+        let _ = s.handle_signal(ms(2), &msg);
+        let _ = s.poll_signal(ms(3));
+    }
+}

@@ -61,6 +61,7 @@ fn run(seed: u64) -> Outcome {
     c.set_connect_request(ms(2), request());
     let mut s: Option<Signaling> = None;
     let mut accept_at = None;
+    let mut last_server_send: Option<Timestamp> = None;
     let peer = Identity::parse(CLIENT).unwrap();
     let mut out = Outcome {
         connect_oks: 0,
@@ -124,6 +125,9 @@ fn run(seed: u64) -> Outcome {
         }
         if let Some(conn) = s.as_mut() {
             while let Some(sig) = conn.poll_signal(now) {
+                // The acceptor sends no connect retries: every signal is spaced.
+                assert!(last_server_send.is_none_or(|t| now - t >= MIN_SEND_INTERVAL));
+                last_server_send = Some(now);
                 to_client.send(&mut rng, now, sig.encode_to_vec());
             }
         }
