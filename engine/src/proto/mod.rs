@@ -14,6 +14,8 @@
 //!  congestion  CUBIC window
 //!  queue_delay standing-queue signal
 //!  ping        GNS's reported ping
+//!
+//!  p2p         rendezvous signaling of P2P connections: routing, retries, reliable ICE stream
 //! ```
 
 // Every byte here comes from a peer: the protocol core stays safe Rust, enforced.
@@ -29,6 +31,7 @@ pub mod fake_net;
 pub mod handshake;
 pub mod ids;
 pub(crate) mod lanes;
+pub mod p2p;
 pub(crate) mod ping;
 pub(crate) mod queue_delay;
 pub(crate) mod reassembly;

@@ -8,6 +8,7 @@
 //!  datagram ──► packet::classify (lead byte)
 //!                 ├─ 0x80.. data  ──► header::DataHeader ──► crypto (open) ──► frame::FrameDecoder
 //!                 └─ 32..37 control ─► control::ControlMessage (protobuf, proto::*)
+//!  P2P signal (any transport) ──► rendezvous::P2pRendezvous (protobuf)
 //! ```
 
 // Decoders run on every byte a peer sends: keep them safe Rust, enforced (not just by habit).
@@ -20,4 +21,5 @@ pub mod identity;
 pub mod packet;
 pub mod pktnum;
 pub mod proto;
+pub mod rendezvous;
 pub mod varint;
