@@ -14,6 +14,8 @@
 //!  congestion  CUBIC window
 //!  queue_delay standing-queue signal
 //!  ping        GNS's reported ping
+//!
+//!  ice         the native ICE client (STUN/TURN, candidates, checks) for P2P connections
 //! ```
 
 // Every byte here comes from a peer: the protocol core stays safe Rust, enforced.
@@ -27,6 +29,7 @@ pub mod end_reason;
 pub mod endpoint;
 pub mod fake_net;
 pub mod handshake;
+pub mod ice;
 pub mod ids;
 pub(crate) mod lanes;
 pub(crate) mod ping;
