@@ -528,7 +528,11 @@ impl IceAgent {
     /// Frames `payload` for the selected pair into `out` and says where to send it: a TURN Send
     /// indication to the server for a relayed local candidate, the payload as is otherwise.
     /// `None` before a pair is selected (GNS sends nothing then).
-    pub fn encapsulate(&self, payload: &[u8], out: &mut Vec<u8>) -> Option<(LocalSocket, SocketAddr)> {
+    pub fn encapsulate(
+        &self,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<(LocalSocket, SocketAddr)> {
         let p = &self.pairs[self.selected?];
         let l = &self.locals[p.local];
         let remote = self.remotes[p.remote].addr;

@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn parser_follows_gns_rules() {
-        let c = Candidate::parse("candidate:x 1   tcp 5 10.0.0.1 9 typ srflx raddr 1.2.3.4").unwrap_err();
+        let c = Candidate::parse("candidate:x 1   tcp 5 10.0.0.1 9 typ srflx raddr").unwrap_err();
         assert_eq!(c, CandidateError::Malformed); // pair without value
         let c = Candidate::parse("candidate:x 1 tcp 5 10.0.0.1 9 typ srflx raddr 1.2.3.4 rport 1")
             .unwrap();

@@ -18,9 +18,7 @@ use std::net::SocketAddr;
 use super::agent::{IceAgent, IceEvent};
 use super::candidate::{Candidate, CandidateKind, candidate_priority, is_lan, same_prefix};
 use super::retransmit::{Retransmit, Step, new_txid};
-use super::stun::{
-    BindingRequest, StunError, StunMessage, attr, encode_binding_request, msg,
-};
+use super::stun::{BindingRequest, StunError, StunMessage, attr, encode_binding_request, msg};
 use crate::time::Timestamp;
 
 /// A remote candidate, signaled or learned from a check (prflx).
@@ -386,9 +384,10 @@ impl IceAgent {
             self.select(p);
             return;
         }
-        let pending = self.pairs.iter().enumerate().any(|(i, q)| {
-            i != p && q.nominated && q.check.is_some() && self.selected != Some(i)
-        });
+        let pending =
+            self.pairs.iter().enumerate().any(|(i, q)| {
+                i != p && q.nominated && q.check.is_some() && self.selected != Some(i)
+            });
         if !pending {
             self.pairs[p].nominated = true;
             self.trigger(now, p);

@@ -196,7 +196,10 @@ fn decode_addr(v: &[u8]) -> Result<(u16, IpAddr), StunError> {
         (20, Some(2)) => {
             let mut b = [0u8; 16];
             b.copy_from_slice(&v[4..20]);
-            Ok((u16::from_be_bytes([v[2], v[3]]), IpAddr::V6(Ipv6Addr::from(b))))
+            Ok((
+                u16::from_be_bytes([v[2], v[3]]),
+                IpAddr::V6(Ipv6Addr::from(b)),
+            ))
         }
         _ => Err(StunError::BadAddress),
     }
@@ -366,10 +369,7 @@ impl<'a> StunMessage<'a> {
         };
         let len = u16::try_from(off + 24 - HEADER_LEN).unwrap_or(u16::MAX);
         let lenb = len.to_be_bytes();
-        let want = hmac_sha1(
-            key,
-            &[&self.raw[..2], &lenb, &self.raw[4..off]],
-        );
+        let want = hmac_sha1(key, &[&self.raw[..2], &lenb, &self.raw[4..off]]);
         if want.as_slice() == tag {
             Ok(())
         } else {

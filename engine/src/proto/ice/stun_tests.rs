@@ -3,13 +3,20 @@ use proptest::prelude::*;
 
 /// The captured GNS 1.6 check (spec §4.5), server to client, with USE-CANDIDATE.
 const CAPTURED: &str = concat!(
-    "00010048", "2112a442", "502ba522afdd66ee6ce31dc5",
-    "0006000b", "754e51474d3a716b426d5900",
-    "00240004", "6efffeff",
-    "802a0008", "305fac7e6a6e491b",
+    "00010048",
+    "2112a442",
+    "502ba522afdd66ee6ce31dc5",
+    "0006000b",
+    "754e51474d3a716b426d5900",
+    "00240004",
+    "6efffeff",
+    "802a0008",
+    "305fac7e6a6e491b",
     "00250000",
-    "00080014", "685106c2e509c6902e2a8d2ac825ac552019df91",
-    "80280004", "7cfda423",
+    "00080014",
+    "685106c2e509c6902e2a8d2ac825ac552019df91",
+    "80280004",
+    "7cfda423",
 );
 
 fn txid(hex_str: &str) -> [u8; 12] {
@@ -49,7 +56,10 @@ fn decoder_verifies_captured_check() {
     m.verify_integrity(b"6PZAI").unwrap();
     assert_eq!(m.verify_integrity(b"6PZAJ"), Err(StunError::BadIntegrity));
     assert_eq!(username_local_ufrag(&data), Some(*b"uNQGM"));
-    assert_eq!(transaction_id(&data), Some(txid("502ba522afdd66ee6ce31dc5")));
+    assert_eq!(
+        transaction_id(&data),
+        Some(txid("502ba522afdd66ee6ce31dc5"))
+    );
 }
 
 #[test]
@@ -57,10 +67,16 @@ fn corrupted_fingerprint_or_integrity_is_rejected() {
     let mut data = hex::decode(CAPTURED).unwrap();
     let n = data.len();
     data[n - 1] ^= 1;
-    assert_eq!(StunMessage::decode(&data).unwrap_err(), StunError::BadFingerprint);
+    assert_eq!(
+        StunMessage::decode(&data).unwrap_err(),
+        StunError::BadFingerprint
+    );
     let mut data = hex::decode(CAPTURED).unwrap();
     data[30] ^= 1; // inside USERNAME: both MI and FINGERPRINT break; FINGERPRINT is checked first
-    assert_eq!(StunMessage::decode(&data).unwrap_err(), StunError::BadFingerprint);
+    assert_eq!(
+        StunMessage::decode(&data).unwrap_err(),
+        StunError::BadFingerprint
+    );
 }
 
 #[test]
@@ -70,7 +86,10 @@ fn ipv4_response_example_decodes_xor_mapped_address() {
     let addr: SocketAddr = "192.0.2.2:42869".parse().unwrap();
     let resp = encode_binding_success(t, addr, Some(b"qkBmY:uNQGM"), b"6PZAI");
     assert_eq!(&resp[..4], &[0x01, 0x01, 0x00, 0x3c]);
-    assert_eq!(hex::encode(&resp[20..32]), "002000080001" .to_string() + "8667e112a640");
+    assert_eq!(
+        hex::encode(&resp[20..32]),
+        "002000080001".to_string() + "8667e112a640"
+    );
     let m = StunMessage::decode(&resp).unwrap();
     assert!(m.is_response());
     assert_eq!(m.xor_addr(attr::XOR_MAPPED_ADDRESS), Some(addr));
@@ -79,7 +98,10 @@ fn ipv4_response_example_decodes_xor_mapped_address() {
 
     // The literal attribute from the spec, wrapped in a minimal message.
     let mut w = StunWriter::new(msg::BINDING_SUCCESS, t);
-    w.attr(attr::XOR_MAPPED_ADDRESS, &hex::decode("00018667e112a640").unwrap());
+    w.attr(
+        attr::XOR_MAPPED_ADDRESS,
+        &hex::decode("00018667e112a640").unwrap(),
+    );
     let raw = w.finish();
     let m = StunMessage::decode(&raw).unwrap();
     let a = m.xor_addr(attr::XOR_MAPPED_ADDRESS).unwrap();
@@ -137,7 +159,10 @@ fn long_username_is_rejected() {
     let mut w = StunWriter::new(msg::BINDING_REQUEST, [0; 12]);
     w.attr(attr::USERNAME, &[b'a'; 513]);
     let d = w.finish();
-    assert_eq!(StunMessage::decode(&d).unwrap_err(), StunError::UsernameTooLong);
+    assert_eq!(
+        StunMessage::decode(&d).unwrap_err(),
+        StunError::UsernameTooLong
+    );
 }
 
 fn any_addr() -> impl Strategy<Value = SocketAddr> {
