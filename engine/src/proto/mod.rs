@@ -16,6 +16,7 @@
 //!  ping        GNS's reported ping
 //!
 //!  p2p         rendezvous signaling of P2P connections: routing, retries, reliable ICE stream
+//!  ice         the native ICE client (STUN/TURN, candidates, checks) for P2P connections
 //! ```
 
 // Every byte here comes from a peer: the protocol core stays safe Rust, enforced.
@@ -29,6 +30,7 @@ pub mod end_reason;
 pub mod endpoint;
 pub mod fake_net;
 pub mod handshake;
+pub mod ice;
 pub mod ids;
 pub(crate) mod lanes;
 pub mod p2p;
