@@ -86,6 +86,63 @@ pub enum ConfigValue {
     /// [`MAX_PENDING_CONNECTIONS_ID`] (Sockworks; as [`ConfigValue::MaxConnections`]):
     /// connections waiting for AcceptConnection.
     MaxPendingConnections(i32),
+    /// 37: both sides may connect to each other at once and end up with one connection.
+    SymmetricConnect(i32),
+    /// 38: a P2P connection's own virtual port (-1: the remote one).
+    LocalVirtualPort(i32),
+    /// 103: STUN servers for server-reflexive candidates, `host:port` comma list.
+    P2pStunServerList(String),
+    /// 104: candidate types ICE may use (bits: 1 relay, 2 private, 4 public; 0 disables ICE).
+    P2pTransportIceEnable(i32),
+    /// 105: added to the ICE route's score.
+    P2pTransportIcePenalty(i32),
+    /// 107: TURN servers for relayed candidates, `host:port` comma list.
+    P2pTurnServerList(String),
+    /// 108: TURN user names, one per server.
+    P2pTurnUserList(String),
+    /// 109: TURN passwords, one per server.
+    P2pTurnPassList(String),
+    /// 110: 0 default, 1 native ICE (ours), 2 WebRTC (not built: ICE fails).
+    P2pTransportIceImplementation(i32),
+}
+
+/// A connection's P2P settings (the `P2P_*` values, `SymmetricConnect`, `LocalVirtualPort`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct P2pSettings {
+    /// `P2P_Transport_ICE_Enable` (GNS's open-source default: all).
+    pub ice_enable: i32,
+    /// `P2P_Transport_ICE_Penalty`.
+    pub ice_penalty: i32,
+    /// `P2P_Transport_ICE_Implementation`.
+    pub ice_implementation: i32,
+    /// `P2P_STUN_ServerList`.
+    pub stun_servers: String,
+    /// `P2P_TURN_ServerList`.
+    pub turn_servers: String,
+    /// `P2P_TURN_UserList`.
+    pub turn_users: String,
+    /// `P2P_TURN_PassList`.
+    pub turn_passes: String,
+    /// `SymmetricConnect`.
+    pub symmetric: bool,
+    /// `LocalVirtualPort` (-1: none).
+    pub local_vport: i32,
+}
+
+impl Default for P2pSettings {
+    fn default() -> Self {
+        P2pSettings {
+            ice_enable: sockworks_engine::proto::endpoint::ICE_ENABLE_ALL,
+            ice_penalty: 0,
+            ice_implementation: 0,
+            stun_servers: String::new(),
+            turn_servers: String::new(),
+            turn_users: String::new(),
+            turn_passes: String::new(),
+            symmetric: false,
+            local_vport: -1,
+        }
+    }
 }
 
 /// The number of [`ConfigValue::UnreliableMaxAge`]: outside GNS's enum ("SW" + 1), so a GNS
@@ -140,6 +197,15 @@ impl ConfigValue {
             MaxConnections(_) => MAX_CONNECTIONS_ID,
             MaxConnectionsPerAddress(_) => MAX_CONNECTIONS_PER_ADDRESS_ID,
             MaxPendingConnections(_) => MAX_PENDING_CONNECTIONS_ID,
+            SymmetricConnect(_) => 37,
+            LocalVirtualPort(_) => 38,
+            P2pStunServerList(_) => 103,
+            P2pTransportIceEnable(_) => 104,
+            P2pTransportIcePenalty(_) => 105,
+            P2pTurnServerList(_) => 107,
+            P2pTurnUserList(_) => 108,
+            P2pTurnPassList(_) => 109,
+            P2pTransportIceImplementation(_) => 110,
         }
     }
 
@@ -156,6 +222,10 @@ impl ConfigValue {
             (7, ConfigPayload::Float(x)) => FakePacketReorderRecv(x),
             (26, ConfigPayload::Float(x)) => FakePacketDupSend(x),
             (27, ConfigPayload::Float(x)) => FakePacketDupRecv(x),
+            (103, ConfigPayload::String(x)) => P2pStunServerList(x),
+            (107, ConfigPayload::String(x)) => P2pTurnServerList(x),
+            (108, ConfigPayload::String(x)) => P2pTurnUserList(x),
+            (109, ConfigPayload::String(x)) => P2pTurnPassList(x),
             (id, ConfigPayload::Int32(x)) => match id {
                 4 => FakePacketLagSend(x),
                 5 => FakePacketLagRecv(x),
@@ -175,6 +245,11 @@ impl ConfigValue {
                 49 => RecvMaxMessageSize(x),
                 50 => RecvMaxSegmentsPerPacket(x),
                 52 => IpLocalHostAllowWithoutAuth(x),
+                37 => SymmetricConnect(x),
+                38 => LocalVirtualPort(x),
+                104 => P2pTransportIceEnable(x),
+                105 => P2pTransportIcePenalty(x),
+                110 => P2pTransportIceImplementation(x),
                 UNRELIABLE_MAX_AGE_ID => UnreliableMaxAge(x),
                 MAX_CONNECTIONS_ID => MaxConnections(x),
                 MAX_CONNECTIONS_PER_ADDRESS_ID => MaxConnectionsPerAddress(x),
@@ -192,6 +267,8 @@ impl ConfigValue {
         Some(match self {
             ConnectionStatusChanged(_) | AuthStatusChanged(_) => return None,
             ConnectionUserData(x) => ConfigPayload::Int64(*x),
+            P2pStunServerList(x) | P2pTurnServerList(x) | P2pTurnUserList(x)
+            | P2pTurnPassList(x) => ConfigPayload::String(x.clone()),
             FakePacketLossSend(x)
             | FakePacketLossRecv(x)
             | FakePacketReorderSend(x)
@@ -219,7 +296,12 @@ impl ConfigValue {
             | UnreliableMaxAge(x)
             | MaxConnections(x)
             | MaxConnectionsPerAddress(x)
-            | MaxPendingConnections(x) => ConfigPayload::Int32(*x),
+            | MaxPendingConnections(x)
+            | SymmetricConnect(x)
+            | LocalVirtualPort(x)
+            | P2pTransportIceEnable(x)
+            | P2pTransportIcePenalty(x)
+            | P2pTransportIceImplementation(x) => ConfigPayload::Int32(*x),
         })
     }
 
@@ -246,8 +328,8 @@ impl ConfigValue {
     }
 }
 
-/// The number in a [`ConfigValue`], by GNS's data type.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The number (or text) in a [`ConfigValue`], by GNS's data type.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ConfigPayload {
     /// `k_ESteamNetworkingConfig_Int32`.
     Int32(i32),
@@ -255,6 +337,8 @@ pub enum ConfigPayload {
     Int64(i64),
     /// `k_ESteamNetworkingConfig_Float`.
     Float(f32),
+    /// `k_ESteamNetworkingConfig_String`.
+    String(String),
 }
 
 /// Why a configuration value was refused.
@@ -292,6 +376,8 @@ pub struct Config {
     pub fake_recv: FakeConditions,
     /// A listen socket's connection limits (Sockworks' own).
     pub admission: AdmissionLimits,
+    /// P2P settings.
+    pub p2p: P2pSettings,
 }
 
 impl fmt::Debug for Config {
@@ -415,6 +501,16 @@ impl Config {
             MaxConnections(v) => self.admission.max_connections = limit(id, *v)?,
             MaxConnectionsPerAddress(v) => self.admission.max_per_address = limit(id, *v)?,
             MaxPendingConnections(v) => self.admission.max_pending = limit(id, *v)?,
+            SymmetricConnect(v) => self.p2p.symmetric = range(id, *v, 0, 1)? == 1,
+            LocalVirtualPort(v) => self.p2p.local_vport = range(id, *v, -1, 65535)?,
+            // GNS clamps the mask to [0, All]: -1 ("platform default") becomes 0, disabled.
+            P2pTransportIceEnable(v) => self.p2p.ice_enable = (*v).max(0),
+            P2pTransportIcePenalty(v) => self.p2p.ice_penalty = range(id, *v, 0, i32::MAX)?,
+            P2pTransportIceImplementation(v) => self.p2p.ice_implementation = range(id, *v, 0, 2)?,
+            P2pStunServerList(v) => self.p2p.stun_servers.clone_from(v),
+            P2pTurnServerList(v) => self.p2p.turn_servers.clone_from(v),
+            P2pTurnUserList(v) => self.p2p.turn_users.clone_from(v),
+            P2pTurnPassList(v) => self.p2p.turn_passes.clone_from(v),
         }
         Ok(())
     }

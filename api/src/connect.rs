@@ -109,6 +109,7 @@ impl Sockets {
             locals,
             config: Mutex::new(config),
             admission,
+            p2p_vport: None,
         };
         write(&sh.listen).insert(handle, Arc::new(rec));
         ListenSocket(handle)
@@ -137,6 +138,11 @@ impl Sockets {
                 }
                 !child
             });
+        }
+        if let Some(vport) = rec.p2p_vport {
+            for i in 0..sh.shards.len() {
+                sh.send(i, Command::P2pUnlisten { vport });
+            }
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(rec.locals.len());
         for (i, &local) in rec.locals.iter().enumerate() {
@@ -275,6 +281,7 @@ impl Sockets {
         }
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
+        sh.p2p.closing(conn.0, sh.clock.now());
         post_closed_by_app(sh, &rec, reason, debug);
         if rec.is_pipe() {
             crate::pair::pipe_close(sh, &rec, reason, debug);

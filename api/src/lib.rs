@@ -34,6 +34,9 @@ mod info;
 mod introspect;
 mod message;
 mod messages;
+mod p2p;
+mod p2p_net;
+mod p2p_rendezvous;
 mod pair;
 mod record;
 mod recv_credit;
@@ -50,11 +53,12 @@ pub use auth_config::{AuthStatus, AuthStatusFn, Availability, CaClientConfig, Tr
 pub use callbacks::{StatusChanged, StatusChangedFn};
 pub use config::{
     Config, ConfigError, ConfigPayload, ConfigValue, MAX_CONNECTIONS_ID,
-    MAX_CONNECTIONS_PER_ADDRESS_ID, MAX_PENDING_CONNECTIONS_ID, UNRELIABLE_MAX_AGE_ID,
+    MAX_CONNECTIONS_PER_ADDRESS_ID, MAX_PENDING_CONNECTIONS_ID, P2pSettings, UNRELIABLE_MAX_AGE_ID,
 };
 pub use handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};
 pub use message::{Message, OutMessage, send_flags};
 pub use messages::MAX_LANES;
+pub use p2p::{ConnectionSignaling, SignalingRecvContext};
 pub use result::EResult;
 pub use sockets::{InitError, Sockets, SocketsConfig};

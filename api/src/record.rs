@@ -55,6 +55,8 @@ pub(crate) struct ListenRecord {
     pub config: Mutex<Config>,
     /// Its connection limits and counts, shared with its members on every shard.
     pub admission: Arc<Admission>,
+    /// A P2P listen socket's virtual port (it has no sockets of its own).
+    pub p2p_vport: Option<i32>,
 }
 
 /// One connection as the API sees it.
@@ -114,10 +116,40 @@ impl ConnRecord {
         info: ConnectionInfo,
         config: &Config,
     ) -> Arc<Self> {
+        Self::with_incoming(
+            handle,
+            shard,
+            listener,
+            listener != ListenSocket::INVALID,
+            info,
+            config,
+        )
+    }
+
+    /// An incoming connection that may have no listen socket (a P2P request through custom
+    /// signaling).
+    pub(crate) fn new_incoming(
+        handle: Connection,
+        shard: usize,
+        listener: ListenSocket,
+        info: ConnectionInfo,
+        config: &Config,
+    ) -> Arc<Self> {
+        Self::with_incoming(handle, shard, listener, true, info, config)
+    }
+
+    fn with_incoming(
+        handle: Connection,
+        shard: usize,
+        listener: ListenSocket,
+        incoming: bool,
+        info: ConnectionInfo,
+        config: &Config,
+    ) -> Arc<Self> {
         Arc::new(ConnRecord {
             handle,
             shard,
-            incoming: listener != ListenSocket::INVALID,
+            incoming,
             listener,
             state: AtomicI32::new(info.state as i32),
             closed: AtomicBool::new(false),

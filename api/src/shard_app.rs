@@ -243,6 +243,7 @@ impl App for ApiApp {
             }
         }
         self.paused = paused;
+        crate::p2p::deliver_signals(&self.shared, ep, now, self.shard);
         if arrived {
             self.shared.activity.bump();
         }

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub activity: Activity,
     /// Identity, certificate, trust and authentication status.
     pub auth: Auth,
+    /// P2P signaling objects and ICE sockets.
+    pub p2p: crate::p2p::P2pShared,
 }
 
 impl Shared {

@@ -188,6 +188,7 @@ impl Sockets {
             clock: bound.clock(),
             activity: Activity::default(),
             auth: Auth::new(config.identity.clone(), &config.trust, config.ca.clone()),
+            p2p: crate::p2p::P2pShared::default(),
         });
         // Queued before any other command: the shards know whom they are and whom they
         // trust from their first turn.

@@ -9,34 +9,6 @@ use crate::result::EResult;
 use crate::sockets::Sockets;
 
 impl Sockets {
-    /// `ConnectP2P`: not implemented (no P2P transport): [`Connection::INVALID`].
-    pub fn connect_p2p(&self, _virtual_port: i32, _options: &[ConfigValue]) -> Connection {
-        Connection::INVALID
-    }
-
-    /// `ConnectP2PCustomSignaling`: not implemented: [`Connection::INVALID`].
-    pub fn connect_p2p_custom_signaling(
-        &self,
-        _virtual_port: i32,
-        _options: &[ConfigValue],
-    ) -> Connection {
-        Connection::INVALID
-    }
-
-    /// `ReceivedP2PCustomSignal`: not implemented: false ("there was some problem").
-    pub fn received_p2p_custom_signal(&self, _msg: &[u8]) -> bool {
-        false
-    }
-
-    /// `CreateListenSocketP2P`: not implemented: [`ListenSocket::INVALID`].
-    pub fn create_listen_socket_p2p(
-        &self,
-        _virtual_port: i32,
-        _options: &[ConfigValue],
-    ) -> ListenSocket {
-        ListenSocket::INVALID
-    }
-
     /// `CreateListenSocketP2PFakeIP`: not implemented: [`ListenSocket::INVALID`].
     pub fn create_listen_socket_p2p_fake_ip(
         &self,

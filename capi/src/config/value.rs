@@ -209,6 +209,10 @@ pub(crate) fn to_config(id: i32, v: &Value) -> Option<ConfigValue> {
         (id, Value::I32(x)) => ConfigValue::from_payload(id, ConfigPayload::Int32(*x)),
         (id, Value::I64(x)) => ConfigValue::from_payload(id, ConfigPayload::Int64(*x)),
         (id, Value::F32(x)) => ConfigValue::from_payload(id, ConfigPayload::Float(*x)),
+        (id, Value::Str(x)) => ConfigValue::from_payload(
+            id,
+            ConfigPayload::String(String::from_utf8_lossy(x).into_owned()),
+        ),
         _ => None,
     }
 }
@@ -220,6 +224,7 @@ pub(crate) fn from_config(cv: &ConfigValue) -> Option<Value> {
         ConfigPayload::Int32(x) => Value::I32(x),
         ConfigPayload::Int64(x) => Value::I64(x),
         ConfigPayload::Float(x) => Value::F32(x),
+        ConfigPayload::String(x) => Value::Str(x.into_bytes()),
     })
 }
 

@@ -30,3 +30,5 @@ pub const MISC_INTERNAL_ERROR: u32 = 5002;
 pub const MISC_TIMEOUT: u32 = 5003;
 /// The peer told us it has no such connection.
 pub const MISC_PEER_SENT_NO_CONNECTION: u32 = 5010;
+/// `k_ESteamNetConnectionEnd_Misc_P2P_Rendezvous`: a P2P route never came (FindingRoute timed out).
+pub const MISC_P2P_RENDEZVOUS: u32 = 5008;

@@ -137,6 +137,9 @@ pub enum EndpointError {
     /// The connection refused the call.
     #[error(transparent)]
     Conn(#[from] ConnError),
+    /// ICE cannot start (disabled, or no candidate type allowed): GNS fails the P2P call.
+    #[error("ICE not enabled by local user options")]
+    IceDisabled,
 }
 
 /// A sans-I/O endpoint.
@@ -179,6 +182,8 @@ pub struct Endpoint {
     counters: EndpointCounters,
     fake_send: FakeLine,
     fake_recv: FakeLine,
+    /// P2P sessions, listeners and ICE sockets (none until first used).
+    p2p: Option<Box<p2p::P2p>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -236,6 +241,7 @@ impl Endpoint {
             counters: EndpointCounters::default(),
             fake_send: FakeLine::default(),
             fake_recv: FakeLine::default(),
+            p2p: None,
         }
     }
 
@@ -364,6 +370,9 @@ impl Endpoint {
             .ok_or(EndpointError::UnknownConnection)?
             .conn;
         conn.accept(now, &self.identity, &secrets)?;
+        if conn.is_p2p() {
+            self.p2p_accepted(now, id)?;
+        }
         if let Some(a) = self
             .connections
             .get_mut(&id)
@@ -393,6 +402,9 @@ impl Endpoint {
             .ok_or(EndpointError::UnknownConnection)?
             .conn;
         conn.close(now, reason, debug, linger);
+        if conn.is_p2p() {
+            self.p2p_pump(now, id);
+        }
         self.collect(id);
         Ok(())
     }
@@ -540,14 +552,24 @@ impl Endpoint {
             out.extend_from_slice(&data);
             return Some((local, to));
         }
+        if self.p2p.is_some()
+            && let Some(t) = self.p2p_next_stun(out)
+        {
+            return Some(t);
+        }
         while let Some(&id) = self.ready.front() {
+            let start = out.len();
             if let Some(s) = self.connections.get_mut(&id)
                 && s.conn.poll_transmit(now, out).is_some()
             {
-                let to = s.conn.peer();
-                let local = s.meta.local;
+                let mut dest = (s.meta.local, s.conn.peer());
+                if s.conn.is_p2p()
+                    && let Some(wrapped) = self.p2p_wrap(id, out, start)
+                {
+                    dest = wrapped;
+                }
                 self.collect(id);
-                return Some((local, to));
+                return Some(dest);
             }
             self.ready.pop_front();
             if let Some(s) = self.connections.get_mut(&id) {
@@ -586,6 +608,9 @@ impl Endpoint {
         for &(_, id) in &due {
             if let Some(s) = self.connections.get_mut(&id) {
                 s.conn.handle_timeout(now);
+                if s.conn.is_p2p() {
+                    self.p2p_timeout(now, id);
+                }
             }
             self.collect(id);
         }
@@ -595,7 +620,10 @@ impl Endpoint {
 
 mod auth;
 mod meta;
+mod p2p;
 mod receive;
+
+pub use p2p::{ICE_ENABLE_ALL, P2pConnect, P2pCounters, P2pListener, SignalOutcome};
 
 use meta::Slot;
 #[cfg(test)]

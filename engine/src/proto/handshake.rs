@@ -294,6 +294,11 @@ impl ClientHandshake {
         self.local_id
     }
 
+    /// Our signed crypt info (a P2P connect request carries it in a signal).
+    pub fn crypt(&self) -> &CryptInfoSigned {
+        &self.crypt
+    }
+
     /// The ChallengeRequest to (re)send; `my_timestamp` is our clock, echoed for an RTT sample.
     pub fn challenge_request(&self, now: Timestamp) -> ChallengeRequest {
         ChallengeRequest {

@@ -25,10 +25,12 @@ use crate::driver::Driver;
 use crate::driver::mmsg::MmsgDriver;
 use crate::proto::connection::ConnectionConfig;
 use crate::proto::endpoint::{
-    ConnectionId, Endpoint, EndpointStats, Listener, LocalSocket, RecvMeta, Transmit,
+    ConnectionId, Endpoint, EndpointStats, Listener, LocalSocket, P2pConnect, P2pListener,
+    RecvMeta, SignalOutcome, Transmit,
 };
 use crate::proto::fake_net::FakeConditions;
 use crate::proto::handshake::LocalIdentity;
+use crate::proto::ice::{IceConfig, LocalInterface};
 use crate::proto::snp::{SnpStatus, send_flags};
 use crate::time::Timestamp;
 
@@ -236,6 +238,67 @@ pub enum Command {
         /// The id.
         id: ConnectionId,
     },
+    /// The sockets (and their addresses) P2P connections gather ICE host candidates from.
+    SetP2pInterfaces {
+        /// One per usable local address, each already attached.
+        interfaces: Vec<LocalInterface>,
+    },
+    /// `CreateListenSocketP2P` on this shard: the answer is false if the port is taken.
+    P2pListen {
+        /// The virtual port.
+        vport: i32,
+        /// The listener.
+        listener: Box<P2pListener>,
+        /// Where the answer goes.
+        reply: SyncSender<bool>,
+    },
+    /// `CloseListenSocket` of a P2P listen socket.
+    P2pUnlisten {
+        /// The virtual port.
+        vport: i32,
+    },
+    /// `ConnectP2PCustomSignaling` on a reserved id; the answer is whether ICE could start.
+    P2pConnect {
+        /// The reserved id.
+        id: ConnectionId,
+        /// What to connect to.
+        connect: Box<P2pConnect>,
+        /// Where the answer goes.
+        reply: SyncSender<bool>,
+    },
+    /// `ReceivedP2PCustomSignal`: the outcome goes back to the calling thread.
+    Signal {
+        /// The signal.
+        data: Vec<u8>,
+        /// A new request needs a P2P listen socket (default signaling).
+        listener_required: bool,
+        /// Where the outcome goes.
+        reply: SyncSender<SignalOutcome>,
+    },
+    /// The application kept a new P2P request: announce it; its ICE settings.
+    P2pKeep {
+        /// The connection.
+        id: ConnectionId,
+        /// ICE settings for its agent.
+        ice: Box<IceConfig>,
+    },
+    /// The application ignored a new P2P request: forget it silently.
+    P2pDrop {
+        /// The connection.
+        id: ConnectionId,
+    },
+    /// The rejection signal of a request the application closed in its callback.
+    P2pRejection {
+        /// The connection.
+        id: ConnectionId,
+        /// Where the answer goes.
+        reply: SyncSender<Option<(crate::wire::identity::Identity, Vec<u8>)>>,
+    },
+    /// The application's `SendSignal` failed.
+    P2pSignalFailed {
+        /// The connection.
+        id: ConnectionId,
+    },
     /// A data datagram that reached another shard's socket (no steering program) and belongs
     /// here.
     Forwarded {
@@ -364,6 +427,34 @@ pub(super) fn apply<D: Driver>(
         }
         Command::ReleaseId { id } => ep.release_id(id),
         Command::Forwarded { meta, mut data } => ep.handle_datagram(now, meta, &mut data),
+        Command::SetP2pInterfaces { interfaces } => ep.set_p2p_interfaces(interfaces),
+        // The asker may have given up waiting: a closed channel is fine (here and below).
+        Command::P2pListen {
+            vport,
+            listener,
+            reply,
+        } => {
+            let _ = reply.send(ep.add_p2p_listener(vport, *listener));
+        }
+        Command::P2pUnlisten { vport } => {
+            ep.remove_p2p_listener(now, vport);
+        }
+        Command::P2pConnect { id, connect, reply } => {
+            let _ = reply.send(ep.connect_p2p(now, id, *connect).is_ok());
+        }
+        Command::Signal {
+            data,
+            listener_required,
+            reply,
+        } => {
+            let _ = reply.send(ep.handle_signal(now, &data, listener_required));
+        }
+        Command::P2pKeep { id, ice } => ep.p2p_keep(id, *ice),
+        Command::P2pDrop { id } => ep.p2p_drop(now, id),
+        Command::P2pRejection { id, reply } => {
+            let _ = reply.send(ep.p2p_rejection(id));
+        }
+        Command::P2pSignalFailed { id } => ep.p2p_signal_failed(now, id),
     }
 }
 

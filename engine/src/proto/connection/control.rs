@@ -40,7 +40,10 @@ impl Connection {
         let ciphers = cipher_preferences(self.config.unencrypted).unwrap_or(&[]);
         match pending.accept(now, self.local_id, local, secrets, ciphers) {
             Ok((ok, est)) => {
-                self.queue_control(ok.clone().into());
+                // A P2P ConnectOK travels in a signal (the endpoint takes it from the role).
+                if !self.p2p {
+                    self.queue_control(ok.clone().into());
+                }
                 self.role = Role::Accepted(Box::new(ok));
                 self.establish(now, est);
                 Ok(())
@@ -69,7 +72,11 @@ impl Connection {
         self.replay = ReplayWindow::new();
         self.timers.received(now);
         self.timers.retry_at = None;
-        self.set_state(now, State::Connected);
+        if self.p2p {
+            self.enter_finding_route(now);
+        } else {
+            self.set_state(now, State::Connected);
+        }
     }
 
     /// A control message the endpoint routed to this connection; `trust` and `unix_now`
@@ -83,6 +90,15 @@ impl Connection {
         unix_now: Option<u64>,
     ) {
         match msg {
+            // P2P handshakes travel in signals; GNS rejects these lead bytes on ICE.
+            ControlMessage::ChallengeReply(_)
+            | ControlMessage::ConnectOk(_)
+            | ControlMessage::ChallengeRequest(_)
+            | ControlMessage::ConnectRequest(_)
+                if self.p2p =>
+            {
+                self.drops.control_ignored += 1;
+            }
             ControlMessage::ChallengeReply(reply) => self.on_challenge_reply(now, reply, local),
             ControlMessage::ConnectOk(ok) => self.on_connect_ok(now, ok, local, trust, unix_now),
             ControlMessage::ChallengeRequest(_) | ControlMessage::ConnectRequest(_) => {
@@ -124,7 +140,7 @@ impl Connection {
         }
     }
 
-    fn on_connect_ok(
+    pub(super) fn on_connect_ok(
         &mut self,
         now: Timestamp,
         ok: &crate::wire::proto::ConnectOk,
@@ -185,7 +201,7 @@ impl Connection {
         }
     }
 
-    fn on_connection_closed(&mut self, now: Timestamp, c: &ConnectionClosed) {
+    pub(super) fn on_connection_closed(&mut self, now: Timestamp, c: &ConnectionClosed) {
         let matches = match c.to_connection_id {
             Some(to) => to == self.local_id,
             None => c.from_connection_id.is_some() && c.from_connection_id == self.remote_id,
@@ -204,7 +220,7 @@ impl Connection {
         );
         if matches!(
             self.state,
-            State::Connecting | State::Connected | State::Linger
+            State::Connecting | State::FindingRoute | State::Connected | State::Linger
         ) {
             self.end_reason = c.reason_code.unwrap_or(end_reason::MISC_GENERIC);
             self.end_debug = super::truncate(c.debug.as_deref().unwrap_or(""));
@@ -225,7 +241,7 @@ impl Connection {
             return;
         }
         match self.state {
-            State::Connecting | State::Connected => {
+            State::Connecting | State::FindingRoute | State::Connected => {
                 self.end_reason = end_reason::MISC_PEER_SENT_NO_CONNECTION;
                 self.end_debug = "Peer sent NoConnection".into();
                 self.set_state(now, State::ClosedByPeer);

@@ -27,7 +27,7 @@ impl Connection {
 
     fn receive_data(&mut self, now: Timestamp, datagram: &mut [u8]) -> Option<()> {
         match self.state {
-            State::Connected | State::Linger => {}
+            State::Connected | State::Linger | State::FindingRoute => {}
             State::ClosedByPeer => {
                 self.queue_no_connection();
                 return None;
@@ -91,6 +91,10 @@ impl Connection {
             }
         }
         self.timers.received(now);
+        if self.state == State::FindingRoute {
+            // GNS: the first packet that decrypts confirms the route end to end.
+            self.set_state(now, State::Connected);
+        }
         if let Err(e) = self.snp.receive_packet(now, pn, plaintext, ack_request) {
             self.problem(now, end_reason::MISC_INTERNAL_ERROR, &e.to_string());
             return None;
@@ -118,11 +122,17 @@ impl Connection {
 
     fn write_datagram(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<usize> {
         let start = out.len();
+        if self.p2p && !self.routed {
+            // No route yet: nowhere to send (a P2P close goes by signal).
+            self.control_out.clear();
+            return None;
+        }
         if let Some(d) = self.control_out.pop_front() {
             out.extend_from_slice(&d);
             return Some(d.len());
         }
-        if !matches!(self.state, State::Connected | State::Linger) {
+        let routing = self.state == State::FindingRoute && self.timers.force_ack_request.is_some();
+        if !matches!(self.state, State::Connected | State::Linger) && !routing {
             return None;
         }
         let remote_id = self.remote_id?;

@@ -15,6 +15,7 @@ impl Connection {
         let mut s = String::new();
         let e2e = match self.state {
             State::Connecting => "connecting".to_owned(),
+            State::FindingRoute => "finding route".to_owned(),
             State::Connected => "connected".to_owned(),
             State::Linger => "closing (linger)".to_owned(),
             State::ClosedByPeer => {

@@ -17,6 +17,7 @@ mod config;
 mod control;
 mod data;
 mod detail;
+mod p2p;
 mod state;
 mod timers;
 
@@ -25,6 +26,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use config::ConnectionConfig;
+pub use p2p::NO_ROUTE;
 pub use state::{ApiState, State, StatusChange};
 
 use crate::crypto::{ReplayWindow, SessionCipher};
@@ -126,6 +128,12 @@ pub struct Connection {
     events: VecDeque<StatusChange>,
     drops: DropCounters,
     incoming: bool,
+    /// A P2P connection: handshake over signals, datagrams only once a route is set.
+    p2p: bool,
+    /// P2P: ICE has selected a route ([`Connection::set_route`]); `peer` is its address.
+    routed: bool,
+    /// P2P: has been Connected (a later failure is not signaled, as in GNS).
+    p2p_connected: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -169,6 +177,9 @@ impl Connection {
             events: VecDeque::new(),
             drops: DropCounters::default(),
             incoming,
+            p2p: false,
+            routed: false,
+            p2p_connected: false,
         }
     }
 
@@ -304,6 +315,7 @@ impl Connection {
         }
         let old = self.state.api();
         self.state = state;
+        self.p2p_connected |= state == State::Connected;
         self.snp
             .set_connected(now, matches!(state, State::Connected | State::Linger));
         if state.api() == ApiState::None {
@@ -321,7 +333,7 @@ impl Connection {
     fn problem(&mut self, now: Timestamp, reason: u32, debug: &str) {
         if !matches!(
             self.state,
-            State::Connecting | State::Connected | State::Linger
+            State::Connecting | State::FindingRoute | State::Connected | State::Linger
         ) {
             return;
         }
@@ -369,10 +381,10 @@ impl Connection {
         match self.state {
             State::Connected => {}
             // Messages may queue while connecting, except NoDelay (GNS: Ignored).
-            State::Connecting if flags & send_flags::NO_DELAY != 0 => {
+            State::Connecting | State::FindingRoute if flags & send_flags::NO_DELAY != 0 => {
                 return Err(SendError::Ignored.into());
             }
-            State::Connecting => {}
+            State::Connecting | State::FindingRoute => {}
             State::ClosedByPeer | State::ProblemDetectedLocally => {
                 return Err(ConnError::NoConnection);
             }
@@ -384,7 +396,7 @@ impl Connection {
     /// `FlushMessagesOnConnection`.
     pub fn flush(&mut self, now: Timestamp) -> Result<(), ConnError> {
         match self.state {
-            State::Connected | State::Connecting => {
+            State::Connected | State::Connecting | State::FindingRoute => {
                 self.snp.flush(now);
                 Ok(())
             }
@@ -443,7 +455,7 @@ impl Connection {
     pub fn close(&mut self, now: Timestamp, reason: u32, debug: &str, linger: bool) {
         let (reason, debug) = normalize_close(reason, debug);
         match self.state {
-            State::Connecting | State::Connected => {
+            State::Connecting | State::FindingRoute | State::Connected => {
                 self.end_reason = reason;
                 self.end_debug = debug;
                 if self.state == State::Connected && linger && self.snp.reliable_pending() {

@@ -6,6 +6,9 @@
 pub enum State {
     /// Client handshaking, or server waiting for the application to accept.
     Connecting,
+    /// P2P only: crypto done over signals, waiting for a route (ICE) and the first packet
+    /// that proves it end to end.
+    FindingRoute,
     /// Handshake done; data flows.
     Connected,
     /// The peer closed; the application must still close its end.
@@ -25,6 +28,7 @@ impl State {
     pub fn code(self) -> i32 {
         match self {
             State::Connecting => 1,
+            State::FindingRoute => 2,
             State::Connected => 3,
             State::ClosedByPeer => 4,
             State::ProblemDetectedLocally => 5,
@@ -38,6 +42,7 @@ impl State {
     pub fn api(self) -> ApiState {
         match self {
             State::Connecting => ApiState::Connecting,
+            State::FindingRoute => ApiState::FindingRoute,
             State::Connected => ApiState::Connected,
             State::ClosedByPeer => ApiState::ClosedByPeer,
             State::ProblemDetectedLocally => ApiState::ProblemDetectedLocally,

@@ -121,6 +121,10 @@ impl Connection {
                 let next = Some(t.created + self.config.timeout_initial);
                 min_opt(next, t.retry_at)
             }
+            State::FindingRoute => {
+                let next = Some(t.created + self.config.timeout_initial);
+                min_opt(next, t.next_urgent_ping.filter(|_| self.routed))
+            }
             State::Connected | State::Linger => {
                 let mut next = snp;
                 next = min_opt(next, t.reply_deadline);
@@ -151,6 +155,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         match self.state {
             State::Connecting => self.connecting_timeout(now),
+            State::FindingRoute => self.finding_route_timeout(now),
             State::Connected | State::Linger => self.connected_timeout(now),
             State::FinWait if self.timers.finwait_until.is_some_and(|t| now >= t) => {
                 self.set_state(now, State::Dead);
@@ -168,7 +173,10 @@ impl Connection {
             self.problem(now, end_reason::MISC_TIMEOUT, debug);
             return;
         }
-        if matches!(self.role, Role::Client(_)) && self.timers.retry_at.is_some_and(|t| now >= t) {
+        if !self.p2p
+            && matches!(self.role, Role::Client(_))
+            && self.timers.retry_at.is_some_and(|t| now >= t)
+        {
             self.send_challenge_request(now);
         }
     }

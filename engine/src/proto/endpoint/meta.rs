@@ -103,10 +103,15 @@ impl Endpoint {
 
     /// Files the connection under its current deadline.
     fn reschedule(&mut self, id: u32, now: Timestamp) {
-        let deadline = self.connections.get_mut(&id).and_then(|s| {
+        let mut p2p = false;
+        let mut deadline = self.connections.get_mut(&id).and_then(|s| {
             s.meta.dirty = false;
+            p2p = s.conn.is_p2p();
             s.conn.poll_timeout(now)
         });
+        if p2p && let Some(t) = self.p2p_deadline(id) {
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        }
         match deadline {
             Some(t) => {
                 self.timers.insert(t, id);
@@ -154,6 +159,7 @@ impl Endpoint {
     /// Drops a connection and everything kept about it, and frees its id.
     fn forget(&mut self, id: u32) {
         self.timers.remove(id);
+        self.p2p_forget(id);
         if let Some(slot) = self.connections.remove(&id) {
             if let Some(key) = slot.meta.request_key {
                 self.by_request.remove(&key);

@@ -25,6 +25,10 @@ impl Endpoint {
         from: SocketAddr,
         data: &mut [u8],
     ) {
+        if self.p2p.is_some() && crate::proto::ice::is_stun(data) {
+            self.p2p_stun(now, local, from, data);
+            return;
+        }
         match classify(data) {
             Ok(PacketKind::Data) => {
                 // classify saw a data lead byte and at least 5 bytes, so the id is there.

@@ -1,0 +1,665 @@
+//! P2P connections on the endpoint (P2P spec §3, §4): signals in and out, the ICE agent of each
+//! connection, and STUN on the endpoint's P2P sockets. Data packets take the IP path
+//! unchanged (routed by connection id in [`Endpoint::dispatch`]); only the handshake and the
+//! route differ.
+//!
+//! ```text
+//!  app ── handle_signal(bytes) ─► route: to our id / known (identity, remote id) / new request
+//!                                   └─► Signaling::handle_signal ─► connect_ok, ICE messages
+//!  Signaling::poll_signal ─► poll_signal() ─► app's SendSignal
+//!  STUN datagram ─► agent (by USERNAME's ufrag, else by transaction id) ─► Selected
+//!                                                  └─► Connection::set_route(remote)
+//! ```
+//!
+//! Each session's deadlines join its connection's in the timer wheel ([`Endpoint::reschedule`]),
+//! so P2P adds no scan of the connections.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use rand_core::Rng;
+use rustc_hash::FxHashMap as HashMap;
+
+use super::meta::Slot;
+use super::{Endpoint, EndpointError, LocalSocket};
+use crate::crypto::negotiate::cipher_preferences;
+use crate::proto::connection::{Connection, ConnectionConfig, NO_ROUTE, State};
+use crate::proto::end_reason;
+use crate::proto::handshake::{ClientHandshake, PeerAuth, check_connect_request};
+use crate::proto::ice::agent::{IceAgent, IceConfig, LocalInterface};
+use crate::proto::ids::ConnectionId;
+use crate::proto::p2p::SignalError;
+use crate::proto::p2p::route::{
+    SignalRoute, connect_request, parse_signal, rejection_signal, route_signal,
+};
+use crate::proto::p2p::signaling::{SignalInput, Signaling, SignalingConfig};
+use crate::time::Timestamp;
+use crate::wire::identity::Identity;
+use crate::wire::proto::{ConnectOk, ConnectRequest};
+use crate::wire::rendezvous::{IceAuth, IceCandidate, IceRendezvous, P2pConnectOk, P2pRendezvous};
+
+/// `P2P_Transport_ICE_Enable`'s `All` (GNS's open-source default).
+pub const ICE_ENABLE_ALL: i32 = 0x7fff_ffff;
+
+/// A P2P listen socket (`CreateListenSocketP2P`) as the endpoint sees it.
+#[derive(Debug, Clone)]
+pub struct P2pListener {
+    /// The API's listen-socket handle.
+    pub handle: u32,
+    /// Settings new connections start with.
+    pub connection: ConnectionConfig,
+}
+
+/// What `ConnectP2PCustomSignaling` asks for.
+#[derive(Debug, Clone)]
+pub struct P2pConnect {
+    /// The peer, if known (its certificate must then name it).
+    pub remote_identity: Option<Identity>,
+    /// Our virtual port (`LocalVirtualPort`, else the remote one).
+    pub local_vport: i32,
+    /// The peer's virtual port.
+    pub remote_vport: i32,
+    /// Connection settings (`None`: the endpoint's defaults).
+    pub config: Option<ConnectionConfig>,
+    /// ICE settings.
+    pub ice: IceConfig,
+}
+
+/// What a received signal did ([`Endpoint::handle_signal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// Applied to a connection (or deliberately ignored: unknown connection). GNS returns true.
+    Handled,
+    /// Bad: dropped and counted. GNS returns false.
+    Bad(SignalError),
+    /// A new incoming connection, waiting for the application's `OnConnectRequest`; announce
+    /// it with [`Endpoint::p2p_keep`] or drop it with [`Endpoint::p2p_drop`].
+    NewRequest {
+        /// The new connection.
+        connection: ConnectionId,
+        /// The initiator.
+        identity: Identity,
+        /// Our virtual port it asked for.
+        local_vport: i32,
+        /// The P2P listen socket on that port, if any.
+        listener: Option<u32>,
+    },
+    /// A new request we refused (bad certificate, no listen socket where one is required):
+    /// hand `signal` to the receive context's `SendRejectionSignal`. GNS returns false.
+    Refused {
+        /// The initiator.
+        identity: Identity,
+        /// The rejection signal.
+        signal: Vec<u8>,
+    },
+}
+
+/// Counters of P2P input that went nowhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct P2pCounters {
+    /// Signals that did not decode or validate.
+    pub bad_signals: u64,
+    /// Signals for connections we do not have (ignored without a reply, as GNS does).
+    pub unknown_signals: u64,
+    /// STUN datagrams no agent took, or that an agent dropped.
+    pub stun_dropped: u64,
+}
+
+/// One connection's P2P state beside the connection itself.
+#[derive(Debug)]
+struct Session {
+    signaling: Signaling,
+    ice: Option<IceAgent>,
+    /// ICE messages that arrived before the acceptor's agent exists (GNS buffers them too).
+    pending_ice: Vec<IceRendezvous>,
+    ice_config: IceConfig,
+    /// The selected route goes through TURN: datagrams are wrapped.
+    relayed: bool,
+    /// A failure out of Connecting/FindingRoute was signaled.
+    close_signaled: bool,
+    /// Key in `by_remote`, once the peer's id is known.
+    remote_key: Option<(String, u32)>,
+    /// Key in `by_ufrag`, once the agent exists.
+    ufrag_indexed: Option<String>,
+}
+
+/// The endpoint's P2P state (boxed: most endpoints never use it).
+#[derive(Debug, Default)]
+pub(super) struct P2p {
+    sessions: HashMap<u32, Session>,
+    /// Connections by (peer identity string, peer connection id).
+    by_remote: HashMap<(String, u32), u32>,
+    /// Connections by their ICE ufrag (requests name it in USERNAME).
+    by_ufrag: HashMap<String, u32>,
+    interfaces: Vec<LocalInterface>,
+    listeners: HashMap<i32, P2pListener>,
+    signals: VecDeque<(ConnectionId, Vec<u8>)>,
+    stun_out: VecDeque<(LocalSocket, SocketAddr, Vec<u8>)>,
+    counters: P2pCounters,
+}
+
+impl Endpoint {
+    fn p2p_state(&mut self) -> &mut P2p {
+        self.p2p.get_or_insert_with(Box::default)
+    }
+
+    /// The local addresses (with their attached sockets) ICE gathers host candidates from.
+    pub fn set_p2p_interfaces(&mut self, interfaces: Vec<LocalInterface>) {
+        self.p2p_state().interfaces = interfaces;
+    }
+
+    /// The sockets ICE uses, for the driver's routing of their datagrams here.
+    pub fn p2p_interfaces(&self) -> &[LocalInterface] {
+        self.p2p.as_ref().map_or(&[], |p| &p.interfaces)
+    }
+
+    /// `CreateListenSocketP2P`: false if the virtual port already has one.
+    pub fn add_p2p_listener(&mut self, vport: i32, listener: P2pListener) -> bool {
+        let p = self.p2p_state();
+        if p.listeners.contains_key(&vport) {
+            return false;
+        }
+        p.listeners.insert(vport, listener);
+        true
+    }
+
+    /// `CloseListenSocket` of a P2P listen socket: closes the connections accepted through it.
+    pub fn remove_p2p_listener(&mut self, now: Timestamp, vport: i32) -> Vec<ConnectionId> {
+        let Some(l) = self.p2p.as_mut().and_then(|p| p.listeners.remove(&vport)) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u32> = self
+            .connections
+            .iter()
+            .filter(|(_, s)| {
+                s.meta.accepted_by == Some(l.handle)
+                    && !matches!(s.conn.state(), State::Linger | State::FinWait | State::Dead)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        for &id in &ids {
+            if let Some(s) = self.connections.get_mut(&id) {
+                s.conn
+                    .close(now, end_reason::APP_GENERIC, "Listen socket closed", false);
+            }
+            self.collect(id);
+        }
+        ids.into_iter().map(ConnectionId::new).collect()
+    }
+
+    /// P2P counters.
+    pub fn p2p_counters(&self) -> P2pCounters {
+        self.p2p
+            .as_ref()
+            .map_or_else(P2pCounters::default, |p| p.counters)
+    }
+
+    /// `ConnectP2PCustomSignaling` on a reserved id: fails at once (as GNS does) when ICE
+    /// cannot start (disabled, or no candidate type allowed).
+    pub fn connect_p2p(
+        &mut self,
+        now: Timestamp,
+        id: ConnectionId,
+        req: P2pConnect,
+    ) -> Result<(), EndpointError> {
+        let id = id.get();
+        let config = req.config.unwrap_or(self.config.connection);
+        let seed = self.rng.next_u64();
+        let interfaces = self.p2p_state().interfaces.clone();
+        let ice = IceAgent::new(now, false, id, seed, req.ice.clone(), &interfaces)
+            .map_err(|_| EndpointError::IceDisabled)?;
+        let secrets = self.secrets();
+        let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
+        let mut hs = ClientHandshake::new(id, NO_ROUTE, &self.identity, secrets, ciphers);
+        if let Some(e) = req.remote_identity.clone().filter(|e| !is_localhost(e)) {
+            hs.expect_remote_identity(e);
+        }
+        let request = connect_request(
+            hs.crypt().clone(),
+            self.identity.cert().clone(),
+            req.local_vport,
+            req.remote_vport,
+        );
+        let conn = Connection::p2p_client(now, config, hs, req.remote_identity.clone());
+        let mut signaling = Signaling::new(
+            now,
+            SignalingConfig {
+                local_id: id,
+                local_identity: self.identity.identity.to_string(),
+                remote_identity: req.remote_identity.as_ref().map(Identity::to_string),
+                initiator: true,
+            },
+        );
+        signaling.set_connect_request(now, request);
+        let local = interfaces.first().map_or(0, |i| i.socket);
+        self.connections.insert(id, Slot::new(conn, local));
+        let mut session = Session {
+            signaling,
+            ice: Some(ice),
+            pending_ice: Vec::new(),
+            ice_config: req.ice,
+            relayed: false,
+            close_signaled: false,
+            remote_key: None,
+            ufrag_indexed: None,
+        };
+        queue_password(now, &mut session);
+        self.p2p_state().sessions.insert(id, session);
+        self.p2p_pump(now, id);
+        self.collect(id);
+        Ok(())
+    }
+
+    /// `ReceivedP2PCustomSignal`. `listener_required`: a new request needs a P2P listen socket
+    /// on its port (default signaling; custom signaling creates listener-less connections).
+    pub fn handle_signal(
+        &mut self,
+        now: Timestamp,
+        data: &[u8],
+        listener_required: bool,
+    ) -> SignalOutcome {
+        let msg = match parse_signal(data) {
+            Ok(m) => m,
+            Err(e) => return self.bad_signal(e),
+        };
+        let route = {
+            let p = self.p2p_state();
+            route_signal(&msg, |identity, remote| {
+                p.by_remote.contains_key(&(identity.to_string(), remote))
+            })
+        };
+        let id = match route {
+            SignalRoute::Bad(e) => return self.bad_signal(e),
+            SignalRoute::ToConnection(id) => id,
+            SignalRoute::Known(identity, remote) => {
+                match self
+                    .p2p_state()
+                    .by_remote
+                    .get(&(identity.to_string(), remote))
+                {
+                    Some(&id) => id,
+                    None => return SignalOutcome::Handled,
+                }
+            }
+            SignalRoute::NewRequest {
+                identity,
+                remote_id,
+                local_vport,
+                remote_vport: _,
+            } => {
+                return self.new_p2p_request(
+                    now,
+                    &msg,
+                    identity,
+                    remote_id,
+                    local_vport,
+                    listener_required,
+                );
+            }
+        };
+        if !self.p2p_state().sessions.contains_key(&id) {
+            self.p2p_state().counters.unknown_signals += 1;
+            return SignalOutcome::Handled;
+        }
+        let result = {
+            let p = self.p2p_state();
+            // invariant: checked just above.
+            let s = p.sessions.get_mut(&id).expect("session exists");
+            s.signaling.handle_signal(now, &msg)
+        };
+        match result {
+            Ok(input) => {
+                self.apply_signal(now, id, &msg, input);
+                SignalOutcome::Handled
+            }
+            Err(e) => self.bad_signal(e),
+        }
+    }
+
+    fn bad_signal(&mut self, e: SignalError) -> SignalOutcome {
+        self.p2p_state().counters.bad_signals += 1;
+        SignalOutcome::Bad(e)
+    }
+
+    fn apply_signal(&mut self, now: Timestamp, id: u32, msg: &P2pRendezvous, input: SignalInput) {
+        // Learn the peer's id (and index the connection by it) from its first signal.
+        if let Some(remote) = msg.from_connection_id
+            && let Some(identity) = msg.from_identity.clone()
+        {
+            let p = self.p2p_state();
+            if let Some(s) = p.sessions.get_mut(&id)
+                && s.remote_key.is_none()
+            {
+                s.remote_key = Some((identity.clone(), remote));
+                if let Some(ice) = s.ice.as_mut() {
+                    ice.set_remote_connection_id(remote);
+                }
+                p.by_remote.insert((identity, remote), id);
+            }
+        }
+        if let Some(ok) = &input.connect_ok {
+            self.p2p_connect_ok(now, id, msg, ok);
+        }
+        if let Some((reason, debug)) = &input.closed
+            && let Some(s) = self.connections.get_mut(&id)
+        {
+            s.conn.handle_p2p_closed(now, *reason, debug);
+        }
+        if let Some(s) = self.p2p.as_mut().and_then(|p| p.sessions.get_mut(&id)) {
+            if input.ice_disabled && s.ice.take().is_some() {
+                s.signaling.disable_ice();
+            }
+            match s.ice.as_mut() {
+                Some(ice) => {
+                    for m in &input.ice {
+                        feed_ice(ice, m);
+                    }
+                }
+                None if !input.ice_disabled => s.pending_ice.extend(input.ice),
+                None => {}
+            }
+        }
+        self.p2p_pump(now, id);
+        self.collect(id);
+    }
+
+    fn p2p_connect_ok(&mut self, now: Timestamp, id: u32, msg: &P2pRendezvous, ok: &P2pConnectOk) {
+        let udp = ConnectOk {
+            client_connection_id: Some(id),
+            server_connection_id: msg.from_connection_id,
+            crypt: ok.crypt.clone(),
+            cert: ok.cert.clone(),
+            ..ConnectOk::default()
+        };
+        let unix_now = super::auth::unix_time(self.wall_clock, now);
+        if let Some(s) = self.connections.get_mut(&id) {
+            s.conn
+                .handle_p2p_connect_ok(now, &udp, &self.identity, &self.trust, unix_now);
+            if matches!(s.conn.state(), State::FindingRoute | State::Connected)
+                && let Some(p) = self.p2p.as_mut()
+                && let Some(sess) = p.sessions.get_mut(&id)
+            {
+                sess.signaling.connected(now);
+                if let Some(identity) = s.conn.info().remote_identity {
+                    sess.signaling
+                        .set_remote(msg.from_connection_id.unwrap_or(0), identity.to_string());
+                }
+            }
+        }
+    }
+
+    fn new_p2p_request(
+        &mut self,
+        now: Timestamp,
+        msg: &P2pRendezvous,
+        identity: Identity,
+        remote_id: u32,
+        local_vport: i32,
+        listener_required: bool,
+    ) -> SignalOutcome {
+        let listener = self.p2p_state().listeners.get(&local_vport).cloned();
+        if listener.is_none() && listener_required {
+            // Default signaling without a listen socket: silently ignored (GNS).
+            self.p2p_state().counters.unknown_signals += 1;
+            return SignalOutcome::Handled;
+        }
+        // invariant: route_signal returns NewRequest only with connect_request, cert and crypt.
+        let req = msg.connect_request.as_ref().expect("connect_request");
+        let udp = ConnectRequest {
+            client_connection_id: Some(remote_id),
+            crypt: req.crypt.clone(),
+            cert: req.cert.clone(),
+            ..ConnectRequest::default()
+        };
+        let config = listener
+            .as_ref()
+            .map_or(self.config.connection, |l| l.connection);
+        let auth = PeerAuth {
+            policy: &config.auth,
+            trust: &self.trust,
+            unix_now: super::auth::unix_time(self.wall_clock, now),
+        };
+        let refuse = |ep: &mut Self, reason: u32, debug: &str| {
+            ep.counters.refused += 1;
+            let signal = rejection_signal(
+                &ep.identity.identity.to_string(),
+                None,
+                &identity.to_string(),
+                remote_id,
+                reason,
+                debug,
+            );
+            SignalOutcome::Refused {
+                identity: identity.clone(),
+                signal: encode(&signal),
+            }
+        };
+        let pending = match check_connect_request(now, &udp, NO_ROUTE, auth) {
+            Ok(p) => p,
+            Err(e) => return refuse(self, e.end_reason(), &e.to_string()),
+        };
+        // The certificate must name the identity the signals come from.
+        if !is_localhost(&identity) && pending.remote_identity != identity {
+            let debug = format!(
+                "Cert was issued to {}, not {identity}",
+                pending.remote_identity
+            );
+            return refuse(self, end_reason::REMOTE_BAD_CERT, &debug);
+        }
+        let rng = &mut self.rng;
+        let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
+            return refuse(self, end_reason::MISC_GENERIC, "Too many connections");
+        };
+        let conn = Connection::p2p_incoming(now, id, config, pending);
+        let mut slot = Slot::new(conn, 0);
+        slot.meta.accepted_by = listener.as_ref().map(|l| l.handle);
+        self.connections.insert(id, slot);
+        let mut signaling = Signaling::new(
+            now,
+            SignalingConfig {
+                local_id: id,
+                local_identity: self.identity.identity.to_string(),
+                remote_identity: Some(identity.to_string()),
+                initiator: false,
+            },
+        );
+        signaling.set_remote(remote_id, identity.to_string());
+        let key = (identity.to_string(), remote_id);
+        let session = Session {
+            signaling,
+            ice: None,
+            pending_ice: Vec::new(),
+            // Host candidates only until the application's settings arrive (p2p_keep).
+            ice_config: IceConfig {
+                enable_mask: ICE_ENABLE_ALL,
+                stun_servers: Vec::new(),
+                turn_servers: Vec::new(),
+            },
+            relayed: false,
+            close_signaled: false,
+            remote_key: Some(key.clone()),
+            ufrag_indexed: None,
+        };
+        let p = self.p2p_state();
+        p.sessions.insert(id, session);
+        p.by_remote.insert(key, id);
+        // The request's own ICE messages (password, candidates) wait for the agent.
+        if let Some(s) = p.sessions.get_mut(&id)
+            && let Ok(input) = s.signaling.handle_signal(now, msg)
+        {
+            s.pending_ice.extend(input.ice);
+        }
+        SignalOutcome::NewRequest {
+            connection: ConnectionId::new(id),
+            identity,
+            local_vport,
+            listener: listener.map(|l| l.handle),
+        }
+    }
+
+    /// The application took a new P2P request (its `OnConnectRequest` returned a signaling
+    /// object): post its Connecting status change. ICE settings for the acceptor come here.
+    pub fn p2p_keep(&mut self, id: ConnectionId, ice: IceConfig) {
+        let id = id.get();
+        if let Some(s) = self.p2p.as_mut().and_then(|p| p.sessions.get_mut(&id)) {
+            s.ice_config = ice;
+        }
+        if let Some(s) = self.connections.get_mut(&id) {
+            s.conn.announce();
+        }
+        self.collect(id);
+    }
+
+    /// The application refused a new P2P request without closing it (`OnConnectRequest`
+    /// returned null): forget it silently, as GNS does.
+    pub fn p2p_drop(&mut self, now: Timestamp, id: ConnectionId) {
+        let id = id.get();
+        if let Some(s) = self.connections.get_mut(&id) {
+            s.conn.destroy(now);
+            s.conn.take_events();
+        }
+        self.collect(id);
+    }
+
+    /// The rejection signal for a new request the application closed inside its
+    /// `OnConnectRequest` (for the receive context's `SendRejectionSignal`).
+    pub fn p2p_rejection(&mut self, id: ConnectionId) -> Option<(Identity, Vec<u8>)> {
+        let s = self.connections.get(&id.get())?;
+        let info = s.conn.info();
+        let identity = info.remote_identity?;
+        let signal = rejection_signal(
+            &self.identity.identity.to_string(),
+            Some(id.get()),
+            &identity.to_string(),
+            info.remote_id?,
+            info.end_reason,
+            &info.end_debug,
+        );
+        Some((identity, encode(&signal)))
+    }
+
+    /// The application's `SendSignal` failed: the connection ends (5002, as GNS).
+    pub fn p2p_signal_failed(&mut self, now: Timestamp, id: ConnectionId) {
+        if let Some(s) = self.connections.get_mut(&id.get()) {
+            s.conn.p2p_problem(
+                now,
+                end_reason::MISC_INTERNAL_ERROR,
+                "Failed to send P2P signal",
+            );
+        }
+        self.collect(id.get());
+    }
+
+    /// The next signal to hand to a connection's signaling object.
+    pub fn poll_signal(&mut self) -> Option<(ConnectionId, Vec<u8>)> {
+        self.p2p.as_mut()?.signals.pop_front()
+    }
+
+    /// The acceptor's side of `AcceptConnection`: its ConnectOK goes into a signal and its
+    /// ICE agent (controlling, GNS's inverted roles) starts.
+    pub(super) fn p2p_accepted(&mut self, now: Timestamp, id: u32) -> Result<(), EndpointError> {
+        let Some(ok) = self
+            .connections
+            .get(&id)
+            .and_then(|s| s.conn.p2p_connect_ok())
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let seed = self.rng.next_u64();
+        let p = self.p2p_state();
+        let interfaces = p.interfaces.clone();
+        let Some(s) = p.sessions.get_mut(&id) else {
+            return Ok(());
+        };
+        let remote = s.remote_key.as_ref().map(|k| k.1);
+        match IceAgent::new(now, true, id, seed, s.ice_config.clone(), &interfaces) {
+            Ok(mut ice) => {
+                if let Some(r) = remote {
+                    ice.set_remote_connection_id(r);
+                }
+                for m in s.pending_ice.drain(..) {
+                    feed_ice(&mut ice, &m);
+                }
+                s.ice = Some(ice);
+            }
+            Err(e) => {
+                let (code, debug) = (e.close_code(), e.to_string());
+                if let Some(c) = self.connections.get_mut(&id) {
+                    c.conn.p2p_problem(now, code, &debug);
+                }
+                self.collect(id);
+                return Err(EndpointError::IceDisabled);
+            }
+        }
+        queue_password(now, s);
+        s.signaling.queue_connect_ok(
+            now,
+            P2pConnectOk {
+                crypt: ok.crypt,
+                cert: ok.cert,
+            },
+        );
+        if let Some(c) = self.connections.get(&id)
+            && let Some(first) = interfaces.first()
+            && c.meta.local == 0
+        {
+            let socket = first.socket;
+            if let Some(c) = self.connections.get_mut(&id) {
+                c.meta.local = socket;
+            }
+        }
+        self.p2p_pump(now, id);
+        Ok(())
+    }
+}
+
+/// The ICE password goes first on the reliable stream (GNS queues it as the agent starts).
+fn queue_password(now: Timestamp, s: &mut Session) {
+    if let Some(ice) = &s.ice {
+        let msg = IceRendezvous {
+            add_candidate: None,
+            auth: Some(IceAuth {
+                pwd_frag: Some(ice.local_password().to_owned()),
+            }),
+        };
+        s.signaling.queue_ice(now, msg);
+    }
+}
+
+fn feed_ice(ice: &mut IceAgent, m: &IceRendezvous) {
+    if let Some(pwd) = m.auth.as_ref().and_then(|a| a.pwd_frag.as_deref()) {
+        ice.handle_remote_password(pwd);
+    }
+    if let Some(line) = m
+        .add_candidate
+        .as_ref()
+        .and_then(|c| c.candidate.as_deref())
+    {
+        // A candidate we cannot use is dropped, as GNS drops it.
+        let _ = ice.handle_remote_candidate(line);
+    }
+}
+
+fn candidate_message(line: String) -> IceRendezvous {
+    IceRendezvous {
+        add_candidate: Some(IceCandidate {
+            candidate: Some(line),
+        }),
+        auth: None,
+    }
+}
+
+fn encode(msg: &P2pRendezvous) -> Vec<u8> {
+    prost::Message::encode_to_vec(msg)
+}
+
+fn is_localhost(id: &Identity) -> bool {
+    match id {
+        Identity::IpAddress(a) => a.ip().is_loopback(),
+        _ => false,
+    }
+}
+
+mod io;
