@@ -629,4 +629,6 @@ use meta::Slot;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod p2p_tests;
+#[cfg(test)]
 mod tests;
