@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use socket2::{Domain, Protocol, Socket, Type};
 use sockworks_rendezvous::auth::{Verifier, parse_ca_file};
 use sockworks_rendezvous::{Service, ServiceConfig, clock};
+
+/// Receive buffer asked for.
+const RECV_BUFFER: usize = 4 << 20;
 
 /// Signaling relay for Sockworks P2P connections: peers register under their GNS identity
 /// and exchange signals through it (UDP).
@@ -92,10 +96,18 @@ fn config(cli: &Cli) -> Result<ServiceConfig> {
     Ok(c)
 }
 
+/// The service socket, with a large receive buffer (best-effort: the kernel caps it at
+/// `net.core.rmem_max`) so that bursts of registrations are not dropped.
+fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 fn run(cli: &Cli) -> Result<()> {
     let config = config(cli)?;
-    let socket =
-        UdpSocket::bind(cli.listen).with_context(|| format!("binding UDP {}", cli.listen))?;
+    let socket = bind(cli.listen).with_context(|| format!("binding UDP {}", cli.listen))?;
     let local = socket.local_addr()?;
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     eprintln!(
