@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long)]
     ttl_seconds: Option<u64>,
     /// Signals per second each peer may send (token bucket refill).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 50.0)]
     rate: f32,
     /// Signals a peer may send in one burst [default: 2 × --rate].
     #[arg(long)]

@@ -43,14 +43,14 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
-    /// Defaults: 100,000 peers, 10 s interval, 30 s TTL, 20 signals/s (burst 40), no CA.
+    /// Defaults: 100,000 peers, 10 s interval, 30 s TTL, 50 signals/s (burst 100), no CA.
     pub fn new(secret: [u8; 32]) -> Self {
         Self {
             max_peers: 100_000,
             interval: Duration::from_secs(10),
             ttl: Duration::from_secs(30),
-            rate: 20.0,
-            burst: 40.0,
+            rate: 50.0,
+            burst: 100.0,
             verifier: None,
             secret,
         }

@@ -85,3 +85,33 @@ fn a_restarted_service_relearns_every_peer_within_one_interval() {
     let s = restarted.stats_until(|s| s["peers"] == 2);
     assert!(s["unknown_sender"] >= 1 || s["registered"] >= 2);
 }
+
+#[test]
+fn send_signal_is_callable_from_many_threads_at_once() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RendezvousClient>();
+    let server = start(&["--rate", "10000"]);
+    let (alice, _alice_rx) = client(server.addr, "str:alice");
+    let (bob, bob_rx) = client(server.addr, "str:bob");
+    wait_until("both registered", || alice.registered() && bob.registered());
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let alice = &alice;
+            s.spawn(move || {
+                for i in 0..25u8 {
+                    assert!(alice.send_signal("str:bob", &[t, i]));
+                }
+            });
+        }
+    });
+    let mut got = std::collections::HashSet::new();
+    while got.len() < 100 {
+        match bob_rx.recv_timeout(WAIT) {
+            Ok(Incoming::Signal { payload, .. }) => {
+                got.insert(payload);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{} of 100 signals arrived: {e}", got.len()),
+        }
+    }
+}
