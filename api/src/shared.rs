@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub auth: Auth,
     /// P2P signaling objects and ICE sockets.
     pub p2p: crate::p2p::P2pShared,
+    /// `ConnectP2P`'s rendezvous client, when configured.
+    pub rendezvous: std::sync::OnceLock<crate::p2p_rendezvous::Rendezvous>,
 }
 
 impl Shared {

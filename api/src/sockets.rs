@@ -49,6 +49,9 @@ pub struct SocketsConfig {
     /// The CA service `InitAuthentication` fetches our certificate from; `None`: none
     /// (`InitAuthentication` reports `CannotTry`, "No certificate authority").
     pub ca: Option<CaClientConfig>,
+    /// The rendezvous service `ConnectP2P` signals through (ours; GNS takes a signaling
+    /// callback); `None`: `ConnectP2P` fails, as GNS's does without one.
+    pub rendezvous: Option<crate::p2p_rendezvous::RendezvousConfig>,
 }
 
 impl Default for SocketsConfig {
@@ -61,6 +64,7 @@ impl Default for SocketsConfig {
             identity: None,
             trust: TrustConfig::default(),
             ca: None,
+            rendezvous: None,
         }
     }
 }
@@ -189,6 +193,7 @@ impl Sockets {
             activity: Activity::default(),
             auth: Auth::new(config.identity.clone(), &config.trust, config.ca.clone()),
             p2p: crate::p2p::P2pShared::default(),
+            rendezvous: std::sync::OnceLock::new(),
         });
         // Queued before any other command: the shards know whom they are and whom they
         // trust from their first turn.
@@ -197,12 +202,20 @@ impl Sockets {
             shared.send(i % n, cmd);
         }
         let runtime = bound.spawn(|i| ApiApp::new(i, shared.clone()))?;
-        Ok(Sockets {
-            inner: Arc::new(Instance {
-                shared,
-                runtime: Some(runtime),
-            }),
-        })
+        let inner = Arc::new(Instance {
+            shared,
+            runtime: Some(runtime),
+        });
+        if let Some(r) = &config.rendezvous {
+            let identity = config
+                .identity
+                .clone()
+                .unwrap_or_else(sockworks_engine::wire::identity::Identity::localhost);
+            let client = crate::p2p_rendezvous::start(r, &identity, Arc::downgrade(&inner))?;
+            // A fresh instance: the cell is empty.
+            let _ = inner.shared.rendezvous.set(client);
+        }
+        Ok(Sockets { inner })
     }
 
     pub(crate) fn shared(&self) -> &Shared {
