@@ -220,20 +220,6 @@ impl Gns {
         }
     }
 
-    /// GetConnectionInfo.
-    pub(crate) fn info(self, conn: HSteamNetConnection) -> Option<SteamNetConnectionInfo_t> {
-        let mut info = SteamNetConnectionInfo_t::default();
-        // SAFETY: sockets is live; info is writable.
-        unsafe {
-            sys::SteamAPI_ISteamNetworkingSockets_GetConnectionInfo(
-                self.sockets,
-                conn,
-                &raw mut info,
-            )
-        }
-        .then_some(info)
-    }
-
     /// Whether all reliable data sent on `conn` has been acknowledged.
     pub(crate) fn all_acked(self, conn: HSteamNetConnection) -> bool {
         let mut st = sys::SteamNetConnectionRealTimeStatus_t::default();
