@@ -6,7 +6,7 @@
 use std::io::{self, BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use crate::netns::Host;
@@ -36,6 +36,7 @@ pub fn unavailable() -> Option<String> {
 #[derive(Debug)]
 pub struct Coturn {
     child: Child,
+    log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
     /// `host address:3478`.
     pub addr: SocketAddr,
@@ -71,6 +72,8 @@ impl Coturn {
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = Arc::clone(&log);
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             // Keep reading to the end so coturn never blocks on a full pipe.
@@ -84,10 +87,14 @@ impl Coturn {
                 if std::env::var_os("SWK_TURN_LOG").is_some() {
                     eprintln!("[turnserver] {line}");
                 }
+                log2.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
             }
         });
         let mut me = Self {
             child,
+            log,
             _dir: dir,
             addr: SocketAddr::new(ip.into(), PORT),
         };
@@ -98,6 +105,17 @@ impl Coturn {
             )));
         }
         Ok(me)
+    }
+}
+
+impl Coturn {
+    /// Its log lines so far (verbose; `SWK_TURN_LOG=1` also echoes them to stderr).
+    #[must_use]
+    pub fn log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

@@ -16,6 +16,8 @@
 //!
 //! - [`netns`]: test hosts in network namespaces (direct link, NAT routers, a public segment);
 //! - [`coturn`]: a coturn STUN/TURN server inside a test host;
+//! - [`stun_server`]: a minimal STUN Binding responder inside a test host (GNS's reflexive
+//!   discovery request is refused by coturn);
 //! - [`signal_relay`]: the file-system signaling channel between peer processes, with loss,
 //!   duplication and reordering;
 //! - [`p2p_cli`]: the command line, output lines and payloads every P2P peer binary shares;
@@ -31,3 +33,4 @@ pub mod payload;
 pub mod process;
 pub mod script;
 pub mod signal_relay;
+pub mod stun_server;

@@ -281,6 +281,26 @@ fn natted_host(
             "MASQUERADE",
         ],
     )?;
+    // Drop unsolicited packets to the router itself, as home routers do. Besides realism this
+    // matters for hole punching: an accepted unsolicited packet (answered with ICMP) leaves a
+    // conntrack entry that blocks the port-preserving mapping of the host's own later packet
+    // to the same peer, so MASQUERADE would pick another port (a symmetric-looking NAT).
+    router.exec(
+        "iptables",
+        &[
+            "-A",
+            "INPUT",
+            "-i",
+            "wan0",
+            "-m",
+            "conntrack",
+            "!",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "DROP",
+        ],
+    )?;
     Ok((
         router,
         Host {

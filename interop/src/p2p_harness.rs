@@ -4,7 +4,8 @@
 //! [`run_pair`] starts the listener, waits for its `LISTENING` line, starts the connector,
 //! then reads both up to their `RESULT` line (each wait bounded by
 //! [`crate::process::WAIT`]) and returns both outcomes with the relay's counters. Children are
-//! killed when the run returns or panics.
+//! killed when the run returns or panics. With `SWK_P2P_TRACE` set in the environment, both
+//! peers get `--trace --verbose` (the stack's log on stderr, SIGNAL lines on stdout).
 
 use std::process::ExitStatus;
 
@@ -185,6 +186,9 @@ fn args_for(cfg: &PairConfig<'_>, side: &Side<'_>, dir: &str, mode: &[String]) -
     ]);
     a.extend(cfg.common.iter().cloned());
     a.extend(side.extra.iter().cloned());
+    if std::env::var_os("SWK_P2P_TRACE").is_some() {
+        a.extend(["--trace".into(), "--verbose".into()]);
+    }
     a
 }
 
