@@ -52,8 +52,9 @@ first sight; ADDR is IP:PORT or [IPv6]:PORT, [::]:0 when the stack reports none)
                                           received. X = the CONNECTED ms, -1 if never.
 EXIT: 0 iff ok=1; 1 on failure; 3 when --max-seconds ran out.";
 
-/// Command line of a P2P test peer.
+/// A P2P test peer: custom signaling through a file-system relay, ICE, an echo exchange.
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(after_help = P2P_AFTER_HELP)]
 #[command(group(ArgGroup::new("mode").required(true).args(["listen", "connect"])))]
 pub struct P2pArgs {
     /// Local identity, e.g. `str:alice` (GameNetworkingSockets_Init with it).

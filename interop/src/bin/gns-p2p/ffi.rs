@@ -70,6 +70,9 @@ pub(crate) fn c_text(field: &[c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// When the process started, for the timestamps of GNS's log lines.
+pub(crate) static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 extern "C" fn debug_output(ty: DebugType, msg: *const c_char) {
     // SAFETY: GNS passes a NUL-terminated message valid for the call.
     let msg = unsafe { CStr::from_ptr(msg) }.to_string_lossy();
@@ -77,7 +80,8 @@ extern "C" fn debug_output(ty: DebugType, msg: *const c_char) {
     let ty = ty
         .strip_prefix("k_ESteamNetworkingSocketsDebugOutputType_")
         .unwrap_or(&ty);
-    eprintln!("gns[{ty}] {}", msg.trim_end());
+    let ms = START.get().map_or(0, |t| t.elapsed().as_millis());
+    eprintln!("gns[{ms}ms {ty}] {}", msg.trim_end());
 }
 
 /// Status-change callbacks, queued by [`status_changed`] during `RunCallbacks` (main thread).

@@ -18,7 +18,7 @@ use gns::sys::{
     EResult, ESteamNetworkingConfigValue as Cfg, ESteamNetworkingConnectionState as State,
     HSteamNetConnection, ISteamNetworkingConnectionSignaling, SteamNetworkingIdentity,
 };
-use sockworks_interop::p2p_cli::{P2P_AFTER_HELP, P2pArgs, message_payload};
+use sockworks_interop::p2p_cli::{P2pArgs, message_payload};
 use sockworks_interop::signal_relay::{SignalEndpoint, peer_name};
 
 use ffi::{Gns, RecvHandler, SignalCtx, c_text, identity_string, socket_addr};
@@ -398,18 +398,9 @@ fn fail_early(why: &str) -> ! {
 }
 
 fn main() {
-    let args = match P2pArgs::try_parse_from(std::env::args_os()) {
-        Ok(a) => a,
-        Err(e) => {
-            // `--help` is rendered here so P2P_AFTER_HELP stays in one place (the lib).
-            if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp) {
-                println!("{e}\n{P2P_AFTER_HELP}");
-                std::process::exit(0);
-            }
-            e.exit()
-        }
-    };
+    let args = P2pArgs::parse();
     let started = now();
+    let _ = ffi::START.set(started);
     let deadline = started + Duration::from_secs(args.max_seconds);
     let watchdog = Duration::from_secs(args.max_seconds) + Duration::from_secs(5);
     std::thread::spawn(move || {
