@@ -11,9 +11,26 @@
 //! - [`process`]: a `gns-peer` child process with deadlines, for tests;
 //! - [`listen`]: a GNS listen socket on any port, port 0 included (the only one that touches
 //!   GNS, shared by `gns-peer` and `gns-load`).
+//!
+//! P2P (custom signaling + ICE) tests, with the `gns-p2p` binary:
+//!
+//! - [`netns`]: test hosts in network namespaces (direct link, NAT routers, a public segment);
+//! - [`coturn`]: a coturn STUN/TURN server inside a test host;
+//! - [`stun_server`]: a minimal STUN Binding responder inside a test host (GNS's reflexive
+//!   discovery request is refused by coturn);
+//! - [`signal_relay`]: the file-system signaling channel between peer processes, with loss,
+//!   duplication and reordering;
+//! - [`p2p_cli`]: the command line, output lines and payloads every P2P peer binary shares;
+//! - [`p2p_harness`]: running a listener/connector pair of peer processes in two hosts.
 
+pub mod coturn;
 pub mod events;
 pub mod listen;
+pub mod netns;
+pub mod p2p_cli;
+pub mod p2p_harness;
 pub mod payload;
 pub mod process;
 pub mod script;
+pub mod signal_relay;
+pub mod stun_server;

@@ -33,8 +33,15 @@ pub struct PeerProc {
 impl PeerProc {
     /// Starts `exe` (the `gns-peer` binary) with `args`; `name` prefixes its echoed lines.
     pub fn spawn(exe: &str, name: &'static str, args: &[&str]) -> Self {
-        let mut child = Command::new(exe)
-            .args(args)
+        let mut cmd = Command::new(exe);
+        cmd.args(args);
+        Self::spawn_command(cmd, name)
+    }
+
+    /// Starts a prepared command (e.g. one that runs inside a network namespace); stdin is
+    /// null, stdout piped, stderr inherited.
+    pub fn spawn_command(mut cmd: Command, name: &'static str) -> Self {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -86,14 +93,19 @@ impl PeerProc {
     /// Reads through the final DONE line (or takes the one already read) and returns it with
     /// the exit status.
     pub fn finish(&mut self) -> (Event, ExitStatus) {
-        let done = match self.seen.iter().find(|e| e.kind == "DONE") {
+        self.finish_on("DONE")
+    }
+
+    /// Like [`PeerProc::finish`] for a peer whose last line is of kind `last`.
+    pub fn finish_on(&mut self, last: &str) -> (Event, ExitStatus) {
+        let done = match self.seen.iter().find(|e| e.kind == last) {
             Some(done) => done.clone(),
-            None => self.wait_for("DONE", |e| e.kind == "DONE"),
+            None => self.wait_for(last, |e| e.kind == last),
         };
         // The peer exits right after DONE; its stdout closing is the signal, so no polling.
         match self.lines.recv_timeout(WAIT) {
-            Ok(line) => panic!("{}: line after DONE: {line:?}", self.name),
-            Err(RecvTimeoutError::Timeout) => panic!("{}: stdout open after DONE", self.name),
+            Ok(line) => panic!("{}: line after {last}: {line:?}", self.name),
+            Err(RecvTimeoutError::Timeout) => panic!("{}: stdout open after {last}", self.name),
             Err(RecvTimeoutError::Disconnected) => {}
         }
         (done, self.child.wait().expect("wait"))
