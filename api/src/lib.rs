@@ -61,6 +61,6 @@ pub use message::{Message, OutMessage, send_flags};
 pub use messages::MAX_LANES;
 pub use p2p::{ConnectionSignaling, SignalingRecvContext};
 pub use p2p_rendezvous::RendezvousConfig;
-pub use sockworks_rendezvous::ClientAuth as RendezvousAuth;
 pub use result::EResult;
 pub use sockets::{InitError, Sockets, SocketsConfig};
+pub use sockworks_rendezvous::ClientAuth as RendezvousAuth;

@@ -14,6 +14,7 @@ mod integration;
 mod introspection;
 mod lanes;
 mod message_semantics;
+mod p2p;
 mod receive_into;
 mod regression;
 mod stalled;

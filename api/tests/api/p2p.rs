@@ -20,8 +20,8 @@ use sockworks::{
 
 use super::common::{Seen, recv_n, wait_until};
 
-/// Moves this thread into a new network namespace whose one interface has `10.77.0.1/24`
-/// (and loopback up). False when the OS refuses (not root).
+/// Moves this thread into a new network namespace with a veth pair whose one end has
+/// `10.77.0.1/24` (and loopback up; the kernel may lack the dummy link type). False when the OS refuses (not root).
 fn private_net() -> bool {
     // SAFETY: unshare(CLONE_NEWNET) changes only the calling thread's network namespace; no
     // memory is involved.
@@ -36,9 +36,12 @@ fn private_net() -> bool {
             .is_ok_and(|s| s.success())
     };
     let ok = ip(&["link", "set", "lo", "up"])
-        && ip(&["link", "add", "p2pt0", "type", "dummy"])
+        && ip(&[
+            "link", "add", "p2pt0", "type", "veth", "peer", "name", "p2pt1",
+        ])
         && ip(&["addr", "add", "10.77.0.1/24", "dev", "p2pt0"])
-        && ip(&["link", "set", "p2pt0", "up"]);
+        && ip(&["link", "set", "p2pt0", "up"])
+        && ip(&["link", "set", "p2pt1", "up"]);
     if !ok {
         eprintln!("SKIP: cannot configure the test namespace (iproute2 missing?)");
     }
@@ -58,9 +61,11 @@ fn with(config: SocketsConfig) -> (Sockets, Seen) {
     let s = Sockets::with_config(config).unwrap();
     let seen: Seen = Arc::default();
     let sink = seen.clone();
-    assert!(s.set_global_config_value(&ConfigValue::ConnectionStatusChanged(Arc::new(
-        move |e: &StatusChanged| sink.lock().unwrap().push(e.clone())
-    ))));
+    assert!(
+        s.set_global_config_value(&ConfigValue::ConnectionStatusChanged(Arc::new(
+            move |e: &StatusChanged| sink.lock().unwrap().push(e.clone())
+        )))
+    );
     (s, seen)
 }
 
@@ -99,7 +104,8 @@ impl SignalingRecvContext for Keep {
     ) -> Option<Arc<dyn ConnectionSignaling>> {
         self.requests.push((conn, peer.clone(), local_vport));
         if self.reject {
-            self.sockets.close_connection(conn, 1234, "not today", false);
+            self.sockets
+                .close_connection(conn, 1234, "not today", false);
             return None;
         }
         Some(Arc::new(self.back.clone()))
@@ -161,18 +167,30 @@ fn custom_signaling_connects_two_instances_over_ice_and_carries_reliable_message
         b.is_some_and(|b| states(&bob_seen, b).contains(&ConnectionState::Connected))
             && states(&alice_seen, a).contains(&ConnectionState::Connected)
     });
-    assert!(connected, "alice {:?} bob {:?}", states(&alice_seen, a), ctx.requests);
+    assert!(
+        connected,
+        "alice {:?} bob {:?}",
+        states(&alice_seen, a),
+        ctx.requests
+    );
     let b = b.unwrap();
     assert_eq!(ctx.requests.len(), 1);
     assert_eq!(ctx.requests[0].1, Identity::parse("str:alice").unwrap());
     assert_eq!(ctx.requests[0].2, 5);
     assert_eq!(
         states(&alice_seen, a),
-        [ConnectionState::Connecting, ConnectionState::FindingRoute, ConnectionState::Connected]
+        [
+            ConnectionState::Connecting,
+            ConnectionState::FindingRoute,
+            ConnectionState::Connected
+        ]
     );
     let info = alice.get_connection_info(a).unwrap();
     assert_eq!(info.identity_remote, Some(bob_id));
-    assert_eq!(info.addr_remote.ip(), "10.77.0.1".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(
+        info.addr_remote.ip(),
+        "10.77.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
     for i in 0..20u8 {
         alice
             .send_message_to_connection(a, &[i; 1000], send_flags::RELIABLE)
@@ -180,7 +198,11 @@ fn custom_signaling_connects_two_instances_over_ice_and_carries_reliable_message
     }
     let got = recv_n(&bob, b, 20);
     assert_eq!(got.len(), 20);
-    assert!(got.iter().enumerate().all(|(i, m)| m.data == vec![i as u8; 1000]));
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, m)| m.data == vec![i as u8; 1000])
+    );
     // Bob closes; alice hears it over the route.
     assert!(bob.close_connection(b, 1001, "bye", false));
     assert!(wait_until(&[&alice, &bob], || states(&alice_seen, a)
@@ -237,7 +259,10 @@ fn a_request_closed_in_on_connect_request_is_refused_with_a_rejection_signal() {
     assert!(wait_until(&[&alice], || states(&alice_seen, a)
         .contains(&ConnectionState::ClosedByPeer)));
     let info = alice.get_connection_info(a).unwrap();
-    assert_eq!((info.end_reason, info.end_debug.as_str()), (1234, "not today"));
+    assert_eq!(
+        (info.end_reason, info.end_debug.as_str()),
+        (1234, "not today")
+    );
 }
 
 #[test]
@@ -256,8 +281,14 @@ fn ice_disabled_makes_connect_p2p_custom_signaling_fail_and_garbage_signals_retu
     let mut none = ctx_none();
     assert!(!alice.received_p2p_custom_signal(b"\x01\x02garbage", &mut none));
     assert!(!alice.received_p2p_custom_signal(&[], &mut none));
-    assert_eq!(alice.create_listen_socket_p2p(-1, &[]), ListenSocket::INVALID);
-    assert_eq!(alice.create_listen_socket_p2p(65536, &[]), ListenSocket::INVALID);
+    assert_eq!(
+        alice.create_listen_socket_p2p(-1, &[]),
+        ListenSocket::INVALID
+    );
+    assert_eq!(
+        alice.create_listen_socket_p2p(65536, &[]),
+        ListenSocket::INVALID
+    );
 }
 
 /// A rendezvous service in a thread of the test, until `stop`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 use sockworks::{
-    Connection, ConnectionInfo, ConnectionSignaling, ConnectionState, ConfigValue, EResult,
+    ConfigValue, Connection, ConnectionInfo, ConnectionSignaling, ConnectionState, EResult,
     SignalingRecvContext, Sockets, SocketsConfig, StatusChanged, send_flags,
 };
 use sockworks_engine::wire::identity::Identity;
@@ -102,7 +102,10 @@ impl SignalingRecvContext for Ctx<'_> {
             eprintln!("sw-p2p: ignoring connect request from {who}");
             return None;
         }
-        emit!("REQUEST conn=1 identity={:?} vport={vport}", who.to_string());
+        emit!(
+            "REQUEST conn=1 identity={:?} vport={vport}",
+            who.to_string()
+        );
         if p.args.reject {
             p.rejected += 1;
             p.sockets
@@ -172,7 +175,10 @@ impl Peer {
         let listener = self.is_listener();
         let size = self.args.size;
         let Some(c) = self.conn.as_mut() else { return };
-        for m in self.sockets.receive_messages_on_connection(c.handle, 256) {
+        let mut got = Vec::new();
+        self.sockets
+            .receive_messages_on_connection(c.handle, &mut got, 256);
+        for m in got {
             let data = m.into_data();
             if !c.mismatch && data == message_payload(c.good, size) {
                 c.good += 1;
@@ -300,8 +306,12 @@ impl Peer {
             if ok {
                 self.run_for(SETTLE);
             }
-            self.sockets
-                .close_connection(h, if ok { 1000 } else { 2000 }, if ok { "done" } else { "failed" }, false);
+            self.sockets.close_connection(
+                h,
+                if ok { 1000 } else { 2000 },
+                if ok { "done" } else { "failed" },
+                false,
+            );
             self.run_for(DRAIN);
         }
         let (sent, good, setup) = self.conn.as_ref().map_or((0, 0, -1), |c| {
@@ -391,7 +401,9 @@ fn main() {
     let sink = events.clone();
     sockets.set_global_config_value(&ConfigValue::ConnectionStatusChanged(Arc::new(
         move |ev: &StatusChanged| {
-            sink.lock().unwrap_or_else(|p| p.into_inner()).push(ev.clone());
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(ev.clone());
         },
     )));
     let mut peer = Peer {
