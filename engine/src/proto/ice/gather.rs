@@ -68,11 +68,9 @@ impl Discovery {
 
     fn start(&mut self, now: Timestamp, server: SocketAddr, rng: &mut ChaCha8Rng) {
         let txid = new_txid(rng);
-        // The first request carries the plain MAPPED-ADDRESS quirk; later ones the XOR form.
-        let xor_form = self.next_server > 1 || self.found.is_some();
         self.txn = Some(Txn {
             txid,
-            bytes: encode_discovery_request(txid, self.addr, xor_form),
+            bytes: encode_discovery_request(txid),
             rt: Retransmit::new(now),
             server,
         });

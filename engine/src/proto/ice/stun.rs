@@ -485,16 +485,12 @@ pub fn encode_binding_success(
     w.finish_with_fingerprint()
 }
 
-/// Encodes GNS's server-reflexive discovery request: no MESSAGE-INTEGRITY, our own bound address
-/// in MAPPED-ADDRESS (first try) or XOR-MAPPED-ADDRESS (later tries), FINGERPRINT.
-pub fn encode_discovery_request(txid: [u8; 12], own: SocketAddr, xor_form: bool) -> Vec<u8> {
-    let mut w = StunWriter::new(msg::BINDING_REQUEST, txid);
-    if xor_form {
-        w.xor_addr(attr::XOR_MAPPED_ADDRESS, own);
-    } else {
-        w.addr(attr::MAPPED_ADDRESS, own);
-    }
-    w.finish_with_fingerprint()
+/// Encodes a server-reflexive discovery request: a plain Binding request with FINGERPRINT and
+/// no MESSAGE-INTEGRITY. GNS also puts its own bound address in a (XOR-)MAPPED-ADDRESS
+/// attribute, which a standard server such as coturn refuses (420 Unknown Attribute), so its
+/// peers behind NATs get no server-reflexive candidate from one; we leave it out.
+pub fn encode_discovery_request(txid: [u8; 12]) -> Vec<u8> {
+    StunWriter::new(msg::BINDING_REQUEST, txid).finish_with_fingerprint()
 }
 
 /// The local ufrag (the part of USERNAME before `:`) of a Binding request, so an endpoint can
