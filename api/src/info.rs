@@ -17,6 +17,8 @@ pub mod info_flags {
     pub const LOOPBACK_BUFFERS: i32 = 4;
     /// A fast path (LAN / loopback).
     pub const FAST: i32 = 8;
+    /// Relayed (a P2P route through TURN); the remote address is then not reported.
+    pub const RELAYED: i32 = 16;
 }
 
 /// `SteamNetConnectionInfo_t`.

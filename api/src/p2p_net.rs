@@ -6,7 +6,7 @@
 //! link-local and multicast ones (the engine's ICE agent applies GNS's exact rules), so P2P
 //! needs at least one non-loopback address; tests give themselves one in a network namespace.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::Ordering;
 
 use sockworks_engine::driver::Driver as _;
@@ -17,9 +17,10 @@ use sockworks_engine::shard::Command;
 use crate::config::P2pSettings;
 use crate::shared::Shared;
 
-/// The remote address a P2P connection reports before ICE selects a route.
+/// The remote address a P2P connection reports before ICE selects a route, or through a
+/// relay: GNS's cleared address, `[::]:0`.
 pub(crate) fn no_route() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
 }
 
 /// Binds the shards' ICE sockets once per instance; an error (no usable address, a bind

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
-use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::proto::connection::{ApiState, Route};
 use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointEvent};
 use sockworks_engine::shard::{App, Command};
 use sockworks_engine::time::Timestamp;
@@ -198,14 +198,22 @@ fn info_of(
     if i.unencrypted {
         flags |= info_flags::UNENCRYPTED;
     }
-    if i.peer.ip().is_loopback() {
+    if i.peer.ip().is_loopback() || i.route == Route::Lan {
         flags |= info_flags::FAST;
+    }
+    // GNS clears the address of a relayed route: the peer's is hidden behind the relay.
+    let mut addr_remote = i.peer;
+    if i.route == Route::Relayed {
+        flags |= info_flags::RELAYED;
+    }
+    if i.route == Route::Relayed || i.peer == sockworks_engine::proto::connection::NO_ROUTE {
+        addr_remote = crate::p2p_net::no_route();
     }
     Some(ConnectionInfo {
         identity_remote: i.remote_identity,
         user_data,
         listen_socket: listen,
-        addr_remote: i.peer,
+        addr_remote,
         state: i.state,
         end_reason: i32::try_from(i.end_reason).unwrap_or(i32::MAX),
         end_debug: i.end_debug,

@@ -122,7 +122,7 @@ impl Connection {
 
     fn write_datagram(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<usize> {
         let start = out.len();
-        if self.p2p && !self.routed {
+        if self.p2p && self.route == super::Route::None {
             // No route yet: nowhere to send (a P2P close goes by signal).
             self.control_out.clear();
             return None;

@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use config::ConnectionConfig;
-pub use p2p::NO_ROUTE;
+pub use p2p::{NO_ROUTE, Route};
 pub use state::{ApiState, State, StatusChange};
 
 use crate::crypto::{ReplayWindow, SessionCipher};
@@ -91,6 +91,8 @@ pub struct ConnectionInfo {
     pub incoming: bool,
     /// Peer certificate not CA-signed (`k_nSteamNetworkConnectionInfoFlags_Unauthenticated`).
     pub unauthenticated: bool,
+    /// P2P: the route's kind ([`Route::None`] for IP connections).
+    pub route: Route,
     /// NULL cipher (`..._Unencrypted`).
     pub unencrypted: bool,
 }
@@ -130,8 +132,8 @@ pub struct Connection {
     incoming: bool,
     /// A P2P connection: handshake over signals, datagrams only once a route is set.
     p2p: bool,
-    /// P2P: ICE has selected a route ([`Connection::set_route`]); `peer` is its address.
-    routed: bool,
+    /// P2P: the route ICE selected ([`Connection::set_route`]); `peer` is its address.
+    route: Route,
     /// P2P: has been Connected (a later failure is not signaled, as in GNS).
     p2p_connected: bool,
 }
@@ -178,7 +180,7 @@ impl Connection {
             drops: DropCounters::default(),
             incoming,
             p2p: false,
-            routed: false,
+            route: Route::None,
             p2p_connected: false,
         }
     }
@@ -285,6 +287,7 @@ impl Connection {
             end_debug: self.end_debug.clone(),
             incoming: self.incoming,
             unauthenticated: self.unauthenticated,
+            route: self.route,
             unencrypted: self
                 .send_cipher
                 .as_ref()

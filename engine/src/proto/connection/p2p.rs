@@ -27,6 +27,21 @@ use crate::wire::proto::{ConnectOk, CryptInfoSigned};
 /// The address a P2P connection reports before ICE selects a route.
 pub const NO_ROUTE: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
+/// What a P2P connection's route is, for the info flags GNS reports (`Fast` for a LAN route,
+/// `Relayed` through TURN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Route {
+    /// No route yet (or not a P2P connection).
+    #[default]
+    None,
+    /// Direct, across subnets.
+    Direct,
+    /// Direct, to an address on our own subnet (GNS: `UDPProbablyLocal`, flag `Fast`).
+    Lan,
+    /// Through a TURN relay (flag `Relayed`).
+    Relayed,
+}
+
 /// GNS's debug text for a route that never came (`k_ESteamNetConnectionEnd_Misc_P2P_Rendezvous`).
 const ROUTE_TIMEOUT_DEBUG: &str = "Timed out attempting to negotiate rendezvous";
 
@@ -91,7 +106,7 @@ impl Connection {
 
     /// Whether ICE has selected a route.
     pub fn has_route(&self) -> bool {
-        self.routed
+        self.route != Route::None
     }
 
     /// The initiator's signed crypt info, while it still waits for ConnectOK.
@@ -127,12 +142,12 @@ impl Connection {
 
     /// ICE selected (or moved) the route: datagrams now go to `peer`. In FindingRoute the
     /// connection pings at once and every 200 ms until a packet comes back.
-    pub fn set_route(&mut self, now: Timestamp, peer: SocketAddr) {
-        if !self.p2p {
+    pub fn set_route(&mut self, now: Timestamp, peer: SocketAddr, kind: Route) {
+        if !self.p2p || kind == Route::None {
             return;
         }
         self.peer = peer;
-        self.routed = true;
+        self.route = kind;
         if self.state == State::FindingRoute {
             self.timers.force_ack_request = Some(true);
             self.timers.next_urgent_ping = Some(now + URGENT_PING_INTERVAL);
@@ -143,7 +158,7 @@ impl Connection {
     pub(super) fn enter_finding_route(&mut self, now: Timestamp) {
         self.timers.created = now;
         self.set_state(now, State::FindingRoute);
-        if self.routed {
+        if self.has_route() {
             self.timers.force_ack_request = Some(true);
             self.timers.next_urgent_ping = Some(now + URGENT_PING_INTERVAL);
         }
@@ -154,7 +169,7 @@ impl Connection {
             self.problem(now, end_reason::MISC_P2P_RENDEZVOUS, ROUTE_TIMEOUT_DEBUG);
             return;
         }
-        if self.routed && self.timers.next_urgent_ping.is_some_and(|t| now >= t) {
+        if self.has_route() && self.timers.next_urgent_ping.is_some_and(|t| now >= t) {
             self.timers.force_ack_request = Some(true);
             self.timers.next_urgent_ping = Some(now + URGENT_PING_INTERVAL);
         }
@@ -176,7 +191,7 @@ impl Connection {
         };
         self.on_connection_closed(now, &c);
         // The reply it queued (NoConnection) has no route to go by; the signal layer answers.
-        if !self.routed {
+        if !self.has_route() {
             self.control_out.clear();
         }
     }

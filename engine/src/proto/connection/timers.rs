@@ -123,7 +123,7 @@ impl Connection {
             }
             State::FindingRoute => {
                 let next = Some(t.created + self.config.timeout_initial);
-                min_opt(next, t.next_urgent_ping.filter(|_| self.routed))
+                min_opt(next, t.next_urgent_ping.filter(|_| self.has_route()))
             }
             State::Connected | State::Linger => {
                 let mut next = snp;

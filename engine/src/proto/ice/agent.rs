@@ -385,6 +385,12 @@ impl IceAgent {
         self.handle_check_message(now, lc, from, &m)
     }
 
+    /// Whether `from` on `local` is one of this agent's TURN servers (its Data indications
+    /// carry no transaction id of ours, so an endpoint routes them by their source).
+    pub fn is_turn_server(&self, local: LocalSocket, from: SocketAddr) -> bool {
+        self.turn_from(local, from).is_some()
+    }
+
     fn turn_from(&self, local: LocalSocket, from: SocketAddr) -> Option<usize> {
         self.turn
             .iter()

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 
 use super::{Endpoint, LocalSocket, candidate_message, encode};
-use crate::proto::connection::State;
+use crate::proto::connection::{Route, State};
 use crate::proto::ice::agent::IceEvent;
+use crate::proto::ice::candidate::same_prefix;
 use crate::proto::ice::cred::ufrag_from_connection_id;
 use crate::proto::ice::{transaction_id, username_local_ufrag};
 use crate::proto::ids::ConnectionId;
@@ -52,7 +53,16 @@ impl Endpoint {
         if let Some((local, remote, relayed, rtt_ms)) = route {
             slot.meta.local = local;
             s.relayed = relayed;
-            slot.conn.set_route(now, remote);
+            let lan = p
+                .interfaces
+                .iter()
+                .any(|i| i.socket == local && same_prefix(i.addr.ip(), remote.ip(), i.prefix_len));
+            let kind = match (relayed, lan) {
+                (true, _) => Route::Relayed,
+                (false, true) => Route::Lan,
+                (false, false) => Route::Direct,
+            };
+            slot.conn.set_route(now, remote, kind);
             slot.conn
                 .record_route_ping(now, std::time::Duration::from_millis(u64::from(rtt_ms)));
         }
@@ -135,7 +145,8 @@ impl Endpoint {
                 .map(|(&id, _)| id);
         }
         if owner.is_none() {
-            // A TURN Data indication carrying a GNS packet for one of our relayed sessions.
+            // A TURN Data indication (its transaction id is not ours): a GNS packet for one of
+            // our relayed sessions, or a connectivity check for the agent of that TURN server.
             let inner = p.sessions.values().find_map(|s| {
                 s.ice
                     .as_ref()
@@ -146,6 +157,15 @@ impl Endpoint {
                 self.dispatch(now, local, peer, &mut inner);
                 return;
             }
+            owner = p
+                .sessions
+                .iter()
+                .find(|(_, s)| {
+                    s.ice
+                        .as_ref()
+                        .is_some_and(|i| i.is_turn_server(local, from))
+                })
+                .map(|(&id, _)| id);
         }
         let Some(id) = owner else {
             p.counters.stun_dropped += 1;
@@ -188,8 +208,12 @@ impl Endpoint {
             return None;
         }
         let ice = s.ice.as_ref()?;
-        let payload = out.split_off(start);
-        ice.encapsulate(&payload, out)
+        // The agent writes a whole datagram into its own buffer: `out` holds the batch.
+        let mut wrapped = Vec::new();
+        let dest = ice.encapsulate(&out[start..], &mut wrapped)?;
+        out.truncate(start);
+        out.extend_from_slice(&wrapped);
+        Some(dest)
     }
 
     /// Forgets a connection's P2P session.
