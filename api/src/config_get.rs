@@ -73,6 +73,15 @@ impl Config {
                 MaxConnectionsPerAddress(limit(self.admission.max_per_address))
             }
             MAX_PENDING_CONNECTIONS_ID => MaxPendingConnections(limit(self.admission.max_pending)),
+            37 => SymmetricConnect(i32::from(self.p2p.symmetric)),
+            38 => LocalVirtualPort(self.p2p.local_vport),
+            103 => P2pStunServerList(self.p2p.stun_servers.clone()),
+            104 => P2pTransportIceEnable(self.p2p.ice_enable),
+            105 => P2pTransportIcePenalty(self.p2p.ice_penalty),
+            107 => P2pTurnServerList(self.p2p.turn_servers.clone()),
+            108 => P2pTurnUserList(self.p2p.turn_users.clone()),
+            109 => P2pTurnPassList(self.p2p.turn_passes.clone()),
+            110 => P2pTransportIceImplementation(self.p2p.ice_implementation),
             _ => return None,
         })
     }
@@ -154,6 +163,15 @@ mod tests {
             MaxConnections(100),
             MaxConnectionsPerAddress(4),
             MaxPendingConnections(8),
+            SymmetricConnect(1),
+            LocalVirtualPort(9),
+            P2pStunServerList("10.0.0.1:3478".into()),
+            P2pTransportIceEnable(6),
+            P2pTransportIcePenalty(3),
+            P2pTurnServerList("10.0.0.2:3478".into()),
+            P2pTurnUserList("u".into()),
+            P2pTurnPassList("p".into()),
+            P2pTransportIceImplementation(1),
         ]
     }
 
@@ -164,6 +182,7 @@ mod tests {
             Some(ConfigPayload::Int32(x)) => format!("{x}"),
             Some(ConfigPayload::Int64(x)) => format!("{x}"),
             Some(ConfigPayload::Float(x)) => format!("{x}"),
+            Some(ConfigPayload::String(x)) => x,
         }
     }
 

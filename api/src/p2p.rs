@@ -188,6 +188,7 @@ impl Sockets {
                     listener: Box::new(P2pListener {
                         handle,
                         connection: config.connection,
+                        symmetric: config.p2p.symmetric,
                     }),
                     reply: tx.clone(),
                 },
@@ -231,6 +232,10 @@ impl Sockets {
         let Ok(config) = read(&sh.global).with_options(options) else {
             return Connection::INVALID;
         };
+        if config.p2p.symmetric && peer.is_none() {
+            tracing::warn!("To use symmetric connect, remote identity must be specified");
+            return Connection::INVALID;
+        }
         if crate::p2p_net::ensure(sh).is_err() {
             return Connection::INVALID;
         }
@@ -258,6 +263,7 @@ impl Sockets {
                     remote_vport,
                     config: Some(config.connection),
                     ice: crate::p2p_net::ice_config(&config.p2p),
+                    symmetric: config.p2p.symmetric,
                 }),
                 reply: tx,
             },

@@ -99,6 +99,26 @@ impl Connection {
         }
     }
 
+    /// Symmetric connect, the side that lost the role: our outbound connection answers the
+    /// peer's request instead (GNS's `ChangeRoleToServerAndAccept`), keeping its handle; its
+    /// ConnectOK is then read with [`Connection::p2p_connect_ok`].
+    pub fn become_p2p_acceptor(
+        &mut self,
+        now: Timestamp,
+        pending: PendingAccept,
+        local: &LocalIdentity,
+        secrets: &crate::proto::handshake::SessionSecrets,
+    ) -> Result<(), super::ConnError> {
+        if !self.p2p || self.state != State::Connecting || !matches!(self.role, Role::Client(_)) {
+            return Err(super::ConnError::InvalidState);
+        }
+        self.remote_id = Some(pending.remote_id);
+        self.remote_identity = Some(pending.remote_identity.clone());
+        self.unauthenticated = pending.unauthenticated;
+        self.role = Role::Pending(Box::new(pending));
+        self.accept(now, local, secrets)
+    }
+
     /// Whether this is a P2P connection.
     pub fn is_p2p(&self) -> bool {
         self.p2p

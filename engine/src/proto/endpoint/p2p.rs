@@ -25,17 +25,15 @@ use super::{Endpoint, EndpointError, LocalSocket};
 use crate::crypto::negotiate::cipher_preferences;
 use crate::proto::connection::{Connection, ConnectionConfig, NO_ROUTE, State};
 use crate::proto::end_reason;
-use crate::proto::handshake::{ClientHandshake, PeerAuth, check_connect_request};
+use crate::proto::handshake::ClientHandshake;
 use crate::proto::ice::agent::{IceAgent, IceConfig, LocalInterface};
 use crate::proto::ids::ConnectionId;
 use crate::proto::p2p::SignalError;
-use crate::proto::p2p::route::{
-    SignalRoute, connect_request, parse_signal, rejection_signal, route_signal,
-};
+use crate::proto::p2p::route::{SignalRoute, connect_request, parse_signal, route_signal};
 use crate::proto::p2p::signaling::{SignalInput, Signaling, SignalingConfig};
 use crate::time::Timestamp;
 use crate::wire::identity::Identity;
-use crate::wire::proto::{ConnectOk, ConnectRequest};
+use crate::wire::proto::ConnectOk;
 use crate::wire::rendezvous::{IceAuth, IceCandidate, IceRendezvous, P2pConnectOk, P2pRendezvous};
 
 /// `P2P_Transport_ICE_Enable`'s `All` (GNS's open-source default).
@@ -48,6 +46,9 @@ pub struct P2pListener {
     pub handle: u32,
     /// Settings new connections start with.
     pub connection: ConnectionConfig,
+    /// `SymmetricConnect`: a request that crosses our own outbound connection to the same
+    /// peer and ports resolves into one connection.
+    pub symmetric: bool,
 }
 
 /// What `ConnectP2PCustomSignaling` asks for.
@@ -63,6 +64,8 @@ pub struct P2pConnect {
     pub config: Option<ConnectionConfig>,
     /// ICE settings.
     pub ice: IceConfig,
+    /// `SymmetricConnect` (needs `remote_identity`).
+    pub symmetric: bool,
 }
 
 /// What a received signal did ([`Endpoint::handle_signal`]).
@@ -121,6 +124,11 @@ struct Session {
     remote_key: Option<(String, u32)>,
     /// Key in `by_ufrag`, once the agent exists.
     ufrag_indexed: Option<String>,
+    /// Outbound and symmetric: (peer identity, our vport, its vport) a crossing request must
+    /// match.
+    symmetric: Option<(String, i32, i32)>,
+    /// Our candidate lines so far (a symmetric role change signals them again).
+    candidates: Vec<String>,
 }
 
 /// The endpoint's P2P state (boxed: most endpoints never use it).
@@ -243,7 +251,19 @@ impl Endpoint {
             close_signaled: false,
             remote_key: None,
             ufrag_indexed: None,
+            symmetric: None,
+            candidates: Vec::new(),
         };
+        let listener_symmetric = self
+            .p2p_state()
+            .listeners
+            .get(&req.local_vport)
+            .is_some_and(|l| l.symmetric);
+        if let Some(peer) = req.remote_identity.as_ref()
+            && (req.symmetric || listener_symmetric)
+        {
+            session.symmetric = Some((peer.to_string(), req.local_vport, req.remote_vport));
+        }
         queue_password(now, &mut session);
         self.p2p_state().sessions.insert(id, session);
         self.p2p_pump(now, id);
@@ -389,156 +409,6 @@ impl Endpoint {
         }
     }
 
-    fn new_p2p_request(
-        &mut self,
-        now: Timestamp,
-        msg: &P2pRendezvous,
-        identity: Identity,
-        remote_id: u32,
-        local_vport: i32,
-        listener_required: bool,
-    ) -> SignalOutcome {
-        let listener = self.p2p_state().listeners.get(&local_vport).cloned();
-        if listener.is_none() && listener_required {
-            // Default signaling without a listen socket: silently ignored (GNS).
-            self.p2p_state().counters.unknown_signals += 1;
-            return SignalOutcome::Handled;
-        }
-        // invariant: route_signal returns NewRequest only with connect_request, cert and crypt.
-        let req = msg.connect_request.as_ref().expect("connect_request");
-        let udp = ConnectRequest {
-            client_connection_id: Some(remote_id),
-            crypt: req.crypt.clone(),
-            cert: req.cert.clone(),
-            ..ConnectRequest::default()
-        };
-        let config = listener
-            .as_ref()
-            .map_or(self.config.connection, |l| l.connection);
-        let auth = PeerAuth {
-            policy: &config.auth,
-            trust: &self.trust,
-            unix_now: super::auth::unix_time(self.wall_clock, now),
-        };
-        let refuse = |ep: &mut Self, reason: u32, debug: &str| {
-            ep.counters.refused += 1;
-            let signal = rejection_signal(
-                &ep.identity.identity.to_string(),
-                None,
-                &identity.to_string(),
-                remote_id,
-                reason,
-                debug,
-            );
-            SignalOutcome::Refused {
-                identity: identity.clone(),
-                signal: encode(&signal),
-            }
-        };
-        let pending = match check_connect_request(now, &udp, NO_ROUTE, auth) {
-            Ok(p) => p,
-            Err(e) => return refuse(self, e.end_reason(), &e.to_string()),
-        };
-        // The certificate must name the identity the signals come from.
-        if !is_localhost(&identity) && pending.remote_identity != identity {
-            let debug = format!(
-                "Cert was issued to {}, not {identity}",
-                pending.remote_identity
-            );
-            return refuse(self, end_reason::REMOTE_BAD_CERT, &debug);
-        }
-        let rng = &mut self.rng;
-        let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
-            return refuse(self, end_reason::MISC_GENERIC, "Too many connections");
-        };
-        let conn = Connection::p2p_incoming(now, id, config, pending);
-        let mut slot = Slot::new(conn, 0);
-        slot.meta.accepted_by = listener.as_ref().map(|l| l.handle);
-        self.connections.insert(id, slot);
-        let mut signaling = Signaling::new(
-            now,
-            SignalingConfig {
-                local_id: id,
-                local_identity: self.identity.identity.to_string(),
-                remote_identity: Some(identity.to_string()),
-                initiator: false,
-            },
-        );
-        signaling.set_remote(remote_id, identity.to_string());
-        let key = (identity.to_string(), remote_id);
-        let session = Session {
-            signaling,
-            ice: None,
-            pending_ice: Vec::new(),
-            // Host candidates only until the application's settings arrive (p2p_keep).
-            ice_config: IceConfig {
-                enable_mask: ICE_ENABLE_ALL,
-                stun_servers: Vec::new(),
-                turn_servers: Vec::new(),
-            },
-            relayed: false,
-            close_signaled: false,
-            remote_key: Some(key.clone()),
-            ufrag_indexed: None,
-        };
-        let p = self.p2p_state();
-        p.sessions.insert(id, session);
-        p.by_remote.insert(key, id);
-        // The request's own ICE messages (password, candidates) wait for the agent.
-        if let Some(s) = p.sessions.get_mut(&id)
-            && let Ok(input) = s.signaling.handle_signal(now, msg)
-        {
-            s.pending_ice.extend(input.ice);
-        }
-        SignalOutcome::NewRequest {
-            connection: ConnectionId::new(id),
-            identity,
-            local_vport,
-            listener: listener.map(|l| l.handle),
-        }
-    }
-
-    /// The application took a new P2P request (its `OnConnectRequest` returned a signaling
-    /// object): post its Connecting status change. ICE settings for the acceptor come here.
-    pub fn p2p_keep(&mut self, id: ConnectionId, ice: IceConfig) {
-        let id = id.get();
-        if let Some(s) = self.p2p.as_mut().and_then(|p| p.sessions.get_mut(&id)) {
-            s.ice_config = ice;
-        }
-        if let Some(s) = self.connections.get_mut(&id) {
-            s.conn.announce();
-        }
-        self.collect(id);
-    }
-
-    /// The application refused a new P2P request without closing it (`OnConnectRequest`
-    /// returned null): forget it silently, as GNS does.
-    pub fn p2p_drop(&mut self, now: Timestamp, id: ConnectionId) {
-        let id = id.get();
-        if let Some(s) = self.connections.get_mut(&id) {
-            s.conn.destroy(now);
-            s.conn.take_events();
-        }
-        self.collect(id);
-    }
-
-    /// The rejection signal for a new request the application closed inside its
-    /// `OnConnectRequest` (for the receive context's `SendRejectionSignal`).
-    pub fn p2p_rejection(&mut self, id: ConnectionId) -> Option<(Identity, Vec<u8>)> {
-        let s = self.connections.get(&id.get())?;
-        let info = s.conn.info();
-        let identity = info.remote_identity?;
-        let signal = rejection_signal(
-            &self.identity.identity.to_string(),
-            Some(id.get()),
-            &identity.to_string(),
-            info.remote_id?,
-            info.end_reason,
-            &info.end_debug,
-        );
-        Some((identity, encode(&signal)))
-    }
-
     /// The application's `SendSignal` failed: the connection ends (5002, as GNS).
     pub fn p2p_signal_failed(&mut self, now: Timestamp, id: ConnectionId) {
         if let Some(s) = self.connections.get_mut(&id.get()) {
@@ -662,4 +532,5 @@ fn is_localhost(id: &Identity) -> bool {
     }
 }
 
+mod accept;
 mod io;

@@ -56,6 +56,7 @@ impl World {
             P2pListener {
                 handle: 99,
                 connection: ConnectionConfig::default(),
+                symmetric: false,
             }
         ));
         World {
@@ -152,6 +153,7 @@ fn connect(w: &mut World) -> ConnectionId {
         remote_vport: 7,
         config: None,
         ice: ice_all(),
+        symmetric: false,
     };
     w.a.connect_p2p(w.now, id, req).unwrap();
     id
@@ -252,6 +254,7 @@ fn ice_disabled_fails_the_connect_call() {
             enable_mask: 0,
             ..ice_all()
         },
+        symmetric: false,
     };
     assert_eq!(
         w.a.connect_p2p(w.now, id, req),
@@ -269,7 +272,7 @@ fn a_peer_that_never_answers_ends_in_a_connect_timeout() {
         state(&w.a, a_id) == Some(State::ProblemDetectedLocally)
     });
     let info = w.a.connection(a_id).unwrap().info();
-    assert_eq!(info.end_reason, crate::proto::end_reason::MISC_TIMEOUT);
+    assert_eq!(info.end_reason, end_reason::MISC_TIMEOUT);
 }
 
 #[test]
@@ -283,6 +286,7 @@ fn a_certificate_for_another_identity_is_refused_with_a_rejection_signal() {
         remote_vport: 7,
         config: None,
         ice: ice_all(),
+        symmetric: false,
     };
     w.a.connect_p2p(w.now, id, req).unwrap();
     let (_, sig) = w.a.poll_signal().unwrap();
@@ -297,7 +301,7 @@ fn a_certificate_for_another_identity_is_refused_with_a_rejection_signal() {
             let closed = r.connection_closed.unwrap();
             assert_eq!(
                 closed.reason_code,
-                Some(crate::proto::end_reason::REMOTE_BAD_CERT)
+                Some(end_reason::REMOTE_BAD_CERT)
             );
             assert_eq!(r.from_identity.as_deref(), Some("str:bob"));
         }
@@ -317,4 +321,86 @@ fn garbage_signals_are_counted_and_change_nothing() {
     }
     assert_eq!(w.b.p2p_counters().bad_signals, 3);
     assert_eq!(w.b.connection_count(), 0);
+}
+
+#[test]
+fn symmetric_connects_from_both_sides_at_once_become_one_connection() {
+    let mut w = World::new();
+    let symmetric = |peer: &str| P2pConnect {
+        remote_identity: Some(Identity::parse(peer).unwrap()),
+        local_vport: 7,
+        remote_vport: 7,
+        config: None,
+        ice: ice_all(),
+        symmetric: true,
+    };
+    let a_id = w.a.reserve_id().unwrap();
+    let b_id = w.b.reserve_id().unwrap();
+    w.a.connect_p2p(w.now, a_id, symmetric("str:bob")).unwrap();
+    w.b.connect_p2p(w.now, b_id, symmetric("str:alice"))
+        .unwrap();
+    w.run_until(Duration::from_secs(5), |w| {
+        state(&w.a, a_id) == Some(State::Connected) && state(&w.b, b_id) == Some(State::Connected)
+    });
+    // No new incoming connection on either side: each kept its own handle.
+    assert!(w.requests.is_empty(), "{:?}", w.requests);
+    assert_eq!((w.a.connection_count(), w.b.connection_count()), (1, 1));
+    w.a.send_message(
+        w.now,
+        a_id,
+        0,
+        crate::proto::snp::send_flags::RELIABLE,
+        b"sym".to_vec(),
+    )
+    .unwrap();
+    let mut got = None;
+    for _ in 0..2000 {
+        w.step();
+        if let Some(m) = w.b.poll_message(b_id) {
+            got = Some(m.data);
+            break;
+        }
+    }
+    assert_eq!(got.as_deref(), Some(&b"sym"[..]));
+}
+
+#[test]
+fn replayed_and_huge_signals_change_nothing() {
+    let mut w = World::new();
+    let a_id = connect(&mut w);
+    w.run_until(Duration::from_secs(5), |w| {
+        state(&w.a, a_id) == Some(State::Connected)
+            && w.requests
+                .first()
+                .is_some_and(|&b| state(&w.b, b) == Some(State::Connected))
+    });
+    // A's very first signal (the connect request), replayed after the connection formed:
+    // the known connection takes it as a retry (a ConnectOK again), no second connection.
+    let first = {
+        let mut probe = World::new();
+        connect(&mut probe);
+        probe.a.poll_signal().unwrap().1
+    };
+    let before = w.b.connection_count();
+    let _ = w.b.handle_signal(w.now, &first, false);
+    // A megabyte of noise, and a valid signal padded with an unknown huge field.
+    let noise: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    assert!(matches!(
+        w.b.handle_signal(w.now, &noise, false),
+        SignalOutcome::Bad(_)
+    ));
+    let mut padded = first.clone();
+    padded.extend_from_slice(&[0xfa, 0x3f]); // field 1023, length-delimited
+    padded.extend_from_slice(&[0x80, 0x80, 0x40]); // 1 MiB length
+    padded.extend(std::iter::repeat_n(0u8, 1 << 20));
+    let _ = w.b.handle_signal(w.now, &padded, false);
+    assert_eq!(w.b.connection_count(), before, "a replay made a connection");
+    for _ in 0..100 {
+        w.step();
+    }
+    let b_id = w.requests[0];
+    assert_eq!(state(&w.b, b_id), Some(State::Connected));
+    assert_eq!(state(&w.a, a_id), Some(State::Connected));
 }

@@ -32,21 +32,23 @@ impl Endpoint {
         let mut route = None;
         if let Some(ice) = s.ice.as_mut() {
             while let Some(line) = ice.poll_local_candidate() {
+                s.candidates.push(line.clone());
                 s.signaling.queue_ice(now, candidate_message(line));
             }
             while let Some(t) = ice.poll_transmit(now) {
                 p.stun_out.push_back(t);
             }
             while let Some(ev) = ice.poll_event() {
-                match ev {
-                    IceEvent::Selected {
-                        local,
-                        remote,
-                        relayed,
-                        rtt_ms,
-                    } => route = Some((local, remote, relayed, rtt_ms)),
-                    // GNS never retries ICE on a connection; it then times out in FindingRoute.
-                    _ => {}
+                // `Failed` needs nothing: GNS never retries ICE on a connection, which then
+                // times out in FindingRoute.
+                if let IceEvent::Selected {
+                    local,
+                    remote,
+                    relayed,
+                    rtt_ms,
+                } = ev
+                {
+                    route = Some((local, remote, relayed, rtt_ms));
                 }
             }
         }
