@@ -291,14 +291,18 @@ fn ice_disabled_makes_connect_p2p_custom_signaling_fail_and_garbage_signals_retu
     );
 }
 
-/// A rendezvous service in a thread of the test, until `stop`.
-fn rendezvous(stop: Arc<AtomicBool>) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// A rendezvous service in a thread of the test on `at` (port 0: any), until `stop`; joined
+/// through the handle, so a restart can take the same port.
+fn rendezvous_at(
+    stop: Arc<AtomicBool>,
+    at: SocketAddr,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let socket = UdpSocket::bind(at).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     let addr = socket.local_addr().unwrap();
-    std::thread::spawn(move || {
+    let handle = std::thread::spawn(move || {
         let mut service = sockworks_rendezvous::server::Service::new(
             sockworks_rendezvous::server::ServiceConfig::new([9; 32]),
         );
@@ -316,7 +320,11 @@ fn rendezvous(stop: Arc<AtomicBool>) -> SocketAddr {
             }
         }
     });
-    addr
+    (addr, handle)
+}
+
+fn rendezvous(stop: Arc<AtomicBool>) -> SocketAddr {
+    rendezvous_at(stop, "127.0.0.1:0".parse().unwrap()).0
 }
 
 #[test]
@@ -363,4 +371,59 @@ fn connect_p2p_by_identity_through_the_rendezvous_service() {
     // Without a service, ConnectP2P fails as GNS's does without a signaling callback.
     let (lonely, _) = peer("carol");
     assert_eq!(lonely.connect_p2p(&bob_id, 3, &[]), Connection::INVALID);
+}
+
+#[test]
+fn connect_p2p_survives_a_rendezvous_restart() {
+    if !private_net() {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (server, first) = rendezvous_at(stop.clone(), "127.0.0.1:0".parse().unwrap());
+    let config = |name: &str| SocketsConfig {
+        shards: 1,
+        identity: Some(Identity::parse(&format!("str:{name}")).unwrap()),
+        rendezvous: Some(RendezvousConfig {
+            reregister: Duration::from_millis(500),
+            ..RendezvousConfig::new(server)
+        }),
+        ..SocketsConfig::default()
+    };
+    let (alice, alice_seen) = with(config("alice"));
+    let (bob, bob_seen) = with(config("bob"));
+    assert_ne!(bob.create_listen_socket_p2p(3, &[]), ListenSocket::INVALID);
+    let bob_id = Identity::parse("str:bob").unwrap();
+    let accept_all = |seen: &Seen, done: &mut Vec<Connection>| {
+        for e in seen.lock().unwrap().iter() {
+            if e.info.state == ConnectionState::Connecting && !done.contains(&e.conn) {
+                assert_eq!(bob.accept_connection(e.conn), sockworks::EResult::Ok);
+                done.push(e.conn);
+            }
+        }
+    };
+    let mut accepted = Vec::new();
+    let a1 = alice.connect_p2p(&bob_id, 3, &[]);
+    assert!(wait_until(&[&alice, &bob], || {
+        accept_all(&bob_seen, &mut accepted);
+        states(&alice_seen, a1).contains(&ConnectionState::Connected)
+    }));
+    // The service goes away and comes back on the same port with no registrations.
+    stop.store(true, Ordering::Release);
+    first.join().unwrap();
+    // The live connection does not need it.
+    alice
+        .send_message_to_connection(a1, b"while down", send_flags::RELIABLE)
+        .unwrap();
+    assert_eq!(recv_n(&bob, accepted[0], 1)[0].data, b"while down");
+    let stop2 = Arc::new(AtomicBool::new(false));
+    let (again, _second) = rendezvous_at(stop2.clone(), server);
+    assert_eq!(again, server);
+    // Peers re-register within an interval; a new connection then forms.
+    let a2 = alice.connect_p2p(&bob_id, 3, &[]);
+    let ok = wait_until(&[&alice, &bob], || {
+        accept_all(&bob_seen, &mut accepted);
+        states(&alice_seen, a2).contains(&ConnectionState::Connected)
+    });
+    stop2.store(true, Ordering::Release);
+    assert!(ok, "after the restart: {:?}", states(&alice_seen, a2));
 }

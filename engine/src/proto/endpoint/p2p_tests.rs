@@ -299,10 +299,7 @@ fn a_certificate_for_another_identity_is_refused_with_a_rejection_signal() {
             let r: crate::wire::rendezvous::P2pRendezvous =
                 prost::Message::decode(&signal[..]).unwrap();
             let closed = r.connection_closed.unwrap();
-            assert_eq!(
-                closed.reason_code,
-                Some(end_reason::REMOTE_BAD_CERT)
-            );
+            assert_eq!(closed.reason_code, Some(end_reason::REMOTE_BAD_CERT));
             assert_eq!(r.from_identity.as_deref(), Some("str:bob"));
         }
         other => panic!("{other:?}"),
