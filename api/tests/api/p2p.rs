@@ -15,7 +15,8 @@ use std::time::Duration;
 use sockworks::engine::wire::identity::Identity;
 use sockworks::{
     ConfigValue, Connection, ConnectionInfo, ConnectionSignaling, ConnectionState, ListenSocket,
-    RendezvousConfig, SignalingRecvContext, Sockets, SocketsConfig, StatusChanged, send_flags,
+    OutMessage, RendezvousConfig, SignalingRecvContext, Sockets, SocketsConfig, StatusChanged,
+    send_flags,
 };
 
 use super::common::{Seen, recv_n, wait_until};
