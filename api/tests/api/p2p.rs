@@ -204,6 +204,30 @@ fn custom_signaling_connects_two_instances_over_ice_and_carries_reliable_message
             .enumerate()
             .all(|(i, m)| m.data == vec![i as u8; 1000])
     );
+    // Lanes work as on the IP path: two lanes, each in order, each message on its own lane.
+    assert_eq!(
+        alice.configure_connection_lanes(a, &[0, 1], &[1, 1]),
+        sockworks::EResult::Ok
+    );
+    let batch: Vec<OutMessage> = (0..10u8)
+        .map(|i| OutMessage {
+            conn: a,
+            data: vec![i],
+            flags: send_flags::RELIABLE,
+            lane: u16::from(i % 2),
+        })
+        .collect();
+    assert!(alice.send_messages(batch).iter().all(|&r| r > 0));
+    let got = recv_n(&bob, b, 10);
+    for lane in 0..2u16 {
+        let on: Vec<u8> = got
+            .iter()
+            .filter(|m| m.lane == lane)
+            .map(|m| m.data[0])
+            .collect();
+        let want: Vec<u8> = (0..10u8).filter(|i| u16::from(i % 2) == lane).collect();
+        assert_eq!(on, want, "lane {lane}");
+    }
     // Bob closes; alice hears it over the route.
     assert!(bob.close_connection(b, 1001, "bye", false));
     assert!(wait_until(&[&alice, &bob], || states(&alice_seen, a)
