@@ -332,11 +332,8 @@ fn self_connect_over_ice_through_the_flat_and_cxx_signaling_calls() {
     });
     let mut err = [0 as c_char; 1024];
     // SAFETY: a valid identity and a SteamNetworkingErrMsg.
-    assert!(
-        unsafe { GameNetworkingSockets_Init(&me, err.as_mut_ptr()) },
-        "{}",
-        read_c_chars(&err)
-    );
+    let ok = unsafe { GameNetworkingSockets_Init(&me, err.as_mut_ptr()) };
+    assert!(ok, "{}", read_c_chars(&err));
     SteamAPI_ISteamNetworkingUtils_SetDebugOutputFunction(
         s,
         k_ESteamNetworkingSocketsDebugOutputType_Verbose,
@@ -420,11 +417,8 @@ fn self_connect_over_ice_through_the_flat_and_cxx_signaling_calls() {
     let listen = unsafe { SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P(s, 0, 0, null()) };
     assert_ne!(listen, 0);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P(s, 0, 0, null()) },
-        0,
-        "one listen socket per virtual port"
-    );
+    let again = unsafe { SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P(s, 0, 0, null()) };
+    assert_eq!(again, 0, "one listen socket per virtual port");
     // SAFETY: a fresh signaling object, a valid identity, no options.
     let client = unsafe {
         SteamAPI_ISteamNetworkingSockets_ConnectP2PCustomSignaling(
