@@ -208,9 +208,14 @@ impl Sockets {
     /// `RunCallbacks`: delivers queued connection status changes to their callbacks on this
     /// thread (changes of connections without a callback are dropped, as in GNS). Only what
     /// was queued when the call began: a change a callback causes (closing a connection the
-    /// peer closed) waits for the next call, as GNS dispatches a snapshot of its queue.
+    /// peer closed) waits for the next call, as GNS dispatches a snapshot of its queue. Also
+    /// releases the signaling objects of P2P connections gone past FinWait.
     pub fn run_callbacks(&self) {
         self.run_auth_callbacks();
+        // Signaling objects of closed P2P connections whose FinWait is over: a shard with no
+        // timer left sleeps and would not get to them.
+        let sh = self.shared();
+        sh.p2p.release_due(sh.clock.now());
         let queued = self.shared().events.len();
         for _ in 0..queued {
             let Some((rec, ev)) = self.shared().events.pop() else {

@@ -114,8 +114,9 @@ impl P2pShared {
         self.count.store(map.len(), Ordering::Release);
     }
 
-    /// Releases the objects whose time has come (dropped outside the lock).
-    fn release_due(&self, now: Timestamp) {
+    /// Releases the objects whose time has come (dropped outside the lock). Called by the
+    /// shards each turn and by `run_callbacks`.
+    pub(crate) fn release_due(&self, now: Timestamp) {
         if self.count.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -175,6 +176,13 @@ impl Sockets {
         let Ok(config) = read(&sh.global).with_options(options) else {
             return ListenSocket::INVALID;
         };
+        if read(&sh.listen)
+            .values()
+            .any(|r| r.p2p_vport == Some(vport))
+        {
+            tracing::warn!("Already have a listen socket on P2P vport {vport}");
+            return ListenSocket::INVALID;
+        }
         if crate::p2p_net::ensure(sh).is_err() {
             return ListenSocket::INVALID;
         }
@@ -194,10 +202,16 @@ impl Sockets {
                 },
             );
         }
-        let ok = (0..sh.shards.len()).all(|_| rx.recv_timeout(SHARD_WAIT).unwrap_or(false));
-        if !ok {
-            for i in 0..sh.shards.len() {
-                sh.send(i, Command::P2pUnlisten { vport });
+        let added: Vec<bool> = (0..sh.shards.len())
+            .map(|_| rx.recv_timeout(SHARD_WAIT).unwrap_or(false))
+            .collect();
+        if !added.iter().all(|&a| a) {
+            // Undo a partial add only: where every shard refused, the vport is another
+            // listen socket's, which must stay.
+            if added.contains(&true) {
+                for i in 0..sh.shards.len() {
+                    sh.send(i, Command::P2pUnlisten { vport });
+                }
             }
             tracing::warn!("Already have a listen socket on P2P vport {vport}");
             return ListenSocket::INVALID;

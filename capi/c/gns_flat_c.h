@@ -208,6 +208,34 @@ bool SteamAPI_SteamNetworkingIPAddr_ParseString(SteamNetworkingIPAddr *self, con
 void SteamAPI_SteamNetworkingIPAddr_ToString(const SteamNetworkingIPAddr *self, char *buf, size_t cbBuf, bool bWithPort);
 void SteamAPI_SteamNetworkingMessage_t_Release(SteamNetworkingMessage_t *self);
 
+/* P2P custom signaling (steamnetworkingcustomsignaling.h; the C adapters of the flat header).
+ * The signaling and receive-context objects are C++ objects: C only passes their pointers. */
+typedef struct ISteamNetworkingConnectionSignaling ISteamNetworkingConnectionSignaling;
+typedef bool (*FSteamNetworkingSocketsCustomSignaling_SendSignal)(void *ctx, HSteamNetConnection hConn,
+                                                                 const SteamNetConnectionInfo_t *info,
+                                                                 const void *pMsg, int cbMsg);
+typedef void (*FSteamNetworkingSocketsCustomSignaling_Release)(void *ctx);
+typedef ISteamNetworkingConnectionSignaling *(*FSteamNetworkingCustomSignalingRecvContext_OnConnectRequest)(
+    void *ctx, HSteamNetConnection hConn, const SteamNetworkingIdentity *identityPeer, int nLocalVirtualPort);
+typedef void (*FSteamNetworkingCustomSignalingRecvContext_SendRejectionSignal)(
+    void *ctx, const SteamNetworkingIdentity *identityPeer, const void *pMsg, int cbMsg);
+HSteamListenSocket SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P(ISteamNetworkingSockets *self,
+                                                                          int nLocalVirtualPort, int nOptions,
+                                                                          const SteamNetworkingConfigValue_t *pOptions);
+HSteamNetConnection SteamAPI_ISteamNetworkingSockets_ConnectP2PCustomSignaling(
+    ISteamNetworkingSockets *self, ISteamNetworkingConnectionSignaling *pSignaling,
+    const SteamNetworkingIdentity *pPeerIdentity, int nRemoteVirtualPort, int nOptions,
+    const SteamNetworkingConfigValue_t *pOptions);
+ISteamNetworkingConnectionSignaling *SteamAPI_ISteamNetworkingSockets_CreateCustomSignaling(
+    void *ctx, FSteamNetworkingSocketsCustomSignaling_SendSignal fnSendSignal,
+    FSteamNetworkingSocketsCustomSignaling_Release fnRelease);
+bool SteamAPI_ISteamNetworkingSockets_ReceivedP2PCustomSignal2(
+    ISteamNetworkingSockets *self, const void *pMsg, int cbMsg, void *ctx,
+    FSteamNetworkingCustomSignalingRecvContext_OnConnectRequest fnOnConnectRequest,
+    FSteamNetworkingCustomSignalingRecvContext_SendRejectionSignal fnSendRejectionSignal);
+bool SteamAPI_SteamNetworkingIdentity_ParseString(SteamNetworkingIdentity *self, size_t sizeofIdentity,
+                                                  const char *pszStr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,8 @@ pub mod introspect;
 pub mod layout;
 pub mod message;
 pub mod networking_messages;
+pub mod p2p;
+pub mod signaling;
 pub mod sockets;
 pub mod types;
 pub mod unsupported;

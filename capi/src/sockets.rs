@@ -40,7 +40,7 @@ pub(crate) unsafe fn text(p: *const c_char) -> String {
 ///
 /// # Safety
 /// `opts` is null or points to `n` options.
-unsafe fn options(
+pub(crate) unsafe fn options(
     n: c_int,
     opts: *const SteamNetworkingConfigValue_t,
 ) -> Option<Vec<sockworks::ConfigValue>> {

@@ -1,5 +1,5 @@
-//! Calls of features Sockworks does not have yet (P2P and signaling, FakeIP, Valve's relay
-//! network and hosted servers): each returns the failure value GNS
+//! Calls of features Sockworks does not have yet (FakeIP, Valve's relay network and hosted
+//! servers): each returns the failure value GNS
 //! documents, so callers take their documented error path. The README's feature table lists
 //! them; the Rust API's `unsupported` module gives the same answers.
 
@@ -19,28 +19,6 @@ const FAIL: i32 = sockworks::EResult::Fail.code();
 const INVALID_PARAM: i32 = sockworks::EResult::InvalidParam.code();
 /// `k_EResultIPNotFound`: GNS's answer when a connection has no FakeIP.
 const IP_NOT_FOUND: i32 = 31;
-/// `CreateListenSocketP2P`: no P2P transport yet: 0.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P(
-    _self: *mut c_void,
-    _virtual_port: c_int,
-    _n: c_int,
-    _opts: *const SteamNetworkingConfigValue_t,
-) -> HSteamListenSocket {
-    0
-}
-
-/// `ConnectP2P`: no P2P transport yet: 0.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_ConnectP2P(
-    _self: *mut c_void,
-    _identity: *const SteamNetworkingIdentity,
-    _virtual_port: c_int,
-    _n: c_int,
-    _opts: *const SteamNetworkingConfigValue_t,
-) -> HSteamNetConnection {
-    0
-}
 
 /// `ReceivedRelayAuthTicket`: no relay network: false.
 #[unsafe(no_mangle)]
@@ -125,53 +103,6 @@ pub extern "C" fn SteamAPI_ISteamNetworkingSockets_GetGameCoordinatorServerLogin
     guard(FAIL, || {
         with(FAIL, |s| s.get_game_coordinator_server_login().code())
     })
-}
-
-/// `ConnectP2PCustomSignaling`: no P2P transport yet: 0.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_ConnectP2PCustomSignaling(
-    _self: *mut c_void,
-    _signaling: *mut c_void,
-    _peer: *const SteamNetworkingIdentity,
-    _virtual_port: c_int,
-    _n: c_int,
-    _opts: *const SteamNetworkingConfigValue_t,
-) -> HSteamNetConnection {
-    0
-}
-
-/// `ReceivedP2PCustomSignal`: false.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_ReceivedP2PCustomSignal(
-    _self: *mut c_void,
-    _msg: *const c_void,
-    _size: c_int,
-    _context: *mut c_void,
-) -> bool {
-    false
-}
-
-/// `ReceivedP2PCustomSignal2` (the plain-C form): false.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_ReceivedP2PCustomSignal2(
-    _self: *mut c_void,
-    _msg: *const c_void,
-    _size: c_int,
-    _ctx: *mut c_void,
-    _on_connect_request: *const c_void,
-    _send_rejection: *const c_void,
-) -> bool {
-    false
-}
-
-/// `CreateCustomSignaling`: no P2P transport to signal for: null.
-#[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_CreateCustomSignaling(
-    _ctx: *mut c_void,
-    _send_signal: *const c_void,
-    _release: *const c_void,
-) -> *mut c_void {
-    std::ptr::null_mut()
 }
 
 // The calls below exist only as virtual methods (no flat export in GNS 1.6).

@@ -24,6 +24,7 @@ use crate::auth as a;
 use crate::identity::{SteamNetworkingIdentity_ParseString, SteamNetworkingIdentity_ToString};
 use crate::introspect as i;
 use crate::networking_messages as nm;
+use crate::p2p as p;
 use crate::sockets as s;
 use crate::types::{SteamNetworkingIPAddr, SteamNetworkingIdentity};
 use crate::unsupported as u;
@@ -56,8 +57,8 @@ macro_rules! vtable {
 vtable!(SOCKETS_FNS, SOCKETS_METHODS, [
     "CreateListenSocketIP" => s::SteamAPI_ISteamNetworkingSockets_CreateListenSocketIP,
     "ConnectByIPAddress" => s::SteamAPI_ISteamNetworkingSockets_ConnectByIPAddress,
-    "CreateListenSocketP2P" => u::SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P,
-    "ConnectP2P" => u::SteamAPI_ISteamNetworkingSockets_ConnectP2P,
+    "CreateListenSocketP2P" => p::SteamAPI_ISteamNetworkingSockets_CreateListenSocketP2P,
+    "ConnectP2P" => p::SteamAPI_ISteamNetworkingSockets_ConnectP2P,
     "AcceptConnection" => s::SteamAPI_ISteamNetworkingSockets_AcceptConnection,
     "CloseConnection" => s::SteamAPI_ISteamNetworkingSockets_CloseConnection,
     "CloseListenSocket" => s::SteamAPI_ISteamNetworkingSockets_CloseListenSocket,
@@ -90,8 +91,8 @@ vtable!(SOCKETS_FNS, SOCKETS_METHODS, [
     "GetHostedDedicatedServerAddress" => u::SteamAPI_ISteamNetworkingSockets_GetHostedDedicatedServerAddress,
     "CreateHostedDedicatedServerListenSocket" => u::SteamAPI_ISteamNetworkingSockets_CreateHostedDedicatedServerListenSocket,
     "GetGameCoordinatorServerLogin" => u::SteamAPI_ISteamNetworkingSockets_GetGameCoordinatorServerLogin,
-    "ConnectP2PCustomSignaling" => u::SteamAPI_ISteamNetworkingSockets_ConnectP2PCustomSignaling,
-    "ReceivedP2PCustomSignal" => u::SteamAPI_ISteamNetworkingSockets_ReceivedP2PCustomSignal,
+    "ConnectP2PCustomSignaling" => p::SteamAPI_ISteamNetworkingSockets_ConnectP2PCustomSignaling,
+    "ReceivedP2PCustomSignal" => p::SteamAPI_ISteamNetworkingSockets_ReceivedP2PCustomSignal,
     "GetCertificateRequest" => a::SteamAPI_ISteamNetworkingSockets_GetCertificateRequest,
     "SetCertificate" => a::SteamAPI_ISteamNetworkingSockets_SetCertificate,
     "ResetIdentity" => a::reset_identity,

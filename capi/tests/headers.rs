@@ -14,6 +14,7 @@ use std::mem::{offset_of, size_of};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use GameNetworkingSockets::signaling::{RECV_CONTEXT_METHODS, SIGNALING_METHODS};
 use GameNetworkingSockets::types::*;
 use GameNetworkingSockets::vtable::{MESSAGES_METHODS, SOCKETS_METHODS, UTILS_METHODS};
 
@@ -153,6 +154,16 @@ fn interface_tables_follow_the_declaration_order() {
             "isteamnetworkingmessages.h",
             "ISteamNetworkingMessages",
             MESSAGES_METHODS,
+        ),
+        (
+            "steamnetworkingcustomsignaling.h",
+            "ISteamNetworkingConnectionSignaling",
+            SIGNALING_METHODS,
+        ),
+        (
+            "steamnetworkingcustomsignaling.h",
+            "ISteamNetworkingSignalingRecvContext",
+            RECV_CONTEXT_METHODS,
         ),
     ] {
         let theirs = virtual_methods(&read(&dir, file), class);

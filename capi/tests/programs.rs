@@ -334,3 +334,49 @@ fn readme_python_example_echoes() {
     );
     assert_eq!(server.result("echo_flat")["ok"], "1", "{server}");
 }
+
+/// Runs `p2p_self` in a private network namespace with one test-only address (ICE gathers no
+/// loopback addresses); `None` (SKIP) when namespaces are not permitted here.
+fn p2p_self(p: &Programs) -> Option<Output> {
+    let allowed = Command::new("unshare")
+        .args(["--net", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !allowed {
+        eprintln!("SKIP: cannot create a network namespace (not root?)");
+        return None;
+    }
+    let setup = "ip link set lo up && ip link add sp0 type veth peer name sp1 \
+        && ip addr add 10.77.0.1/24 dev sp0 && ip link set sp0 up && ip link set sp1 up \
+        && exec \"$1\" \"$2\"";
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "sh", "-c", setup, "sh"])
+        .arg(&p.p2p_self)
+        .arg(PROGRAM_TIMEOUT_MS);
+    Some(Running::spawn("p2p_self", cmd).finish())
+}
+
+fn assert_p2p_self(out: &Output) {
+    let r = out.result("p2p_self");
+    assert_eq!(r["ok"], "1", "{out}");
+    assert_eq!(r["released"], "2", "{out}");
+    assert_eq!(out.code, Some(0), "{out}");
+}
+
+/// A C program connects to its own identity over P2P custom signaling and ICE through the
+/// flat API of the library under test: both ends connect, a message crosses, both
+/// signaling objects are released after the close.
+#[test]
+fn c_p2p_self_connect_over_custom_signaling() {
+    if let Some(out) = p2p_self(&programs(&lib_under_test())) {
+        assert_p2p_self(&out);
+    }
+}
+
+/// The same program on Valve's real GNS: what the library under test is held to.
+#[test]
+fn c_p2p_self_connect_over_custom_signaling_on_real_gns() {
+    if let Some(out) = p2p_self(&programs(&real_gns())) {
+        assert_p2p_self(&out);
+    }
+}

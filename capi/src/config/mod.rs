@@ -21,4 +21,4 @@ mod tests;
 
 pub use exports::*;
 pub use options::{ConfigArrayError, values_from_options};
-pub use store::{Scope, forget, global_values};
+pub use store::{Scope, forget, global_ptr, global_values};

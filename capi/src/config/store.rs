@@ -72,3 +72,12 @@ pub fn global_values() -> Vec<sockworks::ConfigValue> {
         .filter_map(|(id, v)| to_config(*id, v))
         .collect()
 }
+
+/// The global pointer value `id` (a callback) as an address; 0 when unset or null. For
+/// callbacks the Rust API has no counterpart of (`Callback_CreateConnectionSignaling`).
+pub fn global_ptr(id: i32) -> usize {
+    match get(Scope::Global, id) {
+        Some(Value::Ptr(p)) => p,
+        _ => 0,
+    }
+}

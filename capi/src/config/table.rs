@@ -7,18 +7,21 @@
 //! FakePacketLag_*, FakePacketReorder_*, FakePacketDup_*, SendBufferSize, SendRateMin/Max,
 //! NagleTime, IP_AllowWithoutAuth, IPLocalHost_AllowWithoutAuth, TimeoutInitial/Connected,
 //! MTU_PacketSize, Unencrypted, ConnectionUserData, RecvBufferSize, RecvBufferMessages,
-//! RecvMaxMessageSize, RecvMaxSegmentsPerPacket, Callback_ConnectionStatusChanged, and
-//! Sockworks' UnreliableMaxAge, MaxConnections, MaxConnectionsPerAddress,
+//! RecvMaxMessageSize, RecvMaxSegmentsPerPacket, Callback_ConnectionStatusChanged,
+//! Callback_AuthStatusChanged, SymmetricConnect, LocalVirtualPort, P2P_STUN_ServerList,
+//! P2P_TURN_ServerList/UserList/PassList, P2P_Transport_ICE_Enable/Penalty/Implementation,
+//! and Sockworks' UnreliableMaxAge, MaxConnections, MaxConnectionsPerAddress,
 //! MaxPendingConnections. **Read-only**: MTU_DataSize (MTU_PacketSize − 100, as GNS).
+//! Callback_CreateConnectionSignaling is only stored, and `ConnectP2P` reads it from the
+//! store (`crate::p2p`): the Rust API has no such callback.
 //!
 //! **Accepted, no effect** (stored so `GetConfigValue` returns what was set, otherwise
 //! ignored): LogLevel_* (the debug output level comes from `SetDebugOutputFunction`),
-//! SDRClient_* (no relay network), P2P_* / ICE / TURN / STUN (no P2P), SymmetricConnect,
-//! LocalVirtualPort, DualWifi_Enable, EnableDiagnosticsUI, SendTimeSincePreviousPacket,
+//! SDRClient_* (no relay network), P2P_Transport_SDR_Penalty (no relay network),
+//! DualWifi_Enable, EnableDiagnosticsUI, SendTimeSincePreviousPacket,
 //! PacketTraceMaxBytes, FakeRateLimit_*, FakePacketJitter_*,
-//! OutOfOrderCorrectionWindowMicroseconds, ECN, Callback_AuthStatusChanged,
-//! Callback_RelayNetworkStatusChanged, Callback_MessagesSession*,
-//! Callback_CreateConnectionSignaling, Callback_FakeIPResult. GNS's open-source build does
+//! OutOfOrderCorrectionWindowMicroseconds, ECN, Callback_RelayNetworkStatusChanged,
+//! Callback_MessagesSession*, Callback_FakeIPResult. GNS's open-source build does
 //! not register the Steam-only ones among these (SDR, DualWifi, diagnostics UI, FakeIP): its
 //! defaults and limits here are Sockworks' best knowledge, and GNS itself would refuse them.
 //! `DELETED_EnumerateDevVars` (35) is not registered, as in GNS 1.6.
@@ -123,7 +126,7 @@ const fn float(id: i32, name: &'static CStr, d: f32, lo: f32, hi: f32, s: Suppor
     }
 }
 
-const fn string(id: i32, name: &'static CStr, scope: i32) -> Entry {
+const fn string(id: i32, name: &'static CStr, scope: i32, s: Support) -> Entry {
     Entry {
         id,
         name,
@@ -131,7 +134,7 @@ const fn string(id: i32, name: &'static CStr, scope: i32) -> Entry {
         scope,
         default: Default::Str(""),
         limits: Limits::None,
-        support: NOFX,
+        support: s,
     }
 }
 
@@ -205,9 +208,9 @@ pub static TABLE: &[Entry] = &[
     float(26, c"FakePacketDup_Send", 0.0, 0.0, 100.0, IMPL),
     float(27, c"FakePacketDup_Recv", 0.0, 0.0, 100.0, IMPL),
     int(28, c"FakePacketDup_TimeMax", G, 10, 0, 5000, IMPL),
-    string(29, c"SDRClient_ForceRelayCluster", G),
-    string(30, c"SDRClient_DevTicket", C),
-    string(31, c"SDRClient_ForceProxyAddr", G),
+    string(29, c"SDRClient_ForceRelayCluster", G, NOFX),
+    string(30, c"SDRClient_DevTicket", C, NOFX),
+    string(31, c"SDRClient_ForceProxyAddr", G, NOFX),
     int(32, c"MTU_PacketSize", C, 1300, 200, 1300, IMPL),
     Entry {
         id: 33,
@@ -219,9 +222,9 @@ pub static TABLE: &[Entry] = &[
         support: Support::ReadOnly,
     },
     int(34, c"Unencrypted", C, 0, 0, 3, IMPL),
-    string(36, c"SDRClient_FakeClusterPing", G),
-    int(37, c"SymmetricConnect", C, 0, 0, 1, NOFX),
-    int(38, c"LocalVirtualPort", C, -1, -1, MAXI, NOFX),
+    string(36, c"SDRClient_FakeClusterPing", G, NOFX),
+    int(37, c"SymmetricConnect", C, 0, 0, 1, IMPL),
+    int(38, c"LocalVirtualPort", C, -1, -1, MAXI, IMPL),
     int(39, c"DualWifi_Enable", C, 1, 0, 4, NOFX),
     Entry {
         id: 40,
@@ -284,14 +287,14 @@ pub static TABLE: &[Entry] = &[
         MAXI,
         NOFX,
     ),
-    string(103, c"P2P_STUN_ServerList", C),
-    int(104, c"P2P_Transport_ICE_Enable", C, MAXI, 0, MAXI, NOFX),
-    int(105, c"P2P_Transport_ICE_Penalty", C, 0, 0, MAXI, NOFX),
+    string(103, c"P2P_STUN_ServerList", C, IMPL),
+    int(104, c"P2P_Transport_ICE_Enable", C, MAXI, 0, MAXI, IMPL),
+    int(105, c"P2P_Transport_ICE_Penalty", C, 0, 0, MAXI, IMPL),
     int(106, c"P2P_Transport_SDR_Penalty", C, 0, 0, MAXI, NOFX),
-    string(107, c"P2P_TURN_ServerList", C),
-    string(108, c"P2P_TURN_UserList", C),
-    string(109, c"P2P_TURN_PassList", C),
-    int(110, c"P2P_Transport_ICE_Implementation", C, 0, 0, 2, NOFX),
+    string(107, c"P2P_TURN_ServerList", C, IMPL),
+    string(108, c"P2P_TURN_UserList", C, IMPL),
+    string(109, c"P2P_TURN_PassList", C, IMPL),
+    int(110, c"P2P_Transport_ICE_Implementation", C, 0, 0, 2, IMPL),
     ptr(201, c"Callback_ConnectionStatusChanged", C, IMPL),
     ptr(202, c"Callback_AuthStatusChanged", G, IMPL),
     ptr(203, c"Callback_RelayNetworkStatusChanged", G, NOFX),

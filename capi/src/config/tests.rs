@@ -238,9 +238,13 @@ fn options_arrays_convert_skip_and_refuse_as_gns() {
     // SAFETY: `opts.len()` valid options.
     let v = unsafe { values_from_options(opts.len() as i32, opts.as_ptr()) }.unwrap();
     let ids: Vec<i32> = v.iter().map(|c| c.id()).collect();
-    assert_eq!(ids, [24, 12, 40, 201, 25]);
+    assert_eq!(ids, [24, 12, 40, 201, 103, 25]);
     assert_eq!(from_config(&v[1]), Some(Value::I32(20_000)));
-    assert_eq!(from_config(&v[4]), Some(Value::I32(3000)));
+    assert_eq!(
+        from_config(&v[4]),
+        Some(Value::Str(stun.to_bytes().to_vec()))
+    );
+    assert_eq!(from_config(&v[5]), Some(Value::I32(3000)));
 
     let check = |o: SteamNetworkingConfigValue_t| {
         // SAFETY: one valid option.

@@ -195,6 +195,8 @@ pub(crate) struct Programs {
     pub(crate) chat: PathBuf,
     /// `misuse`: the C program calling the API wrongly.
     pub(crate) misuse: PathBuf,
+    /// `p2p_self`: the C program connecting to itself over P2P custom signaling.
+    pub(crate) p2p_self: PathBuf,
 }
 
 impl Programs {
@@ -248,6 +250,7 @@ pub(crate) fn programs(lib_dir: &Path) -> Programs {
         lib_dir: lib_dir.to_path_buf(),
         echo_flat: c_program("echo_flat"),
         misuse: c_program("misuse"),
+        p2p_self: c_program("p2p_self"),
         chat: {
             let mut cmd = Command::new(&cxx);
             cmd.args(["-std=c++17", "-Wall", "-O1"])
