@@ -103,15 +103,17 @@ impl Sockets {
             return -1;
         };
         let sh = self.shared();
-        let mut n = 0;
-        while n < max {
-            let Some(mut m) = g.queue.pop() else { break };
+        // As `receive_messages_on_connection`: the batch first, then its settlement.
+        let start = out.len();
+        while out.len() - start < max {
+            let Some(m) = g.queue.pop() else { break };
+            out.push(m);
+        }
+        for m in &mut out[start..] {
             if m.settle() {
                 sh.wake_owner(m.conn);
             }
-            out.push(m);
-            n += 1;
         }
-        i32::try_from(n).unwrap_or(i32::MAX)
+        i32::try_from(out.len() - start).unwrap_or(i32::MAX)
     }
 }

@@ -197,16 +197,22 @@ impl Sockets {
         let Some(rec) = self.shared().conn(conn) else {
             return -1;
         };
-        let mut n = 0;
-        while n < max {
-            let Some(mut m) = rec.inbox.pop() else { break };
-            if m.settle() {
-                self.shared().wake_owner(conn);
-            }
+        // Take the batch first, then settle it: credit freed mid-batch would let the shard
+        // refill the queue under our feet, and one call could then take more than the
+        // receive limits ever let wait.
+        let start = out.len();
+        while out.len() - start < max {
+            let Some(m) = rec.inbox.pop() else { break };
             out.push(m);
-            n += 1;
         }
-        i32::try_from(n).unwrap_or(i32::MAX)
+        let mut wake = false;
+        for m in &mut out[start..] {
+            wake |= m.settle();
+        }
+        if wake {
+            self.shared().wake_owner(conn);
+        }
+        i32::try_from(out.len() - start).unwrap_or(i32::MAX)
     }
 
     /// `ConfigureConnectionLanes`: `priorities` (lower first) and `weights` (share among
