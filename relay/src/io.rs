@@ -14,7 +14,10 @@
 //! Nothing is queued: when a socket buffer is full the rest of a batch is dropped (and
 //! counted), as a router would, so memory stays bounded under any load.
 
-#![allow(unsafe_code, reason = "epoll and setrlimit syscalls; each block has a SAFETY note")]
+#![allow(
+    unsafe_code,
+    reason = "epoll and setrlimit syscalls; each block has a SAFETY note"
+)]
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -34,6 +34,7 @@ pub mod clock;
 pub mod io;
 pub mod routing;
 pub mod server;
+pub mod stats;
 pub mod ticket;
 pub mod wire;
 

@@ -48,6 +48,10 @@ struct Cli {
     /// Ticket signature checks per second, relay-wide (beyond: refused unverified).
     #[arg(long, default_value_t = 20_000.0)]
     hello_rate: f32,
+    /// Ticket signature checks per second per source IP (so one host cannot spend the
+    /// relay-wide budget).
+    #[arg(long, default_value_t = 10.0)]
+    hello_per_ip: f32,
     /// Seconds between `stats` lines on stderr (fractions allowed; 0: none).
     #[arg(long, default_value_t = 60.0)]
     stats_interval: f64,
@@ -89,12 +93,19 @@ fn config(cli: &Cli) -> Result<RelayConfig> {
     if !(cli.hello_rate.is_finite() && cli.hello_rate >= 1.0) {
         bail!("--hello-rate must be at least 1");
     }
+    if !(cli.hello_per_ip.is_finite() && cli.hello_per_ip >= 1.0) {
+        bail!("--hello-per-ip must be at least 1");
+    }
     if !(cli.stats_interval.is_finite() && cli.stats_interval >= 0.0) {
         bail!("--stats-interval must be a non-negative number of seconds");
     }
     let trust = read_ca_keys(&cli.ca_keys)?;
-    let key_text = std::fs::read_to_string(&cli.routing_key_file)
-        .with_context(|| format!("reading --routing-key-file {}", cli.routing_key_file.display()))?;
+    let key_text = std::fs::read_to_string(&cli.routing_key_file).with_context(|| {
+        format!(
+            "reading --routing-key-file {}",
+            cli.routing_key_file.display()
+        )
+    })?;
     let routing_key = RoutingKey::from_hex(&key_text)
         .with_context(|| format!("{}", cli.routing_key_file.display()))?;
     let pop = cli.pop.as_bytes();
@@ -111,6 +122,7 @@ fn config(cli: &Cli) -> Result<RelayConfig> {
     c.rate = cli.rate;
     c.burst = burst;
     c.hello_rate = cli.hello_rate;
+    c.hello_per_ip = cli.hello_per_ip;
     Ok(c)
 }
 
@@ -125,17 +137,19 @@ fn run(cli: &Cli) -> Result<()> {
             config.max_sessions
         );
     }
-    let listener = io::bind_listener(cli.listen)
-        .with_context(|| format!("binding UDP {}", cli.listen))?;
+    let listener =
+        io::bind_listener(cli.listen).with_context(|| format!("binding UDP {}", cli.listen))?;
     let local = sockworks_engine::driver::Driver::local_addr(&listener)?;
     eprintln!(
-        "pop {}, max sessions {}, idle {} s, {} packets/s per ticket (burst {}), {} ticket checks/s",
+        "pop {}, max sessions {}, idle {} s, {} packets/s per ticket (burst {}), {} ticket \
+         checks/s ({} per source IP)",
         config.pop,
         config.max_sessions,
         config.idle.as_secs(),
         config.rate,
         config.burst,
-        config.hello_rate
+        config.hello_rate,
+        config.hello_per_ip
     );
     println!("listening on {local}");
     let stats_every =

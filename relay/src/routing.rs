@@ -203,7 +203,10 @@ mod tests {
     fn bad_input_is_refused() {
         let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
         assert_eq!(seal("", a, &key(1), [0; 12]), Err(RoutingError::BadPop));
-        assert_eq!(seal("abcde", a, &key(1), [0; 12]), Err(RoutingError::BadPop));
+        assert_eq!(
+            seal("abcde", a, &key(1), [0; 12]),
+            Err(RoutingError::BadPop)
+        );
         assert!(RoutingKey::from_hex("00").is_err());
         assert!(RoutingKey::from_hex(&"ab".repeat(32)).is_ok());
         for len in 0..60 {

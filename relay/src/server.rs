@@ -14,7 +14,6 @@
 //! (a flood of bad tickets costs at most that much CPU; the rest are refused unverified).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use sockworks_engine::crypto::ca::pop_id;
 use sockworks_engine::crypto::kdf::hmac_sha256;
 
 use crate::routing::{self, RoutingKey};
+pub use crate::stats::Stats;
 use crate::ticket::{self, TicketError};
 use crate::wire::{self, Message, RefuseReason};
 
@@ -31,6 +31,8 @@ const SLOT_BITS: u32 = 20;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Most sessions a relay can hold, whatever the configuration says.
 pub const MAX_SESSIONS: usize = 1 << SLOT_BITS;
+/// Source addresses whose ticket-check budgets are tracked at once.
+const MAX_HELLO_IPS: usize = 65_536;
 
 /// What the relay enforces.
 #[derive(Debug, Clone)]
@@ -51,13 +53,16 @@ pub struct RelayConfig {
     pub burst: f32,
     /// Ticket verifications per second, relay-wide.
     pub hello_rate: f32,
+    /// Ticket verifications per second per source IP (burst the same), so that one flooding
+    /// host cannot spend the relay-wide budget.
+    pub hello_per_ip: f32,
     /// Secret for session tokens (random per start).
     pub secret: [u8; 32],
 }
 
 impl RelayConfig {
     /// Defaults: 10,000 sessions, 60 s idle, 2,000 packets/s per ticket (burst 2,000), 20,000
-    /// ticket checks per second.
+    /// ticket checks per second relay-wide and 10 per source IP.
     pub fn new(trust: TrustStore, routing_key: RoutingKey, pop: &str, secret: [u8; 32]) -> Self {
         Self {
             trust,
@@ -68,102 +73,9 @@ impl RelayConfig {
             rate: 2000.0,
             burst: 2000.0,
             hello_rate: 20_000.0,
+            hello_per_ip: 10.0,
             secret,
         }
-    }
-}
-
-/// Counters since start (what the stats line prints).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Datagrams from clients (any kind).
-    pub datagrams: u64,
-    /// Client datagrams that did not decode.
-    pub malformed: u64,
-    /// Client datagrams of a kind only the relay sends.
-    pub unexpected: u64,
-    /// Sessions created.
-    pub sessions_opened: u64,
-    /// Hellos that repeated a live session's ticket from its own address (answered again).
-    pub hello_repeats: u64,
-    /// Hellos with a forged or altered signature, or an unknown / revoked CA.
-    pub refused_forged: u64,
-    /// Hellos whose ticket did not decode or broke a limit.
-    pub refused_malformed: u64,
-    /// Hellos with an expired ticket (or one expiring more than 24 h ahead).
-    pub refused_expired: u64,
-    /// Hellos from an address other than the ticket's `public_ip`.
-    pub refused_address: u64,
-    /// Hellos with a ticket live for another client address (replay).
-    pub refused_replay: u64,
-    /// Hellos whose routing blob does not open with our key.
-    pub refused_routing: u64,
-    /// Hellos refused unverified because the relay-wide check budget was spent.
-    pub refused_rate: u64,
-    /// Hellos refused because the relay was full.
-    pub refused_full: u64,
-    /// Hellos too short to answer without amplification (dropped).
-    pub short_hello: u64,
-    /// Data / Ping / Close with an unknown session or a wrong token (dropped).
-    pub bad_session: u64,
-    /// Client packets over their ticket's rate (dropped).
-    pub rate_limited: u64,
-    /// Packets forwarded to servers.
-    pub to_server: u64,
-    /// Payload bytes forwarded to servers.
-    pub to_server_bytes: u64,
-    /// Packets forwarded to clients.
-    pub to_client: u64,
-    /// Payload bytes forwarded to clients.
-    pub to_client_bytes: u64,
-    /// Datagrams on a session socket from someone other than its server (dropped).
-    pub server_stray: u64,
-    /// Client address changes taken from authenticated Data.
-    pub client_moves: u64,
-    /// Pings answered.
-    pub pings: u64,
-    /// Sessions ended by idleness.
-    pub expired: u64,
-    /// Sessions ended by Close.
-    pub closed: u64,
-}
-
-impl fmt::Display for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "datagrams={} malformed={} unexpected={} opened={} hello_repeats={} \
-             refused_forged={} refused_malformed={} refused_expired={} refused_address={} \
-             refused_replay={} refused_routing={} refused_rate={} refused_full={} \
-             short_hello={} bad_session={} rate_limited={} to_server={} to_server_bytes={} \
-             to_client={} to_client_bytes={} server_stray={} client_moves={} pings={} \
-             expired={} closed={}",
-            self.datagrams,
-            self.malformed,
-            self.unexpected,
-            self.sessions_opened,
-            self.hello_repeats,
-            self.refused_forged,
-            self.refused_malformed,
-            self.refused_expired,
-            self.refused_address,
-            self.refused_replay,
-            self.refused_routing,
-            self.refused_rate,
-            self.refused_full,
-            self.short_hello,
-            self.bad_session,
-            self.rate_limited,
-            self.to_server,
-            self.to_server_bytes,
-            self.to_client,
-            self.to_client_bytes,
-            self.server_stray,
-            self.client_moves,
-            self.pings,
-            self.expired,
-            self.closed
-        )
     }
 }
 
@@ -252,6 +164,7 @@ pub struct Relay {
     by_ticket: HashMap<u128, usize>,
     live: usize,
     hello_budget: Bucket,
+    hello_ips: HashMap<IpAddr, Bucket>,
     minted: u64,
     stats: Stats,
 }
@@ -278,6 +191,7 @@ impl Relay {
             by_ticket: HashMap::new(),
             live: 0,
             hello_budget,
+            hello_ips: HashMap::new(),
             minted: 0,
             stats: Stats::default(),
         }
@@ -370,7 +284,12 @@ impl Relay {
     }
 
     /// Sends `out` only if it is no larger than what it answers (no amplification).
-    fn reply_within(&mut self, to: SocketAddr, request_len: usize, out: &mut Vec<u8>) -> ClientAction {
+    fn reply_within(
+        &mut self,
+        to: SocketAddr,
+        request_len: usize,
+        out: &mut Vec<u8>,
+    ) -> ClientAction {
         if out.len() > request_len {
             out.clear();
             self.stats.short_hello += 1;
@@ -419,7 +338,10 @@ impl Relay {
         }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one call site; the inputs of a Hello")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the inputs of a Hello"
+    )]
     fn hello(
         &mut self,
         now: Duration,
@@ -439,10 +361,7 @@ impl Relay {
             Message::Refused { nonce, reason }.encode(out);
             ClientAction::Reply(from)
         };
-        if !self
-            .hello_budget
-            .take(now, self.config.hello_rate, self.config.hello_rate.max(1.0))
-        {
+        if !self.hello_allowed(now, from.ip()) {
             self.stats.refused_rate += 1;
             return refuse(out, RefuseReason::RateLimited);
         }
@@ -479,11 +398,7 @@ impl Relay {
             self.stats.refused_routing += 1;
             return refuse(out, RefuseReason::BadTicket);
         };
-        let key = u128::from_le_bytes(
-            verified.signature[..16]
-                .try_into()
-                .unwrap_or([0; 16]),
-        );
+        let key = u128::from_le_bytes(verified.signature[..16].try_into().unwrap_or([0; 16]));
         if let Some(&slot) = self.by_ticket.get(&key)
             && let Some(s) = self.slots[slot].as_mut()
         {
@@ -513,7 +428,11 @@ impl Relay {
         self.minted += 1;
         let mac = hmac_sha256(
             &self.config.secret,
-            &[b"session token", &id.to_le_bytes(), &self.minted.to_le_bytes()],
+            &[
+                b"session token",
+                &id.to_le_bytes(),
+                &self.minted.to_le_bytes(),
+            ],
         );
         let mut token = [0u8; 8];
         token.copy_from_slice(&mac[..8]);
@@ -536,6 +455,23 @@ impl Relay {
             to: from,
             nonce,
         }
+    }
+
+    /// Spends one ticket check from `ip`'s budget and the relay-wide one. The per-IP table is
+    /// bounded; when it is full, new addresses only meet the relay-wide budget.
+    fn hello_allowed(&mut self, now: Duration, ip: IpAddr) -> bool {
+        let per_ip = self.config.hello_per_ip.max(1.0);
+        if let Some(b) = self.hello_ips.get_mut(&ip) {
+            if !b.take(now, per_ip, per_ip) {
+                return false;
+            }
+        } else if self.hello_ips.len() < MAX_HELLO_IPS {
+            let mut b = Bucket::full(per_ip, now);
+            b.take(now, per_ip, per_ip);
+            self.hello_ips.insert(ip, b);
+        }
+        let global = self.config.hello_rate.max(1.0);
+        self.hello_budget.take(now, global, global)
     }
 
     fn welcome(&self, nonce: u64, slot: usize, out: &mut Vec<u8>) {
@@ -614,6 +550,9 @@ impl Relay {
             self.stats.expired += 1;
             closed.push(slot);
         }
+        // Buckets hold one second of checks: untouched for two seconds, one is full again.
+        self.hello_ips
+            .retain(|_, b| now.saturating_sub(b.last) < Duration::from_secs(2));
     }
 }
 

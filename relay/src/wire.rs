@@ -392,7 +392,10 @@ mod tests {
         assert_eq!(out.len(), DATA_OVERHEAD + 3);
         assert_eq!(decode_data(&out), Some((0xdead_beef, 42, &b"xyz"[..])));
         assert_eq!(decode_data(&out[..DATA_OVERHEAD - 1]), None);
-        assert_eq!(decode_data(&out[..DATA_OVERHEAD]), Some((0xdead_beef, 42, &[][..])));
+        assert_eq!(
+            decode_data(&out[..DATA_OVERHEAD]),
+            Some((0xdead_beef, 42, &[][..]))
+        );
         let mut ping = out.clone();
         ping[3] = PING;
         assert_eq!(decode_data(&ping), None);
@@ -437,6 +440,9 @@ mod tests {
             let _ = decode_data(&buf);
         }
         assert_eq!(Message::decode(b"SY\x02\x01"), Err(DecodeError::NotRelay));
-        assert_eq!(Message::decode(b"SY\x01\x63"), Err(DecodeError::UnknownType(0x63)));
+        assert_eq!(
+            Message::decode(b"SY\x01\x63"),
+            Err(DecodeError::UnknownType(0x63))
+        );
     }
 }

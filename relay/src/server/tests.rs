@@ -85,8 +85,20 @@ fn valid_ticket_opens_a_session_that_forwards_both_ways() {
     let (session, token) = welcome(&out);
     let mut data = Vec::new();
     wire::encode_data(session, token, b"gns", &mut data);
-    let a = r.handle_client(Duration::ZERO, UNIX, "1.2.3.4:5000".parse().unwrap(), &data, &mut out);
-    assert_eq!(a, ClientAction::Forward { slot: 0, server: server_addr() });
+    let a = r.handle_client(
+        Duration::ZERO,
+        UNIX,
+        "1.2.3.4:5000".parse().unwrap(),
+        &data,
+        &mut out,
+    );
+    assert_eq!(
+        a,
+        ClientAction::Forward {
+            slot: 0,
+            server: server_addr()
+        }
+    );
     assert_eq!(
         r.handle_server(0, server_addr(), 3),
         Some(("1.2.3.4:5000".parse().unwrap(), session, token))
@@ -96,14 +108,29 @@ fn valid_ticket_opens_a_session_that_forwards_both_ways() {
     // Wrong token: dropped.
     data.clear();
     wire::encode_data(session, token ^ 1, b"gns", &mut data);
-    let a = r.handle_client(Duration::ZERO, UNIX, "1.2.3.4:5000".parse().unwrap(), &data, &mut out);
+    let a = r.handle_client(
+        Duration::ZERO,
+        UNIX,
+        "1.2.3.4:5000".parse().unwrap(),
+        &data,
+        &mut out,
+    );
     assert_eq!(a, ClientAction::Drop);
     assert_eq!(r.stats().bad_session, 1);
     // Authenticated data from a new address moves the client.
     data.clear();
     wire::encode_data(session, token, b"gns", &mut data);
-    r.handle_client(Duration::ZERO, UNIX, "1.2.3.4:6000".parse().unwrap(), &data, &mut out);
-    assert_eq!(r.session_addrs(0).unwrap().0, "1.2.3.4:6000".parse().unwrap());
+    r.handle_client(
+        Duration::ZERO,
+        UNIX,
+        "1.2.3.4:6000".parse().unwrap(),
+        &data,
+        &mut out,
+    );
+    assert_eq!(
+        r.session_addrs(0).unwrap().0,
+        "1.2.3.4:6000".parse().unwrap()
+    );
 }
 
 #[test]
@@ -113,7 +140,10 @@ fn ticket_is_one_session_idempotent_for_its_own_address() {
     let t = ticket("str:alice", None);
     hello(&mut r, "1.2.3.4:5000", &t, &mut out);
     let first = welcome(&out);
-    assert!(matches!(hello(&mut r, "1.2.3.4:5000", &t, &mut out), ClientAction::Reply(_)));
+    assert!(matches!(
+        hello(&mut r, "1.2.3.4:5000", &t, &mut out),
+        ClientAction::Reply(_)
+    ));
     assert_eq!(welcome(&out), first);
     hello(&mut r, "9.9.9.9:5000", &t, &mut out);
     assert_eq!(refused(&out), RefuseReason::WrongAddress);
@@ -128,7 +158,10 @@ fn public_ip_binds_the_ticket() {
     let t = ticket("str:alice", Some(Ipv4Addr::new(1, 2, 3, 4)));
     hello(&mut r, "5.6.7.8:1", &t, &mut out);
     assert_eq!(refused(&out), RefuseReason::WrongAddress);
-    assert!(matches!(hello(&mut r, "[::ffff:1.2.3.4]:1", &t, &mut out), ClientAction::Open { .. }));
+    assert!(matches!(
+        hello(&mut r, "[::ffff:1.2.3.4]:1", &t, &mut out),
+        ClientAction::Open { .. }
+    ));
 }
 
 #[test]
@@ -144,12 +177,20 @@ fn cap_rate_idle_and_close() {
     wire::encode_data(session, token, b"x", &mut data);
     let from = "1.1.1.1:1".parse().unwrap();
     let sent = (0..50)
-        .filter(|_| matches!(r.handle_client(Duration::ZERO, UNIX, from, &data, &mut out), ClientAction::Forward { .. }))
+        .filter(|_| {
+            matches!(
+                r.handle_client(Duration::ZERO, UNIX, from, &data, &mut out),
+                ClientAction::Forward { .. }
+            )
+        })
         .count();
     assert_eq!(sent, 10);
     assert_eq!(r.stats().rate_limited, 40);
     let later = Duration::from_millis(500);
-    assert!(matches!(r.handle_client(later, UNIX, from, &data, &mut out), ClientAction::Forward { .. }));
+    assert!(matches!(
+        r.handle_client(later, UNIX, from, &data, &mut out),
+        ClientAction::Forward { .. }
+    ));
     // Idle sweep.
     let mut closed = Vec::new();
     r.sweep(later + Duration::from_secs(29), &mut closed);
@@ -161,9 +202,19 @@ fn cap_rate_idle_and_close() {
     hello(&mut r, "1.1.1.2:1", &ticket("str:b", None), &mut out);
     let (s2, _) = welcome(&out);
     assert_ne!(s2, session);
-    assert_eq!(r.handle_client(later, UNIX, from, &data, &mut out), ClientAction::Drop);
-    let close = Message::Close { session: s2, token: 0 }.to_vec();
-    assert_eq!(r.handle_client(later, UNIX, from, &close, &mut out), ClientAction::Drop);
+    assert_eq!(
+        r.handle_client(later, UNIX, from, &data, &mut out),
+        ClientAction::Drop
+    );
+    let close = Message::Close {
+        session: s2,
+        token: 0,
+    }
+    .to_vec();
+    assert_eq!(
+        r.handle_client(later, UNIX, from, &close, &mut out),
+        ClientAction::Drop
+    );
 }
 
 #[test]
@@ -180,11 +231,55 @@ fn bad_tickets_are_refused_and_counted_without_amplification() {
     hello(&mut r, "1.1.1.1:1", &[0x0a; 40], &mut out);
     assert_eq!(refused(&out), RefuseReason::BadTicket);
     let s = r.stats();
-    assert_eq!((s.refused_forged, s.refused_malformed, s.short_hello), (1, 1, 1));
+    assert_eq!(
+        (s.refused_forged, s.refused_malformed, s.short_hello),
+        (1, 1, 1)
+    );
     // Ping of the right size gets a smaller Pong; a truncated one nothing.
-    let ping = Message::Ping { timestamp: 9, session: 0, token: 0 }.to_vec();
+    let ping = Message::Ping {
+        timestamp: 9,
+        session: 0,
+        token: 0,
+    }
+    .to_vec();
     let from = "1.1.1.1:1".parse().unwrap();
-    assert!(matches!(r.handle_client(Duration::ZERO, UNIX, from, &ping, &mut out), ClientAction::Reply(_)));
+    assert!(matches!(
+        r.handle_client(Duration::ZERO, UNIX, from, &ping, &mut out),
+        ClientAction::Reply(_)
+    ));
     assert!(out.len() < ping.len());
-    assert_eq!(r.handle_client(Duration::ZERO, UNIX, from, &ping[..10], &mut out), ClientAction::Drop);
+    assert_eq!(
+        r.handle_client(Duration::ZERO, UNIX, from, &ping[..10], &mut out),
+        ClientAction::Drop
+    );
+}
+
+#[test]
+fn one_flooding_address_cannot_spend_the_relay_wide_check_budget() {
+    let mut r = relay(10);
+    let mut out = Vec::new();
+    let junk = [0x0au8; 60];
+    for _ in 0..100 {
+        hello(&mut r, "6.6.6.6:1", &junk, &mut out);
+    }
+    assert_eq!(r.stats().refused_rate, 90);
+    assert_eq!(refused(&out), RefuseReason::RateLimited);
+    assert!(matches!(
+        hello(&mut r, "1.2.3.4:5", &ticket("str:ok", None), &mut out),
+        ClientAction::Open { .. }
+    ));
+    // A second later the flooder gets its budget back.
+    let d = Message::Hello {
+        nonce: 77,
+        ticket: &junk,
+    }
+    .to_vec();
+    r.handle_client(
+        Duration::from_secs(1),
+        UNIX,
+        "6.6.6.6:1".parse().unwrap(),
+        &d,
+        &mut out,
+    );
+    assert_eq!(refused(&out), RefuseReason::BadTicket);
 }

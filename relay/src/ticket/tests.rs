@@ -50,7 +50,10 @@ fn defaults_round_trip_any_ip_any_vport() {
     t.restrict_to_vport = -1;
     t.extra.clear();
     let bytes = sign(&t, &key).unwrap();
-    assert_eq!(verify(&bytes, &trust_of(&[key.public_bytes()]), NOW).unwrap(), t);
+    assert_eq!(
+        verify(&bytes, &trust_of(&[key.public_bytes()]), NOW).unwrap(),
+        t
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn forged_altered_and_wrong_ca_are_refused() {
     let mut altered = bytes.clone();
     let at = altered.iter().position(|b| *b == 0xab).unwrap();
     altered[at] ^= 1;
-    assert_eq!(verify(&altered, &trust, NOW), Err(TicketError::BadSignature));
+    assert_eq!(
+        verify(&altered, &trust, NOW),
+        Err(TicketError::BadSignature)
+    );
     // Signed by another key that claims the trusted key id.
     let mut forged = proto::Signed::decode(sign(&sample(), &ca(2)).unwrap().as_slice()).unwrap();
     forged.key_id = Some(ca_key_id(&key.public_bytes()));

@@ -135,7 +135,8 @@ fn blast(target: SocketAddr, session: u32, token: u64, sink: &Sink) -> f64 {
 /// p50 of `n` round trips of a 64-byte datagram: `wrap` frames the payload for `to`.
 fn p50_rtt(to: SocketAddr, wrap: impl Fn(&[u8]) -> Vec<u8>, n: usize) -> Duration {
     let s = UdpSocket::bind("127.0.0.3:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut rtts = Vec::with_capacity(n);
     let mut buf = [0u8; 2048];
     for i in 0..n + 100 {

@@ -31,7 +31,12 @@ fn forged_expired_wrong_ca_and_foreign_routing_tickets_are_refused_and_counted()
     let far = ticket_for(echo.addr, "str:a", clock::unix_now() + 25 * 3600, &ca());
     assert_eq!(c.hello(&far), Err(RefuseReason::Expired));
     // Signed by a CA the relay does not trust.
-    let rogue = ticket_for(echo.addr, "str:a", clock::unix_now() + 60, &IdentityKey::from_seed([0x66; 32]));
+    let rogue = ticket_for(
+        echo.addr,
+        "str:a",
+        clock::unix_now() + 60,
+        &IdentityKey::from_seed([0x66; 32]),
+    );
     assert_eq!(c.hello(&rogue), Err(RefuseReason::BadTicket));
     // Routing blob sealed with another fleet's key.
     let routing = routing::seal("tst", echo.addr, &RoutingKey::new(&[1; 32]), [0; 12]).unwrap();
@@ -51,9 +56,17 @@ fn forged_expired_wrong_ca_and_foreign_routing_tickets_are_refused_and_counted()
     .unwrap();
     assert_eq!(c.hello(&foreign), Err(RefuseReason::BadTicket));
     // A ticket bound to another public IP.
-    let mut bound = ticket::verify(&good_ticket(echo.addr, "str:b"), &ticket::trust_of(&[ca().public_bytes()]), clock::unix_now()).unwrap();
+    let mut bound = ticket::verify(
+        &good_ticket(echo.addr, "str:b"),
+        &ticket::trust_of(&[ca().public_bytes()]),
+        clock::unix_now(),
+    )
+    .unwrap();
     bound.public_ip = Some("192.0.2.1".parse().unwrap());
-    assert_eq!(c.hello(&ticket::sign(&bound, &ca()).unwrap()), Err(RefuseReason::WrongAddress));
+    assert_eq!(
+        c.hello(&ticket::sign(&bound, &ca()).unwrap()),
+        Err(RefuseReason::WrongAddress)
+    );
     let s = relay.stats_until(|s| s["refused_routing"] >= 1 && s["refused_address"] >= 1);
     assert!(s["refused_forged"] >= 2, "{s:?}");
     assert!(s["refused_expired"] >= 2, "{s:?}");
@@ -83,13 +96,21 @@ fn floods_of_garbage_and_bad_tickets_never_reach_the_server() {
                 d
             }
             // Hellos with random "tickets".
-            2 => Message::Hello { nonce: u64::from(i), ticket: &noise(&mut state, len % 512) }.to_vec(),
+            2 => Message::Hello {
+                nonce: u64::from(i),
+                ticket: &noise(&mut state, len % 512),
+            }
+            .to_vec(),
             // Hellos with a corrupted good ticket.
             3 => {
                 let mut t = good.clone();
                 let at = (i as usize) % t.len();
                 t[at] ^= 1 << (i % 8);
-                Message::Hello { nonce: 1, ticket: &t }.to_vec()
+                Message::Hello {
+                    nonce: 1,
+                    ticket: &t,
+                }
+                .to_vec()
             }
             // Data with guessed sessions and tokens.
             _ => {
@@ -120,7 +141,9 @@ fn floods_of_garbage_and_bad_tickets_never_reach_the_server() {
     let mut c = Client::new(relay.addr);
     let (session, token) = c.hello(&good).unwrap();
     c.data(session, token, b"after the flood");
-    wait_until("the legitimate packet", || echo.count.load(Ordering::Relaxed) >= 1);
+    wait_until("the legitimate packet", || {
+        echo.count.load(Ordering::Relaxed) >= 1
+    });
     std::thread::park_timeout(Duration::from_millis(100));
     assert_eq!(echo.count.load(Ordering::Relaxed), 1);
     assert!(relay.child.try_wait().unwrap().is_none(), "relay exited");
@@ -135,7 +158,9 @@ fn server_socket_ignores_strangers() {
     let mut c = Client::new(relay.addr);
     let (session, token) = c.hello(&good_ticket(echo.addr, "str:z")).unwrap();
     c.data(session, token, b"hello server");
-    wait_until("the first packet", || !echo.sources.lock().unwrap().is_empty());
+    wait_until("the first packet", || {
+        !echo.sources.lock().unwrap().is_empty()
+    });
     let upstream = echo.sources.lock().unwrap()[0];
     while c.recv().is_some() {}
     let stranger = UdpSocket::bind("127.0.0.5:0").unwrap();

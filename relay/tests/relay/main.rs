@@ -69,7 +69,14 @@ fn bin() -> Command {
 fn start(args: &[&str]) -> Relay {
     let dir = key_files();
     let mut child = bin()
-        .args(["--listen", "127.0.0.1:0", "--pop", "tst", "--stats-interval", "0.05"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--pop",
+            "tst",
+            "--stats-interval",
+            "0.05",
+        ])
         .arg("--ca-keys")
         .arg(dir.path().join("ca.pub"))
         .arg("--routing-key-file")
@@ -161,7 +168,9 @@ impl Drop for Echo {
 
 fn echo_server() -> Echo {
     let socket = UdpSocket::bind("127.0.0.2:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
     let echo = Echo {
         addr: socket.local_addr().unwrap(),
         sources: Arc::default(),
@@ -189,8 +198,7 @@ fn echo_server() -> Echo {
 }
 
 fn ticket_for(server: SocketAddr, client: &str, expiry: u64, key: &IdentityKey) -> Vec<u8> {
-    let routing =
-        routing::seal("tst", server, &RoutingKey::new(&ROUTING_KEY), [9; 12]).unwrap();
+    let routing = routing::seal("tst", server, &RoutingKey::new(&ROUTING_KEY), [9; 12]).unwrap();
     ticket::sign(
         &RelayAuthTicket {
             gameserver: "str:game-server".into(),
@@ -222,7 +230,9 @@ struct Client {
 impl Client {
     fn new(relay: SocketAddr) -> Self {
         let socket = UdpSocket::bind("127.0.0.3:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         Client {
             socket,
             relay,
@@ -238,7 +248,10 @@ impl Client {
     fn recv(&mut self) -> Option<Vec<u8>> {
         let mut buf = [0u8; 2048];
         let (n, from) = self.socket.recv_from(&mut buf).ok()?;
-        assert_eq!(from, self.relay, "a datagram from someone other than the relay");
+        assert_eq!(
+            from, self.relay,
+            "a datagram from someone other than the relay"
+        );
         self.received.push(buf[..n].to_vec());
         Some(buf[..n].to_vec())
     }
@@ -285,7 +298,16 @@ fn help_and_startup_errors() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for opt in ["--listen", "--ca-keys", "--routing-key-file", "--pop", "--max-sessions", "--idle-seconds", "--rate", "--stats-interval"] {
+    for opt in [
+        "--listen",
+        "--ca-keys",
+        "--routing-key-file",
+        "--pop",
+        "--max-sessions",
+        "--idle-seconds",
+        "--rate",
+        "--stats-interval",
+    ] {
         assert!(help.contains(opt), "--help lacks {opt}");
     }
     let dir = key_files();
@@ -294,22 +316,76 @@ fn help_and_startup_errors() {
     let ca = dir.path().join("ca.pub");
     let key = dir.path().join("routing.key");
     let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
-        (vec!["--ca-keys".into(), dir.path().join("missing").into(), "--routing-key-file".into(), key.clone().into()], "reading --ca-keys"),
-        (vec!["--ca-keys".into(), dir.path().join("empty.pub").into(), "--routing-key-file".into(), key.clone().into()], "no ssh-ed25519"),
-        (vec!["--ca-keys".into(), ca.clone().into(), "--routing-key-file".into(), dir.path().join("bad.key").into()], "64 hex digits"),
-        (vec!["--ca-keys".into(), ca.clone().into(), "--routing-key-file".into(), key.clone().into(), "--pop".into(), "toolong".into()], "--pop"),
-        (vec!["--ca-keys".into(), ca.clone().into(), "--routing-key-file".into(), key.clone().into(), "--max-sessions".into(), "0".into()], "--max-sessions"),
+        (
+            vec![
+                "--ca-keys".into(),
+                dir.path().join("missing").into(),
+                "--routing-key-file".into(),
+                key.clone().into(),
+            ],
+            "reading --ca-keys",
+        ),
+        (
+            vec![
+                "--ca-keys".into(),
+                dir.path().join("empty.pub").into(),
+                "--routing-key-file".into(),
+                key.clone().into(),
+            ],
+            "no ssh-ed25519",
+        ),
+        (
+            vec![
+                "--ca-keys".into(),
+                ca.clone().into(),
+                "--routing-key-file".into(),
+                dir.path().join("bad.key").into(),
+            ],
+            "64 hex digits",
+        ),
+        (
+            vec![
+                "--ca-keys".into(),
+                ca.clone().into(),
+                "--routing-key-file".into(),
+                key.clone().into(),
+                "--pop".into(),
+                "toolong".into(),
+            ],
+            "--pop",
+        ),
+        (
+            vec![
+                "--ca-keys".into(),
+                ca.clone().into(),
+                "--routing-key-file".into(),
+                key.clone().into(),
+                "--max-sessions".into(),
+                "0".into(),
+            ],
+            "--max-sessions",
+        ),
     ];
     for (args, expect) in cases {
-        let out = bin().args(&args).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+        let out = bin()
+            .args(&args)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("error:") && err.contains(expect), "{args:?}: {err}");
+        assert!(
+            err.contains("error:") && err.contains(expect),
+            "{args:?}: {err}"
+        );
     }
     // Address in use.
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let out = bin()
-        .arg("--ca-keys").arg(&ca).arg("--routing-key-file").arg(&key)
+        .arg("--ca-keys")
+        .arg(&ca)
+        .arg("--routing-key-file")
+        .arg(&key)
         .args(["--listen", &taken.local_addr().unwrap().to_string()])
         .output()
         .unwrap();

@@ -112,7 +112,10 @@ fn session_cap_refuses_new_tickets_and_idle_sessions_expire() {
     let mut c3 = Client::new(relay.addr);
     let (s1, t1) = c1.hello(&good_ticket(echo.addr, "str:c1")).unwrap();
     c2.hello(&good_ticket(echo.addr, "str:c2")).unwrap();
-    assert_eq!(c3.hello(&good_ticket(echo.addr, "str:c3")), Err(RefuseReason::Full));
+    assert_eq!(
+        c3.hello(&good_ticket(echo.addr, "str:c3")),
+        Err(RefuseReason::Full)
+    );
     let stats = relay.stats_until(|s| s["expired"] >= 2);
     assert_eq!(stats["refused_full"], 1);
     // Expired: the old session's packets are dropped and the third client now gets in.
