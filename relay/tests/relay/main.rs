@@ -25,6 +25,7 @@ use sockworks_relay::wire::{self, Message, RefuseReason};
 
 mod figures;
 mod hostile;
+mod netns;
 mod sessions;
 
 /// Longest wait for anything the relay should do.
@@ -68,15 +69,12 @@ fn bin() -> Command {
 /// Starts the relay on 127.0.0.1:0 with `args` and frequent stats.
 fn start(args: &[&str]) -> Relay {
     let dir = key_files();
-    let mut child = bin()
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--pop",
-            "tst",
-            "--stats-interval",
-            "0.05",
-        ])
+    let mut cmd = bin();
+    if !args.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    let mut child = cmd
+        .args(["--pop", "tst", "--stats-interval", "0.05"])
         .arg("--ca-keys")
         .arg(dir.path().join("ca.pub"))
         .arg("--routing-key-file")
@@ -111,22 +109,18 @@ fn start(args: &[&str]) -> Relay {
         seen: Vec::new(),
         _dir: dir,
     };
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("no address on stdout: {first:?}, log {:?}", relay.drain()));
+    let Some(addr) = first.trim().strip_prefix("listening on ") else {
+        // Collect what the relay said before it exited.
+        while let Ok(line) = relay.log.recv_timeout(Duration::from_secs(2)) {
+            relay.seen.push(line);
+        }
+        panic!("no address on stdout: {first:?}, log {:?}", relay.seen);
+    };
     relay.addr = addr.parse().unwrap();
     relay
 }
 
 impl Relay {
-    fn drain(&mut self) -> &[String] {
-        while let Ok(line) = self.log.try_recv() {
-            self.seen.push(line);
-        }
-        &self.seen
-    }
-
     /// Waits for a stats line satisfying `ok`; returns its counters.
     fn stats_until(&mut self, ok: impl Fn(&HashMap<String, u64>) -> bool) -> HashMap<String, u64> {
         let deadline = clock::now() + WAIT;
@@ -167,7 +161,11 @@ impl Drop for Echo {
 }
 
 fn echo_server() -> Echo {
-    let socket = UdpSocket::bind("127.0.0.2:0").unwrap();
+    echo_on(UdpSocket::bind("127.0.0.2:0").unwrap())
+}
+
+/// An echo server on `socket`.
+fn echo_on(socket: UdpSocket) -> Echo {
     socket
         .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
@@ -229,7 +227,10 @@ struct Client {
 
 impl Client {
     fn new(relay: SocketAddr) -> Self {
-        let socket = UdpSocket::bind("127.0.0.3:0").unwrap();
+        Self::on(UdpSocket::bind("127.0.0.3:0").unwrap(), relay)
+    }
+
+    fn on(socket: UdpSocket, relay: SocketAddr) -> Self {
         socket
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
