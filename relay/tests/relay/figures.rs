@@ -3,6 +3,8 @@
 //! raw UDP forwarder (batched with the same driver, and plain recv_from / send_to) in the same
 //! run, and the latency a relay hop adds (p50 RTT through the relay minus direct).
 
+#![allow(unsafe_code, reason = "gettid(2) for the forwarders' CPU time")]
+
 use sockworks_engine::driver::mmsg::MmsgDriver;
 use sockworks_engine::driver::{Driver, RxBatch, TxBatch};
 
@@ -51,13 +53,17 @@ fn sink() -> Sink {
 
 /// A raw forwarder: strips the 16-byte Data header and sends the rest to `to`, batched with
 /// the engine's driver (the best a relay without sessions could do) or one datagram at a time.
-fn raw_forwarder(to: SocketAddr, batched: bool, stop: Arc<AtomicBool>) -> SocketAddr {
+/// Returns its address and the forwarding thread's id (for its CPU time).
+fn raw_forwarder(to: SocketAddr, batched: bool, stop: Arc<AtomicBool>) -> (SocketAddr, i32) {
+    let (tid_tx, tid_rx) = mpsc::channel();
     if !batched {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let up = UdpSocket::bind("0.0.0.0:0").unwrap();
         s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         let addr = s.local_addr().unwrap();
         std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let _ = tid_tx.send(unsafe { libc::gettid() });
             let mut buf = [0u8; 2048];
             while !stop.load(Ordering::Relaxed) {
                 if let Ok((n, _)) = s.recv_from(&mut buf) {
@@ -65,12 +71,14 @@ fn raw_forwarder(to: SocketAddr, batched: bool, stop: Arc<AtomicBool>) -> Socket
                 }
             }
         });
-        return addr;
+        return (addr, tid_rx.recv().unwrap());
     }
     let mut down = MmsgDriver::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let mut up = MmsgDriver::bind("0.0.0.0:0".parse().unwrap()).unwrap();
     let addr = down.local_addr().unwrap();
     std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tid_tx.send(unsafe { libc::gettid() });
         let mut rx = RxBatch::new(64);
         let mut tx = TxBatch::with_capacity(64);
         while !stop.load(Ordering::Relaxed) {
@@ -96,28 +104,41 @@ fn raw_forwarder(to: SocketAddr, batched: bool, stop: Arc<AtomicBool>) -> Socket
             }
         }
     });
-    addr
+    (addr, tid_rx.recv().unwrap())
+}
+
+/// Nanoseconds a thread has run on a CPU (first field of a `schedstat` file).
+fn cpu_ns(schedstat: &str) -> u64 {
+    std::fs::read_to_string(schedstat)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Blasts Data frames at `target` for the warm-up plus `WINDOW`; returns packets per second
-/// counted at the sink during the window.
-fn blast(target: SocketAddr, session: u32, token: u64, sink: &Sink) -> f64 {
+/// counted at the sink during the window and the forwarder's CPU nanoseconds per packet
+/// (`schedstat`: its thread's schedstat file).
+fn blast(target: SocketAddr, session: u32, token: u64, sink: &Sink, schedstat: &str) -> (f64, f64) {
     let mut d = MmsgDriver::bind("127.0.0.3:0".parse().unwrap()).unwrap();
     let mut frame = Vec::new();
     wire::encode_data(session, token, &[0x5a; PAYLOAD], &mut frame);
     let mut tx = TxBatch::with_capacity(64);
     let warm = clock::now() + Duration::from_millis(300);
-    let mut started: Option<(std::time::Instant, u64)> = None;
+    let mut started: Option<(std::time::Instant, u64, u64)> = None;
     loop {
         let now = clock::now();
         if started.is_none() && now >= warm {
-            started = Some((now, sink.count.load(Ordering::Relaxed)));
+            started = Some((now, sink.count.load(Ordering::Relaxed), cpu_ns(schedstat)));
         }
-        if let Some((t0, c0)) = started
+        if let Some((t0, c0, cpu0)) = started
             && now.duration_since(t0) >= WINDOW
         {
             let got = sink.count.load(Ordering::Relaxed) - c0;
-            return got as f64 / now.duration_since(t0).as_secs_f64();
+            let cpu = cpu_ns(schedstat).saturating_sub(cpu0);
+            return (
+                got as f64 / now.duration_since(t0).as_secs_f64(),
+                cpu as f64 / got.max(1) as f64,
+            );
         }
         tx.clear();
         for _ in 0..64 {
@@ -159,30 +180,52 @@ fn figures_throughput_and_added_latency() {
     let mut c = Client::new(relay.addr);
     let (session, token) = c.hello(&good_ticket(sink.addr, "str:bench")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let raw_batched = raw_forwarder(sink.addr, true, stop.clone());
-    let raw_plain = raw_forwarder(sink.addr, false, stop.clone());
-    let (mut best_relay, mut best_batched, mut best_plain) = (0.0f64, 0.0f64, 0.0f64);
-    for _ in 0..3 {
-        best_relay = best_relay.max(blast(relay.addr, session, token, &sink));
-        best_batched = best_batched.max(blast(raw_batched, 0, 0, &sink));
-        best_plain = best_plain.max(blast(raw_plain, 0, 0, &sink));
+    let (raw_batched, batched_tid) = raw_forwarder(sink.addr, true, stop.clone());
+    let (raw_plain, plain_tid) = raw_forwarder(sink.addr, false, stop.clone());
+    let relay_stat = format!("/proc/{}/schedstat", relay.child.id());
+    let batched_stat = format!("/proc/self/task/{batched_tid}/schedstat");
+    let plain_stat = format!("/proc/self/task/{plain_tid}/schedstat");
+    let mut runs: [Vec<(f64, f64)>; 3] = Default::default();
+    for _ in 0..5 {
+        runs[0].push(blast(relay.addr, session, token, &sink, &relay_stat));
+        runs[1].push(blast(raw_batched, 0, 0, &sink, &batched_stat));
+        runs[2].push(blast(raw_plain, 0, 0, &sink, &plain_stat));
     }
     stop.store(true, Ordering::Relaxed);
-    let s = relay.stats_until(|_| true);
+    let median = |v: &mut Vec<(f64, f64)>| {
+        let mut pps: Vec<f64> = v.iter().map(|r| r.0).collect();
+        let mut cpu: Vec<f64> = v.iter().map(|r| r.1).collect();
+        pps.sort_by(f64::total_cmp);
+        cpu.sort_by(f64::total_cmp);
+        (pps[pps.len() / 2], pps[pps.len() - 1], cpu[cpu.len() / 2])
+    };
+    let [r, b, p] = runs.each_mut().map(median);
     println!(
-        "throughput, 1 KiB payloads, best of 3 x {} s (one relay thread):",
+        "throughput, 1 KiB payloads, 5 alternating runs of {} s each (one relay thread; \
+         median / best pkt/s, median CPU ns per delivered packet):",
         WINDOW.as_secs()
     );
-    println!("  relay               {best_relay:>10.0} pkt/s");
+    for (name, m) in [
+        ("relay", r),
+        ("raw batched forwarder", b),
+        ("raw plain forwarder", p),
+    ] {
+        println!(
+            "  {name:<22} {:>9.0} / {:>9.0} pkt/s  {:>6.0} ns/pkt  relay = {:>4.0} % of its pkt/s, \
+             {:>4.0} % of its CPU/pkt",
+            m.0,
+            m.1,
+            m.2,
+            100.0 * r.0 / m.0,
+            100.0 * r.2 / m.2
+        );
+    }
+    while relay.log.try_recv().is_ok() {}
+    let s = relay.stats_until(|_| true);
     println!(
-        "  raw batched forward {best_batched:>10.0} pkt/s  relay = {:.0} %",
-        100.0 * best_relay / best_batched
+        "  relay counters: to_server={} send_drops={} rate_limited={}",
+        s["to_server"], s["send_drops"], s["rate_limited"]
     );
-    println!(
-        "  raw plain forward   {best_plain:>10.0} pkt/s  relay = {:.0} %",
-        100.0 * best_relay / best_plain
-    );
-    println!("  relay stats: {s:?}");
 
     let echo = echo_server();
     let mut c = Client::new(relay.addr);
