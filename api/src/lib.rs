@@ -30,6 +30,7 @@ mod config_get;
 mod connect;
 mod groups;
 mod handles;
+mod hosted;
 mod info;
 mod introspect;
 mod message;
@@ -56,6 +57,7 @@ pub use config::{
     MAX_CONNECTIONS_PER_ADDRESS_ID, MAX_PENDING_CONNECTIONS_ID, P2pSettings, UNRELIABLE_MAX_AGE_ID,
 };
 pub use handles::{Connection, ConnectionState, ListenSocket, PollGroup};
+pub use hosted::HostedConfig;
 pub use info::{ConnectionInfo, LaneStatus, RealTimeStatus, info_flags};
 pub use message::{Message, OutMessage, send_flags};
 pub use messages::MAX_LANES;
@@ -63,4 +65,6 @@ pub use p2p::{ConnectionSignaling, SignalingRecvContext};
 pub use p2p_rendezvous::RendezvousConfig;
 pub use result::EResult;
 pub use sockets::{InitError, Sockets, SocketsConfig};
+pub use sockworks_relay::routing::RoutingKey;
+pub use sockworks_relay::ticket::RelayAuthTicket;
 pub use sockworks_rendezvous::ClientAuth as RendezvousAuth;

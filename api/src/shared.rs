@@ -78,6 +78,10 @@ pub(crate) struct Shared {
     pub p2p: crate::p2p::P2pShared,
     /// `ConnectP2P`'s rendezvous client, when configured.
     pub rendezvous: std::sync::OnceLock<crate::p2p_rendezvous::Rendezvous>,
+    /// This server's place in a relay fleet (`None`: from the environment, if there).
+    pub hosted: Option<crate::hosted::HostedConfig>,
+    /// Relay auth tickets received (`ReceivedRelayAuthTicket`).
+    pub tickets: crate::hosted::TicketCache,
 }
 
 impl Shared {

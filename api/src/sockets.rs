@@ -52,6 +52,9 @@ pub struct SocketsConfig {
     /// The rendezvous service `ConnectP2P` signals through (ours; GNS takes a signaling
     /// callback); `None`: `ConnectP2P` fails, as GNS's does without one.
     pub rendezvous: Option<crate::p2p_rendezvous::RendezvousConfig>,
+    /// This server's place in a relay fleet (ours; `None`: SDR's environment variables, see
+    /// [`crate::HostedConfig`]).
+    pub hosted: Option<crate::hosted::HostedConfig>,
 }
 
 impl Default for SocketsConfig {
@@ -65,6 +68,7 @@ impl Default for SocketsConfig {
             trust: TrustConfig::default(),
             ca: None,
             rendezvous: None,
+            hosted: None,
         }
     }
 }
@@ -194,6 +198,8 @@ impl Sockets {
             auth: Auth::new(config.identity.clone(), &config.trust, config.ca.clone()),
             p2p: crate::p2p::P2pShared::default(),
             rendezvous: std::sync::OnceLock::new(),
+            hosted: config.hosted.clone(),
+            tickets: crate::hosted::TicketCache::default(),
         });
         // Queued before any other command: the shards know whom they are and whom they
         // trust from their first turn.

@@ -1,5 +1,5 @@
-//! Documented calls Sockworks does not implement yet: P2P and
-//! signaling, FakeIP and Steam Datagram Relay (hosted dedicated servers). Each returns the
+//! Documented calls Sockworks does not implement yet: FakeIP, connecting through a relay
+//! (`ConnectToHostedDedicatedServer`) and the game-coordinator login. Each returns the
 //! failure value the documentation gives, so callers take their documented error path; the
 //! README's feature table lists them.
 
@@ -28,43 +28,9 @@ impl Sockets {
         Connection::INVALID
     }
 
-    /// `CreateHostedDedicatedServerListenSocket`: not implemented: [`ListenSocket::INVALID`].
-    pub fn create_hosted_dedicated_server_listen_socket(
-        &self,
-        _virtual_port: i32,
-        _options: &[ConfigValue],
-    ) -> ListenSocket {
-        ListenSocket::INVALID
-    }
-
-    /// `GetHostedDedicatedServerAddress`: not configured for relay: InvalidState.
-    pub fn get_hosted_dedicated_server_address(&self) -> EResult {
-        EResult::InvalidState
-    }
-
-    /// `GetHostedDedicatedServerPOPID`: 0 (SDR_LISTEN_PORT not set).
-    pub fn get_hosted_dedicated_server_pop_id(&self) -> u32 {
-        0
-    }
-
-    /// `GetHostedDedicatedServerPort`: 0 (not running in a relay environment).
-    pub fn get_hosted_dedicated_server_port(&self) -> u16 {
-        0
-    }
-
     /// `GetGameCoordinatorServerLogin`: needs a hosted server: InvalidState.
     pub fn get_game_coordinator_server_login(&self) -> EResult {
         EResult::InvalidState
-    }
-
-    /// `FindRelayAuthTicketForServer`: 0 ("we don't have a ticket").
-    pub fn find_relay_auth_ticket_for_server(&self, _port: i32) -> i32 {
-        0
-    }
-
-    /// `ReceivedRelayAuthTicket`: not implemented: false.
-    pub fn received_relay_auth_ticket(&self, _ticket: &[u8]) -> bool {
-        false
     }
 
     /// `BeginAsyncRequestFakeIP`: no FakeIP service: false.

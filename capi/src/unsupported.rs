@@ -54,42 +54,80 @@ pub extern "C" fn SteamAPI_ISteamNetworkingSockets_ConnectToHostedDedicatedServe
     0
 }
 
-/// `GetHostedDedicatedServerPort`: not hosted in a relay data center: 0.
+/// `GetHostedDedicatedServerPort`: the port relays forward to (`SDR_LISTEN_PORT`), 0 when
+/// not hosted.
 #[unsafe(no_mangle)]
 pub extern "C" fn SteamAPI_ISteamNetworkingSockets_GetHostedDedicatedServerPort(
     _self: *mut c_void,
 ) -> u16 {
-    0
+    guard(0, || with(0, |s| s.get_hosted_dedicated_server_port()))
 }
 
-/// `GetHostedDedicatedServerPOPID`: 0.
+/// `GetHostedDedicatedServerPOPID`: the data center's POP id, 0 when not hosted.
 #[unsafe(no_mangle)]
 pub extern "C" fn SteamAPI_ISteamNetworkingSockets_GetHostedDedicatedServerPOPID(
     _self: *mut c_void,
 ) -> SteamNetworkingPOPID {
-    0
+    guard(0, || with(0, |s| s.get_hosted_dedicated_server_pop_id()))
 }
 
-/// `GetHostedDedicatedServerAddress`: Fail (no relay network).
+/// The Steamworks SDK's layout of `SteamDatagramHostedAddress` (the public GNS headers only
+/// declare it): a size and 128 bytes of opaque routing data.
+#[repr(C)]
+struct HostedAddressLayout {
+    cb_size: c_int,
+    data: [u8; 128],
+}
+
+/// `GetHostedDedicatedServerAddress`: fills the routing blob (the POP code and this server's
+/// sealed address); InvalidState when not hosted, InvalidParam for a null pointer.
+///
+/// # Safety
+/// `routing` is null or points to a `SteamDatagramHostedAddress` (132 bytes, SDK layout).
 #[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_GetHostedDedicatedServerAddress(
+pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetHostedDedicatedServerAddress(
     _self: *mut c_void,
-    _routing: *mut SteamDatagramHostedAddress,
+    routing: *mut SteamDatagramHostedAddress,
 ) -> i32 {
     guard(FAIL, || {
-        with(FAIL, |s| s.get_hosted_dedicated_server_address().code())
+        with(FAIL, |s| match s.get_hosted_dedicated_server_address() {
+            Ok(blob) => {
+                // SAFETY: the caller passes null or a writable SteamDatagramHostedAddress.
+                let Some(out) = (unsafe { routing.cast::<HostedAddressLayout>().as_mut() }) else {
+                    return sockworks::EResult::InvalidParam.code();
+                };
+                let n = blob.len().min(out.data.len());
+                out.data[..n].copy_from_slice(&blob[..n]);
+                out.data[n..].fill(0);
+                out.cb_size = c_int::try_from(n).unwrap_or(0);
+                sockworks::EResult::Ok.code()
+            }
+            Err(e) => e.code(),
+        })
     })
 }
 
-/// `CreateHostedDedicatedServerListenSocket`: 0.
+/// `CreateHostedDedicatedServerListenSocket`: listens on the hosted port; 0 when not hosted.
+///
+/// # Safety
+/// `opts` points to `n` config values (or is null with `n` 0).
 #[unsafe(no_mangle)]
-pub extern "C" fn SteamAPI_ISteamNetworkingSockets_CreateHostedDedicatedServerListenSocket(
+pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_CreateHostedDedicatedServerListenSocket(
     _self: *mut c_void,
-    _virtual_port: c_int,
-    _n: c_int,
-    _opts: *const SteamNetworkingConfigValue_t,
+    virtual_port: c_int,
+    n: c_int,
+    opts: *const SteamNetworkingConfigValue_t,
 ) -> HSteamListenSocket {
-    0
+    guard(0, || {
+        // SAFETY: forwarded from the caller.
+        let Some(opts) = (unsafe { crate::sockets::options(n, opts) }) else {
+            return 0;
+        };
+        with(0, |s| {
+            s.create_hosted_dedicated_server_listen_socket(virtual_port, &opts)
+                .0
+        })
+    })
 }
 
 /// `GetGameCoordinatorServerLogin`: Fail.

@@ -371,6 +371,20 @@ pub fn verify_full(
     })
 }
 
+/// A signed ticket's contents without checking its signature: for the client's cache
+/// (`ReceivedRelayAuthTicket`), which holds no CA keys; the relay verifies with [`verify`].
+/// Size, envelope and field limits are still checked.
+pub fn parse_unverified(bytes: &[u8]) -> Result<RelayAuthTicket, TicketError> {
+    if bytes.len() > MAX_SIGNED_TICKET {
+        return Err(TicketError::TooLarge(bytes.len()));
+    }
+    let signed = proto::Signed::decode(bytes).map_err(|_| TicketError::Malformed)?;
+    let body = signed.ticket.ok_or(TicketError::Malformed)?;
+    RelayAuthTicket::from_proto(
+        proto::Ticket::decode(body.as_slice()).map_err(|_| TicketError::Malformed)?,
+    )
+}
+
 /// A trust store holding `keys` (CA public keys), for callers that do not use the engine's.
 pub fn trust_of(keys: &[[u8; PUBLIC_KEY_LEN]]) -> TrustStore {
     let mut t = TrustStore::new();

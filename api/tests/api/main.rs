@@ -8,6 +8,7 @@ mod common;
 mod config;
 mod examples_smoke;
 mod honest;
+mod hosted;
 mod hostile;
 mod impair;
 mod integration;

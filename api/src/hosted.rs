@@ -1,0 +1,195 @@
+//! Hosted dedicated servers behind our relay fleet (`sockworks-relay`), with SDR's API
+//! semantics: the server side's port, POP, opaque routing blob and listen socket, and the
+//! client's cache of relay auth tickets (`ReceivedRelayAuthTicket`,
+//! `FindRelayAuthTicketForServer`). Connecting through a relay
+//! (`ConnectToHostedDedicatedServer`) is not wired into the engine yet and still fails (README).
+//!
+//! A server learns its place from [`HostedConfig`] (`SocketsConfig::hosted`), else from the
+//! environment as SDR's does: `SDR_LISTEN_PORT`, `SDR_POPID` (the POP code), and ours
+//! `SOCKWORKS_PUBLIC_ADDR` (the address relays forward to) and `SOCKWORKS_RELAY_ROUTING_KEY`
+//! (the fleet's 64-hex-digit routing key).
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use sockworks_engine::wire::identity::Identity;
+use sockworks_relay::routing::{RoutingKey, seal};
+use sockworks_relay::ticket::{RelayAuthTicket, parse_unverified};
+
+use crate::config::ConfigValue;
+use crate::handles::ListenSocket;
+use crate::result::EResult;
+use crate::sockets::Sockets;
+use crate::sync::lock;
+
+/// Where a hosted server sits in a relay fleet (ours; SDR reads its environment).
+#[derive(Clone)]
+pub struct HostedConfig {
+    /// The UDP port relays forward to (`SDR_LISTEN_PORT`).
+    pub listen_port: u16,
+    /// The POP code of the data center, up to 4 characters (`SDR_POPID`).
+    pub pop: String,
+    /// The address the relays reach this server on.
+    pub public_addr: SocketAddr,
+    /// The fleet's routing key: seals the server's address inside the routing blob.
+    pub routing_key: RoutingKey,
+}
+
+impl std::fmt::Debug for HostedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedConfig")
+            .field("listen_port", &self.listen_port)
+            .field("pop", &self.pop)
+            .field("public_addr", &self.public_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostedConfig {
+    /// From the environment, as SDR's: `None` unless `SDR_LISTEN_PORT` is a port.
+    fn from_env() -> Option<HostedConfig> {
+        let port: u16 = std::env::var("SDR_LISTEN_PORT").ok()?.parse().ok()?;
+        let pop = std::env::var("SDR_POPID").unwrap_or_else(|_| "dev".to_owned());
+        let public_addr = std::env::var("SOCKWORKS_PUBLIC_ADDR")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
+        let routing_key = std::env::var("SOCKWORKS_RELAY_ROUTING_KEY")
+            .ok()
+            .and_then(|k| RoutingKey::from_hex(k.trim()).ok())?;
+        Some(HostedConfig {
+            listen_port: port,
+            pop,
+            public_addr,
+            routing_key,
+        })
+    }
+}
+
+/// The client's cached tickets, by (server identity string, virtual port).
+#[derive(Default)]
+pub(crate) struct TicketCache {
+    tickets: std::sync::Mutex<Vec<(RelayAuthTicket, Vec<u8>)>>,
+}
+
+/// Tickets kept at most (the oldest expiring goes first).
+const MAX_TICKETS: usize = 1024;
+
+/// GNS's `CalculateSteamNetworkingPOPIDFromString`: three or four characters packed.
+fn pop_id(code: &str) -> u32 {
+    let b = code.as_bytes();
+    let at = |i: usize| u32::from(b.get(i).copied().unwrap_or(0));
+    (at(0) << 16) | (at(1) << 8) | at(2) | (at(3) << 24)
+}
+
+impl Sockets {
+    fn hosted(&self) -> Option<HostedConfig> {
+        self.shared().hosted.clone().or_else(HostedConfig::from_env)
+    }
+
+    /// `GetHostedDedicatedServerPort`: the port relays forward to, 0 when not hosted.
+    pub fn get_hosted_dedicated_server_port(&self) -> u16 {
+        self.hosted().map_or(0, |h| h.listen_port)
+    }
+
+    /// `GetHostedDedicatedServerPOPID`: the data center's POP id, 0 when not hosted.
+    pub fn get_hosted_dedicated_server_pop_id(&self) -> u32 {
+        self.hosted().map_or(0, |h| pop_id(&h.pop))
+    }
+
+    /// `GetHostedDedicatedServerAddress`: the opaque routing blob (at most 128 bytes; the POP
+    /// code, then this server's address sealed with the fleet's key, so clients holding it
+    /// in a ticket cannot learn the address). Send it to your backend, which puts it in the
+    /// tickets it issues. InvalidState when not hosted.
+    pub fn get_hosted_dedicated_server_address(&self) -> Result<Vec<u8>, EResult> {
+        let h = self.hosted().ok_or(EResult::InvalidState)?;
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|_| EResult::Fail)?;
+        seal(&h.pop, h.public_addr, &h.routing_key, nonce).map_err(|_| EResult::InvalidParam)
+    }
+
+    /// `CreateHostedDedicatedServerListenSocket`: listens on the hosted port (all addresses),
+    /// where relays forward clients' packets; the virtual port is checked by the client's
+    /// ticket. [`ListenSocket::INVALID`] when not hosted or the port cannot be bound.
+    pub fn create_hosted_dedicated_server_listen_socket(
+        &self,
+        _virtual_port: i32,
+        options: &[ConfigValue],
+    ) -> ListenSocket {
+        let Some(h) = self.hosted() else {
+            return ListenSocket::INVALID;
+        };
+        let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), h.listen_port);
+        self.create_listen_socket_ip(addr, options)
+    }
+
+    /// `ReceivedRelayAuthTicket`: caches a signed ticket from the backend (the relay checks
+    /// its signature; the client holds no CA keys) and returns what it says; `None` for a
+    /// malformed or expired one.
+    pub fn received_relay_auth_ticket(&self, ticket: &[u8]) -> Option<RelayAuthTicket> {
+        let parsed = parse_unverified(ticket).ok()?;
+        if parsed.expiry_unix <= unix_now() {
+            return None;
+        }
+        let cache = &self.shared().tickets;
+        let mut t = lock(&cache.tickets);
+        t.retain(|(k, _)| k.expiry_unix > unix_now());
+        if t.len() >= MAX_TICKETS
+            && let Some(i) = (0..t.len()).min_by_key(|&i| t[i].0.expiry_unix)
+        {
+            t.swap_remove(i);
+        }
+        t.push((parsed.clone(), ticket.to_vec()));
+        Some(parsed)
+    }
+
+    /// `FindRelayAuthTicketForServer`: seconds until the latest-expiring cached ticket for
+    /// `server` on `virtual_port` expires (0: none), with the ticket.
+    pub fn find_relay_auth_ticket_for_server(
+        &self,
+        server: &Identity,
+        virtual_port: i32,
+    ) -> (i32, Option<RelayAuthTicket>) {
+        let name = server.to_string();
+        let now = unix_now();
+        let t = lock(&self.shared().tickets.tickets);
+        let best = t
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                k.gameserver == name
+                    && k.expiry_unix > now
+                    && (k.restrict_to_vport < 0 || k.restrict_to_vport == virtual_port)
+            })
+            .max_by_key(|k| k.expiry_unix);
+        match best {
+            Some(k) => (
+                i32::try_from(k.expiry_unix - now).unwrap_or(i32::MAX),
+                Some(k.clone()),
+            ),
+            None => (0, None),
+        }
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "ticket expiry is wall-clock Unix time"
+)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pop_id;
+
+    #[test]
+    fn pop_ids_pack_as_gns_does() {
+        // 'f' 'r' 'a' = 0x66 0x72 0x61.
+        assert_eq!(pop_id("fra"), 0x0066_7261);
+        assert_eq!(pop_id("dev"), 0x0064_6576);
+        assert_eq!(pop_id("abcd"), 0x6461_6263);
+    }
+}

@@ -1,0 +1,128 @@
+//! Hosted dedicated servers behind a relay fleet: the server side's port, POP and sealed
+//! routing blob, its listen socket, and the client's relay-ticket cache.
+
+#![allow(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
+
+use std::net::SocketAddr;
+
+use sockworks::engine::crypto::keys::IdentityKey;
+use sockworks::engine::wire::identity::Identity;
+use sockworks::{EResult, HostedConfig, ListenSocket, RelayAuthTicket, RoutingKey, SocketsConfig};
+
+use super::common::instance;
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_hosted_server_reports_its_port_pop_and_a_sealed_routing_blob_and_listens() {
+    let port = free_udp_port();
+    let public: SocketAddr = format!("203.0.113.7:{port}").parse().unwrap();
+    let key = [7u8; 32];
+    let server = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        hosted: Some(HostedConfig {
+            listen_port: port,
+            pop: "fra".into(),
+            public_addr: public,
+            routing_key: RoutingKey::new(&key),
+        }),
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    assert_eq!(server.get_hosted_dedicated_server_port(), port);
+    assert_eq!(server.get_hosted_dedicated_server_pop_id(), 0x0066_7261);
+    let blob = server.get_hosted_dedicated_server_address().unwrap();
+    assert!(blob.len() <= 128);
+    assert_eq!(&blob[..4], b"fra\0");
+    // The relay fleet opens it; a client holding it learns nothing of the address.
+    let (pop, addr) = sockworks_relay::routing::open(&blob, &RoutingKey::new(&key)).unwrap();
+    assert_eq!((pop.as_str(), addr), ("fra", public));
+    assert!(!blob.windows(4).any(|w| w == [203, 0, 113, 7]));
+    assert!(sockworks_relay::routing::open(&blob, &RoutingKey::new(&[8; 32])).is_err());
+    // Two calls seal with fresh nonces.
+    assert_ne!(blob, server.get_hosted_dedicated_server_address().unwrap());
+    let listen = server.create_hosted_dedicated_server_listen_socket(0, &[]);
+    assert_ne!(listen, ListenSocket::INVALID);
+    assert_eq!(
+        server.get_listen_socket_address(listen).unwrap().port(),
+        port
+    );
+}
+
+#[test]
+fn a_server_outside_a_fleet_reports_nothing_and_cannot_listen_as_hosted() {
+    let (s, _) = instance(1);
+    assert_eq!(s.get_hosted_dedicated_server_port(), 0);
+    assert_eq!(s.get_hosted_dedicated_server_pop_id(), 0);
+    assert_eq!(
+        s.get_hosted_dedicated_server_address(),
+        Err(EResult::InvalidState)
+    );
+    assert_eq!(
+        s.create_hosted_dedicated_server_listen_socket(0, &[]),
+        ListenSocket::INVALID
+    );
+}
+
+fn ticket(server: &str, vport: i32, expiry_unix: u64) -> RelayAuthTicket {
+    RelayAuthTicket {
+        gameserver: server.into(),
+        authorized_client: "str:client".into(),
+        public_ip: None,
+        expiry_unix,
+        routing: vec![b'f', b'r', b'a', 0, 1, 2, 3],
+        app_id: 0,
+        restrict_to_vport: vport,
+        extra: Vec::new(),
+    }
+}
+
+#[expect(clippy::disallowed_methods, reason = "tickets expire in Unix time")]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn relay_tickets_are_cached_and_the_latest_expiring_one_is_found() {
+    let (s, _) = instance(1);
+    let ca = IdentityKey::from_seed([3; 32]);
+    let now = unix_now();
+    let sign = |t: &RelayAuthTicket| sockworks_relay::ticket::sign(t, &ca).unwrap();
+    let server = Identity::parse("str:arena-1").unwrap();
+    let short = ticket("str:arena-1", -1, now + 600);
+    let long = ticket("str:arena-1", 7, now + 3600);
+    assert_eq!(
+        s.received_relay_auth_ticket(&sign(&short)),
+        Some(short.clone())
+    );
+    assert_eq!(
+        s.received_relay_auth_ticket(&sign(&long)),
+        Some(long.clone())
+    );
+    let (secs, found) = s.find_relay_auth_ticket_for_server(&server, 7);
+    assert!((3590..=3600).contains(&secs), "{secs}");
+    assert_eq!(found, Some(long));
+    // Port 8: only the ticket for any port.
+    let (secs, found) = s.find_relay_auth_ticket_for_server(&server, 8);
+    assert!((590..=600).contains(&secs), "{secs}");
+    assert_eq!(found, Some(short));
+    // Another server: none.
+    let other = Identity::parse("str:arena-2").unwrap();
+    assert_eq!(s.find_relay_auth_ticket_for_server(&other, 7), (0, None));
+    // Expired, malformed and oversized tickets are refused.
+    assert_eq!(
+        s.received_relay_auth_ticket(&sign(&ticket("str:x", -1, now - 1))),
+        None
+    );
+    assert_eq!(s.received_relay_auth_ticket(b"not a ticket"), None);
+    assert_eq!(s.received_relay_auth_ticket(&[0u8; 600]), None);
+}
