@@ -1,8 +1,10 @@
 //! Hosted dedicated servers behind our relay fleet (`sockworks-relay`), with SDR's API
 //! semantics: the server side's port, POP, opaque routing blob and listen socket, and the
 //! client's cache of relay auth tickets (`ReceivedRelayAuthTicket`,
-//! `FindRelayAuthTicketForServer`). Connecting through a relay
-//! (`ConnectToHostedDedicatedServer`) is not wired into the engine yet and still fails (README).
+//! `FindRelayAuthTicketForServer`), and `ConnectToHostedDedicatedServer`: a client connection
+//! whose packets travel inside a relay session opened with the cached ticket (the engine's
+//! `relay_link`). The relay is the first of `SocketsConfig::relays` (else `SOCKWORKS_RELAYS`);
+//! choosing one by measured ping and moving to another when one dies are not done.
 //!
 //! A server learns its place from [`HostedConfig`] (`SocketsConfig::hosted`), else from the
 //! environment as SDR's does: `SDR_LISTEN_PORT`, `SDR_POPID` (the POP code), and ours
@@ -15,8 +17,15 @@ use sockworks_engine::wire::identity::Identity;
 use sockworks_relay::routing::{RoutingKey, seal};
 use sockworks_relay::ticket::{RelayAuthTicket, parse_unverified};
 
+use std::sync::atomic::Ordering;
+
+use sockworks_engine::proto::connection::ApiState;
+use sockworks_engine::shard::Command;
+
 use crate::config::ConfigValue;
-use crate::handles::ListenSocket;
+use crate::handles::{Connection, ListenSocket};
+use crate::info::ConnectionInfo;
+use crate::record::ConnRecord;
 use crate::result::EResult;
 use crate::sockets::Sockets;
 use crate::sync::lock;
@@ -169,6 +178,77 @@ impl Sockets {
             None => (0, None),
         }
     }
+}
+
+impl Sockets {
+    /// `ConnectToHostedDedicatedServer`: connects to `server` on `virtual_port` through a
+    /// relay, with the latest-expiring cached ticket for it. [`Connection::INVALID`] without a
+    /// ticket or a relay. The hosted server must prove `server` with its certificate.
+    pub fn connect_to_hosted_dedicated_server(
+        &self,
+        server: &Identity,
+        virtual_port: i32,
+        options: &[ConfigValue],
+    ) -> Connection {
+        let sh = self.shared();
+        let Ok(config) = crate::sync::read(&sh.global).with_options(options) else {
+            return Connection::INVALID;
+        };
+        let name = server.to_string();
+        let now = unix_now();
+        let ticket = lock(&sh.tickets.tickets)
+            .iter()
+            .filter(|(k, _)| {
+                k.gameserver == name
+                    && k.expiry_unix > now
+                    && (k.restrict_to_vport < 0 || k.restrict_to_vport == virtual_port)
+            })
+            .max_by_key(|(k, _)| k.expiry_unix)
+            .map(|(_, bytes)| bytes.clone());
+        let Some(ticket) = ticket else {
+            tracing::warn!("ConnectToHostedDedicatedServer: no relay auth ticket for {name}");
+            return Connection::INVALID;
+        };
+        let Some(relay) = relays(sh).into_iter().next() else {
+            tracing::warn!("ConnectToHostedDedicatedServer: no relay configured");
+            return Connection::INVALID;
+        };
+        let shard = sh.next_client_shard.fetch_add(1, Ordering::Relaxed) % sh.shards.len();
+        let Ok(local) = sh.client_socket(shard, relay) else {
+            return Connection::INVALID;
+        };
+        let Some(id) = sh.allocate_id(shard) else {
+            sh.release_client_socket(shard, local, relay);
+            return Connection::INVALID;
+        };
+        let info = ConnectionInfo::new(relay, ApiState::Connecting, 0);
+        let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
+        *lock(&rec.client_socket) = Some((local, relay));
+        crate::sync::write(&sh.shards[shard].conns).insert(id, rec);
+        sh.send(
+            shard,
+            Command::ConnectRelay {
+                local,
+                id: id.into(),
+                relay,
+                ticket,
+                config: Box::new(config.connection),
+                expected: Some(Box::new(server.clone())),
+            },
+        );
+        Connection(id)
+    }
+}
+
+/// The relays a client may use: `SocketsConfig::relays`, else `SOCKWORKS_RELAYS` (a comma
+/// list of `IP:port`).
+fn relays(sh: &crate::shared::Shared) -> Vec<SocketAddr> {
+    if !sh.relays.is_empty() {
+        return sh.relays.clone();
+    }
+    std::env::var("SOCKWORKS_RELAYS")
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 #[expect(

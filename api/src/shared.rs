@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub hosted: Option<crate::hosted::HostedConfig>,
     /// Relay auth tickets received (`ReceivedRelayAuthTicket`).
     pub tickets: crate::hosted::TicketCache,
+    /// Relays `ConnectToHostedDedicatedServer` may use.
+    pub relays: Vec<SocketAddr>,
 }
 
 impl Shared {

@@ -55,6 +55,9 @@ pub struct SocketsConfig {
     /// This server's place in a relay fleet (ours; `None`: SDR's environment variables, see
     /// [`crate::HostedConfig`]).
     pub hosted: Option<crate::hosted::HostedConfig>,
+    /// Relays of our fleet `ConnectToHostedDedicatedServer` may use (ours; empty:
+    /// `SOCKWORKS_RELAYS`).
+    pub relays: Vec<std::net::SocketAddr>,
 }
 
 impl Default for SocketsConfig {
@@ -69,6 +72,7 @@ impl Default for SocketsConfig {
             ca: None,
             rendezvous: None,
             hosted: None,
+            relays: Vec::new(),
         }
     }
 }
@@ -199,6 +203,7 @@ impl Sockets {
             p2p: crate::p2p::P2pShared::default(),
             rendezvous: std::sync::OnceLock::new(),
             hosted: config.hosted.clone(),
+            relays: config.relays.clone(),
             tickets: crate::hosted::TicketCache::default(),
         });
         // Queued before any other command: the shards know whom they are and whom they

@@ -1,5 +1,4 @@
-//! Documented calls Sockworks does not implement yet: FakeIP, connecting through a relay
-//! (`ConnectToHostedDedicatedServer`) and the game-coordinator login. Each returns the
+//! Documented calls Sockworks does not implement yet: FakeIP and the game-coordinator login. Each returns the
 //! failure value the documentation gives, so callers take their documented error path; the
 //! README's feature table lists them.
 
@@ -16,16 +15,6 @@ impl Sockets {
         _options: &[ConfigValue],
     ) -> ListenSocket {
         ListenSocket::INVALID
-    }
-
-    /// `ConnectToHostedDedicatedServer`: not implemented (no relay network):
-    /// [`Connection::INVALID`].
-    pub fn connect_to_hosted_dedicated_server(
-        &self,
-        _virtual_port: i32,
-        _options: &[ConfigValue],
-    ) -> Connection {
-        Connection::INVALID
     }
 
     /// `GetGameCoordinatorServerLogin`: needs a hosted server: InvalidState.

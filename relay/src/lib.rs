@@ -36,7 +36,8 @@ pub mod routing;
 pub mod server;
 pub mod stats;
 pub mod ticket;
-pub mod wire;
+/// The client ↔ relay datagrams, in the engine (whose endpoint speaks them as a client).
+pub use sockworks_engine::wire::relay as wire;
 
 pub use routing::RoutingKey;
 pub use server::{ClientAction, Relay, RelayConfig, Stats};

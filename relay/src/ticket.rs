@@ -34,7 +34,7 @@ use sockworks_engine::crypto::keys::{
 use sockworks_engine::wire::identity::Identity;
 
 /// Largest serialized signed ticket (GNS: `k_cbSteamDatagramMaxSerializedTicket`).
-pub const MAX_SIGNED_TICKET: usize = 512;
+pub const MAX_SIGNED_TICKET: usize = sockworks_engine::wire::relay::MAX_SIGNED_TICKET;
 /// Largest routing blob (`SteamDatagramHostedAddress::m_data`).
 pub const MAX_ROUTING: usize = 128;
 /// Most extra fields a ticket carries.

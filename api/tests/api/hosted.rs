@@ -126,3 +126,102 @@ fn relay_tickets_are_cached_and_the_latest_expiring_one_is_found() {
     assert_eq!(s.received_relay_auth_ticket(b"not a ticket"), None);
     assert_eq!(s.received_relay_auth_ticket(&[0u8; 600]), None);
 }
+
+#[test]
+fn a_client_reaches_a_hosted_server_through_a_relay_without_learning_its_address() {
+    // The fleet: a CA that signs tickets, a routing key, one relay.
+    let ca = IdentityKey::from_seed([5; 32]);
+    let key = [9u8; 32];
+    let trust = sockworks_relay::ticket::trust_of(&[ca.public_bytes()]);
+    let relay_cfg = sockworks_relay::RelayConfig::new(trust, RoutingKey::new(&key), "fra", [1; 32]);
+    let listener = sockworks_relay::io::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+    let relay_addr = {
+        use sockworks::engine::driver::Driver as _;
+        listener.local_addr().unwrap()
+    };
+    std::thread::spawn(move || {
+        // Runs until the test process ends.
+        let _ = sockworks_relay::io::run(
+            sockworks_relay::Relay::new(relay_cfg),
+            listener,
+            None,
+            |_, _| {},
+        );
+    });
+    // The hosted server.
+    let port = free_udp_port();
+    let server_id = Identity::parse("str:arena-1").unwrap();
+    let server = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        identity: Some(server_id.clone()),
+        hosted: Some(HostedConfig {
+            listen_port: port,
+            pop: "fra".into(),
+            public_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            routing_key: RoutingKey::new(&key),
+        }),
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    let seen: super::common::Seen = std::sync::Arc::default();
+    let sink = seen.clone();
+    assert!(
+        server.set_global_config_value(&sockworks::ConfigValue::ConnectionStatusChanged(
+            std::sync::Arc::new(move |e: &sockworks::StatusChanged| sink
+                .lock()
+                .unwrap()
+                .push(e.clone()))
+        ))
+    );
+    assert_ne!(
+        server.create_hosted_dedicated_server_listen_socket(0, &[]),
+        ListenSocket::INVALID
+    );
+    // The backend issues a ticket with the server's routing blob.
+    let mut t = ticket("str:arena-1", -1, unix_now() + 3600);
+    t.routing = server.get_hosted_dedicated_server_address().unwrap();
+    let signed = sockworks_relay::ticket::sign(&t, &ca).unwrap();
+    // The client.
+    let client = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        identity: Some(Identity::parse("str:client").unwrap()),
+        relays: vec![relay_addr],
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    assert!(client.received_relay_auth_ticket(&signed).is_some());
+    let c = client.connect_to_hosted_dedicated_server(&server_id, 0, &[]);
+    assert_ne!(c, sockworks::Connection::INVALID);
+    let mut s_conn = None;
+    assert!(super::common::wait_until(&[&server, &client], || {
+        if s_conn.is_none() {
+            s_conn = super::common::first_in(&seen, sockworks::ConnectionState::Connecting);
+            if let Some(s) = s_conn {
+                assert_eq!(server.accept_connection(s), EResult::Ok);
+            }
+        }
+        client.connection_state(c) == sockworks::ConnectionState::Connected
+    }));
+    let s_conn = s_conn.unwrap();
+    client
+        .send_message_to_connection(c, b"through the relay", sockworks::send_flags::RELIABLE)
+        .unwrap();
+    let got = super::common::recv_n(&server, s_conn, 1);
+    assert_eq!(got[0].data, b"through the relay");
+    // The client sees the relay, never the server's port; the server sees the relay's
+    // session socket, never the client's.
+    let ci = client.get_connection_info(c).unwrap();
+    assert_eq!(ci.addr_remote, relay_addr);
+    assert_eq!(ci.identity_remote, Some(server_id));
+    let si = server.get_connection_info(s_conn).unwrap();
+    assert_ne!(si.addr_remote.port(), port);
+    assert_eq!(
+        si.identity_remote,
+        Some(Identity::parse("str:client").unwrap())
+    );
+    // No ticket for another server: the call fails at once.
+    assert_eq!(
+        client.connect_to_hosted_dedicated_server(&Identity::parse("str:other").unwrap(), 0, &[]),
+        sockworks::Connection::INVALID
+    );
+}

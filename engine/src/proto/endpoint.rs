@@ -184,6 +184,8 @@ pub struct Endpoint {
     fake_recv: FakeLine,
     /// P2P sessions, listeners and ICE sockets (none until first used).
     p2p: Option<Box<p2p::P2p>>,
+    /// Client connections through our relays (none until first used).
+    relay: Option<Box<relay_link::RelayLinks>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -242,6 +244,7 @@ impl Endpoint {
             fake_send: FakeLine::default(),
             fake_recv: FakeLine::default(),
             p2p: None,
+            relay: None,
         }
     }
 
@@ -568,6 +571,15 @@ impl Endpoint {
                 {
                     dest = wrapped;
                 }
+                if self.relay.is_some()
+                    && let Some(wrapped) = self.relay_wrap(id, out, start)
+                {
+                    match wrapped {
+                        Some(d) => dest = d,
+                        // The relay session is not open yet: dropped, the handshake retries.
+                        None => continue,
+                    }
+                }
                 self.collect(id);
                 return Some(dest);
             }
@@ -612,6 +624,9 @@ impl Endpoint {
                     self.p2p_timeout(now, id);
                 }
             }
+            if self.relay.is_some() {
+                self.relay_timeout(now, id);
+            }
             self.collect(id);
         }
         self.due = due;
@@ -622,6 +637,7 @@ mod auth;
 mod meta;
 mod p2p;
 mod receive;
+mod relay_link;
 
 pub use p2p::{ICE_ENABLE_ALL, P2pConnect, P2pCounters, P2pListener, SignalOutcome};
 

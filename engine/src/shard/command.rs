@@ -148,6 +148,21 @@ pub enum Command {
         /// The identity the server's certificate must name (`None`: any).
         expected: Option<Box<crate::wire::identity::Identity>>,
     },
+    /// `ConnectToHostedDedicatedServer`: a client connection through one of our relays.
+    ConnectRelay {
+        /// The client socket to send from.
+        local: LocalSocket,
+        /// The reserved connection id.
+        id: ConnectionId,
+        /// The relay.
+        relay: SocketAddr,
+        /// The signed relay auth ticket.
+        ticket: Vec<u8>,
+        /// The connection's settings.
+        config: Box<ConnectionConfig>,
+        /// The hosted server's identity, which its certificate must name.
+        expected: Option<Box<crate::wire::identity::Identity>>,
+    },
     /// `AcceptConnection`.
     Accept {
         /// The connection.
@@ -351,6 +366,22 @@ pub(super) fn apply<D: Driver>(
             now,
             id,
             Transmit { local, to: server },
+            Some(*config),
+            expected.map(|e| *e),
+        ),
+        Command::ConnectRelay {
+            local,
+            id,
+            relay,
+            ticket,
+            config,
+            expected,
+        } => ep.connect_via_relay(
+            now,
+            id,
+            local,
+            relay,
+            ticket,
             Some(*config),
             expected.map(|e| *e),
         ),

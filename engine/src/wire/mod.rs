@@ -9,6 +9,7 @@
 //!                 ├─ 0x80.. data  ──► header::DataHeader ──► crypto (open) ──► frame::FrameDecoder
 //!                 └─ 32..37 control ─► control::ControlMessage (protobuf, proto::*)
 //!  P2P signal (any transport) ──► rendezvous::P2pRendezvous (protobuf)
+//!  'S' 'Y' from a relay of ours ──► relay::Message (session set-up, framed GNS packets)
 //! ```
 
 // Decoders run on every byte a peer sends: keep them safe Rust, enforced (not just by habit).
@@ -21,5 +22,6 @@ pub mod identity;
 pub mod packet;
 pub mod pktnum;
 pub mod proto;
+pub mod relay;
 pub mod rendezvous;
 pub mod varint;

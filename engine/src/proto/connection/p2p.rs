@@ -119,6 +119,14 @@ impl Connection {
         self.accept(now, local, secrets)
     }
 
+    /// A client still waiting for the server's first answer sends its ChallengeRequest again
+    /// now (its path just opened: a relay session was granted).
+    pub fn retry_handshake_now(&mut self, now: Timestamp) {
+        if !self.p2p && self.state == State::Connecting && matches!(self.role, Role::Client(_)) {
+            self.send_challenge_request(now);
+        }
+    }
+
     /// Whether this is a P2P connection.
     pub fn is_p2p(&self) -> bool {
         self.p2p

@@ -112,6 +112,11 @@ impl Endpoint {
         if p2p && let Some(t) = self.p2p_deadline(id) {
             deadline = Some(deadline.map_or(t, |d| d.min(t)));
         }
+        if self.relay.is_some()
+            && let Some(t) = self.relay_deadline(id)
+        {
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        }
         match deadline {
             Some(t) => {
                 self.timers.insert(t, id);
@@ -160,6 +165,7 @@ impl Endpoint {
     fn forget(&mut self, id: u32) {
         self.timers.remove(id);
         self.p2p_forget(id);
+        self.relay_forget(id);
         if let Some(slot) = self.connections.remove(&id) {
             if let Some(key) = slot.meta.request_key {
                 self.by_request.remove(&key);

@@ -25,6 +25,10 @@ impl Endpoint {
         from: SocketAddr,
         data: &mut [u8],
     ) {
+        if self.relay.is_some() && self.is_relay_datagram(from, data) {
+            self.relay_datagram(now, local, from, data);
+            return;
+        }
         if self.p2p.is_some() && crate::proto::ice::is_stun(data) {
             self.p2p_stun(now, local, from, data);
             return;

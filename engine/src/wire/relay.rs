@@ -18,6 +18,9 @@
 //! measure the RTT from the Pong). Every reply is smaller than what it answers, so the relay
 //! never amplifies (it also checks this before sending).
 
+/// Largest signed relay auth ticket (`k_cbSteamDatagramMaxSerializedTicket`).
+pub const MAX_SIGNED_TICKET: usize = 512;
+
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"SY";
 /// Protocol version.
@@ -218,7 +221,7 @@ impl<'a> Message<'a> {
             HELLO => {
                 let nonce = r.u64()?;
                 let len = usize::from(r.u16()?);
-                if len > crate::ticket::MAX_SIGNED_TICKET {
+                if len > MAX_SIGNED_TICKET {
                     return Err(DecodeError::Malformed);
                 }
                 let ticket = r.take(len)?;
@@ -273,7 +276,7 @@ impl<'a> Message<'a> {
             Message::Hello { nonce, ticket } => {
                 header(out, HELLO);
                 out.extend_from_slice(&nonce.to_le_bytes());
-                let len = ticket.len().min(crate::ticket::MAX_SIGNED_TICKET);
+                let len = ticket.len().min(MAX_SIGNED_TICKET);
                 out.extend_from_slice(&(len as u16).to_le_bytes());
                 out.extend_from_slice(&ticket[..len]);
             }
