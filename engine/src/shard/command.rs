@@ -379,8 +379,7 @@ pub(super) fn apply<D: Driver>(
         } => ep.connect_via_relay(
             now,
             id,
-            local,
-            relay,
+            Transmit { local, to: relay },
             ticket,
             Some(*config),
             expected.map(|e| *e),

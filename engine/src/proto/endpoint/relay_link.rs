@@ -54,18 +54,18 @@ pub(super) struct RelayLinks {
 
 impl Endpoint {
     /// `ConnectToHostedDedicatedServer` on a reserved id: the connection runs through the relay
-    /// at `relay` (sending by local socket `local`) once it accepts `ticket`; the hosted server
-    /// must prove `expected` (its identity) with its certificate.
+    /// `via.to` (sending by local socket `via.local`) once it accepts `ticket`; the hosted
+    /// server must prove `expected` (its identity) with its certificate.
     pub fn connect_via_relay(
         &mut self,
         now: Timestamp,
         id: ConnectionId,
-        local: LocalSocket,
-        relay: SocketAddr,
+        via: super::Transmit,
         ticket: Vec<u8>,
         config: Option<ConnectionConfig>,
         expected: Option<Identity>,
     ) {
+        let super::Transmit { local, to: relay } = via;
         let nonce = self.rng.next_u64();
         let links = self.relay.get_or_insert_with(Box::default);
         links.by_conn.insert(
