@@ -166,7 +166,8 @@ fn candidate_seeds() -> Vec<Vec<u8>> {
 /// writes them there (one file per seed, named by its SHA-1 as libFuzzer does).
 #[test]
 fn seed_corpora() {
-    let sets: [(&str, Vec<Vec<u8>>, fn(&[u8])); 3] = [
+    type Target = (&'static str, Vec<Vec<u8>>, fn(&[u8]));
+    let sets: [Target; 3] = [
         ("rendezvous_signal", signal_seeds(), rendezvous_signal),
         ("stun", stun_seeds(), stun),
         ("ice_candidate", candidate_seeds(), ice_candidate),
