@@ -2,9 +2,12 @@
 //! bytes to one decoder and checks the invariants that must hold for any input: no panic, no
 //! out-of-bounds read, and where an encoder exists, decode → encode → decode is stable.
 //! [`mod@connection`] is the stateful one: a connected pair on the simulator driven by arbitrary
-//! operations.
+//! operations. [`mod@p2p`] holds the P2P parsers' targets (signals, STUN, candidate lines).
 
 pub mod connection;
+pub mod p2p;
+
+pub use p2p::{ice_candidate, rendezvous_signal, stun};
 
 use std::sync::OnceLock;
 

@@ -72,6 +72,8 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod cookie;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod server;
 pub mod wire;
 

@@ -171,6 +171,15 @@ impl Service {
         self.by_addr.len()
     }
 
+    /// Whether `addr` holds a registration live at `now` (one a Refresh or Signal from it
+    /// with its session would be accepted under).
+    pub fn is_registered(&self, now: Duration, addr: SocketAddr) -> bool {
+        let now_ms = ms(now);
+        self.by_addr
+            .get(&addr)
+            .is_some_and(|e| e.expires_ms > now_ms)
+    }
+
     /// Counters since start.
     pub fn stats(&self) -> Stats {
         self.stats

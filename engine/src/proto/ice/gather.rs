@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 
 use super::agent::{IceAgent, LocalInterface};
-use super::candidate::{CandidateKind, CandidateTypes};
+use super::candidate::{CandidateKind, CandidateTypes, classify_host};
 use super::retransmit::{Retransmit, Step, new_txid};
 use super::stun::{StunError, StunMessage, encode_discovery_request};
 use crate::datagram::LocalSocket;
@@ -142,8 +142,13 @@ impl IceAgent {
         let Some(txn) = disc.txn.take() else {
             return Err(StunError::Unexpected);
         };
-        let Some(mapped) = m.mapped_address() else {
-            // No address in the answer: treat like a timeout of this server.
+        // No address in the answer, or one no peer could use (0.0.0.0, loopback, broadcast:
+        // the candidate line would be refused by every parser, ours included): treat like a
+        // timeout of this server.
+        let Some(mapped) = m
+            .mapped_address()
+            .filter(|a| classify_host(a.ip()).is_some())
+        else {
             return Ok(());
         };
         if disc.found.is_some() {

@@ -513,6 +513,41 @@ pub fn transaction_id(data: &[u8]) -> Option<[u8; 12]> {
     data.get(8..20)?.try_into().ok()
 }
 
+/// Fuzzing only: recomputes, in place, the first MESSAGE-INTEGRITY (keyed with `key`) and every
+/// FINGERPRINT of a framed message, so mutated inputs get past the checks and reach what lies
+/// behind them. Anything that does not walk as attributes is left as it is.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_resign(data: &mut [u8], key: &[u8]) {
+    if !is_stun(data) {
+        return;
+    }
+    let mut mi_done = false;
+    let mut off = HEADER_LEN;
+    while off + 4 <= data.len() {
+        let typ = u16::from_be_bytes([data[off], data[off + 1]]);
+        let len = usize::from(u16::from_be_bytes([data[off + 2], data[off + 3]]));
+        if off + 4 + len > data.len() {
+            return;
+        }
+        match typ {
+            attr::MESSAGE_INTEGRITY if !mi_done => {
+                mi_done = true;
+                if len == 20 {
+                    let l = u16::try_from(off + 24 - HEADER_LEN).unwrap_or(u16::MAX);
+                    let tag = hmac_sha1(key, &[&data[..2], &l.to_be_bytes(), &data[4..off]]);
+                    data[off + 4..off + 24].copy_from_slice(&tag);
+                }
+            }
+            attr::FINGERPRINT if len == 4 => {
+                let crc = crc32fast::hash(&data[..off]) ^ FINGERPRINT_XOR;
+                data[off + 4..off + 8].copy_from_slice(&crc.to_be_bytes());
+            }
+            _ => {}
+        }
+        off += 4 + len.div_ceil(4) * 4;
+    }
+}
+
 #[cfg(test)]
 #[path = "stun_tests.rs"]
 mod tests;

@@ -587,6 +587,53 @@ fn srflx_candidate_from_a_stun_server_answer() {
     assert_eq!(to, sa(STUN_SERVER));
 }
 
+/// Found by the `stun` fuzz target: a STUN server answering with XOR-MAPPED-ADDRESS 0.0.0.0
+/// made the agent advertise `srflx 0.0.0.0`, a candidate line every parser (ours included)
+/// refuses. Unusable mapped addresses now count as no answer.
+#[test]
+fn unusable_mapped_or_relayed_addresses_are_not_advertised() {
+    for mapped in ["0.0.0.0:5140", "127.0.0.1:5140", "255.255.255.255:1"] {
+        let cfg = IceConfig {
+            stun_servers: vec![sa(STUN_SERVER)],
+            ..all_config()
+        };
+        let mut a =
+            IceAgent::new(ms(0), true, 1, 3, cfg, &[iface(0, "10.0.0.1:40001", 24)]).unwrap();
+        a.poll_local_candidate().unwrap();
+        let (_, _, req) = a.poll_transmit(ms(0)).unwrap();
+        let m = StunMessage::decode(&req).unwrap();
+        let mut w = StunWriter::new(msg::BINDING_SUCCESS, m.txid);
+        w.xor_addr(attr::XOR_MAPPED_ADDRESS, sa(mapped));
+        a.handle_stun(ms(30), 0, sa(STUN_SERVER), &w.finish_with_fingerprint())
+            .unwrap();
+        assert_eq!(a.poll_local_candidate(), None, "advertised {mapped}");
+    }
+    // The same for a TURN allocation answered with an unusable relayed address.
+    let cfg = IceConfig {
+        turn_servers: vec![TurnServer {
+            addr: sa(TURN_SERVER),
+            user: TURN_USER.to_owned(),
+            pass: TURN_PASS.to_owned(),
+        }],
+        ..all_config()
+    };
+    let mut a = IceAgent::new(ms(0), true, 1, 3, cfg, &[iface(0, "10.0.0.1:40001", 24)]).unwrap();
+    a.poll_local_candidate().unwrap();
+    let (_, to, req) = a.poll_transmit(ms(0)).unwrap();
+    assert_eq!(to, sa(TURN_SERVER));
+    let m = StunMessage::decode(&req).unwrap();
+    let mut w = StunWriter::new(msg::ALLOCATE_REQUEST | msg::CLASS_SUCCESS, m.txid);
+    w.xor_addr(attr::XOR_RELAYED_ADDRESS, sa("0.0.0.0:49152"))
+        .xor_addr(attr::XOR_MAPPED_ADDRESS, sa("203.0.113.7:61000"));
+    a.handle_stun(ms(30), 0, sa(TURN_SERVER), &w.finish_with_fingerprint())
+        .unwrap();
+    assert_eq!(
+        a.poll_local_candidate(),
+        None,
+        "advertised a relay at 0.0.0.0"
+    );
+}
+
 #[test]
 fn creation_fails_like_gns_when_nothing_is_allowed() {
     let ifs = [iface(0, "192.0.2.1:1", 24)];

@@ -15,6 +15,7 @@ use std::time::Duration;
 use md5::{Digest, Md5};
 use rand_chacha::ChaCha8Rng;
 
+use super::candidate::classify_host;
 use super::retransmit::{Retransmit, Step, new_txid};
 use super::stun::{StunMessage, StunWriter, attr, msg};
 use crate::datagram::LocalSocket;
@@ -271,7 +272,12 @@ impl TurnClient {
         }
         match txn.kind {
             TxnKind::Allocate => {
-                let Some(relayed) = m.xor_addr(attr::XOR_RELAYED_ADDRESS) else {
+                // A relayed address no peer could use (0.0.0.0, loopback, broadcast) fails the
+                // allocation: its candidate line would be refused by every parser.
+                let Some(relayed) = m
+                    .xor_addr(attr::XOR_RELAYED_ADDRESS)
+                    .filter(|a| classify_host(a.ip()).is_some())
+                else {
                     self.state = TurnState::Failed;
                     return TurnOutcome::Failed;
                 };
