@@ -209,7 +209,8 @@ impl Sockets {
             tracing::warn!("ConnectToHostedDedicatedServer: no relay auth ticket for {name}");
             return Connection::INVALID;
         };
-        let Some(relay) = relays(sh).into_iter().next() else {
+        let relays = by_ping(relays(sh));
+        let Some(&relay) = relays.first() else {
             tracing::warn!("ConnectToHostedDedicatedServer: no relay configured");
             return Connection::INVALID;
         };
@@ -230,7 +231,7 @@ impl Sockets {
             Command::ConnectRelay {
                 local,
                 id: id.into(),
-                relay,
+                relays,
                 ticket,
                 config: Box::new(config.connection),
                 expected: Some(Box::new(server.clone())),
@@ -238,6 +239,63 @@ impl Sockets {
         );
         Connection(id)
     }
+}
+
+/// How long a client waits for its relays' Pongs before it picks one.
+const PING_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `relays` ordered by a measured round trip (one Ping each, [`PING_WAIT`] at most), those
+/// that did not answer last in their given order.
+fn by_ping(relays: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    use sockworks_engine::wire::relay::Message;
+    if relays.len() < 2 {
+        return relays;
+    }
+    let any: SocketAddr = if relays[0].is_ipv4() {
+        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0)
+    } else {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
+    };
+    let Ok(socket) = std::net::UdpSocket::bind(any) else {
+        return relays;
+    };
+    let clock = sockworks_engine::shard::Clock::new();
+    let start = clock.now();
+    for (i, r) in relays.iter().enumerate() {
+        let ping = Message::Ping {
+            timestamp: i as u64,
+            session: 0,
+            token: 0,
+        };
+        // An unreachable relay simply does not answer.
+        let _ = socket.send_to(&ping.to_vec(), r);
+    }
+    let mut rtt: Vec<Option<std::time::Duration>> = vec![None; relays.len()];
+    let mut buf = [0u8; 64];
+    loop {
+        let waited = clock.now().saturating_since(start);
+        let Some(left) = PING_WAIT.checked_sub(waited).filter(|d| !d.is_zero()) else {
+            break;
+        };
+        if socket.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            break;
+        };
+        if let Ok(Message::Pong { timestamp, .. }) = Message::decode(&buf[..n])
+            && let Some(slot) = usize::try_from(timestamp).ok().and_then(|i| rtt.get_mut(i))
+            && relays.get(usize::try_from(timestamp).unwrap_or(usize::MAX)) == Some(&from)
+        {
+            slot.get_or_insert(clock.now().saturating_since(start));
+        }
+        if rtt.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let mut order: Vec<usize> = (0..relays.len()).collect();
+    order.sort_by_key(|&i| (rtt[i].is_none(), rtt[i], i));
+    order.into_iter().map(|i| relays[i]).collect()
 }
 
 /// The relays a client may use: `SocketsConfig::relays`, else `SOCKWORKS_RELAYS` (a comma

@@ -225,3 +225,171 @@ fn a_client_reaches_a_hosted_server_through_a_relay_without_learning_its_address
         sockworks::Connection::INVALID
     );
 }
+
+/// A UDP path between one client and a relay that adds `delay` and can be cut.
+struct Path {
+    addr: SocketAddr,
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Datagrams it carried (both ways).
+    forwarded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+fn path(to: SocketAddr, delay: std::time::Duration) -> Path {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let outer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let inner = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = outer.local_addr().unwrap();
+    let alive = std::sync::Arc::new(AtomicBool::new(true));
+    let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let client: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>> = std::sync::Arc::default();
+    for (from, into, towards_relay) in [
+        (outer.try_clone().unwrap(), inner.try_clone().unwrap(), true),
+        (inner, outer, false),
+    ] {
+        let (alive, client, count) = (alive.clone(), client.clone(), forwarded.clone());
+        from.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let Ok((n, src)) = from.recv_from(&mut buf) else {
+                    continue;
+                };
+                if !alive.load(Ordering::Acquire) {
+                    continue;
+                }
+                std::thread::sleep(delay);
+                let dest = if towards_relay {
+                    *client.lock().unwrap() = Some(src);
+                    Some(to)
+                } else {
+                    *client.lock().unwrap()
+                };
+                if let Some(d) = dest {
+                    count.fetch_add(1, Ordering::AcqRel);
+                    let _ = into.send_to(&buf[..n], d);
+                }
+            }
+        });
+    }
+    Path {
+        addr,
+        alive,
+        forwarded,
+    }
+}
+
+#[test]
+fn a_relayed_client_takes_the_nearest_relay_and_moves_to_another_when_it_dies() {
+    use std::sync::atomic::Ordering;
+    let ca = IdentityKey::from_seed([6; 32]);
+    let key = [4u8; 32];
+    let mut relays = Vec::new();
+    for _ in 0..2 {
+        let trust = sockworks_relay::ticket::trust_of(&[ca.public_bytes()]);
+        let cfg = sockworks_relay::RelayConfig::new(trust, RoutingKey::new(&key), "fra", [2; 32]);
+        let listener = sockworks_relay::io::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        relays.push({
+            use sockworks::engine::driver::Driver as _;
+            listener.local_addr().unwrap()
+        });
+        std::thread::spawn(move || {
+            let _ = sockworks_relay::io::run(
+                sockworks_relay::Relay::new(cfg),
+                listener,
+                None,
+                |_, _| {},
+            );
+        });
+    }
+    // The far relay is listed first; the near one must be chosen by its ping.
+    let far = path(relays[1], std::time::Duration::from_millis(30));
+    let near = path(relays[0], std::time::Duration::ZERO);
+    let port = free_udp_port();
+    let server_id = Identity::parse("str:arena-2").unwrap();
+    let server = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        identity: Some(server_id.clone()),
+        hosted: Some(HostedConfig {
+            listen_port: port,
+            pop: "fra".into(),
+            public_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            routing_key: RoutingKey::new(&key),
+        }),
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    let seen: super::common::Seen = std::sync::Arc::default();
+    let sink = seen.clone();
+    assert!(
+        server.set_global_config_value(&sockworks::ConfigValue::ConnectionStatusChanged(
+            std::sync::Arc::new(move |e: &sockworks::StatusChanged| sink
+                .lock()
+                .unwrap()
+                .push(e.clone()))
+        ))
+    );
+    server.create_hosted_dedicated_server_listen_socket(0, &[]);
+    let mut t = ticket("str:arena-2", -1, unix_now() + 3600);
+    t.routing = server.get_hosted_dedicated_server_address().unwrap();
+    let signed = sockworks_relay::ticket::sign(&t, &ca).unwrap();
+    let client = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        relays: vec![far.addr, near.addr],
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    client.received_relay_auth_ticket(&signed).unwrap();
+    let c = client.connect_to_hosted_dedicated_server(&server_id, 0, &[]);
+    let mut s_conn = None;
+    assert!(super::common::wait_until(&[&server, &client], || {
+        if s_conn.is_none()
+            && let Some(s) = super::common::first_in(&seen, sockworks::ConnectionState::Connecting)
+        {
+            assert_eq!(server.accept_connection(s), EResult::Ok);
+            s_conn = Some(s);
+        }
+        client.connection_state(c) == sockworks::ConnectionState::Connected
+    }));
+    let s_conn = s_conn.unwrap();
+    assert_eq!(
+        client.get_connection_info(c).unwrap().addr_remote,
+        near.addr
+    );
+    let send = |i: u32| {
+        client
+            .send_message_to_connection(c, &i.to_le_bytes(), sockworks::send_flags::RELIABLE)
+            .unwrap();
+    };
+    for i in 0..50 {
+        send(i);
+    }
+    let mut got = super::common::recv_n(&server, s_conn, 50);
+    // The near relay dies; messages sent now must still all arrive, in order, via the other.
+    let before_cut = far.forwarded.load(Ordering::Acquire);
+    assert!(
+        before_cut <= 2,
+        "only the ping went the far way: {before_cut}"
+    );
+    near.alive.store(false, Ordering::Release);
+    for i in 50..100 {
+        send(i);
+    }
+    got.extend(super::common::recv_n(&server, s_conn, 50));
+    let numbers: Vec<u32> = got
+        .iter()
+        .map(|m| u32::from_le_bytes(m.data[..4].try_into().unwrap()))
+        .collect();
+    assert_eq!(numbers, (0..100).collect::<Vec<u32>>());
+    assert_eq!(
+        client.connection_state(c),
+        sockworks::ConnectionState::Connected
+    );
+    // The second half went through the other relay.
+    let through_far = far.forwarded.load(Ordering::Acquire);
+    // At least the Hello, the Welcome and the resent data.
+    assert!(
+        through_far >= before_cut + 3,
+        "{before_cut} then {through_far}"
+    );
+}

@@ -186,6 +186,8 @@ pub struct Endpoint {
     p2p: Option<Box<p2p::P2p>>,
     /// Client connections through our relays (none until first used).
     relay: Option<Box<relay_link::RelayLinks>>,
+    /// Relay failovers so far.
+    relays_moved: u64,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -245,7 +247,13 @@ impl Endpoint {
             fake_recv: FakeLine::default(),
             p2p: None,
             relay: None,
+            relays_moved: 0,
         }
+    }
+
+    /// Times a relayed connection moved to another relay (failover).
+    pub fn relays_moved(&self) -> u64 {
+        self.relays_moved
     }
 
     /// Dropped-datagram counters.
@@ -626,6 +634,7 @@ impl Endpoint {
             }
             if self.relay.is_some() {
                 self.relay_timeout(now, id);
+                self.relay_check(now, id);
             }
             self.collect(id);
         }

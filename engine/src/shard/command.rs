@@ -154,8 +154,8 @@ pub enum Command {
         local: LocalSocket,
         /// The reserved connection id.
         id: ConnectionId,
-        /// The relay.
-        relay: SocketAddr,
+        /// The relays to use, best first.
+        relays: Vec<SocketAddr>,
         /// The signed relay auth ticket.
         ticket: Vec<u8>,
         /// The connection's settings.
@@ -372,14 +372,14 @@ pub(super) fn apply<D: Driver>(
         Command::ConnectRelay {
             local,
             id,
-            relay,
+            relays,
             ticket,
             config,
             expected,
         } => ep.connect_via_relay(
             now,
             id,
-            Transmit { local, to: relay },
+            (local, relays),
             ticket,
             Some(*config),
             expected.map(|e| *e),

@@ -127,6 +127,18 @@ impl Connection {
         }
     }
 
+    /// Whether a reply deadline passed without a reply (the path may be gone).
+    pub fn reply_overdue(&self) -> bool {
+        self.timers.timeouts_in_a_row > 0
+    }
+
+    /// A connected connection sends a ping (ACK request) with its next packet, now.
+    pub fn ping_now(&mut self) {
+        if matches!(self.state, State::Connected | State::Linger) {
+            self.timers.force_ack_request = Some(true);
+        }
+    }
+
     /// Whether this is a P2P connection.
     pub fn is_p2p(&self) -> bool {
         self.p2p

@@ -34,6 +34,8 @@ const HELLO_RETRY: Duration = Duration::from_millis(500);
 /// One connection's relay session.
 #[derive(Debug)]
 struct Link {
+    /// The relays it may use, best first; `relay` is the one in use.
+    relays: Vec<SocketAddr>,
     relay: SocketAddr,
     local: LocalSocket,
     nonce: u64,
@@ -53,24 +55,28 @@ pub(super) struct RelayLinks {
 }
 
 impl Endpoint {
-    /// `ConnectToHostedDedicatedServer` on a reserved id: the connection runs through the relay
-    /// `via.to` (sending by local socket `via.local`) once it accepts `ticket`; the hosted
-    /// server must prove `expected` (its identity) with its certificate.
+    /// `ConnectToHostedDedicatedServer` on a reserved id: the connection runs through the first
+    /// of `relays` (sending by local socket `local`) once it accepts `ticket`, and moves to the
+    /// next when replies stop coming; the hosted server must prove `expected` (its identity)
+    /// with its certificate.
     pub fn connect_via_relay(
         &mut self,
         now: Timestamp,
         id: ConnectionId,
-        via: super::Transmit,
+        (local, relays): (LocalSocket, Vec<SocketAddr>),
         ticket: Vec<u8>,
         config: Option<ConnectionConfig>,
         expected: Option<Identity>,
     ) {
-        let super::Transmit { local, to: relay } = via;
+        let Some(&relay) = relays.first() else {
+            return;
+        };
         let nonce = self.rng.next_u64();
         let links = self.relay.get_or_insert_with(Box::default);
         links.by_conn.insert(
             id.get(),
             Link {
+                relays,
                 relay,
                 local,
                 nonce,
@@ -118,11 +124,47 @@ impl Endpoint {
         self.relay_hello(now, id);
     }
 
+    /// Failover: a connection whose replies stopped coming (a reply deadline passed) while its
+    /// relay session was open moves to the next relay with the same ticket. The server follows
+    /// the connection to the new relay's address once a packet from there authenticates, and
+    /// reliable data still unacked is sent again, so nothing is lost.
+    pub(super) fn relay_check(&mut self, now: Timestamp, id: u32) {
+        let overdue = self
+            .connections
+            .get(&id)
+            .is_some_and(|s| s.conn.reply_overdue());
+        let Some(links) = self.relay.as_mut() else {
+            return;
+        };
+        let Some(link) = links.by_conn.get_mut(&id) else {
+            return;
+        };
+        let Some((session, _)) = link.open else {
+            return;
+        };
+        if !overdue || link.relays.len() < 2 {
+            return;
+        }
+        let at = link
+            .relays
+            .iter()
+            .position(|r| *r == link.relay)
+            .unwrap_or(0);
+        let next = link.relays[(at + 1) % link.relays.len()];
+        links.by_session.remove(&(link.relay, session));
+        link.relay = next;
+        link.open = None;
+        link.nonce = self.rng.next_u64();
+        link.next_hello = now;
+        self.relays_moved += 1;
+        self.relay_hello(now, id);
+    }
+
     /// Whether `data` from `from` is a relay datagram (our relays' magic) for us.
     pub(super) fn is_relay_datagram(&self, from: SocketAddr, data: &[u8]) -> bool {
         self.relay
             .as_ref()
-            .is_some_and(|r| r.by_conn.values().any(|l| l.relay == from))
+            .is_some_and(|r| r.by_conn.values().any(|l| l.relays.contains(&from)))
             && data.starts_with(&relay::MAGIC)
     }
 
@@ -168,9 +210,11 @@ impl Endpoint {
                 };
                 link.open = Some((session, token));
                 links.by_session.insert((from, session), id);
-                // The handshake starts now, not at its next retry.
+                // The handshake starts now, not at its next retry; a connection that moved
+                // here pings at once, so the server learns the new path.
                 if let Some(s) = self.connections.get_mut(&id) {
                     s.conn.retry_handshake_now(now);
+                    s.conn.ping_now();
                 }
                 self.collect(id);
             }
