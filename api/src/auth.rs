@@ -124,6 +124,15 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// Our identity, key and CA-signed certificate, when one is installed (what a hosted
+    /// server signs its game-coordinator login with).
+    pub(crate) fn signing_material(&self) -> Option<(Identity, [u8; 32], CertificateSigned)> {
+        let st = lock(&self.state);
+        Some((st.identity.clone()?, st.key?, st.cert.clone()?))
+    }
+}
+
 /// Sets the status; a change is queued for the callback.
 pub(crate) fn set_status(sh: &Shared, status: AuthStatus) {
     let mut st = lock(&sh.auth.state);

@@ -181,6 +181,32 @@ impl Sockets {
 }
 
 impl Sockets {
+    /// `GetGameCoordinatorServerLogin`: this hosted server's identity, routing blob, the time
+    /// and `app_data` (≤ 2,048 bytes), signed with its certificate's key (format and the
+    /// backend's check: `sockworks_relay::login`), ≤ 4,096 bytes. InvalidState when not hosted
+    /// or without a CA-signed certificate (GNS: not logged on), InvalidParam for app data over
+    /// the limit.
+    pub fn get_game_coordinator_server_login(&self, app_data: &[u8]) -> Result<Vec<u8>, EResult> {
+        if app_data.len() > sockworks_relay::login::MAX_APP_DATA {
+            return Err(EResult::InvalidParam);
+        }
+        let routing = self.get_hosted_dedicated_server_address()?;
+        let (identity, seed, cert) = self
+            .shared()
+            .auth
+            .signing_material()
+            .ok_or(EResult::InvalidState)?;
+        let login = sockworks_relay::login::Login {
+            identity: identity.to_string(),
+            routing,
+            app_id: 0,
+            rtime: unix_now(),
+            app_data: app_data.to_vec(),
+        };
+        let key = sockworks_engine::crypto::keys::IdentityKey::from_seed(seed);
+        sockworks_relay::login::sign(&login, &cert, &key).map_err(|_| EResult::InvalidParam)
+    }
+
     /// `ConnectToHostedDedicatedServer`: connects to `server` on `virtual_port` through a
     /// relay, with the latest-expiring cached ticket for it. [`Connection::INVALID`] without a
     /// ticket or a relay. The hosted server must prove `server` with its certificate.

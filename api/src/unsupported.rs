@@ -1,4 +1,4 @@
-//! Documented calls Sockworks does not implement yet: FakeIP and the game-coordinator login. Each returns the
+//! Documented calls Sockworks does not implement yet: FakeIP. Each returns the
 //! failure value the documentation gives, so callers take their documented error path; the
 //! README's feature table lists them.
 
@@ -15,11 +15,6 @@ impl Sockets {
         _options: &[ConfigValue],
     ) -> ListenSocket {
         ListenSocket::INVALID
-    }
-
-    /// `GetGameCoordinatorServerLogin`: needs a hosted server: InvalidState.
-    pub fn get_game_coordinator_server_login(&self) -> EResult {
-        EResult::InvalidState
     }
 
     /// `BeginAsyncRequestFakeIP`: no FakeIP service: false.

@@ -32,6 +32,7 @@
 
 pub mod clock;
 pub mod io;
+pub mod login;
 pub mod routing;
 pub mod server;
 pub mod stats;

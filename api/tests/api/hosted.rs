@@ -393,3 +393,66 @@ fn a_relayed_client_takes_the_nearest_relay_and_moves_to_another_when_it_dies() 
         "{before_cut} then {through_far}"
     );
 }
+
+#[test]
+fn a_hosted_server_signs_a_game_coordinator_login_its_backend_verifies() {
+    use sockworks::engine::crypto::TrustedCa;
+    use sockworks::engine::crypto::ca::{self, CaKey, IssuePolicy};
+    use sockworks::engine::wire::proto::CertificateRequest;
+    let port = free_udp_port();
+    let server = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        identity: Some(Identity::parse("str:arena-3").unwrap()),
+        hosted: Some(HostedConfig {
+            listen_port: port,
+            pop: "fra".into(),
+            public_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            routing_key: RoutingKey::new(&[1; 32]),
+        }),
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    // Without a CA-signed certificate there is nothing to sign with.
+    assert_eq!(
+        server.get_game_coordinator_server_login(b"x"),
+        Err(EResult::InvalidState)
+    );
+    let ca = CaKey::from_seed([11; 32]);
+    let raw = server.get_certificate_request().unwrap();
+    let request = <CertificateRequest as prost::Message>::decode(raw.as_slice()).unwrap();
+    let now = unix_now();
+    let policy = IssuePolicy {
+        app_ids: vec![0],
+        pop_ids: None,
+        time_created: (now - 3600) as u32,
+        time_expiry: (now + 86_400) as u32,
+        identity: None,
+    };
+    let cert = ca::issue_for_request(&ca, &request, &policy).unwrap();
+    server
+        .set_certificate(&prost::Message::encode_to_vec(&cert))
+        .unwrap();
+    let blob = server
+        .get_game_coordinator_server_login(b"match 42")
+        .unwrap();
+    assert!(blob.len() <= 4096);
+    let mut trust = sockworks::engine::crypto::TrustStore::new();
+    trust.add_ca(TrustedCa::new(ca.public_key()));
+    let login = sockworks_relay::login::verify(&blob, &trust, now, 60).unwrap();
+    assert_eq!(login.identity, "str:arena-3");
+    assert_eq!(login.app_data, b"match 42");
+    assert_eq!(&login.routing[..4], b"fra\0");
+    // Another CA's backend, a stale login, a flipped byte: refused.
+    let mut other = sockworks::engine::crypto::TrustStore::new();
+    other.add_ca(TrustedCa::new(CaKey::from_seed([12; 32]).public_key()));
+    assert!(sockworks_relay::login::verify(&blob, &other, now, 60).is_err());
+    assert!(sockworks_relay::login::verify(&blob, &trust, now + 3600, 60).is_err());
+    let mut bad = blob.clone();
+    let n = bad.len();
+    bad[n - 10] ^= 1;
+    assert!(sockworks_relay::login::verify(&bad, &trust, now, 60).is_err());
+    assert_eq!(
+        server.get_game_coordinator_server_login(&[0; 3000]),
+        Err(EResult::InvalidParam)
+    );
+}
