@@ -260,6 +260,74 @@ pub fn p50(v: &[u64]) -> Option<u64> {
     s.get(s.len().saturating_sub(1) / 2).copied()
 }
 
+/// Whether network namespaces (and coturn, if `turn`) are usable here; prints `SKIP` for
+/// `test` when not.
+pub fn usable(test: &str, turn: bool) -> bool {
+    if let Some(why) = crate::netns::unavailable() {
+        crate::netns::skip(test, &why);
+        return false;
+    }
+    if turn && let Some(why) = crate::coturn::unavailable() {
+        crate::netns::skip(test, &why);
+        return false;
+    }
+    true
+}
+
+/// Runs per success case: `SWK_P2P_RUNS`, default 3.
+pub fn runs() -> usize {
+    std::env::var("SWK_P2P_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Owned arguments.
+pub fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Runs `cfg` `n` times (a fresh relay seed each run), asserts every run succeeded with every
+/// echo, and prints the per-run setup times and their medians (`SETUP` lines).
+///
+/// # Panics
+/// When a run fails: this is a test helper.
+pub fn run_ok(path: &str, cfg: &PairConfig<'_>, n: usize) -> Vec<PairOutcome> {
+    let mut outs = Vec::new();
+    for run in 0..n {
+        let mut cfg = cfg.clone();
+        cfg.impairment.seed = cfg.impairment.seed.wrapping_add(run as u64);
+        let out = run_pair(&cfg);
+        eprintln!("P2P {path} run={run}: {}", out.summary());
+        assert!(out.ok(), "{path} run {run} failed: {}", out.summary());
+        assert_eq!(
+            out.connector.result.num::<u32>("echoed"),
+            Some(cfg.messages),
+            "{path}: echoes"
+        );
+        outs.push(out);
+    }
+    let c: Vec<u64> = outs.iter().filter_map(|o| o.connector.setup_ms).collect();
+    let l: Vec<u64> = outs.iter().filter_map(|o| o.listener.setup_ms).collect();
+    println!(
+        "SETUP {path}: connector ms {c:?} p50={:?}; listener ms {l:?} p50={:?}",
+        p50(&c),
+        p50(&l)
+    );
+    outs
+}
+
+/// The connector's `CONNECTED flags=` (GNS's `m_nFlags`).
+///
+/// # Panics
+/// When the connector never connected: this is a test helper.
+pub fn connector_flags(o: &PairOutcome) -> u32 {
+    o.connector
+        .connected()
+        .and_then(|e| e.num("flags"))
+        .expect("CONNECTED flags")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

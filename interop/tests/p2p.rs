@@ -10,34 +10,14 @@
 //! `SWK_P2P_RUNS=N` repeats each success case N times (default 3) for the setup-time median.
 
 use sockworks_interop::coturn::{self, Coturn};
-use sockworks_interop::netns::{self, Host, Topology};
-use sockworks_interop::p2p_harness::{PairConfig, PairOutcome, Side, p50, run_pair};
+use sockworks_interop::netns::{Host, Topology};
+use sockworks_interop::p2p_harness::{
+    PairConfig, Side, connector_flags, run_ok, run_pair, runs, strings, usable,
+};
 use sockworks_interop::signal_relay::Impairment;
 use sockworks_interop::stun_server::StunServer;
 
 const GNS: &str = env!("CARGO_BIN_EXE_gns-p2p");
-
-/// Whether namespaces (and coturn, if `turn`) are usable; prints SKIP when not.
-fn usable(test: &str, turn: bool) -> bool {
-    if let Some(why) = netns::unavailable() {
-        netns::skip(test, &why);
-        return false;
-    }
-    if turn {
-        if let Some(why) = coturn::unavailable() {
-            netns::skip(test, &why);
-            return false;
-        }
-    }
-    true
-}
-
-fn runs() -> usize {
-    std::env::var("SWK_P2P_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-}
 
 fn side<'a>(host: &'a Host, identity: &'a str) -> Side<'a> {
     Side {
@@ -46,46 +26,6 @@ fn side<'a>(host: &'a Host, identity: &'a str) -> Side<'a> {
         identity,
         extra: Vec::new(),
     }
-}
-
-fn strings(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Runs `cfg` `n` times (a fresh relay seed each run), asserts every run succeeded and that
-/// the connector got all echoes, and prints the per-run and median setup times.
-fn run_ok(path: &str, cfg: &PairConfig<'_>, n: usize) -> Vec<PairOutcome> {
-    let mut outs = Vec::new();
-    for run in 0..n {
-        let mut cfg = cfg.clone();
-        cfg.impairment.seed = cfg.impairment.seed.wrapping_add(run as u64);
-        let out = run_pair(&cfg);
-        eprintln!("P2P {path} run={run}: {}", out.summary());
-        assert!(out.ok(), "{path} run {run} failed: {}", out.summary());
-        assert_eq!(
-            out.connector.result.num::<u32>("echoed"),
-            Some(cfg.messages),
-            "{path}: echoes"
-        );
-        outs.push(out);
-    }
-    let setup =
-        |f: fn(&PairOutcome) -> Option<u64>| -> Vec<u64> { outs.iter().filter_map(f).collect() };
-    let c = setup(|o| o.connector.setup_ms);
-    let l = setup(|o| o.listener.setup_ms);
-    println!(
-        "SETUP {path}: connector ms {c:?} p50={:?}; listener ms {l:?} p50={:?}",
-        p50(&c),
-        p50(&l)
-    );
-    outs
-}
-
-fn flags(o: &PairOutcome) -> u32 {
-    o.connector
-        .connected()
-        .and_then(|e| e.num("flags"))
-        .expect("CONNECTED flags")
 }
 
 #[test]
@@ -108,7 +48,7 @@ fn direct_link_connects_and_echoes_100_messages() {
             remote.starts_with("10.1.0.2:") || remote.starts_with("[fd00:5eed:1::2]:"),
             "{remote}"
         );
-        assert_eq!(flags(o) & 16, 0, "not relayed");
+        assert_eq!(connector_flags(o) & 16, 0, "not relayed");
     }
 }
 
@@ -168,7 +108,7 @@ fn two_nats_connect_with_stun_server_reflexive_candidates() {
             .and_then(|e| e.get("remote"))
             .expect("remote");
         assert!(remote.starts_with("10.100.0.2:"), "B's NAT: {remote}");
-        assert_eq!(flags(o) & 16, 0, "not relayed");
+        assert_eq!(connector_flags(o) & 16, 0, "not relayed");
     }
 }
 
@@ -249,7 +189,7 @@ fn relay_only_through_coturn_turn() {
     ]);
     let outs = run_ok("two-nats (TURN relay only)", &cfg, runs());
     for o in &outs {
-        assert_ne!(flags(o) & 16, 0, "Relayed flag expected");
+        assert_ne!(connector_flags(o) & 16, 0, "Relayed flag expected");
     }
 }
 

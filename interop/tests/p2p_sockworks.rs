@@ -8,8 +8,10 @@
 //! success case (default 3); `SETUP` lines give the setup times and their medians.
 
 use sockworks_interop::coturn::{self, Coturn};
-use sockworks_interop::netns::{self, Host, Topology};
-use sockworks_interop::p2p_harness::{PairConfig, PairOutcome, Side, p50, run_pair};
+use sockworks_interop::netns::{Host, Topology};
+use sockworks_interop::p2p_harness::{
+    PairConfig, Side, connector_flags, run_ok, run_pair, runs, strings, usable,
+};
 use sockworks_interop::signal_relay::Impairment;
 use sockworks_interop::stun_server::StunServer;
 
@@ -23,25 +25,6 @@ const PAIRS: [(&str, &str, &str); 3] = [
     ("gns->sw", SW, GNS),
 ];
 
-fn usable(test: &str, turn: bool) -> bool {
-    if let Some(why) = netns::unavailable() {
-        netns::skip(test, &why);
-        return false;
-    }
-    if turn && let Some(why) = coturn::unavailable() {
-        netns::skip(test, &why);
-        return false;
-    }
-    true
-}
-
-fn runs() -> usize {
-    std::env::var("SWK_P2P_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-}
-
 fn side<'a>(exe: &'a str, host: &'a Host, identity: &'a str) -> Side<'a> {
     Side {
         exe,
@@ -49,43 +32,6 @@ fn side<'a>(exe: &'a str, host: &'a Host, identity: &'a str) -> Side<'a> {
         identity,
         extra: Vec::new(),
     }
-}
-
-fn strings(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Runs `cfg` `n` times, asserts each run succeeded with every echo, prints setup times.
-fn run_ok(path: &str, cfg: &PairConfig<'_>, n: usize) -> Vec<PairOutcome> {
-    let mut outs = Vec::new();
-    for run in 0..n {
-        let mut cfg = cfg.clone();
-        cfg.impairment.seed = cfg.impairment.seed.wrapping_add(run as u64);
-        let out = run_pair(&cfg);
-        eprintln!("P2P {path} run={run}: {}", out.summary());
-        assert!(out.ok(), "{path} run {run} failed: {}", out.summary());
-        assert_eq!(
-            out.connector.result.num::<u32>("echoed"),
-            Some(cfg.messages),
-            "{path}: echoes"
-        );
-        outs.push(out);
-    }
-    let c: Vec<u64> = outs.iter().filter_map(|o| o.connector.setup_ms).collect();
-    let l: Vec<u64> = outs.iter().filter_map(|o| o.listener.setup_ms).collect();
-    println!(
-        "SETUP {path}: connector ms {c:?} p50={:?}; listener ms {l:?} p50={:?}",
-        p50(&c),
-        p50(&l)
-    );
-    outs
-}
-
-fn flags(o: &PairOutcome) -> u32 {
-    o.connector
-        .connected()
-        .and_then(|e| e.num("flags"))
-        .expect("CONNECTED flags")
 }
 
 #[test]
@@ -109,7 +55,7 @@ fn direct_link_every_pairing() {
                 remote.starts_with("10.1.0.2:") || remote.starts_with("[fd00:5eed:1::2]:"),
                 "{name}: {remote}"
             );
-            assert_eq!(flags(&o) & 16, 0, "{name}: not relayed");
+            assert_eq!(connector_flags(&o) & 16, 0, "{name}: not relayed");
         }
     }
 }
@@ -157,7 +103,7 @@ fn two_nats_sockworks_peers_connect_with_coturn_as_stun() {
             .and_then(|e| e.get("remote"))
             .expect("remote");
         assert!(remote.starts_with("10.100.0.2:"), "B's NAT: {remote}");
-        assert_eq!(flags(&o) & 16, 0, "not relayed");
+        assert_eq!(connector_flags(&o) & 16, 0, "not relayed");
     }
 }
 
@@ -225,7 +171,7 @@ fn relay_only_through_coturn_turn_every_pairing() {
             1
         };
         for o in run_ok(&format!("two-nats TURN relay {name}"), &cfg, n) {
-            assert_ne!(flags(&o) & 16, 0, "{name}: Relayed flag expected");
+            assert_ne!(connector_flags(&o) & 16, 0, "{name}: Relayed flag expected");
         }
     }
 }

@@ -11,6 +11,38 @@ use sockworks::{EResult, HostedConfig, ListenSocket, RelayAuthTicket, RoutingKey
 
 use super::common::instance;
 
+/// A hosted server `id` on `port` of the fleet with routing key `key`, recording its status
+/// changes.
+fn hosted_server(
+    id: &Identity,
+    port: u16,
+    key: [u8; 32],
+) -> (sockworks::Sockets, super::common::Seen) {
+    let server = sockworks::Sockets::with_config(SocketsConfig {
+        shards: 1,
+        identity: Some(id.clone()),
+        hosted: Some(HostedConfig {
+            listen_port: port,
+            pop: "fra".into(),
+            public_addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            routing_key: RoutingKey::new(&key),
+        }),
+        ..SocketsConfig::default()
+    })
+    .unwrap();
+    let seen: super::common::Seen = std::sync::Arc::default();
+    let sink = seen.clone();
+    assert!(
+        server.set_global_config_value(&sockworks::ConfigValue::ConnectionStatusChanged(
+            std::sync::Arc::new(move |e: &sockworks::StatusChanged| sink
+                .lock()
+                .unwrap()
+                .push(e.clone()))
+        ))
+    );
+    (server, seen)
+}
+
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -151,28 +183,7 @@ fn a_client_reaches_a_hosted_server_through_a_relay_without_learning_its_address
     // The hosted server.
     let port = free_udp_port();
     let server_id = Identity::parse("str:arena-1").unwrap();
-    let server = sockworks::Sockets::with_config(SocketsConfig {
-        shards: 1,
-        identity: Some(server_id.clone()),
-        hosted: Some(HostedConfig {
-            listen_port: port,
-            pop: "fra".into(),
-            public_addr: format!("127.0.0.1:{port}").parse().unwrap(),
-            routing_key: RoutingKey::new(&key),
-        }),
-        ..SocketsConfig::default()
-    })
-    .unwrap();
-    let seen: super::common::Seen = std::sync::Arc::default();
-    let sink = seen.clone();
-    assert!(
-        server.set_global_config_value(&sockworks::ConfigValue::ConnectionStatusChanged(
-            std::sync::Arc::new(move |e: &sockworks::StatusChanged| sink
-                .lock()
-                .unwrap()
-                .push(e.clone()))
-        ))
-    );
+    let (server, seen) = hosted_server(&server_id, port, key);
     assert_ne!(
         server.create_hosted_dedicated_server_listen_socket(0, &[]),
         ListenSocket::INVALID
@@ -307,28 +318,7 @@ fn a_relayed_client_takes_the_nearest_relay_and_moves_to_another_when_it_dies() 
     let near = path(relays[0], std::time::Duration::ZERO);
     let port = free_udp_port();
     let server_id = Identity::parse("str:arena-2").unwrap();
-    let server = sockworks::Sockets::with_config(SocketsConfig {
-        shards: 1,
-        identity: Some(server_id.clone()),
-        hosted: Some(HostedConfig {
-            listen_port: port,
-            pop: "fra".into(),
-            public_addr: format!("127.0.0.1:{port}").parse().unwrap(),
-            routing_key: RoutingKey::new(&key),
-        }),
-        ..SocketsConfig::default()
-    })
-    .unwrap();
-    let seen: super::common::Seen = std::sync::Arc::default();
-    let sink = seen.clone();
-    assert!(
-        server.set_global_config_value(&sockworks::ConfigValue::ConnectionStatusChanged(
-            std::sync::Arc::new(move |e: &sockworks::StatusChanged| sink
-                .lock()
-                .unwrap()
-                .push(e.clone()))
-        ))
-    );
+    let (server, seen) = hosted_server(&server_id, port, key);
     server.create_hosted_dedicated_server_listen_socket(0, &[]);
     let mut t = ticket("str:arena-2", -1, unix_now() + 3600);
     t.routing = server.get_hosted_dedicated_server_address().unwrap();
