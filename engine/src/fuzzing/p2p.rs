@@ -224,7 +224,7 @@ fn sa(s: &str) -> SocketAddr {
 }
 
 /// An agent on interface 10.0.0.1:40001 with a STUN and a TURN server, the remote password,
-/// connection id and one host candidate known, polled once at [`T0`] (so its discovery, TURN
+/// connection id and one host candidate known, polled once at `T0` (so its discovery, TURN
 /// allocation and first check are in flight). Returns it with what it sent.
 pub fn stun_agent(controlling: bool) -> (IceAgent, Vec<(LocalSocket, SocketAddr, Vec<u8>)>) {
     let mut agent = IceAgent::new(
