@@ -265,7 +265,13 @@ fn main() -> anyhow::Result<()> {
         Mode::Udp => run_udp(&args),
         Mode::Pipeline => run_pipeline(&args),
         Mode::Api => run_api(&args),
-        Mode::Handshake => run_handshakes(&args),
+        Mode::Handshake => handshake::run_cli(&handshake::CliRun {
+            connections: args.connections,
+            backend: aead(args.backend),
+            ca_certs: args.ca_certs,
+            seed: args.seed,
+            max: Duration::from_secs(args.max_seconds),
+        }),
         Mode::Idle => idle::run(&idle::IdleLoad {
             connections: args.connections,
             client_shards: args.client_shards,
@@ -517,10 +523,7 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
         args.batch > 0 && args.connections > 0,
         "batch and connections must be > 0"
     );
-    let backend = match args.backend {
-        Backend::Ring => AeadBackend::Ring,
-        Backend::Rustcrypto => AeadBackend::RustCrypto,
-    };
+    let backend = aead(args.backend);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
 
     let certs = if args.ca_certs {
@@ -585,77 +588,9 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// GNS 1.6's server CPU per handshake with real GNS clients, measured earlier on this machine
-/// (issue 13); printed beside ours for scale, not measured by this run.
-const GNS_SERVER_US_PER_HANDSHAKE: f64 = 764.0;
-
-/// `--mode handshake`: `--connections` handshakes of each kind, interleaved one by one so
-/// that both kinds see the same machine state; the first tenth (at least one) is warm-up.
-fn run_handshakes(args: &Args) -> anyhow::Result<()> {
-    use handshake::{Certs, Cost, Sides};
-    ensure!(args.connections > 0, "connections must be > 0");
-    let backend = match args.backend {
+fn aead(b: Backend) -> AeadBackend {
+    match b {
         Backend::Ring => AeadBackend::Ring,
         Backend::Rustcrypto => AeadBackend::RustCrypto,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let kinds: &[Certs] = if args.ca_certs {
-        &[Certs::Anonymous, Certs::CaSigned]
-    } else {
-        &[Certs::Anonymous]
-    };
-    let sides = kinds
-        .iter()
-        .map(|k| Sides::new(*k, &mut rng))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let warmup = (args.connections / 10).max(1);
-    let mut costs = vec![Cost::default(); kinds.len()];
-    let mut measured = 0u32;
-    let (t0, deadline) = (now(), Duration::from_secs(args.max_seconds));
-    for i in 0..warmup + args.connections {
-        for (cost, side) in costs.iter_mut().zip(&sides) {
-            let (_, c) = handshake::connect(&mut rng, backend, side)?;
-            if i >= warmup {
-                *cost += c;
-            }
-        }
-        measured += u32::from(i >= warmup);
-        if t0.elapsed() > deadline {
-            eprintln!("stopping early at the {}s bound", args.max_seconds);
-            break;
-        }
     }
-    ensure!(measured > 0, "no handshake measured within --max-seconds");
-    let us = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(measured);
-    println!(
-        "sockworks loadgen: CPU per handshake, in memory (engine handshake steps, encoded messages), {measured} handshakes per kind, one thread"
-    );
-    for (kind, cost) in kinds.iter().zip(&costs) {
-        println!(
-            "  {:<10} server {:>7.1} us   client {:>7.1} us   both {:>7.1} us",
-            format!("{kind:?}"),
-            us(cost.server),
-            us(cost.client),
-            us(cost.server + cost.client)
-        );
-    }
-    if let [anon, ca] = costs.as_slice() {
-        println!(
-            "  ratio CaSigned/Anonymous: server {:.2}x, client {:.2}x, both {:.2}x",
-            ca.server.as_secs_f64() / anon.server.as_secs_f64(),
-            ca.client.as_secs_f64() / anon.client.as_secs_f64(),
-            (ca.server + ca.client).as_secs_f64() / (anon.server + anon.client).as_secs_f64()
-        );
-    }
-    let server_us = costs.last().map_or(0.0, |c| us(c.server));
-    println!(
-        "  for scale: GNS 1.6 server {GNS_SERVER_US_PER_HANDSHAKE:.0} us per handshake (real GNS clients over UDP, issue 13; not this run): {:.1}x ours{}",
-        GNS_SERVER_US_PER_HANDSHAKE / server_us,
-        if args.ca_certs {
-            " with CA-signed certs"
-        } else {
-            ""
-        }
-    );
-    Ok(())
 }
