@@ -388,8 +388,6 @@ impl Churn<'_> {
     }
 }
 
-/// Runs the churn load, prints its report, writes the series and the plot.
-
 impl<'a> Churn<'a> {
     /// The client instance (rates, status callback, poll group) and empty slots.
     pub(super) fn new(load: &'a ChurnLoad, addr: SocketAddr) -> anyhow::Result<Self> {

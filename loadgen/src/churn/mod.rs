@@ -56,6 +56,8 @@ pub(crate) struct ChurnLoad {
     pub plot: Option<PathBuf>,
 }
 
+/// Runs the churn load, prints its report, writes the series and the plot (also when the
+/// run stops early), then fails on any loss, failed connection or unfinished drain.
 pub(crate) fn run(load: &ChurnLoad) -> anyhow::Result<()> {
     ensure!(
         load.connections > 0 && load.exchange > 0 && load.window > 0 && load.connect_window > 0,
