@@ -17,9 +17,9 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, ensure};
 use rand_chacha::ChaCha8Rng;
-use rand_core::Rng;
+use rand_core::{Rng, SeedableRng as _};
 use sockworks_engine::crypto::ca::{CaKey, CertParams, issue};
 use sockworks_engine::crypto::negotiate::cipher_preferences;
 use sockworks_engine::crypto::{
@@ -242,4 +242,88 @@ pub(crate) fn connect(
         },
         cost,
     ))
+}
+
+/// `--mode handshake` from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct CliRun {
+    /// Measured handshakes per kind.
+    pub connections: u32,
+    pub backend: AeadBackend,
+    /// CA-signed handshakes beside anonymous ones.
+    pub ca_certs: bool,
+    pub seed: u64,
+    /// Bound on the run.
+    pub max: Duration,
+}
+
+/// GNS 1.6's server CPU per handshake with real GNS clients, measured earlier on this machine
+/// (issue 13); printed beside ours for scale, not measured by this run.
+const GNS_SERVER_US_PER_HANDSHAKE: f64 = 764.0;
+
+/// `--mode handshake`: `--connections` handshakes of each kind, interleaved one by one so
+/// that both kinds see the same machine state; the first tenth (at least one) is warm-up.
+pub(crate) fn run_cli(args: &CliRun) -> anyhow::Result<()> {
+    ensure!(args.connections > 0, "connections must be > 0");
+    let backend = args.backend;
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let kinds: &[Certs] = if args.ca_certs {
+        &[Certs::Anonymous, Certs::CaSigned]
+    } else {
+        &[Certs::Anonymous]
+    };
+    let sides = kinds
+        .iter()
+        .map(|k| Sides::new(*k, &mut rng))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let warmup = (args.connections / 10).max(1);
+    let mut costs = vec![Cost::default(); kinds.len()];
+    let mut measured = 0u32;
+    let (t0, deadline) = (crate::now(), args.max);
+    for i in 0..warmup + args.connections {
+        for (cost, side) in costs.iter_mut().zip(&sides) {
+            let (_, c) = connect(&mut rng, backend, side)?;
+            if i >= warmup {
+                *cost += c;
+            }
+        }
+        measured += u32::from(i >= warmup);
+        if t0.elapsed() > deadline {
+            eprintln!("stopping early at the {:?} bound", args.max);
+            break;
+        }
+    }
+    ensure!(measured > 0, "no handshake measured within --max-seconds");
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(measured);
+    println!(
+        "sockworks loadgen: CPU per handshake, in memory (engine handshake steps, encoded messages), {measured} handshakes per kind, one thread"
+    );
+    for (kind, cost) in kinds.iter().zip(&costs) {
+        println!(
+            "  {:<10} server {:>7.1} us   client {:>7.1} us   both {:>7.1} us",
+            format!("{kind:?}"),
+            us(cost.server),
+            us(cost.client),
+            us(cost.server + cost.client)
+        );
+    }
+    if let [anon, ca] = costs.as_slice() {
+        println!(
+            "  ratio CaSigned/Anonymous: server {:.2}x, client {:.2}x, both {:.2}x",
+            ca.server.as_secs_f64() / anon.server.as_secs_f64(),
+            ca.client.as_secs_f64() / anon.client.as_secs_f64(),
+            (ca.server + ca.client).as_secs_f64() / (anon.server + anon.client).as_secs_f64()
+        );
+    }
+    let server_us = costs.last().map_or(0.0, |c| us(c.server));
+    println!(
+        "  for scale: GNS 1.6 server {GNS_SERVER_US_PER_HANDSHAKE:.0} us per handshake (real GNS clients over UDP, issue 13; not this run): {:.1}x ours{}",
+        GNS_SERVER_US_PER_HANDSHAKE / server_us,
+        if args.ca_certs {
+            " with CA-signed certs"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }

@@ -146,7 +146,7 @@ impl Drop for IdleClient {
 }
 
 /// Resident set of `pid` now, KiB (`VmRSS`).
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()

@@ -14,15 +14,23 @@
 //! - `idle`: `--connections` idle connections (up to 100,000) from few client sockets on a
 //!   `--serve` child process, held `--seconds`, then one echo each: server RSS per
 //!   connection, idle CPU, connect-time percentiles, server CPU per handshake.
+//! - `churn`: `--connections` (default 5,000) connections turning over for `--seconds`
+//!   (connect, `--exchange` checked reliable round trips, disconnect, replace) against a
+//!   `--serve` child; per-second throughput, p99 RTT, RSS (`--series FILE.csv`,
+//!   `--plot FILE.png`), the RSS slope over the second half. `scripts/soak.sh` runs the
+//!   10-minute soak with it.
 //!
 //! Servers under real load (see `versus`): `--server gns|sockworks`, `--clients gns|sockworks`,
 //! `--compare`, `--target`, and `--serve ADDR` (the Sockworks echo server alone).
 
 mod api;
+mod churn;
 mod flood;
 mod handshake;
 mod idle;
 mod pipeline;
+mod plot;
+mod series;
 mod sharded;
 mod udp;
 mod versus;
@@ -51,6 +59,11 @@ enum Mode {
     /// Many idle connections on a `--serve` child process: RSS per connection, idle CPU,
     /// connect times (`--connections`, `--seconds` idle, `--connect-window`).
     Idle,
+    /// Connections turning over for `--seconds` (default 5,000 of them: connect, `--exchange`
+    /// checked reliable round trips, disconnect, replace) on a `--serve` child; per-second
+    /// series (`--series`, `--plot`), RSS slope; fails on any loss. `scripts/soak.sh`: the
+    /// 10-minute soak.
+    Churn,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -88,7 +101,7 @@ struct Args {
     /// runtime: pin shard threads to cores.
     #[arg(long, default_value_t = false)]
     pin: bool,
-    /// Connections (each does its own handshake).
+    /// Connections (each does its own handshake; churn: slots, default 5,000).
     #[arg(long, default_value_t = 64)]
     connections: u32,
     /// udp: messages each connection sends and gets echoed.
@@ -117,7 +130,16 @@ struct Args {
     /// trusted CA (handshake mode: beside anonymous ones, interleaved, with the ratio).
     #[arg(long)]
     ca_certs: bool,
-    /// idle: handshakes in flight per client shard while connecting.
+    /// churn: reliable messages each connection exchanges before it disconnects.
+    #[arg(long, default_value_t = 20)]
+    exchange: u64,
+    /// churn: write the per-second series (throughput, p99 RTT, RSS, ...) as CSV here.
+    #[arg(long, value_name = "FILE.csv")]
+    series: Option<std::path::PathBuf>,
+    /// churn: plot throughput, p99 RTT and RSS over time into this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<std::path::PathBuf>,
+    /// idle, churn: handshakes in flight (idle: per client shard) while connecting.
     #[arg(long, default_value_t = 512)]
     connect_window: usize,
     /// RNG seed for every key and id.
@@ -164,7 +186,8 @@ struct VersusArgs {
     /// Unreliable messages; one not echoed within 1 s is lost and its place refilled.
     #[arg(long)]
     unreliable: bool,
-    /// Measured seconds per server (after connecting and a 0.5 s warmup).
+    /// Measured seconds per server (after connecting and a 0.5 s warmup); idle: seconds
+    /// held idle; churn: seconds of churn (then the drain, within --max-seconds).
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
     /// GNS client processes the connections are spread over.
@@ -219,7 +242,14 @@ fn now() -> Instant {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches)?;
+    if matches!(args.mode, Mode::Churn)
+        && matches.value_source("connections") != Some(clap::parser::ValueSource::CommandLine)
+    {
+        args.connections = 5_000;
+    }
     if args.versus.matrix_header {
         println!("{}", versus::MATRIX_HEADER);
         return Ok(());
@@ -235,7 +265,13 @@ fn main() -> anyhow::Result<()> {
         Mode::Udp => run_udp(&args),
         Mode::Pipeline => run_pipeline(&args),
         Mode::Api => run_api(&args),
-        Mode::Handshake => run_handshakes(&args),
+        Mode::Handshake => handshake::run_cli(&handshake::CliRun {
+            connections: args.connections,
+            backend: aead(args.backend),
+            ca_certs: args.ca_certs,
+            seed: args.seed,
+            max: Duration::from_secs(args.max_seconds),
+        }),
         Mode::Idle => idle::run(&idle::IdleLoad {
             connections: args.connections,
             client_shards: args.client_shards,
@@ -245,6 +281,21 @@ fn main() -> anyhow::Result<()> {
             size: args.message_size,
             max: Duration::from_secs(args.max_seconds),
             seed: args.seed,
+        }),
+        Mode::Churn => churn::run(&churn::ChurnLoad {
+            connections: args.connections,
+            exchange: args.exchange,
+            window: args.window,
+            size: args.message_size,
+            rate: args.rate,
+            connect_window: args.connect_window,
+            client_shards: args.client_shards,
+            server_shards: args.server_shards,
+            seconds: args.versus.seconds,
+            max: Duration::from_secs(args.max_seconds),
+            seed: args.seed,
+            series: args.series.clone(),
+            plot: args.plot.clone(),
         }),
     }
 }
@@ -472,10 +523,7 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
         args.batch > 0 && args.connections > 0,
         "batch and connections must be > 0"
     );
-    let backend = match args.backend {
-        Backend::Ring => AeadBackend::Ring,
-        Backend::Rustcrypto => AeadBackend::RustCrypto,
-    };
+    let backend = aead(args.backend);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
 
     let certs = if args.ca_certs {
@@ -540,77 +588,9 @@ fn run_pipeline(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// GNS 1.6's server CPU per handshake with real GNS clients, measured earlier on this machine
-/// (issue 13); printed beside ours for scale, not measured by this run.
-const GNS_SERVER_US_PER_HANDSHAKE: f64 = 764.0;
-
-/// `--mode handshake`: `--connections` handshakes of each kind, interleaved one by one so
-/// that both kinds see the same machine state; the first tenth (at least one) is warm-up.
-fn run_handshakes(args: &Args) -> anyhow::Result<()> {
-    use handshake::{Certs, Cost, Sides};
-    ensure!(args.connections > 0, "connections must be > 0");
-    let backend = match args.backend {
+fn aead(b: Backend) -> AeadBackend {
+    match b {
         Backend::Ring => AeadBackend::Ring,
         Backend::Rustcrypto => AeadBackend::RustCrypto,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let kinds: &[Certs] = if args.ca_certs {
-        &[Certs::Anonymous, Certs::CaSigned]
-    } else {
-        &[Certs::Anonymous]
-    };
-    let sides = kinds
-        .iter()
-        .map(|k| Sides::new(*k, &mut rng))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let warmup = (args.connections / 10).max(1);
-    let mut costs = vec![Cost::default(); kinds.len()];
-    let mut measured = 0u32;
-    let (t0, deadline) = (now(), Duration::from_secs(args.max_seconds));
-    for i in 0..warmup + args.connections {
-        for (cost, side) in costs.iter_mut().zip(&sides) {
-            let (_, c) = handshake::connect(&mut rng, backend, side)?;
-            if i >= warmup {
-                *cost += c;
-            }
-        }
-        measured += u32::from(i >= warmup);
-        if t0.elapsed() > deadline {
-            eprintln!("stopping early at the {}s bound", args.max_seconds);
-            break;
-        }
     }
-    ensure!(measured > 0, "no handshake measured within --max-seconds");
-    let us = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(measured);
-    println!(
-        "sockworks loadgen: CPU per handshake, in memory (engine handshake steps, encoded messages), {measured} handshakes per kind, one thread"
-    );
-    for (kind, cost) in kinds.iter().zip(&costs) {
-        println!(
-            "  {:<10} server {:>7.1} us   client {:>7.1} us   both {:>7.1} us",
-            format!("{kind:?}"),
-            us(cost.server),
-            us(cost.client),
-            us(cost.server + cost.client)
-        );
-    }
-    if let [anon, ca] = costs.as_slice() {
-        println!(
-            "  ratio CaSigned/Anonymous: server {:.2}x, client {:.2}x, both {:.2}x",
-            ca.server.as_secs_f64() / anon.server.as_secs_f64(),
-            ca.client.as_secs_f64() / anon.client.as_secs_f64(),
-            (ca.server + ca.client).as_secs_f64() / (anon.server + anon.client).as_secs_f64()
-        );
-    }
-    let server_us = costs.last().map_or(0.0, |c| us(c.server));
-    println!(
-        "  for scale: GNS 1.6 server {GNS_SERVER_US_PER_HANDSHAKE:.0} us per handshake (real GNS clients over UDP, issue 13; not this run): {:.1}x ours{}",
-        GNS_SERVER_US_PER_HANDSHAKE / server_us,
-        if args.ca_certs {
-            " with CA-signed certs"
-        } else {
-            ""
-        }
-    );
-    Ok(())
 }
