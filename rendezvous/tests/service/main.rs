@@ -100,6 +100,24 @@ impl Server {
         &self.seen
     }
 
+    /// Whether a line containing `needle` was logged, waiting for it (the log arrives through a
+    /// reader thread, so a line written before the call may still be on its way).
+    fn logged(&mut self, needle: &str) -> bool {
+        let deadline = clock::now() + WAIT;
+        loop {
+            if self.drain().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(clock::now()) else {
+                return false;
+            };
+            match self.log.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Waits for a stats line satisfying `ok` and returns it as counters.
     fn stats_until(&mut self, ok: impl Fn(&HashMap<String, u64>) -> bool) -> HashMap<String, u64> {
         let deadline = clock::now() + WAIT;
