@@ -5,12 +5,13 @@
 # libprotobuf, OpenSSL, pkg-config and libclang; python3 for the C ABI's ctypes client test
 # (capi/c/echo_client.py); openssh-client so the certificate tool's tests check that ssh-keygen
 # reads its key files; iproute2 and iptables for the P2P tests' network-namespace hosts and
-# NATs, and coturn (STUN/TURN server) for their server-reflexive and relayed paths. Needs root
+# NATs, and coturn (STUN/TURN server) for their server-reflexive and relayed paths; tcpdump
+# for the relay fleet test's packet capture on the client's host. Needs root
 # or sudo only when something is
 # missing. The Rust toolchain itself must already be installed (rustup or Debian's cargo).
 set -euo pipefail
 
-pkgs=(build-essential cmake protobuf-compiler libprotobuf-dev libssl-dev pkg-config clang libclang-dev python3 openssh-client iproute2 iptables coturn)
+pkgs=(build-essential cmake protobuf-compiler libprotobuf-dev libssl-dev pkg-config clang libclang-dev python3 openssh-client iproute2 iptables coturn tcpdump)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

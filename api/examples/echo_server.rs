@@ -9,6 +9,12 @@
 //! ```text
 //! cargo run --release -p sockworks --example echo_server -- --addr [::]:27021 --shards 4
 //! ```
+//!
+//! With `--hosted` it is a hosted dedicated server behind a relay fleet instead: it listens
+//! with `CreateHostedDedicatedServerListenSocket` on the port its environment gives it
+//! (`SDR_LISTEN_PORT`, `SDR_POPID`, `SOCKWORKS_PUBLIC_ADDR`, `SOCKWORKS_RELAY_ROUTING_KEY`) and
+//! prints its routing blob as `ROUTING=<hex>` for the backend that signs client tickets
+//! (`sockworks-cert create-hostedserver-ticket`; `scripts/relay-fleet-demo.sh` runs it all).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -19,6 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use sockworks::engine::shard::Clock;
+use sockworks::engine::wire::identity::Identity;
 use sockworks::{
     ConfigValue, Connection, ConnectionState, EResult, ListenSocket, Message, OutMessage, Sockets,
     SocketsConfig, StatusChanged, send_flags,
@@ -36,6 +43,14 @@ struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     secs: Option<u64>,
+    /// This server's identity (GNS string form, e.g. str:arena-1): what clients of a hosted
+    /// server name in ConnectToHostedDedicatedServer.
+    #[arg(long)]
+    identity: Option<String>,
+    /// Listen as a hosted server behind relays (configured from the environment) instead of
+    /// on --addr.
+    #[arg(long)]
+    hosted: bool,
 }
 
 /// Messages taken from the poll group per step.
@@ -64,15 +79,33 @@ fn main() -> anyhow::Result<()> {
     if let Some(n) = args.shards {
         config.shards = n;
     }
+    if let Some(id) = &args.identity {
+        config.identity = Some(Identity::parse(id).with_context(|| format!("--identity {id}"))?);
+    }
     let sockets = Sockets::with_config(config)?;
     let (tx, events) = mpsc::channel();
     let callback = ConfigValue::ConnectionStatusChanged(Arc::new(move |ev: &StatusChanged| {
         let _ = tx.send(ev.clone()); // the main loop is gone: nothing to tell
     }));
-    let listen = sockets.create_listen_socket_ip(args.addr, &[callback]);
-    if listen == ListenSocket::INVALID {
-        bail!("cannot listen on {}", args.addr);
-    }
+    let listen = if args.hosted {
+        let listen = sockets.create_hosted_dedicated_server_listen_socket(0, &[callback]);
+        if listen == ListenSocket::INVALID {
+            bail!(
+                "cannot listen as a hosted server: is SDR_LISTEN_PORT and SOCKWORKS_RELAY_ROUTING_KEY set?"
+            );
+        }
+        let routing = sockets
+            .get_hosted_dedicated_server_address()
+            .map_err(|e| anyhow::anyhow!("GetHostedDedicatedServerAddress: {e:?}"))?;
+        println!("ROUTING={}", hex::encode(routing));
+        listen
+    } else {
+        let listen = sockets.create_listen_socket_ip(args.addr, &[callback]);
+        if listen == ListenSocket::INVALID {
+            bail!("cannot listen on {}", args.addr);
+        }
+        listen
+    };
     let group = sockets.create_poll_group();
     let addr = sockets
         .get_listen_socket_address(listen)

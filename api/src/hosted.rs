@@ -3,8 +3,9 @@
 //! client's cache of relay auth tickets (`ReceivedRelayAuthTicket`,
 //! `FindRelayAuthTicketForServer`), and `ConnectToHostedDedicatedServer`: a client connection
 //! whose packets travel inside a relay session opened with the cached ticket (the engine's
-//! `relay_link`). The relay is the first of `SocketsConfig::relays` (else `SOCKWORKS_RELAYS`);
-//! choosing one by measured ping and moving to another when one dies are not done.
+//! `relay_link`). The relay is chosen by measured ping among `SocketsConfig::relays` (else
+//! `SOCKWORKS_RELAYS`), and a live session moves to another relay when its relay stops
+//! answering.
 //!
 //! A server learns its place from [`HostedConfig`] (`SocketsConfig::hosted`), else from the
 //! environment as SDR's does: `SDR_LISTEN_PORT`, `SDR_POPID` (the POP code), and ours
@@ -116,9 +117,15 @@ impl Sockets {
         seal(&h.pop, h.public_addr, &h.routing_key, nonce).map_err(|_| EResult::InvalidParam)
     }
 
-    /// `CreateHostedDedicatedServerListenSocket`: listens on the hosted port (all addresses),
-    /// where relays forward clients' packets; the virtual port is checked by the client's
-    /// ticket. [`ListenSocket::INVALID`] when not hosted or the port cannot be bound.
+    /// `CreateHostedDedicatedServerListenSocket`: listens on the hosted port, where relays
+    /// forward clients' packets; the virtual port is checked by the client's ticket.
+    /// [`ListenSocket::INVALID`] when not hosted or the port cannot be bound.
+    ///
+    /// The socket is bound to the public address when that address is one of this host's:
+    /// relays accept only replies that come from the address they sent to, and a socket bound
+    /// to all addresses answers from whichever address the route back prefers (on a host with
+    /// several interfaces, not the public one). Where the public address is not local (a 1:1
+    /// NAT in front of the host), it listens on all addresses.
     pub fn create_hosted_dedicated_server_listen_socket(
         &self,
         _virtual_port: i32,
@@ -127,6 +134,17 @@ impl Sockets {
         let Some(h) = self.hosted() else {
             return ListenSocket::INVALID;
         };
+        if !h.public_addr.ip().is_unspecified()
+            && std::net::UdpSocket::bind(SocketAddr::new(h.public_addr.ip(), 0)).is_ok()
+        {
+            let bound = self.create_listen_socket_ip(
+                SocketAddr::new(h.public_addr.ip(), h.listen_port),
+                options,
+            );
+            if bound != ListenSocket::INVALID {
+                return bound;
+            }
+        }
         let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), h.listen_port);
         self.create_listen_socket_ip(addr, options)
     }

@@ -135,6 +135,24 @@ impl ApiApp {
 }
 
 impl ApiApp {
+    /// Republishes connection `id`'s remote address after it moved (GNS raises no status
+    /// change for that; `GetConnectionInfo` shows the new address).
+    fn peer_moved(&mut self, ep: &Endpoint, id: ConnectionId) {
+        let Some(rec) = self.record(id) else {
+            return;
+        };
+        let last = rec.info.load_full();
+        let Some(now) = info_of(ep, id, last.listen_socket, last.user_data) else {
+            return;
+        };
+        if now.addr_remote != last.addr_remote {
+            let mut info = ConnectionInfo::clone(&last);
+            info.addr_remote = now.addr_remote;
+            info.description = describe(id.get(), &info, &lock(&rec.name));
+            rec.info.store(Arc::new(info));
+        }
+    }
+
     /// Moves connection `id`'s messages from the engine to the API's queues while what the
     /// application has not taken yet is under the receive limits; true if it stopped at a
     /// limit (the connection is paused: the engine keeps what is left, and its own limits
@@ -239,6 +257,9 @@ impl App for ApiApp {
         while let Some(ev) = ep.poll_event() {
             self.status_changed(ep, ev);
             arrived = true;
+        }
+        while let Some(id) = ep.poll_moved() {
+            self.peer_moved(ep, id);
         }
         let time_received = Duration::from_micros(now.as_micros());
         // Connections paused at their receive limit first: the application may have taken

@@ -36,6 +36,10 @@ pub enum Command {
     Request(RequestArgs),
     /// Run the HTTP signing service (POST /v1/sign, GET /v1/ca).
     Serve(ServeArgs),
+    /// Sign a relay auth ticket for a hosted server (GNS certtool's
+    /// create_hostedserver_ticket): prints SOCKWORKS_TICKET=<hex> for the client's
+    /// ReceivedRelayAuthTicket.
+    CreateHostedserverTicket(TicketArgs),
 }
 
 /// `gen-ca` and `gen-key`.
@@ -209,4 +213,35 @@ pub struct ServeArgs {
     /// Seconds a client may stay silent, and four times that for a whole request.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub read_timeout: u64,
+}
+
+/// `create-hostedserver-ticket`.
+#[derive(Debug, Args)]
+pub struct TicketArgs {
+    /// The fleet's ticket-signing CA private key (OpenSSH PEM; the relays trust its `.pub`).
+    #[arg(long, value_name = "FILE")]
+    pub ca_key: PathBuf,
+    /// The hosted server's identity (GNS string form), as the client will name it in
+    /// ConnectToHostedDedicatedServer.
+    #[arg(long, value_name = "IDENTITY")]
+    pub gameserver: String,
+    /// The client the ticket is for (GNS string form).
+    #[arg(long, value_name = "IDENTITY")]
+    pub client_identity: String,
+    /// The server's routing blob in hex, as GetHostedDedicatedServerAddress returned it (the
+    /// examples' hosted echo server prints it as ROUTING=...).
+    #[arg(long, value_name = "HEX")]
+    pub routing: String,
+    /// Hours until the ticket expires (Valve recommends 6; relays refuse more than 24 ahead).
+    #[arg(long, value_name = "HOURS", default_value_t = 6)]
+    pub hours: u32,
+    /// The client's public IPv4 address, binding the ticket to it [default: any].
+    #[arg(long, value_name = "IPV4")]
+    pub public_ip: Option<std::net::Ipv4Addr>,
+    /// The client's AppID.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub app: u32,
+    /// The only virtual port the ticket is good for (-1: any).
+    #[arg(long, value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
+    pub vport: i32,
 }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod report;
 pub mod request;
 pub mod revoke;
+pub mod ticket;
 
 /// Runs one subcommand.
 pub fn run(command: Command) -> Result<()> {
@@ -27,6 +28,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Revoke(args) => revoke::run(&args),
         Command::Request(args) => request::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
+        Command::CreateHostedserverTicket(args) => ticket::run(&args),
     }
 }
 

@@ -37,7 +37,14 @@ fn help_lists_every_command_and_each_command_has_help() {
     let r = run(dir.path(), &["--help"]);
     r.ok();
     for cmd in [
-        "gen-ca", "gen-key", "issue", "inspect", "revoke", "request", "serve",
+        "gen-ca",
+        "gen-key",
+        "issue",
+        "inspect",
+        "revoke",
+        "request",
+        "serve",
+        "create-hostedserver-ticket",
     ] {
         assert!(r.stdout.contains(cmd), "{cmd} missing from --help");
         let sub = run(dir.path(), &[cmd, "--help"]);
@@ -551,4 +558,85 @@ fn with_private_key_makes_a_0600_bundle_that_still_verifies() {
     let mut wrong = args.to_vec();
     wrong.extend(["--with-private-key", "ca.key"]);
     run(d, &wrong).fails_with("not the key the certificate certifies");
+}
+
+#[test]
+fn hosted_server_tickets_verify_with_the_ca_and_bad_input_is_refused() {
+    let dir = keys();
+    let key = [3u8; 32];
+    let server: std::net::SocketAddr = "10.9.8.7:27015".parse().unwrap();
+    let routing = sockworks_relay::routing::seal(
+        "fra",
+        server,
+        &sockworks_relay::routing::RoutingKey::new(&key),
+        [1; 12],
+    )
+    .unwrap();
+    let routing_hex = hex::encode(&routing);
+    let r = run(
+        dir.path(),
+        &[
+            "create-hostedserver-ticket",
+            "--ca-key",
+            "ca.key",
+            "--gameserver",
+            "str:arena-1",
+            "--client-identity",
+            "str:player-7",
+            "--routing",
+            &routing_hex,
+            "--vport",
+            "-1",
+        ],
+    );
+    r.ok();
+    let line = r.stdout.trim();
+    let bytes = hex::decode(line.strip_prefix("SOCKWORKS_TICKET=").unwrap()).unwrap();
+    assert!(bytes.len() <= 512);
+    let ca = CaKey::from_pem(&fs::read_to_string(dir.path().join("ca.key")).unwrap()).unwrap();
+    let trust = sockworks_relay::ticket::trust_of(&[ca.public_key()]);
+    let now = sockworks_cert::clock::unix_now();
+    let t = sockworks_relay::ticket::verify(&bytes, &trust, now).unwrap();
+    assert_eq!(t.gameserver, "str:arena-1");
+    assert_eq!(t.authorized_client, "str:player-7");
+    assert_eq!(t.routing, routing);
+    assert_eq!(t.restrict_to_vport, -1);
+    // Valve's recommended six hours, to the second's rounding.
+    assert!((now + 6 * 3600 - 5..=now + 6 * 3600 + 5).contains(&t.expiry_unix));
+    // Another CA's relays refuse it.
+    let other = sockworks_relay::ticket::trust_of(&[[9u8; 32]]);
+    assert!(sockworks_relay::ticket::verify(&bytes, &other, now).is_err());
+
+    let base = [
+        "create-hostedserver-ticket",
+        "--ca-key",
+        "ca.key",
+        "--gameserver",
+        "str:arena-1",
+        "--client-identity",
+        "str:player-7",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        run(dir.path(), &a)
+    };
+    with(&["--routing", "zz"]).fails_with("--routing is not hex");
+    with(&["--routing", &routing_hex, "--hours", "48"]).fails_with("--hours");
+    with(&["--routing", &"ab".repeat(200)]).fails_with("ticket");
+    run(
+        dir.path(),
+        &[
+            "create-hostedserver-ticket",
+            "--ca-key",
+            "ca.key",
+            "--gameserver",
+            "not an identity",
+            "--client-identity",
+            "str:p",
+            "--routing",
+            &routing_hex,
+        ],
+    )
+    .fails_with("not a GNS identity");
 }

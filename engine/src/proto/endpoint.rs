@@ -166,6 +166,9 @@ pub struct Endpoint {
     listeners: HashMap<LocalSocket, Listener>,
     /// Connections with a received message waiting, in order (members flagged `in_readable`).
     readable: VecDeque<u32>,
+    /// Connections whose peer address changed (NAT rebinding, a relayed connection moved to
+    /// another relay), for the application's view of the remote address.
+    moved: Vec<u32>,
     /// Connections that may have something to transmit, in order (members flagged
     /// `in_ready`: O(1) membership for many connections).
     ready: VecDeque<u32>,
@@ -236,6 +239,7 @@ impl Endpoint {
             replies: VecDeque::new(),
             listeners,
             readable: VecDeque::new(),
+            moved: Vec::new(),
             ready: VecDeque::new(),
             timers: TimerWheel::default(),
             due: Vec::new(),
@@ -462,6 +466,11 @@ impl Endpoint {
             s.meta.in_readable = false;
         }
         Some(ConnectionId::new(id))
+    }
+
+    /// The next connection whose peer address changed since it was last reported.
+    pub fn poll_moved(&mut self) -> Option<ConnectionId> {
+        self.moved.pop().map(ConnectionId::new)
     }
 
     /// Starts accepting connections on local socket `local`.

@@ -24,6 +24,7 @@ use sockworks_relay::ticket::{self, RelayAuthTicket};
 use sockworks_relay::wire::{self, Message, RefuseReason};
 
 mod figures;
+mod fleet;
 mod hostile;
 mod netns;
 mod sessions;
@@ -68,8 +69,12 @@ fn bin() -> Command {
 
 /// Starts the relay on 127.0.0.1:0 with `args` and frequent stats.
 fn start(args: &[&str]) -> Relay {
+    start_with(bin(), args)
+}
+
+/// Starts the relay as `cmd` (the binary, or a wrapper running it) with `args`.
+fn start_with(mut cmd: Command, args: &[&str]) -> Relay {
     let dir = key_files();
-    let mut cmd = bin();
     if !args.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }

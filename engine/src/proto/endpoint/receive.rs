@@ -44,6 +44,9 @@ impl Endpoint {
                     Some(conn) => {
                         if conn.handle_data(now, data) && conn.peer() != from {
                             conn.set_peer(from);
+                            if !self.moved.contains(&id) {
+                                self.moved.push(id);
+                            }
                         }
                         self.collect(id);
                     }
