@@ -47,6 +47,15 @@ pub struct IoStats {
     pub open_failures: u64,
 }
 
+/// Sums the counters of a sharded relay's shards.
+impl std::ops::AddAssign<&IoStats> for IoStats {
+    fn add_assign(&mut self, other: &IoStats) {
+        self.send_drops += other.send_drops;
+        self.errors += other.errors;
+        self.open_failures += other.open_failures;
+    }
+}
+
 /// An epoll instance.
 struct Epoll(OwnedFd);
 
@@ -114,10 +123,15 @@ pub fn raise_fd_limit() -> io::Result<u64> {
 
 /// The client-facing socket: no SO_REUSEPORT (one relay per port), 8 MiB buffers.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<MmsgDriver> {
+    bind_client_socket(addr, false)
+}
+
+/// A client-facing socket, in a SO_REUSEPORT group when `shared` (a sharded relay's).
+pub(crate) fn bind_client_socket(addr: SocketAddr, shared: bool) -> io::Result<MmsgDriver> {
     MmsgDriver::bind_with(
         addr,
         MmsgConfig {
-            reuse_port: false,
+            reuse_port: shared,
             recv_buffer: 8 << 20,
             send_buffer: 8 << 20,
             gso: true,

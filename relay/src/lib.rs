@@ -18,7 +18,8 @@
 //! - [`wire`]: the client ↔ relay datagrams (table there), with [`wire::encode_data`] /
 //!   [`wire::decode_data`] for the client side.
 //! - [`server`]: the relay's sans-I/O state ([`Relay`]); [`io`]: its epoll + recvmmsg /
-//!   sendmmsg loop, which the `sockworks-relay` binary runs.
+//!   sendmmsg loop; [`shards`]: one loop per thread, with the kernel steering each session's
+//!   datagrams to its shard, which the `sockworks-relay` binary runs (`--threads`).
 //!
 //! Rules that hold for every datagram:
 //! - **No amplification**: a reply to an unauthenticated datagram is never larger than it
@@ -35,6 +36,7 @@ pub mod io;
 pub mod login;
 pub mod routing;
 pub mod server;
+pub mod shards;
 pub mod stats;
 pub mod ticket;
 /// The client ↔ relay datagrams, in the engine (whose endpoint speaks them as a client).

@@ -12,7 +12,8 @@ use sockworks_engine::crypto::pem;
 use sockworks_engine::crypto::{TrustStore, TrustedCa};
 use sockworks_relay::routing::RoutingKey;
 use sockworks_relay::server::MAX_SESSIONS;
-use sockworks_relay::{Relay, RelayConfig, io};
+use sockworks_relay::shards::{self, MAX_SHARDS};
+use sockworks_relay::{RelayConfig, io};
 
 /// Relay for hosted dedicated servers: forwards end-to-end encrypted GNS packets between
 /// clients holding a signed relay auth ticket and the servers the tickets route to (UDP).
@@ -55,6 +56,12 @@ struct Cli {
     /// Seconds between `stats` lines on stderr (fractions allowed; 0: none).
     #[arg(long, default_value_t = 60.0)]
     stats_interval: f64,
+    /// Shards: threads, each with its own socket on --listen (one SO_REUSEPORT group; the
+    /// kernel steers every session's datagrams to its shard), sessions and budgets
+    /// (--max-sessions and --hello-rate are split between them; --hello-per-ip applies per
+    /// shard). Use one per core the relay may take.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 fn read_ca_keys(path: &Path) -> Result<TrustStore> {
@@ -95,6 +102,9 @@ fn config(cli: &Cli) -> Result<RelayConfig> {
     }
     if !(cli.hello_per_ip.is_finite() && cli.hello_per_ip >= 1.0) {
         bail!("--hello-per-ip must be at least 1");
+    }
+    if !(1..=MAX_SHARDS).contains(&cli.threads) {
+        bail!("--threads must be 1 to {MAX_SHARDS}");
     }
     if !(cli.stats_interval.is_finite() && cli.stats_interval >= 0.0) {
         bail!("--stats-interval must be a non-negative number of seconds");
@@ -137,13 +147,14 @@ fn run(cli: &Cli) -> Result<()> {
             config.max_sessions
         );
     }
-    let listener =
-        io::bind_listener(cli.listen).with_context(|| format!("binding UDP {}", cli.listen))?;
-    let local = sockworks_engine::driver::Driver::local_addr(&listener)?;
+    let group = shards::bind_group(cli.listen, cli.threads)
+        .with_context(|| format!("binding UDP {}", cli.listen))?;
+    let local = sockworks_engine::driver::Driver::local_addr(&group[0])?;
     eprintln!(
-        "pop {}, max sessions {}, idle {} s, {} packets/s per ticket (burst {}), {} ticket \
-         checks/s ({} per source IP)",
+        "pop {}, {} shard(s), max sessions {}, idle {} s, {} packets/s per ticket (burst {}), \
+         {} ticket checks/s ({} per source IP)",
         config.pop,
+        cli.threads,
         config.max_sessions,
         config.idle.as_secs(),
         config.rate,
@@ -154,14 +165,10 @@ fn run(cli: &Cli) -> Result<()> {
     println!("listening on {local}");
     let stats_every =
         (cli.stats_interval > 0.0).then(|| Duration::from_secs_f64(cli.stats_interval));
-    io::run(Relay::new(config), listener, stats_every, |relay, io| {
+    shards::run(&config, group, stats_every, |t| {
         eprintln!(
             "stats sessions={} {} send_drops={} io_errors={} open_failures={}",
-            relay.sessions(),
-            relay.stats(),
-            io.send_drops,
-            io.errors,
-            io.open_failures
+            t.sessions, t.stats, t.io.send_drops, t.io.errors, t.io.open_failures
         );
     })
     .context("relay I/O")

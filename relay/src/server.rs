@@ -4,7 +4,7 @@
 //! one per session toward its server, in the slot the session occupies.
 //!
 //! ```text
-//!  slots:     Vec<Option<Session>>  index = session id & SLOT_MASK (the rest is a generation)
+//!  slots:     Vec<Option<Session>>  session id = shard (8 bits) | generation (4) | slot (20)
 //!  by_ticket: ticket key ─► slot    (one live session per ticket)
 //!  Session { id, token, client addr, server addr, last seen, token bucket, counters }
 //! ```
@@ -26,9 +26,14 @@ pub use crate::stats::Stats;
 use crate::ticket::{self, TicketError};
 use crate::wire::{self, Message, RefuseReason};
 
-/// Bits of a session id that name its slot (so at most 2^20 sessions).
+/// Bits of a session id that name its slot (so at most 2^20 sessions per shard).
 const SLOT_BITS: u32 = 20;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+/// Where a session id keeps its shard: the top byte, which the kernel's steering program
+/// reads to hand the session's datagrams to the shard that holds it ([`crate::shards`]).
+pub const SHARD_SHIFT: u32 = 24;
+/// Bits of a slot's generation (between the slot and the shard): a reused slot gets a new id.
+const GEN_MASK: u32 = (1 << (SHARD_SHIFT - SLOT_BITS)) - 1;
 /// Most sessions a relay can hold, whatever the configuration says.
 pub const MAX_SESSIONS: usize = 1 << SLOT_BITS;
 /// Source addresses whose ticket-check budgets are tracked at once.
@@ -58,6 +63,8 @@ pub struct RelayConfig {
     pub hello_per_ip: f32,
     /// Secret for session tokens (random per start).
     pub secret: [u8; 32],
+    /// This relay state's shard (the top byte of its session ids); 0 when unsharded.
+    pub shard: u8,
 }
 
 impl RelayConfig {
@@ -75,6 +82,7 @@ impl RelayConfig {
             hello_rate: 20_000.0,
             hello_per_ip: 10.0,
             secret,
+            shard: 0,
         }
     }
 }
@@ -424,7 +432,8 @@ impl Relay {
             }
         };
         let generation = self.generations[slot];
-        let id = (generation << SLOT_BITS) | slot as u32;
+        let id =
+            (u32::from(self.config.shard) << SHARD_SHIFT) | (generation << SLOT_BITS) | slot as u32;
         self.minted += 1;
         let mac = hmac_sha256(
             &self.config.secret,
@@ -502,7 +511,7 @@ impl Relay {
     fn remove(&mut self, slot: usize) {
         if let Some(s) = self.slots.get_mut(slot).and_then(Option::take) {
             self.by_ticket.remove(&s.ticket);
-            self.generations[slot] = (self.generations[slot] + 1) & ((1 << (32 - SLOT_BITS)) - 1);
+            self.generations[slot] = (self.generations[slot] + 1) & GEN_MASK;
             self.free.push(slot);
             self.live -= 1;
         }

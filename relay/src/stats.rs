@@ -95,3 +95,34 @@ impl fmt::Display for Stats {
         )
     }
 }
+
+/// Sums the counters of a sharded relay's shards.
+impl std::ops::AddAssign<&Stats> for Stats {
+    fn add_assign(&mut self, other: &Stats) {
+        self.datagrams += other.datagrams;
+        self.malformed += other.malformed;
+        self.unexpected += other.unexpected;
+        self.sessions_opened += other.sessions_opened;
+        self.hello_repeats += other.hello_repeats;
+        self.refused_forged += other.refused_forged;
+        self.refused_malformed += other.refused_malformed;
+        self.refused_expired += other.refused_expired;
+        self.refused_address += other.refused_address;
+        self.refused_replay += other.refused_replay;
+        self.refused_routing += other.refused_routing;
+        self.refused_rate += other.refused_rate;
+        self.refused_full += other.refused_full;
+        self.short_hello += other.short_hello;
+        self.bad_session += other.bad_session;
+        self.rate_limited += other.rate_limited;
+        self.to_server += other.to_server;
+        self.to_server_bytes += other.to_server_bytes;
+        self.to_client += other.to_client;
+        self.to_client_bytes += other.to_client_bytes;
+        self.server_stray += other.server_stray;
+        self.client_moves += other.client_moves;
+        self.pings += other.pings;
+        self.expired += other.expired;
+        self.closed += other.closed;
+    }
+}

@@ -124,3 +124,49 @@ fn session_cap_refuses_new_tickets_and_idle_sessions_expire() {
     assert!(c3.hello(&good_ticket(echo.addr, "str:c3")).is_ok());
     assert_eq!(echo.count.load(Ordering::Relaxed), 0);
 }
+
+/// Sends `payload` as Data until its echo comes back (a few tries, for loss on a busy box).
+fn round_trip(client: &mut Client, session: u32, token: u64, payload: &[u8]) -> bool {
+    for _ in 0..5 {
+        client.data(session, token, payload);
+        while let Some(d) = client.recv() {
+            if wire::decode_data(&d).is_some_and(|(s, _, p)| s == session && p == payload) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn shards_own_their_sessions_and_the_kernel_steers_even_a_moved_client_to_its_shard() {
+    let mut relay = start(&["--threads", "4"]);
+    let echo = echo_server();
+    let mut shards_seen = std::collections::BTreeSet::new();
+    let mut sessions = Vec::new();
+    for k in 0..16 {
+        let mut client = Client::new(relay.addr);
+        let (session, token) = client
+            .hello(&good_ticket(echo.addr, &format!("str:player-{k}")))
+            .unwrap();
+        shards_seen.insert(session >> 24);
+        assert!(round_trip(&mut client, session, token, b"first"));
+        sessions.push((session, token));
+    }
+    // Hellos spread over the shards by ticket signature (16 tickets on one shard of 4: 4^-15).
+    assert!(shards_seen.len() >= 2, "shards {shards_seen:?}");
+    assert!(shards_seen.iter().all(|&s| s < 4));
+    // Every client moves to a new port (a NAT rebinding: a new 4-tuple, which the kernel's
+    // hash would send to a random shard); the session id still finds its shard, every time.
+    for &(session, token) in &sessions {
+        let mut moved = Client::new(relay.addr);
+        assert!(
+            round_trip(&mut moved, session, token, b"after the move"),
+            "session {session:#x} lost after its client moved"
+        );
+    }
+    // The stats line sums the shards.
+    let stats = relay.stats_until(|s| s["sessions"] == 16 && s["client_moves"] >= 16);
+    assert_eq!(stats["opened"], 16);
+    assert_eq!(stats["bad_session"], 0);
+}
