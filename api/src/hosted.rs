@@ -205,6 +205,16 @@ impl Sockets {
     /// or without a CA-signed certificate (GNS: not logged on), InvalidParam for app data over
     /// the limit.
     pub fn get_game_coordinator_server_login(&self, app_data: &[u8]) -> Result<Vec<u8>, EResult> {
+        self.game_coordinator_server_login(app_data)
+            .map(|(_, signed)| signed)
+    }
+
+    /// [`Sockets::get_game_coordinator_server_login`] with what it signed, for callers that
+    /// show the fields as well (the C ABI fills `SteamDatagramGameCoordinatorServerLogin`).
+    pub fn game_coordinator_server_login(
+        &self,
+        app_data: &[u8],
+    ) -> Result<(sockworks_relay::login::Login, Vec<u8>), EResult> {
         if app_data.len() > sockworks_relay::login::MAX_APP_DATA {
             return Err(EResult::InvalidParam);
         }
@@ -222,7 +232,9 @@ impl Sockets {
             app_data: app_data.to_vec(),
         };
         let key = sockworks_engine::crypto::keys::IdentityKey::from_seed(seed);
-        sockworks_relay::login::sign(&login, &cert, &key).map_err(|_| EResult::InvalidParam)
+        let signed =
+            sockworks_relay::login::sign(&login, &cert, &key).map_err(|_| EResult::InvalidParam)?;
+        Ok((login, signed))
     }
 
     /// `ConnectToHostedDedicatedServer`: connects to `server` on `virtual_port` through a
