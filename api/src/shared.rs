@@ -167,8 +167,13 @@ impl Shared {
         } else {
             SocketAddr::from(([0u8; 4], 0))
         };
+        // No GRO: its receive buffers (64 x 64 KiB) are per socket, and a process opening
+        // thousands of connections to one server gets a socket for each (5,000 such sockets
+        // meant 20 GB of buffers to allocate and zero). A client socket carries the traffic
+        // of a connection or a few, where GRO gains little; listen sockets keep it.
         let config = MmsgConfig {
             reuse_port: false,
+            gro: false,
             ..MmsgConfig::default()
         };
         let socket = MmsgDriver::bind_with(any, config)?;

@@ -94,6 +94,11 @@ pub(crate) struct Measured {
     pub server_cpu: Option<f64>,
     /// Length of the interval the CPU was sampled over, seconds.
     pub cpu_interval: f64,
+    /// Server CPU (all threads) from the clients' start until every connection was up (or
+    /// failed), seconds: the handshakes, plus whatever the idle server spends meanwhile.
+    pub connect_cpu: Option<f64>,
+    /// Wall time of that connect phase, seconds.
+    pub connect_secs: f64,
     /// Server peak RSS (VmHWM), KiB.
     pub rss_kib: Option<u64>,
     /// Datagrams dropped by full UDP receive buffers during the load, system-wide.
@@ -101,6 +106,12 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    /// Server CPU per completed handshake over the connect phase, microseconds.
+    pub(crate) fn cpu_us_per_handshake(&self) -> Option<f64> {
+        let n = self.result.connected as f64;
+        self.connect_cpu.filter(|_| n > 0.0).map(|c| c * 1e6 / n)
+    }
+
     /// Server CPU per echoed message, microseconds.
     pub(crate) fn cpu_us_per_msg(&self) -> Option<f64> {
         let msgs = self.result.msgs_per_sec * self.cpu_interval;
@@ -243,6 +254,7 @@ impl Versus {
         let pid = server.map(Proc::pid);
         let mut sampler = Sampler::new(pid);
         let drops0 = udp_rcvbuf_errors();
+        sampler.begin = sampler.sample();
         let result = match self.clients {
             Stack::Sockworks => self.load_in_process(addr, client_cpu, &mut sampler)?,
             Stack::Gns => self.load_gns(addr, client_cpu, &mut sampler)?,
@@ -252,11 +264,14 @@ impl Versus {
             .zip(drops0)
             .map(|(b, a)| b.saturating_sub(a));
         let (server_cpu, cpu_interval) = sampler.figures();
+        let (connect_cpu, connect_secs) = sampler.connect_figures();
         Ok(Measured {
             server: String::new(),
             result,
             server_cpu,
             cpu_interval,
+            connect_cpu,
+            connect_secs,
             rss_kib,
             udp_drops,
         })
@@ -358,7 +373,7 @@ impl Versus {
         }
         drop(tx);
         let until = now() + self.run_bound() + Duration::from_secs(5);
-        let (mut measuring, mut measured) = (0, 0);
+        let (mut connected, mut measuring, mut measured) = (0, 0, 0);
         let mut results: Vec<Option<LoadResult>> = vec![None; k];
         while results.iter().any(Option::is_none) {
             let left = until.saturating_duration_since(now());
@@ -385,7 +400,13 @@ impl Versus {
                             .with_context(|| format!("client {i}: {line:?}"))?,
                     );
                 }
-                Some("CONNECTED") => {}
+                Some("CONNECTED") => {
+                    connected += 1;
+                    // The connect phase ends when the last client has all its connections.
+                    if connected == k {
+                        sampler.on_phase(Phase::Connected);
+                    }
+                }
                 _ => eprintln!("[client {i}] {line}"),
             }
         }
@@ -404,9 +425,12 @@ impl Versus {
     }
 }
 
-/// Samples a server's CPU time when the measured interval starts and ends.
+/// Samples a server's CPU time when the clients start, when every connection is up, and
+/// when the measured interval starts and ends.
 struct Sampler {
     pid: Option<u32>,
+    begin: Option<(std::time::Instant, f64)>,
+    up: Option<(std::time::Instant, f64)>,
     start: Option<(std::time::Instant, f64)>,
     end: Option<(std::time::Instant, f64)>,
 }
@@ -415,6 +439,8 @@ impl Sampler {
     fn new(pid: Option<u32>) -> Self {
         Sampler {
             pid,
+            begin: None,
+            up: None,
             start: None,
             end: None,
         }
@@ -428,7 +454,17 @@ impl Sampler {
         match phase {
             Phase::Measuring => self.start = self.sample(),
             Phase::Draining => self.end = self.sample(),
-            Phase::Connected => {}
+            Phase::Connected => self.up = self.sample(),
+        }
+    }
+
+    /// (CPU seconds, wall seconds) of the connect phase.
+    fn connect_figures(&self) -> (Option<f64>, f64) {
+        match (self.begin, self.up) {
+            (Some((t0, c0)), Some((t1, c1))) => {
+                (Some(c1 - c0), t1.duration_since(t0).as_secs_f64())
+            }
+            _ => (None, 0.0),
         }
     }
 

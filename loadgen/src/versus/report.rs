@@ -48,6 +48,14 @@ pub(super) fn print_one(v: &Versus, m: &Measured) {
         "  rtt us      p50 {}  p99 {}  p99.9 {}  max {}",
         r.p50_us, r.p99_us, r.p999_us, r.max_us
     );
+    if let Some(per) = m.cpu_us_per_handshake() {
+        println!(
+            "  connect     {} handshakes in {:.2} s ({:.0}/s): server {per:.0} us CPU per handshake (all threads, idle time included)",
+            r.connected,
+            m.connect_secs,
+            r.connected as f64 / m.connect_secs.max(1e-9)
+        );
+    }
     match (m.server_cpu, m.cpu_us_per_msg()) {
         (Some(cpu), Some(per)) => println!(
             "  server cpu  {cpu:.2} s over {:.2} s (utime+stime, all threads): {per:.2} us per message",
@@ -94,7 +102,8 @@ fn num(v: f64) -> String {
 pub(crate) fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
     let (g, s) = (&gns.result, &sw.result);
     let drops = |m: &Measured| m.udp_drops.map_or(f64::NAN, |d| d as f64);
-    let rows: [(&str, f64, f64); 9] = [
+    let per_hs = |m: &Measured| m.cpu_us_per_handshake().unwrap_or(f64::NAN);
+    let rows: [(&str, f64, f64); 11] = [
         ("msgs/s", g.msgs_per_sec, s.msgs_per_sec),
         ("payload MB/s", g.mb_per_sec, s.mb_per_sec),
         ("RTT p50 us", g.p50_us as f64, s.p50_us as f64),
@@ -112,6 +121,8 @@ pub(crate) fn print_compare(v: &Versus, gns: &Measured, sw: &Measured) {
             sw.rss_kib.map_or(f64::NAN, |k| k as f64 / 1024.0),
         ),
         ("UDP receive-buffer drops", drops(gns), drops(sw)),
+        ("connect phase s", gns.connect_secs, sw.connect_secs),
+        ("server CPU us/handshake", per_hs(gns), per_hs(sw)),
     ];
     println!();
     println!(
