@@ -10,10 +10,10 @@
 //! Reports server RSS per idle connection, server CPU per handshake and per idle second, and
 //! connect-time percentiles. The clients run on the engine's runtime in this process.
 //!
-//! Limit: an endpoint (one shard) holds at most `proto::ids::MAX_LIVE_IDS` (8191, GNS's cap)
-//! live connections, less the API's stock of reserved ids, and the kernel places a client
-//! socket's handshakes on a server shard by its 4-tuple hash: past ~8,000 connections, use
-//! many server shards and many client sockets of under ~1,000 connections each.
+//! Limit: an endpoint (one shard) holds at most `proto::ids::MAX_LIVE_IDS` (32,767; GNS caps a
+//! process at 8,191) live connections, less the API's stock of reserved ids, and the kernel
+//! places a client socket's handshakes on a server shard by its 4-tuple hash: past ~30,000
+//! connections, use several server shards and many client sockets.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
 //! Connection limits of a listen socket (ours, beyond GNS, whose only limit is its 8191-entry
-//! id table): at most so many connections in all, so many from one source address, and so
+//! id table; ours holds 32,767 per shard): at most so many connections in all, so many from one source address, and so
 //! many waiting for AcceptConnection. Past a limit, a new ConnectRequest (one that carried a
 //! valid cookie) is refused at once with a ConnectionClosed, so an attacker who fills the table
 //! costs honest clients a clean refusal, never a silent timeout, and nothing already

@@ -3,7 +3,7 @@
 //! endpoint's id allocator. So the shard keeps a small stock of reserved ids in a lock-free
 //! queue, topped up every turn; a connecting thread takes one without waiting for the shard.
 //!
-//! Reserved ids count as live in the allocator (GNS's cap of 8191 per shard), so the stock is
+//! Reserved ids count as live in the allocator (`MAX_LIVE_IDS` per shard), so the stock is
 //! kept small; an id taken for an in-memory socket pair goes back with
 //! [`Command::ReleaseId`](super::Command::ReleaseId).
 
