@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(a, "169.254.7.9:2000".parse().unwrap());
         assert_eq!(t, FakeIpType::GlobalIpv4);
         assert_eq!(fake_ip_identity(a), id);
-        assert_eq!(identity_fake_ip(&Identity::parse("ip:10.0.0.1:5").unwrap()), None);
+        assert_eq!(
+            identity_fake_ip(&Identity::parse("ip:10.0.0.1:5").unwrap()),
+            None
+        );
         assert_eq!(identity_fake_ip(&Identity::parse("str:x").unwrap()), None);
         let mapped: SocketAddr = "[::ffff:169.254.200.1]:3000".parse().unwrap();
         assert!(is_fake_ip(&mapped));

@@ -424,7 +424,10 @@ fn a_connection_to_a_fake_ip_learns_the_real_identity_from_the_answer() {
         from_fakeip: Some("169.254.3.4:1500".into()),
     };
     w.a.connect_p2p(w.now, id, req).unwrap();
-    assert_eq!(w.a.connection(id).unwrap().info().remote_identity, Some(fake));
+    assert_eq!(
+        w.a.connection(id).unwrap().info().remote_identity,
+        Some(fake)
+    );
     let (_, first) = w.a.poll_signal().expect("the request goes out at once");
     let msg = crate::proto::p2p::parse_signal(&first).unwrap();
     assert_eq!(msg.to_identity.as_deref(), Some("ip:169.254.7.9:2000"));

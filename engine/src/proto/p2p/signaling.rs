@@ -122,14 +122,11 @@ impl Signaling {
     /// A connection's signaling. It sends nothing until [`Signaling::set_connect_request`]
     /// (initiator) or [`Signaling::queue_connect_ok`] (acceptor).
     pub fn new(_now: Timestamp, cfg: SignalingConfig) -> Self {
-        let adopt_identity = cfg
-            .remote_identity
-            .as_deref()
-            .is_none_or(|s| {
-                Identity::parse(s).is_ok_and(|id| {
-                    is_localhost(&id) || crate::wire::fakeip::identity_fake_ip(&id).is_some()
-                })
-            });
+        let adopt_identity = cfg.remote_identity.as_deref().is_none_or(|s| {
+            Identity::parse(s).is_ok_and(|id| {
+                is_localhost(&id) || crate::wire::fakeip::identity_fake_ip(&id).is_some()
+            })
+        });
         Signaling {
             local_id: cfg.local_id,
             local_identity: cfg.local_identity,
