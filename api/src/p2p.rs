@@ -290,7 +290,9 @@ impl Sockets {
             None if config.p2p.local_vport >= 0 => config.p2p.local_vport,
             None => remote_vport,
         };
-        let info = ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::Connecting, 0);
+        let mut info = ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::Connecting, 0);
+        // The peer as named (a FakeIP until its answer names it), before the shard reports.
+        info.identity_remote = peer.cloned();
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(args.silent, Ordering::Release);
         write(&sh.shards[shard].conns).insert(id, rec);

@@ -157,6 +157,12 @@ fn two_peers_get_fake_ips_and_connect_by_fake_ip_only() {
     let bob_addr = v4(&b_ip, 0);
     let a = alice.connect_by_ip_address(SocketAddr::V4(bob_addr), &[]);
     assert_ne!(a, Connection::INVALID);
+    let fake_bob = Identity::IpAddress(SocketAddr::V4(bob_addr));
+    assert_eq!(
+        alice.get_connection_info(a).unwrap().identity_remote,
+        Some(fake_bob.clone()),
+        "the FakeIP identity at once"
+    );
     let mut b = None;
     let ok = wait_until(&[&alice, &bob], || {
         if b.is_none()
@@ -182,7 +188,6 @@ fn two_peers_get_fake_ips_and_connect_by_fake_ip_only() {
         .iter()
         .find(|e| e.conn == a)
         .map(|e| e.info.identity_remote.clone());
-    let fake_bob = Identity::IpAddress(SocketAddr::V4(bob_addr));
     assert_eq!(first, Some(Some(fake_bob)));
     assert_eq!(
         alice.get_connection_info(a).unwrap().identity_remote,
