@@ -63,7 +63,9 @@
 //! - **Sender identity from the service**: Deliver names the identity registered at the
 //!   Signal's source address (and session), never one the packet claims.
 //! - **Bounded memory**: at most `max_peers` registrations (beyond: `Full`), each bounded by the
-//!   identity limit; registrations not refreshed within the TTL are swept.
+//!   identity limit; registrations not refreshed within the TTL are swept. At most
+//!   `max_fakeips` FakeIP allocations (beyond: `FakeIpRefused(Full)` for new identities), and
+//!   at most 1,024 requests waiting for a save.
 //! - **Restartable**: registrations are not kept on disk. Peers refresh every interval; a
 //!   restarted service answers UnknownSender and the peer registers again at once. FakeIP
 //!   allocations are kept in the `--fakeip-state` file when one is given (see below).
