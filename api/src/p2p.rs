@@ -476,12 +476,22 @@ impl Sockets {
     /// `ConnectP2P`: connects to `identity`'s virtual port through the instance's rendezvous
     /// service (`SocketsConfig::rendezvous`). [`Connection::INVALID`] without one, as GNS fails
     /// without a signaling callback.
+    ///
+    /// A FakeIP identity (`ip:169.254.x.y:port`) takes virtual port -1 and connects as
+    /// `ConnectByIPAddress` to that FakeIP does (GNS).
     pub fn connect_p2p(
         &self,
         identity: &Identity,
         remote_vport: i32,
         options: &[ConfigValue],
     ) -> Connection {
+        if let Some((addr, _)) = sockworks_engine::wire::fakeip::identity_fake_ip(identity) {
+            if remote_vport != -1 {
+                tracing::warn!("Must specify remote virtual port -1 when connecting by FakeIP!");
+                return Connection::INVALID;
+            }
+            return self.connect_fake_ip(addr, options);
+        }
         if !(0..=65535).contains(&remote_vport) {
             return Connection::INVALID;
         }

@@ -370,6 +370,15 @@ fn misuse_returns_the_documented_values() {
         s.connect_by_ip_address(fake, &[ConfigValue::LocalVirtualPort(3)]),
         Connection::INVALID
     );
+    // ConnectP2P to a FakeIP identity takes virtual port -1 (GNS).
+    let fake_id = Identity::IpAddress(fake);
+    assert_eq!(s.connect_p2p(&fake_id, 3, &[]), Connection::INVALID);
+    let local_id = Identity::IpAddress(local);
+    assert_eq!(
+        s.connect_p2p(&local_id, -1, &[]),
+        Connection::INVALID,
+        "local FakeIP"
+    );
     // The callback is global only.
     let cb = ConfigValue::FakeIpResult(Arc::new(|_: &FakeIpResult| {}));
     assert_eq!(s.create_listen_socket_p2p(9, &[cb]), ListenSocket::INVALID);
