@@ -12,6 +12,7 @@ use sockworks_engine::proto::fake_net::FakeConditions;
 
 use crate::auth_config::AuthStatusFn;
 use crate::callbacks::StatusChangedFn;
+use crate::fakeip::FakeIpResultFn;
 
 /// One settable value, with GNS's numbers (see [`ConfigValue::id`]).
 #[derive(Clone)]
@@ -71,6 +72,9 @@ pub enum ConfigValue {
     /// 202 (global only): called from `run_callbacks` when the authentication status changes
     /// (`SteamNetAuthenticationStatus_t`).
     AuthStatusChanged(AuthStatusFn),
+    /// 207 (global only): called from `run_callbacks` when a `BeginAsyncRequestFakeIP`
+    /// completes (`SteamNetworkingFakeIPResult_t`).
+    FakeIpResult(FakeIpResultFn),
     /// [`UNRELIABLE_MAX_AGE_ID`] (Sockworks, not GNS; 0 = off, the default): ms an unreliable
     /// message may wait unsent before it is dropped and counted, since a late game-state
     /// update is worthless. 0..=60000.
@@ -193,6 +197,7 @@ impl ConfigValue {
             FakePacketDupTimeMax(_) => 28,
             ConnectionStatusChanged(_) => 201,
             AuthStatusChanged(_) => 202,
+            FakeIpResult(_) => 207,
             UnreliableMaxAge(_) => UNRELIABLE_MAX_AGE_ID,
             MaxConnections(_) => MAX_CONNECTIONS_ID,
             MaxConnectionsPerAddress(_) => MAX_CONNECTIONS_PER_ADDRESS_ID,
@@ -265,7 +270,7 @@ impl ConfigValue {
     pub fn payload(&self) -> Option<ConfigPayload> {
         use ConfigValue::*;
         Some(match self {
-            ConnectionStatusChanged(_) | AuthStatusChanged(_) => return None,
+            ConnectionStatusChanged(_) | AuthStatusChanged(_) | FakeIpResult(_) => return None,
             ConnectionUserData(x) => ConfigPayload::Int64(*x),
             P2pStunServerList(x) | P2pTurnServerList(x) | P2pTurnUserList(x)
             | P2pTurnPassList(x) => ConfigPayload::String(x.clone()),
@@ -317,9 +322,9 @@ impl ConfigValue {
     }
 
     /// Whether GNS allows it only at global scope (the fake network conditions, the
-    /// authentication callback).
+    /// authentication and FakeIP callbacks).
     pub fn global_only(&self) -> bool {
-        self.fake_network() || self.id() == 202
+        self.fake_network() || matches!(self.id(), 202 | 207)
     }
 
     /// Whether it is one of the fake network conditions (applied by every shard at once).
@@ -370,6 +375,8 @@ pub struct Config {
     pub on_status_changed: Option<StatusChangedFn>,
     /// The authentication-status callback (global scope).
     pub on_auth_status: Option<AuthStatusFn>,
+    /// The FakeIP-result callback (global scope).
+    pub on_fake_ip_result: Option<FakeIpResultFn>,
     /// Fake conditions on sends (global scope).
     pub fake_send: FakeConditions,
     /// Fake conditions on receives (global scope).
@@ -494,6 +501,7 @@ impl Config {
             }
             ConnectionStatusChanged(f) => self.on_status_changed = Some(Arc::clone(f)),
             AuthStatusChanged(f) => self.on_auth_status = Some(Arc::clone(f)),
+            FakeIpResult(f) => self.on_fake_ip_result = Some(Arc::clone(f)),
             UnreliableMaxAge(v) => {
                 let v = range(id, *v, 0, 60_000)?;
                 c.snp.unreliable_max_age = (v > 0).then(|| ms(v));

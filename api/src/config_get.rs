@@ -67,6 +67,7 @@ impl Config {
             28 => FakePacketDupTimeMax(ms(self.fake_send.dup_time_max)),
             201 => ConnectionStatusChanged(self.on_status_changed.clone()?),
             202 => AuthStatusChanged(self.on_auth_status.clone()?),
+            207 => FakeIpResult(self.on_fake_ip_result.clone()?),
             UNRELIABLE_MAX_AGE_ID => UnreliableMaxAge(s.unreliable_max_age.map_or(0, ms)),
             MAX_CONNECTIONS_ID => MaxConnections(limit(self.admission.max_connections)),
             MAX_CONNECTIONS_PER_ADDRESS_ID => {

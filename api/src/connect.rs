@@ -172,7 +172,16 @@ impl Sockets {
     /// `ConnectByIPAddress`: starts connecting to `server` from a client socket of one shard
     /// (chosen round robin; one socket carries at most one connection to each server address)
     /// and returns the handle at once; the result arrives as a status change. [`Connection::INVALID`] if an option is invalid or no socket could be bound.
+    ///
+    /// A FakeIP (`169.254.x.y:port` that the rendezvous service gave a peer) makes a P2P
+    /// connection to that peer through the service instead (GNS with FakeIP): its
+    /// `identity_remote` is the FakeIP until the peer's answer names the real identity.
     pub fn connect_by_ip_address(&self, server: SocketAddr, options: &[ConfigValue]) -> Connection {
+        if let Some(fake) = sockworks_engine::wire::fakeip::v4(&server)
+            .filter(|_| sockworks_engine::wire::fakeip::is_fake_ip(&server))
+        {
+            return self.connect_fake_ip(fake, options);
+        }
         self.connect_inner(server, options, false, None)
     }
 
@@ -282,6 +291,7 @@ impl Sockets {
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
         sh.p2p.closing(conn.0, sh.clock.now());
+        sh.fake_ip.forget(conn.0);
         post_closed_by_app(sh, &rec, reason, debug);
         if rec.is_pipe() {
             crate::pair::pipe_close(sh, &rec, reason, debug);

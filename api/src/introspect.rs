@@ -212,6 +212,7 @@ impl Sockets {
     /// releases the signaling objects of P2P connections gone past FinWait.
     pub fn run_callbacks(&self) {
         self.run_auth_callbacks();
+        self.run_fake_ip_callbacks();
         // Signaling objects of closed P2P connections whose FinWait is over: a shard with no
         // timer left sleeps and would not get to them.
         let sh = self.shared();

@@ -28,6 +28,7 @@ mod callbacks;
 mod config;
 mod config_get;
 mod connect;
+mod fakeip;
 mod groups;
 mod handles;
 mod hosted;
@@ -46,7 +47,6 @@ mod shard_app;
 mod shared;
 mod sockets;
 mod sync;
-mod unsupported;
 
 pub use sockworks_engine as engine;
 
@@ -55,6 +55,10 @@ pub use callbacks::{StatusChanged, StatusChangedFn};
 pub use config::{
     Config, ConfigError, ConfigPayload, ConfigValue, MAX_CONNECTIONS_ID,
     MAX_CONNECTIONS_PER_ADDRESS_ID, MAX_PENDING_CONNECTIONS_ID, P2pSettings, UNRELIABLE_MAX_AGE_ID,
+};
+pub use fakeip::{
+    FAKE_UDP_CLEANUP_DELAY, FAKE_UDP_IDLE_TIMEOUT, FakeIpResult, FakeIpResultFn, FakeUdpMessage,
+    FakeUdpPort, MAX_FAKE_UDP_MESSAGE_SIZE, ipv4_fake_ip_type, is_fake_ipv4,
 };
 pub use handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 pub use hosted::HostedConfig;
@@ -65,6 +69,7 @@ pub use p2p::{ConnectionSignaling, SignalingRecvContext};
 pub use p2p_rendezvous::RendezvousConfig;
 pub use result::EResult;
 pub use sockets::{InitError, Sockets, SocketsConfig};
+pub use sockworks_engine::wire::fakeip::FakeIpType;
 pub use sockworks_relay::routing::RoutingKey;
 pub use sockworks_relay::ticket::RelayAuthTicket;
 pub use sockworks_rendezvous::ClientAuth as RendezvousAuth;

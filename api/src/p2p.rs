@@ -169,10 +169,20 @@ impl Sockets {
     /// rendezvous. [`ListenSocket::INVALID`] for a bad port, a port already listened on, or
     /// when no ICE socket can be bound.
     pub fn create_listen_socket_p2p(&self, vport: i32, options: &[ConfigValue]) -> ListenSocket {
-        let sh = self.shared();
         if !(0..=65535).contains(&vport) {
             return ListenSocket::INVALID;
         }
+        self.create_listen_socket_p2p_vport(vport, options)
+    }
+
+    /// [`Sockets::create_listen_socket_p2p`] on any virtual port (the local-only FakeIP ports
+    /// included).
+    pub(crate) fn create_listen_socket_p2p_vport(
+        &self,
+        vport: i32,
+        options: &[ConfigValue],
+    ) -> ListenSocket {
+        let sh = self.shared();
         let Ok(config) = read(&sh.global).with_options(options) else {
             return ListenSocket::INVALID;
         };
@@ -242,6 +252,24 @@ impl Sockets {
         remote_vport: i32,
         options: &[ConfigValue],
     ) -> Connection {
+        let args = P2pConnectArgs {
+            peer,
+            remote_vport,
+            local_vport: None,
+            from_fakeip: None,
+            silent: false,
+        };
+        self.connect_p2p_with(signaling, &args, options)
+    }
+
+    /// [`Sockets::connect_p2p_custom_signaling`] with the FakeIP extras.
+    pub(crate) fn connect_p2p_with(
+        &self,
+        signaling: Arc<dyn ConnectionSignaling>,
+        args: &P2pConnectArgs<'_>,
+        options: &[ConfigValue],
+    ) -> Connection {
+        let (peer, remote_vport) = (args.peer, args.remote_vport);
         let sh = self.shared();
         let Ok(config) = read(&sh.global).with_options(options) else {
             return Connection::INVALID;
@@ -257,13 +285,16 @@ impl Sockets {
         let Some(id) = sh.allocate_id(shard) else {
             return Connection::INVALID;
         };
-        let local_vport = if config.p2p.local_vport >= 0 {
-            config.p2p.local_vport
-        } else {
-            remote_vport
+        let local_vport = match args.local_vport {
+            Some(v) => v,
+            None if config.p2p.local_vport >= 0 => config.p2p.local_vport,
+            None => remote_vport,
         };
-        let info = ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::Connecting, 0);
+        let mut info = ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::Connecting, 0);
+        // The peer as named (a FakeIP until its answer names it), before the shard reports.
+        info.identity_remote = peer.cloned();
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
+        rec.silent.store(args.silent, Ordering::Release);
         write(&sh.shards[shard].conns).insert(id, rec);
         sh.p2p.insert(id, signaling);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -278,6 +309,7 @@ impl Sockets {
                     config: Some(config.connection),
                     ice: crate::p2p_net::ice_config(&config.p2p),
                     symmetric: config.p2p.symmetric,
+                    from_fakeip: args.from_fakeip.clone(),
                 }),
                 reply: tx,
             },
@@ -317,6 +349,14 @@ impl Sockets {
             tracing::warn!("Bad P2P signal: not a rendezvous message");
             return false;
         };
+        // A request addressed to one of our FakeIPs goes to that fake port's virtual port.
+        let (msg, fake_remote) = match crate::fakeip::route_signal(sh, &parsed) {
+            crate::fakeip::FakeRoute::Pass => (std::borrow::Cow::Borrowed(msg), None),
+            crate::fakeip::FakeRoute::Rewritten { signal, remote } => {
+                (std::borrow::Cow::Owned(signal), Some(remote))
+            }
+            crate::fakeip::FakeRoute::Drop => return false,
+        };
         if crate::p2p_net::ensure(sh).is_err() {
             return false;
         }
@@ -331,7 +371,7 @@ impl Sockets {
         sh.send(
             shard,
             Command::Signal {
-                data: msg.to_vec(),
+                data: msg.into_owned(),
                 listener_required,
                 reply: tx,
             },
@@ -355,29 +395,31 @@ impl Sockets {
                 local_vport,
                 listener,
             } => {
-                self.new_request(
+                let request = NewRequest {
                     shard,
-                    connection.get(),
-                    &identity,
+                    id: connection.get(),
+                    identity: &identity,
                     local_vport,
                     listener,
-                    ctx,
-                );
+                    fake_remote,
+                };
+                self.new_request(&request, ctx);
                 true
             }
         }
     }
 
     /// A new incoming P2P connection: ask the application, then keep, drop or refuse it.
-    fn new_request(
-        &self,
-        shard: usize,
-        id: u32,
-        identity: &Identity,
-        local_vport: i32,
-        listener: Option<u32>,
-        ctx: &mut dyn SignalingRecvContext,
-    ) {
+    /// One of a FakeUDP port's is kept and accepted at once, without callbacks.
+    fn new_request(&self, request: &NewRequest<'_>, ctx: &mut dyn SignalingRecvContext) {
+        let NewRequest {
+            shard,
+            id,
+            identity,
+            local_vport,
+            listener,
+            fake_remote,
+        } = *request;
         let sh = self.shared();
         let listen = listener.map_or(ListenSocket::INVALID, ListenSocket);
         let config = listener
@@ -387,6 +429,11 @@ impl Sockets {
         info.identity_remote = Some(identity.clone());
         info.listen_socket = listen;
         let rec = ConnRecord::new_incoming(Connection(id), shard, listen, info, &config);
+        let udp = crate::fakeip::udp::port_of_listener(sh, listen);
+        rec.silent.store(udp.is_some(), Ordering::Release);
+        if let Some(remote) = fake_remote {
+            sh.fake_ip.set_remote(id, remote, identity);
+        }
         write(&sh.shards[shard].conns).insert(id, rec.clone());
         let answer = ctx.on_connect_request(Connection(id), identity, local_vport);
         let closed = rec.is_closed();
@@ -414,6 +461,9 @@ impl Sockets {
                         ice: Box::new(crate::p2p_net::ice_config(&config.p2p)),
                     },
                 );
+                if let Some(port) = udp {
+                    port.adopt(self, Connection(id), fake_remote);
+                }
             }
             None => {
                 write(&sh.shards[shard].conns).remove(&id);
@@ -426,12 +476,22 @@ impl Sockets {
     /// `ConnectP2P`: connects to `identity`'s virtual port through the instance's rendezvous
     /// service (`SocketsConfig::rendezvous`). [`Connection::INVALID`] without one, as GNS fails
     /// without a signaling callback.
+    ///
+    /// A FakeIP identity (`ip:169.254.x.y:port`) takes virtual port -1 and connects as
+    /// `ConnectByIPAddress` to that FakeIP does (GNS).
     pub fn connect_p2p(
         &self,
         identity: &Identity,
         remote_vport: i32,
         options: &[ConfigValue],
     ) -> Connection {
+        if let Some((addr, _)) = sockworks_engine::wire::fakeip::identity_fake_ip(identity) {
+            if remote_vport != -1 {
+                tracing::warn!("Must specify remote virtual port -1 when connecting by FakeIP!");
+                return Connection::INVALID;
+            }
+            return self.connect_fake_ip(addr, options);
+        }
         if !(0..=65535).contains(&remote_vport) {
             return Connection::INVALID;
         }
@@ -441,6 +501,33 @@ impl Sockets {
         };
         self.connect_p2p_custom_signaling(signaling, Some(identity), remote_vport, options)
     }
+}
+
+/// What [`Sockets::connect_p2p_with`] takes beyond the signaling object and options.
+pub(crate) struct P2pConnectArgs<'a> {
+    /// The peer, if known (a FakeIP identity: learned from its answer).
+    pub peer: Option<&'a Identity>,
+    /// Its virtual port (-1 for a FakeIP).
+    pub remote_vport: i32,
+    /// Our virtual port (`None`: `LocalVirtualPort`, else the remote one).
+    pub local_vport: Option<i32>,
+    /// Our global FakeIP, for the request's `from_fakeip`.
+    pub from_fakeip: Option<String>,
+    /// No status callbacks (a FakeUDP port's internal connections).
+    pub silent: bool,
+}
+
+/// A new request as the shard reported it.
+#[derive(Clone, Copy)]
+struct NewRequest<'a> {
+    shard: usize,
+    id: u32,
+    identity: &'a Identity,
+    local_vport: i32,
+    listener: Option<u32>,
+    /// The initiator's FakeIP (global from `from_fakeip`, else a local one), when it connected
+    /// to one of ours.
+    fake_remote: Option<std::net::SocketAddrV4>,
 }
 
 /// The shard a new request goes to: the same for every retry of one request (its initiator's

@@ -7,6 +7,7 @@
 //! ```text
 //!  ConnectP2P(identity) ─► RendezvousSignaling{to: identity} ─► client.send_signal ─► service
 //!  service ─► client thread ─► Incoming::Signal ─► relay thread ─► received_signal(.., true)
+//!  BeginAsyncRequestFakeIP ─► client.request_fake_ip ─► … ─► Incoming::FakeIp ─► fakeip::on_result
 //! ```
 
 use std::net::SocketAddr;
@@ -14,11 +15,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sockworks_engine::wire::identity::Identity;
-use sockworks_rendezvous::{ClientAuth, ClientConfig, Incoming, RendezvousClient};
+use sockworks_rendezvous::wire::FakeIpRefuseReason;
+use sockworks_rendezvous::{ClientAuth, ClientConfig, FakeIpFailure, Incoming, RendezvousClient};
 
 use crate::handles::Connection;
 use crate::info::ConnectionInfo;
 use crate::p2p::{ConnectionSignaling, SignalingRecvContext};
+use crate::result::EResult;
 use crate::sockets::{Instance, Sockets};
 
 /// Where and how an instance registers for `ConnectP2P` (ours: GNS takes a signaling callback).
@@ -31,15 +34,20 @@ pub struct RendezvousConfig {
     pub auth: Option<ClientAuth>,
     /// How often the registration is renewed (the service may ask for less).
     pub reregister: Duration,
+    /// How long a FakeIP request (`BeginAsyncRequestFakeIP`) is retried before it fails
+    /// with `Timeout` (GNS: "several retries … may last several minutes").
+    pub fake_ip_timeout: Duration,
 }
 
 impl RendezvousConfig {
-    /// Unauthenticated registration with `server`, renewed every 10 s.
+    /// Unauthenticated registration with `server`, renewed every 10 s; FakeIP requests
+    /// retried for 60 s.
     pub fn new(server: SocketAddr) -> Self {
         RendezvousConfig {
             server,
             auth: None,
             reregister: Duration::from_secs(10),
+            fake_ip_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -47,6 +55,7 @@ impl RendezvousConfig {
 /// The instance's client of the service.
 pub(crate) struct Rendezvous {
     client: Arc<RendezvousClient>,
+    fake_ip_timeout: Duration,
 }
 
 /// One connection's signals, addressed to its peer through the service.
@@ -102,7 +111,10 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("sockworks-rendezvous".into())
         .spawn(move || relay(&for_thread, &incoming, &instance))?;
-    Ok(Rendezvous { client })
+    Ok(Rendezvous {
+        client,
+        fake_ip_timeout: config.fake_ip_timeout,
+    })
 }
 
 fn relay(
@@ -126,6 +138,11 @@ fn relay(
             Incoming::Unknown { to } => {
                 tracing::debug!("rendezvous: {to} is not registered");
             }
+            Incoming::FakeIp { ip, ports } => crate::fakeip::on_result(&sockets, Ok((ip, ports))),
+            Incoming::FakeIpFailed { reason } => {
+                tracing::warn!("rendezvous: FakeIP request failed: {reason:?}");
+                crate::fakeip::on_result(&sockets, Err(fake_ip_failure(reason)));
+            }
             other => tracing::warn!("rendezvous: {other:?}"),
         }
     }
@@ -141,4 +158,24 @@ pub(crate) fn signaling_for(
         client: r.client.clone(),
         to: peer.to_string(),
     }))
+}
+
+/// Asks the service for our FakeIP; false without a service.
+pub(crate) fn request_fake_ip(sockets: &Sockets, num_ports: u8) -> bool {
+    sockets
+        .shared()
+        .rendezvous
+        .get()
+        .is_some_and(|r| r.client.request_fake_ip(num_ports, r.fake_ip_timeout))
+}
+
+/// The `EResult` a failed FakeIP request reports.
+fn fake_ip_failure(reason: FakeIpFailure) -> EResult {
+    match reason {
+        FakeIpFailure::Timeout => EResult::Timeout,
+        FakeIpFailure::Refused(FakeIpRefuseReason::Full) => EResult::LimitExceeded,
+        FakeIpFailure::Refused(FakeIpRefuseReason::BadRequest) => EResult::InvalidParam,
+        FakeIpFailure::NotRegistered(_) => EResult::AccessDenied,
+        _ => EResult::Fail,
+    }
 }

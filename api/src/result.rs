@@ -17,12 +17,22 @@ pub enum EResult {
     NoConnection = 3,
     /// A parameter is invalid (bad handle, oversize message…).
     InvalidParam = 8,
+    /// Still working on it (a FakeIP request in flight).
+    Busy = 10,
     /// The object is in the wrong state for the call.
     InvalidState = 11,
+    /// Refused (the rendezvous service would not register us).
+    AccessDenied = 15,
+    /// No answer in time (a FakeIP request to an unreachable service).
+    Timeout = 16,
     /// The call was ignored (NoDelay message that could not go now).
     Ignored = 23,
-    /// A limit was exceeded (send buffer full).
+    /// A limit was exceeded (send buffer full; the service's FakeIP table full).
     LimitExceeded = 25,
+    /// Not a FakeIP connection, or no connection to that FakeIP (`k_EResultIPNotFound`).
+    IpNotFound = 31,
+    /// An unknown FakeIP (`GetRealIdentityForFakeIP`).
+    NoMatch = 42,
 }
 
 impl EResult {
@@ -80,6 +90,11 @@ mod tests {
         assert_eq!(EResult::InvalidState.code(), 11);
         assert_eq!(EResult::Ignored.code(), 23);
         assert_eq!(EResult::LimitExceeded.code(), 25);
+        assert_eq!(EResult::Busy.code(), 10);
+        assert_eq!(EResult::AccessDenied.code(), 15);
+        assert_eq!(EResult::Timeout.code(), 16);
+        assert_eq!(EResult::IpNotFound.code(), 31);
+        assert_eq!(EResult::NoMatch.code(), 42);
         assert_eq!(
             EResult::from(ConnError::NoConnection),
             EResult::NoConnection

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub auth: Auth,
     /// P2P signaling objects and ICE sockets.
     pub p2p: crate::p2p::P2pShared,
+    /// FakeIP: our allocation, peers' FakeIPs, FakeUDP ports.
+    pub fake_ip: crate::fakeip::FakeIpShared,
     /// `ConnectP2P`'s rendezvous client, when configured.
     pub rendezvous: std::sync::OnceLock<crate::p2p_rendezvous::Rendezvous>,
     /// This server's place in a relay fleet (`None`: from the environment, if there).

@@ -201,6 +201,7 @@ impl Sockets {
             activity: Activity::default(),
             auth: Auth::new(config.identity.clone(), &config.trust, config.ca.clone()),
             p2p: crate::p2p::P2pShared::default(),
+            fake_ip: crate::fakeip::FakeIpShared::default(),
             rendezvous: std::sync::OnceLock::new(),
             hosted: config.hosted.clone(),
             relays: config.relays.clone(),

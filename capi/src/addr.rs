@@ -90,16 +90,21 @@ pub unsafe extern "C" fn SteamNetworkingIPAddr_ParseString(
     })
 }
 
-/// `SteamNetworkingIPAddr::GetFakeIPType`: FakeIPs are a Steam service, so every address is
-/// `k_ESteamNetworkingFakeIPType_NotFake`, as in GNS's open-source build.
+/// `SteamNetworkingIPAddr::GetFakeIPType`: GlobalIPv4 or LocalIPv4 for the FakeIP ranges
+/// (see `GetIPv4FakeIPType`), NotFake for any other address or a null pointer (GNS: "never
+/// returns Invalid").
 ///
 /// # Safety
-/// `addr` is null or valid (it is not read).
+/// `addr` is null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn SteamNetworkingIPAddr_GetFakeIPType(
-    _addr: *const SteamNetworkingIPAddr,
+    addr: *const SteamNetworkingIPAddr,
 ) -> c_int {
-    k_ESteamNetworkingFakeIPType_NotFake
+    // SAFETY: the caller passes null or a valid address.
+    match unsafe { addr.as_ref() } {
+        Some(a) => sockworks::engine::wire::fakeip::addr_fake_ip_type(&a.to_socket_addr()) as c_int,
+        None => k_ESteamNetworkingFakeIPType_NotFake,
+    }
 }
 
 /// Runs `f` on the address, or returns `failure` when it is null.

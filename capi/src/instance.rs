@@ -4,7 +4,8 @@
 //! GNS keeps one global `ISteamNetworkingSockets` per process; so do we. Calls load it
 //! without a lock ([`sockets`]); before Init and after Kill they find none and return their
 //! documented failure value. Shard count: `SOCKWORKS_SHARDS` (default: the available cores);
-//! trust and CA service: `crate::auth_env`.
+//! trust and CA service: `crate::auth_env`; the rendezvous service that hands out FakeIPs
+//! (and carries the signals of connections to them): `SOCKWORKS_RENDEZVOUS=host:port`.
 
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -41,6 +42,18 @@ fn config_from_env() -> Result<SocketsConfig, String> {
         }
     }
     crate::auth_env::apply(&mut config)?;
+    if let Ok(v) = std::env::var("SOCKWORKS_RENDEZVOUS")
+        && !v.trim().is_empty()
+    {
+        use std::net::ToSocketAddrs;
+        let server = v
+            .trim()
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("SOCKWORKS_RENDEZVOUS={v:?}: expected host:port"))?;
+        config.rendezvous = Some(sockworks::RendezvousConfig::new(server));
+    }
     Ok(config)
 }
 
@@ -92,6 +105,8 @@ pub unsafe extern "C" fn GameNetworkingSockets_Init(
 #[unsafe(no_mangle)]
 pub extern "C" fn GameNetworkingSockets_Kill() {
     guard((), || {
+        // FakeUDP port objects hold the instance: their ports go first.
+        crate::fakeip::kill_ports();
         drop(INSTANCE.swap(None));
     })
 }

@@ -26,6 +26,7 @@ mod auth_env;
 pub mod callbacks;
 pub mod config;
 pub mod debug;
+pub mod fakeip;
 pub mod guard;
 pub mod identity;
 pub mod instance;

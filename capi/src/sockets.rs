@@ -3,8 +3,8 @@
 //! Each takes the interface pointer first (`self` in the flat header, `this` through the
 //! vtable); there is one instance per process, so it is not read. Every body runs in
 //! [`guard`]: a bad pointer or handle gets the documented failure value, never a crash of
-//! the library's own making. The calls of features not built yet live in `unsupported`;
-//! those that read or label a connection in `introspect`.
+//! the library's own making. FakeIP lives in `fakeip`, the SDR calls in `unsupported`, those
+//! that read or label a connection in `introspect`.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::net::SocketAddr;

@@ -340,9 +340,33 @@ pub struct SteamNetworkPingLocation_t {
     pub m_data: [u8; 512],
 }
 
-/// Declared but never defined by the public headers (Steam-only): only pointers pass.
-#[repr(C)]
+/// `SteamNetworkingFakeIPResult_t` (callback 1223), as the Steamworks SDK's
+/// `steamnetworkingfakeip.h` defines it (GNS's public headers only declare it): `pack(4)`
+/// (`VALVE_CALLBACK_PACK_SMALL`, Linux), 160 bytes.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy)]
 pub struct SteamNetworkingFakeIPResult_t {
+    /// `EResult` of the request (see `sockworks::FakeIpResult`).
+    pub m_eResult: EResult,
+    /// The identity of the interface that made the request.
+    pub m_identity: SteamNetworkingIdentity,
+    /// The FakeIP, host byte order.
+    pub m_unIP: u32,
+    /// Its ports; entries beyond the allocation are 0.
+    pub m_unPorts: [u16; 8],
+}
+
+impl SteamNetworkingFakeIPResult_t {
+    /// `k_iCallback`: `k_iSteamNetworkingSocketsCallbacks + 3`.
+    pub const k_iCallback: i32 = 1223;
+    /// `k_nMaxReturnPorts`.
+    pub const k_nMaxReturnPorts: usize = 8;
+}
+
+/// `ISteamNetworkingFakeUDPPort` (the SDK's `steamnetworkingfakeip.h`): only pointers pass;
+/// the objects are `crate::fakeip`'s.
+#[repr(C)]
+pub struct ISteamNetworkingFakeUDPPort {
     _opaque: [u8; 0],
 }
 

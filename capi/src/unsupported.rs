@@ -1,7 +1,6 @@
-//! The flat calls of Valve's relay network, on our relay fleet (hosted servers, relay
-//! tickets, the game-coordinator login), and of FakeIP, which Sockworks does not have yet:
-//! those return the failure value GNS documents, so callers take their documented error path.
-//! The README's feature table lists them.
+//! The flat calls of Valve's relay network, on our relay fleet: hosted servers, relay
+//! tickets and the game-coordinator login (`SteamDatagram*` structs in the Steamworks SDK's
+//! layout, which GNS's headers only declare). FakeIP is `crate::fakeip`.
 use std::ffi::{c_int, c_void};
 
 use crate::guard::guard;
@@ -9,16 +8,13 @@ use crate::instance::with;
 use crate::types::{
     HSteamListenSocket, HSteamNetConnection, SteamDatagramGameCoordinatorServerLogin,
     SteamDatagramHostedAddress, SteamDatagramRelayAuthTicket, SteamNetworkingConfigValue_t,
-    SteamNetworkingFakeIPResult_t, SteamNetworkingIPAddr, SteamNetworkingIdentity,
-    SteamNetworkingPOPID,
+    SteamNetworkingIdentity, SteamNetworkingPOPID,
 };
 
 /// `k_EResultFail`.
 const FAIL: i32 = sockworks::EResult::Fail.code();
 /// `k_EResultInvalidParam`.
 const INVALID_PARAM: i32 = sockworks::EResult::InvalidParam.code();
-/// `k_EResultIPNotFound`: GNS's answer when a connection has no FakeIP.
-const IP_NOT_FOUND: i32 = 31;
 
 /// Largest ticket `ReceivedRelayAuthTicket` looks at (`k_cbSteamDatagramMaxSerializedTicket`).
 const MAX_TICKET: usize = 512;
@@ -257,53 +253,4 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetGameCoordinatorServ
             Err(e) => e.code(),
         })
     })
-}
-
-// The calls below exist only as virtual methods (no flat export in GNS 1.6).
-
-/// `BeginAsyncRequestFakeIP`: FakeIP needs Steam (as in open-source GNS): false.
-pub(crate) extern "C" fn begin_async_request_fake_ip(_self: *mut c_void, _ports: c_int) -> bool {
-    false
-}
-
-/// `GetFakeIP`: no FakeIP to report. The public headers declare
-/// `SteamNetworkingFakeIPResult_t` without defining it, so a program built against them
-/// cannot read one either: nothing is written.
-pub(crate) extern "C" fn get_fake_ip(
-    _self: *mut c_void,
-    _first_port: c_int,
-    _info: *mut SteamNetworkingFakeIPResult_t,
-) {
-}
-
-/// `CreateListenSocketP2PFakeIP`: 0.
-pub(crate) extern "C" fn create_listen_socket_p2p_fake_ip(
-    _self: *mut c_void,
-    _port: c_int,
-    _n: c_int,
-    _opts: *const SteamNetworkingConfigValue_t,
-) -> HSteamListenSocket {
-    0
-}
-
-/// `GetRemoteFakeIPForConnection`: InvalidParam for a bad handle, else IPNotFound (GNS).
-pub(crate) extern "C" fn get_remote_fake_ip_for_connection(
-    _self: *mut c_void,
-    conn: HSteamNetConnection,
-    _out: *mut SteamNetworkingIPAddr,
-) -> i32 {
-    guard(INVALID_PARAM, || {
-        with(INVALID_PARAM, |s| {
-            if s.get_connection_info(sockworks::Connection(conn)).is_some() {
-                IP_NOT_FOUND
-            } else {
-                INVALID_PARAM
-            }
-        })
-    })
-}
-
-/// `CreateFakeUDPPort`: null.
-pub(crate) extern "C" fn create_fake_udp_port(_self: *mut c_void, _port: c_int) -> *mut c_void {
-    std::ptr::null_mut()
 }

@@ -1,6 +1,7 @@
 //! The flat `ISteamNetworkingUtils` calls other than configuration (in `config`) and
 //! `AllocateMessage` (in `message`): the relay-network and ping-location calls answer as GNS's
-//! open-source build does without SDR, the clock is GNS's, and debug output goes to `debug`.
+//! open-source build does without SDR, the clock is GNS's, debug output goes to `debug`, and
+//! the FakeIP calls classify and resolve FakeIPs (`sockworks::engine::wire::fakeip`).
 //! `self_` is ignored everywhere.
 
 use std::ffi::{c_char, c_int, c_void};
@@ -14,8 +15,7 @@ use crate::types::{
     ESteamNetworkingSocketsDebugOutputType, FSteamNetworkingSocketsDebugOutput,
     SteamNetworkPingLocation_t, SteamNetworkingIPAddr, SteamNetworkingIdentity,
     SteamNetworkingMicroseconds, SteamNetworkingPOPID, SteamRelayNetworkStatus_t,
-    k_EResultDisabled, k_ESteamNetworkingAvailability_CannotTry,
-    k_ESteamNetworkingFakeIPType_NotFake, k_nSteamNetworkingPing_Unknown,
+    k_ESteamNetworkingAvailability_CannotTry, k_nSteamNetworkingPing_Unknown,
 };
 
 /// GNS's `k_nInitialTimestamp`: its clock starts here, so a timestamp of 0 is far in the past
@@ -181,28 +181,54 @@ pub extern "C" fn SteamAPI_ISteamNetworkingUtils_SetDebugOutputFunction(
 }
 
 /// `ISteamNetworkingUtils::GetIPv4FakeIPType` (virtual only, no flat export; the vtable points
-/// here): NotFake, as GNS without FakeIP.
+/// here): `ip` in host byte order; GlobalIPv4 for the rendezvous service's range
+/// (169.254.1.0–169.254.191.255), LocalIPv4 for the local one (169.254.192.0–169.254.254.255),
+/// NotFake otherwise.
 ///
 /// # Safety
 /// None needed: it reads nothing (unsafe only to match the vtable's function type).
 pub unsafe extern "C" fn get_ipv4_fake_ip_type(
     _this: *mut c_void,
-    _ip: u32,
+    ip: u32,
 ) -> ESteamNetworkingFakeIPType {
-    k_ESteamNetworkingFakeIPType_NotFake
+    sockworks::ipv4_fake_ip_type(ip.into()) as ESteamNetworkingFakeIPType
 }
 
-/// `ISteamNetworkingUtils::GetRealIdentityForFakeIP` (virtual only): `k_EResultDisabled`,
-/// GNS's answer without Steam (`out` untouched).
+/// `ISteamNetworkingUtils::GetRealIdentityForFakeIP` (virtual only): OK and the identity in
+/// `*out` (when not null); InvalidParam if `fake_ip` is null or not a FakeIP; NoMatch for a
+/// FakeIP this instance does not know (or no instance).
 ///
 /// # Safety
-/// Never dereferences its pointers.
+/// `fake_ip` is null or valid; `out` is null or points to a writable identity.
 pub unsafe extern "C" fn get_real_identity_for_fake_ip(
     _this: *mut c_void,
-    _fake_ip: *const SteamNetworkingIPAddr,
-    _out: *mut SteamNetworkingIdentity,
+    fake_ip: *const SteamNetworkingIPAddr,
+    out: *mut SteamNetworkingIdentity,
 ) -> EResult {
-    k_EResultDisabled
+    let invalid = sockworks::EResult::InvalidParam.code();
+    guard(invalid, || {
+        // SAFETY: the caller passes null or a valid address.
+        let Some(addr) = (unsafe { fake_ip.as_ref() }).map(SteamNetworkingIPAddr::to_socket_addr)
+        else {
+            return invalid;
+        };
+        if !sockworks::engine::wire::fakeip::is_fake_ip(&addr) {
+            return invalid;
+        }
+        let found = crate::instance::with(Err(sockworks::EResult::NoMatch), |s| {
+            s.get_real_identity_for_fake_ip(addr)
+        });
+        match found {
+            Ok(id) => {
+                // SAFETY: the caller passes null or a writable identity.
+                if let Some(out) = unsafe { out.as_mut() } {
+                    *out = SteamNetworkingIdentity::from_identity(&id);
+                }
+                sockworks::EResult::Ok.code()
+            }
+            Err(e) => e.code(),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -256,14 +282,35 @@ mod tests {
             );
         }
         assert_eq!(buf[0], 0);
+        // SAFETY: reads nothing.
+        let fake_type = |ip| unsafe { get_ipv4_fake_ip_type(null, ip) };
         assert_eq!(
-            // SAFETY: reads nothing.
-            unsafe { get_ipv4_fake_ip_type(null, 0x0a00_0001) },
-            k_ESteamNetworkingFakeIPType_NotFake
+            fake_type(0x0a00_0001),
+            crate::types::k_ESteamNetworkingFakeIPType_NotFake
         );
-        // SAFETY: the pointers are never read.
+        assert_eq!(
+            fake_type(0xa9fe_0709),
+            crate::types::k_ESteamNetworkingFakeIPType_GlobalIPv4
+        );
+        assert_eq!(
+            fake_type(0xa9fe_c801),
+            crate::types::k_ESteamNetworkingFakeIPType_LocalIPv4
+        );
+        assert_eq!(
+            fake_type(0xa9fe_0001),
+            crate::types::k_ESteamNetworkingFakeIPType_NotFake
+        );
+        // SAFETY: null pointers, then a valid address and a null out pointer.
         let r = unsafe { get_real_identity_for_fake_ip(null, ptr::null(), ptr::null_mut()) };
-        assert_eq!(r, k_EResultDisabled);
+        assert_eq!(r, sockworks::EResult::InvalidParam.code());
+        let real = SteamNetworkingIPAddr::from_socket_addr("10.0.0.1:5".parse().unwrap());
+        // SAFETY: a valid address, a null out pointer.
+        let r = unsafe { get_real_identity_for_fake_ip(null, &real, ptr::null_mut()) };
+        assert_eq!(r, sockworks::EResult::InvalidParam.code());
+        let fake = SteamNetworkingIPAddr::from_socket_addr("169.254.7.9:2000".parse().unwrap());
+        // SAFETY: as above; no instance in this unit test.
+        let r = unsafe { get_real_identity_for_fake_ip(null, &fake, ptr::null_mut()) };
+        assert_eq!(r, sockworks::EResult::NoMatch.code());
     }
 
     #[test]

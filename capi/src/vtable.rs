@@ -97,11 +97,11 @@ vtable!(SOCKETS_FNS, SOCKETS_METHODS, [
     "SetCertificate" => a::SteamAPI_ISteamNetworkingSockets_SetCertificate,
     "ResetIdentity" => a::reset_identity,
     "RunCallbacks" => s::SteamAPI_ISteamNetworkingSockets_RunCallbacks,
-    "BeginAsyncRequestFakeIP" => u::begin_async_request_fake_ip,
-    "GetFakeIP" => u::get_fake_ip,
-    "CreateListenSocketP2PFakeIP" => u::create_listen_socket_p2p_fake_ip,
-    "GetRemoteFakeIPForConnection" => u::get_remote_fake_ip_for_connection,
-    "CreateFakeUDPPort" => u::create_fake_udp_port,
+    "BeginAsyncRequestFakeIP" => crate::fakeip::begin_async_request_fake_ip,
+    "GetFakeIP" => crate::fakeip::get_fake_ip,
+    "CreateListenSocketP2PFakeIP" => crate::fakeip::create_listen_socket_p2p_fake_ip,
+    "GetRemoteFakeIPForConnection" => crate::fakeip::get_remote_fake_ip_for_connection,
+    "CreateFakeUDPPort" => crate::fakeip::create_fake_udp_port,
 ]);
 
 vtable!(UTILS_FNS, UTILS_METHODS, [

@@ -8,7 +8,9 @@
 //!  client thread ◄─ socket ◄──────────── Challenge, RegisterOk, Deliver, UnknownPeer, ...
 //!       └─► mpsc::Receiver<Incoming> (bounded; full: the signal is dropped, as on a lossy path)
 //! ```
-//! Signals are best-effort: GNS's P2P protocol resends what it needs.
+//! Signals are best-effort: GNS's P2P protocol resends what it needs. A FakeIP request
+//! ([`RendezvousClient::request_fake_ip`]) is resent until the service answers or its deadline
+//! passes, and its outcome arrives on the same channel.
 
 use std::collections::VecDeque;
 use std::io;
@@ -23,7 +25,10 @@ use sockworks_engine::wire::identity::Identity;
 
 use crate::auth::ClientAuth;
 use crate::clock;
-use crate::wire::{MAX_DATAGRAM_LEN, MAX_IDENTITY_LEN, MAX_PAYLOAD_LEN, Message, RefuseReason};
+use crate::wire::{
+    FakeIpRefuseReason, MAX_DATAGRAM_LEN, MAX_FAKEIP_PORTS, MAX_IDENTITY_LEN, MAX_PAYLOAD_LEN,
+    Message, RefuseReason,
+};
 
 /// Received signals and notices waiting for the application, at most.
 const INCOMING_CAP: usize = 1024;
@@ -80,6 +85,39 @@ pub enum Incoming {
         /// Why.
         reason: RefuseReason,
     },
+    /// Our FakeIP request was granted: the same address and ports every time we ask.
+    FakeIp {
+        /// The global FakeIP.
+        ip: Ipv4Addr,
+        /// As many ports as asked for.
+        ports: Vec<u16>,
+    },
+    /// Our FakeIP request failed.
+    FakeIpFailed {
+        /// Why.
+        reason: FakeIpFailure,
+    },
+}
+
+/// Why a FakeIP request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FakeIpFailure {
+    /// The service refused it.
+    Refused(FakeIpRefuseReason),
+    /// The service refused our registration, so we cannot ask.
+    NotRegistered(RefuseReason),
+    /// No answer before the deadline (service unreachable, or one that has no FakeIPs).
+    Timeout,
+}
+
+/// A FakeIP request waiting for its answer.
+#[derive(Debug, Clone, Copy)]
+struct FakeIpAsk {
+    ports: u8,
+    deadline: Instant,
+    next_send: Instant,
+    sends: u32,
 }
 
 struct Shared {
@@ -89,6 +127,8 @@ struct Shared {
     session: AtomicU64,
     stop: AtomicBool,
     pending: Mutex<VecDeque<(String, Vec<u8>)>>,
+    /// A FakeIP request for the client thread to take up.
+    fake_ip: Mutex<Option<FakeIpAsk>>,
 }
 
 impl Shared {
@@ -155,6 +195,7 @@ impl RendezvousClient {
             session: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             pending: Mutex::new(VecDeque::new()),
+            fake_ip: Mutex::new(None),
         });
         let (tx, rx) = sync_channel(INCOMING_CAP);
         let identity = config.identity.clone();
@@ -206,6 +247,43 @@ impl RendezvousClient {
         true
     }
 
+    /// Asks the service for our identity's global FakeIP with `num_ports` ports (1 to 4); the
+    /// answer arrives as [`Incoming::FakeIp`] or [`Incoming::FakeIpFailed`] (after `timeout`
+    /// without one). The request is resent until answered; a new call replaces one in flight.
+    /// False for a bad port count or after the client stopped.
+    pub fn request_fake_ip(&self, num_ports: u8, timeout: Duration) -> bool {
+        if !(1..=MAX_FAKEIP_PORTS).contains(&usize::from(num_ports))
+            || self.shared.stop.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let now = clock::now();
+        let Ok(mut ask) = self.shared.fake_ip.lock() else {
+            return false;
+        };
+        *ask = Some(FakeIpAsk {
+            ports: num_ports,
+            deadline: now + timeout,
+            next_send: now,
+            sends: 0,
+        });
+        drop(ask);
+        self.wake();
+        true
+    }
+
+    /// Wakes the client thread from its receive with an empty datagram to its own socket.
+    fn wake(&self) {
+        if let Ok(local) = self.shared.socket.local_addr() {
+            let ip: IpAddr = match local.ip() {
+                IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+                IpAddr::V6(v6) if v6.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+                ip => ip,
+            };
+            let _ = self.shared.socket.send_to(&[], (ip, local.port()));
+        }
+    }
+
     /// Whether the service has confirmed our registration (and not since said otherwise).
     pub fn registered(&self) -> bool {
         self.shared.session.load(Ordering::Acquire) != 0
@@ -230,15 +308,7 @@ impl Drop for RendezvousClient {
         if session != 0 && (Message::Unregister { session }).encode(&mut out).is_ok() {
             self.shared.send(&out);
         }
-        // Wake the thread from its receive with an empty datagram to ourselves.
-        if let Ok(local) = self.shared.socket.local_addr() {
-            let ip: IpAddr = match local.ip() {
-                IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
-                IpAddr::V6(v6) if v6.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
-                ip => ip,
-            };
-            let _ = self.shared.socket.send_to(&[], (ip, local.port()));
-        }
+        self.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -255,6 +325,8 @@ struct Worker {
     /// Unanswered Hello/Register (while unregistered) or Refresh (while registered).
     misses: u32,
     out: Vec<u8>,
+    /// The FakeIP request in flight.
+    fake_ip: Option<FakeIpAsk>,
 }
 
 impl Worker {
@@ -267,6 +339,7 @@ impl Worker {
             next_action: clock::now(),
             misses: 0,
             out: Vec::with_capacity(MAX_DATAGRAM_LEN),
+            fake_ip: None,
         }
     }
 
@@ -291,8 +364,11 @@ impl Worker {
             if now >= self.next_action {
                 self.on_timer(now);
             }
-            let wait = self
-                .next_action
+            self.fake_ip_turn(now);
+            let next = self.fake_ip.map_or(self.next_action, |a| {
+                self.next_action.min(a.next_send).min(a.deadline)
+            });
+            let wait = next
                 .saturating_duration_since(now)
                 .clamp(Duration::from_millis(1), Duration::from_secs(1));
             let _ = self.shared.socket.set_read_timeout(Some(wait));
@@ -359,12 +435,34 @@ impl Worker {
                 self.misses = 0;
                 self.next_action = clock::now() + self.interval;
                 self.flush_pending(session);
+                // A FakeIP request waiting for the registration goes out now.
+                if let Some(a) = &mut self.fake_ip {
+                    a.next_send = clock::now();
+                }
             }
             Message::RegisterRefused { reason } => {
                 self.shared.session.store(0, Ordering::Release);
                 self.misses = 0;
                 self.next_action = clock::now() + self.interval;
                 self.deliver(Incoming::Refused { reason });
+                if self.fake_ip.take().is_some() {
+                    self.deliver(Incoming::FakeIpFailed {
+                        reason: FakeIpFailure::NotRegistered(reason),
+                    });
+                }
+            }
+            Message::FakeIpGranted { ip, ports } if self.fake_ip.is_some() => {
+                self.fake_ip = None;
+                self.deliver(Incoming::FakeIp {
+                    ip,
+                    ports: ports.as_slice().to_vec(),
+                });
+            }
+            Message::FakeIpRefused { reason } if self.fake_ip.is_some() => {
+                self.fake_ip = None;
+                self.deliver(Incoming::FakeIpFailed {
+                    reason: FakeIpFailure::Refused(reason),
+                });
             }
             Message::UnknownSender => {
                 // Our registration is gone (service restart, expiry): register again at once.
@@ -379,6 +477,39 @@ impl Worker {
             Message::UnknownPeer { to } => self.deliver(Incoming::Unknown { to: to.to_owned() }),
             _ => {}
         }
+    }
+
+    /// Takes up a new FakeIP request, sends the one in flight when due (once registered;
+    /// retries back off from [`RETRY`]), and gives up at its deadline.
+    fn fake_ip_turn(&mut self, now: Instant) {
+        if let Ok(mut new) = self.shared.fake_ip.lock()
+            && let Some(ask) = new.take()
+        {
+            self.fake_ip = Some(ask);
+        }
+        let Some(mut ask) = self.fake_ip else {
+            return;
+        };
+        if now >= ask.deadline {
+            self.fake_ip = None;
+            self.deliver(Incoming::FakeIpFailed {
+                reason: FakeIpFailure::Timeout,
+            });
+            return;
+        }
+        let session = self.session();
+        if session == 0 {
+            // Sent once the registration holds (RegisterOk makes it due).
+            ask.next_send = ask.deadline;
+        } else if now >= ask.next_send {
+            self.send(Message::FakeIpRequest {
+                session,
+                num_ports: ask.ports,
+            });
+            ask.next_send = now + RETRY * 2u32.saturating_pow(ask.sends.min(5));
+            ask.sends = ask.sends.saturating_add(1);
+        }
+        self.fake_ip = Some(ask);
     }
 
     fn flush_pending(&mut self, session: u64) {

@@ -2,8 +2,10 @@
 //! handler, driven by the `rendezvous_service` target in `fuzz/`.
 //!
 //! The input is a sequence of records `ctl u8, len u16 LE, datagram` (a short last record
-//! takes what is left). The first byte of the input picks the service: odd, one that requires
-//! a certificate from a fixed CA. `ctl` picks the source address (bits 0-1), whether to patch
+//! takes what is left). The first byte of the input picks the service: bit 0, one that
+//! requires a certificate from a fixed CA; bit 1, one that persists FakeIPs (the harness
+//! "saves" after every record, reloading the snapshot's text, and sends the grants that
+//! waited for it). `ctl` picks the source address (bits 0-1), whether to patch
 //! the datagram with what the service issued to that address (bit 2: the cookie of its last
 //! Challenge into a Register, the session of its last RegisterOk into a Refresh, Signal or
 //! Unregister; bit 3: re-sign a Register with the fixed client's key), and how far the clock
@@ -12,20 +14,24 @@
 //! Checks: every datagram that decodes re-encodes to a datagram, no longer, that decodes the
 //! same; every reply decodes; a reply to a sender that held no registration is never larger
 //! than its request; a Deliver goes only to a registered address; the registry stays within
-//! `max_peers`; nothing panics.
+//! `max_peers` and the FakeIP table within `max_fakeips`; every FakeIP granted is a global one
+//! with ports above 1024, and goes to a registered address; every state snapshot loads back;
+//! nothing panics.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use sockworks_engine::crypto::TrustedCa;
 use sockworks_engine::crypto::ca::{self, CaKey, CertParams};
 use sockworks_engine::crypto::keys::IdentityKey;
+use sockworks_engine::wire::fakeip::{FakeIpType, fake_ip_type};
 use sockworks_engine::wire::identity::Identity;
 
 use crate::auth::{ClientAuth, Verifier};
+use crate::fakeip::FakeIpTable;
 use crate::server::{Service, ServiceConfig};
-use crate::wire::{HEADER_LEN, Message};
+use crate::wire::{FakeIpPorts, HEADER_LEN, Message};
 
 /// Wall clock the service sees (certificates are valid around it).
 pub const UNIX_NOW: u64 = 1_800_000_000;
@@ -33,6 +39,8 @@ pub const UNIX_NOW: u64 = 1_800_000_000;
 pub const CERT_IDENTITY: &str = "str:alice";
 /// Registrations the fuzzed service holds at most (small, so `Full` is reachable).
 pub const MAX_PEERS: usize = 3;
+/// FakeIP allocations the fuzzed service holds at most (small, so `Full` is reachable).
+pub const MAX_FAKEIPS: usize = 2;
 
 /// The four source addresses a record can pick.
 pub fn source(i: u8) -> SocketAddr {
@@ -80,8 +88,15 @@ pub fn fixed_auth() -> &'static (TrustedCa, ClientAuth) {
 
 /// The service the input's first byte picks.
 pub fn service(auth: bool) -> Service {
+    service_with(auth, false)
+}
+
+/// [`service`], persisting FakeIPs if `persist`.
+pub fn service_with(auth: bool, persist: bool) -> Service {
     let mut config = ServiceConfig::new([9; 32]);
     config.max_peers = MAX_PEERS;
+    config.max_fakeips = MAX_FAKEIPS;
+    config.persist_fakeips = persist;
     config.rate = 2.0;
     config.burst = 3.0;
     if auth {
@@ -104,7 +119,12 @@ fn record(ctl: u8, datagram: &[u8]) -> Vec<u8> {
 
 /// Encodes records for seeds and tests.
 pub fn records(auth: bool, recs: &[(u8, Message<'_>)]) -> Vec<u8> {
-    let mut out = vec![u8::from(auth)];
+    records_mode(u8::from(auth), recs)
+}
+
+/// [`records`] with the whole mode byte (bit 1: persist FakeIPs).
+pub fn records_mode(mode: u8, recs: &[(u8, Message<'_>)]) -> Vec<u8> {
+    let mut out = vec![mode];
     let mut buf = Vec::new();
     for (ctl, m) in recs {
         if m.encode(&mut buf).is_ok() {
@@ -119,7 +139,8 @@ pub fn service_bytes(data: &[u8]) {
     let Some((&mode, mut rest)) = data.split_first() else {
         return;
     };
-    let mut svc = service(mode & 1 == 1);
+    let persist = mode & 2 == 2;
+    let mut svc = service_with(mode & 1 == 1, persist);
     let mut now = Duration::from_secs(100);
     let mut cookies = [None::<u64>; 4];
     let mut sessions = [None::<u64>; 4];
@@ -171,6 +192,7 @@ pub fn service_bytes(data: &[u8]) {
                 sessions[who] = Some(session);
                 assert!(svc.is_registered(now, from));
             }
+            Message::FakeIpGranted { ip, ports } => check_grant(&svc, now, to, ip, &ports),
             Message::Deliver { .. } => {
                 assert!(
                     svc.is_registered(now, to),
@@ -180,7 +202,36 @@ pub fn service_bytes(data: &[u8]) {
             }
             _ => {}
         }
+        if persist {
+            save(&mut svc, now, &mut out);
+        }
     }
+}
+
+/// What a saving caller does: the snapshot must load back; then the waiting grants go out.
+fn save(svc: &mut Service, now: Duration, out: &mut Vec<u8>) {
+    let Some((generation, text)) = svc.fake_ip_snapshot() else {
+        return;
+    };
+    let loaded = FakeIpTable::from_text(&text, MAX_FAKEIPS, [0; 32]).expect("snapshot loads");
+    assert_eq!(loaded.len(), svc.fake_ips().len());
+    svc.fake_ips_saved(generation);
+    while let Some(to) = svc.poll_grant(now, out) {
+        match Message::decode(out) {
+            Ok(Message::FakeIpGranted { ip, ports }) => check_grant(svc, now, to, ip, &ports),
+            other => panic!("poll_grant wrote {other:?}"),
+        }
+    }
+}
+
+fn check_grant(svc: &Service, now: Duration, to: SocketAddr, ip: Ipv4Addr, ports: &FakeIpPorts) {
+    assert!(svc.is_registered(now, to), "FakeIP granted to a stranger");
+    assert_eq!(fake_ip_type(ip), FakeIpType::GlobalIpv4, "{ip}");
+    assert!(!ports.as_slice().is_empty() && ports.as_slice().iter().all(|&p| p > 1024));
+    assert!(
+        svc.fake_ips().len() <= MAX_FAKEIPS,
+        "FakeIP table over max_fakeips"
+    );
 }
 
 /// Decoded datagrams re-encode, no longer, to a datagram that decodes the same.
@@ -196,7 +247,10 @@ fn check_codec(datagram: &[u8]) {
     // Only padding, the reserved bytes and the flag byte are not kept as sent.
     if !matches!(
         m,
-        Message::Hello | Message::Refresh { .. } | Message::Challenge { .. }
+        Message::Hello
+            | Message::Refresh { .. }
+            | Message::Challenge { .. }
+            | Message::FakeIpRequest { .. }
     ) {
         assert_eq!(again, datagram);
     }
@@ -257,6 +311,10 @@ mod tests {
             cert: b"",
             signature: b"",
         };
+        let fake_ip = |num_ports| Message::FakeIpRequest {
+            session: 0,
+            num_ports,
+        };
         let signal = |to| Message::Signal {
             session: 0,
             to,
@@ -303,6 +361,25 @@ mod tests {
                         },
                     ),
                     (3, Message::UnknownSender),
+                ],
+            ),
+            // FakeIPs, persisted: both peers ask, a third is refused (cap 2), signals go to
+            // a FakeIP (unknown here: the seed cannot know the address drawn).
+            records_mode(
+                2,
+                &[
+                    (0, Message::Hello),
+                    (0x14, reg("str:alice")),
+                    (1, Message::Hello),
+                    (0x15, reg("str:bob")),
+                    (2, Message::Hello),
+                    (0x16, reg("str:carol")),
+                    (0x24, fake_ip(2)),
+                    (0x25, fake_ip(4)),
+                    (0x26, fake_ip(1)),
+                    (0x24, fake_ip(0)),
+                    (0x25, signal("ip:169.254.1.1:2000")),
+                    (0x34, fake_ip(5)),
                 ],
             ),
         ]
@@ -354,6 +431,50 @@ mod tests {
             Ok(Message::RegisterOk { .. })
         ));
         assert!(svc.is_registered(now, from));
+    }
+
+    /// The persisted-FakeIP mode reaches grants: a patched request from a registered peer is
+    /// held until the harness saves, then granted.
+    #[test]
+    fn the_fake_ip_path_is_reachable() {
+        let mut svc = service_with(false, true);
+        let now = Duration::from_secs(100);
+        let from = source(0);
+        let mut out = Vec::new();
+        let mut dgram = Vec::new();
+        Message::Hello.encode(&mut dgram).unwrap();
+        svc.handle_datagram(now, UNIX_NOW, from, &dgram, &mut out);
+        let Ok(Message::Challenge { cookie, .. }) = Message::decode(&out) else {
+            panic!("no challenge");
+        };
+        let mut patched = Vec::new();
+        Message::Register {
+            cookie: 0,
+            identity: "str:alice",
+            cert: b"",
+            signature: b"",
+        }
+        .encode(&mut dgram)
+        .unwrap();
+        patch(&dgram, 0x04, Some(cookie), None, &mut patched);
+        svc.handle_datagram(now, UNIX_NOW, from, &patched, &mut out);
+        let Ok(Message::RegisterOk { session, .. }) = Message::decode(&out) else {
+            panic!("not registered");
+        };
+        Message::FakeIpRequest {
+            session: 0,
+            num_ports: 2,
+        }
+        .encode(&mut dgram)
+        .unwrap();
+        patch(&dgram, 0x04, None, Some(session), &mut patched);
+        assert_eq!(
+            svc.handle_datagram(now, UNIX_NOW, from, &patched, &mut out),
+            None
+        );
+        let before = svc.stats().fakeip_granted;
+        save(&mut svc, now, &mut out);
+        assert_eq!(svc.stats().fakeip_granted, before + 1);
     }
 
     /// With `SOCKWORKS_FUZZ_SEEDS=<corpus dir>`, writes the seeds to

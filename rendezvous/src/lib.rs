@@ -11,6 +11,7 @@
 //! - [`server`]: the service's sans-I/O state machine; the `sockworks-rendezvous` binary runs it
 //!   on a UDP socket.
 //! - [`wire`]: the datagram codec; [`auth`]: certificate proof; [`cookie`]: stateless cookies.
+//! - [`fakeip`]: the FakeIP allocation table; [`state`]: its state file (`--fakeip-state`).
 //!
 //! # Protocol (version 1, UDP)
 //!
@@ -31,6 +32,9 @@
 //! | 9 | UnknownPeer | service → peer | to str8 |
 //! | 10 | UnknownSender | service → peer | (none) |
 //! | 11 | Unregister | peer → service | session u64 |
+//! | 12 | FakeIpRequest | peer → service | session u64, num_ports u8 (1-4), 4 reserved bytes |
+//! | 13 | FakeIpGranted | service → peer | ip 4 bytes, port count u8, ports u16 each |
+//! | 14 | FakeIpRefused | service → peer | reason u8 ([`wire::FakeIpRefuseReason`]) |
 //!
 //! ```text
 //!  peer                                  service
@@ -52,16 +56,43 @@
 //! Rules that hold for every message:
 //! - **No amplification**: a reply to an address that holds no registration is never larger
 //!   than the datagram that caused it (Hello is padded; Challenge, RegisterRefused,
-//!   UnknownSender and RegisterOk fit within what they answer).
+//!   UnknownSender and RegisterOk fit within what they answer). FakeIpRequest is padded to the
+//!   size of the largest grant, so no reply outgrows its request.
 //! - **No state before proof**: the cookie makes the service stateless until a Register
 //!   echoes it from the address it was issued to (within 4 s).
 //! - **Sender identity from the service**: Deliver names the identity registered at the
 //!   Signal's source address (and session), never one the packet claims.
 //! - **Bounded memory**: at most `max_peers` registrations (beyond: `Full`), each bounded by the
-//!   identity limit; registrations not refreshed within the TTL are swept.
-//! - **Restartable**: the service keeps nothing on disk. Peers refresh every interval; a
-//!   restarted service answers UnknownSender and the peer registers again at once.
+//!   identity limit; registrations not refreshed within the TTL are swept. At most
+//!   `max_fakeips` FakeIP allocations (beyond: `FakeIpRefused(Full)` for new identities), and
+//!   at most 1,024 requests waiting for a save.
+//! - **Restartable**: registrations are not kept on disk. Peers refresh every interval; a
+//!   restarted service answers UnknownSender and the peer registers again at once. FakeIP
+//!   allocations are kept in the `--fakeip-state` file when one is given (see below).
 //! - **Malformed input** is dropped and counted; it never panics.
+//!
+//! # FakeIP
+//!
+//! A registered peer may ask for a global FakeIP (GNS's `BeginAsyncRequestFakeIP`): an address
+//! in 169.254.1.0–169.254.191.255 with 1 to 4 ports above 1024, bound to its identity. The
+//! same identity gets the same address and ports every time (asking for more ports adds
+//! some). A Signal whose target is `ip:169.254.x.y:port` (GNS carries FakeIPs so, in
+//! `to_identity`) is delivered to the identity owning that address and port; an unknown FakeIP
+//! gets UnknownPeer like an unknown identity. Nobody may register *as* a FakeIP.
+//!
+//! ```text
+//!   | FakeIpRequest(session, 2) ----------> |  allocate or find, bounded by --max-fakeips
+//!   |                                       |  (--fakeip-state: saved to disk first)
+//!   | <------ FakeIpGranted(169.254.7.9,    |
+//!   |              [40312, 2210])           |  or FakeIpRefused(Full | BadRequest)
+//!   | Signal(session, "ip:169.254.7.9:2210", payload)  ─► Deliver to the owner
+//! ```
+//!
+//! Allocations never expire. Without `--fakeip-state` they live in memory only; with it,
+//! the table is loaded at start and rewritten atomically (temporary file, fsync, rename)
+//! whenever it changed, at most every 200 ms, and a new allocation is granted only once it is
+//! on disk (the peer's retries pick it up), so a restart never hands a granted FakeIP to
+//! another identity.
 //!
 //! With a CA configured, Register carries the peer's CA-signed certificate (as
 //! `sockworks-cert issue` writes it) and an Ed25519 signature by its key over the cookie and
@@ -72,13 +103,15 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod cookie;
+pub mod fakeip;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod server;
+pub mod state;
 pub mod wire;
 
 pub use auth::{ClientAuth, Verifier};
-pub use client::{ClientConfig, Incoming, RendezvousClient};
+pub use client::{ClientConfig, FakeIpFailure, Incoming, RendezvousClient};
 pub use server::{Service, ServiceConfig, Stats};
 
 /// The service's default UDP port.

@@ -1,6 +1,8 @@
 //! `sockworks-rendezvous`: the signaling relay for Sockworks' `ConnectP2P` (protocol in the
 //! library's docs). Prints `listening on ADDR` on stdout once bound (so `--listen
-//! 127.0.0.1:0` works), then logs and periodic `stats …` lines on stderr.
+//! 127.0.0.1:0` works), then logs and periodic `stats …` lines on stderr. With
+//! `--fakeip-state FILE`, FakeIP allocations are loaded from FILE at start and saved to it
+//! (atomically) before they are granted.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -10,10 +12,13 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
 use sockworks_rendezvous::auth::{Verifier, parse_ca_file};
-use sockworks_rendezvous::{Service, ServiceConfig, clock};
+use sockworks_rendezvous::{Service, ServiceConfig, clock, state};
 
 /// Receive buffer asked for.
 const RECV_BUFFER: usize = 4 << 20;
+/// Least time between two saves of the FakeIP state (bounds the disk work under a burst of
+/// new allocations; a new allocation waits at most this long for its grant).
+const SAVE_EVERY: Duration = Duration::from_millis(200);
 
 /// Signaling relay for Sockworks P2P connections: peers register under their GNS identity
 /// and exchange signals through it (UDP).
@@ -46,6 +51,15 @@ struct Cli {
     /// Seconds between `stats` lines on stderr (fractions allowed; 0: none).
     #[arg(long, default_value_t = 60.0)]
     stats_interval: f64,
+    /// File keeping FakeIP allocations across restarts: loaded at start (created if
+    /// missing), replaced atomically whenever an allocation is added. Without it,
+    /// allocations live in memory only and a restart forgets them.
+    #[arg(long, value_name = "FILE")]
+    fakeip_state: Option<PathBuf>,
+    /// Most identities holding a FakeIP (at most 48896, the global range); new identities
+    /// beyond are refused.
+    #[arg(long, default_value_t = 40_000)]
+    max_fakeips: usize,
 }
 
 fn config(cli: &Cli) -> Result<ServiceConfig> {
@@ -66,6 +80,12 @@ fn config(cli: &Cli) -> Result<ServiceConfig> {
     if !(burst.is_finite() && burst >= 1.0) {
         bail!("--burst must be at least 1");
     }
+    if !(1..=sockworks_rendezvous::fakeip::GLOBAL_CAPACITY).contains(&cli.max_fakeips) {
+        bail!(
+            "--max-fakeips must be 1 to {}",
+            sockworks_rendezvous::fakeip::GLOBAL_CAPACITY
+        );
+    }
     if !(cli.stats_interval.is_finite() && cli.stats_interval >= 0.0) {
         bail!("--stats-interval must be a non-negative number of seconds");
     }
@@ -77,6 +97,8 @@ fn config(cli: &Cli) -> Result<ServiceConfig> {
     c.ttl = Duration::from_secs(ttl);
     c.rate = cli.rate;
     c.burst = burst;
+    c.max_fakeips = cli.max_fakeips;
+    c.persist_fakeips = cli.fakeip_state.is_some();
     if let Some(path) = &cli.ca_certs {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading --ca-certs {}", path.display()))?;
@@ -118,14 +140,38 @@ fn run(cli: &Cli) -> Result<()> {
         config.rate,
         config.burst
     );
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let table = match &cli.fakeip_state {
+        Some(path) => {
+            let t = state::load(path, config.max_fakeips, key)?;
+            eprintln!(
+                "fakeip state {}: {} allocation(s) loaded (max {})",
+                path.display(),
+                t.len(),
+                config.max_fakeips
+            );
+            if t.len() > t.max() {
+                eprintln!("WARNING: more FakeIP allocations than --max-fakeips: new ones refused");
+            }
+            t
+        }
+        None => {
+            eprintln!("no --fakeip-state: FakeIP allocations are kept in memory only");
+            sockworks_rendezvous::fakeip::FakeIpTable::new(config.max_fakeips, key)
+        }
+    };
     println!("listening on {local}");
     let mut service = Service::new(config);
+    service.set_fake_ips(table);
     let stats_every =
         (cli.stats_interval > 0.0).then(|| Duration::from_secs_f64(cli.stats_interval));
     let start = clock::now();
     let mut next_sweep = Duration::from_secs(1);
     let mut next_stats = stats_every.unwrap_or(Duration::MAX);
     let mut send_errors = 0u64;
+    let mut save_errors = 0u64;
+    let mut next_save = Duration::ZERO;
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::new();
     loop {
@@ -139,6 +185,33 @@ fn run(cli: &Cli) -> Result<()> {
         {
             send_errors += 1;
         }
+        if let Some(path) = &cli.fakeip_state
+            && now >= next_save
+            && let Some((generation, text)) = service.fake_ip_snapshot()
+        {
+            next_save = now + SAVE_EVERY;
+            match state::save(path, &text) {
+                Ok(()) => {
+                    service.fake_ips_saved(generation);
+                    while let Some(to) = service.poll_grant(now, &mut out) {
+                        if socket.send_to(&out, to).is_err() {
+                            send_errors += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Grants wait (their peers retry, then give up): never grant what a
+                    // restart could forget.
+                    save_errors += 1;
+                    if save_errors.is_power_of_two() {
+                        eprintln!(
+                            "error: saving {}: {e} ({save_errors} failures)",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
         if now >= next_sweep {
             service.sweep(now);
             next_sweep = now + Duration::from_secs(1);
@@ -147,8 +220,9 @@ fn run(cli: &Cli) -> Result<()> {
             && now >= next_stats
         {
             eprintln!(
-                "stats peers={} {} send_errors={send_errors}",
+                "stats peers={} fakeips={} {} send_errors={send_errors} save_errors={save_errors}",
                 service.peers(),
+                service.fake_ips().len(),
                 service.stats()
             );
             next_stats = now + every;

@@ -9,6 +9,13 @@
 //! Memory is bounded: at most `max_peers` entries, each holding one identity of at most
 //! [`MAX_IDENTITY_LEN`](crate::wire::MAX_IDENTITY_LEN) bytes. Nothing is stored for a client
 //! before it echoes a cookie (and, with a CA, proves its certificate).
+//!
+//! FakeIPs ([`fakeip`](crate::fakeip)): a registered peer's FakeIpRequest allocates (or finds)
+//! its identity's global FakeIP, at most `max_fakeips` of them; a Signal addressed to
+//! `ip:169.254.x.y:port` goes to the identity owning that address and port. With
+//! `persist_fakeips`, a new allocation is granted only once the caller saved it
+//! ([`Service::fake_ip_snapshot`], [`Service::fake_ips_saved`], [`Service::poll_grant`]), so a
+//! peer never holds a FakeIP a restart could give to someone else.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,7 +28,10 @@ use sockworks_engine::wire::identity::Identity;
 
 use crate::auth::Verifier;
 use crate::cookie::CookieKey;
+use crate::fakeip::FakeIpTable;
 use crate::wire::{Message, RefuseReason};
+
+mod fakeip;
 
 /// What the service enforces.
 #[derive(Debug, Clone)]
@@ -40,10 +50,15 @@ pub struct ServiceConfig {
     pub verifier: Option<Verifier>,
     /// Secret for cookies and session tokens (random per start).
     pub secret: [u8; 32],
+    /// Most identities holding a FakeIP; new ones beyond are refused (`Full`).
+    pub max_fakeips: usize,
+    /// Grant a new FakeIP only once the caller saved the table (`--fakeip-state`).
+    pub persist_fakeips: bool,
 }
 
 impl ServiceConfig {
-    /// Defaults: 100,000 peers, 10 s interval, 30 s TTL, 50 signals/s (burst 100), no CA.
+    /// Defaults: 100,000 peers, 10 s interval, 30 s TTL, 50 signals/s (burst 100), no CA,
+    /// 40,000 FakeIPs held in memory only.
     pub fn new(secret: [u8; 32]) -> Self {
         Self {
             max_peers: 100_000,
@@ -53,6 +68,8 @@ impl ServiceConfig {
             burst: 100.0,
             verifier: None,
             secret,
+            max_fakeips: 40_000,
+            persist_fakeips: false,
         }
     }
 }
@@ -92,6 +109,12 @@ pub struct Stats {
     pub unregistered: u64,
     /// Registrations removed because they were not refreshed in time.
     pub expired: u64,
+    /// FakeIP requests granted.
+    pub fakeip_granted: u64,
+    /// FakeIP requests refused (table full, bad port count).
+    pub fakeip_refused: u64,
+    /// Signals addressed to a FakeIP that were relayed to its owner.
+    pub fakeip_relayed: u64,
 }
 
 impl fmt::Display for Stats {
@@ -100,7 +123,8 @@ impl fmt::Display for Stats {
             f,
             "datagrams={} malformed={} unexpected={} challenges={} bad_cookie={} registered={} \
              refreshed={} refused_full={} refused_identity={} refused_auth={} relayed={} \
-             unknown_peer={} unknown_sender={} rate_limited={} unregistered={} expired={}",
+             unknown_peer={} unknown_sender={} rate_limited={} unregistered={} expired={} \
+             fakeip_granted={} fakeip_refused={} fakeip_relayed={}",
             self.datagrams,
             self.malformed,
             self.unexpected,
@@ -116,7 +140,10 @@ impl fmt::Display for Stats {
             self.unknown_sender,
             self.rate_limited,
             self.unregistered,
-            self.expired
+            self.expired,
+            self.fakeip_granted,
+            self.fakeip_refused,
+            self.fakeip_relayed
         )
     }
 }
@@ -138,6 +165,9 @@ pub struct Service {
     by_identity: HashMap<Arc<str>, SocketAddr>,
     sessions_issued: u64,
     stats: Stats,
+    fake_ips: FakeIpTable,
+    /// Requests for allocations not saved yet: (peer address, identity, ports asked).
+    awaiting: std::collections::VecDeque<(SocketAddr, Arc<str>, u8)>,
 }
 
 impl fmt::Debug for Service {
@@ -156,7 +186,10 @@ fn ms(d: Duration) -> u64 {
 impl Service {
     /// A service with no registrations.
     pub fn new(config: ServiceConfig) -> Self {
+        let key = hmac_sha256(&config.secret, &[b"fakeip-key"]);
         Self {
+            fake_ips: FakeIpTable::new(config.max_fakeips, key),
+            awaiting: std::collections::VecDeque::new(),
             cookies: CookieKey::new(config.secret),
             config,
             by_addr: HashMap::new(),
@@ -225,6 +258,9 @@ impl Service {
                 to,
                 payload,
             } => return self.signal(now, from, session, to, payload, out),
+            Message::FakeIpRequest { session, num_ports } => {
+                self.fake_ip_request(now, from, session, num_ports)
+            }
             Message::Unregister { session } => {
                 if self.entry(now, from, session).is_some() {
                     self.remove(from);
@@ -239,7 +275,9 @@ impl Service {
             | Message::RegisterRefused { .. }
             | Message::Deliver { .. }
             | Message::UnknownPeer { .. }
-            | Message::UnknownSender => {
+            | Message::UnknownSender
+            | Message::FakeIpGranted { .. }
+            | Message::FakeIpRefused { .. } => {
                 self.stats.unexpected += 1;
                 None
             }
@@ -346,7 +384,10 @@ impl Service {
             return self.refuse(RefuseReason::BadIdentity);
         };
         let canonical = parsed.to_string();
-        if canonical.len() > crate::wire::MAX_IDENTITY_LEN {
+        // A FakeIP stands for another identity: nobody registers as one.
+        if canonical.len() > crate::wire::MAX_IDENTITY_LEN
+            || sockworks_engine::wire::fakeip::identity_fake_ip(&parsed).is_some()
+        {
             return self.refuse(RefuseReason::BadIdentity);
         }
         if let Some(v) = &self.config.verifier
@@ -418,9 +459,15 @@ impl Service {
         }
         sender.tokens -= 1.0;
         let from_identity = sender.identity.clone();
-        let target = Identity::parse(to)
-            .ok()
-            .and_then(|id| self.by_identity.get(id.to_string().as_str()).copied())
+        let (target_identity, fake) = match Identity::parse(to) {
+            Ok(id) => match self.fake_ip_owner(&id) {
+                Some(owner) => (Some(owner), true),
+                None => (Some(Arc::from(id.to_string())), false),
+            },
+            Err(_) => (None, false),
+        };
+        let target = target_identity
+            .and_then(|id| self.by_identity.get(&id).copied())
             .filter(|addr| {
                 self.by_addr
                     .get(addr)
@@ -438,6 +485,9 @@ impl Service {
         .encode(out)
         .ok()?;
         self.stats.relayed += 1;
+        if fake {
+            self.stats.fakeip_relayed += 1;
+        }
         Some(target)
     }
 }
@@ -445,3 +495,7 @@ impl Service {
 #[cfg(test)]
 #[path = "server/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "server/fakeip_tests.rs"]
+mod fakeip_tests;

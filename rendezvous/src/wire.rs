@@ -8,7 +8,8 @@
 //! +------+------+---------+------+-------------------------
 //! ```
 //! Integers are little-endian. `str8` is a u8 length then UTF-8; `bytes16` a u16 length then
-//! bytes; `bytes8` a u8 length then bytes.
+//! bytes; `bytes8` a u8 length then bytes. A FakeIP is 4 address bytes in network order, then
+//! a u8 port count (at most [`MAX_FAKEIP_PORTS`]) and the ports as u16.
 
 /// The two magic bytes that open every datagram.
 pub const MAGIC: [u8; 2] = *b"SR";
@@ -29,6 +30,11 @@ pub const SIGNATURE_LEN: usize = 64;
 pub const HELLO_MIN_LEN: usize = 16;
 /// Bytes of a Refresh (header, session, 4 reserved): as long as the RegisterOk it earns.
 pub const REFRESH_LEN: usize = HEADER_LEN + 8 + 4;
+/// Most ports one FakeIP allocation holds (GNS's `BeginAsyncRequestFakeIP` limit).
+pub const MAX_FAKEIP_PORTS: usize = 4;
+/// Reserved bytes closing a FakeIpRequest: they make it as long as the largest grant, so no
+/// reply of the service is ever larger than its request.
+pub const FAKEIP_REQUEST_RESERVED: usize = 4;
 /// Largest datagram either side sends (a Signal with the longest identity and payload).
 pub const MAX_DATAGRAM_LEN: usize = HEADER_LEN + 8 + 1 + MAX_IDENTITY_LEN + 2 + MAX_PAYLOAD_LEN;
 
@@ -77,6 +83,63 @@ impl RefuseReason {
             6 => Self::BadSignature,
             c => Self::Other(c),
         }
+    }
+}
+
+/// Why the service refused a FakeIP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FakeIpRefuseReason {
+    /// The service holds `--max-fakeips` allocations already.
+    Full,
+    /// The port count is not 1 to [`MAX_FAKEIP_PORTS`].
+    BadRequest,
+    /// A code this version does not know (a newer service).
+    Other(u8),
+}
+
+impl FakeIpRefuseReason {
+    /// The wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Full => 1,
+            Self::BadRequest => 2,
+            Self::Other(c) => c,
+        }
+    }
+
+    /// From the wire code.
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Full,
+            2 => Self::BadRequest,
+            c => Self::Other(c),
+        }
+    }
+}
+
+/// The ports of a FakeIP allocation (at most [`MAX_FAKEIP_PORTS`]), kept inline so that
+/// [`Message`] stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FakeIpPorts {
+    len: u8,
+    ports: [u16; MAX_FAKEIP_PORTS],
+}
+
+impl FakeIpPorts {
+    /// The first [`MAX_FAKEIP_PORTS`] of `ports` at most.
+    pub fn new(ports: &[u16]) -> Self {
+        let mut p = FakeIpPorts::default();
+        for (slot, &port) in p.ports.iter_mut().zip(ports) {
+            *slot = port;
+            p.len += 1;
+        }
+        p
+    }
+
+    /// The ports, in allocation order.
+    pub fn as_slice(&self) -> &[u16] {
+        &self.ports[..usize::from(self.len)]
     }
 }
 
@@ -152,6 +215,26 @@ pub enum Message<'a> {
         /// From RegisterOk.
         session: u64,
     },
+    /// Ask for a global FakeIP with `num_ports` ports for the identity registered at the
+    /// source address (`BeginAsyncRequestFakeIP`).
+    FakeIpRequest {
+        /// From RegisterOk.
+        session: u64,
+        /// Ports wanted, 1 to [`MAX_FAKEIP_PORTS`].
+        num_ports: u8,
+    },
+    /// The identity's FakeIP: the same address and ports every time it asks.
+    FakeIpGranted {
+        /// In 169.254.0.0/16 (see `sockworks_engine::wire::fakeip`).
+        ip: std::net::Ipv4Addr,
+        /// As many as asked for, each above 1024.
+        ports: FakeIpPorts,
+    },
+    /// The FakeIP request was refused.
+    FakeIpRefused {
+        /// Why.
+        reason: FakeIpRefuseReason,
+    },
 }
 
 /// Why a datagram does not decode.
@@ -193,6 +276,9 @@ mod ty {
     pub(super) const UNKNOWN_PEER: u8 = 9;
     pub(super) const UNKNOWN_SENDER: u8 = 10;
     pub(super) const UNREGISTER: u8 = 11;
+    pub(super) const FAKEIP_REQUEST: u8 = 12;
+    pub(super) const FAKEIP_GRANTED: u8 = 13;
+    pub(super) const FAKEIP_REFUSED: u8 = 14;
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -310,6 +396,31 @@ impl<'a> Message<'a> {
             ty::UNKNOWN_PEER => Message::UnknownPeer { to: r.str8()? },
             ty::UNKNOWN_SENDER => Message::UnknownSender,
             ty::UNREGISTER => Message::Unregister { session: r.u64()? },
+            ty::FAKEIP_REQUEST => {
+                let session = r.u64()?;
+                let num_ports = r.u8()?;
+                r.take(FAKEIP_REQUEST_RESERVED)?;
+                Message::FakeIpRequest { session, num_ports }
+            }
+            ty::FAKEIP_GRANTED => {
+                let mut ip = [0u8; 4];
+                ip.copy_from_slice(r.take(4)?);
+                let n = usize::from(r.u8()?);
+                if n > MAX_FAKEIP_PORTS {
+                    return Err(DecodeError::TooLong);
+                }
+                let mut ports = [0u16; MAX_FAKEIP_PORTS];
+                for p in &mut ports[..n] {
+                    *p = r.u16()?;
+                }
+                Message::FakeIpGranted {
+                    ip: ip.into(),
+                    ports: FakeIpPorts::new(&ports[..n]),
+                }
+            }
+            ty::FAKEIP_REFUSED => Message::FakeIpRefused {
+                reason: FakeIpRefuseReason::from_code(r.u8()?),
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.end()?;
@@ -329,6 +440,9 @@ impl<'a> Message<'a> {
             Message::UnknownPeer { .. } => ty::UNKNOWN_PEER,
             Message::UnknownSender => ty::UNKNOWN_SENDER,
             Message::Unregister { .. } => ty::UNREGISTER,
+            Message::FakeIpRequest { .. } => ty::FAKEIP_REQUEST,
+            Message::FakeIpGranted { .. } => ty::FAKEIP_GRANTED,
+            Message::FakeIpRefused { .. } => ty::FAKEIP_REFUSED,
         }
     }
 
@@ -393,6 +507,20 @@ impl<'a> Message<'a> {
             Message::UnknownPeer { to } => put_str8(out, to)?,
             Message::UnknownSender => {}
             Message::Unregister { session } => out.extend_from_slice(&session.to_le_bytes()),
+            Message::FakeIpRequest { session, num_ports } => {
+                out.extend_from_slice(&session.to_le_bytes());
+                out.push(num_ports);
+                out.extend_from_slice(&[0; FAKEIP_REQUEST_RESERVED]);
+            }
+            Message::FakeIpGranted { ip, ports } => {
+                out.extend_from_slice(&ip.octets());
+                // invariant: FakeIpPorts holds at most MAX_FAKEIP_PORTS (4).
+                out.push(ports.as_slice().len() as u8);
+                for p in ports.as_slice() {
+                    out.extend_from_slice(&p.to_le_bytes());
+                }
+            }
+            Message::FakeIpRefused { reason } => out.push(reason.code()),
         }
         Ok(())
     }
@@ -422,165 +550,5 @@ fn put_bytes16(out: &mut Vec<u8>, b: &[u8], max: usize) -> Result<(), EncodeErro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn round_trip(m: Message<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
-        m.encode(&mut out).unwrap();
-        assert_eq!(Message::decode(&out), Ok(m));
-        out
-    }
-
-    #[test]
-    fn every_message_round_trips() {
-        let sig = [7u8; 64];
-        for m in [
-            Message::Hello,
-            Message::Challenge {
-                cookie: 0x1122_3344_5566_7788,
-                auth_required: true,
-            },
-            Message::Register {
-                cookie: 9,
-                identity: "str:alice",
-                cert: b"certbytes",
-                signature: &sig,
-            },
-            Message::Register {
-                cookie: 9,
-                identity: "str:alice",
-                cert: b"",
-                signature: b"",
-            },
-            Message::RegisterOk {
-                session: 5,
-                interval_secs: 10,
-                ttl_secs: 30,
-            },
-            Message::RegisterRefused {
-                reason: RefuseReason::Full,
-            },
-            Message::RegisterRefused {
-                reason: RefuseReason::Other(200),
-            },
-            Message::Refresh { session: 5 },
-            Message::Signal {
-                session: 5,
-                to: "str:bob",
-                payload: &[1, 2, 3],
-            },
-            Message::Deliver {
-                from: "str:alice",
-                payload: &[0; MAX_PAYLOAD_LEN],
-            },
-            Message::UnknownPeer { to: "str:bob" },
-            Message::UnknownSender,
-            Message::Unregister { session: 5 },
-        ] {
-            round_trip(m);
-        }
-    }
-
-    #[test]
-    fn replies_before_registration_are_never_larger_than_their_requests() {
-        let hello = round_trip(Message::Hello);
-        let challenge = round_trip(Message::Challenge {
-            cookie: 1,
-            auth_required: true,
-        });
-        assert!(challenge.len() <= hello.len());
-        let register = round_trip(Message::Register {
-            cookie: 1,
-            identity: "",
-            cert: b"",
-            signature: b"",
-        });
-        let ok = round_trip(Message::RegisterOk {
-            session: 1,
-            interval_secs: 1,
-            ttl_secs: 1,
-        });
-        let refused = round_trip(Message::RegisterRefused {
-            reason: RefuseReason::Full,
-        });
-        assert!(challenge.len() <= register.len() && refused.len() <= register.len());
-        assert!(ok.len() <= register.len());
-        let refresh = round_trip(Message::Refresh { session: 1 });
-        assert_eq!(refresh.len(), REFRESH_LEN);
-        assert!(ok.len() <= refresh.len());
-        let unknown_sender = round_trip(Message::UnknownSender);
-        assert!(unknown_sender.len() <= refresh.len());
-    }
-
-    #[test]
-    fn malformed_datagrams_are_errors() {
-        let mut good = Vec::new();
-        Message::Signal {
-            session: 1,
-            to: "str:bob",
-            payload: b"hi",
-        }
-        .encode(&mut good)
-        .unwrap();
-        for cut in 0..good.len() {
-            assert!(Message::decode(&good[..cut]).is_err(), "cut at {cut}");
-        }
-        let mut extra = good.clone();
-        extra.push(0);
-        assert_eq!(Message::decode(&extra), Err(DecodeError::Trailing));
-        let mut v = good.clone();
-        v[2] = 2;
-        assert_eq!(Message::decode(&v), Err(DecodeError::Version(2)));
-        let mut m = good.clone();
-        m[0] = b'X';
-        assert_eq!(Message::decode(&m), Err(DecodeError::BadMagic));
-        let mut t = good;
-        t[3] = 99;
-        assert_eq!(Message::decode(&t), Err(DecodeError::UnknownType(99)));
-        assert_eq!(
-            Message::decode(b"SR\x01\x01short"),
-            Err(DecodeError::Truncated),
-            "unpadded Hello"
-        );
-        let mut long = b"SR\x01\x08".to_vec();
-        long.push(200);
-        assert_eq!(Message::decode(&long), Err(DecodeError::TooLong));
-        let mut bad_utf8 = b"SR\x01\x09\x02".to_vec();
-        bad_utf8.extend_from_slice(&[0xff, 0xfe]);
-        assert_eq!(Message::decode(&bad_utf8), Err(DecodeError::Utf8));
-    }
-
-    #[test]
-    fn pseudo_random_bytes_never_panic() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for len in 0..2000usize {
-            let mut buf = vec![0u8; len % 300];
-            for b in &mut buf {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
-            if len % 3 == 0 && buf.len() >= 4 {
-                buf[..3].copy_from_slice(b"SR\x01");
-            }
-            let _ = Message::decode(&buf);
-        }
-    }
-
-    #[test]
-    fn oversized_fields_are_refused_when_encoding() {
-        let big = vec![0u8; MAX_PAYLOAD_LEN + 1];
-        let mut out = Vec::new();
-        let m = Message::Signal {
-            session: 1,
-            to: "str:bob",
-            payload: &big,
-        };
-        assert_eq!(m.encode(&mut out), Err(EncodeError));
-        let long_id = "x".repeat(MAX_IDENTITY_LEN + 1);
-        let m = Message::UnknownPeer { to: &long_id };
-        assert_eq!(m.encode(&mut out), Err(EncodeError));
-    }
-}
+#[path = "wire/tests.rs"]
+mod tests;

@@ -7,6 +7,8 @@ mod basics;
 mod common;
 mod config;
 mod examples_smoke;
+mod fakeip;
+mod fakeip_udp;
 mod honest;
 mod hosted;
 mod hostile;

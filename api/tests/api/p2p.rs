@@ -23,7 +23,7 @@ use super::common::{Seen, recv_n, wait_until};
 
 /// Moves this thread into a new network namespace with a veth pair whose one end has
 /// `10.77.0.1/24` (and loopback up; the kernel may lack the dummy link type). False when the OS refuses (not root).
-fn private_net() -> bool {
+pub(super) fn private_net() -> bool {
     // SAFETY: unshare(CLONE_NEWNET) changes only the calling thread's network namespace; no
     // memory is involved.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
@@ -58,7 +58,7 @@ fn peer(name: &str) -> (Sockets, Seen) {
     with(config)
 }
 
-fn with(config: SocketsConfig) -> (Sockets, Seen) {
+pub(super) fn with(config: SocketsConfig) -> (Sockets, Seen) {
     let s = Sockets::with_config(config).unwrap();
     let seen: Seen = Arc::default();
     let sink = seen.clone();
@@ -117,7 +117,7 @@ impl SignalingRecvContext for Keep {
     }
 }
 
-fn states(seen: &Seen, conn: Connection) -> Vec<ConnectionState> {
+pub(super) fn states(seen: &Seen, conn: Connection) -> Vec<ConnectionState> {
     seen.lock()
         .unwrap()
         .iter()

@@ -8,7 +8,7 @@
 //! NagleTime, IP_AllowWithoutAuth, IPLocalHost_AllowWithoutAuth, TimeoutInitial/Connected,
 //! MTU_PacketSize, Unencrypted, ConnectionUserData, RecvBufferSize, RecvBufferMessages,
 //! RecvMaxMessageSize, RecvMaxSegmentsPerPacket, Callback_ConnectionStatusChanged,
-//! Callback_AuthStatusChanged, SymmetricConnect, LocalVirtualPort, P2P_STUN_ServerList,
+//! Callback_AuthStatusChanged, Callback_FakeIPResult, SymmetricConnect, LocalVirtualPort, P2P_STUN_ServerList,
 //! P2P_TURN_ServerList/UserList/PassList, P2P_Transport_ICE_Enable/Penalty/Implementation,
 //! and Sockworks' UnreliableMaxAge, MaxConnections, MaxConnectionsPerAddress,
 //! MaxPendingConnections. **Read-only**: MTU_DataSize (MTU_PacketSize − 100, as GNS).
@@ -21,8 +21,8 @@
 //! DualWifi_Enable, EnableDiagnosticsUI, SendTimeSincePreviousPacket,
 //! PacketTraceMaxBytes, FakeRateLimit_*, FakePacketJitter_*,
 //! OutOfOrderCorrectionWindowMicroseconds, ECN, Callback_RelayNetworkStatusChanged,
-//! Callback_MessagesSession*, Callback_FakeIPResult. GNS's open-source build does
-//! not register the Steam-only ones among these (SDR, DualWifi, diagnostics UI, FakeIP): its
+//! Callback_MessagesSession*. GNS's open-source build does
+//! not register the Steam-only ones among these (SDR, DualWifi, diagnostics UI): its
 //! defaults and limits here are Sockworks' best knowledge, and GNS itself would refuse them.
 //! `DELETED_EnumerateDevVars` (35) is not registered, as in GNS 1.6.
 
@@ -301,7 +301,7 @@ pub static TABLE: &[Entry] = &[
     ptr(204, c"Callback_MessagesSessionRequest", G, NOFX),
     ptr(205, c"Callback_MessagesSessionFailed", G, NOFX),
     ptr(206, c"Callback_CreateConnectionSignaling", G, NOFX),
-    ptr(207, c"Callback_FakeIPResult", G, NOFX),
+    ptr(207, c"Callback_FakeIPResult", G, IMPL),
     int(998, c"SDRClient_EnableTOSProbes", G, 0, 0, 1, NOFX),
     int(999, c"ECN", G, -1, -1, 2, NOFX),
     int(

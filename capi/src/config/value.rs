@@ -200,12 +200,24 @@ fn auth_callback(addr: usize) -> sockworks::AuthStatusFn {
     crate::auth::auth_status_fn(f)
 }
 
+/// The C FakeIP-result callback at `addr` (null: one that does nothing).
+fn fake_ip_callback(addr: usize) -> sockworks::FakeIpResultFn {
+    if addr == 0 {
+        return Arc::new(|_| {});
+    }
+    // SAFETY: `addr` is the non-null function pointer the application passed for
+    // Callback_FakeIPResult, whose type is this function type.
+    let f = unsafe { std::mem::transmute::<usize, crate::fakeip::CFakeIpResult>(addr) };
+    crate::fakeip::fake_ip_result_fn(f)
+}
+
 /// The Rust API's value for an implemented option `id`; `None` for one Sockworks only
 /// stores, or a value of the wrong type.
 pub(crate) fn to_config(id: i32, v: &Value) -> Option<ConfigValue> {
     match (id, v) {
         (201, Value::Ptr(p)) => Some(ConfigValue::ConnectionStatusChanged(status_callback(*p))),
         (202, Value::Ptr(p)) => Some(ConfigValue::AuthStatusChanged(auth_callback(*p))),
+        (207, Value::Ptr(p)) => Some(ConfigValue::FakeIpResult(fake_ip_callback(*p))),
         (id, Value::I32(x)) => ConfigValue::from_payload(id, ConfigPayload::Int32(*x)),
         (id, Value::I64(x)) => ConfigValue::from_payload(id, ConfigPayload::Int64(*x)),
         (id, Value::F32(x)) => ConfigValue::from_payload(id, ConfigPayload::Float(*x)),

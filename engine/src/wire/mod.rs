@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod fakeip;
 pub mod frame;
 pub mod header;
 pub mod identity;

@@ -4,23 +4,23 @@ use sockworks_engine::crypto::TrustedCa;
 use sockworks_engine::crypto::ca::{self, CaKey, CertParams};
 use sockworks_engine::crypto::keys::IdentityKey;
 
-const UNIX: u64 = 1_800_000_000;
+pub(super) const UNIX: u64 = 1_800_000_000;
 
-fn addr(port: u16) -> SocketAddr {
+pub(super) fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn secs(s: u64) -> Duration {
+pub(super) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-struct Harness {
-    svc: Service,
+pub(super) struct Harness {
+    pub(super) svc: Service,
     out: Vec<u8>,
 }
 
 impl Harness {
-    fn new(config: ServiceConfig) -> Self {
+    pub(super) fn new(config: ServiceConfig) -> Self {
         Self {
             svc: Service::new(config),
             out: Vec::new(),
@@ -28,7 +28,7 @@ impl Harness {
     }
 
     /// Sends `msg` from `from`; returns the reply's destination and its decoded bytes.
-    fn send(
+    pub(super) fn send(
         &mut self,
         now: Duration,
         from: SocketAddr,
@@ -56,7 +56,7 @@ impl Harness {
         }
     }
 
-    fn register_with(
+    pub(super) fn register_with(
         &mut self,
         now: Duration,
         from: SocketAddr,
@@ -93,14 +93,14 @@ impl Harness {
         }
     }
 
-    fn register(&mut self, now: Duration, from: SocketAddr, identity: &str) -> u64 {
+    pub(super) fn register(&mut self, now: Duration, from: SocketAddr, identity: &str) -> u64 {
         match self.register_with(now, from, identity, None) {
             Message::RegisterOk { session, .. } => session,
             other => panic!("{other:?}"),
         }
     }
 
-    fn signal(
+    pub(super) fn signal(
         &mut self,
         now: Duration,
         from: SocketAddr,

@@ -139,7 +139,7 @@ fn without_a_ca_anyone_registers_and_the_log_says_so() {
     assert!(server.logged("NOT authenticated"), "{:?}", server.drain());
 }
 
-fn fails_to_start(args: &[&str], needle: &str) {
+pub(super) fn fails_to_start(args: &[&str], needle: &str) {
     let mut child = bin()
         .args(args)
         .args(["--stats-interval", "0"])
@@ -203,6 +203,8 @@ fn startup_errors_are_clean_with_a_non_zero_exit() {
         "--ttl-seconds",
         "--rate",
         "--stats-interval",
+        "--fakeip-state",
+        "--max-fakeips",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }

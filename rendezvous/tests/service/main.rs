@@ -18,6 +18,7 @@ use sockworks_rendezvous::clock;
 use sockworks_rendezvous::{ClientConfig, Incoming, RendezvousClient};
 
 mod auth;
+mod fakeip;
 mod hostile;
 mod memory;
 mod relay;

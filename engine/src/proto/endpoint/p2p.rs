@@ -66,6 +66,9 @@ pub struct P2pConnect {
     pub ice: IceConfig,
     /// `SymmetricConnect` (needs `remote_identity`).
     pub symmetric: bool,
+    /// Our global FakeIP (`169.254.x.y:port`), sent as `ConnectRequest.from_fakeip` when
+    /// `remote_identity` is a FakeIP (GNS sends it from a global fake port).
+    pub from_fakeip: Option<String>,
 }
 
 /// What a received signal did ([`Endpoint::handle_signal`]).
@@ -220,15 +223,31 @@ impl Endpoint {
         let secrets = self.secrets();
         let ciphers = cipher_preferences(config.unencrypted).unwrap_or(&[]);
         let mut hs = ClientHandshake::new(id, NO_ROUTE, &self.identity, secrets, ciphers);
-        if let Some(e) = req.remote_identity.clone().filter(|e| !is_localhost(e)) {
+        // A FakeIP names nobody's certificate: the peer's identity is learned from its answer
+        // (GNS: `m_identityRemote.IsFakeIP()`, "we don't really know who they are yet").
+        let fake = req.remote_identity.as_ref().is_some_and(is_fake_ip);
+        if let Some(e) = req
+            .remote_identity
+            .clone()
+            .filter(|e| !is_localhost(e) && !fake)
+        {
             hs.expect_remote_identity(e);
         }
-        let request = connect_request(
-            hs.crypt().clone(),
-            self.identity.cert().clone(),
-            req.local_vport,
-            req.remote_vport,
-        );
+        let mut request = if fake {
+            // GNS: "Don't send any virtual ports in the message"; the receiver picks its
+            // fake port from the FakeIP the signal is addressed to.
+            connect_request(hs.crypt().clone(), self.identity.cert().clone(), -1, -1)
+        } else {
+            connect_request(
+                hs.crypt().clone(),
+                self.identity.cert().clone(),
+                req.local_vport,
+                req.remote_vport,
+            )
+        };
+        if fake {
+            request.from_fakeip.clone_from(&req.from_fakeip);
+        }
         let conn = Connection::p2p_client(now, config, hs, req.remote_identity.clone());
         let mut signaling = Signaling::new(
             now,
@@ -530,6 +549,12 @@ fn is_localhost(id: &Identity) -> bool {
         Identity::IpAddress(a) => a.ip().is_loopback(),
         _ => false,
     }
+}
+
+/// A FakeIP identity (`ip:169.254.x.y:port`): it stands for a peer whose identity we learn
+/// from its signals.
+fn is_fake_ip(id: &Identity) -> bool {
+    crate::wire::fakeip::identity_fake_ip(id).is_some()
 }
 
 mod accept;

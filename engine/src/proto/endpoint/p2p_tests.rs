@@ -154,6 +154,7 @@ fn connect(w: &mut World) -> ConnectionId {
         config: None,
         ice: ice_all(),
         symmetric: false,
+        from_fakeip: None,
     };
     w.a.connect_p2p(w.now, id, req).unwrap();
     id
@@ -255,6 +256,7 @@ fn ice_disabled_fails_the_connect_call() {
             ..ice_all()
         },
         symmetric: false,
+        from_fakeip: None,
     };
     assert_eq!(
         w.a.connect_p2p(w.now, id, req),
@@ -287,6 +289,7 @@ fn a_certificate_for_another_identity_is_refused_with_a_rejection_signal() {
         config: None,
         ice: ice_all(),
         symmetric: false,
+        from_fakeip: None,
     };
     w.a.connect_p2p(w.now, id, req).unwrap();
     let (_, sig) = w.a.poll_signal().unwrap();
@@ -330,6 +333,7 @@ fn symmetric_connects_from_both_sides_at_once_become_one_connection() {
         config: None,
         ice: ice_all(),
         symmetric: true,
+        from_fakeip: None,
     };
     let a_id = w.a.reserve_id().unwrap();
     let b_id = w.b.reserve_id().unwrap();
@@ -400,4 +404,50 @@ fn replayed_and_huge_signals_change_nothing() {
     let b_id = w.requests[0];
     assert_eq!(state(&w.b, b_id), Some(State::Connected));
     assert_eq!(state(&w.a, a_id), Some(State::Connected));
+}
+
+/// ConnectByIPAddress to a FakeIP (spec §5.2): the request names the FakeIP in `to_identity`,
+/// carries `from_fakeip` and no virtual ports; the peer's real identity replaces the FakeIP
+/// once its answer arrives.
+#[test]
+fn a_connection_to_a_fake_ip_learns_the_real_identity_from_the_answer() {
+    let mut w = World::new();
+    let fake = Identity::parse("ip:169.254.7.9:2000").unwrap();
+    let id = w.a.reserve_id().unwrap();
+    let req = P2pConnect {
+        remote_identity: Some(fake.clone()),
+        local_vport: -1,
+        remote_vport: -1,
+        config: None,
+        ice: ice_all(),
+        symmetric: false,
+        from_fakeip: Some("169.254.3.4:1500".into()),
+    };
+    w.a.connect_p2p(w.now, id, req).unwrap();
+    assert_eq!(
+        w.a.connection(id).unwrap().info().remote_identity,
+        Some(fake)
+    );
+    let (_, first) = w.a.poll_signal().expect("the request goes out at once");
+    let msg = crate::proto::p2p::parse_signal(&first).unwrap();
+    assert_eq!(msg.to_identity.as_deref(), Some("ip:169.254.7.9:2000"));
+    let cr = msg.connect_request.as_ref().unwrap();
+    assert_eq!(cr.from_fakeip.as_deref(), Some("169.254.3.4:1500"));
+    assert_eq!((cr.to_virtual_port, cr.from_virtual_port), (None, None));
+    // B receives it (no listener needed with custom signaling) and accepts.
+    match w.b.handle_signal(w.now, &first, false) {
+        SignalOutcome::NewRequest { connection, .. } => {
+            w.b.p2p_keep(connection, ice_all());
+            w.b.accept(w.now, connection).unwrap();
+            w.requests.push(connection);
+        }
+        other => panic!("{other:?}"),
+    }
+    w.run_until(Duration::from_secs(5), |w| {
+        state(&w.a, id) == Some(State::Connected)
+    });
+    assert_eq!(
+        w.a.connection(id).unwrap().info().remote_identity,
+        Identity::parse("str:bob").ok()
+    );
 }

@@ -97,7 +97,7 @@ pub struct Signaling {
     local_id: u32,
     local_identity: String,
     remote_identity: Option<String>,
-    /// Adopt the first signal's `from_identity` (remote unknown or localhost).
+    /// Adopt the first signal's `from_identity` (remote unknown, localhost or a FakeIP).
     adopt_identity: bool,
     remote_id: Option<u32>,
     initiator: bool,
@@ -122,10 +122,11 @@ impl Signaling {
     /// A connection's signaling. It sends nothing until [`Signaling::set_connect_request`]
     /// (initiator) or [`Signaling::queue_connect_ok`] (acceptor).
     pub fn new(_now: Timestamp, cfg: SignalingConfig) -> Self {
-        let adopt_identity = cfg
-            .remote_identity
-            .as_deref()
-            .is_none_or(|s| Identity::parse(s).is_ok_and(|id| is_localhost(&id)));
+        let adopt_identity = cfg.remote_identity.as_deref().is_none_or(|s| {
+            Identity::parse(s).is_ok_and(|id| {
+                is_localhost(&id) || crate::wire::fakeip::identity_fake_ip(&id).is_some()
+            })
+        });
         Signaling {
             local_id: cfg.local_id,
             local_identity: cfg.local_identity,
