@@ -12,6 +12,7 @@ use crate::time::Timestamp;
 use crate::wire::control::ControlMessage;
 use crate::wire::proto::{ConnectionClosed, NoConnection};
 
+use super::keys::PacketKeys;
 use super::timers::CONNECT_RETRY_INTERVAL;
 
 impl Connection {
@@ -56,11 +57,8 @@ impl Connection {
     }
 
     fn establish(&mut self, now: Timestamp, est: Established) {
-        match est.keys.ciphers(self.config.aead_backend, est.cipher) {
-            Ok((send, recv)) => {
-                self.send_cipher = Some(send);
-                self.recv_cipher = Some(recv);
-            }
+        match PacketKeys::new(now, self.config.aead_backend, est.cipher, est.keys) {
+            Ok(keys) => self.keys = Some(keys),
             Err(e) => {
                 self.problem(now, end_reason::REMOTE_BAD_CRYPT, &e.to_string());
                 return;

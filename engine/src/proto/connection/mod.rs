@@ -17,6 +17,7 @@ mod config;
 mod control;
 mod data;
 mod detail;
+mod keys;
 mod p2p;
 mod state;
 mod timers;
@@ -29,7 +30,7 @@ pub use config::ConnectionConfig;
 pub use p2p::{NO_ROUTE, Route};
 pub use state::{ApiState, State, StatusChange};
 
-use crate::crypto::{ReplayWindow, SessionCipher};
+use crate::crypto::ReplayWindow;
 use crate::proto::end_reason;
 use crate::proto::handshake::{ClientHandshake, PendingAccept};
 use crate::proto::snp::{ReceivedMessage, SendError, Snp, SnpStatus, send_flags};
@@ -120,8 +121,8 @@ pub struct Connection {
     end_reason: u32,
     end_debug: String,
     role: Role,
-    send_cipher: Option<SessionCipher>,
-    recv_cipher: Option<SessionCipher>,
+    /// Packet ciphers, once established (parked while idle: [`keys`]).
+    keys: Option<keys::PacketKeys>,
     replay: ReplayWindow,
     unauthenticated: bool,
     snp: Snp,
@@ -169,8 +170,7 @@ impl Connection {
             end_reason: 0,
             end_debug: String::new(),
             role,
-            send_cipher: None,
-            recv_cipher: None,
+            keys: None,
             replay: ReplayWindow::new(),
             unauthenticated: false,
             snp: Snp::new(now, config.snp),
@@ -289,9 +289,9 @@ impl Connection {
             unauthenticated: self.unauthenticated,
             route: self.route,
             unencrypted: self
-                .send_cipher
+                .keys
                 .as_ref()
-                .is_some_and(|c| c.cipher() == Cipher::Null),
+                .is_some_and(|k| k.cipher() == Cipher::Null),
         }
     }
 

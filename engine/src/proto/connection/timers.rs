@@ -8,6 +8,7 @@
 //!               deadline passes ─► streak += 1, urgent pings every 200 ms
 //!               streak ≥ 4 and now ≥ max(streak start, last recv) + TimeoutConnected ─► dead
 //!               nothing received for 10 s and no deadline ─► keepalive (ACK_REQUEST_E2E)
+//!               no packet sealed or opened for 1 s ─► packet keys parked (keys.rs)
 //!  FinWait      5 s, then Dead
 //! ```
 
@@ -127,6 +128,7 @@ impl Connection {
             }
             State::Connected | State::Linger => {
                 let mut next = snp;
+                next = min_opt(next, self.keys.as_ref().and_then(|k| k.park_at()));
                 next = min_opt(next, t.reply_deadline);
                 next = min_opt(next, t.next_urgent_ping);
                 if t.reply_deadline.is_none() && t.timeouts_in_a_row == 0 {
@@ -144,7 +146,7 @@ impl Connection {
     }
 
     fn snp_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
-        if self.send_cipher.is_some() {
+        if self.keys.is_some() {
             self.snp.next_timeout(now)
         } else {
             None
@@ -182,6 +184,9 @@ impl Connection {
     }
 
     fn connected_timeout(&mut self, now: Timestamp) {
+        if let Some(k) = &mut self.keys {
+            k.park_if_idle(now);
+        }
         self.snp.handle_timeout(now);
         let t = &mut self.timers;
         if t.reply_deadline.is_some_and(|d| now >= d) {
