@@ -656,6 +656,8 @@ use meta::Slot;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod idle_tests;
+#[cfg(test)]
 mod p2p_tests;
 #[cfg(test)]
 mod tests;

@@ -21,9 +21,9 @@ use crate::time::Timestamp;
 use crate::wire::proto::Cipher;
 
 /// Idle time after which the expanded ciphers are dropped. Well under the keepalive interval
-/// (10 s), so an idle connection holds expanded keys about a tenth of the time; well over a
+/// (10 s), so an idle connection holds expanded keys a twentieth of the time; well over a
 /// game's send interval, so a live connection never re-expands.
-pub(super) const PARK_AFTER: Duration = Duration::from_secs(1);
+pub(super) const PARK_AFTER: Duration = Duration::from_millis(500);
 
 /// Both directions' ciphers of one connection.
 #[derive(Debug)]
@@ -92,11 +92,14 @@ impl PacketKeys {
         self.expanded.as_ref().map(|_| self.last_used + PARK_AFTER)
     }
 
-    /// Drops the expanded ciphers if no packet used them for [`PARK_AFTER`].
-    pub(super) fn park_if_idle(&mut self, now: Timestamp) {
-        if self.park_at().is_some_and(|t| now >= t) {
+    /// Drops the expanded ciphers if no packet used them for [`PARK_AFTER`]; true if it
+    /// parked them now (the connection has just gone idle).
+    pub(super) fn park_if_idle(&mut self, now: Timestamp) -> bool {
+        let idle = self.park_at().is_some_and(|t| now >= t);
+        if idle {
             self.expanded = None;
         }
+        idle
     }
 
     /// Whether the expanded ciphers are dropped (tests).
@@ -130,13 +133,17 @@ mod tests {
         let t0 = Timestamp::from_micros(1_000_000);
         let mut k = PacketKeys::new(t0, AeadBackend::Ring, Cipher::Aes256Gcm, keys()).unwrap();
         let before = seal(&mut k, t0, 7);
-        k.park_if_idle(t0 + PARK_AFTER / 2);
+        assert!(!k.park_if_idle(t0 + PARK_AFTER / 2));
         assert!(!k.is_parked(), "parked before PARK_AFTER without a packet");
         let idle = t0 + PARK_AFTER;
         assert_eq!(k.park_at(), Some(idle));
-        k.park_if_idle(idle);
+        assert!(k.park_if_idle(idle));
         assert!(k.is_parked());
         assert_eq!(k.park_at(), None, "a parked key has no deadline");
+        assert!(
+            !k.park_if_idle(idle + PARK_AFTER),
+            "parks once per idle period"
+        );
         let after = seal(&mut k, idle, 7);
         assert!(!k.is_parked());
         assert_eq!(before, after, "re-expanded key seals identically");
@@ -148,8 +155,7 @@ mod tests {
         };
         let mut peer =
             PacketKeys::new(t0, AeadBackend::Ring, Cipher::Aes256Gcm, peer_keys).unwrap();
-        peer.park_if_idle(idle);
-        assert!(peer.is_parked());
+        assert!(peer.park_if_idle(idle));
         let mut wire = after.clone();
         let opened = peer
             .recv(idle)
@@ -168,8 +174,7 @@ mod tests {
     fn null_cipher_parks_too() {
         let t0 = Timestamp::from_micros(0);
         let mut k = PacketKeys::new(t0, AeadBackend::Ring, Cipher::Null, keys()).unwrap();
-        k.park_if_idle(t0 + PARK_AFTER);
-        assert!(k.is_parked());
+        assert!(k.park_if_idle(t0 + PARK_AFTER));
         assert_eq!(k.cipher(), Cipher::Null);
         assert_eq!(k.send(t0 + PARK_AFTER).unwrap().tag_len(), 0);
     }

@@ -102,8 +102,11 @@ enum Role {
     Client(Box<ClientHandshake>),
     /// Incoming, not yet accepted (or refused).
     Pending(Box<PendingAccept>),
-    /// Incoming and accepted: the ConnectOK to re-send to repeated requests.
+    /// Incoming P2P and accepted: the ConnectOK, which the endpoint signals.
     Accepted(Box<ConnectOk>),
+    /// Incoming over UDP and accepted: the ConnectOK datagram to re-send to repeated requests,
+    /// encoded once (smaller than the message and its certificate and crypt-info buffers).
+    AcceptedUdp(Box<[u8]>),
     /// Client after ConnectOK.
     Established,
 }
@@ -265,6 +268,12 @@ impl Connection {
         !self.control_out.is_empty()
     }
 
+    /// Whether the packet keys are parked (idle: see [`keys`]).
+    #[cfg(test)]
+    pub(crate) fn keys_parked(&self) -> bool {
+        self.keys.as_ref().is_some_and(|k| k.is_parked())
+    }
+
     /// Dropped-packet counters.
     pub fn drops(&self) -> DropCounters {
         self.drops
@@ -365,10 +374,7 @@ impl Connection {
     }
 
     fn queue_control(&mut self, msg: crate::wire::control::ControlMessage) {
-        let mut out = Vec::with_capacity(msg.encoded_len());
-        // invariant: our own control messages are far below 1300 bytes and padded ones are
-        // never empty (they always carry ids).
-        if msg.encode(&mut out).is_ok() {
+        if let Some(out) = encode_control(&msg) {
             self.control_out.push_back(out);
         }
     }
@@ -478,10 +484,30 @@ impl Connection {
         }
     }
 
+    /// Frees what an idle connection holds for nothing: the capacity of drained queues here
+    /// and in the message layer (run when its packet keys park: no packet for 0.5 s).
+    fn release_idle_memory(&mut self, now: Timestamp) {
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.control_out.is_empty() {
+            self.control_out = VecDeque::new();
+        }
+        self.snp.release_idle_memory(now);
+    }
+
     /// Ends the connection at once without telling the peer (listen socket destroyed, GNS).
     pub fn destroy(&mut self, now: Timestamp) {
         self.set_state(now, State::Dead);
     }
+}
+
+/// One control datagram, `None` if it cannot be encoded.
+fn encode_control(msg: &crate::wire::control::ControlMessage) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(msg.encoded_len());
+    // invariant: our own control messages are far below 1300 bytes and padded ones are
+    // never empty (they always carry ids).
+    msg.encode(&mut out).is_ok().then_some(out)
 }
 
 fn truncate(s: &str) -> String {

@@ -8,7 +8,8 @@
 //!               deadline passes ─► streak += 1, urgent pings every 200 ms
 //!               streak ≥ 4 and now ≥ max(streak start, last recv) + TimeoutConnected ─► dead
 //!               nothing received for 10 s and no deadline ─► keepalive (ACK_REQUEST_E2E)
-//!               no packet sealed or opened for 1 s ─► packet keys parked (keys.rs)
+//!               no packet sealed or opened for 0.5 s ─► packet keys parked (keys.rs), empty
+//!               queues and tables freed (release_idle_memory)
 //!  FinWait      5 s, then Dead
 //! ```
 
@@ -184,10 +185,10 @@ impl Connection {
     }
 
     fn connected_timeout(&mut self, now: Timestamp) {
-        if let Some(k) = &mut self.keys {
-            k.park_if_idle(now);
-        }
         self.snp.handle_timeout(now);
+        if self.keys.as_mut().is_some_and(|k| k.park_if_idle(now)) {
+            self.release_idle_memory(now);
+        }
         let t = &mut self.timers;
         if t.reply_deadline.is_some_and(|d| now >= d) {
             t.reply_deadline = None;
