@@ -429,6 +429,26 @@ impl SentPackets {
         }
     }
 
+    /// When the oldest record, if it is not in flight, can surely be forgotten: the time to
+    /// run [`SentPackets::release_idle`] again on an idle connection (whose timers would
+    /// otherwise keep the record, and its table node, until the next keepalive).
+    pub(crate) fn idle_forget_at(
+        &self,
+        rto: Duration,
+        last_ping_sample_at: Option<Timestamp>,
+    ) -> Option<Timestamp> {
+        let (_, p) = self.packets.first_key_value()?;
+        if p.tracked && !p.lost {
+            return None;
+        }
+        // The largest `keep` that `forget_old` can use.
+        let keep = match last_ping_sample_at {
+            Some(_) => (rto * 2).max(FORGET_PING_AGE_CAP),
+            None => rto * 2 + FORGET_NO_PING_EXTRA,
+        };
+        Some(p.sent_at + keep)
+    }
+
     /// Forgets what [`SentPackets::on_timeout`] would, then frees the tables' nodes if they
     /// are empty (an emptied `BTreeMap` keeps its root node: 0.5 KiB here). For idle
     /// connections (issue 16).

@@ -102,8 +102,7 @@ impl PacketKeys {
         idle
     }
 
-    /// Whether the expanded ciphers are dropped (tests).
-    #[cfg(test)]
+    /// Whether the expanded ciphers are dropped (the connection is idle).
     pub(super) fn is_parked(&self) -> bool {
         self.expanded.is_none()
     }

@@ -113,7 +113,8 @@ enum Role {
 
 /// One connection. Created by the endpoint.
 pub struct Connection {
-    config: ConnectionConfig,
+    /// The connection-layer settings (the message layer's are in `snp`).
+    config: config::Settings,
     local_id: u32,
     remote_id: Option<u32>,
     peer: SocketAddr,
@@ -163,7 +164,7 @@ impl Connection {
     ) -> Self {
         let incoming = !matches!(role, Role::Client(_));
         Connection {
-            config,
+            config: config::Settings::of(&config),
             local_id,
             remote_id: None,
             peer,
@@ -429,15 +430,15 @@ impl Connection {
     }
 
     /// The settings in effect.
-    pub fn config(&self) -> &ConnectionConfig {
-        &self.config
+    pub fn config(&self) -> ConnectionConfig {
+        self.config.with(*self.snp.config())
     }
 
     /// Applies changed settings (API connection scope): timeouts, MTU and the message-layer
     /// settings apply from now on; the cipher choice is fixed once the handshake started.
     pub fn set_config(&mut self, now: Timestamp, config: ConnectionConfig) {
         self.snp.set_config(now, config.snp);
-        self.config = config;
+        self.config = config::Settings::of(&config);
     }
 
     /// Whether a received message is waiting.

@@ -130,6 +130,9 @@ impl Connection {
             State::Connected | State::Linger => {
                 let mut next = snp;
                 next = min_opt(next, self.keys.as_ref().and_then(|k| k.park_at()));
+                if self.keys.as_ref().is_some_and(|k| k.is_parked()) {
+                    next = min_opt(next, self.snp.idle_release_at());
+                }
                 next = min_opt(next, t.reply_deadline);
                 next = min_opt(next, t.next_urgent_ping);
                 if t.reply_deadline.is_none() && t.timeouts_in_a_row == 0 {
@@ -186,7 +189,12 @@ impl Connection {
 
     fn connected_timeout(&mut self, now: Timestamp) {
         self.snp.handle_timeout(now);
-        if self.keys.as_mut().is_some_and(|k| k.park_if_idle(now)) {
+        // Just parked, or idle and woken (by `idle_release_at` or a keepalive): free what
+        // drained. A few emptiness checks, and busy connections never get here.
+        if let Some(k) = &mut self.keys {
+            k.park_if_idle(now);
+        }
+        if self.keys.as_ref().is_some_and(|k| k.is_parked()) {
             self.release_idle_memory(now);
         }
         let t = &mut self.timers;

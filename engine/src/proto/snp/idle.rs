@@ -18,4 +18,11 @@ impl Snp {
         self.sched.release_idle();
         self.recv.release_idle();
     }
+
+    /// When [`Snp::release_idle_memory`] can free more: sent-packet records (kept a few
+    /// seconds for late acks) that were still too young the last time.
+    pub fn idle_release_at(&self) -> Option<Timestamp> {
+        self.sent
+            .idle_forget_at(self.recovery.rtt.rto(), self.ping.last_sample_at())
+    }
 }
