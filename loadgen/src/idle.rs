@@ -57,6 +57,18 @@ struct Progress {
     echoed: AtomicU64,
     exchange: AtomicBool,
     connect_us: Mutex<Histogram<u64>>,
+    /// Why connections that were up ended (end reason and text), and send refusals.
+    ended: Mutex<HashMap<String, u64>>,
+}
+
+impl Progress {
+    /// Counts a failure and why.
+    fn fail(&self, why: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.ended.lock() {
+            *m.entry(why).or_default() += 1;
+        }
+    }
 }
 
 /// One client shard: opens its share, then sends one message per connection when told.
@@ -82,7 +94,12 @@ impl App for IdleClient {
                 if ev.change.new != ApiState::Connected {
                     // A connection that was up ended: it will miss its echo.
                     self.up.retain(|&c| c != ev.connection);
-                    self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                    let c = &ev.change;
+                    let when = if self.sent { "exchange" } else { "idle" };
+                    self.progress.fail(format!(
+                        "{when}: {:?} {} {}",
+                        c.new, c.end_reason, c.end_debug
+                    ));
                 }
                 continue;
             };
@@ -114,11 +131,8 @@ impl App for IdleClient {
             self.sent = true;
             let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
             for &id in &self.up {
-                if ep
-                    .send_message(now, id, 0, flags, vec![0x5a; self.size])
-                    .is_err()
-                {
-                    self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = ep.send_message(now, id, 0, flags, vec![0x5a; self.size]) {
+                    self.progress.fail(format!("send refused: {e}"));
                 }
             }
         }
@@ -200,6 +214,7 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         echoed: AtomicU64::new(0),
         exchange: AtomicBool::new(false),
         connect_us: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        ended: Mutex::new(HashMap::new()),
     });
     let m = load.client_shards.max(1);
     let per = (load.connections as usize).div_ceil(m);
@@ -299,6 +314,13 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         x_time.as_secs_f64(),
         load.size
     );
+    if let Ok(m) = progress.ended.lock() {
+        let mut why: Vec<_> = m.iter().collect();
+        why.sort_by(|a, b| b.1.cmp(a.1));
+        for (w, k) in why.iter().take(8) {
+            println!("  failed      {k} x {w}");
+        }
+    }
     drop(server);
     ensure!(up && connected == n, "not every connection came up");
     ensure!(exchanged && echoed == n, "not every connection echoed");
