@@ -5,7 +5,8 @@
 //!   ─► open N connections from few client sockets (one per client shard, connections told
 //!      apart by connection id), at most --connect-window handshakes in flight per shard
 //!   ─► hold them idle --seconds (keepalives and timers only)
-//!   ─► one echoed reliable message on every connection
+//!   ─► one echoed reliable message on every connection (all at once, or at most
+//!      --exchange-window unanswered per client shard)
 //! ```
 //! Reports server RSS per idle connection, server CPU per handshake and per idle second, and
 //! connect-time percentiles. The clients run on the engine's runtime in this process.
@@ -46,6 +47,8 @@ pub(crate) struct IdleLoad {
     pub size: usize,
     /// Bound on connecting, and again on the exchange.
     pub max: Duration,
+    /// Unanswered messages per client shard in the exchange (0: all at once).
+    pub exchange_window: usize,
     pub seed: u64,
 }
 
@@ -77,7 +80,11 @@ struct IdleClient {
     to_open: usize,
     window: usize,
     pending: HashMap<ConnectionId, Timestamp>,
+    /// Up; in the exchange, sent and waiting for the echo.
     up: Vec<ConnectionId>,
+    /// In the exchange: up, message not sent yet (`--exchange-window`).
+    to_send: Vec<ConnectionId>,
+    exchange_window: usize,
     sent: bool,
     size: usize,
     connect_us: Histogram<u64>,
@@ -94,6 +101,7 @@ impl App for IdleClient {
                 if ev.change.new != ApiState::Connected {
                     // A connection that was up ended: it will miss its echo.
                     self.up.retain(|&c| c != ev.connection);
+                    self.to_send.retain(|&c| c != ev.connection);
                     let c = &ev.change;
                     let when = if self.sent { "exchange" } else { "idle" };
                     self.progress.fail(format!(
@@ -129,11 +137,16 @@ impl App for IdleClient {
         }
         if !self.sent {
             self.sent = true;
-            let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
-            for &id in &self.up {
-                if let Err(e) = ep.send_message(now, id, 0, flags, vec![0x5a; self.size]) {
-                    self.progress.fail(format!("send refused: {e}"));
-                }
+            // Sent from the back: reverse, so the first connected go first.
+            self.to_send = std::mem::take(&mut self.up);
+            self.to_send.reverse();
+        }
+        let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
+        while self.exchange_window == 0 || self.up.len() < self.exchange_window {
+            let Some(id) = self.to_send.pop() else { break };
+            match ep.send_message(now, id, 0, flags, vec![0x5a; self.size]) {
+                Ok(_) => self.up.push(id),
+                Err(e) => self.progress.fail(format!("send refused: {e}")),
             }
         }
         let progress = &self.progress;
@@ -231,6 +244,7 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         secret: None,
     };
     let (p, size, window) = (progress.clone(), load.size, load.connect_window);
+    let exchange_window = load.exchange_window;
     let clock = sockworks_engine::shard::Clock::new();
     let t0 = clock.now();
     let client = Runtime::start(
@@ -242,6 +256,8 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
             window,
             pending: HashMap::new(),
             up: Vec::new(),
+            to_send: Vec::new(),
+            exchange_window,
             sent: false,
             size,
             connect_us: Histogram::new_with_bounds(1, 600_000_000, 3)
