@@ -5,7 +5,8 @@
 //!   ─► open N connections from few client sockets (one per client shard, connections told
 //!      apart by connection id), at most --connect-window handshakes in flight per shard
 //!   ─► hold them idle --seconds (keepalives and timers only)
-//!   ─► one echoed reliable message on every connection
+//!   ─► one echoed reliable message on every connection (all at once, or at most
+//!      --exchange-window unanswered per client shard)
 //! ```
 //! Reports server RSS per idle connection, server CPU per handshake and per idle second, and
 //! connect-time percentiles. The clients run on the engine's runtime in this process.
@@ -46,6 +47,8 @@ pub(crate) struct IdleLoad {
     pub size: usize,
     /// Bound on connecting, and again on the exchange.
     pub max: Duration,
+    /// Unanswered messages per client shard in the exchange (0: all at once).
+    pub exchange_window: usize,
     pub seed: u64,
 }
 
@@ -57,6 +60,18 @@ struct Progress {
     echoed: AtomicU64,
     exchange: AtomicBool,
     connect_us: Mutex<Histogram<u64>>,
+    /// Why connections that were up ended (end reason and text), and send refusals.
+    ended: Mutex<HashMap<String, u64>>,
+}
+
+impl Progress {
+    /// Counts a failure and why.
+    fn fail(&self, why: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.ended.lock() {
+            *m.entry(why).or_default() += 1;
+        }
+    }
 }
 
 /// One client shard: opens its share, then sends one message per connection when told.
@@ -65,7 +80,11 @@ struct IdleClient {
     to_open: usize,
     window: usize,
     pending: HashMap<ConnectionId, Timestamp>,
+    /// Up; in the exchange, sent and waiting for the echo.
     up: Vec<ConnectionId>,
+    /// In the exchange: up, message not sent yet (`--exchange-window`).
+    to_send: Vec<ConnectionId>,
+    exchange_window: usize,
     sent: bool,
     size: usize,
     connect_us: Histogram<u64>,
@@ -82,7 +101,13 @@ impl App for IdleClient {
                 if ev.change.new != ApiState::Connected {
                     // A connection that was up ended: it will miss its echo.
                     self.up.retain(|&c| c != ev.connection);
-                    self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                    self.to_send.retain(|&c| c != ev.connection);
+                    let c = &ev.change;
+                    let when = if self.sent { "exchange" } else { "idle" };
+                    self.progress.fail(format!(
+                        "{when}: {:?} {} {}",
+                        c.new, c.end_reason, c.end_debug
+                    ));
                 }
                 continue;
             };
@@ -112,14 +137,16 @@ impl App for IdleClient {
         }
         if !self.sent {
             self.sent = true;
-            let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
-            for &id in &self.up {
-                if ep
-                    .send_message(now, id, 0, flags, vec![0x5a; self.size])
-                    .is_err()
-                {
-                    self.progress.failed.fetch_add(1, Ordering::Relaxed);
-                }
+            // Sent from the back: reverse, so the first connected go first.
+            self.to_send = std::mem::take(&mut self.up);
+            self.to_send.reverse();
+        }
+        let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
+        while self.exchange_window == 0 || self.up.len() < self.exchange_window {
+            let Some(id) = self.to_send.pop() else { break };
+            match ep.send_message(now, id, 0, flags, vec![0x5a; self.size]) {
+                Ok(_) => self.up.push(id),
+                Err(e) => self.progress.fail(format!("send refused: {e}")),
             }
         }
         let progress = &self.progress;
@@ -200,6 +227,7 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         echoed: AtomicU64::new(0),
         exchange: AtomicBool::new(false),
         connect_us: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        ended: Mutex::new(HashMap::new()),
     });
     let m = load.client_shards.max(1);
     let per = (load.connections as usize).div_ceil(m);
@@ -216,6 +244,7 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         secret: None,
     };
     let (p, size, window) = (progress.clone(), load.size, load.connect_window);
+    let exchange_window = load.exchange_window;
     let clock = sockworks_engine::shard::Clock::new();
     let t0 = clock.now();
     let client = Runtime::start(
@@ -227,6 +256,8 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
             window,
             pending: HashMap::new(),
             up: Vec::new(),
+            to_send: Vec::new(),
+            exchange_window,
             sent: false,
             size,
             connect_us: Histogram::new_with_bounds(1, 600_000_000, 3)
@@ -299,6 +330,13 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         x_time.as_secs_f64(),
         load.size
     );
+    if let Ok(m) = progress.ended.lock() {
+        let mut why: Vec<_> = m.iter().collect();
+        why.sort_by(|a, b| b.1.cmp(a.1));
+        for (w, k) in why.iter().take(8) {
+            println!("  failed      {k} x {w}");
+        }
+    }
     drop(server);
     ensure!(up && connected == n, "not every connection came up");
     ensure!(exchanged && echoed == n, "not every connection echoed");

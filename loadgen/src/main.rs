@@ -142,6 +142,11 @@ struct Args {
     /// idle, churn: handshakes in flight (idle: per client shard) while connecting.
     #[arg(long, default_value_t = 512)]
     connect_window: usize,
+    /// idle: unanswered messages per client shard in the final exchange (0: every
+    /// connection's at once, a burst that overflows the server's socket buffers at 100k on
+    /// a small machine: see the README).
+    #[arg(long, default_value_t = 0)]
+    exchange_window: usize,
     /// RNG seed for every key and id.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -280,6 +285,7 @@ fn main() -> anyhow::Result<()> {
             idle: Duration::from_secs_f64(args.versus.seconds),
             size: args.message_size,
             max: Duration::from_secs(args.max_seconds),
+            exchange_window: args.exchange_window,
             seed: args.seed,
         }),
         Mode::Churn => churn::run(&churn::ChurnLoad {

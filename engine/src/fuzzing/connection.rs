@@ -374,7 +374,7 @@ impl Harness {
         let id = self.m.ids[s];
         let now = self.p.now;
         if let Some(c) = ep(&mut self.p, server).connection_mut(id) {
-            let mut cfg = *c.config();
+            let mut cfg = c.config();
             let old = cfg.snp;
             f(&mut cfg.snp);
             if cfg.snp.recv_buffer_size < old.recv_buffer_size

@@ -154,6 +154,15 @@ impl LaneScheduler {
         s
     }
 
+    /// Frees the capacity of empty lane queues (idle connections, issue 16).
+    pub(crate) fn release_idle(&mut self) {
+        for lane in &mut self.lanes {
+            if lane.queue.is_empty() {
+                lane.queue = VecDeque::new();
+            }
+        }
+    }
+
     /// Number of configured lanes.
     pub(crate) fn lane_count(&self) -> usize {
         self.lanes.len()
@@ -190,6 +199,8 @@ impl LaneScheduler {
                 lanes: Vec::new(),
             })
             .collect();
+        // Exactly `n` (growing from empty would reserve four).
+        self.lanes.reserve_exact(n - self.lanes.len());
         self.lanes.resize_with(n, || Lane {
             config: LaneConfig::default(),
             class: 0,

@@ -71,6 +71,13 @@ impl Reassembly {
         Self::default()
     }
 
+    /// Frees the table's node when no fragment is held (idle connections).
+    pub(crate) fn release_idle(&mut self) {
+        if self.fragments.is_empty() {
+            self.fragments = BTreeMap::new();
+        }
+    }
+
     /// Fragments currently held.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn buffered_segments(&self) -> usize {

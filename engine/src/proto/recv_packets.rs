@@ -161,6 +161,13 @@ impl RecvPacketTracker {
         }
     }
 
+    /// Frees the gap list's capacity when it is empty (idle connections).
+    pub(crate) fn release_idle(&mut self) {
+        if self.gaps.is_empty() {
+            self.gaps = Vec::new();
+        }
+    }
+
     /// Highest packet recorded.
     pub(crate) fn highest(&self) -> u64 {
         self.highest

@@ -91,6 +91,18 @@ impl RecvStream {
         }
     }
 
+    /// Frees the buffer's capacity when nothing unconsumed is held (idle connections).
+    pub(crate) fn release_idle(&mut self) {
+        if self.head == self.data.len() {
+            // `consumed` stays the position of `data[head]`.
+            self.data = Vec::new();
+            self.head = 0;
+        }
+        if self.gaps.is_empty() {
+            self.gaps = Vec::new();
+        }
+    }
+
     /// Changes the limit (`RecvBufferSize` changed): bytes already held stay, new ones must fit.
     pub(crate) fn set_limit(&mut self, limit: usize) {
         self.limit = limit;

@@ -403,6 +403,18 @@ impl SentPackets {
             }
             self.rto_base = now;
         }
+        self.forget_old(now, rto, last_ping_sample_at);
+        out
+    }
+
+    /// Forgets lost and ack-only records older than `max(2 × rto, age of the newest ping
+    /// sample capped at 3 s)` (+1 s when there is no ping sample).
+    fn forget_old(
+        &mut self,
+        now: Timestamp,
+        rto: Duration,
+        last_ping_sample_at: Option<Timestamp>,
+    ) {
         let keep = match last_ping_sample_at {
             Some(at) => (rto * 2).max(now.saturating_since(at).min(FORGET_PING_AGE_CAP)),
             None => rto * 2 + FORGET_NO_PING_EXTRA,
@@ -415,7 +427,44 @@ impl SentPackets {
             }
             entry.remove();
         }
-        out
+    }
+
+    /// When the oldest record, if it is not in flight, can surely be forgotten: the time to
+    /// run [`SentPackets::release_idle`] again on an idle connection (whose timers would
+    /// otherwise keep the record, and its table node, until the next keepalive).
+    pub(crate) fn idle_forget_at(
+        &self,
+        rto: Duration,
+        last_ping_sample_at: Option<Timestamp>,
+    ) -> Option<Timestamp> {
+        let (_, p) = self.packets.first_key_value()?;
+        if p.tracked && !p.lost {
+            return None;
+        }
+        // The largest `keep` that `forget_old` can use.
+        let keep = match last_ping_sample_at {
+            Some(_) => (rto * 2).max(FORGET_PING_AGE_CAP),
+            None => rto * 2 + FORGET_NO_PING_EXTRA,
+        };
+        Some(p.sent_at + keep)
+    }
+
+    /// Forgets what [`SentPackets::on_timeout`] would, then frees the tables' nodes if they
+    /// are empty (an emptied `BTreeMap` keeps its root node: 0.5 KiB here). For idle
+    /// connections (issue 16).
+    pub(crate) fn release_idle(
+        &mut self,
+        now: Timestamp,
+        rto: Duration,
+        last_ping_sample_at: Option<Timestamp>,
+    ) {
+        self.forget_old(now, rto, last_ping_sample_at);
+        if self.packets.is_empty() {
+            self.packets = BTreeMap::new();
+        }
+        if self.in_flight.is_empty() {
+            self.in_flight = BTreeSet::new();
+        }
     }
 }
 

@@ -39,3 +39,43 @@ impl Default for ConnectionConfig {
         }
     }
 }
+
+/// The part of a [`ConnectionConfig`] the connection layer reads; the message-layer part
+/// (`snp`) lives in the connection's [`crate::proto::snp::Snp`] only, not twice per
+/// connection (issue 16: memory per idle connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Settings {
+    pub timeout_initial: Duration,
+    pub timeout_connected: Duration,
+    pub unencrypted: i32,
+    pub auth: AuthPolicy,
+    pub mtu_packet_size: usize,
+    pub aead_backend: AeadBackend,
+}
+
+impl Settings {
+    /// The connection-layer part of `c`.
+    pub(super) fn of(c: &ConnectionConfig) -> Self {
+        Settings {
+            timeout_initial: c.timeout_initial,
+            timeout_connected: c.timeout_connected,
+            unencrypted: c.unencrypted,
+            auth: c.auth,
+            mtu_packet_size: c.mtu_packet_size,
+            aead_backend: c.aead_backend,
+        }
+    }
+
+    /// The whole configuration again, with the message layer's `snp`.
+    pub(super) fn with(&self, snp: SnpConfig) -> ConnectionConfig {
+        ConnectionConfig {
+            timeout_initial: self.timeout_initial,
+            timeout_connected: self.timeout_connected,
+            unencrypted: self.unencrypted,
+            auth: self.auth,
+            mtu_packet_size: self.mtu_packet_size,
+            aead_backend: self.aead_backend,
+            snp,
+        }
+    }
+}

@@ -12,6 +12,7 @@ use crate::time::Timestamp;
 use crate::wire::control::ControlMessage;
 use crate::wire::proto::{ConnectionClosed, NoConnection};
 
+use super::keys::PacketKeys;
 use super::timers::CONNECT_RETRY_INTERVAL;
 
 impl Connection {
@@ -41,10 +42,15 @@ impl Connection {
         match pending.accept(now, self.local_id, local, secrets, ciphers) {
             Ok((ok, est)) => {
                 // A P2P ConnectOK travels in a signal (the endpoint takes it from the role).
-                if !self.p2p {
-                    self.queue_control(ok.clone().into());
-                }
-                self.role = Role::Accepted(Box::new(ok));
+                self.role = if self.p2p {
+                    Role::Accepted(Box::new(ok))
+                } else {
+                    let datagram = super::encode_control(&ok.into()).unwrap_or_default();
+                    if !datagram.is_empty() {
+                        self.control_out.push_back(datagram.clone());
+                    }
+                    Role::AcceptedUdp(datagram.into_boxed_slice())
+                };
                 self.establish(now, est);
                 Ok(())
             }
@@ -56,11 +62,8 @@ impl Connection {
     }
 
     fn establish(&mut self, now: Timestamp, est: Established) {
-        match est.keys.ciphers(self.config.aead_backend, est.cipher) {
-            Ok((send, recv)) => {
-                self.send_cipher = Some(send);
-                self.recv_cipher = Some(recv);
-            }
+        match PacketKeys::new(now, self.config.aead_backend, est.cipher, est.keys) {
+            Ok(keys) => self.keys = Some(keys),
             Err(e) => {
                 self.problem(now, end_reason::REMOTE_BAD_CRYPT, &e.to_string());
                 return;
@@ -190,9 +193,8 @@ impl Connection {
     /// A ChallengeRequest or ConnectRequest from our client's address with its id (§2.3).
     fn on_repeated_request(&mut self, _now: Timestamp) {
         match (&self.state, &self.role) {
-            (State::Connected | State::Linger, Role::Accepted(ok)) => {
-                let ok = (**ok).clone();
-                self.queue_control(ok.into());
+            (State::Connected | State::Linger, Role::AcceptedUdp(ok)) if !ok.is_empty() => {
+                self.control_out.push_back(ok.to_vec());
             }
             (State::ClosedByPeer, _) => self.queue_no_connection(),
             (State::FinWait, _) if self.closed_by_peer_first => self.queue_no_connection(),

@@ -71,7 +71,7 @@ impl Connection {
             self.drops.replayed += 1;
             return None;
         }
-        let Some(cipher) = self.recv_cipher.as_ref() else {
+        let Some(cipher) = self.keys.as_mut().and_then(|k| k.recv(now)) else {
             self.drops.wrong_state += 1;
             return None;
         };
@@ -158,7 +158,7 @@ impl Connection {
         // Absolute offset where the ciphertext starts; `header_bytes` is the header's size.
         let header_len = out.len();
         let header_bytes = header_len - start;
-        let cipher = self.send_cipher.as_ref()?;
+        let cipher = self.keys.as_mut()?.send(now)?;
         let tag = cipher.tag_len();
         let mtu = self.config.mtu_packet_size.min(MAX_UDP_PAYLOAD);
         let reserve = MAX_UDP_PAYLOAD - MAX_ENCRYPTED_PAYLOAD_SEND;

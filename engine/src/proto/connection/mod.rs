@@ -17,6 +17,7 @@ mod config;
 mod control;
 mod data;
 mod detail;
+mod keys;
 mod p2p;
 mod state;
 mod timers;
@@ -29,7 +30,7 @@ pub use config::ConnectionConfig;
 pub use p2p::{NO_ROUTE, Route};
 pub use state::{ApiState, State, StatusChange};
 
-use crate::crypto::{ReplayWindow, SessionCipher};
+use crate::crypto::ReplayWindow;
 use crate::proto::end_reason;
 use crate::proto::handshake::{ClientHandshake, PendingAccept};
 use crate::proto::snp::{ReceivedMessage, SendError, Snp, SnpStatus, send_flags};
@@ -101,15 +102,19 @@ enum Role {
     Client(Box<ClientHandshake>),
     /// Incoming, not yet accepted (or refused).
     Pending(Box<PendingAccept>),
-    /// Incoming and accepted: the ConnectOK to re-send to repeated requests.
+    /// Incoming P2P and accepted: the ConnectOK, which the endpoint signals.
     Accepted(Box<ConnectOk>),
+    /// Incoming over UDP and accepted: the ConnectOK datagram to re-send to repeated requests,
+    /// encoded once (smaller than the message and its certificate and crypt-info buffers).
+    AcceptedUdp(Box<[u8]>),
     /// Client after ConnectOK.
     Established,
 }
 
 /// One connection. Created by the endpoint.
 pub struct Connection {
-    config: ConnectionConfig,
+    /// The connection-layer settings (the message layer's are in `snp`).
+    config: config::Settings,
     local_id: u32,
     remote_id: Option<u32>,
     peer: SocketAddr,
@@ -120,8 +125,8 @@ pub struct Connection {
     end_reason: u32,
     end_debug: String,
     role: Role,
-    send_cipher: Option<SessionCipher>,
-    recv_cipher: Option<SessionCipher>,
+    /// Packet ciphers, once established (parked while idle: [`keys`]).
+    keys: Option<keys::PacketKeys>,
     replay: ReplayWindow,
     unauthenticated: bool,
     snp: Snp,
@@ -159,7 +164,7 @@ impl Connection {
     ) -> Self {
         let incoming = !matches!(role, Role::Client(_));
         Connection {
-            config,
+            config: config::Settings::of(&config),
             local_id,
             remote_id: None,
             peer,
@@ -169,8 +174,7 @@ impl Connection {
             end_reason: 0,
             end_debug: String::new(),
             role,
-            send_cipher: None,
-            recv_cipher: None,
+            keys: None,
             replay: ReplayWindow::new(),
             unauthenticated: false,
             snp: Snp::new(now, config.snp),
@@ -265,6 +269,12 @@ impl Connection {
         !self.control_out.is_empty()
     }
 
+    /// Whether the packet keys are parked (idle: see [`keys`]).
+    #[cfg(test)]
+    pub(crate) fn keys_parked(&self) -> bool {
+        self.keys.as_ref().is_some_and(|k| k.is_parked())
+    }
+
     /// Dropped-packet counters.
     pub fn drops(&self) -> DropCounters {
         self.drops
@@ -289,9 +299,9 @@ impl Connection {
             unauthenticated: self.unauthenticated,
             route: self.route,
             unencrypted: self
-                .send_cipher
+                .keys
                 .as_ref()
-                .is_some_and(|c| c.cipher() == Cipher::Null),
+                .is_some_and(|k| k.cipher() == Cipher::Null),
         }
     }
 
@@ -365,10 +375,7 @@ impl Connection {
     }
 
     fn queue_control(&mut self, msg: crate::wire::control::ControlMessage) {
-        let mut out = Vec::with_capacity(msg.encoded_len());
-        // invariant: our own control messages are far below 1300 bytes and padded ones are
-        // never empty (they always carry ids).
-        if msg.encode(&mut out).is_ok() {
+        if let Some(out) = encode_control(&msg) {
             self.control_out.push_back(out);
         }
     }
@@ -423,15 +430,15 @@ impl Connection {
     }
 
     /// The settings in effect.
-    pub fn config(&self) -> &ConnectionConfig {
-        &self.config
+    pub fn config(&self) -> ConnectionConfig {
+        self.config.with(*self.snp.config())
     }
 
     /// Applies changed settings (API connection scope): timeouts, MTU and the message-layer
     /// settings apply from now on; the cipher choice is fixed once the handshake started.
     pub fn set_config(&mut self, now: Timestamp, config: ConnectionConfig) {
         self.snp.set_config(now, config.snp);
-        self.config = config;
+        self.config = config::Settings::of(&config);
     }
 
     /// Whether a received message is waiting.
@@ -478,10 +485,30 @@ impl Connection {
         }
     }
 
+    /// Frees what an idle connection holds for nothing: the capacity of drained queues here
+    /// and in the message layer (run when its packet keys park: no packet for 0.5 s).
+    fn release_idle_memory(&mut self, now: Timestamp) {
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.control_out.is_empty() {
+            self.control_out = VecDeque::new();
+        }
+        self.snp.release_idle_memory(now);
+    }
+
     /// Ends the connection at once without telling the peer (listen socket destroyed, GNS).
     pub fn destroy(&mut self, now: Timestamp) {
         self.set_state(now, State::Dead);
     }
+}
+
+/// One control datagram, `None` if it cannot be encoded.
+fn encode_control(msg: &crate::wire::control::ControlMessage) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(msg.encoded_len());
+    // invariant: our own control messages are far below 1300 bytes and padded ones are
+    // never empty (they always carry ids).
+    msg.encode(&mut out).is_ok().then_some(out)
 }
 
 fn truncate(s: &str) -> String {

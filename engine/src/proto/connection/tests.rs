@@ -711,7 +711,7 @@ fn raising_receive_limits_delivers_messages_already_in_the_stream() {
     let (c, s) = connect(&mut p);
     let now = p.now;
     let conn = p.server.connection_mut(s).unwrap();
-    let mut cfg = *conn.config();
+    let mut cfg = conn.config();
     cfg.snp.recv_buffer_messages = 0;
     conn.set_config(now, cfg);
     p.client
@@ -744,7 +744,7 @@ fn receive_buffer_changes_apply_to_lanes_already_open() {
     let (c, s) = connect(&mut p);
     let now = p.now;
     let conn = p.server.connection_mut(s).unwrap();
-    let mut cfg = *conn.config();
+    let mut cfg = conn.config();
     let default_size = cfg.snp.recv_buffer_size;
     cfg.snp.recv_buffer_size = 16;
     conn.set_config(now, cfg);

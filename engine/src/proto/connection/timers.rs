@@ -8,6 +8,8 @@
 //!               deadline passes ─► streak += 1, urgent pings every 200 ms
 //!               streak ≥ 4 and now ≥ max(streak start, last recv) + TimeoutConnected ─► dead
 //!               nothing received for 10 s and no deadline ─► keepalive (ACK_REQUEST_E2E)
+//!               no packet sealed or opened for 0.5 s ─► packet keys parked (keys.rs), empty
+//!               queues and tables freed (release_idle_memory)
 //!  FinWait      5 s, then Dead
 //! ```
 
@@ -127,6 +129,10 @@ impl Connection {
             }
             State::Connected | State::Linger => {
                 let mut next = snp;
+                next = min_opt(next, self.keys.as_ref().and_then(|k| k.park_at()));
+                if self.keys.as_ref().is_some_and(|k| k.is_parked()) {
+                    next = min_opt(next, self.snp.idle_release_at());
+                }
                 next = min_opt(next, t.reply_deadline);
                 next = min_opt(next, t.next_urgent_ping);
                 if t.reply_deadline.is_none() && t.timeouts_in_a_row == 0 {
@@ -144,7 +150,7 @@ impl Connection {
     }
 
     fn snp_timeout(&mut self, now: Timestamp) -> Option<Timestamp> {
-        if self.send_cipher.is_some() {
+        if self.keys.is_some() {
             self.snp.next_timeout(now)
         } else {
             None
@@ -183,6 +189,14 @@ impl Connection {
 
     fn connected_timeout(&mut self, now: Timestamp) {
         self.snp.handle_timeout(now);
+        // Just parked, or idle and woken (by `idle_release_at` or a keepalive): free what
+        // drained. A few emptiness checks, and busy connections never get here.
+        if let Some(k) = &mut self.keys {
+            k.park_if_idle(now);
+        }
+        if self.keys.as_ref().is_some_and(|k| k.is_parked()) {
+            self.release_idle_memory(now);
+        }
         let t = &mut self.timers;
         if t.reply_deadline.is_some_and(|d| now >= d) {
             t.reply_deadline = None;

@@ -2,8 +2,8 @@
 //! entry, so forgetting a connection is one `remove` and no side table can go stale.
 //!
 //! ```text
-//!  connections: id ─► Slot { conn, meta: ConnMeta { local, accepted_by, request_key,
-//!                                                    in_ready, in_readable, dirty } }
+//!  connections: id ─► Box<Slot> { conn, meta: ConnMeta { local, accepted_by, request_key,
+//!                                                         in_ready, in_readable, dirty } }
 //!  ready / readable / dirty_ids: ids in order; the flags make membership O(1)
 //! ```
 //!
@@ -36,16 +36,17 @@ pub(super) struct Admitted {
 }
 
 impl Slot {
-    /// A connection on local socket `local`, not yet in any list.
-    pub(super) fn new(conn: Connection, local: LocalSocket) -> Self {
-        Slot {
+    /// A connection on local socket `local`, not yet in any list (boxed for the endpoint's
+    /// table).
+    pub(super) fn new(conn: Connection, local: LocalSocket) -> Box<Self> {
+        Box::new(Slot {
             conn,
             meta: ConnMeta {
                 local,
                 ..ConnMeta::default()
             },
             admitted: None,
-        }
+        })
     }
 }
 

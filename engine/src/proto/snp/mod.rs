@@ -30,6 +30,7 @@
 //!  then sleep until:           next_timeout(now)
 //! ```
 
+mod idle;
 mod packet;
 mod recovery;
 mod recv;

@@ -155,6 +155,9 @@ impl RecvState {
 
     fn lane(&mut self, lane: u8) -> &mut RecvLane {
         let i = usize::from(lane);
+        // Exactly the lanes used (a push would reserve four).
+        self.lanes
+            .reserve_exact((i + 1).saturating_sub(self.lanes.len()));
         while self.lanes.len() <= i {
             self.lanes.push(RecvLane {
                 stream: RecvStream::new(self.buffer_size),
@@ -164,6 +167,19 @@ impl RecvState {
             });
         }
         &mut self.lanes[i]
+    }
+
+    /// Frees the capacity of the empty queue, streams, reassembly buffers and gap list
+    /// (idle connections, issue 16).
+    pub(super) fn release_idle(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+        for lane in &mut self.lanes {
+            lane.stream.release_idle();
+            lane.reassembly.release_idle();
+        }
+        self.tracker.release_idle();
     }
 
     fn has_room(&self, size: usize) -> bool {

@@ -139,6 +139,24 @@ impl SendLane {
         }
     }
 
+    /// Frees the capacity of whatever is empty (idle connections, issue 16).
+    fn release_idle(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+        if self.stream_head == self.stream.len() {
+            // Nothing from `stream_base` on: an empty buffer says the same.
+            self.stream = Vec::new();
+            self.stream_head = 0;
+        }
+        if self.segs.is_empty() {
+            self.segs = BTreeMap::new();
+        }
+        if self.retry.is_empty() {
+            self.retry = BTreeSet::new();
+        }
+    }
+
     /// Retry segments in stream order: (begin, end).
     pub(super) fn retries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.retry
@@ -228,8 +246,16 @@ impl SendState {
     }
 
     pub(super) fn ensure_lanes(&mut self, n: usize) {
+        self.lanes.reserve_exact(n.saturating_sub(self.lanes.len()));
         while self.lanes.len() < n {
             self.lanes.push(SendLane::new());
+        }
+    }
+
+    /// Frees the capacity of every lane's empty queues and tables (idle connections).
+    pub(super) fn release_idle(&mut self) {
+        for lane in &mut self.lanes {
+            lane.release_idle();
         }
     }
 

@@ -172,7 +172,7 @@ impl Endpoint {
             cert: req.cert.clone(),
             ..ConnectRequest::default()
         };
-        let Some(config) = self.connections.get(&ours).map(|s| *s.conn.config()) else {
+        let Some(config) = self.connections.get(&ours).map(|s| s.conn.config()) else {
             return SignalOutcome::Handled;
         };
         let auth = PeerAuth {

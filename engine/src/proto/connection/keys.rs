@@ -1,0 +1,180 @@
+//! The connection's packet keys, expanded while packets flow and parked while it is idle.
+//!
+//! An expanded AES-256-GCM direction (ring's key schedule plus its GHASH table) is 560 bytes,
+//! so both directions were 1,120 of the ~2,900 bytes an idle connection held (issue 16: at
+//! most 2 KiB per idle connection). An idle connection sends or receives a packet about once
+//! per keepalive interval (10 s), so after [`PARK_AFTER`] without a packet the expanded
+//! ciphers are dropped and only the raw keys (88 bytes) are kept; the next packet in either
+//! direction expands both again (a few hundred nanoseconds, once per idle period). Busy
+//! connections never park, so the per-packet path is unchanged: one branch on an `Option`.
+//!
+//! ```text
+//!  establish ─► Expanded ──(no packet for PARK_AFTER: handle_timeout)──► Parked
+//!                  ▲                                                     │
+//!                  └────────────── send / open (re-expands) ◄────────────┘
+//! ```
+
+use std::time::Duration;
+
+use crate::crypto::{AeadBackend, CipherSetupError, SessionCipher, SessionKeys};
+use crate::time::Timestamp;
+use crate::wire::proto::Cipher;
+
+/// Idle time after which the expanded ciphers are dropped. Well under the keepalive interval
+/// (10 s), so an idle connection holds expanded keys a twentieth of the time; well over a
+/// game's send interval, so a live connection never re-expands.
+pub(super) const PARK_AFTER: Duration = Duration::from_millis(500);
+
+/// Both directions' ciphers of one connection.
+#[derive(Debug)]
+pub(super) struct PacketKeys {
+    backend: AeadBackend,
+    cipher: Cipher,
+    /// The raw keys, from which the ciphers are expanded again after parking.
+    keys: SessionKeys,
+    /// `None` while parked.
+    expanded: Option<Box<Expanded>>,
+    /// The last packet sealed or opened.
+    last_used: Timestamp,
+}
+
+#[derive(Debug)]
+struct Expanded {
+    send: SessionCipher,
+    recv: SessionCipher,
+}
+
+impl PacketKeys {
+    /// Keys the negotiated `cipher` (expanded at once, which also checks the backend).
+    pub(super) fn new(
+        now: Timestamp,
+        backend: AeadBackend,
+        cipher: Cipher,
+        keys: SessionKeys,
+    ) -> Result<Self, CipherSetupError> {
+        let (send, recv) = keys.ciphers(backend, cipher)?;
+        Ok(PacketKeys {
+            backend,
+            cipher,
+            keys,
+            expanded: Some(Box::new(Expanded { send, recv })),
+            last_used: now,
+        })
+    }
+
+    /// The negotiated cipher.
+    pub(super) fn cipher(&self) -> Cipher {
+        self.cipher
+    }
+
+    /// The cipher to seal with at `now` (expanded again if parked); `None` only if expanding
+    /// fails, which [`PacketKeys::new`] already ruled out.
+    pub(super) fn send(&mut self, now: Timestamp) -> Option<&SessionCipher> {
+        self.expand(now).map(|e| &e.send)
+    }
+
+    /// The cipher to open with at `now` (expanded again if parked).
+    pub(super) fn recv(&mut self, now: Timestamp) -> Option<&SessionCipher> {
+        self.expand(now).map(|e| &e.recv)
+    }
+
+    fn expand(&mut self, now: Timestamp) -> Option<&Expanded> {
+        self.last_used = now;
+        if self.expanded.is_none() {
+            let (send, recv) = self.keys.ciphers(self.backend, self.cipher).ok()?;
+            self.expanded = Some(Box::new(Expanded { send, recv }));
+        }
+        self.expanded.as_deref()
+    }
+
+    /// When [`PacketKeys::park_if_idle`] has work: `None` while parked.
+    pub(super) fn park_at(&self) -> Option<Timestamp> {
+        self.expanded.as_ref().map(|_| self.last_used + PARK_AFTER)
+    }
+
+    /// Drops the expanded ciphers if no packet used them for [`PARK_AFTER`]; true if it
+    /// parked them now (the connection has just gone idle).
+    pub(super) fn park_if_idle(&mut self, now: Timestamp) -> bool {
+        let idle = self.park_at().is_some_and(|t| now >= t);
+        if idle {
+            self.expanded = None;
+        }
+        idle
+    }
+
+    /// Whether the expanded ciphers are dropped (the connection is idle).
+    pub(super) fn is_parked(&self) -> bool {
+        self.expanded.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{DirectionKeys, PacketCipher};
+
+    fn keys() -> SessionKeys {
+        SessionKeys {
+            send: DirectionKeys::new([1; 32], [2; 12]),
+            recv: DirectionKeys::new([3; 32], [4; 12]),
+        }
+    }
+
+    fn seal(k: &mut PacketKeys, now: Timestamp, pn: u64) -> Vec<u8> {
+        let mut buf = b"hello".to_vec();
+        let c = k.send(now).expect("expands");
+        c.seal_in_place(pn, &mut buf, 0).expect("seals");
+        buf
+    }
+
+    #[test]
+    fn parked_keys_seal_and_open_exactly_as_expanded_ones() {
+        let t0 = Timestamp::from_micros(1_000_000);
+        let mut k = PacketKeys::new(t0, AeadBackend::Ring, Cipher::Aes256Gcm, keys()).unwrap();
+        let before = seal(&mut k, t0, 7);
+        assert!(!k.park_if_idle(t0 + PARK_AFTER / 2));
+        assert!(!k.is_parked(), "parked before PARK_AFTER without a packet");
+        let idle = t0 + PARK_AFTER;
+        assert_eq!(k.park_at(), Some(idle));
+        assert!(k.park_if_idle(idle));
+        assert!(k.is_parked());
+        assert_eq!(k.park_at(), None, "a parked key has no deadline");
+        assert!(
+            !k.park_if_idle(idle + PARK_AFTER),
+            "parks once per idle period"
+        );
+        let after = seal(&mut k, idle, 7);
+        assert!(!k.is_parked());
+        assert_eq!(before, after, "re-expanded key seals identically");
+
+        // The peer's view: its recv key is our send key.
+        let peer_keys = SessionKeys {
+            send: keys().recv,
+            recv: keys().send,
+        };
+        let mut peer =
+            PacketKeys::new(t0, AeadBackend::Ring, Cipher::Aes256Gcm, peer_keys).unwrap();
+        assert!(peer.park_if_idle(idle));
+        let mut wire = after.clone();
+        let opened = peer
+            .recv(idle)
+            .unwrap()
+            .open_in_place(7, &mut wire)
+            .unwrap();
+        assert_eq!(opened, b"hello");
+        assert_eq!(
+            peer.park_at(),
+            Some(idle + PARK_AFTER),
+            "use restarts the idle clock"
+        );
+    }
+
+    #[test]
+    fn null_cipher_parks_too() {
+        let t0 = Timestamp::from_micros(0);
+        let mut k = PacketKeys::new(t0, AeadBackend::Ring, Cipher::Null, keys()).unwrap();
+        assert!(k.park_if_idle(t0 + PARK_AFTER));
+        assert_eq!(k.cipher(), Cipher::Null);
+        assert_eq!(k.send(t0 + PARK_AFTER).unwrap().tag_len(), 0);
+    }
+}

@@ -1,0 +1,179 @@
+//! What an idle connection gives back (issue 16) changes nothing the peer can see: parked
+//! keys re-expand for the next packet, freed queues refill, and a repeated ConnectRequest
+//! still gets the very ConnectOK the first one got.
+
+use std::time::Duration;
+
+use super::*;
+use crate::proto::snp::send_flags;
+use crate::testing::sim_secret;
+use crate::wire::control::{ControlMessage, decode_control};
+
+const CLIENT: &str = "127.0.0.1:5000";
+const SERVER: &str = "127.0.0.1:6000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Moves datagrams both ways until quiet; returns the client's and the server's datagrams.
+fn shuttle(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut from_c, mut from_s) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let mut buf = Vec::new();
+        let mut moved = false;
+        while c.poll_transmit(now, &mut buf).is_some() {
+            from_c.push(buf.clone());
+            let meta = RecvMeta {
+                local: 0,
+                from: addr(CLIENT),
+            };
+            s.handle_datagram(now, meta, &mut buf);
+            buf.clear();
+            moved = true;
+        }
+        while s.poll_transmit(now, &mut buf).is_some() {
+            from_s.push(buf.clone());
+            c.handle_datagram(now, addr(SERVER).into(), &mut buf);
+            buf.clear();
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    (from_c, from_s)
+}
+
+/// A connected pair: (client, its id, server, its id, the server's datagrams so far).
+fn connected(now: Timestamp) -> (Endpoint, ConnectionId, Endpoint, ConnectionId, Vec<Vec<u8>>) {
+    let listen = EndpointConfig {
+        listen: true,
+        ..Default::default()
+    };
+    let mut server = Endpoint::new(listen, 1, &sim_secret(1));
+    let mut client = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    let cid = client.connect(now, addr(SERVER).into(), None).unwrap();
+    let (_, mut sent) = shuttle(&mut client, &mut server, now);
+    let sid = server.poll_event().expect("incoming").connection;
+    server.accept(now, sid).unwrap();
+    sent.extend(shuttle(&mut client, &mut server, now).1);
+    assert_eq!(server.connection(sid).unwrap().state(), State::Connected);
+    assert_eq!(client.connection(cid).unwrap().state(), State::Connected);
+    (client, cid, server, sid, sent)
+}
+
+/// Sends `data` reliably from `a` to `b` and returns what `b` received.
+fn exchange(
+    now: Timestamp,
+    (a, aid): (&mut Endpoint, ConnectionId),
+    (b, bid): (&mut Endpoint, ConnectionId),
+    data: &[u8],
+    client_first: bool,
+) -> Option<Vec<u8>> {
+    let flags = send_flags::RELIABLE | send_flags::NO_NAGLE;
+    a.send_message(now, aid, 0, flags, data.to_vec()).unwrap();
+    if client_first {
+        shuttle(a, b, now);
+    } else {
+        shuttle(b, a, now);
+    }
+    b.poll_message(bid).map(|m| m.data)
+}
+
+/// Runs both ends' due timers at `now`, then moves what they send.
+fn tick(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) {
+    for ep in [&mut *c, &mut *s] {
+        if ep.poll_timeout(now).is_some_and(|t| t <= now) {
+            ep.handle_timeout(now);
+        }
+    }
+    shuttle(c, s, now);
+}
+
+#[test]
+fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
+    let t0 = Timestamp::from_micros(1_000_000);
+    let (mut c, cid, mut s, sid, _) = connected(t0);
+    let got = exchange(t0, (&mut c, cid), (&mut s, sid), b"ping", true);
+    assert_eq!(got.as_deref(), Some(&b"ping"[..]));
+    let got = exchange(t0, (&mut s, sid), (&mut c, cid), b"pong", false);
+    assert_eq!(got.as_deref(), Some(&b"pong"[..]));
+    assert!(!s.connection(sid).unwrap().keys_parked());
+
+    // Quiet for a second (acks go out on their timers meanwhile): both ends park.
+    let t1 = t0 + Duration::from_secs(1);
+    for step in 1..=10 {
+        tick(&mut c, &mut s, t0 + Duration::from_millis(100 * step));
+    }
+    assert!(s.connection(sid).unwrap().keys_parked(), "server parked");
+    assert!(c.connection(cid).unwrap().keys_parked(), "client parked");
+
+    // The next packets re-expand the keys, on both ends, in both directions.
+    let got = exchange(t1, (&mut s, sid), (&mut c, cid), b"after", false);
+    assert_eq!(got.as_deref(), Some(&b"after"[..]));
+    let got = exchange(t1, (&mut c, cid), (&mut s, sid), b"idle", true);
+    assert_eq!(got.as_deref(), Some(&b"idle"[..]));
+    assert!(!s.connection(sid).unwrap().keys_parked());
+    assert_eq!(s.connection(sid).unwrap().drops(), Default::default());
+    assert_eq!(c.connection(cid).unwrap().drops(), Default::default());
+
+    // And after a keepalive period the connection is still up, parked again.
+    let t2 = t1 + Duration::from_secs(25);
+    let mut t = t1;
+    while t < t2 {
+        t = t + Duration::from_millis(100);
+        tick(&mut c, &mut s, t);
+    }
+    assert_eq!(s.connection(sid).unwrap().state(), State::Connected);
+    assert_eq!(c.connection(cid).unwrap().state(), State::Connected);
+    assert!(s.connection(sid).unwrap().keys_parked());
+}
+
+#[test]
+fn a_repeated_connect_request_gets_the_first_connect_ok_byte_for_byte() {
+    let t0 = Timestamp::from_micros(1_000_000);
+    let listen = EndpointConfig {
+        listen: true,
+        ..Default::default()
+    };
+    let mut s = Endpoint::new(listen, 1, &sim_secret(1));
+    let mut c = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    let cid = c.connect(t0, addr(SERVER).into(), None).unwrap();
+    let (from_c, _) = shuttle(&mut c, &mut s, t0);
+    let request = from_c
+        .iter()
+        .find(|d| matches!(decode_control(d), Ok(ControlMessage::ConnectRequest(_))))
+        .expect("a ConnectRequest")
+        .clone();
+    let sid = s.poll_event().expect("incoming").connection;
+    s.accept(t0, sid).unwrap();
+    let (_, from_s) = shuttle(&mut c, &mut s, t0);
+    let is_ok = |d: &&Vec<u8>| matches!(decode_control(d), Ok(ControlMessage::ConnectOk(_)));
+    let first = from_s.iter().find(is_ok).expect("a ConnectOK").clone();
+    assert_eq!(c.connection(cid).unwrap().state(), State::Connected);
+
+    let t1 = t0 + Duration::from_secs(2);
+    for step in 1..=20 {
+        tick(&mut c, &mut s, t0 + Duration::from_millis(100 * step));
+    }
+    assert!(
+        s.connection(sid).unwrap().keys_parked(),
+        "idle memory released"
+    );
+    let mut again = request;
+    let meta = RecvMeta {
+        local: 0,
+        from: addr(CLIENT),
+    };
+    s.handle_datagram(t1, meta, &mut again);
+    let mut out = Vec::new();
+    let mut replies = Vec::new();
+    while s.poll_transmit(t1, &mut out).is_some() {
+        replies.push(std::mem::take(&mut out));
+    }
+    assert_eq!(
+        replies.iter().filter(is_ok).collect::<Vec<_>>(),
+        vec![&first]
+    );
+}
