@@ -16,19 +16,16 @@
 //! shards` sessions and checks `hello_rate / shards` tickets per second; the per-IP ticket
 //! budget applies per shard.
 
-#![allow(
-    unsafe_code,
-    reason = "setsockopt of the steering program; the block has a SAFETY note"
-)]
-
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use sockworks_engine::driver::Driver;
 use sockworks_engine::driver::mmsg::MmsgDriver;
+use sockworks_engine::driver::steering::attach_program;
+use sockworks_engine::driver::steering::bpf::{self, insn};
 
 use crate::io::{IoStats, bind_client_socket};
 use crate::server::{Relay, RelayConfig, Stats};
@@ -37,35 +34,11 @@ use crate::server::{Relay, RelayConfig, Stats};
 /// it as the socket's index in the group.
 pub const MAX_SHARDS: usize = 64;
 
-const BPF_LD: u16 = 0x00;
-const BPF_W: u16 = 0x00;
-const BPF_B: u16 = 0x10;
-const BPF_ABS: u16 = 0x20;
-const BPF_IND: u16 = 0x40;
-const BPF_LEN: u16 = 0x80;
-const BPF_ALU: u16 = 0x04;
-const BPF_ADD: u16 = 0x00;
-const BPF_LSH: u16 = 0x60;
-const BPF_MOD: u16 = 0x90;
-const BPF_JMP: u16 = 0x05;
-const BPF_JEQ: u16 = 0x10;
-const BPF_JGE: u16 = 0x30;
-const BPF_K: u16 = 0x00;
-const BPF_X: u16 = 0x08;
-const BPF_RET: u16 = 0x06;
-const BPF_A: u16 = 0x10;
-const BPF_MISC: u16 = 0x07;
-const BPF_TAX: u16 = 0x00;
-
 /// Datagram types (`wire`'s table) the program reads.
 const HELLO: u32 = 1;
 const DATA: u32 = 4;
 const PING: u32 = 5;
 const CLOSE: u32 = 7;
-
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
-}
 
 /// The steering program for `shards` sockets (see the module docs). Offsets are into the UDP
 /// payload; integers there are little-endian, so the top byte of the u32 at 4 is byte 7.
@@ -77,63 +50,37 @@ pub fn program(shards: usize) -> Vec<libc::sock_filter> {
     const FALLBACK: u8 = 22;
     let to = |from: u8, label: u8| label - from - 1;
     vec![
-        /* 0 */ insn(BPF_LD | BPF_W | BPF_LEN, 0, 0, 0),
-        /* 1 */ insn(BPF_JMP | BPF_JGE | BPF_K, 0, to(1, FALLBACK), 16),
-        /* 2 */ insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, 3),
-        /* 3 */ insn(BPF_JMP | BPF_JEQ | BPF_K, to(3, SESSION4), 0, DATA),
-        /* 4 */ insn(BPF_JMP | BPF_JEQ | BPF_K, to(4, SESSION4), 0, CLOSE),
-        /* 5 */ insn(BPF_JMP | BPF_JEQ | BPF_K, to(5, HELLO_AT), 0, HELLO),
-        /* 6 */ insn(BPF_JMP | BPF_JEQ | BPF_K, 0, to(6, FALLBACK), PING),
-        /* 7 */ insn(BPF_LD | BPF_W | BPF_LEN, 0, 0, 0),
-        /* 8 */ insn(BPF_JMP | BPF_JGE | BPF_K, 0, to(8, FALLBACK), 24),
-        /* 9 */ insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, 15),
-        /* 10 */ insn(BPF_RET | BPF_A, 0, 0, 0),
+        /* 0 */ insn(bpf::LD | bpf::W | bpf::LEN, 0, 0, 0),
+        /* 1 */ insn(bpf::JMP | bpf::JGE | bpf::K, 0, to(1, FALLBACK), 16),
+        /* 2 */ insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, 3),
+        /* 3 */ insn(bpf::JMP | bpf::JEQ | bpf::K, to(3, SESSION4), 0, DATA),
+        /* 4 */ insn(bpf::JMP | bpf::JEQ | bpf::K, to(4, SESSION4), 0, CLOSE),
+        /* 5 */ insn(bpf::JMP | bpf::JEQ | bpf::K, to(5, HELLO_AT), 0, HELLO),
+        /* 6 */ insn(bpf::JMP | bpf::JEQ | bpf::K, 0, to(6, FALLBACK), PING),
+        /* 7 */ insn(bpf::LD | bpf::W | bpf::LEN, 0, 0, 0),
+        /* 8 */ insn(bpf::JMP | bpf::JGE | bpf::K, 0, to(8, FALLBACK), 24),
+        /* 9 */ insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, 15),
+        /* 10 */ insn(bpf::RET | bpf::A, 0, 0, 0),
         // SESSION4: Data and Close carry the session at byte 4.
         /* 11 */
-        insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, 7),
-        /* 12 */ insn(BPF_RET | BPF_A, 0, 0, 0),
+        insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, 7),
+        /* 12 */ insn(bpf::RET | bpf::A, 0, 0, 0),
         // HELLO_AT: X = ticket length (u16 at 12), then the ticket's last byte at 14 + X - 1.
         // A load past the end aborts the program with 0: a malformed Hello meets shard 0.
         /* 13 */
-        insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, 13),
-        /* 14 */ insn(BPF_ALU | BPF_LSH | BPF_K, 0, 0, 8),
-        /* 15 */ insn(BPF_MISC | BPF_TAX, 0, 0, 0),
-        /* 16 */ insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, 12),
-        /* 17 */ insn(BPF_ALU | BPF_ADD | BPF_X, 0, 0, 0),
-        /* 18 */ insn(BPF_MISC | BPF_TAX, 0, 0, 0),
-        /* 19 */ insn(BPF_LD | BPF_B | BPF_IND, 0, 0, 13),
-        /* 20 */ insn(BPF_ALU | BPF_MOD | BPF_K, 0, 0, n),
-        /* 21 */ insn(BPF_RET | BPF_A, 0, 0, 0),
+        insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, 13),
+        /* 14 */ insn(bpf::ALU | bpf::LSH | bpf::K, 0, 0, 8),
+        /* 15 */ insn(bpf::MISC | bpf::TAX, 0, 0, 0),
+        /* 16 */ insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, 12),
+        /* 17 */ insn(bpf::ALU | bpf::ADD | bpf::X, 0, 0, 0),
+        /* 18 */ insn(bpf::MISC | bpf::TAX, 0, 0, 0),
+        /* 19 */ insn(bpf::LD | bpf::B | bpf::IND, 0, 0, 13),
+        /* 20 */ insn(bpf::ALU | bpf::MOD | bpf::K, 0, 0, n),
+        /* 21 */ insn(bpf::RET | bpf::A, 0, 0, 0),
         // FALLBACK: an index past the group makes the kernel use its hash.
         /* 22 */
-        insn(BPF_RET | BPF_K, 0, 0, u32::MAX),
+        insn(bpf::RET | bpf::K, 0, 0, u32::MAX),
     ]
-}
-
-/// Attaches [`program`] to the SO_REUSEPORT group of `socket`.
-fn attach(socket: &MmsgDriver, shards: usize) -> io::Result<()> {
-    let mut filter = program(shards);
-    let prog = libc::sock_fprog {
-        // invariant: the program is 23 instructions.
-        len: filter.len() as u16,
-        filter: filter.as_mut_ptr(),
-    };
-    // SAFETY: `prog` points at `filter`, a live array of `len` instructions, for the duration
-    // of the call (the kernel copies it); the option length is the exact struct size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_REUSEPORT_CBPF,
-            (&raw const prog).cast(),
-            size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// `shards` client-facing sockets on `addr` (port 0: one free port for all), in bind order,
@@ -154,7 +101,7 @@ pub fn bind_group(addr: SocketAddr, shards: usize) -> io::Result<Vec<MmsgDriver>
     for _ in 1..shards {
         group.push(bind_client_socket(addr, true)?);
     }
-    attach(&group[0], shards)?;
+    attach_program(group[0].as_fd(), &mut program(shards))?;
     Ok(group)
 }
 
@@ -237,27 +184,27 @@ mod tests {
             let i = prog[pc];
             pc += 1;
             match i.code {
-                c if c == BPF_LD | BPF_W | BPF_LEN => a = pkt.len() as u32,
-                c if c == BPF_LD | BPF_B | BPF_ABS => match pkt.get(i.k as usize) {
+                c if c == bpf::LD | bpf::W | bpf::LEN => a = pkt.len() as u32,
+                c if c == bpf::LD | bpf::B | bpf::ABS => match pkt.get(i.k as usize) {
                     Some(&b) => a = u32::from(b),
                     None => return 0,
                 },
-                c if c == BPF_LD | BPF_B | BPF_IND => match pkt.get((x + i.k) as usize) {
+                c if c == bpf::LD | bpf::B | bpf::IND => match pkt.get((x + i.k) as usize) {
                     Some(&b) => a = u32::from(b),
                     None => return 0,
                 },
-                c if c == BPF_ALU | BPF_LSH | BPF_K => a <<= i.k,
-                c if c == BPF_ALU | BPF_ADD | BPF_X => a = a.wrapping_add(x),
-                c if c == BPF_ALU | BPF_MOD | BPF_K => a %= i.k,
-                c if c == BPF_MISC | BPF_TAX => x = a,
-                c if c == BPF_JMP | BPF_JEQ | BPF_K => {
+                c if c == bpf::ALU | bpf::LSH | bpf::K => a <<= i.k,
+                c if c == bpf::ALU | bpf::ADD | bpf::X => a = a.wrapping_add(x),
+                c if c == bpf::ALU | bpf::MOD | bpf::K => a %= i.k,
+                c if c == bpf::MISC | bpf::TAX => x = a,
+                c if c == bpf::JMP | bpf::JEQ | bpf::K => {
                     pc += usize::from(if a == i.k { i.jt } else { i.jf });
                 }
-                c if c == BPF_JMP | BPF_JGE | BPF_K => {
+                c if c == bpf::JMP | bpf::JGE | bpf::K => {
                     pc += usize::from(if a >= i.k { i.jt } else { i.jf });
                 }
-                c if c == BPF_RET | BPF_A => return a,
-                c if c == BPF_RET | BPF_K => return i.k,
+                c if c == bpf::RET | bpf::A => return a,
+                c if c == bpf::RET | bpf::K => return i.k,
                 other => panic!("instruction {other:#x} not modelled"),
             }
         }

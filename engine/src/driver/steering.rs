@@ -37,25 +37,44 @@ pub const MAX_SHARD_BITS: u32 = 8;
 /// What the program returns for packets the kernel should place by its hash.
 pub const FALLBACK: u32 = u32::MAX;
 
-const BPF_LD: u16 = 0x00;
-const BPF_W: u16 = 0x00;
-const BPF_B: u16 = 0x10;
-const BPF_ABS: u16 = 0x20;
-const BPF_LEN: u16 = 0x80;
-const BPF_ALU: u16 = 0x04;
-const BPF_AND: u16 = 0x50;
-const BPF_JMP: u16 = 0x05;
-const BPF_JGE: u16 = 0x30;
-const BPF_K: u16 = 0x00;
-const BPF_RET: u16 = 0x06;
-const BPF_A: u16 = 0x10;
+/// Classic BPF opcode parts (`linux/filter.h`), for the programs built here and by other
+/// reuseport groups (the relay's shards).
+pub mod bpf {
+    #![allow(
+        missing_docs,
+        reason = "the kernel's names, documented in linux/filter.h"
+    )]
+    pub const LD: u16 = 0x00;
+    pub const W: u16 = 0x00;
+    pub const B: u16 = 0x10;
+    pub const ABS: u16 = 0x20;
+    pub const IND: u16 = 0x40;
+    pub const LEN: u16 = 0x80;
+    pub const ALU: u16 = 0x04;
+    pub const ADD: u16 = 0x00;
+    pub const LSH: u16 = 0x60;
+    pub const AND: u16 = 0x50;
+    pub const MOD: u16 = 0x90;
+    pub const JMP: u16 = 0x05;
+    pub const JEQ: u16 = 0x10;
+    pub const JGE: u16 = 0x30;
+    pub const K: u16 = 0x00;
+    pub const X: u16 = 0x08;
+    pub const RET: u16 = 0x06;
+    pub const A: u16 = 0x10;
+    pub const MISC: u16 = 0x07;
+    pub const TAX: u16 = 0x00;
+
+    /// One instruction.
+    pub fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+        libc::sock_filter { code, jt, jf, k }
+    }
+}
+
+use bpf::insn;
 
 /// Offset of the receiver connection id in a data packet (after the lead byte).
 const ID_OFFSET: u32 = 1;
-
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
-}
 
 /// The steering program for `1 << shard_bits` shards; an error for more than
 /// [`MAX_SHARD_BITS`].
@@ -68,15 +87,15 @@ pub fn program(shard_bits: u32) -> io::Result<Vec<libc::sock_filter>> {
     }
     let mask = (1u32 << shard_bits) - 1;
     Ok(vec![
-        insn(BPF_LD | BPF_W | BPF_LEN, 0, 0, 0),
-        insn(BPF_JMP | BPF_JGE | BPF_K, 0, 5, ID_OFFSET + 4),
-        insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, 0),
-        insn(BPF_JMP | BPF_JGE | BPF_K, 0, 3, 0x80),
+        insn(bpf::LD | bpf::W | bpf::LEN, 0, 0, 0),
+        insn(bpf::JMP | bpf::JGE | bpf::K, 0, 5, ID_OFFSET + 4),
+        insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, 0),
+        insn(bpf::JMP | bpf::JGE | bpf::K, 0, 3, 0x80),
         // Little-endian id: byte ID_OFFSET + 2 holds bits 16..23.
-        insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, ID_OFFSET + 2),
-        insn(BPF_ALU | BPF_AND | BPF_K, 0, 0, mask),
-        insn(BPF_RET | BPF_A, 0, 0, 0),
-        insn(BPF_RET | BPF_K, 0, 0, FALLBACK),
+        insn(bpf::LD | bpf::B | bpf::ABS, 0, 0, ID_OFFSET + 2),
+        insn(bpf::ALU | bpf::AND | bpf::K, 0, 0, mask),
+        insn(bpf::RET | bpf::A, 0, 0, 0),
+        insn(bpf::RET | bpf::K, 0, 0, FALLBACK),
     ])
 }
 
@@ -85,13 +104,19 @@ pub fn program(shard_bits: u32) -> io::Result<Vec<libc::sock_filter>> {
 /// is unsupported (Linux < 4.5, a seccomp filter) or the socket has no SO_REUSEPORT; shards
 /// then rely on forwarding misrouted packets.
 pub fn attach_steering(socket: BorrowedFd<'_>, shard_bits: u32) -> io::Result<()> {
-    let mut filter = program(shard_bits)?;
+    attach_program(socket, &mut program(shard_bits)?)
+}
+
+/// Attaches any classic BPF `program` to the SO_REUSEPORT group of `socket`: its return value
+/// picks the group's socket by bind order; one past the end leaves the datagram to the
+/// kernel's 4-tuple hash.
+pub fn attach_program(socket: BorrowedFd<'_>, program: &mut [libc::sock_filter]) -> io::Result<()> {
     let prog = libc::sock_fprog {
-        // invariant: the program is 8 instructions.
-        len: filter.len() as u16,
-        filter: filter.as_mut_ptr(),
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?,
+        filter: program.as_mut_ptr(),
     };
-    // SAFETY: `prog` points at `filter`, a live array of `len` instructions, for the duration
+    // SAFETY: `prog` points at `program`, a live array of `len` instructions, for the duration
     // of the call (the kernel copies it); the option length is the exact struct size.
     let rc = unsafe {
         libc::setsockopt(

@@ -44,21 +44,6 @@ impl Drop for Hosts {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 /// The fleet's addresses: `link[k]` is the /30 of link k (`.1` and `.2` its two ends).
 struct Plan {
     /// Namespace names: client, relay 1, relay 2, server.

@@ -290,6 +290,22 @@ impl Client {
     }
 }
 
+/// Runs `ip ARGS` (iproute2) for the namespace tests; its stderr on failure.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Polls `cond` until it holds or the deadline passes.
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = clock::now() + WAIT;

@@ -23,21 +23,6 @@ impl Drop for Ns {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 fn namespace(tag: char, subnet: &str) -> Result<Ns, String> {
     let pid = std::process::id();
     let ns = Ns {
