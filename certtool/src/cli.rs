@@ -37,7 +37,7 @@ pub enum Command {
     /// Run the HTTP signing service (POST /v1/sign, GET /v1/ca).
     Serve(ServeArgs),
     /// Sign a relay auth ticket for a hosted server (GNS certtool's
-    /// create_hostedserver_ticket): prints SOCKWORKS_TICKET=<hex> for the client's
+    /// create_hostedserver_ticket): prints `SOCKWORKS_TICKET=<hex>` for the client's
     /// ReceivedRelayAuthTicket.
     CreateHostedserverTicket(TicketArgs),
 }
