@@ -107,12 +107,23 @@ fn raw_forwarder(to: SocketAddr, batched: bool, stop: Arc<AtomicBool>) -> (Socke
     (addr, tid_rx.recv().unwrap())
 }
 
-/// Nanoseconds a thread has run on a CPU (first field of a `schedstat` file).
+/// Nanoseconds a thread has run on a CPU (first field of a `schedstat` file); for a
+/// process's `task` directory, the sum over its threads (the relay's work runs on its shard
+/// threads, not its main thread).
 fn cpu_ns(schedstat: &str) -> u64 {
-    std::fs::read_to_string(schedstat)
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    let one = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    match std::fs::read_dir(schedstat) {
+        Ok(tasks) => tasks
+            .flatten()
+            .map(|t| one(&t.path().join("schedstat")))
+            .sum(),
+        Err(_) => one(std::path::Path::new(schedstat)),
+    }
 }
 
 /// Blasts Data frames at `target` for the warm-up plus `WINDOW`; returns packets per second
@@ -182,7 +193,7 @@ fn figures_throughput_and_added_latency() {
     let stop = Arc::new(AtomicBool::new(false));
     let (raw_batched, batched_tid) = raw_forwarder(sink.addr, true, stop.clone());
     let (raw_plain, plain_tid) = raw_forwarder(sink.addr, false, stop.clone());
-    let relay_stat = format!("/proc/{}/schedstat", relay.child.id());
+    let relay_stat = format!("/proc/{}/task", relay.child.id());
     let batched_stat = format!("/proc/self/task/{batched_tid}/schedstat");
     let plain_stat = format!("/proc/self/task/{plain_tid}/schedstat");
     let mut runs: [Vec<(f64, f64)>; 3] = Default::default();
