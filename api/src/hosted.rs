@@ -134,9 +134,8 @@ impl Sockets {
         let Some(h) = self.hosted() else {
             return ListenSocket::INVALID;
         };
-        if !h.public_addr.ip().is_unspecified()
-            && std::net::UdpSocket::bind(SocketAddr::new(h.public_addr.ip(), 0)).is_ok()
-        {
+        if !h.public_addr.ip().is_unspecified() {
+            // Fails at once (nothing bound) where the address is not this host's.
             let bound = self.create_listen_socket_ip(
                 SocketAddr::new(h.public_addr.ip(), h.listen_port),
                 options,

@@ -125,6 +125,16 @@ struct HostedAddressLayout {
     data: [u8; 128],
 }
 
+impl HostedAddressLayout {
+    /// Holds `blob` (cut to 128 bytes), zero-filling the rest.
+    fn set(&mut self, blob: &[u8]) {
+        let n = blob.len().min(self.data.len());
+        self.data[..n].copy_from_slice(&blob[..n]);
+        self.data[n..].fill(0);
+        self.cb_size = c_int::try_from(n).unwrap_or(0);
+    }
+}
+
 /// `GetHostedDedicatedServerAddress`: fills the routing blob (the POP code and this server's
 /// sealed address); InvalidState when not hosted, InvalidParam for a null pointer.
 ///
@@ -142,10 +152,7 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetHostedDedicatedServ
                 let Some(out) = (unsafe { routing.cast::<HostedAddressLayout>().as_mut() }) else {
                     return sockworks::EResult::InvalidParam.code();
                 };
-                let n = blob.len().min(out.data.len());
-                out.data[..n].copy_from_slice(&blob[..n]);
-                out.data[n..].fill(0);
-                out.cb_size = c_int::try_from(n).unwrap_or(0);
+                out.set(&blob);
                 sockworks::EResult::Ok.code()
             }
             Err(e) => e.code(),
@@ -242,10 +249,7 @@ pub unsafe extern "C" fn SteamAPI_ISteamNetworkingSockets_GetGameCoordinatorServ
                 {
                     info.identity = SteamNetworkingIdentity::from_identity(&id);
                 }
-                let n = fields.routing.len().min(info.routing.data.len());
-                info.routing.data[..n].copy_from_slice(&fields.routing[..n]);
-                info.routing.data[n..].fill(0);
-                info.routing.cb_size = c_int::try_from(n).unwrap_or(0);
+                info.routing.set(&fields.routing);
                 info.app_id = fields.app_id;
                 info.rtime = u32::try_from(fields.rtime).unwrap_or(u32::MAX);
                 sockworks::EResult::Ok.code()

@@ -573,22 +573,21 @@ fn hosted_server_tickets_verify_with_the_ca_and_bad_input_is_refused() {
     )
     .unwrap();
     let routing_hex = hex::encode(&routing);
-    let r = run(
-        dir.path(),
-        &[
+    // The command for `gameserver` (client str:player-7) with `extra` arguments.
+    let ticket = |gameserver: &str, extra: &[&str]| {
+        let mut args = vec![
             "create-hostedserver-ticket",
             "--ca-key",
             "ca.key",
             "--gameserver",
-            "str:arena-1",
+            gameserver,
             "--client-identity",
             "str:player-7",
-            "--routing",
-            &routing_hex,
-            "--vport",
-            "-1",
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        run(dir.path(), &args)
+    };
+    let r = ticket("str:arena-1", &["--routing", &routing_hex, "--vport", "-1"]);
     r.ok();
     let line = r.stdout.trim();
     let bytes = hex::decode(line.strip_prefix("SOCKWORKS_TICKET=").unwrap()).unwrap();
@@ -607,36 +606,8 @@ fn hosted_server_tickets_verify_with_the_ca_and_bad_input_is_refused() {
     let other = sockworks_relay::ticket::trust_of(&[[9u8; 32]]);
     assert!(sockworks_relay::ticket::verify(&bytes, &other, now).is_err());
 
-    let base = [
-        "create-hostedserver-ticket",
-        "--ca-key",
-        "ca.key",
-        "--gameserver",
-        "str:arena-1",
-        "--client-identity",
-        "str:player-7",
-    ];
-    let with = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        run(dir.path(), &a)
-    };
-    with(&["--routing", "zz"]).fails_with("--routing is not hex");
-    with(&["--routing", &routing_hex, "--hours", "48"]).fails_with("--hours");
-    with(&["--routing", &"ab".repeat(200)]).fails_with("ticket");
-    run(
-        dir.path(),
-        &[
-            "create-hostedserver-ticket",
-            "--ca-key",
-            "ca.key",
-            "--gameserver",
-            "not an identity",
-            "--client-identity",
-            "str:p",
-            "--routing",
-            &routing_hex,
-        ],
-    )
-    .fails_with("not a GNS identity");
+    ticket("str:arena-1", &["--routing", "zz"]).fails_with("--routing is not hex");
+    ticket("str:arena-1", &["--routing", &routing_hex, "--hours", "48"]).fails_with("--hours");
+    ticket("str:arena-1", &["--routing", &"ab".repeat(200)]).fails_with("ticket");
+    ticket("not an identity", &["--routing", &routing_hex]).fails_with("not a GNS identity");
 }

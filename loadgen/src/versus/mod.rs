@@ -460,21 +460,23 @@ impl Sampler {
 
     /// (CPU seconds, wall seconds) of the connect phase.
     fn connect_figures(&self) -> (Option<f64>, f64) {
-        match (self.begin, self.up) {
-            (Some((t0, c0)), Some((t1, c1))) => {
-                (Some(c1 - c0), t1.duration_since(t0).as_secs_f64())
-            }
-            _ => (None, 0.0),
-        }
+        between(self.begin, self.up)
     }
 
     /// (CPU seconds, wall seconds) between the samples.
     fn figures(&self) -> (Option<f64>, f64) {
-        match (self.start, self.end) {
-            (Some((t0, c0)), Some((t1, c1))) => {
-                (Some(c1 - c0), t1.duration_since(t0).as_secs_f64())
-            }
-            _ => (None, 0.0),
-        }
+        between(self.start, self.end)
+    }
+}
+
+/// (CPU seconds, wall seconds) from sample `a` to sample `b`; no CPU figure unless both were
+/// taken.
+fn between(
+    a: Option<(std::time::Instant, f64)>,
+    b: Option<(std::time::Instant, f64)>,
+) -> (Option<f64>, f64) {
+    match (a, b) {
+        (Some((t0, c0)), Some((t1, c1))) => (Some(c1 - c0), t1.duration_since(t0).as_secs_f64()),
+        _ => (None, 0.0),
     }
 }
