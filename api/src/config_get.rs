@@ -113,7 +113,7 @@ impl Sockets {
     pub fn get_connection_config_value(&self, conn: Connection, id: i32) -> Option<ConfigValue> {
         let rec = self.shared().conn(conn)?;
         let cfg = Config {
-            connection: lock(&rec.local).config,
+            connection: *lock(&rec.local).config,
             user_data: Some(rec.user_data.load(Ordering::Relaxed)),
             on_status_changed: lock(&rec.callback).clone(),
             ..Config::defaults()

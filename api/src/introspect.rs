@@ -314,13 +314,13 @@ impl Sockets {
         // commands from application threads.
         let mut local = lock(&rec.local);
         let mut cfg = Config {
-            connection: local.config,
+            connection: *local.config,
             ..Config::default()
         };
         if cfg.set(value).is_err() {
             return false;
         }
-        local.config = cfg.connection;
+        local.config = std::sync::Arc::new(cfg.connection);
         sh.send(
             rec.shard,
             Command::SetConfig {

@@ -34,8 +34,25 @@ pub(crate) struct Local {
     /// Next message number per lane.
     pub next_number: Vec<i64>,
     /// The connection's settings as the application last set them (the shard gets a copy of
-    /// the whole set on every change).
-    pub config: ConnectionConfig,
+    /// the whole set on every change); shared between connections until one is changed.
+    pub config: Arc<ConnectionConfig>,
+}
+
+/// `c` behind an `Arc`, the same one as the previous call's when equal: a server's
+/// connections nearly all start with their listen socket's settings, 160 bytes kept once
+/// instead of per connection (issue 16: memory per idle connection). Process-wide; a cache
+/// only, so which instance filled it does not matter.
+pub(crate) fn shared_config(c: &ConnectionConfig) -> Arc<ConnectionConfig> {
+    static LAST: Mutex<Option<Arc<ConnectionConfig>>> = Mutex::new(None);
+    let mut last = crate::sync::lock(&LAST);
+    match &*last {
+        Some(prev) if **prev == *c => prev.clone(),
+        _ => {
+            let fresh = Arc::new(*c);
+            *last = Some(fresh.clone());
+            fresh
+        }
+    }
 }
 
 /// A poll group: a queue the shards fill for every member connection.
@@ -182,7 +199,7 @@ impl ConnRecord {
             group: ArcSwapOption::empty(),
             local: Mutex::new(Local {
                 next_number: vec![1],
-                config: config.connection,
+                config: shared_config(&config.connection),
             }),
             credit: Arc::default(),
             recv: Arc::default(),

@@ -193,6 +193,8 @@ pub struct Endpoint {
     relay: Option<Box<relay_link::RelayLinks>>,
     /// Relay failovers so far.
     relays_moved: u64,
+    /// New connections' settings, kept once per distinct set.
+    configs: crate::proto::connection::ConfigCache,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -254,6 +256,7 @@ impl Endpoint {
             p2p: None,
             relay: None,
             relays_moved: 0,
+            configs: Default::default(),
         }
     }
 
@@ -372,7 +375,7 @@ impl Endpoint {
         if let Some(e) = expected {
             hs.expect_remote_identity(e);
         }
-        let conn = Connection::client(now, server, config, hs);
+        let conn = Connection::client(now, server, self.configs.share(&config), hs);
         self.connections.insert(id, Slot::new(conn, local));
         self.collect(id);
     }

@@ -114,3 +114,12 @@ fn arbitrary_bytes_decode_to_operations_and_run() {
     run_bytes(&[0x55; 300]);
     run_bytes(&[7; 64]);
 }
+
+/// Campaign finding (2026-12-06): an ack lost before the link turned clean left 1026 bytes in
+/// flight past the harness's fixed 2 s wait; the sender's backed-off RTO released them 3.5 s
+/// later. Not an engine bug: the final wait now lasts up to the RTO's cap.
+#[test]
+fn held_data_is_released_by_a_backed_off_rto() {
+    let data = include_bytes!("../../../../fuzz/corpus/connection/regress-held-after-delivery");
+    run_bytes(data);
+}

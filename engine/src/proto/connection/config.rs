@@ -1,6 +1,7 @@
 //! Per-connection settings with GNS's defaults (spec §6), inherited by the API from global and
 //! listen-socket scope.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crypto::AeadBackend;
@@ -76,6 +77,46 @@ impl Settings {
             mtu_packet_size: self.mtu_packet_size,
             aead_backend: self.aead_backend,
             snp,
+        }
+    }
+}
+
+/// A connection's settings as it holds them: shared, since a server's thousands of
+/// connections nearly all run with their listen socket's settings (160 bytes each, kept once
+/// instead of per connection: issue 16, memory per idle connection).
+#[derive(Debug, Clone)]
+pub struct SharedConfig {
+    pub(super) settings: Arc<Settings>,
+    pub(super) snp: Arc<SnpConfig>,
+}
+
+impl From<ConnectionConfig> for SharedConfig {
+    /// Settings of one connection's own (not shared with any other).
+    fn from(c: ConnectionConfig) -> Self {
+        SharedConfig {
+            settings: Arc::new(Settings::of(&c)),
+            snp: Arc::new(c.snp),
+        }
+    }
+}
+
+/// Hands out one [`SharedConfig`] per distinct [`ConnectionConfig`] in a row: an endpoint
+/// keeps one and passes every new connection's settings through it.
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    last: Option<(ConnectionConfig, SharedConfig)>,
+}
+
+impl ConfigCache {
+    /// `c` as shared settings: the same allocation as the previous call's when equal.
+    pub fn share(&mut self, c: &ConnectionConfig) -> SharedConfig {
+        match &self.last {
+            Some((prev, shared)) if prev == c => shared.clone(),
+            _ => {
+                let shared = SharedConfig::from(*c);
+                self.last = Some((*c, shared.clone()));
+                shared
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! window, AEAD, and the hand-off to SNP; and `poll_transmit`, which sends queued control
 //! datagrams first, then sealed SNP packets.
 
-use super::{Connection, State};
+use super::{Connection, Role, State};
 use crate::crypto::{CommitOutcome, PacketCipher};
 use crate::proto::end_reason;
 use crate::proto::snp::AckRequest;
@@ -91,6 +91,12 @@ impl Connection {
             }
         }
         self.timers.received(now);
+        if matches!(self.role, Role::AcceptedUdp(_)) {
+            // Data sealed with the session keys: the client has our ConnectOK, so a repeated
+            // ConnectRequest can only be stale or replayed. The encoded reply (~200 bytes a
+            // connection) goes (issue 16: memory per idle connection).
+            self.role = Role::Established;
+        }
         if self.state == State::FindingRoute {
             // GNS: the first packet that decrypts confirms the route end to end.
             self.set_state(now, State::Connected);

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use config::ConnectionConfig;
+pub use config::{ConfigCache, ConnectionConfig, SharedConfig};
 pub use p2p::{NO_ROUTE, Route};
 pub use state::{ApiState, State, StatusChange};
 
@@ -107,14 +107,16 @@ enum Role {
     /// Incoming over UDP and accepted: the ConnectOK datagram to re-send to repeated requests,
     /// encoded once (smaller than the message and its certificate and crypt-info buffers).
     AcceptedUdp(Box<[u8]>),
-    /// Client after ConnectOK.
+    /// Client after ConnectOK; a UDP server once the client's first data packet showed that
+    /// it has the ConnectOK.
     Established,
 }
 
 /// One connection. Created by the endpoint.
 pub struct Connection {
-    /// The connection-layer settings (the message layer's are in `snp`).
-    config: config::Settings,
+    /// The connection-layer settings (the message layer's are in `snp`), shared with the
+    /// other connections that run with the same ones.
+    config: std::sync::Arc<config::Settings>,
     local_id: u32,
     remote_id: Option<u32>,
     peer: SocketAddr,
@@ -159,12 +161,12 @@ impl Connection {
         now: Timestamp,
         local_id: u32,
         peer: SocketAddr,
-        config: ConnectionConfig,
+        config: SharedConfig,
         role: Role,
     ) -> Self {
         let incoming = !matches!(role, Role::Client(_));
         Connection {
-            config: config::Settings::of(&config),
+            config: config.settings,
             local_id,
             remote_id: None,
             peer,
@@ -177,7 +179,7 @@ impl Connection {
             keys: None,
             replay: ReplayWindow::new(),
             unauthenticated: false,
-            snp: Snp::new(now, config.snp),
+            snp: Snp::with_shared_config(now, config.snp),
             timers: timers::Timers::new(now),
             control_out: VecDeque::new(),
             events: VecDeque::new(),
@@ -193,11 +195,17 @@ impl Connection {
     pub fn client(
         now: Timestamp,
         peer: SocketAddr,
-        config: ConnectionConfig,
+        config: impl Into<SharedConfig>,
         handshake: ClientHandshake,
     ) -> Self {
         let id = handshake.local_id();
-        let mut c = Self::base(now, id, peer, config, Role::Client(Box::new(handshake)));
+        let mut c = Self::base(
+            now,
+            id,
+            peer,
+            config.into(),
+            Role::Client(Box::new(handshake)),
+        );
         c.push_event(ApiState::None);
         c.send_challenge_request(now);
         c
@@ -208,14 +216,14 @@ impl Connection {
         now: Timestamp,
         local_id: u32,
         peer: SocketAddr,
-        config: ConnectionConfig,
+        config: impl Into<SharedConfig>,
         pending: PendingAccept,
     ) -> Self {
         let mut c = Self::base(
             now,
             local_id,
             peer,
-            config,
+            config.into(),
             Role::Pending(Box::new(pending.clone())),
         );
         c.remote_id = Some(pending.remote_id);
@@ -438,7 +446,10 @@ impl Connection {
     /// settings apply from now on; the cipher choice is fixed once the handshake started.
     pub fn set_config(&mut self, now: Timestamp, config: ConnectionConfig) {
         self.snp.set_config(now, config.snp);
-        self.config = config::Settings::of(&config);
+        let settings = config::Settings::of(&config);
+        if *self.config != settings {
+            self.config = std::sync::Arc::new(settings);
+        }
     }
 
     /// Whether a received message is waiting.

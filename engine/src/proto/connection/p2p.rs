@@ -55,7 +55,13 @@ impl Connection {
         remote: Option<Identity>,
     ) -> Self {
         let id = handshake.local_id();
-        let mut c = Self::base(now, id, NO_ROUTE, config, Role::Client(Box::new(handshake)));
+        let mut c = Self::base(
+            now,
+            id,
+            NO_ROUTE,
+            config.into(),
+            Role::Client(Box::new(handshake)),
+        );
         c.p2p = true;
         c.remote_identity = remote;
         c.push_event(super::ApiState::None);

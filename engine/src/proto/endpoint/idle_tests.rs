@@ -1,6 +1,6 @@
 //! What an idle connection gives back (issue 16) changes nothing the peer can see: parked
 //! keys re-expand for the next packet, freed queues refill, and a repeated ConnectRequest
-//! still gets the very ConnectOK the first one got.
+//! still gets the very ConnectOK the first one got, until the client's data shows it has it.
 
 use std::time::Duration;
 
@@ -131,7 +131,7 @@ fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
 }
 
 #[test]
-fn a_repeated_connect_request_gets_the_first_connect_ok_byte_for_byte() {
+fn a_repeated_connect_request_gets_the_first_connect_ok_until_the_clients_data_arrives() {
     let t0 = Timestamp::from_micros(1_000_000);
     let listen = EndpointConfig {
         listen: true,
@@ -161,6 +161,7 @@ fn a_repeated_connect_request_gets_the_first_connect_ok_byte_for_byte() {
         s.connection(sid).unwrap().keys_parked(),
         "idle memory released"
     );
+    let first_request = request.clone();
     let mut again = request;
     let meta = RecvMeta {
         local: 0,
@@ -176,4 +177,33 @@ fn a_repeated_connect_request_gets_the_first_connect_ok_byte_for_byte() {
         replies.iter().filter(is_ok).collect::<Vec<_>>(),
         vec![&first]
     );
+
+    // Once the client's data has reached the server, the client has the ConnectOK: the server
+    // lets the encoded reply go, and a request replayed after that gets no answer.
+    let t2 = t1 + Duration::from_millis(10);
+    c.send_message(
+        t2,
+        cid,
+        0,
+        send_flags::RELIABLE | send_flags::NO_NAGLE,
+        b"hi".to_vec(),
+    )
+    .unwrap();
+    shuttle(&mut c, &mut s, t2);
+    assert!(
+        s.poll_message(sid).is_some(),
+        "the client's message arrived"
+    );
+    let ignored = s.connection(sid).unwrap().drops().control_ignored;
+    let mut again = first_request;
+    s.handle_datagram(t2, meta, &mut again);
+    assert!(
+        s.poll_transmit(t2, &mut out).is_none(),
+        "a replayed ConnectRequest after data is not answered"
+    );
+    assert_eq!(
+        s.connection(sid).unwrap().drops().control_ignored,
+        ignored + 1
+    );
+    assert_eq!(s.connection(sid).unwrap().state(), State::Connected);
 }

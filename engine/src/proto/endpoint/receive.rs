@@ -236,6 +236,7 @@ impl Endpoint {
                 };
                 let key = (from, pending.remote_id);
                 self.by_request.insert(key, id);
+                let config = self.configs.share(&config);
                 let conn = Connection::incoming(now, id, from, config, pending);
                 let mut slot = Slot::new(conn, local);
                 slot.meta.request_key = Some(key);

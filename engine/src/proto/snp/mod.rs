@@ -257,7 +257,8 @@ pub struct BuiltPacket {
 /// The SNP state of one connection. See the module docs for the call order.
 #[derive(Debug)]
 pub struct Snp {
-    config: SnpConfig,
+    /// Shared with the other connections that run with the same settings.
+    config: std::sync::Arc<SnpConfig>,
     connected: bool,
     bucket: TokenBucket,
     recovery: recovery::Recovery,
@@ -273,9 +274,13 @@ impl Snp {
     /// A connection whose first data packet will be number 2 and which has implicitly received
     /// packet 1 (handshake, peer protocol ≥ 10). Starts not connected: messages queue.
     pub fn new(now: Timestamp, config: SnpConfig) -> Self {
+        Self::with_shared_config(now, std::sync::Arc::new(config))
+    }
+
+    /// [`Snp::new`] with settings other connections share.
+    pub fn with_shared_config(now: Timestamp, config: std::sync::Arc<SnpConfig>) -> Self {
         let limits = RateLimits::new(config.send_rate_min, config.send_rate_max);
         Snp {
-            config,
             connected: false,
             bucket: TokenBucket::new(now, limits, config.send_rate_max),
             recovery: recovery::Recovery::new(limits),
@@ -285,6 +290,7 @@ impl Snp {
             send: send::SendState::new(),
             recv: recv::RecvState::new(now, &config),
             stats: stats::Stats::new(now),
+            config,
         }
     }
 
@@ -303,7 +309,9 @@ impl Snp {
             self.recovery.set_limits(now, limits, &mut self.bucket);
         }
         self.recv.set_limits(&config);
-        self.config = config;
+        if *self.config != config {
+            self.config = std::sync::Arc::new(config);
+        }
     }
 
     /// `ConfigureConnectionLanes` for our send direction: the count can only grow; missing
