@@ -4,14 +4,20 @@
 //! so both directions were 1,120 of the ~2,900 bytes an idle connection held (issue 16: at
 //! most 2 KiB per idle connection). An idle connection sends or receives a packet about once
 //! per keepalive interval (10 s), so after [`PARK_AFTER`] without a packet the expanded
-//! ciphers are dropped and only the raw keys (88 bytes) are kept; the next packet in either
-//! direction expands both again (a few hundred nanoseconds, once per idle period). Busy
-//! connections never park, so the per-packet path is unchanged: one branch on an `Option`.
+//! ciphers are dropped and only the raw keys (88 bytes) are kept. A parked connection seals
+//! or opens its next few packets (a keepalive and its ack) with one-off expansions of the one
+//! direction it needs, on the stack and gone after the packet, so thousands of idle
+//! connections keepaliving at once do not all allocate their keys again (which left the
+//! server's RSS ~650 bytes a connection higher after each keepalive round); only a
+//! connection that keeps moving packets ([`ONE_OFF_PACKETS`] within [`PARK_AFTER`] of each
+//! other) expands both for good. Busy connections never park, so the per-packet path is
+//! unchanged: one branch on an `Option`.
 //!
 //! ```text
 //!  establish ─► Expanded ──(no packet for PARK_AFTER: handle_timeout)──► Parked
-//!                  ▲                                                     │
-//!                  └────────────── send / open (re-expands) ◄────────────┘
+//!                  ▲                                                   │    ▲
+//!                  │                           a packet: one-off cipher └────┘
+//!                  └──── more than ONE_OFF_PACKETS in a row (re-expands) ◄───┘
 //! ```
 
 use std::time::Duration;
@@ -25,6 +31,33 @@ use crate::wire::proto::Cipher;
 /// game's send interval, so a live connection never re-expands.
 pub(super) const PARK_AFTER: Duration = Duration::from_millis(500);
 
+/// Packets a parked connection handles with one-off ciphers before it expands both for good.
+pub(crate) const ONE_OFF_PACKETS: u8 = 4;
+
+/// A cipher to use for one packet: the connection's own, or a one-off expansion.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one packet: boxing it would bring back the allocation it avoids"
+)]
+pub(super) enum CipherRef<'a> {
+    /// The expanded cipher the connection keeps.
+    Kept(&'a SessionCipher),
+    /// Expanded for this packet only (the connection is parked).
+    OneOff(SessionCipher),
+}
+
+impl std::ops::Deref for CipherRef<'_> {
+    type Target = SessionCipher;
+
+    fn deref(&self) -> &SessionCipher {
+        match self {
+            CipherRef::Kept(c) => c,
+            CipherRef::OneOff(c) => c,
+        }
+    }
+}
+
 /// Both directions' ciphers of one connection.
 #[derive(Debug)]
 pub(super) struct PacketKeys {
@@ -36,6 +69,9 @@ pub(super) struct PacketKeys {
     expanded: Option<Box<Expanded>>,
     /// The last packet sealed or opened.
     last_used: Timestamp,
+    /// Packets handled with one-off ciphers since parking, each within [`PARK_AFTER`] of the
+    /// one before.
+    one_offs: u8,
 }
 
 #[derive(Debug)]
@@ -59,6 +95,7 @@ impl PacketKeys {
             keys,
             expanded: Some(Box::new(Expanded { send, recv })),
             last_used: now,
+            one_offs: 0,
         })
     }
 
@@ -67,24 +104,41 @@ impl PacketKeys {
         self.cipher
     }
 
-    /// The cipher to seal with at `now` (expanded again if parked); `None` only if expanding
-    /// fails, which [`PacketKeys::new`] already ruled out.
-    pub(super) fn send(&mut self, now: Timestamp) -> Option<&SessionCipher> {
-        self.expand(now).map(|e| &e.send)
+    /// The cipher to seal with at `now` (a one-off or expanded again if parked); `None` only
+    /// if expanding fails, which [`PacketKeys::new`] already ruled out.
+    pub(super) fn send(&mut self, now: Timestamp) -> Option<CipherRef<'_>> {
+        self.cipher_for(now, true)
     }
 
-    /// The cipher to open with at `now` (expanded again if parked).
-    pub(super) fn recv(&mut self, now: Timestamp) -> Option<&SessionCipher> {
-        self.expand(now).map(|e| &e.recv)
+    /// The cipher to open with at `now` (a one-off or expanded again if parked).
+    pub(super) fn recv(&mut self, now: Timestamp) -> Option<CipherRef<'_>> {
+        self.cipher_for(now, false)
     }
 
-    fn expand(&mut self, now: Timestamp) -> Option<&Expanded> {
-        self.last_used = now;
+    fn cipher_for(&mut self, now: Timestamp, send: bool) -> Option<CipherRef<'_>> {
         if self.expanded.is_none() {
+            let in_a_row = now < self.last_used + PARK_AFTER;
+            self.one_offs = if in_a_row {
+                self.one_offs.saturating_add(1)
+            } else {
+                1
+            };
+            self.last_used = now;
+            if self.one_offs <= ONE_OFF_PACKETS {
+                let keys = if send {
+                    &self.keys.send
+                } else {
+                    &self.keys.recv
+                };
+                let c = SessionCipher::new(self.backend, self.cipher, keys).ok()?;
+                return Some(CipherRef::OneOff(c));
+            }
             let (send, recv) = self.keys.ciphers(self.backend, self.cipher).ok()?;
             self.expanded = Some(Box::new(Expanded { send, recv }));
         }
-        self.expanded.as_deref()
+        self.last_used = now;
+        let e = self.expanded.as_deref()?;
+        Some(CipherRef::Kept(if send { &e.send } else { &e.recv }))
     }
 
     /// When [`PacketKeys::park_if_idle`] has work: `None` while parked.
@@ -98,6 +152,7 @@ impl PacketKeys {
         let idle = self.park_at().is_some_and(|t| now >= t);
         if idle {
             self.expanded = None;
+            self.one_offs = 0;
         }
         idle
     }
@@ -144,8 +199,18 @@ mod tests {
             "parks once per idle period"
         );
         let after = seal(&mut k, idle, 7);
-        assert!(!k.is_parked());
-        assert_eq!(before, after, "re-expanded key seals identically");
+        assert!(k.is_parked(), "one packet uses a one-off cipher");
+        assert_eq!(before, after, "a one-off cipher seals identically");
+        for i in 1..ONE_OFF_PACKETS {
+            seal(&mut k, idle, 7);
+            assert!(k.is_parked(), "one-off packet {i}");
+        }
+        let again = seal(&mut k, idle, 7);
+        assert!(
+            !k.is_parked(),
+            "a connection moving packets expands for good"
+        );
+        assert_eq!(before, again, "re-expanded key seals identically");
 
         // The peer's view: its recv key is our send key.
         let peer_keys = SessionKeys {
@@ -162,9 +227,23 @@ mod tests {
             .open_in_place(7, &mut wire)
             .unwrap();
         assert_eq!(opened, b"hello");
+        assert!(peer.is_parked());
+        // One packet per keepalive interval never expands; packets in a row do.
+        let keepalive = idle + Duration::from_secs(10);
+        for i in 0..3 * ONE_OFF_PACKETS {
+            let mut wire = after.clone();
+            let c = peer.recv(keepalive + PARK_AFTER * u32::from(i)).unwrap();
+            assert_eq!(c.open_in_place(7, &mut wire).unwrap(), b"hello");
+        }
+        assert!(peer.is_parked(), "packets PARK_AFTER apart stay one-offs");
+        let t = keepalive + PARK_AFTER * 40;
+        for _ in 0..=ONE_OFF_PACKETS {
+            peer.recv(t).unwrap();
+        }
+        assert!(!peer.is_parked());
         assert_eq!(
             peer.park_at(),
-            Some(idle + PARK_AFTER),
+            Some(t + PARK_AFTER),
             "use restarts the idle clock"
         );
     }

@@ -27,6 +27,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use config::{ConfigCache, ConnectionConfig, SharedConfig};
+#[cfg(test)]
+pub(crate) use keys::ONE_OFF_PACKETS;
 pub use p2p::{NO_ROUTE, Route};
 pub use state::{ApiState, State, StatusChange};
 

@@ -109,11 +109,16 @@ fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
     assert!(s.connection(sid).unwrap().keys_parked(), "server parked");
     assert!(c.connection(cid).unwrap().keys_parked(), "client parked");
 
-    // The next packets re-expand the keys, on both ends, in both directions.
+    // The next packets, on both ends and in both directions, use one-off ciphers; a
+    // connection that keeps exchanging expands its keys again.
     let got = exchange(t1, (&mut s, sid), (&mut c, cid), b"after", false);
     assert_eq!(got.as_deref(), Some(&b"after"[..]));
     let got = exchange(t1, (&mut c, cid), (&mut s, sid), b"idle", true);
     assert_eq!(got.as_deref(), Some(&b"idle"[..]));
+    for _ in 0..crate::proto::connection::ONE_OFF_PACKETS {
+        let got = exchange(t1, (&mut c, cid), (&mut s, sid), b"more", true);
+        assert_eq!(got.as_deref(), Some(&b"more"[..]));
+    }
     assert!(!s.connection(sid).unwrap().keys_parked());
     assert_eq!(s.connection(sid).unwrap().drops(), Default::default());
     assert_eq!(c.connection(cid).unwrap().drops(), Default::default());

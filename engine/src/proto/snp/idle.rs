@@ -17,6 +17,7 @@ impl Snp {
         self.send.release_idle();
         self.sched.release_idle();
         self.recv.release_idle();
+        self.recovery.release_idle();
     }
 
     /// When [`Snp::release_idle_memory`] can free more: sent-packet records (kept a few

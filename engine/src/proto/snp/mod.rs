@@ -438,7 +438,7 @@ impl Snp {
 
     /// Bytes of data-carrying packets in flight.
     pub fn bytes_in_flight(&self) -> u64 {
-        self.recovery.cc.in_flight()
+        self.recovery.in_flight()
     }
 
     /// Whether the send rate is fixed (`SendRateMin == SendRateMax`, GNS's behaviour) rather

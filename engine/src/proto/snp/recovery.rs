@@ -47,29 +47,79 @@ pub struct RecoveryCounters {
 #[derive(Debug, Clone)]
 pub(crate) struct Recovery {
     pub rtt: RttEstimator,
-    pub cc: Cubic,
-    delay: QueueDelay,
+    /// The window and its signals: allocated when data moves, dropped once the connection
+    /// goes idle with nothing in flight ([`Recovery::release_idle`]).
+    flight: Option<Box<Flight>>,
     limits: RateLimits,
+    pub counters: RecoveryCounters,
+}
+
+/// The congestion state of a connection that is moving data (224 bytes that an idle
+/// connection does without: issue 16, memory per idle connection).
+#[derive(Debug, Clone)]
+struct Flight {
+    cc: Cubic,
+    delay: QueueDelay,
     /// Packets lost in the current congestion event, and late acks seen since it began: when
     /// every loss of the event proves spurious, the reduction is undone.
     event_lost: u64,
     event_spurious: u64,
     bytes_since_ack_request: u64,
-    pub counters: RecoveryCounters,
+}
+
+impl Flight {
+    fn new() -> Self {
+        Flight {
+            cc: Cubic::new(MAX_UDP_PAYLOAD),
+            delay: QueueDelay::new(),
+            event_lost: 0,
+            event_spurious: 0,
+            bytes_since_ack_request: 0,
+        }
+    }
 }
 
 impl Recovery {
     pub(super) fn new(limits: RateLimits) -> Self {
         Recovery {
             rtt: RttEstimator::new(),
-            cc: Cubic::new(MAX_UDP_PAYLOAD),
-            delay: QueueDelay::new(),
+            flight: None,
             limits,
-            event_lost: 0,
-            event_spurious: 0,
-            bytes_since_ack_request: 0,
             counters: RecoveryCounters::default(),
         }
+    }
+
+    /// The congestion state, created fresh if the connection was idle.
+    fn flight(&mut self) -> &mut Flight {
+        self.flight.get_or_insert_with(|| Box::new(Flight::new()))
+    }
+
+    /// Reads the window state (a fresh one's while idle).
+    fn with_cc<R>(&self, f: impl FnOnce(&Cubic) -> R) -> R {
+        match &self.flight {
+            Some(fl) => f(&fl.cc),
+            None => f(&Cubic::new(MAX_UDP_PAYLOAD)),
+        }
+    }
+
+    /// Drops the congestion state when nothing is in flight: the next data starts from the
+    /// initial window in slow start, the restart after idle of RFC 5681 §4.1 (and Linux's
+    /// default), which an idle period past the RTO calls for anyway. The RTT estimate stays.
+    pub(super) fn release_idle(&mut self) {
+        if self.flight.as_ref().is_some_and(|f| f.cc.in_flight() == 0) {
+            self.flight = None;
+        }
+    }
+
+    /// Whether the congestion state is allocated (tests of the idle release).
+    #[cfg(test)]
+    pub(super) fn has_flight(&self) -> bool {
+        self.flight.is_some()
+    }
+
+    /// Bytes the window counts as in flight.
+    pub(super) fn in_flight(&self) -> u64 {
+        self.with_cc(Cubic::in_flight)
     }
 
     /// New rate limits (a config change); the window is kept.
@@ -95,36 +145,41 @@ impl Recovery {
         let floor = self.rtt.smoothed().map_or(0, |rtt| {
             (u128::from(self.limits.min()) * rtt.as_micros() / 1_000_000) as u64
         });
-        self.cc.window().max(floor)
+        self.with_cc(Cubic::window).max(floor)
     }
 
     /// Whether a data packet may go out now as far as the window is concerned.
     pub(super) fn allows_data(&self) -> bool {
-        self.fixed_rate() || self.cc.allows(self.window())
+        self.fixed_rate() || self.with_cc(|cc| cc.allows(self.window()))
     }
 
     /// Data was ready but the window held it back.
     pub(super) fn on_blocked(&mut self) {
-        self.cc.on_blocked();
+        self.flight().cc.on_blocked();
     }
 
     /// A data-carrying packet of `bytes` (UDP payload) went out.
     pub(super) fn on_sent(&mut self, bytes: usize) {
-        self.cc.on_sent(bytes);
-        self.bytes_since_ack_request += bytes as u64;
+        let f = self.flight();
+        f.cc.on_sent(bytes);
+        f.bytes_since_ack_request += bytes as u64;
     }
 
     /// Whether the next data packet should ask the peer for an immediate ack.
     pub(super) fn ack_request_due(&self) -> bool {
         let window = self.window();
         !self.fixed_rate()
-            && self.cc.in_flight() * 2 >= window
-            && self.bytes_since_ack_request >= window / ACK_REQUEST_WINDOW_DIVISOR
+            && self.flight.as_ref().is_some_and(|f| {
+                f.cc.in_flight() * 2 >= window
+                    && f.bytes_since_ack_request >= window / ACK_REQUEST_WINDOW_DIVISOR
+            })
     }
 
     /// The packet that asked for an ack went out.
     pub(super) fn on_ack_requested(&mut self) {
-        self.bytes_since_ack_request = 0;
+        if let Some(f) = &mut self.flight {
+            f.bytes_since_ack_request = 0;
+        }
     }
 
     /// An RTT sample from outside the ack path (the handshake).
@@ -140,22 +195,23 @@ impl Recovery {
         }
         if out.late_acks > 0 {
             self.counters.spurious_losses += u64::from(out.late_acks);
-            self.event_spurious += u64::from(out.late_acks);
-            if self.event_lost > 0 && self.event_spurious >= self.event_lost {
-                self.cc.undo_last_reduction();
-                self.event_lost = 0;
+            let f = self.flight();
+            f.event_spurious += u64::from(out.late_acks);
+            if f.event_lost > 0 && f.event_spurious >= f.event_lost {
+                f.cc.undo_last_reduction();
+                f.event_lost = 0;
             }
         }
         if let Some(rtt) = out.rtt {
             self.rtt.on_sample(rtt);
             let srtt = self.rtt.smoothed().unwrap_or(rtt);
-            if self.delay.on_sample(now, rtt, srtt) {
+            if self.flight().delay.on_sample(now, rtt, srtt) {
                 self.count_event(|cc| cc.on_queue_delay(now, srtt), 0);
             }
         }
         if let Some(sent) = out.newest_acked_sent {
             let srtt = self.rtt.smoothed().unwrap_or_default();
-            self.cc.on_ack(now, out.acked_bytes, sent, srtt);
+            self.flight().cc.on_ack(now, out.acked_bytes, sent, srtt);
         }
         self.on_lost(now, &out.lost);
         self.update_pacing(now, bucket);
@@ -164,14 +220,16 @@ impl Recovery {
     /// Runs a window change and, if it was a new congestion event, starts its accounting
     /// with `lost` packets.
     fn count_event(&mut self, change: impl FnOnce(&mut Cubic), lost: u64) {
-        let before = self.cc.congestion_events();
-        change(&mut self.cc);
-        if self.cc.congestion_events() != before {
-            self.counters.congestion_events = self.cc.congestion_events();
-            self.event_lost = lost;
-            self.event_spurious = 0;
+        let f = self.flight();
+        let before = f.cc.congestion_events();
+        change(&mut f.cc);
+        if f.cc.congestion_events() != before {
+            f.event_lost = lost;
+            f.event_spurious = 0;
+            // Counted here, not read from the window state, which an idle period resets.
+            self.counters.congestion_events += 1;
         } else {
-            self.event_lost += lost;
+            f.event_lost += lost;
         }
     }
 
@@ -185,7 +243,7 @@ impl Recovery {
         if out.rto_fired {
             self.counters.rto_expiries += 1;
             self.rtt.on_timeout();
-            self.cc.on_discarded(out.lost.bytes);
+            self.flight().cc.on_discarded(out.lost.bytes);
             self.counters.packets_lost += u64::from(out.lost.packets);
             let lost = u64::from(out.lost.packets);
             self.count_event(|cc| cc.on_timeout(now), lost);
@@ -208,8 +266,8 @@ impl Recovery {
         let rate = if self.fixed_rate() {
             self.limits.max()
         } else {
-            self.cc
-                .pacing_rate(self.rtt.smoothed())
+            let srtt = self.rtt.smoothed();
+            self.with_cc(|cc| cc.pacing_rate(srtt))
                 .map_or(self.limits.max(), |r| {
                     u32::try_from(r.max(1)).unwrap_or(u32::MAX)
                 })

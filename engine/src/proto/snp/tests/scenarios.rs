@@ -319,3 +319,50 @@ fn nagle_delays_a_small_message_by_5ms_unless_no_nagle() {
     );
     assert!(immediate <= Duration::from_micros(1_100), "{immediate:?}");
 }
+
+/// An idle connection gives its congestion state back (issue 16) and restarts from the initial
+/// window, as TCP does after idle (RFC 5681 §4.1); the RTT estimate and the counters stay, and
+/// data flows again.
+#[test]
+fn an_idle_connection_restarts_from_the_initial_window() {
+    let seed = seed_from_env(51);
+    let _guard = SeedGuard::new(seed);
+    let config = crate::proto::snp::SnpConfig {
+        send_rate_min: 64 * 1024,
+        send_rate_max: 100_000_000,
+        ..crate::proto::snp::SnpConfig::default()
+    };
+    let initial =
+        crate::proto::congestion::Cubic::new(crate::wire::packet::MAX_UDP_PAYLOAD).window();
+    let mut pair = Pair::new(seed, lossy(2.0), config);
+    let send = |p: &mut Pair, n: u64| {
+        for i in 0..n {
+            p.a.send_message(p.now, 0, send_flags::RELIABLE, payload(0, i, 1000))
+                .expect("room");
+        }
+    };
+    send(&mut pair, 200);
+    pair.run_until(Duration::from_secs(30), 500_000, |p| {
+        p.got[1].len() == 200 && !p.a.reliable_pending() && p.a.bytes_in_flight() == 0
+    });
+    assert!(pair.a.recovery.has_flight());
+    assert_ne!(pair.a.congestion_window(), initial, "the window moved");
+    let (srtt, counters) = (pair.a.rtt().smoothed(), *pair.a.recovery_counters());
+
+    pair.now = pair.now + Duration::from_secs(1);
+    let now = pair.now;
+    pair.a.release_idle_memory(now);
+    assert!(!pair.a.recovery.has_flight(), "congestion state given back");
+    assert_eq!(
+        pair.a.congestion_window(),
+        initial.max(64 * 1024 * srtt.unwrap().as_micros() as u64 / 1_000_000)
+    );
+    assert_eq!(pair.a.rtt().smoothed(), srtt);
+    assert_eq!(*pair.a.recovery_counters(), counters);
+
+    send(&mut pair, 100);
+    pair.run_until(Duration::from_secs(30), 500_000, |p| {
+        p.got[1].len() == 300 && !p.a.reliable_pending()
+    });
+    assert!(pair.a.recovery_counters().packets_lost >= counters.packets_lost);
+}
