@@ -81,19 +81,22 @@ struct Expanded {
 }
 
 impl PacketKeys {
-    /// Keys the negotiated `cipher` (expanded at once, which also checks the backend).
+    /// Keys the negotiated `cipher`, parked: a connection that has just come up may stay idle
+    /// (a server's thousands of players between matches), and one that moves packets expands
+    /// after [`ONE_OFF_PACKETS`]. Both directions are expanded once here, which checks the
+    /// backend, and dropped.
     pub(super) fn new(
         now: Timestamp,
         backend: AeadBackend,
         cipher: Cipher,
         keys: SessionKeys,
     ) -> Result<Self, CipherSetupError> {
-        let (send, recv) = keys.ciphers(backend, cipher)?;
+        keys.ciphers(backend, cipher)?;
         Ok(PacketKeys {
             backend,
             cipher,
             keys,
-            expanded: Some(Box::new(Expanded { send, recv })),
+            expanded: None,
             last_used: now,
             one_offs: 0,
         })
@@ -186,7 +189,13 @@ mod tests {
     fn parked_keys_seal_and_open_exactly_as_expanded_ones() {
         let t0 = Timestamp::from_micros(1_000_000);
         let mut k = PacketKeys::new(t0, AeadBackend::Ring, Cipher::Aes256Gcm, keys()).unwrap();
+        assert!(k.is_parked(), "keys start parked");
         let before = seal(&mut k, t0, 7);
+        for _ in 0..ONE_OFF_PACKETS {
+            assert!(k.is_parked());
+            assert_eq!(seal(&mut k, t0, 7), before);
+        }
+        assert!(!k.is_parked(), "packets in a row expand the keys");
         assert!(!k.park_if_idle(t0 + PARK_AFTER / 2));
         assert!(!k.is_parked(), "parked before PARK_AFTER without a packet");
         let idle = t0 + PARK_AFTER;
@@ -219,7 +228,7 @@ mod tests {
         };
         let mut peer =
             PacketKeys::new(t0, AeadBackend::Ring, Cipher::Aes256Gcm, peer_keys).unwrap();
-        assert!(peer.park_if_idle(idle));
+        assert!(peer.is_parked());
         let mut wire = after.clone();
         let opened = peer
             .recv(idle)
@@ -252,7 +261,7 @@ mod tests {
     fn null_cipher_parks_too() {
         let t0 = Timestamp::from_micros(0);
         let mut k = PacketKeys::new(t0, AeadBackend::Ring, Cipher::Null, keys()).unwrap();
-        assert!(k.park_if_idle(t0 + PARK_AFTER));
+        assert!(k.is_parked());
         assert_eq!(k.cipher(), Cipher::Null);
         assert_eq!(k.send(t0 + PARK_AFTER).unwrap().tag_len(), 0);
     }

@@ -95,11 +95,19 @@ fn tick(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) {
 fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
     let t0 = Timestamp::from_micros(1_000_000);
     let (mut c, cid, mut s, sid, _) = connected(t0);
+    // Keys start parked: a connection that has just come up may stay idle.
+    assert!(s.connection(sid).unwrap().keys_parked());
+    assert!(c.connection(cid).unwrap().keys_parked());
     let got = exchange(t0, (&mut c, cid), (&mut s, sid), b"ping", true);
     assert_eq!(got.as_deref(), Some(&b"ping"[..]));
     let got = exchange(t0, (&mut s, sid), (&mut c, cid), b"pong", false);
     assert_eq!(got.as_deref(), Some(&b"pong"[..]));
+    for _ in 0..crate::proto::connection::ONE_OFF_PACKETS {
+        let got = exchange(t0, (&mut s, sid), (&mut c, cid), b"more", false);
+        assert_eq!(got.as_deref(), Some(&b"more"[..]));
+    }
     assert!(!s.connection(sid).unwrap().keys_parked());
+    assert!(!c.connection(cid).unwrap().keys_parked());
 
     // Quiet for a second (acks go out on their timers meanwhile): both ends park.
     let t1 = t0 + Duration::from_secs(1);
