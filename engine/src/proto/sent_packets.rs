@@ -14,10 +14,10 @@
 //!   ack latest=8 blocks: ack [8,9) nack [7,8) | implicit ack [min_waiting, 7)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
+use self::seq::SeqMap;
 use super::lanes::LaneId;
 use crate::time::Timestamp;
 
@@ -154,10 +154,10 @@ pub(crate) struct SentPackets {
     min_waiting: u64,
     /// The highest packet number acked so far (loss detection's reference).
     largest_acked: Option<u64>,
-    packets: BTreeMap<u64, SentPacket>,
+    packets: SeqMap<SentPacket>,
     /// Numbers of the records still in flight (not lost), so the timer scan and deadline skip
-    /// lost records in O(log n) instead of walking past them.
-    in_flight: BTreeSet<u64>,
+    /// lost records instead of walking past them.
+    in_flight: SeqMap<()>,
     /// Earliest time an in-flight packet below the largest acked crosses the time threshold.
     loss_time: Option<Timestamp>,
     /// The retransmission timer counts from here when it is later than the oldest in-flight
@@ -173,8 +173,8 @@ impl SentPackets {
             next: first_packet,
             min_waiting: 0,
             largest_acked: None,
-            packets: BTreeMap::new(),
-            in_flight: BTreeSet::new(),
+            packets: SeqMap::default(),
+            in_flight: SeqMap::default(),
             loss_time: None,
             rto_base: Timestamp::from_micros(0),
         }
@@ -207,7 +207,7 @@ impl SentPackets {
             if self.in_flight.is_empty() {
                 self.rto_base = now;
             }
-            self.in_flight.insert(pkt);
+            self.in_flight.insert(pkt, ());
         }
         self.packets.insert(
             pkt,
@@ -239,14 +239,14 @@ impl SentPackets {
     #[cfg(test)]
     pub(crate) fn awaiting_reply(&self) -> bool {
         self.in_flight
-            .iter()
+            .keys_in(..)
             .any(|k| self.packets.get(k).is_some_and(|p| p.expects_reply))
     }
 
     /// Whether `pkt` is in flight (sent, neither acked nor lost).
     #[cfg(test)]
     pub(crate) fn is_in_flight(&self, pkt: u64) -> bool {
-        self.packets.get(&pkt).is_some_and(|p| p.tracked && !p.lost)
+        self.packets.get(pkt).is_some_and(|p| p.tracked && !p.lost)
     }
 
     /// Applies a decoded ack at `now`, then declares lost what the ack proves missing: packets
@@ -269,7 +269,7 @@ impl SentPackets {
             });
         }
         let mut out = AckOutcome::default();
-        if let (Some(p), Some(delay)) = (self.packets.get(&ack.latest), ack.delay_usec) {
+        if let (Some(p), Some(delay)) = (self.packets.get(ack.latest), ack.delay_usec) {
             let elapsed = i128::from(now.as_micros()) - i128::from(p.sent_at.as_micros());
             let rtt = elapsed - i128::from(delay);
             let min = -i128::try_from(MIN_RTT_SAMPLE_NEGATIVE.as_micros()).unwrap_or(0);
@@ -303,11 +303,11 @@ impl SentPackets {
         if r.start >= r.end {
             return;
         }
-        let keys: Vec<u64> = self.packets.range(r).map(|(&k, _)| k).collect();
+        let keys: Vec<u64> = self.packets.keys_in(r).collect();
         for k in keys {
-            if let Some(p) = self.packets.remove(&k) {
+            if let Some(p) = self.packets.remove(k) {
                 self.largest_acked = Some(self.largest_acked.map_or(k, |l| l.max(k)));
-                if self.in_flight.remove(&k) {
+                if self.in_flight.remove(k).is_some() {
                     out.acked_bytes += u64::from(p.bytes);
                     out.newest_acked_sent = Some(
                         out.newest_acked_sent
@@ -331,16 +331,16 @@ impl SentPackets {
         let Some(largest) = self.largest_acked else {
             return lost;
         };
-        let candidates: Vec<u64> = self.in_flight.range(..largest).copied().collect();
+        let candidates: Vec<u64> = self.in_flight.keys_in(..largest).collect();
         for k in candidates {
-            let Some(p) = self.packets.get_mut(&k) else {
-                self.in_flight.remove(&k);
+            let Some(p) = self.packets.get_mut(k) else {
+                self.in_flight.remove(k);
                 continue;
             };
             let deadline = p.sent_at + loss_delay;
             if largest - k >= PACKET_THRESHOLD || deadline <= now {
                 p.lost = true;
-                self.in_flight.remove(&k);
+                self.in_flight.remove(k);
                 lost.add(p);
             } else {
                 self.loss_time = Some(self.loss_time.map_or(deadline, |t| t.min(deadline)));
@@ -357,7 +357,7 @@ impl SentPackets {
         }
         self.in_flight
             .first()
-            .and_then(|k| self.packets.get(k))
+            .and_then(|(k, _)| self.packets.get(k))
             .map(|p| p.sent_at.max(self.rto_base) + rto)
     }
 
@@ -388,8 +388,8 @@ impl SentPackets {
             // Everything unacked for a whole timeout is overdue: lost (RFC 6675 §5.1 after a
             // timeout). The window (when a controller runs) falls to its minimum, so the
             // retransmissions go out as slowly as a new connection's data would.
-            while let Some(&k) = self.in_flight.first() {
-                let Some(p) = self.packets.get_mut(&k) else {
+            while let Some((k, _)) = self.in_flight.first() {
+                let Some(p) = self.packets.get_mut(k) else {
                     self.in_flight.pop_first();
                     continue;
                 };
@@ -420,12 +420,11 @@ impl SentPackets {
             None => rto * 2 + FORGET_NO_PING_EXTRA,
         };
         // Lost and ack-only records only: forgetting one in flight would lose its segments.
-        while let Some(entry) = self.packets.first_entry() {
-            let p = entry.get();
+        while let Some((_, p)) = self.packets.first() {
             if (p.tracked && !p.lost) || p.sent_at + keep > now {
                 break;
             }
-            entry.remove();
+            self.packets.pop_first();
         }
     }
 
@@ -437,7 +436,7 @@ impl SentPackets {
         rto: Duration,
         last_ping_sample_at: Option<Timestamp>,
     ) -> Option<Timestamp> {
-        let (_, p) = self.packets.first_key_value()?;
+        let (_, p) = self.packets.first()?;
         if p.tracked && !p.lost {
             return None;
         }
@@ -449,9 +448,8 @@ impl SentPackets {
         Some(p.sent_at + keep)
     }
 
-    /// Forgets what [`SentPackets::on_timeout`] would, then frees the tables' nodes if they
-    /// are empty (an emptied `BTreeMap` keeps its root node: 0.5 KiB here). For idle
-    /// connections (issue 16).
+    /// Forgets what [`SentPackets::on_timeout`] would, then frees the tables' buffers if they
+    /// are empty. For idle connections (issue 16).
     pub(crate) fn release_idle(
         &mut self,
         now: Timestamp,
@@ -459,14 +457,11 @@ impl SentPackets {
         last_ping_sample_at: Option<Timestamp>,
     ) {
         self.forget_old(now, rto, last_ping_sample_at);
-        if self.packets.is_empty() {
-            self.packets = BTreeMap::new();
-        }
-        if self.in_flight.is_empty() {
-            self.in_flight = BTreeSet::new();
-        }
+        self.packets.release_if_empty();
+        self.in_flight.release_if_empty();
     }
 }
 
+mod seq;
 #[cfg(test)]
 mod tests;
