@@ -193,6 +193,20 @@ impl Connection {
         }
     }
 
+    /// What every client connection starts as (UDP and P2P): Connecting, reported.
+    fn base_client(
+        now: Timestamp,
+        peer: SocketAddr,
+        config: SharedConfig,
+        handshake: ClientHandshake,
+    ) -> Self {
+        let id = handshake.local_id();
+        let role = Role::Client(Box::new(handshake));
+        let mut c = Self::base(now, id, peer, config, role);
+        c.push_event(ApiState::None);
+        c
+    }
+
     /// A client connection; queues the first ChallengeRequest at once.
     pub fn client(
         now: Timestamp,
@@ -200,15 +214,7 @@ impl Connection {
         config: impl Into<SharedConfig>,
         handshake: ClientHandshake,
     ) -> Self {
-        let id = handshake.local_id();
-        let mut c = Self::base(
-            now,
-            id,
-            peer,
-            config.into(),
-            Role::Client(Box::new(handshake)),
-        );
-        c.push_event(ApiState::None);
+        let mut c = Self::base_client(now, peer, config.into(), handshake);
         c.send_challenge_request(now);
         c
     }

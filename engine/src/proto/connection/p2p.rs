@@ -54,17 +54,9 @@ impl Connection {
         handshake: ClientHandshake,
         remote: Option<Identity>,
     ) -> Self {
-        let id = handshake.local_id();
-        let mut c = Self::base(
-            now,
-            id,
-            NO_ROUTE,
-            config.into(),
-            Role::Client(Box::new(handshake)),
-        );
+        let mut c = Self::base_client(now, NO_ROUTE, config.into(), handshake);
         c.p2p = true;
         c.remote_identity = remote;
-        c.push_event(super::ApiState::None);
         c
     }
 
