@@ -81,6 +81,18 @@ fn exchange(
     b.poll_message(bid).map(|m| m.data)
 }
 
+/// [`exchange`], which must deliver `data` intact.
+fn echo_ok(
+    now: Timestamp,
+    from: (&mut Endpoint, ConnectionId),
+    to: (&mut Endpoint, ConnectionId),
+    data: &[u8],
+    client_first: bool,
+) {
+    let got = exchange(now, from, to, data, client_first);
+    assert_eq!(got.as_deref(), Some(data));
+}
+
 /// Runs both ends' due timers at `now`, then moves what they send.
 fn tick(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) {
     for ep in [&mut *c, &mut *s] {
@@ -98,13 +110,10 @@ fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
     // Keys start parked: a connection that has just come up may stay idle.
     assert!(s.connection(sid).unwrap().keys_parked());
     assert!(c.connection(cid).unwrap().keys_parked());
-    let got = exchange(t0, (&mut c, cid), (&mut s, sid), b"ping", true);
-    assert_eq!(got.as_deref(), Some(&b"ping"[..]));
-    let got = exchange(t0, (&mut s, sid), (&mut c, cid), b"pong", false);
-    assert_eq!(got.as_deref(), Some(&b"pong"[..]));
+    echo_ok(t0, (&mut c, cid), (&mut s, sid), b"ping", true);
+    echo_ok(t0, (&mut s, sid), (&mut c, cid), b"pong", false);
     for _ in 0..crate::proto::connection::ONE_OFF_PACKETS {
-        let got = exchange(t0, (&mut s, sid), (&mut c, cid), b"more", false);
-        assert_eq!(got.as_deref(), Some(&b"more"[..]));
+        echo_ok(t0, (&mut s, sid), (&mut c, cid), b"more", false);
     }
     assert!(!s.connection(sid).unwrap().keys_parked());
     assert!(!c.connection(cid).unwrap().keys_parked());
@@ -119,13 +128,10 @@ fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
 
     // The next packets, on both ends and in both directions, use one-off ciphers; a
     // connection that keeps exchanging expands its keys again.
-    let got = exchange(t1, (&mut s, sid), (&mut c, cid), b"after", false);
-    assert_eq!(got.as_deref(), Some(&b"after"[..]));
-    let got = exchange(t1, (&mut c, cid), (&mut s, sid), b"idle", true);
-    assert_eq!(got.as_deref(), Some(&b"idle"[..]));
+    echo_ok(t1, (&mut s, sid), (&mut c, cid), b"after", false);
+    echo_ok(t1, (&mut c, cid), (&mut s, sid), b"idle", true);
     for _ in 0..crate::proto::connection::ONE_OFF_PACKETS {
-        let got = exchange(t1, (&mut c, cid), (&mut s, sid), b"more", true);
-        assert_eq!(got.as_deref(), Some(&b"more"[..]));
+        echo_ok(t1, (&mut c, cid), (&mut s, sid), b"more", true);
     }
     assert!(!s.connection(sid).unwrap().keys_parked());
     assert_eq!(s.connection(sid).unwrap().drops(), Default::default());
