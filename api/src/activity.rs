@@ -6,13 +6,13 @@
 //! when a thread is actually waiting:
 //!
 //! ```text
-//!  shard:   gen += 1 (SeqCst) ; if waiters > 0 { lock; notify_all }
+//!  shard:   gen += 1 (SeqCst) ; if waiters > 0 { lock; unlock; notify_all }
 //!  waiter:  lock ; waiters += 1 (SeqCst) ; while gen == seen { wait } ; waiters -= 1
 //! ```
 //!
 //! Either the waiter's read of `gen` (under the lock) sees the shard's bump, or the shard's
 //! read of `waiters` sees the waiter, and then its lock waits until the waiter is asleep in
-//! `wait`, so the notify is not lost.
+//! `wait` (which releases the lock atomically), so the notify that follows is not lost.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -41,7 +41,10 @@ impl Activity {
     pub(crate) fn bump(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = lock(&self.lock);
+            // Taking the lock orders us after a waiter's check of `gen`; notifying after
+            // releasing it spares the woken thread from blocking on a lock we still hold
+            // (on a shared core it would run at once and sleep again on the mutex).
+            drop(lock(&self.lock));
             self.moved.notify_all();
         }
     }

@@ -197,13 +197,12 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         "connections and window must be > 0"
     );
     // The server: `loadgen --serve` in its own process, sleeping on its activity when idle
-    // (the yield-then-sleep loop of the throughput comparisons would be most of its idle CPU).
+    // (its default; `--poll-idle`'s yield-then-sleep loop would be most of its idle CPU).
     let exe = std::env::current_exe()?;
     let life = 2 * load.max + load.idle + Duration::from_secs(30);
     let args: Vec<String> = [
         "--serve",
         "127.0.0.1:0",
-        "--wait-activity",
         "--server-shards",
         &load.server_shards.to_string(),
         "--max-seconds",

@@ -216,11 +216,11 @@ struct VersusArgs {
     /// drops stale state updates.
     #[arg(long)]
     unreliable_max_age_ms: Option<i32>,
-    /// The Sockworks echo server sleeps on its instance's activity (`wait_for_activity`, ours)
-    /// when idle, instead of the yield-then-sleep loop that every server and client uses by
-    /// default.
+    /// The Sockworks echo server polls when idle with the yield-then-sleep loop that GNS's
+    /// echo server and every client use (GNS has no way to wait), instead of sleeping on its
+    /// instance's activity (`Sockets::wait_for_activity`, ours), which is the default.
     #[arg(long)]
-    wait_activity: bool,
+    poll_idle: bool,
     /// `--serve`: at the end, print the detailed status of this many connections.
     #[arg(long, default_value_t = 0)]
     serve_detail: usize,
@@ -323,7 +323,7 @@ fn serve(args: &Args, bind: SocketAddr) -> anyhow::Result<()> {
         send_rate_max: v.send_rate_max,
         unreliable_max_age_ms: v.unreliable_max_age_ms,
         batch: 256,
-        wait_for_activity: v.wait_activity,
+        wait_for_activity: !v.poll_idle,
     })?;
     let addr = server.local_addr();
     {
@@ -372,7 +372,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
         gns_send_rate_min: v.gns_send_rate_min.or(v.send_rate_max),
         send_rate_max: v.send_rate_max,
         unreliable_max_age_ms: v.unreliable_max_age_ms,
-        wait_activity: v.wait_activity,
+        poll_idle: v.poll_idle,
         shards: args.server_shards,
     };
     let measured = run.run()?;

@@ -89,6 +89,9 @@ impl Driver for AnyDriver {
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         each!(self, d => d.wait(timeout))
     }
+    fn maybe_readable(&self) -> bool {
+        each!(self, d => d.maybe_readable())
+    }
     fn local_addr(&self) -> io::Result<SocketAddr> {
         each!(self, d => d.local_addr())
     }

@@ -79,6 +79,15 @@ impl EventFd {
     }
 }
 
+/// Whether poll(2) found any socket among `fds` (all but the last, the eventfd) with
+/// something to receive (data, or an error to collect): writability alone does not count.
+pub(crate) fn any_readable(fds: &[libc::pollfd]) -> bool {
+    let sockets = fds.len().saturating_sub(1);
+    fds[..sockets]
+        .iter()
+        .any(|f| f.revents & !libc::POLLOUT != 0)
+}
+
 impl Wake for EventFd {
     fn wake(&self) {
         let one = 1u64;

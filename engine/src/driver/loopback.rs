@@ -213,6 +213,8 @@ mod tests {
     #[test]
     fn conformance_wait_and_wake() {
         conformance::wait_times_out_and_wakes(pair().0);
+        let (a, b) = pair();
+        conformance::readable_hint_has_no_false_negatives(a, b);
     }
 
     #[test]

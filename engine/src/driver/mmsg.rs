@@ -125,6 +125,8 @@ pub struct MmsgDriver {
     /// Segments received beyond what the last batch could hold, in arrival order.
     /// They stay in `gro_bufs`, which `recv_into` does not overwrite while any wait here.
     carry: std::collections::VecDeque<Carried>,
+    /// Whether the last `wait` saw the socket readable (true until one says otherwise).
+    readable: bool,
     stats: MmsgStats,
     /// Tests: the next `sendmmsg` fails with this errno instead of running.
     #[cfg(test)]
@@ -175,6 +177,7 @@ impl MmsgDriver {
                 Vec::new()
             },
             carry: std::collections::VecDeque::new(),
+            readable: true,
             stats: MmsgStats::default(),
             #[cfg(test)]
             inject_send_errno: None,
@@ -481,7 +484,15 @@ impl Driver for MmsgDriver {
             },
             self.wake.pollfd(),
         ];
-        self.wake.poll_with(&mut fds, timeout)
+        // Until poll says otherwise (an error return included), assume data may be waiting.
+        self.readable = true;
+        self.wake.poll_with(&mut fds, timeout)?;
+        self.readable = super::eventfd::any_readable(&fds);
+        Ok(())
+    }
+
+    fn maybe_readable(&self) -> bool {
+        self.readable || !self.carry.is_empty()
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -60,6 +60,13 @@ pub trait Driver {
     /// passes (`None`: no timeout; `Some(ZERO)`: just poll).
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()>;
 
+    /// After [`Driver::wait`]: false when that wait ended with no datagram ready (on a wake or
+    /// its timeout), so a receive now would find nothing and the shard skips that system
+    /// call. Drivers that cannot tell say true.
+    fn maybe_readable(&self) -> bool {
+        true
+    }
+
     /// The bound address.
     fn local_addr(&self) -> io::Result<SocketAddr>;
 

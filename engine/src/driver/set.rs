@@ -35,6 +35,8 @@ pub struct SocketSet {
     scratch: TxBatch,
     /// Reused poll set.
     fds: Vec<libc::pollfd>,
+    /// Whether the last `wait` saw a member readable (true until one says otherwise).
+    readable: bool,
 }
 
 impl SocketSet {
@@ -46,6 +48,7 @@ impl SocketSet {
             next: 0,
             scratch: TxBatch::with_capacity(64),
             fds: Vec::new(),
+            readable: true,
         })
     }
 
@@ -143,7 +146,14 @@ impl Driver for SocketSet {
             revents: 0,
         }));
         fds.push(self.wake.pollfd());
-        self.wake.poll_with(fds, timeout)
+        self.readable = true;
+        self.wake.poll_with(fds, timeout)?;
+        self.readable = super::eventfd::any_readable(fds);
+        Ok(())
+    }
+
+    fn maybe_readable(&self) -> bool {
+        self.readable || self.members.iter().flatten().any(MmsgDriver::has_carry)
     }
 
     /// The first member's address; `0.0.0.0:0` while the set is empty (a shard of the API
@@ -244,6 +254,10 @@ mod tests {
         conformance::batch_round_trip(set_of_one(), set_of_one());
         conformance::same_size_burst_splits_into_datagrams(set_of_one(), set_of_one());
         conformance::wait_times_out_and_wakes(set_of_one());
+        assert!(
+            !conformance::readable_hint_has_no_false_negatives(set_of_one(), set_of_one()),
+            "a wait ended by a wake alone tells the shard to skip its receive call"
+        );
     }
 
     #[test]

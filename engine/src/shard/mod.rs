@@ -12,7 +12,8 @@
 //!    due timers ─► endpoint.handle_timeout
 //!    app.on_tick(endpoint, now)                (application logic living on the shard)
 //!    endpoint.poll_transmit … ─► TxBatch ─► send_batch (one syscall for the batch)
-//!    idle? ─► driver.wait(next deadline | wake)
+//!    idle or settled? ─► driver.wait(next deadline | wake)   (settled: socket drained,
+//!                                                             nothing left to send)
 //!  }
 //! ```
 
@@ -185,6 +186,10 @@ pub struct Shard<D: Driver> {
     deferred: command::Deferred,
     /// When the endpoint's wall-clock anchor is renewed next (`None`: at the next turn).
     next_wall_clock: Option<Timestamp>,
+    /// The last wait ended with no datagram ready: the next turn skips its receive call.
+    skip_recv: bool,
+    /// The last turn's receive call drained the socket (returned less than a full batch).
+    drained: bool,
     stats: ShardStats,
 }
 
@@ -218,6 +223,8 @@ impl<D: Driver> Shard<D> {
             id_stock: None,
             deferred: Vec::new(),
             next_wall_clock: None,
+            skip_recv: false,
+            drained: false,
             stats: ShardStats::default(),
         };
         (shard, mb)
@@ -284,7 +291,12 @@ impl<D: Driver> Shard<D> {
             work = true;
         }
         self.rx.clear();
-        let n = self.driver.recv_batch(&mut self.rx)?;
+        let n = if std::mem::take(&mut self.skip_recv) {
+            0
+        } else {
+            self.driver.recv_batch(&mut self.rx)?
+        };
+        self.drained = n < self.config.batch;
         if n > 0 {
             self.stats.recv_batches += 1;
             self.stats.datagrams_in += n as u64;
@@ -371,16 +383,30 @@ impl<D: Driver> Shard<D> {
         if self.inbox.prepare_sleep() {
             self.stats.sleeps += 1;
             self.driver.wait(timeout)?;
+            self.skip_recv = !self.driver.maybe_readable();
+        } else {
+            // Commands arrived since the last turn, which drained the socket an instant ago:
+            // run them without a receive call; anything that arrived meanwhile is seen by
+            // the poll after that turn (level-triggered), so it waits no longer than that.
+            self.skip_recv = self.drained;
         }
         self.inbox.woke();
         Ok(())
+    }
+
+    /// Whether the last turn left nothing for an immediate next one: it drained the socket
+    /// and sent everything. The loop then goes straight to [`Shard::idle`], whose poll
+    /// returns at once if something arrived meanwhile, instead of a receive call that would
+    /// most likely find nothing (one system call saved per burst).
+    fn settled(&self) -> bool {
+        self.drained && self.tx.is_empty()
     }
 
     /// Runs until `stop` is set, then one last turn so that commands queued before the stop
     /// (closing connections, say) still run and their datagrams go out; returns the counters.
     pub fn run(&mut self, app: &mut impl App, stop: &AtomicBool) -> io::Result<ShardStats> {
         while !stop.load(Ordering::Acquire) {
-            if !self.turn(app)? {
+            if !self.turn(app)? || self.settled() {
                 self.idle()?;
             }
         }

@@ -75,7 +75,6 @@ pub(crate) fn run(load: &ChurnLoad) -> anyhow::Result<()> {
     let args: Vec<String> = [
         "--serve",
         "127.0.0.1:0",
-        "--wait-activity",
         "--server-shards",
         &load.server_shards.to_string(),
         "--max-seconds",

@@ -77,8 +77,9 @@ pub(crate) struct Versus {
     pub send_rate_max: Option<i32>,
     /// `UnreliableMaxAge` of the Sockworks server, ms; `None`: off.
     pub unreliable_max_age_ms: Option<i32>,
-    /// The Sockworks server sleeps on its activity when idle (see `--wait-activity`).
-    pub wait_activity: bool,
+    /// The Sockworks server polls when idle, as GNS's loop must, instead of waiting on its
+    /// activity (see `--poll-idle`).
+    pub poll_idle: bool,
     /// Shard threads of the Sockworks server and of the Sockworks clients.
     pub shards: usize,
 }
@@ -218,8 +219,8 @@ impl Versus {
         if let (Stack::Sockworks, Some(age)) = (server, self.unreliable_max_age_ms) {
             args.extend(["--unreliable-max-age-ms".to_owned(), age.to_string()]);
         }
-        if server == Stack::Sockworks && self.wait_activity {
-            args.push("--wait-activity".to_owned());
+        if server == Stack::Sockworks && self.poll_idle {
+            args.push("--poll-idle".to_owned());
         }
         args.extend([
             "--max-seconds".to_owned(),

@@ -68,6 +68,13 @@ fn ipv4_conformance_with_offloads() {
         v4(MmsgConfig::default()),
     );
     conformance::wait_times_out_and_wakes(v4(MmsgConfig::default()));
+    assert!(
+        !conformance::readable_hint_has_no_false_negatives(
+            v4(MmsgConfig::default()),
+            v4(MmsgConfig::default())
+        ),
+        "a wait ended by a wake alone tells the shard to skip its receive call"
+    );
 }
 
 #[test]

@@ -54,6 +54,10 @@ fn uring_same_size_burst_splits_into_datagrams() {
 fn uring_wait_times_out_and_wakes() {
     if usable() {
         conformance::wait_times_out_and_wakes(bind(UringOptions::default()));
+        conformance::readable_hint_has_no_false_negatives(
+            bind(UringOptions::default()),
+            bind(UringOptions::default()),
+        );
     }
 }
 
