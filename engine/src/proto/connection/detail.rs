@@ -118,6 +118,12 @@ impl Connection {
             counters.duplicates,
             counters.messages_received
         );
+        let rx = self.snp.recv_counts();
+        let _ = writeln!(
+            s,
+            "  Receive: {} data pkts, {} left unacked (no room), {} numbers skipped, {} out of order",
+            rx.packets, rx.left_unacked, rx.skipped, rx.out_of_order
+        );
         let _ = writeln!(
             s,
             "  Dropped: {} bad header, {} replayed, {} failed auth, {} wrong state, {} control ignored",

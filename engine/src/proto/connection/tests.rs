@@ -700,6 +700,19 @@ fn fake_network_conditions_apply_at_the_endpoint() {
         "{text}"
     );
     assert!(text.contains("segments retransmitted"), "{text}");
+    // The server's receive counters: it took every data packet (none left unacked).
+    let rx = p.server.connection_mut(s).unwrap().detailed_status(p.now);
+    let line = rx
+        .lines()
+        .find(|l| l.trim_start().starts_with("Receive:"))
+        .unwrap_or_else(|| panic!("no receive line in {rx}"));
+    let packets: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(packets > 0, "{line}");
+    assert!(line.contains(" 0 left unacked"), "{line}");
 }
 
 #[test]

@@ -51,6 +51,7 @@ use crate::time::Timestamp;
 use crate::wire::frame::FrameError;
 
 pub use recovery::RecoveryCounters;
+pub use recv::RecvCounts;
 pub use stats::{LaneStatus, SnpCounters, SnpStatus};
 
 /// `SendMessage` flags, with GNS's values (`k_nSteamNetworkingSend_*`, spec §4.16).
@@ -445,6 +446,12 @@ impl Snp {
     /// than chosen by the congestion controller.
     pub fn fixed_rate(&self) -> bool {
         self.recovery.fixed_rate()
+    }
+
+    /// Receive counters: data packets processed, left unacked (no room to take them: the
+    /// sender will resend), numbers skipped and arrivals out of order.
+    pub fn recv_counts(&self) -> RecvCounts {
+        self.recv.counts
     }
 
     /// Loss-recovery counters.

@@ -74,12 +74,16 @@ impl FrameRefs for Refs<'_> {
     }
 }
 
-/// Receive counters for statistics.
+/// Receive counters for statistics and the detailed status.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RecvCounts {
+pub struct RecvCounts {
+    /// Data packets processed (duplicates of a packet number excluded).
     pub packets: u64,
+    /// Packets not taken for want of room (receive limits): left unacked for a resend.
     pub left_unacked: u64,
+    /// Packet numbers skipped (lost or late).
     pub skipped: u64,
+    /// Packets that arrived below the highest number seen.
     pub out_of_order: u64,
 }
 
