@@ -188,8 +188,11 @@ pub struct Shard<D: Driver> {
     next_wall_clock: Option<Timestamp>,
     /// The last wait ended with no datagram ready: the next turn skips its receive call.
     skip_recv: bool,
-    /// The last turn's receive call drained the socket (returned less than a full batch).
+    /// The last turn's receive call drained the socket (returned less than a full batch), or
+    /// was skipped because a poll had just found it empty.
     drained: bool,
+    /// The last turn skipped its receive call.
+    skipped_recv: bool,
     stats: ShardStats,
 }
 
@@ -225,6 +228,7 @@ impl<D: Driver> Shard<D> {
             next_wall_clock: None,
             skip_recv: false,
             drained: false,
+            skipped_recv: false,
             stats: ShardStats::default(),
         };
         (shard, mb)
@@ -291,7 +295,8 @@ impl<D: Driver> Shard<D> {
             work = true;
         }
         self.rx.clear();
-        let n = if std::mem::take(&mut self.skip_recv) {
+        self.skipped_recv = std::mem::take(&mut self.skip_recv);
+        let n = if self.skipped_recv {
             0
         } else {
             self.driver.recv_batch(&mut self.rx)?
@@ -388,7 +393,9 @@ impl<D: Driver> Shard<D> {
             // Commands arrived since the last turn, which drained the socket an instant ago:
             // run them without a receive call; anything that arrived meanwhile is seen by
             // the poll after that turn (level-triggered), so it waits no longer than that.
-            self.skip_recv = self.drained;
+            // Never twice in a row without a poll in between, so a steady stream of commands
+            // cannot keep the socket unread.
+            self.skip_recv = self.drained && !self.skipped_recv;
         }
         self.inbox.woke();
         Ok(())

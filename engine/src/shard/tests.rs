@@ -198,3 +198,48 @@ fn commands_run_on_the_shard_in_the_order_they_were_queued() {
     assert!(text.contains("10.0.0.8:1"), "{text}");
     rt.stop().unwrap();
 }
+
+#[test]
+fn a_steady_stream_of_commands_cannot_keep_the_socket_unread() {
+    // A turn that finds commands waiting right after one that drained the socket skips its
+    // receive call; it must never do so twice in a row, or an application thread sending
+    // without pause would starve every datagram.
+    let net = LoopbackNet::new();
+    let driver = net.bind("10.0.0.7:1".parse().unwrap()).unwrap();
+    let addr = driver.local_addr().unwrap();
+    let endpoint = Endpoint::new(
+        crate::proto::endpoint::EndpointConfig::default(),
+        7,
+        &crate::entropy::SecretSeed::from_os().expect("OS randomness"),
+    );
+    let (mut shard, mb) = Shard::new(driver, endpoint, ShardConfig::default(), Clock::new());
+    let mut app = NoApp;
+    let mut answers = Vec::new();
+    let mut command = || {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        answers.push(answer);
+        mb.send(Command::Query {
+            id: ConnectionId::new(1),
+            query: Query::Detailed(reply),
+        });
+    };
+    shard.turn(&mut app).unwrap(); // drains the (empty) socket
+    command();
+    shard.idle().unwrap(); // commands wait: the next turn skips its receive call
+    let mut peer = net.bind("10.0.0.7:2".parse().unwrap()).unwrap();
+    let mut tx = TxBatch::with_capacity(1);
+    tx.push(
+        addr.into(),
+        b"not a GNS packet, but a datagram all the same",
+    );
+    assert_eq!(peer.send_batch(&tx).unwrap(), 1);
+    for _ in 0..8 {
+        let work = shard.turn(&mut app).unwrap();
+        // A command is always waiting when the shard looks for sleep (so it never sleeps).
+        command();
+        if !work || shard.settled() {
+            shard.idle().unwrap();
+        }
+    }
+    assert_eq!(shard.stats().datagrams_in, 1, "{:?}", shard.stats());
+}
