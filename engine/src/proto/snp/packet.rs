@@ -17,8 +17,6 @@
 //! ours, read the reliable stream as bytes, so both framings decode to the same messages.
 //! With the switch off the framing is GNS's, byte for byte.
 
-use std::sync::Arc;
-
 use super::{BuiltPacket, Snp};
 use crate::proto::lanes::LaneId;
 use crate::proto::sent_packets::SegmentRef;
@@ -43,12 +41,15 @@ const MTU_TO_SEGMENT: usize = 1300 - MAX_RELIABLE_SEGMENT;
 enum Kind {
     /// Stream bytes `[pos, pos + len)`, read from the lane's stream buffer when written.
     Reliable { pos: u64, retry: bool },
-    /// `data[offset..offset + len]` of unreliable message `msg_num`.
+    /// Bytes `[offset, offset + len)` of unreliable message `msg_num`, which are
+    /// `data[start..start + len]`: the message's own buffer, moved out of the queue when the
+    /// rest of the message fits (no copy), else a copy of just this piece.
     Unreliable {
         msg_num: u64,
         offset: u64,
         end: bool,
-        data: Arc<[u8]>,
+        data: Vec<u8>,
+        start: usize,
     },
 }
 
@@ -263,16 +264,20 @@ impl Snp {
                     offset,
                     end,
                     data,
+                    start,
                 } => {
-                    let from = *offset as usize; // an offset into `data`, a usize
-                    let bytes = &data[from..from + p.len];
+                    let bytes = &data[*start..*start + p.len];
                     enc.unreliable(p.lane, *msg_num, *offset, *end, bytes, last)
                 }
             };
             // invariant: planning checked sizes, order and contexts exactly as the encoder does.
             r.expect("invariant: planned segment encodes");
         }
-        for p in &pieces {
+        for p in &mut pieces {
+            if let Kind::Unreliable { data, .. } = &mut p.kind {
+                // Encoded: the payload buffer goes back to the pool for the next message.
+                crate::buffers::give(std::mem::take(data));
+            }
             if let Kind::Reliable { pos, retry } = p.kind {
                 if retry {
                     self.stats.counters.retransmitted_segments += 1;
@@ -372,24 +377,39 @@ impl Snp {
                     self.stats.counters.unreliable_expired += 1;
                     continue;
                 }
-                let Some(data) = m.data.clone() else {
+                if m.data.is_none() {
                     break; // unreliable messages always carry their payload; defensive
-                };
+                }
+                let sent = m.sent;
                 let kind = Kind::Unreliable {
                     msg_num: m.msg_num,
-                    offset: m.sent as u64,
+                    offset: sent as u64,
                     end: false,
-                    data,
+                    data: Vec::new(), // filled once the piece's size is known
+                    start: 0,
                 };
                 let Some(take) = pl.plan(lane.0, kind, rem, false) else {
                     break;
                 };
+                let whole = take == rem;
+                let l = &mut self.send.lanes[usize::from(lane.0)];
+                let (bytes, from) = match l.queue.front_mut().and_then(|m| m.data.as_mut()) {
+                    // The rest of the message goes in this packet: its buffer moves along.
+                    Some(d) if whole => (std::mem::take(d), sent),
+                    Some(d) => (crate::buffers::copy_of(&d[sent..sent + take]), 0),
+                    None => (Vec::new(), 0), // checked above
+                };
                 if let Some(Piece {
-                    kind: Kind::Unreliable { end, .. },
+                    kind:
+                        Kind::Unreliable {
+                            end, data, start, ..
+                        },
                     ..
                 }) = pl.pieces.last_mut()
                 {
-                    *end = take == rem;
+                    *end = whole;
+                    *data = bytes;
+                    *start = from;
                 }
                 (take, rem)
             };

@@ -20,7 +20,6 @@
 //! segment whose retransmission is still on its way.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 
 use crate::proto::recv_stream::STREAM_START;
 use crate::proto::sent_packets::SegmentRef;
@@ -40,8 +39,10 @@ pub(crate) struct OutMsg {
     pub msg_num: u64,
     /// Reliable (framed in the lane's stream buffer) or unreliable.
     pub reliable: bool,
-    /// Unreliable: the payload. Reliable: `None`, the bytes are in the lane's stream buffer.
-    pub data: Option<Arc<[u8]>>,
+    /// Unreliable: the payload (small ones in the caller's buffer; see `MOVE_UNRELIABLE_MAX`),
+    /// which moves on into the packet that carries the message's last byte. Reliable: `None`,
+    /// the bytes are in the lane's stream buffer.
+    pub data: Option<Vec<u8>>,
     /// Reliable: header + payload bytes; unreliable: payload bytes.
     pub len: usize,
     /// Bytes already put in packets.
@@ -55,6 +56,10 @@ impl OutMsg {
         self.len - self.sent
     }
 }
+
+/// Unreliable payloads up to this size are queued in the caller's own buffer; larger ones are
+/// copied to an exact-size one (see `SendState::enqueue`).
+const MOVE_UNRELIABLE_MAX: usize = 256;
 
 /// Buffer bytes released before the stream buffer is compacted (amortises the move).
 const COMPACT_MIN: usize = 16 * 1024;
@@ -351,9 +356,18 @@ impl SendState {
             (None, len, pos)
         } else {
             l.unsent_unreliable += payload.len() as u64;
-            let data: Arc<[u8]> = Arc::from(&payload[..]);
             let len = payload.len();
-            crate::buffers::give(payload);
+            let data = if len <= MOVE_UNRELIABLE_MAX {
+                // Small: the caller's buffer moves in and on into the packet (no allocation,
+                // no copy, where both used to cost more than the message).
+                payload
+            } else {
+                // Large: an exact copy, and the caller's (pooled) buffer goes back at once, so
+                // a long queue of them neither doubles its memory nor drains the pool.
+                let exact = payload.to_vec();
+                crate::buffers::give(payload);
+                exact
+            };
             (Some(data), len, 0)
         };
         // Sizes are ≤ 512 KiB + header, far below u32::MAX.
