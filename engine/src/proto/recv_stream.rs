@@ -200,12 +200,17 @@ impl RecvStream {
         }
 
         // Mutate: grow, copy, then fix up the gap list.
-        let new_len = self.head + (seg_end.max(end) - self.consumed) as usize;
-        if new_len > self.data.len() {
-            self.data.resize(new_len, 0);
-        }
         let at = self.head + (start - self.consumed) as usize;
-        self.data[at..at + bytes.len()].copy_from_slice(bytes);
+        if at == self.data.len() {
+            // In order (the common case): append, without zeroing the room first.
+            self.data.extend_from_slice(bytes);
+        } else {
+            let new_len = self.head + (seg_end.max(end) - self.consumed) as usize;
+            if new_len > self.data.len() {
+                self.data.resize(new_len, 0);
+            }
+            self.data[at..at + bytes.len()].copy_from_slice(bytes);
+        }
 
         if self.gaps.is_empty() {
             // The common case (no loss): nothing to split, no allocation per segment.
