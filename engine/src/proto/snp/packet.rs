@@ -134,7 +134,43 @@ struct Planner {
     coalesce: bool,
 }
 
+thread_local! {
+    /// The planner's two vectors, kept between packets on each thread: a packet of small
+    /// messages plans dozens of pieces, and growing fresh vectors for every packet was most of
+    /// the allocations per message. Not per connection, so an idle connection keeps nothing.
+    static PLAN_SCRATCH: std::cell::Cell<(Vec<PlanCtx>, Vec<Piece>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Scratch vectors above this many pieces are not kept (one huge packet plan should not pin
+/// its memory for good).
+const SCRATCH_KEEP_PIECES: usize = 256;
+
 impl Planner {
+    /// A planner with `lanes` fresh contexts and `room` bytes, on the thread's scratch vectors.
+    fn new(lanes: usize, room: usize, coalesce: bool) -> Self {
+        let (mut ctx, mut pieces) = PLAN_SCRATCH.take();
+        ctx.clear();
+        ctx.resize(lanes, PlanCtx::default());
+        pieces.clear();
+        Planner {
+            ctx,
+            room,
+            pieces,
+            coalesce,
+        }
+    }
+
+    /// Hands the vectors back for the next packet (a nested or concurrent use simply started
+    /// from empty ones).
+    fn recycle(ctx: Vec<PlanCtx>, mut pieces: Vec<Piece>) {
+        if pieces.capacity() > SCRATCH_KEEP_PIECES {
+            return;
+        }
+        pieces.clear();
+        PLAN_SCRATCH.set((ctx, pieces));
+    }
+
     /// Plans a segment of up to `max` bytes; `whole` = it must go whole.
     /// Returns the bytes planned (None: it does not fit).
     fn plan(&mut self, lane: u8, kind: Kind, max: usize, whole: bool) -> Option<usize> {
@@ -227,15 +263,15 @@ impl Snp {
         }
         self.recv.write_ack(now, out, budget);
         let used = out.len() - start;
-        let mut planner = Planner {
-            ctx: vec![PlanCtx::default(); self.send.lanes.len()],
-            room: max_plaintext.saturating_sub(used),
-            pieces: Vec::new(),
-            coalesce: self.config.coalesce_reliable,
-        };
+        let mut planner = Planner::new(
+            self.send.lanes.len(),
+            max_plaintext.saturating_sub(used),
+            self.config.coalesce_reliable,
+        );
         if data {
             self.plan_data(now, &mut planner);
         }
+        let ctx = planner.ctx;
         let mut pieces = planner.pieces;
         pieces.sort_by_key(|p| p.lane); // stable: planning order kept within a lane
         let mut enc = PacketEncoder::new(out);
@@ -292,6 +328,7 @@ impl Snp {
         } else {
             bytes + udp_overhead
         };
+        Planner::recycle(ctx, pieces);
         let number = self.sent.record_sent(
             now,
             segs,

@@ -74,6 +74,10 @@ impl FrameRefs for Refs<'_> {
     }
 }
 
+/// Plaintext bytes per frame assumed when sizing a packet's frame list: a small unreliable
+/// message's segment (header and payload) is rarely shorter.
+const FRAME_BYTES_HINT: usize = 24;
+
 /// Receive counters for statistics and the detailed status.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecvCounts {
@@ -217,7 +221,12 @@ impl RecvState {
             next: side.sent.next_packet_number(),
             lanes: &self.lanes,
         };
-        let frames = FrameDecoder::new(plaintext, pkt, &refs).collect::<Result<Vec<_>, _>>()?;
+        // Sized once for the packet (a frame takes at least a few bytes; small messages make
+        // dozens per packet), instead of growing and moving the decoded frames several times.
+        let mut frames = Vec::with_capacity((plaintext.len() / FRAME_BYTES_HINT).clamp(4, 64));
+        for f in FrameDecoder::new(plaintext, pkt, &refs) {
+            frames.push(f?);
+        }
         let queued_before = self.queue.len();
         let mut ingested = true;
         let mut segments = 0usize;
