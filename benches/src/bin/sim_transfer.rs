@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use sockworks_engine::buffers;
 use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::proto::snp::send_flags;
@@ -61,17 +62,20 @@ fn main() {
     while sent < args.messages {
         let round = (args.messages - sent).min(1_000);
         for _ in 0..round {
-            if p.client
-                .send_message(p.now, c, 0, flags, vec![0xa5; args.size])
-                .is_err()
-            {
+            // Payloads come from and go back to the buffer pool, as an echo server's do (the
+            // received buffer is what it sends back), so the counts show the engine's own
+            // allocations rather than the harness's.
+            let mut payload = buffers::take(args.size);
+            payload.resize(args.size, 0xa5);
+            if p.client.send_message(p.now, c, 0, flags, payload).is_err() {
                 eprintln!("sim_transfer: send refused");
                 std::process::exit(1);
             }
         }
         sent += round;
         p.run_until(limit, 10_000_000, |p| {
-            while p.server.poll_message(s).is_some() {
+            while let Some(m) = p.server.poll_message(s) {
+                buffers::give(m.data);
                 got += 1;
             }
             got == sent

@@ -74,10 +74,6 @@ impl FrameRefs for Refs<'_> {
     }
 }
 
-/// Plaintext bytes per frame assumed when sizing a packet's frame list: a small unreliable
-/// message's segment (header and payload) is rarely shorter.
-const FRAME_BYTES_HINT: usize = 24;
-
 /// Receive counters for statistics and the detailed status.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecvCounts {
@@ -102,9 +98,14 @@ pub(crate) struct RecvState {
     buffer_size: usize,
     buffer_messages: usize,
     max_message: usize,
-    max_segments: usize,
+    /// Segments per packet at most (a config limit; u32 so `frames_hint` packs beside it).
+    max_segments: u32,
     /// A sanity failure found while refilling the queue from `poll_message`.
     deferred: Option<SnpError>,
+    /// Frames in the last packet (capped): the next packet's frame list is sized to it, as a
+    /// flow's packets tend to look alike (dozens of frames for small messages, a few for
+    /// large ones), instead of growing and moving the list several times per packet.
+    frames_hint: u8,
     pub counts: RecvCounts,
 }
 
@@ -119,8 +120,9 @@ impl RecvState {
             buffer_size: config.recv_buffer_size,
             buffer_messages: config.recv_buffer_messages,
             max_message: config.recv_max_message_size,
-            max_segments: config.recv_max_segments_per_packet,
+            max_segments: u32::try_from(config.recv_max_segments_per_packet).unwrap_or(u32::MAX),
             deferred: None,
+            frames_hint: 0,
             counts: RecvCounts::default(),
         }
     }
@@ -133,7 +135,7 @@ impl RecvState {
         self.buffer_size = config.recv_buffer_size;
         self.buffer_messages = config.recv_buffer_messages;
         self.max_message = config.recv_max_message_size;
-        self.max_segments = config.recv_max_segments_per_packet;
+        self.max_segments = u32::try_from(config.recv_max_segments_per_packet).unwrap_or(u32::MAX);
         for lane in &mut self.lanes {
             lane.stream.set_limit(self.buffer_size);
         }
@@ -221,12 +223,11 @@ impl RecvState {
             next: side.sent.next_packet_number(),
             lanes: &self.lanes,
         };
-        // Sized once for the packet (a frame takes at least a few bytes; small messages make
-        // dozens per packet), instead of growing and moving the decoded frames several times.
-        let mut frames = Vec::with_capacity((plaintext.len() / FRAME_BYTES_HINT).clamp(4, 64));
+        let mut frames = Vec::with_capacity(usize::from(self.frames_hint).max(4));
         for f in FrameDecoder::new(plaintext, pkt, &refs) {
             frames.push(f?);
         }
+        self.frames_hint = u8::try_from(frames.len()).unwrap_or(u8::MAX);
         let queued_before = self.queue.len();
         let mut ingested = true;
         let mut segments = 0usize;
@@ -264,7 +265,7 @@ impl RecvState {
                 Frame::SelectLane { .. } => {}
                 Frame::Unreliable(u) => {
                     segments += 1;
-                    if segments > self.max_segments {
+                    if segments > self.max_segments as usize {
                         ingested = false;
                         break;
                     }
@@ -299,7 +300,7 @@ impl RecvState {
                 }
                 Frame::Reliable(r) => {
                     segments += 1;
-                    if segments > self.max_segments {
+                    if segments > self.max_segments as usize {
                         ingested = false;
                         break;
                     }
