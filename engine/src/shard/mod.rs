@@ -189,7 +189,8 @@ pub struct Shard<D: Driver> {
     /// The last wait ended with no datagram ready: the next turn skips its receive call.
     skip_recv: bool,
     /// The last turn's receive call drained the socket (returned less than a full batch), or
-    /// was skipped because a poll had just found it empty.
+    /// was skipped (a poll had just found no socket readable, or the turn before had drained
+    /// it).
     drained: bool,
     /// The last turn skipped its receive call.
     skipped_recv: bool,
