@@ -6,28 +6,14 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sockworks_engine::proto::connection::ConnectionConfig;
-use sockworks_engine::proto::endpoint::{ConnectionId, EndpointConfig};
+use sockworks_engine::proto::endpoint::ConnectionId;
 use sockworks_engine::proto::snp::send_flags;
-use sockworks_engine::testing::{LinkConditions, Pair};
+use sockworks_engine::testing::Pair;
 
 const MESSAGES: u64 = 2_000;
 
 fn connected_pair() -> (Pair, ConnectionId, ConnectionId) {
-    let mut cfg = ConnectionConfig::default();
-    cfg.snp.send_rate_min = 100 << 20;
-    cfg.snp.send_rate_max = 100 << 20;
-    cfg.snp.send_buffer_size = 16 << 20;
-    cfg.snp.recv_buffer_size = 16 << 20;
-    cfg.snp.recv_buffer_messages = 1 << 20;
-    let ep = EndpointConfig {
-        connection: cfg,
-        ..Default::default()
-    };
-    let link = LinkConditions::with_delay(Duration::from_micros(200));
-    let mut p = Pair::new(1, link, ep, ep);
-    let (c, s) = p.connect(Duration::from_secs(5)).expect("connected");
-    (p, c, s)
+    sockworks_benches::simulated_pair().expect("connected")
 }
 
 #[inline(never)]

@@ -1,7 +1,7 @@
-//! One simulated transfer through the whole protocol core (the `transfer` bench's setup: two
-//! endpoints, handshake done, real AES-GCM, SNP framing and acks, the in-memory network with a
-//! virtual clock), for instruction counts: deterministic, so two commits compare exactly on a
-//! noisy machine.
+//! One simulated transfer through the whole protocol core (the `transfer` bench's setup,
+//! `sockworks_benches::simulated_pair`: two endpoints, handshake done, real AES-GCM, SNP
+//! framing and acks, the in-memory network with a virtual clock), for instruction counts:
+//! deterministic, so two commits compare exactly on a noisy machine.
 //!
 //! ```sh
 //! cargo build --profile profiling -p sockworks-benches --bin sim_transfer
@@ -13,10 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sockworks_engine::buffers;
-use sockworks_engine::proto::connection::ConnectionConfig;
-use sockworks_engine::proto::endpoint::EndpointConfig;
 use sockworks_engine::proto::snp::send_flags;
-use sockworks_engine::testing::{LinkConditions, Pair};
 
 /// What to send.
 #[derive(Parser, Debug)]
@@ -34,19 +31,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let mut cfg = ConnectionConfig::default();
-    cfg.snp.send_rate_min = 100 << 20;
-    cfg.snp.send_rate_max = 100 << 20;
-    cfg.snp.send_buffer_size = 16 << 20;
-    cfg.snp.recv_buffer_size = 16 << 20;
-    cfg.snp.recv_buffer_messages = 1 << 20;
-    let ep = EndpointConfig {
-        connection: cfg,
-        ..Default::default()
-    };
-    let link = LinkConditions::with_delay(Duration::from_micros(200));
-    let mut p = Pair::new(1, link, ep, ep);
-    let Some((c, s)) = p.connect(Duration::from_secs(5)) else {
+    let Some((mut p, c, s)) = sockworks_benches::simulated_pair() else {
         eprintln!("sim_transfer: the simulated handshake did not complete");
         std::process::exit(1);
     };
