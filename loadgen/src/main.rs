@@ -221,6 +221,10 @@ struct VersusArgs {
     /// instance's activity (`Sockets::wait_for_activity`, ours), which is the default.
     #[arg(long)]
     poll_idle: bool,
+    /// Every client process prints a `TIMELINE` line to stderr every this many ms after
+    /// connecting (fresh echoes in that slice): shows when a client stops reading.
+    #[arg(long)]
+    timeline_ms: Option<u64>,
     /// `--serve`: at the end, print the detailed status of this many connections.
     #[arg(long, default_value_t = 0)]
     serve_detail: usize,
@@ -373,6 +377,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
         send_rate_max: v.send_rate_max,
         unreliable_max_age_ms: v.unreliable_max_age_ms,
         poll_idle: v.poll_idle,
+        timeline_ms: v.timeline_ms,
         shards: args.server_shards,
     };
     let measured = run.run()?;

@@ -101,6 +101,9 @@ pub struct ClientConfig {
     /// Stop after this many probes per connection: the measured interval then runs from the
     /// first probe (no warmup) until every probe is settled, or `measure` at most.
     pub messages: Option<u64>,
+    /// Print a `TIMELINE` line to stderr every this often after connecting: fresh echoes in
+    /// that slice, so stalls of the load (a client that stops reading) show up in time.
+    pub timeline: Option<Duration>,
 }
 
 /// Where the run is; reported to the caller's hook as it changes.
@@ -119,6 +122,8 @@ struct Recorder {
     on: bool,
     rtt: hdrhistogram::Histogram<u64>,
     msgs: u64,
+    /// Fresh echoes since the last timeline line, measured or not.
+    slice: u64,
 }
 
 impl Recorder {
@@ -127,6 +132,7 @@ impl Recorder {
             on: false,
             rtt: new_histogram(),
             msgs: 0,
+            slice: 0,
         }
     }
 }
@@ -196,8 +202,19 @@ pub fn run<T: Transport>(
     let timeout_us = u64::try_from(cfg.loss_timeout.as_micros()).unwrap_or(u64::MAX);
     let mut last_expire = start;
     let mut out: Vec<Outgoing> = Vec::new();
+    let mut timeline_at = start;
     loop {
         let now = clock.now();
+        if let Some(every) = cfg.timeline
+            && now.saturating_since(timeline_at) >= every
+        {
+            timeline_at = now;
+            eprintln!(
+                "TIMELINE t={:.3} echoes={}",
+                now.saturating_since(start).as_secs_f64(),
+                std::mem::take(&mut rec.slice)
+            );
+        }
         if m_start.is_none() && now >= measure_from {
             m_start = Some(now);
             rec.on = true;
@@ -307,9 +324,11 @@ fn handle(
             let Some(tally) = tallies.get_mut(conn) else {
                 return;
             };
-            if let Echo::Fresh { rtt_us } = tally.on_echo(data, now_us)
-                && rec.on
-            {
+            let Echo::Fresh { rtt_us } = tally.on_echo(data, now_us) else {
+                return;
+            };
+            rec.slice += 1;
+            if rec.on {
                 // Values beyond the histogram's 60 s bound are clamped, not dropped.
                 rec.rtt.saturating_record(rtt_us.max(1));
                 rec.msgs += 1;

@@ -80,6 +80,8 @@ pub(crate) struct Versus {
     /// The Sockworks server polls when idle, as GNS's loop must, instead of waiting on its
     /// activity (see `--poll-idle`).
     pub poll_idle: bool,
+    /// Clients print a `TIMELINE` line every this many ms (see `--timeline-ms`).
+    pub timeline_ms: Option<u64>,
     /// Shard threads of the Sockworks server and of the Sockworks clients.
     pub shards: usize,
 }
@@ -292,6 +294,7 @@ impl Versus {
             connect_timeout: CONNECT,
             max: self.run_bound(),
             messages: None,
+            timeline: self.timeline_ms.map(Duration::from_millis),
         }
     }
 
@@ -361,6 +364,9 @@ impl Versus {
             .map(str::to_owned)
             .to_vec();
             args.extend(self.rate_args(Stack::Gns));
+            if let Some(ms) = self.timeline_ms {
+                args.extend(["--timeline-ms".to_owned(), ms.to_string()]);
+            }
             if let Some(cpu) = cpu {
                 args.extend(["--cpu".to_owned(), cpu.to_string()]);
             }

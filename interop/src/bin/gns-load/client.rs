@@ -70,6 +70,9 @@ pub(crate) struct ClientArgs {
     /// Before closing, print GNS's detailed status of this many connections (stderr).
     #[arg(long, default_value_t = 0)]
     detail: usize,
+    /// Print a `TIMELINE` line (fresh echoes) to stderr every this many ms after connecting.
+    #[arg(long)]
+    timeline_ms: Option<u64>,
 }
 
 impl ClientArgs {
@@ -233,6 +236,7 @@ pub(crate) fn run(
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),
         max,
         messages: args.messages,
+        timeline: args.timeline_ms.map(Duration::from_millis),
     };
     let mut clients = GnsClients {
         global,
