@@ -154,6 +154,21 @@ impl LaneScheduler {
         s
     }
 
+    /// No lanes at all: the state of a connection whose default lane is parked (idle
+    /// connections, issue 16); [`LaneScheduler::new`] restores it.
+    pub(crate) fn parked() -> Self {
+        LaneScheduler {
+            lanes: Vec::new(),
+            classes: Vec::new(),
+        }
+    }
+
+    /// Whether this is the starting state, one lane of the default configuration with
+    /// nothing queued: then it can be parked and rebuilt by `new` without a difference.
+    pub(crate) fn is_default_and_empty(&self) -> bool {
+        matches!(self.lanes.as_slice(), [l] if l.config == LaneConfig::default() && l.queue.is_empty())
+    }
+
     /// Frees the capacity of empty lane queues (idle connections, issue 16).
     pub(crate) fn release_idle(&mut self) {
         for lane in &mut self.lanes {

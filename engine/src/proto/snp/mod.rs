@@ -330,6 +330,7 @@ impl Snp {
                 weight: weights.get(i).copied().unwrap_or(1),
             })
             .collect();
+        self.unpark_lanes();
         self.sched.configure(&configs)?;
         self.send.ensure_lanes(self.sched.lane_count());
         Ok(())
@@ -337,7 +338,16 @@ impl Snp {
 
     /// Number of send lanes configured.
     pub fn lane_count(&self) -> usize {
-        self.sched.lane_count()
+        // A parked lane is still the one default lane.
+        self.sched.lane_count().max(1)
+    }
+
+    /// Brings the default lane back if [`Snp::release_idle_memory`] parked it.
+    fn unpark_lanes(&mut self) {
+        if self.send.is_parked() {
+            self.send.unpark();
+            self.sched = LaneScheduler::new();
+        }
     }
 
     /// Queues a message and returns its lane message number (per-lane, from 1, shared by
@@ -350,6 +360,7 @@ impl Snp {
         flags: u32,
         data: Vec<u8>,
     ) -> Result<u64, SendError> {
+        self.unpark_lanes();
         if data.len() > crate::wire::packet::MAX_MESSAGE_SIZE
             || usize::from(lane) >= self.sched.lane_count()
         {
@@ -515,6 +526,7 @@ impl Snp {
     /// before the shard runs the send; a send the shard then refuses must not shift the
     /// numbers of later messages).
     pub fn skip_message_number(&mut self, lane: u8) {
+        self.unpark_lanes();
         self.send.skip_message_number(lane);
     }
 
@@ -631,4 +643,16 @@ impl Snp {
     pub fn counters(&self) -> &SnpCounters {
         &self.stats.counters
     }
+}
+#[cfg(test)]
+pub(crate) fn size_report() {
+    use std::mem::size_of;
+    eprintln!("  bucket {}", size_of::<TokenBucket>());
+    eprintln!("  recovery {}", size_of::<recovery::Recovery>());
+    eprintln!("  ping {}", size_of::<PingTracker>());
+    eprintln!("  sent {}", size_of::<SentPackets>());
+    eprintln!("  sched {}", size_of::<LaneScheduler>());
+    eprintln!("  send {}", size_of::<send::SendState>());
+    eprintln!("  recv {}", size_of::<recv::RecvState>());
+    eprintln!("  stats {}", size_of::<stats::Stats>());
 }

@@ -238,16 +238,29 @@ impl SendLane {
 /// The send state of all lanes.
 #[derive(Debug, Clone)]
 pub(crate) struct SendState {
+    /// Empty while the default single lane is parked (idle connections, issue 16): its
+    /// numbering is then in `parked`, and [`SendState::unpark`] brings the lane back.
     pub lanes: Vec<SendLane>,
+    /// Lane 0's numbering while `lanes` is empty.
+    parked: ParkedLane,
     next_seq: u64,
     /// Messages with `seq` below this ignore Nagle (NoNagle or flush).
     nagle_cleared_below: u64,
+}
+
+/// What an idle lane must remember: everything else of an idle lane is empty or derived.
+#[derive(Debug, Clone, Copy, Default)]
+struct ParkedLane {
+    next_msg_num: u64,
+    last_reliable_num: u64,
+    next_stream_pos: u64,
 }
 
 impl SendState {
     pub(super) fn new() -> Self {
         SendState {
             lanes: vec![SendLane::new()],
+            parked: ParkedLane::default(),
             next_seq: 0,
             nagle_cleared_below: 0,
         }
@@ -264,6 +277,51 @@ impl SendState {
     pub(super) fn release_idle(&mut self) {
         for lane in &mut self.lanes {
             lane.release_idle();
+        }
+    }
+
+    /// Whether the lanes are parked ([`SendState::park`]).
+    pub(super) fn is_parked(&self) -> bool {
+        self.lanes.is_empty()
+    }
+
+    /// Parks a single idle lane (nothing queued, in flight or buffered): keeps its numbering
+    /// and frees the lane (176 bytes of an idle connection). Returns whether it parked.
+    pub(super) fn park(&mut self) -> bool {
+        let [l] = self.lanes.as_slice() else {
+            return false;
+        };
+        let idle = l.queue.is_empty()
+            && l.segs.is_empty()
+            && l.retry.is_empty()
+            && l.stream_head == l.stream.len()
+            && l.stream_base == l.next_stream_pos
+            && l.unsent_reliable == 0
+            && l.unsent_unreliable == 0
+            && l.retry_bytes == 0
+            && l.in_flight_bytes == 0;
+        if !idle {
+            return false;
+        }
+        self.parked = ParkedLane {
+            next_msg_num: l.next_msg_num,
+            last_reliable_num: l.last_reliable_num,
+            next_stream_pos: l.next_stream_pos,
+        };
+        self.lanes = Vec::new();
+        true
+    }
+
+    /// Brings a parked lane back, exactly as it was parked.
+    pub(super) fn unpark(&mut self) {
+        if self.lanes.is_empty() {
+            let p = self.parked;
+            let mut lane = SendLane::new();
+            lane.next_msg_num = p.next_msg_num;
+            lane.last_reliable_num = p.last_reliable_num;
+            lane.next_stream_pos = p.next_stream_pos;
+            lane.stream_base = p.next_stream_pos;
+            self.lanes = vec![lane];
         }
     }
 

@@ -168,7 +168,7 @@ pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> Snp
     snp.stats.recv.roll(now);
     snp.stats.sent.roll(now);
     let send = &snp.send;
-    let lanes: Vec<LaneStatus> = send
+    let mut lanes: Vec<LaneStatus> = send
         .lanes
         .iter()
         .enumerate()
@@ -184,6 +184,15 @@ pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> Snp
             },
         })
         .collect();
+    if send.is_parked() {
+        // The parked default lane: nothing pending.
+        lanes.push(LaneStatus {
+            pending_unreliable: 0,
+            pending_reliable: 0,
+            sent_unacked_reliable: 0,
+            queue_time_usec: usec(debt, rate),
+        });
+    }
     let pending = send.pending_unreliable() + send.pending_reliable();
     let whole = pending / NO_FRAGMENT_SIZE as u64 * NO_FRAGMENT_SIZE as u64;
     let queue_time_usec = if !snp.connected {

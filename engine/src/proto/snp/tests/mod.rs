@@ -3,6 +3,7 @@
 
 mod coalesce;
 mod harness;
+mod idle;
 mod scenarios;
 mod unit;
 
