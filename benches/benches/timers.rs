@@ -100,7 +100,7 @@ impl<Q: Queue> Churn<Q> {
     fn new(mut q: Q, n: u32) -> Self {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for id in 0..n {
-            q.file(Timestamp(rng.horizon()), id);
+            q.file(Timestamp::from_micros(rng.horizon()), id);
         }
         Churn {
             q,
@@ -115,15 +115,16 @@ impl<Q: Queue> Churn<Q> {
         self.now += STEP_US;
         for _ in 0..RESCHEDULES {
             let id = (self.rng.next() % u64::from(self.n)) as u32;
-            let t = Timestamp(self.now + self.rng.horizon());
+            let t = Timestamp::from_micros(self.now + self.rng.horizon());
             self.q.file(t, id);
         }
         black_box(self.q.first());
         self.due.clear();
-        self.q.pop_due(Timestamp(self.now), &mut self.due);
+        self.q
+            .pop_due(Timestamp::from_micros(self.now), &mut self.due);
         for i in 0..self.due.len() {
             let id = self.due[i].1;
-            let t = Timestamp(self.now + self.rng.horizon());
+            let t = Timestamp::from_micros(self.now + self.rng.horizon());
             self.q.file(t, id);
         }
         black_box(self.q.first());

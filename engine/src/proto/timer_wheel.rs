@@ -74,7 +74,7 @@ impl Default for TimerWheel {
 }
 
 fn tick(t: Timestamp) -> u64 {
-    t.0 >> TICK_SHIFT
+    t.as_micros() >> TICK_SHIFT
 }
 
 /// The level and slot for an entry expiring at tick `when` (`>= elapsed`).

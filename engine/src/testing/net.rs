@@ -405,7 +405,7 @@ mod tests {
             "jitter must not reorder"
         );
         assert!(got.iter().all(|(t, _)| t.as_micros() >= 50_000));
-        assert_eq!(net.poll_deliver(Timestamp(u64::MAX)), None);
+        assert_eq!(net.poll_deliver(Timestamp::MAX), None);
     }
 
     #[test]

@@ -565,3 +565,26 @@ pub fn normalize_close(reason: u32, debug: &str) -> (u32, String) {
 mod tests;
 #[cfg(test)]
 mod tests_recovery;
+#[cfg(test)]
+mod size_report {
+    #[test]
+    fn size_report() {
+        use super::*;
+        use std::mem::size_of;
+        eprintln!("Connection {}", size_of::<Connection>());
+        eprintln!("Snp {}", size_of::<Snp>());
+        eprintln!("Timers {}", size_of::<timers::Timers>());
+        eprintln!("ReplayWindow {}", size_of::<ReplayWindow>());
+        eprintln!(
+            "Option<PacketKeys> {}",
+            size_of::<Option<keys::PacketKeys>>()
+        );
+        eprintln!("Option<Identity> {}", size_of::<Option<Identity>>());
+        eprintln!("State {}", size_of::<State>());
+        eprintln!("Role {}", size_of::<Role>());
+        eprintln!("Route {}", size_of::<Route>());
+        eprintln!("DropCounters {}", size_of::<DropCounters>());
+        eprintln!("SocketAddr {}", size_of::<SocketAddr>());
+        crate::proto::snp::size_report();
+    }
+}
