@@ -33,6 +33,7 @@ pub mod handshake;
 pub mod ice;
 pub mod ids;
 pub(crate) mod lanes;
+pub(crate) mod lazy_queue;
 pub mod p2p;
 pub(crate) mod ping;
 pub(crate) mod queue_delay;

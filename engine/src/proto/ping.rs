@@ -23,11 +23,25 @@ pub(crate) const RTO_WITHOUT_PING: Duration = Duration::from_secs(1);
 /// Added to 3 × ping for the RTO: the peer's 50 ms max ack delay plus 10 ms slack (§4.12).
 pub(crate) const RTO_SLACK: Duration = Duration::from_millis(60);
 
-/// One RTT measurement and when it was taken.
+/// One RTT measurement and when it was taken. Microseconds in a `u32` (samples above 2 s are
+/// refused before they get here) keep an `Option<Sample>` at 16 bytes: three per connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Sample {
-    rtt: Duration,
+    rtt_us: u32,
     at: Timestamp,
+}
+
+impl Sample {
+    fn new(rtt: Duration, at: Timestamp) -> Self {
+        Sample {
+            rtt_us: u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX),
+            at,
+        }
+    }
+
+    fn rtt(self) -> Duration {
+        Duration::from_micros(u64::from(self.rtt_us))
+    }
 }
 
 /// Smoothed round-trip time from the last three samples, as GNS reports it in `m_nPing`.
@@ -51,14 +65,14 @@ impl PingTracker {
         self.total += 1;
         if let Some(newest) = self.samples[0] {
             if now < newest.at + PING_SAMPLE_COALESCE {
-                if rtt < newest.rtt {
-                    self.samples[0] = Some(Sample { rtt, at: now });
+                if rtt < newest.rtt() {
+                    self.samples[0] = Some(Sample::new(rtt, now));
                 }
                 return;
             }
         }
         self.samples.rotate_right(1);
-        self.samples[0] = Some(Sample { rtt, at: now });
+        self.samples[0] = Some(Sample::new(rtt, now));
     }
 
     /// The smoothed ping, `None` until the first sample.
@@ -66,7 +80,7 @@ impl PingTracker {
         let mut v: [Duration; 3] = [Duration::ZERO; 3];
         let mut n = 0;
         for s in self.samples.iter().flatten() {
-            v[n] = s.rtt;
+            v[n] = s.rtt();
             n += 1;
         }
         match n {

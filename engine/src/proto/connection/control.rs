@@ -45,11 +45,12 @@ impl Connection {
                 self.role = if self.p2p {
                     Role::Accepted(Box::new(ok))
                 } else {
-                    let datagram = super::encode_control(&ok.into()).unwrap_or_default();
+                    let mut datagram = super::encode_control(&ok.into()).unwrap_or_default();
+                    datagram.shrink_to_fit();
                     if !datagram.is_empty() {
                         self.control_out.push_back(datagram.clone());
                     }
-                    Role::AcceptedUdp(datagram.into_boxed_slice())
+                    Role::AcceptedUdp(Box::new(datagram))
                 };
                 self.establish(now, est);
                 Ok(())

@@ -22,7 +22,7 @@ mod p2p;
 mod state;
 mod timers;
 
-use std::collections::VecDeque;
+use crate::proto::lazy_queue::LazyQueue;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -107,8 +107,9 @@ enum Role {
     /// Incoming P2P and accepted: the ConnectOK, which the endpoint signals.
     Accepted(Box<ConnectOk>),
     /// Incoming over UDP and accepted: the ConnectOK datagram to re-send to repeated requests,
-    /// encoded once (smaller than the message and its certificate and crypt-info buffers).
-    AcceptedUdp(Box<[u8]>),
+    /// encoded once (smaller than the message and its certificate and crypt-info buffers);
+    /// boxed twice so the role stays two words in every connection.
+    AcceptedUdp(Box<Vec<u8>>),
     /// Client after ConnectOK; a UDP server once the client's first data packet showed that
     /// it has the ConnectOK.
     Established,
@@ -135,8 +136,8 @@ pub struct Connection {
     unauthenticated: bool,
     snp: Snp,
     timers: timers::Timers,
-    control_out: VecDeque<Vec<u8>>,
-    events: VecDeque<StatusChange>,
+    control_out: LazyQueue<Vec<u8>>,
+    events: LazyQueue<StatusChange>,
     drops: DropCounters,
     incoming: bool,
     /// A P2P connection: handshake over signals, datagrams only once a route is set.
@@ -183,8 +184,8 @@ impl Connection {
             unauthenticated: false,
             snp: Snp::with_shared_config(now, config.snp),
             timers: timers::Timers::new(now),
-            control_out: VecDeque::new(),
-            events: VecDeque::new(),
+            control_out: LazyQueue::new(),
+            events: LazyQueue::new(),
             drops: DropCounters::default(),
             incoming,
             p2p: false,
@@ -504,15 +505,10 @@ impl Connection {
         }
     }
 
-    /// Frees what an idle connection holds for nothing: the capacity of drained queues here
-    /// and in the message layer (run when its packet keys park: no packet for 0.5 s).
+    /// Frees what an idle connection holds for nothing: the capacity of the message layer's
+    /// drained queues (run when its packet keys park: no packet for 0.5 s; this layer's own
+    /// queues free their buffers as they drain).
     fn release_idle_memory(&mut self, now: Timestamp) {
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
-        if self.control_out.is_empty() {
-            self.control_out = VecDeque::new();
-        }
         self.snp.release_idle_memory(now);
     }
 

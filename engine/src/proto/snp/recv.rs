@@ -95,9 +95,10 @@ pub(crate) struct RecvState {
     lanes: Vec<RecvLane>,
     queue: VecDeque<ReceivedMessage>,
     queued_bytes: usize,
-    buffer_size: usize,
-    buffer_messages: usize,
-    max_message: usize,
+    // The limits as u32 (GNS's are int32 settings): 12 bytes less per connection than usize.
+    buffer_size: u32,
+    buffer_messages: u32,
+    max_message: u32,
     /// Segments per packet at most (a config limit; u32 so `frames_hint` packs beside it).
     max_segments: u32,
     /// A sanity failure found while refilling the queue from `poll_message`.
@@ -117,9 +118,9 @@ impl RecvState {
             lanes: Vec::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
-            buffer_size: config.recv_buffer_size,
-            buffer_messages: config.recv_buffer_messages,
-            max_message: config.recv_max_message_size,
+            buffer_size: u32::try_from(config.recv_buffer_size).unwrap_or(u32::MAX),
+            buffer_messages: u32::try_from(config.recv_buffer_messages).unwrap_or(u32::MAX),
+            max_message: u32::try_from(config.recv_max_message_size).unwrap_or(u32::MAX),
             max_segments: u32::try_from(config.recv_max_segments_per_packet).unwrap_or(u32::MAX),
             deferred: None,
             frames_hint: 0,
@@ -132,12 +133,12 @@ impl RecvState {
     /// stream: they move to the queue now, since their packets were acked and no
     /// retransmission will come to move them later.
     pub(super) fn set_limits(&mut self, config: &SnpConfig) {
-        self.buffer_size = config.recv_buffer_size;
-        self.buffer_messages = config.recv_buffer_messages;
-        self.max_message = config.recv_max_message_size;
+        self.buffer_size = u32::try_from(config.recv_buffer_size).unwrap_or(u32::MAX);
+        self.buffer_messages = u32::try_from(config.recv_buffer_messages).unwrap_or(u32::MAX);
+        self.max_message = u32::try_from(config.recv_max_message_size).unwrap_or(u32::MAX);
         self.max_segments = u32::try_from(config.recv_max_segments_per_packet).unwrap_or(u32::MAX);
         for lane in &mut self.lanes {
-            lane.stream.set_limit(self.buffer_size);
+            lane.stream.set_limit(self.buffer_size as usize);
         }
         self.refill();
     }
@@ -170,7 +171,7 @@ impl RecvState {
             .reserve_exact((i + 1).saturating_sub(self.lanes.len()));
         while self.lanes.len() <= i {
             self.lanes.push(RecvLane {
-                stream: RecvStream::new(self.buffer_size),
+                stream: RecvStream::new(self.buffer_size as usize),
                 reassembly: Reassembly::new(),
                 highest_msg_num: 0,
                 last_reliable_num: 0,
@@ -193,7 +194,8 @@ impl RecvState {
     }
 
     fn has_room(&self, size: usize) -> bool {
-        self.queue.len() < self.buffer_messages && self.queued_bytes + size <= self.buffer_size
+        self.queue.len() < self.buffer_messages as usize
+            && self.queued_bytes + size <= self.buffer_size as usize
     }
 
     fn push(&mut self, m: ReceivedMessage) {
@@ -368,7 +370,7 @@ impl RecvState {
             {
                 return Err(SnpError::ReliableHeaderInsane { lane });
             }
-            if h.size > buffer_size as u64 || h.size > max_message as u64 {
+            if h.size > u64::from(buffer_size) || h.size > u64::from(max_message) {
                 return Err(SnpError::MessageTooLarge { lane, size: h.size });
             }
             let size = h.size as usize; // ≤ buffer size, fits

@@ -84,13 +84,15 @@ pub struct SnpStatus {
     pub counters: SnpCounters,
 }
 
+/// One second's counts (u32, saturating: 4 GiB in a second is beyond one connection), two
+/// per connection.
 #[derive(Debug, Clone, Copy)]
 struct RateWindow {
     start: Timestamp,
-    packets: u64,
-    bytes: u64,
-    last_packets: u64,
-    last_bytes: u64,
+    packets: u32,
+    bytes: u32,
+    last_packets: u32,
+    last_bytes: u32,
 }
 
 impl RateWindow {
@@ -124,8 +126,10 @@ impl RateWindow {
 
     fn add(&mut self, now: Timestamp, bytes: usize) {
         self.roll(now);
-        self.packets += 1;
-        self.bytes += bytes as u64;
+        self.packets = self.packets.saturating_add(1);
+        self.bytes = self
+            .bytes
+            .saturating_add(u32::try_from(bytes).unwrap_or(u32::MAX));
     }
 }
 
