@@ -35,13 +35,42 @@ pub(crate) const MAX_RTO: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: u32 = 6;
 
 /// Smoothed RTT, variance and the backed-off retransmission timeout of one connection.
-#[derive(Debug, Clone, Default)]
+///
+/// Kept in whole nanoseconds (`Duration`'s own precision, so the arithmetic is exactly that
+/// of `Duration`), with `u64::MAX` for "no sample": 40 bytes instead of 72 per connection.
+#[derive(Debug, Clone)]
 pub struct RttEstimator {
-    smoothed: Option<Duration>,
-    var: Duration,
-    latest: Duration,
-    min: Option<Duration>,
+    smoothed_ns: u64,
+    var_ns: u64,
+    latest_ns: u64,
+    min_ns: u64,
     backoff: u32,
+}
+
+/// "No sample yet" in the nanosecond fields.
+const NONE: u64 = u64::MAX;
+
+fn ns(d: Duration) -> u64 {
+    // Below NONE for any RTT (584 years).
+    u64::try_from(d.as_nanos())
+        .unwrap_or(NONE - 1)
+        .min(NONE - 1)
+}
+
+fn opt(v: u64) -> Option<Duration> {
+    (v != NONE).then(|| Duration::from_nanos(v))
+}
+
+impl Default for RttEstimator {
+    fn default() -> Self {
+        RttEstimator {
+            smoothed_ns: NONE,
+            var_ns: 0,
+            latest_ns: 0,
+            min_ns: NONE,
+            backoff: 0,
+        }
+    }
 }
 
 impl RttEstimator {
@@ -52,46 +81,45 @@ impl RttEstimator {
 
     /// Feeds one sample (ack delay already subtracted).
     pub fn on_sample(&mut self, rtt: Duration) {
-        self.latest = rtt;
-        self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
-        match self.smoothed {
-            None => {
-                self.smoothed = Some(rtt);
-                self.var = rtt / 2;
-            }
-            Some(s) => {
-                let diff = s.abs_diff(rtt);
-                self.var = (self.var * 3 + diff) / 4;
-                self.smoothed = Some((s * 7 + rtt) / 8);
-            }
+        let rtt = ns(rtt);
+        self.latest_ns = rtt;
+        self.min_ns = self.min_ns.min(rtt);
+        if self.smoothed_ns == NONE {
+            self.smoothed_ns = rtt;
+            self.var_ns = rtt / 2;
+        } else {
+            let s = self.smoothed_ns;
+            let diff = s.abs_diff(rtt);
+            self.var_ns = self.var_ns.saturating_mul(3).saturating_add(diff) / 4;
+            self.smoothed_ns = (s.saturating_mul(7).saturating_add(rtt) / 8).min(NONE - 1);
         }
     }
 
     /// Smoothed RTT; `None` before the first sample.
     pub fn smoothed(&self) -> Option<Duration> {
-        self.smoothed
+        opt(self.smoothed_ns)
     }
 
     /// The most recent sample (zero before the first).
     pub fn latest(&self) -> Duration {
-        self.latest
+        Duration::from_nanos(self.latest_ns)
     }
 
     /// The smallest sample seen.
     pub fn min(&self) -> Option<Duration> {
-        self.min
+        opt(self.min_ns)
     }
 
     /// The RTT variance estimate.
     pub fn var(&self) -> Duration {
-        self.var
+        Duration::from_nanos(self.var_ns)
     }
 
     /// The timeout before backoff.
     pub fn base_rto(&self) -> Duration {
-        match self.smoothed {
+        match self.smoothed() {
             None => INITIAL_RTO,
-            Some(s) => s + (self.var * 4).max(GRANULARITY) + ACK_DELAY_SLACK,
+            Some(s) => s + (self.var() * 4).max(GRANULARITY) + ACK_DELAY_SLACK,
         }
     }
 
@@ -118,7 +146,7 @@ impl RttEstimator {
     /// How long a packet may stay unacked after a later one was acked before it counts as
     /// lost (RFC 9002 §6.1.2: 9/8 × max(srtt, latest), at least 1 ms).
     pub fn loss_delay(&self) -> Duration {
-        let base = self.smoothed.unwrap_or(INITIAL_RTO).max(self.latest);
+        let base = self.smoothed().unwrap_or(INITIAL_RTO).max(self.latest());
         (base * 9 / 8).max(GRANULARITY)
     }
 }

@@ -40,7 +40,11 @@ pub(crate) const MAX_IDLE_CREDIT: u32 = 1248;
 pub(crate) const BURST_WINDOW_USEC: u64 = 4_000;
 
 /// Token bucket scale: credit is kept in byte-microseconds so refills are exact integers.
-const SCALE: i128 = 1_000_000;
+const SCALE: i64 = 1_000_000;
+
+/// Credit earned is computed over at most this long (µs): far past any cap, and small enough
+/// that elapsed × rate stays inside an `i64` at any `u32` rate.
+const MAX_ACCUMULATE_USEC: u64 = 1_000_000_000;
 
 /// The configured lower and upper bound on the send rate, already clamped to
 /// [`SEND_RATE_FLOOR`]..=[`SEND_RATE_CEILING`].
@@ -84,7 +88,8 @@ pub(crate) struct TokenBucket {
     /// The rate controller's opinion, before clamping.
     estimate: u32,
     /// Credit in byte-microseconds (bytes × [`SCALE`]); may be negative after an overdraw.
-    credit: i128,
+    /// An `i64` (not `i128`, which would make the bucket and the connection 16-aligned).
+    credit: i64,
     /// When `credit` was last brought up to date.
     updated: Timestamp,
 }
@@ -96,7 +101,7 @@ impl TokenBucket {
         TokenBucket {
             limits,
             estimate: initial_estimate,
-            credit: i128::from(MAX_IDLE_CREDIT) * SCALE,
+            credit: i64::from(MAX_IDLE_CREDIT) * SCALE,
             updated: now,
         }
     }
@@ -121,9 +126,9 @@ impl TokenBucket {
 
     /// The most credit the bucket holds: one packet, or [`BURST_WINDOW_USEC`] at the current
     /// rate if that is more.
-    fn cap(&self) -> i128 {
-        let burst = i128::from(BURST_WINDOW_USEC) * i128::from(self.rate());
-        (i128::from(MAX_IDLE_CREDIT) * SCALE).max(burst)
+    fn cap(&self) -> i64 {
+        let burst = BURST_WINDOW_USEC as i64 * i64::from(self.rate()); // 4000: fits
+        (i64::from(MAX_IDLE_CREDIT) * SCALE).max(burst)
     }
 
     /// Adds the credit earned since the last update, capped (one packet, or the burst window
@@ -133,8 +138,10 @@ impl TokenBucket {
         if now <= self.updated {
             return;
         }
-        let elapsed = i128::from(now.as_micros() - self.updated.as_micros());
-        self.credit = (self.credit + elapsed * i128::from(self.rate())).min(self.cap());
+        let elapsed = (now.as_micros() - self.updated.as_micros()).min(MAX_ACCUMULATE_USEC);
+        // invariant: elapsed ≤ 1e9 and rate < 2^32, so the product is below 2^62.
+        let earned = i64::try_from(elapsed).unwrap_or(i64::MAX) * i64::from(self.rate());
+        self.credit = self.credit.saturating_add(earned).min(self.cap());
         self.updated = now;
     }
 
@@ -147,8 +154,10 @@ impl TokenBucket {
     /// Charges a sent packet's UDP payload size.
     pub(crate) fn on_sent(&mut self, now: Timestamp, udp_payload_bytes: usize) {
         self.accumulate(now);
-        let bytes = i128::try_from(udp_payload_bytes).unwrap_or(i128::MAX / SCALE);
-        self.credit -= bytes * SCALE;
+        let bytes = i64::try_from(udp_payload_bytes)
+            .unwrap_or(i64::MAX)
+            .min(i64::MAX / SCALE);
+        self.credit = self.credit.saturating_sub(bytes * SCALE);
     }
 
     /// How long until [`TokenBucket::can_send`] turns true; zero when it already is. For the
@@ -158,9 +167,9 @@ impl TokenBucket {
         if self.credit >= 0 {
             return Duration::ZERO;
         }
-        let rate = i128::from(self.rate());
+        let rate = i64::from(self.rate().max(1));
         // Round up so the timer never fires early.
-        let us = (-self.credit + rate - 1) / rate;
+        let us = self.credit.saturating_neg().saturating_add(rate - 1) / rate;
         Duration::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
     }
 
@@ -170,13 +179,14 @@ impl TokenBucket {
         if self.credit >= 0 {
             0
         } else {
-            u64::try_from((-self.credit + SCALE - 1) / SCALE).unwrap_or(u64::MAX)
+            u64::try_from(self.credit.saturating_neg().saturating_add(SCALE - 1) / SCALE)
+                .unwrap_or(u64::MAX)
         }
     }
 
     /// Refills to the idle cap: GNS keeps the bucket full while not connected.
     pub(crate) fn fill(&mut self, now: Timestamp) {
-        self.credit = i128::from(MAX_IDLE_CREDIT) * SCALE;
+        self.credit = i64::from(MAX_IDLE_CREDIT) * SCALE;
         self.updated = self.updated.max(now);
     }
 }
