@@ -161,7 +161,7 @@ pub struct Endpoint {
     /// buckets) costs pointers, not whole connections (issue 16: memory per idle connection).
     connections: HashMap<u32, Box<Slot>>,
     /// Incoming connections by (client address, client connection id).
-    by_request: HashMap<(SocketAddr, u32), u32>,
+    by_request: request_index::RequestIndex,
     /// Stateless replies waiting to go out.
     replies: VecDeque<(LocalSocket, SocketAddr, Vec<u8>)>,
     /// Listen sockets by the local socket they receive on.
@@ -239,7 +239,7 @@ impl Endpoint {
             challenge: ChallengeKey::new(secret),
             ids: IdAllocator::new(config.shard_bits, config.shard),
             connections: HashMap::default(),
-            by_request: HashMap::default(),
+            by_request: request_index::RequestIndex::default(),
             replies: VecDeque::new(),
             listeners,
             readable: VecDeque::new(),
@@ -671,5 +671,6 @@ mod hostile_tests;
 mod idle_tests;
 #[cfg(test)]
 mod p2p_tests;
+mod request_index;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,10 @@ use std::collections::VecDeque;
 
 /// A `VecDeque` allocated on the first push and freed when the last item is taken.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::box_collection,
+    reason = "one word while empty, the point of the type"
+)]
 pub(crate) struct LazyQueue<T>(Option<Box<VecDeque<T>>>);
 
 impl<T> Default for LazyQueue<T> {

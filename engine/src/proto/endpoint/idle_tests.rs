@@ -226,3 +226,61 @@ fn a_repeated_connect_request_gets_the_first_connect_ok_until_the_clients_data_a
     );
     assert_eq!(s.connection(sid).unwrap().state(), State::Connected);
 }
+
+/// The request index keeps only ids and compares keys through the connections' slots: with
+/// hundreds of connections from one client address (several table growths), a repeated
+/// ConnectRequest still reaches the connection it made, answered with that connection's own
+/// ConnectOK, and makes no new one.
+#[test]
+fn repeated_requests_reach_their_own_connection_among_hundreds() {
+    let t0 = Timestamp::from_micros(1_000_000);
+    let listen = EndpointConfig {
+        listen: true,
+        ..Default::default()
+    };
+    let mut s = Endpoint::new(listen, 1, &sim_secret(1));
+    let mut c = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    let n = 300;
+    let cids: Vec<u32> = (0..n)
+        .map(|_| c.connect(t0, addr(SERVER).into(), None).unwrap().get())
+        .collect();
+    let (from_c, _) = shuttle(&mut c, &mut s, t0);
+    let mut incoming = 0;
+    while let Some(ev) = s.poll_event() {
+        if ev.incoming && ev.change.old == crate::proto::connection::ApiState::None {
+            s.accept(t0, ev.connection).unwrap();
+            incoming += 1;
+        }
+    }
+    assert_eq!(incoming, n);
+    shuttle(&mut c, &mut s, t0);
+    assert_eq!(s.stats().incoming_requests, n as u64);
+    let requests: Vec<(u32, Vec<u8>)> = from_c
+        .iter()
+        .filter_map(|d| match decode_control(d) {
+            Ok(ControlMessage::ConnectRequest(r)) => Some((r.client_connection_id?, d.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requests.len(), n);
+    for (client_id, request) in &requests {
+        assert!(cids.contains(client_id));
+        let mut again = request.clone();
+        let meta = RecvMeta {
+            local: 0,
+            from: addr(CLIENT),
+        };
+        s.handle_datagram(t0, meta, &mut again);
+        let mut out = Vec::new();
+        let mut oks = Vec::new();
+        while s.poll_transmit(t0, &mut out).is_some() {
+            if let Ok(ControlMessage::ConnectOk(ok)) = decode_control(&out) {
+                oks.push(ok.client_connection_id);
+            }
+            out.clear();
+        }
+        assert_eq!(oks, vec![Some(*client_id)], "its own connection answered");
+    }
+    assert_eq!(s.stats().connections, n as u64, "no new connection");
+    assert_eq!(s.stats().incoming_requests, n as u64);
+}

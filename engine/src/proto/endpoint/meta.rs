@@ -169,7 +169,7 @@ impl Endpoint {
         self.relay_forget(id);
         if let Some(slot) = self.connections.remove(&id) {
             if let Some(key) = slot.meta.request_key {
-                self.by_request.remove(&key);
+                self.by_request.remove(&key, id);
             }
             if let Some(a) = slot.admitted {
                 a.admission.released(a.ip, a.pending);

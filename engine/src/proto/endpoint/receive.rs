@@ -104,7 +104,7 @@ impl Endpoint {
                     self.counters.bad_control += 1;
                     return;
                 };
-                if let Some(&id) = self.by_request.get(&(from, client)) {
+                if let Some(id) = self.by_request.get(&self.connections, &(from, client)) {
                     self.route(now, id, &msg);
                 } else if self.listeners.contains_key(&local) {
                     let reply = ChallengeReply {
@@ -120,7 +120,7 @@ impl Endpoint {
             }
             ControlMessage::ConnectRequest(req) => {
                 let client = req.client_connection_id.unwrap_or(0);
-                if let Some(&id) = self.by_request.get(&(from, client)) {
+                if let Some(id) = self.by_request.get(&self.connections, &(from, client)) {
                     self.route(now, id, &msg);
                 } else if !self.listeners.contains_key(&local) {
                     self.counters.not_listening += 1;
@@ -152,7 +152,7 @@ impl Endpoint {
                     .filter(|id| self.connections.contains_key(id))
                     .or_else(|| {
                         c.from_connection_id
-                            .and_then(|f| self.by_request.get(&(from, f)).copied())
+                            .and_then(|f| self.by_request.get(&self.connections, &(from, f)))
                     });
                 match target {
                     Some(id) => {
@@ -235,7 +235,7 @@ impl Endpoint {
                     return;
                 };
                 let key = (from, pending.remote_id);
-                self.by_request.insert(key, id);
+                self.by_request.insert(&self.connections, &key, id);
                 let config = self.configs.share(&config);
                 let conn = Connection::incoming(now, id, from, config, pending);
                 let mut slot = Slot::new(conn, local);
