@@ -22,7 +22,7 @@ use crate::info::ConnectionInfo;
 use crate::record::{ConnRecord, ListenRecord};
 use crate::result::EResult;
 use crate::sockets::Sockets;
-use crate::sync::{lock, read, write};
+use crate::sync::{read, write};
 
 /// Binds `addr` without SO_REUSEPORT and lets it go again: `None` if any socket holds the
 /// port (reuse-port groups included), else the address with the port the OS picked.
@@ -221,7 +221,7 @@ impl Sockets {
         let info = ConnectionInfo::new(server, ApiState::Connecting, 0);
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(silent, Ordering::Release);
-        *lock(&rec.client_socket) = Some((local, server));
+        rec.set_client_socket(local, server);
         write(&sh.shards[shard].conns).insert(id, rec);
         sh.send(
             shard,
@@ -285,7 +285,7 @@ impl Sockets {
             return false;
         }
         write(&sh.shards[rec.shard].conns).remove(&conn.0);
-        if let Some((local, server)) = lock(&rec.client_socket).take() {
+        if let Some((local, server)) = rec.take_client_socket() {
             sh.release_client_socket(rec.shard, local, server);
         }
         rec.group.store(None);

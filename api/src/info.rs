@@ -108,9 +108,9 @@ pub struct RealTimeStatus {
 }
 
 /// `m_szConnectionDescription`: the handle and the name, or the peer's address when unnamed.
-pub(crate) fn describe(handle: u32, info: &ConnectionInfo, name: &str) -> String {
+pub(crate) fn describe(handle: u32, addr_remote: SocketAddr, name: &str) -> String {
     if name.is_empty() {
-        format!("#{handle} UDP {}", info.addr_remote)
+        format!("#{handle} UDP {addr_remote}")
     } else {
         format!("#{handle} '{name}'")
     }

@@ -15,7 +15,7 @@ use sockworks_engine::shard::{Command, Query};
 
 use crate::config::{Config, ConfigValue};
 use crate::handles::{Connection, ConnectionState, ListenSocket};
-use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus, describe};
+use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus};
 use crate::result::EResult;
 use crate::shared::Shared;
 use crate::sockets::Sockets;
@@ -72,7 +72,7 @@ impl Sockets {
     pub fn set_connection_name(&self, conn: Connection, name: &str) -> bool {
         match self.shared().conn(conn) {
             Some(rec) => {
-                *lock(&rec.name) = name.to_owned();
+                rec.set_name(name);
                 true
             }
             None => false,
@@ -81,7 +81,7 @@ impl Sockets {
 
     /// `GetConnectionName`: `None` for an invalid handle.
     pub fn get_connection_name(&self, conn: Connection) -> Option<String> {
-        self.shared().conn(conn).map(|r| lock(&r.name).clone())
+        self.shared().conn(conn).map(|r| r.name())
     }
 
     /// `GetConnectionInfo`: `None` for an invalid handle.
@@ -90,7 +90,7 @@ impl Sockets {
         let mut info = ConnectionInfo::clone(&rec.info.load());
         info.state = rec.state();
         info.user_data = rec.user_data.load(Ordering::Relaxed);
-        info.description = describe(conn.0, &info, &lock(&rec.name));
+        info.description = rec.describe(info.addr_remote);
         Some(info)
     }
 

@@ -41,7 +41,7 @@ pub(crate) fn pipe_send(
     lane: u16,
     number: i64,
 ) {
-    let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
+    let Some(peer) = rec.pipe_peer() else {
         return;
     };
     if peer.closed.load(Ordering::Acquire) {
@@ -63,7 +63,7 @@ pub(crate) fn pipe_send(
 /// The application closed one end of a pipe: the other sees ClosedByPeer.
 pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str) {
     sh.free_id(rec.shard, rec.handle.0);
-    let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
+    let Some(peer) = rec.pipe_peer() else {
         return;
     };
     if peer.closed.load(Ordering::Acquire) {
@@ -136,9 +136,8 @@ impl Sockets {
         let none = ListenSocket::INVALID;
         let ra = ConnRecord::new(Connection(a), shard, none, info(identity2), &config);
         let rb = ConnRecord::new(Connection(b), shard, none, info(identity1), &config);
-        // invariant: both OnceLocks are fresh.
-        let _ = ra.pipe.set(Arc::downgrade(&rb));
-        let _ = rb.pipe.set(Arc::downgrade(&ra));
+        ra.set_pipe(Arc::downgrade(&rb));
+        rb.set_pipe(Arc::downgrade(&ra));
         let mut conns = write(&sh.shards[shard].conns);
         conns.insert(a, ra);
         conns.insert(b, rb);

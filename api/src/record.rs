@@ -3,9 +3,9 @@
 //!
 //! | written by | fields |
 //! |---|---|
-//! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` |
-//! | the owning shard | `state`, `info`, `credit` and `recv` (their shard halves); pushes to `inbox` |
-//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name`, `group`, `local`, `callback`, `client_socket`, `credit` and `recv` (their application halves); pops from `inbox` |
+//! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` (in `rare`) |
+//! | the owning shard | `state`, `info`, `local.credit` and `recv` (their shard halves); pushes to `inbox` |
+//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name` and `client_socket` (in `rare`), `group`, `local`, `callback`, `local.credit` and `recv` (their application halves); pops from `inbox` |
 //!
 //! Data-path fields are atomics and lock-free queues; the mutexes guard data that only
 //! application threads touch.
@@ -32,10 +32,61 @@ use crate::recv_credit::RecvCredit;
 #[derive(Debug)]
 pub(crate) struct Local {
     /// Next message number per lane.
-    pub next_number: Vec<i64>,
+    pub next_number: LaneNumbers,
     /// The connection's settings as the application last set them (the shard gets a copy of
     /// the whole set on every change); shared between connections until one is changed.
     pub config: Arc<ConnectionConfig>,
+    /// Send-buffer accounting shared with the shard, from the first send on: a connection
+    /// that never sends has nothing buffered and needs none (issue 16: memory per idle
+    /// connection).
+    pub credit: Option<Arc<SendCredit>>,
+}
+
+/// The next message number of each lane. Most connections keep the one lane they start
+/// with: its number is kept inline, so they need no allocation for it (issue 16).
+#[derive(Debug)]
+pub(crate) struct LaneNumbers {
+    /// Lane 0.
+    first: i64,
+    /// Lanes 1 and up (empty, unallocated, until lanes are configured).
+    rest: Box<[i64]>,
+}
+
+impl Default for LaneNumbers {
+    /// One lane; numbers start at 1.
+    fn default() -> Self {
+        LaneNumbers {
+            first: 1,
+            rest: Box::default(),
+        }
+    }
+}
+
+impl LaneNumbers {
+    /// How many lanes there are.
+    pub(crate) fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    /// Lane `lane`'s next number, counted as used; `None` for an unknown lane.
+    pub(crate) fn take(&mut self, lane: usize) -> Option<i64> {
+        let n = match lane {
+            0 => &mut self.first,
+            _ => self.rest.get_mut(lane - 1)?,
+        };
+        let number = *n;
+        *n += 1;
+        Some(number)
+    }
+
+    /// Grows to `lanes` lanes (never shrinks); new lanes start at 1.
+    pub(crate) fn grow(&mut self, lanes: usize) {
+        if lanes > self.len() {
+            let mut rest = std::mem::take(&mut self.rest).into_vec();
+            rest.resize(lanes - 1, 1);
+            self.rest = rest.into_boxed_slice();
+        }
+    }
 }
 
 /// `c` behind an `Arc`, the same one as the previous call's when equal: a server's
@@ -111,26 +162,35 @@ pub(crate) struct ConnRecord {
     pub accepted: AtomicBool,
     /// Status changes are not reported (a socket pair while it is being set up).
     pub silent: AtomicBool,
-    /// The other end of an in-memory socket pair (no engine connection behind it).
-    pub pipe: OnceLock<Weak<ConnRecord>>,
     pub user_data: AtomicI64,
-    pub name: Mutex<String>,
     /// The latest info the shard published (on state changes).
     pub info: ArcSwap<ConnectionInfo>,
     /// Messages delivered while not in a poll group.
     pub inbox: Inbox,
     pub group: ArcSwapOption<GroupRecord>,
     pub local: Mutex<Local>,
-    /// Send-buffer accounting shared with the shard.
-    pub credit: Arc<SendCredit>,
-    /// Receive accounting shared with the shard.
-    pub recv: Arc<RecvCredit>,
+    /// Receive accounting shared with the shard's messages, from the first delivery on
+    /// (issue 16: memory per idle connection).
+    recv: OnceLock<Arc<RecvCredit>>,
     /// `SendBufferSize` in force.
     pub send_buffer_size: AtomicU64,
     pub callback: Mutex<Option<StatusChangedFn>>,
+    /// Name, client socket, pipe: allocated for the connections that have one.
+    rare: OnceLock<Box<Rare>>,
+}
+
+/// A connection's fields that most connections of a server never set (its accepted
+/// connections have no client socket and no pipe, and are seldom named): kept out of the
+/// record until one is set (issue 16: memory per idle connection).
+#[derive(Debug, Default)]
+struct Rare {
+    /// `SetConnectionName`'s name.
+    name: Mutex<String>,
     /// A client connection's local socket and server, released on close (a socket carries
     /// at most one connection to each server address).
-    pub client_socket: Mutex<Option<(u16, SocketAddr)>>,
+    client_socket: Mutex<Option<(u16, SocketAddr)>>,
+    /// The other end of an in-memory socket pair (no engine connection behind it).
+    pipe: OnceLock<Weak<ConnRecord>>,
 }
 
 impl std::fmt::Debug for ConnRecord {
@@ -191,32 +251,89 @@ impl ConnRecord {
             closed: AtomicBool::new(false),
             accepted: AtomicBool::new(false),
             silent: AtomicBool::new(false),
-            pipe: OnceLock::new(),
             user_data: AtomicI64::new(config.user_data.unwrap_or(-1)),
-            name: Mutex::new(String::new()),
             info: ArcSwap::from_pointee(info),
             inbox: Inbox::default(),
             group: ArcSwapOption::empty(),
             local: Mutex::new(Local {
-                next_number: vec![1],
+                next_number: LaneNumbers::default(),
                 config: shared_config(&config.connection),
+                credit: None,
             }),
-            credit: Arc::default(),
-            recv: Arc::default(),
+            recv: OnceLock::new(),
             send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
-            client_socket: Mutex::new(None),
             callback: Mutex::new(config.on_status_changed.clone()),
+            rare: OnceLock::new(),
         })
+    }
+
+    /// The rarely set fields, allocated now if they were not.
+    fn rare(&self) -> &Rare {
+        self.rare.get_or_init(Box::default)
     }
 
     /// Whether this is one end of an in-memory pair.
     pub(crate) fn is_pipe(&self) -> bool {
-        self.pipe.get().is_some()
+        self.rare.get().is_some_and(|r| r.pipe.get().is_some())
+    }
+
+    /// Makes this one end of an in-memory pair whose other end is `peer` (once, at creation).
+    pub(crate) fn set_pipe(&self, peer: Weak<ConnRecord>) {
+        // Set once, by the pair's creator, before anyone else sees the record.
+        let _ = self.rare().pipe.set(peer);
+    }
+
+    /// The other end of an in-memory pair, while it exists.
+    pub(crate) fn pipe_peer(&self) -> Option<Arc<ConnRecord>> {
+        self.rare.get()?.pipe.get()?.upgrade()
+    }
+
+    /// The application's name for it ("" when none was set).
+    pub(crate) fn name(&self) -> String {
+        self.rare
+            .get()
+            .map(|r| crate::sync::lock(&r.name).clone())
+            .unwrap_or_default()
+    }
+
+    /// Sets the application's name for it.
+    pub(crate) fn set_name(&self, name: &str) {
+        // Naming an unnamed connection "" changes nothing: no need to allocate for it.
+        if name.is_empty() && self.rare.get().is_none() {
+            return;
+        }
+        *crate::sync::lock(&self.rare().name) = name.to_owned();
+    }
+
+    /// `m_szConnectionDescription` as it reads now, for a connection whose peer is at
+    /// `addr_remote`.
+    pub(crate) fn describe(&self, addr_remote: SocketAddr) -> String {
+        match self.rare.get() {
+            Some(r) => {
+                crate::info::describe(self.handle.0, addr_remote, &crate::sync::lock(&r.name))
+            }
+            None => crate::info::describe(self.handle.0, addr_remote, ""),
+        }
+    }
+
+    /// Remembers a client connection's local socket and server (released on close).
+    pub(crate) fn set_client_socket(&self, local: u16, server: SocketAddr) {
+        *crate::sync::lock(&self.rare().client_socket) = Some((local, server));
+    }
+
+    /// The client socket and server, taken (once) for release.
+    pub(crate) fn take_client_socket(&self) -> Option<(u16, SocketAddr)> {
+        crate::sync::lock(&self.rare.get()?.client_socket).take()
     }
 
     /// The state now.
     pub(crate) fn state(&self) -> ConnectionState {
         ConnectionState::from_code(self.state.load(Ordering::Acquire))
+    }
+
+    /// The receive accounting, created the first time the shard delivers.
+    pub(crate) fn recv(&self) -> &Arc<RecvCredit> {
+        self.recv.get_or_init(Arc::default)
     }
 
     /// Whether the application closed it.

@@ -21,7 +21,7 @@ use sockworks_engine::time::Timestamp;
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
 use crate::handles::{Connection, ListenSocket};
-use crate::info::{ConnectionInfo, describe, info_flags};
+use crate::info::{ConnectionInfo, info_flags};
 use crate::message::{Credit, Message, send_flags};
 use crate::record::ConnRecord;
 use crate::shared::Shared;
@@ -116,7 +116,7 @@ impl ApiApp {
             info.end_debug = ev.change.end_debug.clone();
         }
         info.state = ev.change.new;
-        info.description = describe(id.get(), &info, &lock(&rec.name));
+        info.description = rec.describe(info.addr_remote);
         rec.state.store(ev.change.new as i32, Ordering::Release);
         log_change(&info, ev.change.old);
         rec.info.store(Arc::new(info.clone()));
@@ -148,7 +148,7 @@ impl ApiApp {
         if now.addr_remote != last.addr_remote {
             let mut info = ConnectionInfo::clone(&last);
             info.addr_remote = now.addr_remote;
-            info.description = describe(id.get(), &info, &lock(&rec.name));
+            info.description = rec.describe(info.addr_remote);
             rec.info.store(Arc::new(info));
         }
     }
@@ -175,8 +175,10 @@ impl ApiApp {
         }) else {
             return false;
         };
+        // Readable: a message waits, so the accounting is needed now.
+        let recv = rec.recv();
         loop {
-            if rec.recv.over(max_bytes, max_msgs) {
+            if recv.over(max_bytes, max_msgs) {
                 // Paused (the engine may hold more, in its queue or its streams) until the
                 // application takes some.
                 return true;
@@ -185,7 +187,7 @@ impl ApiApp {
                 return false;
             };
             *arrived = true;
-            rec.recv.delivered(m.data.len());
+            recv.delivered(m.data.len());
             rec.deliver(Message {
                 data: m.data,
                 conn: Connection(id.get()),
@@ -194,7 +196,7 @@ impl ApiApp {
                 message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
                 flags: if m.reliable { send_flags::RELIABLE } else { 0 },
                 lane: u16::from(m.lane),
-                credit: Credit(Some(rec.recv.clone())),
+                credit: Credit(Some(recv.clone())),
             });
         }
     }
