@@ -318,7 +318,7 @@ fn post_closed_by_app(sh: &crate::shared::Shared, rec: &Arc<ConnRecord>, reason:
     if old == ApiState::None || rec.silent.load(Ordering::Acquire) {
         return;
     }
-    let mut info = ConnectionInfo::clone(&rec.info.load());
+    let mut info = rec.info();
     let (reason, text) = sockworks_engine::proto::connection::normalize_close(
         u32::try_from(reason).unwrap_or(0),
         debug,

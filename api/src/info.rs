@@ -63,6 +63,60 @@ impl ConnectionInfo {
     }
 }
 
+/// What the shard last published about a connection: the part of [`ConnectionInfo`] the
+/// record keeps nowhere else. State and user data have their own atomics in the record and
+/// the description is built from the name when read, so the snapshot swapped on every
+/// status change stays small (issue 16: memory per idle connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Published {
+    /// The peer's identity, once known.
+    pub identity_remote: Option<Identity>,
+    /// The peer's address.
+    pub addr_remote: SocketAddr,
+    /// The listen socket reported (INVALID for a client connection or a pair).
+    pub listen_socket: ListenSocket,
+    /// [`info_flags`].
+    pub flags: i32,
+    /// `ESteamNetConnectionEnd` once ended, else 0.
+    pub end_reason: i32,
+    /// Debug text of the end reason (none while the connection lives).
+    pub end_debug: Box<str>,
+}
+
+impl Published {
+    /// What `info` says that the record keeps here.
+    pub(crate) fn of(info: &ConnectionInfo) -> Self {
+        Published {
+            identity_remote: info.identity_remote.clone(),
+            addr_remote: info.addr_remote,
+            listen_socket: info.listen_socket,
+            flags: info.flags,
+            end_reason: info.end_reason,
+            end_debug: info.end_debug.as_str().into(),
+        }
+    }
+
+    /// The whole info, with the rest as the record says it now.
+    pub(crate) fn to_info(
+        &self,
+        state: ConnectionState,
+        user_data: i64,
+        description: String,
+    ) -> ConnectionInfo {
+        ConnectionInfo {
+            identity_remote: self.identity_remote.clone(),
+            user_data,
+            listen_socket: self.listen_socket,
+            addr_remote: self.addr_remote,
+            state,
+            end_reason: self.end_reason,
+            end_debug: self.end_debug.to_string(),
+            description,
+            flags: self.flags,
+        }
+    }
+}
+
 /// `SteamNetConnectionRealTimeLaneStatus_t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LaneStatus {

@@ -87,11 +87,7 @@ impl Sockets {
     /// `GetConnectionInfo`: `None` for an invalid handle.
     pub fn get_connection_info(&self, conn: Connection) -> Option<ConnectionInfo> {
         let rec = self.shared().conn(conn)?;
-        let mut info = ConnectionInfo::clone(&rec.info.load());
-        info.state = rec.state();
-        info.user_data = rec.user_data.load(Ordering::Relaxed);
-        info.description = rec.describe(info.addr_remote);
-        Some(info)
+        Some(rec.info())
     }
 
     /// `GetConnectionRealTimeStatus`: fills `lanes` (at most the configured count) and

@@ -147,15 +147,16 @@ pub(crate) fn deliver_signals(
         let Some(signaling) = sh.p2p.get(id.get()) else {
             continue;
         };
-        let info = sh.shards[shard]
+        // The record is taken out first: its name lock is not taken under the table's lock.
+        let rec = sh.shards[shard]
             .conns
             .read()
             .ok()
-            .and_then(|c| {
-                c.get(&id.get())
-                    .map(|r| ConnectionInfo::clone(&r.info.load()))
-            })
-            .unwrap_or_else(|| ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::None, 0));
+            .and_then(|c| c.get(&id.get()).cloned());
+        let info = rec.map_or_else(
+            || ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::None, 0),
+            |r| r.info(),
+        );
         if !signaling.send_signal(Connection(id.get()), &info, &bytes) {
             ep.p2p_signal_failed(now, id);
         }

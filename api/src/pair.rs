@@ -73,13 +73,13 @@ pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str
     peer.state
         .store(ApiState::ClosedByPeer as i32, Ordering::Release);
     // A pipe has no shard: its application threads are its records' only writers.
-    let mut info = ConnectionInfo::clone(&peer.info.load());
+    let mut info = peer.info();
     info.state = ApiState::ClosedByPeer;
     // What a network peer would receive: the engine's rules for the application's close.
     let (reason, text) = normalize_close(u32::try_from(reason).unwrap_or(0), debug);
     info.end_reason = i32::try_from(reason).unwrap_or(i32::MAX);
     info.end_debug = text;
-    peer.info.store(Arc::new(info.clone()));
+    peer.publish(&info);
     sh.events.push((
         peer.clone(),
         StatusChanged {

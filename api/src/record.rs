@@ -23,7 +23,7 @@ use sockworks_engine::shard::SendCredit;
 use crate::callbacks::StatusChangedFn;
 use crate::config::Config;
 use crate::handles::{Connection, ConnectionState, ListenSocket, PollGroup};
-use crate::info::ConnectionInfo;
+use crate::info::{ConnectionInfo, Published};
 use crate::message::Message;
 use crate::recv_credit::RecvCredit;
 
@@ -163,8 +163,9 @@ pub(crate) struct ConnRecord {
     /// Status changes are not reported (a socket pair while it is being set up).
     pub silent: AtomicBool,
     pub user_data: AtomicI64,
-    /// The latest info the shard published (on state changes).
-    pub info: ArcSwap<ConnectionInfo>,
+    /// The latest info the shard published (on state changes), less what the record keeps
+    /// elsewhere: [`ConnRecord::info`] gives the whole.
+    pub info: ArcSwap<Published>,
     /// Messages delivered while not in a poll group.
     pub inbox: Inbox,
     pub group: ArcSwapOption<GroupRecord>,
@@ -252,7 +253,7 @@ impl ConnRecord {
             accepted: AtomicBool::new(false),
             silent: AtomicBool::new(false),
             user_data: AtomicI64::new(config.user_data.unwrap_or(-1)),
-            info: ArcSwap::from_pointee(info),
+            info: ArcSwap::from_pointee(Published::of(&info)),
             inbox: Inbox::default(),
             group: ArcSwapOption::empty(),
             local: Mutex::new(Local {
@@ -314,6 +315,27 @@ impl ConnRecord {
             }
             None => crate::info::describe(self.handle.0, addr_remote, ""),
         }
+    }
+
+    /// The connection's info as `GetConnectionInfo` reports it now: the last published
+    /// snapshot with the state, user data and description of this moment.
+    pub(crate) fn info(&self) -> ConnectionInfo {
+        let published = self.info.load();
+        self.info_from(&published)
+    }
+
+    /// `published` completed with the state, user data and description of this moment.
+    pub(crate) fn info_from(&self, published: &Published) -> ConnectionInfo {
+        published.to_info(
+            self.state(),
+            self.user_data.load(Ordering::Relaxed),
+            self.describe(published.addr_remote),
+        )
+    }
+
+    /// Publishes `info` (its state goes to `state` separately).
+    pub(crate) fn publish(&self, info: &ConnectionInfo) {
+        self.info.store(Arc::new(Published::of(info)));
     }
 
     /// Remembers a client connection's local socket and server (released on close).

@@ -21,7 +21,7 @@ use sockworks_engine::time::Timestamp;
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
 use crate::handles::{Connection, ListenSocket};
-use crate::info::{ConnectionInfo, info_flags};
+use crate::info::{ConnectionInfo, Published, info_flags};
 use crate::message::{Credit, Message, send_flags};
 use crate::record::ConnRecord;
 use crate::shared::Shared;
@@ -109,8 +109,8 @@ impl ApiApp {
         let last = rec.info.load_full();
         // The engine may already have forgotten a connection that ended: reuse the last
         // published details then.
-        let mut info = info_of(ep, id, last.listen_socket, user_data)
-            .unwrap_or_else(|| ConnectionInfo::clone(&last));
+        let mut info =
+            info_of(ep, id, last.listen_socket, user_data).unwrap_or_else(|| rec.info_from(&last));
         if ev.change.end_reason != 0 {
             info.end_reason = i32::try_from(ev.change.end_reason).unwrap_or(i32::MAX);
             info.end_debug = ev.change.end_debug.clone();
@@ -119,7 +119,7 @@ impl ApiApp {
         info.description = rec.describe(info.addr_remote);
         rec.state.store(ev.change.new as i32, Ordering::Release);
         log_change(&info, ev.change.old);
-        rec.info.store(Arc::new(info.clone()));
+        rec.publish(&info);
         if rec.silent.load(Ordering::Acquire) {
             return;
         }
@@ -142,13 +142,12 @@ impl ApiApp {
             return;
         };
         let last = rec.info.load_full();
-        let Some(now) = info_of(ep, id, last.listen_socket, last.user_data) else {
+        let Some(now) = info_of(ep, id, last.listen_socket, -1) else {
             return;
         };
         if now.addr_remote != last.addr_remote {
-            let mut info = ConnectionInfo::clone(&last);
+            let mut info = Published::clone(&last);
             info.addr_remote = now.addr_remote;
-            info.description = rec.describe(info.addr_remote);
             rec.info.store(Arc::new(info));
         }
     }
