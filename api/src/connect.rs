@@ -131,7 +131,7 @@ impl Sockets {
         // The application closes them: no more callbacks, handles invalid at once.
         for shard in &sh.shards {
             let mut conns = write(&shard.conns);
-            conns.retain(|_, c| {
+            conns.retain(|c| {
                 let child = c.listener == socket;
                 if child {
                     c.closed.store(true, Ordering::Release);
@@ -222,7 +222,7 @@ impl Sockets {
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(silent, Ordering::Release);
         rec.set_client_socket(local, server);
-        write(&sh.shards[shard].conns).insert(id, rec);
+        write(&sh.shards[shard].conns).insert(rec);
         sh.send(
             shard,
             Command::Connect {

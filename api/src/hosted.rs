@@ -280,7 +280,7 @@ impl Sockets {
         let info = ConnectionInfo::new(relay, ApiState::Connecting, 0);
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.set_client_socket(local, relay);
-        crate::sync::write(&sh.shards[shard].conns).insert(id, rec);
+        crate::sync::write(&sh.shards[shard].conns).insert(rec);
         sh.send(
             shard,
             Command::ConnectRelay {

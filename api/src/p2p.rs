@@ -296,7 +296,7 @@ impl Sockets {
         info.identity_remote = peer.cloned();
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(args.silent, Ordering::Release);
-        write(&sh.shards[shard].conns).insert(id, rec);
+        write(&sh.shards[shard].conns).insert(rec);
         sh.p2p.insert(id, signaling);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         sh.send(
@@ -435,7 +435,7 @@ impl Sockets {
         if let Some(remote) = fake_remote {
             sh.fake_ip.set_remote(id, remote, identity);
         }
-        write(&sh.shards[shard].conns).insert(id, rec.clone());
+        write(&sh.shards[shard].conns).insert(rec.clone());
         let answer = ctx.on_connect_request(Connection(id), identity, local_vport);
         let closed = rec.is_closed();
         if closed {

@@ -139,8 +139,8 @@ impl Sockets {
         ra.set_pipe(Arc::downgrade(&rb));
         rb.set_pipe(Arc::downgrade(&ra));
         let mut conns = write(&sh.shards[shard].conns);
-        conns.insert(a, ra);
-        conns.insert(b, rb);
+        conns.insert(ra);
+        conns.insert(rb);
         Some((Connection(a), Connection(b)))
     }
 

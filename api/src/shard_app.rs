@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
 use sockworks_engine::proto::connection::{ApiState, Route};
 use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointEvent};
 use sockworks_engine::shard::{App, Command};
@@ -20,6 +19,7 @@ use sockworks_engine::time::Timestamp;
 
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
+use crate::conn_table::ConnTable;
 use crate::handles::{Connection, ListenSocket};
 use crate::info::{ConnectionInfo, Published, info_flags};
 use crate::message::{Credit, Message, send_flags};
@@ -32,7 +32,7 @@ pub(crate) struct ApiApp {
     shard: usize,
     shared: Arc<Shared>,
     /// The records of this shard's connections that the shard has met.
-    conns: FxHashMap<u32, Arc<ConnRecord>>,
+    conns: ConnTable,
     /// Connections whose delivery paused at the receive limits (few; re-checked every turn).
     paused: Vec<ConnectionId>,
 }
@@ -42,7 +42,7 @@ impl ApiApp {
         ApiApp {
             shard,
             shared,
-            conns: FxHashMap::default(),
+            conns: ConnTable::default(),
             paused: Vec::new(),
         }
     }
@@ -56,7 +56,7 @@ impl ApiApp {
                 let r = read(&self.shared.shards[self.shard].conns)
                     .get(&id)
                     .cloned()?;
-                self.conns.insert(id, r.clone());
+                self.conns.insert(r.clone());
                 r
             }
         };
@@ -85,8 +85,8 @@ impl ApiApp {
         let info = info_of(ep, id, reported, config.user_data.unwrap_or(-1))?;
         let rec = ConnRecord::new(Connection(id.get()), self.shard, listener, info, &config);
         rec.silent.store(pair, Ordering::Release);
-        write(&sh.shards[self.shard].conns).insert(id.get(), rec.clone());
-        self.conns.insert(id.get(), rec.clone());
+        write(&sh.shards[self.shard].conns).insert(rec.clone());
+        self.conns.insert(rec.clone());
         Some(rec)
     }
 
@@ -248,7 +248,7 @@ impl App for ApiApp {
                 self.conns.remove(&id.get());
             }
             // The listen socket's connections were closed by the application.
-            Command::CloseListener { .. } => self.conns.retain(|_, r| !r.is_closed()),
+            Command::CloseListener { .. } => self.conns.retain(|r| !r.is_closed()),
             _ => {}
         }
     }
