@@ -263,7 +263,7 @@ impl Sockets {
             tracing::error!("[#{}] connection already accepted", conn.0);
             return EResult::InvalidState;
         }
-        sh.send(rec.shard, Command::Accept { id: conn.id() });
+        sh.send(rec.shard(), Command::Accept { id: conn.id() });
         EResult::Ok
     }
 
@@ -284,9 +284,9 @@ impl Sockets {
         if rec.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
-        write(&sh.shards[rec.shard].conns).remove(&conn.0);
+        write(&sh.shards[rec.shard()].conns).remove(&conn.0);
         if let Some((local, server)) = rec.take_client_socket() {
-            sh.release_client_socket(rec.shard, local, server);
+            sh.release_client_socket(rec.shard(), local, server);
         }
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
@@ -298,7 +298,7 @@ impl Sockets {
             return true;
         }
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::Close {
                 id: conn.id(),
                 reason: u32::try_from(reason).unwrap_or(0),

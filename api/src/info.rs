@@ -77,10 +77,9 @@ pub(crate) struct Published {
     pub listen_socket: ListenSocket,
     /// [`info_flags`].
     pub flags: i32,
-    /// `ESteamNetConnectionEnd` once ended, else 0.
-    pub end_reason: i32,
-    /// Debug text of the end reason (none while the connection lives).
-    pub end_debug: Box<str>,
+    /// `ESteamNetConnectionEnd` and its debug text, once ended (boxed: most connections
+    /// this is kept for are live).
+    pub end: Option<Box<(i32, String)>>,
 }
 
 impl Published {
@@ -91,8 +90,8 @@ impl Published {
             addr_remote: info.addr_remote,
             listen_socket: info.listen_socket,
             flags: info.flags,
-            end_reason: info.end_reason,
-            end_debug: info.end_debug.as_str().into(),
+            end: (info.end_reason != 0 || !info.end_debug.is_empty())
+                .then(|| Box::new((info.end_reason, info.end_debug.clone()))),
         }
     }
 
@@ -103,14 +102,18 @@ impl Published {
         user_data: i64,
         description: String,
     ) -> ConnectionInfo {
+        let (end_reason, end_debug) = self
+            .end
+            .as_deref()
+            .map_or((0, String::new()), |(r, d)| (*r, d.clone()));
         ConnectionInfo {
             identity_remote: self.identity_remote.clone(),
             user_data,
             listen_socket: self.listen_socket,
             addr_remote: self.addr_remote,
             state,
-            end_reason: self.end_reason,
-            end_debug: self.end_debug.to_string(),
+            end_reason,
+            end_debug,
             description,
             flags: self.flags,
         }

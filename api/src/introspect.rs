@@ -112,7 +112,7 @@ impl Sockets {
                 ..RealTimeStatus::default()
             });
         }
-        let s = ask(sh, rec.shard, conn.0, Query::RealTime).ok_or(EResult::NoConnection)?;
+        let s = ask(sh, rec.shard(), conn.0, Query::RealTime).ok_or(EResult::NoConnection)?;
         for (out, l) in lanes.iter_mut().zip(&s.lanes) {
             *out = LaneStatus {
                 pending_unreliable: clamp_i32(l.pending_unreliable),
@@ -152,7 +152,7 @@ impl Sockets {
                 rec.state()
             )
         } else {
-            let Some(text) = ask(sh, rec.shard, id, Query::Detailed) else {
+            let Some(text) = ask(sh, rec.shard(), id, Query::Detailed) else {
                 return -1;
             };
             text
@@ -218,7 +218,7 @@ impl Sockets {
             let Some((rec, ev)) = self.shared().events.pop() else {
                 break;
             };
-            let cb = lock(&rec.callback).clone();
+            let cb = lock(&rec.local).callback.clone();
             if let Some(cb) = cb {
                 cb(&ev);
             }
@@ -297,12 +297,8 @@ impl Sockets {
                 return true;
             }
             ConfigValue::ConnectionStatusChanged(f) => {
-                *lock(&rec.callback) = Some(f.clone());
+                lock(&rec.local).callback = Some(f.clone());
                 return true;
-            }
-            ConfigValue::SendBufferSize(v) => {
-                rec.send_buffer_size
-                    .store(u64::try_from(*v).unwrap_or(0), Ordering::Relaxed);
             }
             _ => {}
         }
@@ -318,7 +314,7 @@ impl Sockets {
         }
         local.config = std::sync::Arc::new(cfg.connection);
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::SetConfig {
                 id: conn.id(),
                 config: Box::new(cfg.connection),

@@ -7,7 +7,6 @@
 //! threads take it), so numbers and command order always agree.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::shard::{Command, Outgoing as EngineMessage};
@@ -44,7 +43,8 @@ fn send_run(
     let mut send = lock(&rec.local);
     let mut accepted: Vec<EngineMessage> = Vec::with_capacity(run.len());
     let mut added = 0u64;
-    let limit = rec.send_buffer_size.load(Ordering::Relaxed);
+    // `SendBufferSize` in force (range-checked: 0 to 256 MiB).
+    let limit = send.config.snp.send_buffer_size as u64;
     let mut refresh = false;
     for (data, flags, lane) in run {
         let check = match state {
@@ -100,7 +100,7 @@ fn send_run(
         credit.add_queued(added);
         // Queued while the lock is held: commands and numbers stay in the same order.
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::Send {
                 id: conn.id(),
                 messages: accepted,
@@ -114,7 +114,7 @@ fn send_run(
     if let Some(credit) = refresh {
         // A fresh look at the engine's buffer, so a drained one is seen again.
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::Refresh {
                 id: conn.id(),
                 credit,
@@ -181,7 +181,7 @@ impl Sockets {
             }
             ApiState::None => return EResult::InvalidState,
         };
-        sh.send(rec.shard, Command::Flush { id: conn.id() });
+        sh.send(rec.shard(), Command::Flush { id: conn.id() });
         if connected {
             EResult::Ok
         } else {
@@ -253,7 +253,7 @@ impl Sockets {
         }
         send.next_number.grow(n);
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::ConfigureLanes {
                 id: conn.id(),
                 priorities: priorities.to_vec(),

@@ -62,7 +62,7 @@ pub(crate) fn pipe_send(
 
 /// The application closed one end of a pipe: the other sees ClosedByPeer.
 pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str) {
-    sh.free_id(rec.shard, rec.handle.0);
+    sh.free_id(rec.shard(), rec.handle.0);
     let Some(peer) = rec.pipe_peer() else {
         return;
     };
@@ -70,8 +70,7 @@ pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str
         return;
     }
     let old = peer.state();
-    peer.state
-        .store(ApiState::ClosedByPeer as i32, Ordering::Release);
+    peer.set_state(ApiState::ClosedByPeer);
     // A pipe has no shard: its application threads are its records' only writers.
     let mut info = peer.info();
     info.state = ApiState::ClosedByPeer;

@@ -5,17 +5,18 @@
 //! |---|---|
 //! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` (in `rare`) |
 //! | the owning shard | `state`, `info`, `local.credit` and `recv` (their shard halves); pushes to `inbox` |
-//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name` and `client_socket` (in `rare`), `group`, `local`, `callback`, `local.credit` and `recv` (their application halves); pops from `inbox` |
+//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name` and `client_socket` (in `rare`), `group`, `local` (with the callback), `local.credit` and `recv` (their application halves); pops from `inbox` |
 //!
 //! Data-path fields are atomics and lock-free queues; the mutexes guard data that only
 //! application threads touch.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_queue::SegQueue;
+use once_cell::race::OnceBox;
 use sockworks_engine::proto::admission::Admission;
 use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::shard::SendCredit;
@@ -29,7 +30,6 @@ use crate::recv_credit::RecvCredit;
 
 /// What only application threads touch: holding it while taking a number and queuing the
 /// send keeps numbers and command order in step.
-#[derive(Debug)]
 pub(crate) struct Local {
     /// Next message number per lane.
     pub next_number: LaneNumbers,
@@ -40,6 +40,18 @@ pub(crate) struct Local {
     /// that never sends has nothing buffered and needs none (issue 16: memory per idle
     /// connection).
     pub credit: Option<Arc<SendCredit>>,
+    /// The status-change callback (`run_callbacks` calls it): here rather than behind its
+    /// own mutex, since only application threads touch it too.
+    pub callback: Option<StatusChangedFn>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("next_number", &self.next_number)
+            .field("callback", &self.callback.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The next message number of each lane. Most connections keep the one lane they start
@@ -48,8 +60,12 @@ pub(crate) struct Local {
 pub(crate) struct LaneNumbers {
     /// Lane 0.
     first: i64,
-    /// Lanes 1 and up (empty, unallocated, until lanes are configured).
-    rest: Box<[i64]>,
+    /// Lanes 1 and up, once lanes are configured.
+    #[expect(
+        clippy::box_collection,
+        reason = "one word in every record, where a Vec takes three; only multi-lane connections pay the extra allocation"
+    )]
+    rest: Option<Box<Vec<i64>>>,
 }
 
 impl Default for LaneNumbers {
@@ -57,7 +73,7 @@ impl Default for LaneNumbers {
     fn default() -> Self {
         LaneNumbers {
             first: 1,
-            rest: Box::default(),
+            rest: None,
         }
     }
 }
@@ -65,14 +81,14 @@ impl Default for LaneNumbers {
 impl LaneNumbers {
     /// How many lanes there are.
     pub(crate) fn len(&self) -> usize {
-        1 + self.rest.len()
+        1 + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     /// Lane `lane`'s next number, counted as used; `None` for an unknown lane.
     pub(crate) fn take(&mut self, lane: usize) -> Option<i64> {
         let n = match lane {
             0 => &mut self.first,
-            _ => self.rest.get_mut(lane - 1)?,
+            _ => self.rest.as_mut()?.get_mut(lane - 1)?,
         };
         let number = *n;
         *n += 1;
@@ -82,9 +98,7 @@ impl LaneNumbers {
     /// Grows to `lanes` lanes (never shrinks); new lanes start at 1.
     pub(crate) fn grow(&mut self, lanes: usize) {
         if lanes > self.len() {
-            let mut rest = std::mem::take(&mut self.rest).into_vec();
-            rest.resize(lanes - 1, 1);
-            self.rest = rest.into_boxed_slice();
+            self.rest.get_or_insert_default().resize(lanes - 1, 1);
         }
     }
 }
@@ -132,7 +146,7 @@ pub(crate) struct ListenRecord {
 /// put every connection in a poll group: so it is allocated with the first such message
 /// (issue 16: memory per idle connection).
 #[derive(Debug, Default)]
-pub(crate) struct Inbox(OnceLock<Box<SegQueue<Message>>>);
+pub(crate) struct Inbox(OnceBox<SegQueue<Message>>);
 
 impl Inbox {
     /// Queues `m` (allocating the queue the first time).
@@ -147,37 +161,42 @@ impl Inbox {
 }
 
 /// One connection as the API sees it.
+///
+/// Sized for servers with many idle connections (issue 16): what most connections never use
+/// is allocated when first used, and the fixed fields are as narrow as their ranges allow.
 pub(crate) struct ConnRecord {
+    /// Its handle (= the engine's connection id).
     pub handle: Connection,
-    pub shard: usize,
+    /// The shard that owns it ([`ConnRecord::shard`]).
+    shard: u16,
     /// Came in through a listen socket (AcceptConnection applies to it).
     pub incoming: bool,
     /// The listen socket it came in through (internal ones, of socket pairs, included).
     pub listener: ListenSocket,
-    /// `ConnectionState` as i32, updated by the shard on every change.
-    pub state: AtomicI32,
+    /// `ConnectionState`'s code, updated by the shard on every change.
+    state: AtomicU8,
     /// The application closed it: the handle is dead for every call.
     pub closed: AtomicBool,
     /// AcceptConnection was called.
     pub accepted: AtomicBool,
     /// Status changes are not reported (a socket pair while it is being set up).
     pub silent: AtomicBool,
+    /// `SetConnectionUserData`'s value.
     pub user_data: AtomicI64,
     /// The latest info the shard published (on state changes), less what the record keeps
     /// elsewhere: [`ConnRecord::info`] gives the whole.
     pub info: ArcSwap<Published>,
     /// Messages delivered while not in a poll group.
     pub inbox: Inbox,
+    /// The poll group it is in.
     pub group: ArcSwapOption<GroupRecord>,
+    /// What only application threads touch (numbering, settings, callback).
     pub local: Mutex<Local>,
     /// Receive accounting shared with the shard's messages, from the first delivery on
-    /// (issue 16: memory per idle connection).
-    recv: OnceLock<Arc<RecvCredit>>,
-    /// `SendBufferSize` in force.
-    pub send_buffer_size: AtomicU64,
-    pub callback: Mutex<Option<StatusChangedFn>>,
+    /// (issue 16: memory per idle connection). Only the owning shard touches the field.
+    recv: ArcSwapOption<RecvCredit>,
     /// Name, client socket, pipe: allocated for the connections that have one.
-    rare: OnceLock<Box<Rare>>,
+    rare: OnceBox<Rare>,
 }
 
 /// A connection's fields that most connections of a server never set (its accepted
@@ -245,10 +264,12 @@ impl ConnRecord {
     ) -> Arc<Self> {
         Arc::new(ConnRecord {
             handle,
-            shard,
+            // invariant: shards are numbered by far fewer bits than 16 (the id allocator's
+            // shard bits).
+            shard: u16::try_from(shard).unwrap_or(u16::MAX),
             incoming,
             listener,
-            state: AtomicI32::new(info.state as i32),
+            state: AtomicU8::new(info.state as u8),
             closed: AtomicBool::new(false),
             accepted: AtomicBool::new(false),
             silent: AtomicBool::new(false),
@@ -260,11 +281,10 @@ impl ConnRecord {
                 next_number: LaneNumbers::default(),
                 config: shared_config(&config.connection),
                 credit: None,
+                callback: config.on_status_changed.clone(),
             }),
-            recv: OnceLock::new(),
-            send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
-            callback: Mutex::new(config.on_status_changed.clone()),
-            rare: OnceLock::new(),
+            recv: ArcSwapOption::empty(),
+            rare: OnceBox::new(),
         })
     }
 
@@ -350,12 +370,28 @@ impl ConnRecord {
 
     /// The state now.
     pub(crate) fn state(&self) -> ConnectionState {
-        ConnectionState::from_code(self.state.load(Ordering::Acquire))
+        ConnectionState::from_code(i32::from(self.state.load(Ordering::Acquire)))
     }
 
-    /// The receive accounting, created the first time the shard delivers.
-    pub(crate) fn recv(&self) -> &Arc<RecvCredit> {
-        self.recv.get_or_init(Arc::default)
+    /// The receive accounting, created the first time the shard delivers (only the owning
+    /// shard calls this, so no other thread can create it at the same time).
+    pub(crate) fn recv(&self) -> Arc<RecvCredit> {
+        if let Some(r) = self.recv.load_full() {
+            return r;
+        }
+        let fresh = Arc::new(RecvCredit::default());
+        self.recv.store(Some(fresh.clone()));
+        fresh
+    }
+
+    /// The shard that owns it.
+    pub(crate) fn shard(&self) -> usize {
+        usize::from(self.shard)
+    }
+
+    /// Publishes a new state (the owning shard; for a pipe, application threads).
+    pub(crate) fn set_state(&self, state: ConnectionState) {
+        self.state.store(state as u8, Ordering::Release);
     }
 
     /// Whether the application closed it.

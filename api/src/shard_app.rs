@@ -117,7 +117,7 @@ impl ApiApp {
         }
         info.state = ev.change.new;
         info.description = rec.describe(info.addr_remote);
-        rec.state.store(ev.change.new as i32, Ordering::Release);
+        rec.set_state(ev.change.new);
         log_change(&info, ev.change.old);
         rec.publish(&info);
         if rec.silent.load(Ordering::Acquire) {
