@@ -142,9 +142,9 @@ pub(crate) struct ListenRecord {
 }
 
 /// A connection's messages delivered while it is in no poll group. The lock-free queue is
-/// 256 bytes (two cache-padded ends, 128-byte aligned), a third of a record, and most servers
-/// put every connection in a poll group: so it is allocated with the first such message
-/// (issue 16: memory per idle connection).
+/// 256 bytes (two cache-padded ends, 128-byte aligned), more than the rest of the record, and
+/// most servers put every connection in a poll group: so it is allocated with the first such
+/// message (issue 16: memory per idle connection).
 #[derive(Debug, Default)]
 pub(crate) struct Inbox(OnceBox<SegQueue<Message>>);
 
