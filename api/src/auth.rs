@@ -246,9 +246,9 @@ impl Sockets {
         }
         for shard in &sh.shards {
             let open: Vec<u32> = read(&shard.conns)
-                .iter()
-                .filter(|(_, r)| !r.is_closed())
-                .map(|(&id, _)| id)
+                .values()
+                .filter(|r| !r.is_closed())
+                .map(|r| r.handle.0)
                 .collect();
             for id in open {
                 let reason = i32::try_from(end_reason::APP_EXCEPTION_MAX).unwrap_or(2999);

@@ -112,12 +112,14 @@ impl Sockets {
     /// unimplemented id, a global-only one or a listen-socket one (connection limits).
     pub fn get_connection_config_value(&self, conn: Connection, id: i32) -> Option<ConfigValue> {
         let rec = self.shared().conn(conn)?;
+        let local = lock(&rec.local);
         let cfg = Config {
-            connection: *lock(&rec.local).config,
+            connection: *local.config,
             user_data: Some(rec.user_data.load(Ordering::Relaxed)),
-            on_status_changed: lock(&rec.callback).clone(),
+            on_status_changed: local.callback.clone(),
             ..Config::defaults()
         };
+        drop(local);
         let v = cfg.get(id)?;
         (!v.global_only() && !v.listen_scope()).then_some(v)
     }

@@ -22,7 +22,7 @@ use crate::info::ConnectionInfo;
 use crate::record::{ConnRecord, ListenRecord};
 use crate::result::EResult;
 use crate::sockets::Sockets;
-use crate::sync::{lock, read, write};
+use crate::sync::{read, write};
 
 /// Binds `addr` without SO_REUSEPORT and lets it go again: `None` if any socket holds the
 /// port (reuse-port groups included), else the address with the port the OS picked.
@@ -131,7 +131,7 @@ impl Sockets {
         // The application closes them: no more callbacks, handles invalid at once.
         for shard in &sh.shards {
             let mut conns = write(&shard.conns);
-            conns.retain(|_, c| {
+            conns.retain(|c| {
                 let child = c.listener == socket;
                 if child {
                     c.closed.store(true, Ordering::Release);
@@ -221,8 +221,8 @@ impl Sockets {
         let info = ConnectionInfo::new(server, ApiState::Connecting, 0);
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(silent, Ordering::Release);
-        *lock(&rec.client_socket) = Some((local, server));
-        write(&sh.shards[shard].conns).insert(id, rec);
+        rec.set_client_socket(local, server);
+        write(&sh.shards[shard].conns).insert(rec);
         sh.send(
             shard,
             Command::Connect {
@@ -263,7 +263,7 @@ impl Sockets {
             tracing::error!("[#{}] connection already accepted", conn.0);
             return EResult::InvalidState;
         }
-        sh.send(rec.shard, Command::Accept { id: conn.id() });
+        sh.send(rec.shard(), Command::Accept { id: conn.id() });
         EResult::Ok
     }
 
@@ -284,9 +284,9 @@ impl Sockets {
         if rec.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
-        write(&sh.shards[rec.shard].conns).remove(&conn.0);
-        if let Some((local, server)) = lock(&rec.client_socket).take() {
-            sh.release_client_socket(rec.shard, local, server);
+        write(&sh.shards[rec.shard()].conns).remove(&conn.0);
+        if let Some((local, server)) = rec.take_client_socket() {
+            sh.release_client_socket(rec.shard(), local, server);
         }
         rec.group.store(None);
         while rec.inbox.pop().is_some() {}
@@ -298,7 +298,7 @@ impl Sockets {
             return true;
         }
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::Close {
                 id: conn.id(),
                 reason: u32::try_from(reason).unwrap_or(0),
@@ -318,7 +318,7 @@ fn post_closed_by_app(sh: &crate::shared::Shared, rec: &Arc<ConnRecord>, reason:
     if old == ApiState::None || rec.silent.load(Ordering::Acquire) {
         return;
     }
-    let mut info = ConnectionInfo::clone(&rec.info.load());
+    let mut info = rec.info();
     let (reason, text) = sockworks_engine::proto::connection::normalize_close(
         u32::try_from(reason).unwrap_or(0),
         debug,

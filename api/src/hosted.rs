@@ -279,8 +279,8 @@ impl Sockets {
         };
         let info = ConnectionInfo::new(relay, ApiState::Connecting, 0);
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
-        *lock(&rec.client_socket) = Some((local, relay));
-        crate::sync::write(&sh.shards[shard].conns).insert(id, rec);
+        rec.set_client_socket(local, relay);
+        crate::sync::write(&sh.shards[shard].conns).insert(rec);
         sh.send(
             shard,
             Command::ConnectRelay {

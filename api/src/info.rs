@@ -63,6 +63,63 @@ impl ConnectionInfo {
     }
 }
 
+/// What the shard last published about a connection: the part of [`ConnectionInfo`] the
+/// record keeps nowhere else. State and user data have their own atomics in the record and
+/// the description is built from the name when read, so the snapshot swapped on every
+/// status change stays small (issue 16: memory per idle connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Published {
+    /// The peer's identity, once known.
+    pub identity_remote: Option<Identity>,
+    /// The peer's address.
+    pub addr_remote: SocketAddr,
+    /// The listen socket reported (INVALID for a client connection or a pair).
+    pub listen_socket: ListenSocket,
+    /// [`info_flags`].
+    pub flags: i32,
+    /// `ESteamNetConnectionEnd` and its debug text, once ended (boxed: most connections
+    /// this is kept for are live).
+    pub end: Option<Box<(i32, String)>>,
+}
+
+impl Published {
+    /// What `info` says that the record keeps here.
+    pub(crate) fn of(info: &ConnectionInfo) -> Self {
+        Published {
+            identity_remote: info.identity_remote.clone(),
+            addr_remote: info.addr_remote,
+            listen_socket: info.listen_socket,
+            flags: info.flags,
+            end: (info.end_reason != 0 || !info.end_debug.is_empty())
+                .then(|| Box::new((info.end_reason, info.end_debug.clone()))),
+        }
+    }
+
+    /// The whole info, with the rest as the record says it now.
+    pub(crate) fn to_info(
+        &self,
+        state: ConnectionState,
+        user_data: i64,
+        description: String,
+    ) -> ConnectionInfo {
+        let (end_reason, end_debug) = self
+            .end
+            .as_deref()
+            .map_or((0, String::new()), |(r, d)| (*r, d.clone()));
+        ConnectionInfo {
+            identity_remote: self.identity_remote.clone(),
+            user_data,
+            listen_socket: self.listen_socket,
+            addr_remote: self.addr_remote,
+            state,
+            end_reason,
+            end_debug,
+            description,
+            flags: self.flags,
+        }
+    }
+}
+
 /// `SteamNetConnectionRealTimeLaneStatus_t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LaneStatus {
@@ -108,9 +165,9 @@ pub struct RealTimeStatus {
 }
 
 /// `m_szConnectionDescription`: the handle and the name, or the peer's address when unnamed.
-pub(crate) fn describe(handle: u32, info: &ConnectionInfo, name: &str) -> String {
+pub(crate) fn describe(handle: u32, addr_remote: SocketAddr, name: &str) -> String {
     if name.is_empty() {
-        format!("#{handle} UDP {}", info.addr_remote)
+        format!("#{handle} UDP {addr_remote}")
     } else {
         format!("#{handle} '{name}'")
     }

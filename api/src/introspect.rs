@@ -15,7 +15,7 @@ use sockworks_engine::shard::{Command, Query};
 
 use crate::config::{Config, ConfigValue};
 use crate::handles::{Connection, ConnectionState, ListenSocket};
-use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus, describe};
+use crate::info::{ConnectionInfo, LaneStatus, RealTimeStatus};
 use crate::result::EResult;
 use crate::shared::Shared;
 use crate::sockets::Sockets;
@@ -72,7 +72,7 @@ impl Sockets {
     pub fn set_connection_name(&self, conn: Connection, name: &str) -> bool {
         match self.shared().conn(conn) {
             Some(rec) => {
-                *lock(&rec.name) = name.to_owned();
+                rec.set_name(name);
                 true
             }
             None => false,
@@ -81,17 +81,13 @@ impl Sockets {
 
     /// `GetConnectionName`: `None` for an invalid handle.
     pub fn get_connection_name(&self, conn: Connection) -> Option<String> {
-        self.shared().conn(conn).map(|r| lock(&r.name).clone())
+        self.shared().conn(conn).map(|r| r.name())
     }
 
     /// `GetConnectionInfo`: `None` for an invalid handle.
     pub fn get_connection_info(&self, conn: Connection) -> Option<ConnectionInfo> {
         let rec = self.shared().conn(conn)?;
-        let mut info = ConnectionInfo::clone(&rec.info.load());
-        info.state = rec.state();
-        info.user_data = rec.user_data.load(Ordering::Relaxed);
-        info.description = describe(conn.0, &info, &lock(&rec.name));
-        Some(info)
+        Some(rec.info())
     }
 
     /// `GetConnectionRealTimeStatus`: fills `lanes` (at most the configured count) and
@@ -116,7 +112,7 @@ impl Sockets {
                 ..RealTimeStatus::default()
             });
         }
-        let s = ask(sh, rec.shard, conn.0, Query::RealTime).ok_or(EResult::NoConnection)?;
+        let s = ask(sh, rec.shard(), conn.0, Query::RealTime).ok_or(EResult::NoConnection)?;
         for (out, l) in lanes.iter_mut().zip(&s.lanes) {
             *out = LaneStatus {
                 pending_unreliable: clamp_i32(l.pending_unreliable),
@@ -156,7 +152,7 @@ impl Sockets {
                 rec.state()
             )
         } else {
-            let Some(text) = ask(sh, rec.shard, id, Query::Detailed) else {
+            let Some(text) = ask(sh, rec.shard(), id, Query::Detailed) else {
                 return -1;
             };
             text
@@ -222,7 +218,7 @@ impl Sockets {
             let Some((rec, ev)) = self.shared().events.pop() else {
                 break;
             };
-            let cb = lock(&rec.callback).clone();
+            let cb = lock(&rec.local).callback.clone();
             if let Some(cb) = cb {
                 cb(&ev);
             }
@@ -301,12 +297,8 @@ impl Sockets {
                 return true;
             }
             ConfigValue::ConnectionStatusChanged(f) => {
-                *lock(&rec.callback) = Some(f.clone());
+                lock(&rec.local).callback = Some(f.clone());
                 return true;
-            }
-            ConfigValue::SendBufferSize(v) => {
-                rec.send_buffer_size
-                    .store(u64::try_from(*v).unwrap_or(0), Ordering::Relaxed);
             }
             _ => {}
         }
@@ -322,7 +314,7 @@ impl Sockets {
         }
         local.config = std::sync::Arc::new(cfg.connection);
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::SetConfig {
                 id: conn.id(),
                 config: Box::new(cfg.connection),

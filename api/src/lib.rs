@@ -27,6 +27,7 @@ mod auth_config;
 mod callbacks;
 mod config;
 mod config_get;
+mod conn_table;
 mod connect;
 mod fakeip;
 mod groups;

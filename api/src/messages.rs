@@ -6,7 +6,7 @@
 //! number and queues the command while holding the connection's send lock (only application
 //! threads take it), so numbers and command order always agree.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use sockworks_engine::proto::connection::ApiState;
 use sockworks_engine::shard::{Command, Outgoing as EngineMessage};
@@ -43,7 +43,8 @@ fn send_run(
     let mut send = lock(&rec.local);
     let mut accepted: Vec<EngineMessage> = Vec::with_capacity(run.len());
     let mut added = 0u64;
-    let limit = rec.send_buffer_size.load(Ordering::Relaxed);
+    // `SendBufferSize` in force (range-checked: 0 to 256 MiB).
+    let limit = send.config.snp.send_buffer_size as u64;
     let mut refresh = false;
     for (data, flags, lane) in run {
         let check = match state {
@@ -68,21 +69,21 @@ fn send_run(
             continue;
         }
         if rec.is_pipe() {
-            let number = send.next_number[lane_i];
-            send.next_number[lane_i] += 1;
+            // The lane was checked above: a number is always there.
+            let number = send.next_number.take(lane_i).unwrap_or(0);
             crate::pair::pipe_send(sh, &rec, data, flags, lane, number);
             results.push(Ok(number));
             continue;
         }
         let len = data.len() as u64;
-        let used = rec.credit.in_use() + added;
+        let used = send.credit.as_ref().map_or(0, |c| c.in_use()) + added;
         if used + len > limit {
             refresh = true;
             results.push(Err(EResult::LimitExceeded));
             continue;
         }
-        let number = send.next_number[lane_i];
-        send.next_number[lane_i] += 1;
+        // The lane was checked above: a number is always there.
+        let number = send.next_number.take(lane_i).unwrap_or(0);
         added += len;
         results.push(Ok(number));
         // invariant: lanes are capped at MAX_LANES (255), checked by configure_connection_lanes.
@@ -95,25 +96,28 @@ fn send_run(
         });
     }
     if !accepted.is_empty() {
-        rec.credit.add_queued(added);
+        let credit = send.credit.get_or_insert_with(Arc::default);
+        credit.add_queued(added);
         // Queued while the lock is held: commands and numbers stay in the same order.
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::Send {
                 id: conn.id(),
                 messages: accepted,
-                credit: rec.credit.clone(),
+                credit: credit.clone(),
             },
         );
     }
+    // No accounting yet: nothing was ever queued, so the engine holds nothing to look at.
+    let refresh = refresh.then(|| send.credit.clone()).flatten();
     drop(send);
-    if refresh {
+    if let Some(credit) = refresh {
         // A fresh look at the engine's buffer, so a drained one is seen again.
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::Refresh {
                 id: conn.id(),
-                credit: rec.credit.clone(),
+                credit,
             },
         );
     }
@@ -177,7 +181,7 @@ impl Sockets {
             }
             ApiState::None => return EResult::InvalidState,
         };
-        sh.send(rec.shard, Command::Flush { id: conn.id() });
+        sh.send(rec.shard(), Command::Flush { id: conn.id() });
         if connected {
             EResult::Ok
         } else {
@@ -247,9 +251,9 @@ impl Sockets {
         if n < send.next_number.len() {
             return EResult::InvalidParam;
         }
-        send.next_number.resize(n, 1);
+        send.next_number.grow(n);
         sh.send(
-            rec.shard,
+            rec.shard(),
             Command::ConfigureLanes {
                 id: conn.id(),
                 priorities: priorities.to_vec(),

@@ -147,15 +147,16 @@ pub(crate) fn deliver_signals(
         let Some(signaling) = sh.p2p.get(id.get()) else {
             continue;
         };
-        let info = sh.shards[shard]
+        // The record is taken out first: its name lock is not taken under the table's lock.
+        let rec = sh.shards[shard]
             .conns
             .read()
             .ok()
-            .and_then(|c| {
-                c.get(&id.get())
-                    .map(|r| ConnectionInfo::clone(&r.info.load()))
-            })
-            .unwrap_or_else(|| ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::None, 0));
+            .and_then(|c| c.get(&id.get()).cloned());
+        let info = rec.map_or_else(
+            || ConnectionInfo::new(crate::p2p_net::no_route(), ApiState::None, 0),
+            |r| r.info(),
+        );
         if !signaling.send_signal(Connection(id.get()), &info, &bytes) {
             ep.p2p_signal_failed(now, id);
         }
@@ -295,7 +296,7 @@ impl Sockets {
         info.identity_remote = peer.cloned();
         let rec = ConnRecord::new(Connection(id), shard, ListenSocket::INVALID, info, &config);
         rec.silent.store(args.silent, Ordering::Release);
-        write(&sh.shards[shard].conns).insert(id, rec);
+        write(&sh.shards[shard].conns).insert(rec);
         sh.p2p.insert(id, signaling);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         sh.send(
@@ -434,7 +435,7 @@ impl Sockets {
         if let Some(remote) = fake_remote {
             sh.fake_ip.set_remote(id, remote, identity);
         }
-        write(&sh.shards[shard].conns).insert(id, rec.clone());
+        write(&sh.shards[shard].conns).insert(rec.clone());
         let answer = ctx.on_connect_request(Connection(id), identity, local_vport);
         let closed = rec.is_closed();
         if closed {

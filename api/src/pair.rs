@@ -41,7 +41,7 @@ pub(crate) fn pipe_send(
     lane: u16,
     number: i64,
 ) {
-    let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
+    let Some(peer) = rec.pipe_peer() else {
         return;
     };
     if peer.closed.load(Ordering::Acquire) {
@@ -62,24 +62,23 @@ pub(crate) fn pipe_send(
 
 /// The application closed one end of a pipe: the other sees ClosedByPeer.
 pub(crate) fn pipe_close(sh: &Shared, rec: &ConnRecord, reason: i32, debug: &str) {
-    sh.free_id(rec.shard, rec.handle.0);
-    let Some(peer) = rec.pipe.get().and_then(std::sync::Weak::upgrade) else {
+    sh.free_id(rec.shard(), rec.handle.0);
+    let Some(peer) = rec.pipe_peer() else {
         return;
     };
     if peer.closed.load(Ordering::Acquire) {
         return;
     }
     let old = peer.state();
-    peer.state
-        .store(ApiState::ClosedByPeer as i32, Ordering::Release);
+    peer.set_state(ApiState::ClosedByPeer);
     // A pipe has no shard: its application threads are its records' only writers.
-    let mut info = ConnectionInfo::clone(&peer.info.load());
+    let mut info = peer.info();
     info.state = ApiState::ClosedByPeer;
     // What a network peer would receive: the engine's rules for the application's close.
     let (reason, text) = normalize_close(u32::try_from(reason).unwrap_or(0), debug);
     info.end_reason = i32::try_from(reason).unwrap_or(i32::MAX);
     info.end_debug = text;
-    peer.info.store(Arc::new(info.clone()));
+    peer.publish(&info);
     sh.events.push((
         peer.clone(),
         StatusChanged {
@@ -136,12 +135,11 @@ impl Sockets {
         let none = ListenSocket::INVALID;
         let ra = ConnRecord::new(Connection(a), shard, none, info(identity2), &config);
         let rb = ConnRecord::new(Connection(b), shard, none, info(identity1), &config);
-        // invariant: both OnceLocks are fresh.
-        let _ = ra.pipe.set(Arc::downgrade(&rb));
-        let _ = rb.pipe.set(Arc::downgrade(&ra));
+        ra.set_pipe(Arc::downgrade(&rb));
+        rb.set_pipe(Arc::downgrade(&ra));
         let mut conns = write(&sh.shards[shard].conns);
-        conns.insert(a, ra);
-        conns.insert(b, rb);
+        conns.insert(ra);
+        conns.insert(rb);
         Some((Connection(a), Connection(b)))
     }
 

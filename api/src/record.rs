@@ -3,19 +3,20 @@
 //!
 //! | written by | fields |
 //! |---|---|
-//! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` |
-//! | the owning shard | `state`, `info`, `credit` and `recv` (their shard halves); pushes to `inbox` |
-//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name`, `group`, `local`, `callback`, `client_socket`, `credit` and `recv` (their application halves); pops from `inbox` |
+//! | fixed at creation | `handle`, `shard`, `incoming`, `listener`, `pipe` (in `rare`) |
+//! | the owning shard | `state`, `info`, `local.credit` and `recv` (their shard halves); pushes to `inbox` |
+//! | application threads | `closed`, `accepted`, `silent`, `user_data`, `name` and `client_socket` (in `rare`), `group`, `local` (with the callback), `local.credit` and `recv` (their application halves); pops from `inbox` |
 //!
 //! Data-path fields are atomics and lock-free queues; the mutexes guard data that only
 //! application threads touch.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_queue::SegQueue;
+use once_cell::race::OnceBox;
 use sockworks_engine::proto::admission::Admission;
 use sockworks_engine::proto::connection::ConnectionConfig;
 use sockworks_engine::shard::SendCredit;
@@ -23,19 +24,83 @@ use sockworks_engine::shard::SendCredit;
 use crate::callbacks::StatusChangedFn;
 use crate::config::Config;
 use crate::handles::{Connection, ConnectionState, ListenSocket, PollGroup};
-use crate::info::ConnectionInfo;
+use crate::info::{ConnectionInfo, Published};
 use crate::message::Message;
 use crate::recv_credit::RecvCredit;
 
 /// What only application threads touch: holding it while taking a number and queuing the
 /// send keeps numbers and command order in step.
-#[derive(Debug)]
 pub(crate) struct Local {
     /// Next message number per lane.
-    pub next_number: Vec<i64>,
+    pub next_number: LaneNumbers,
     /// The connection's settings as the application last set them (the shard gets a copy of
     /// the whole set on every change); shared between connections until one is changed.
     pub config: Arc<ConnectionConfig>,
+    /// Send-buffer accounting shared with the shard, from the first send on: a connection
+    /// that never sends has nothing buffered and needs none (issue 16: memory per idle
+    /// connection).
+    pub credit: Option<Arc<SendCredit>>,
+    /// The status-change callback (`run_callbacks` calls it): here rather than behind its
+    /// own mutex, since only application threads touch it too.
+    pub callback: Option<StatusChangedFn>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("next_number", &self.next_number)
+            .field("callback", &self.callback.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The next message number of each lane. Most connections keep the one lane they start
+/// with: its number is kept inline, so they need no allocation for it (issue 16).
+#[derive(Debug)]
+pub(crate) struct LaneNumbers {
+    /// Lane 0.
+    first: i64,
+    /// Lanes 1 and up, once lanes are configured.
+    #[expect(
+        clippy::box_collection,
+        reason = "one word in every record, where a Vec takes three; only multi-lane connections pay the extra allocation"
+    )]
+    rest: Option<Box<Vec<i64>>>,
+}
+
+impl Default for LaneNumbers {
+    /// One lane; numbers start at 1.
+    fn default() -> Self {
+        LaneNumbers {
+            first: 1,
+            rest: None,
+        }
+    }
+}
+
+impl LaneNumbers {
+    /// How many lanes there are.
+    pub(crate) fn len(&self) -> usize {
+        1 + self.rest.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// Lane `lane`'s next number, counted as used; `None` for an unknown lane.
+    pub(crate) fn take(&mut self, lane: usize) -> Option<i64> {
+        let n = match lane {
+            0 => &mut self.first,
+            _ => self.rest.as_mut()?.get_mut(lane - 1)?,
+        };
+        let number = *n;
+        *n += 1;
+        Some(number)
+    }
+
+    /// Grows to `lanes` lanes (never shrinks); new lanes start at 1.
+    pub(crate) fn grow(&mut self, lanes: usize) {
+        if lanes > self.len() {
+            self.rest.get_or_insert_default().resize(lanes - 1, 1);
+        }
+    }
 }
 
 /// `c` behind an `Arc`, the same one as the previous call's when equal: a server's
@@ -77,11 +142,11 @@ pub(crate) struct ListenRecord {
 }
 
 /// A connection's messages delivered while it is in no poll group. The lock-free queue is
-/// 256 bytes (two cache-padded ends, 128-byte aligned), a third of a record, and most servers
-/// put every connection in a poll group: so it is allocated with the first such message
-/// (issue 16: memory per idle connection).
+/// 256 bytes (two cache-padded ends, 128-byte aligned), more than the rest of the record, and
+/// most servers put every connection in a poll group: so it is allocated with the first such
+/// message (issue 16: memory per idle connection).
 #[derive(Debug, Default)]
-pub(crate) struct Inbox(OnceLock<Box<SegQueue<Message>>>);
+pub(crate) struct Inbox(OnceBox<SegQueue<Message>>);
 
 impl Inbox {
     /// Queues `m` (allocating the queue the first time).
@@ -96,41 +161,56 @@ impl Inbox {
 }
 
 /// One connection as the API sees it.
+///
+/// Sized for servers with many idle connections (issue 16): what most connections never use
+/// is allocated when first used, and the fixed fields are as narrow as their ranges allow.
 pub(crate) struct ConnRecord {
+    /// Its handle (= the engine's connection id).
     pub handle: Connection,
-    pub shard: usize,
+    /// The shard that owns it ([`ConnRecord::shard`]).
+    shard: u16,
     /// Came in through a listen socket (AcceptConnection applies to it).
     pub incoming: bool,
     /// The listen socket it came in through (internal ones, of socket pairs, included).
     pub listener: ListenSocket,
-    /// `ConnectionState` as i32, updated by the shard on every change.
-    pub state: AtomicI32,
+    /// `ConnectionState`'s code, updated by the shard on every change.
+    state: AtomicU8,
     /// The application closed it: the handle is dead for every call.
     pub closed: AtomicBool,
     /// AcceptConnection was called.
     pub accepted: AtomicBool,
     /// Status changes are not reported (a socket pair while it is being set up).
     pub silent: AtomicBool,
-    /// The other end of an in-memory socket pair (no engine connection behind it).
-    pub pipe: OnceLock<Weak<ConnRecord>>,
+    /// `SetConnectionUserData`'s value.
     pub user_data: AtomicI64,
-    pub name: Mutex<String>,
-    /// The latest info the shard published (on state changes).
-    pub info: ArcSwap<ConnectionInfo>,
+    /// The latest info the shard published (on state changes), less what the record keeps
+    /// elsewhere: [`ConnRecord::info`] gives the whole.
+    pub info: ArcSwap<Published>,
     /// Messages delivered while not in a poll group.
     pub inbox: Inbox,
+    /// The poll group it is in.
     pub group: ArcSwapOption<GroupRecord>,
+    /// What only application threads touch (numbering, settings, callback).
     pub local: Mutex<Local>,
-    /// Send-buffer accounting shared with the shard.
-    pub credit: Arc<SendCredit>,
-    /// Receive accounting shared with the shard.
-    pub recv: Arc<RecvCredit>,
-    /// `SendBufferSize` in force.
-    pub send_buffer_size: AtomicU64,
-    pub callback: Mutex<Option<StatusChangedFn>>,
+    /// Receive accounting shared with the shard's messages, from the first delivery on
+    /// (issue 16: memory per idle connection). Only the owning shard touches the field.
+    recv: ArcSwapOption<RecvCredit>,
+    /// Name, client socket, pipe: allocated for the connections that have one.
+    rare: OnceBox<Rare>,
+}
+
+/// A connection's fields that most connections of a server never set (its accepted
+/// connections have no client socket and no pipe, and are seldom named): kept out of the
+/// record until one is set (issue 16: memory per idle connection).
+#[derive(Debug, Default)]
+struct Rare {
+    /// `SetConnectionName`'s name.
+    name: Mutex<String>,
     /// A client connection's local socket and server, released on close (a socket carries
     /// at most one connection to each server address).
-    pub client_socket: Mutex<Option<(u16, SocketAddr)>>,
+    client_socket: Mutex<Option<(u16, SocketAddr)>>,
+    /// The other end of an in-memory socket pair (no engine connection behind it).
+    pipe: OnceLock<Weak<ConnRecord>>,
 }
 
 impl std::fmt::Debug for ConnRecord {
@@ -184,39 +264,134 @@ impl ConnRecord {
     ) -> Arc<Self> {
         Arc::new(ConnRecord {
             handle,
-            shard,
+            // invariant: shards are numbered by far fewer bits than 16 (the id allocator's
+            // shard bits).
+            shard: u16::try_from(shard).unwrap_or(u16::MAX),
             incoming,
             listener,
-            state: AtomicI32::new(info.state as i32),
+            state: AtomicU8::new(info.state as u8),
             closed: AtomicBool::new(false),
             accepted: AtomicBool::new(false),
             silent: AtomicBool::new(false),
-            pipe: OnceLock::new(),
             user_data: AtomicI64::new(config.user_data.unwrap_or(-1)),
-            name: Mutex::new(String::new()),
-            info: ArcSwap::from_pointee(info),
+            info: ArcSwap::from_pointee(Published::of(&info)),
             inbox: Inbox::default(),
             group: ArcSwapOption::empty(),
             local: Mutex::new(Local {
-                next_number: vec![1],
+                next_number: LaneNumbers::default(),
                 config: shared_config(&config.connection),
+                credit: None,
+                callback: config.on_status_changed.clone(),
             }),
-            credit: Arc::default(),
-            recv: Arc::default(),
-            send_buffer_size: AtomicU64::new(config.connection.snp.send_buffer_size as u64),
-            client_socket: Mutex::new(None),
-            callback: Mutex::new(config.on_status_changed.clone()),
+            recv: ArcSwapOption::empty(),
+            rare: OnceBox::new(),
         })
+    }
+
+    /// The rarely set fields, allocated now if they were not.
+    fn rare(&self) -> &Rare {
+        self.rare.get_or_init(Box::default)
     }
 
     /// Whether this is one end of an in-memory pair.
     pub(crate) fn is_pipe(&self) -> bool {
-        self.pipe.get().is_some()
+        self.rare.get().is_some_and(|r| r.pipe.get().is_some())
+    }
+
+    /// Makes this one end of an in-memory pair whose other end is `peer` (once, at creation).
+    pub(crate) fn set_pipe(&self, peer: Weak<ConnRecord>) {
+        // Set once, by the pair's creator, before anyone else sees the record.
+        let _ = self.rare().pipe.set(peer);
+    }
+
+    /// The other end of an in-memory pair, while it exists.
+    pub(crate) fn pipe_peer(&self) -> Option<Arc<ConnRecord>> {
+        self.rare.get()?.pipe.get()?.upgrade()
+    }
+
+    /// The application's name for it ("" when none was set).
+    pub(crate) fn name(&self) -> String {
+        self.rare
+            .get()
+            .map(|r| crate::sync::lock(&r.name).clone())
+            .unwrap_or_default()
+    }
+
+    /// Sets the application's name for it.
+    pub(crate) fn set_name(&self, name: &str) {
+        // Naming an unnamed connection "" changes nothing: no need to allocate for it.
+        if name.is_empty() && self.rare.get().is_none() {
+            return;
+        }
+        *crate::sync::lock(&self.rare().name) = name.to_owned();
+    }
+
+    /// `m_szConnectionDescription` as it reads now, for a connection whose peer is at
+    /// `addr_remote`.
+    pub(crate) fn describe(&self, addr_remote: SocketAddr) -> String {
+        match self.rare.get() {
+            Some(r) => {
+                crate::info::describe(self.handle.0, addr_remote, &crate::sync::lock(&r.name))
+            }
+            None => crate::info::describe(self.handle.0, addr_remote, ""),
+        }
+    }
+
+    /// The connection's info as `GetConnectionInfo` reports it now: the last published
+    /// snapshot with the state, user data and description of this moment.
+    pub(crate) fn info(&self) -> ConnectionInfo {
+        let published = self.info.load();
+        self.info_from(&published)
+    }
+
+    /// `published` completed with the state, user data and description of this moment.
+    pub(crate) fn info_from(&self, published: &Published) -> ConnectionInfo {
+        published.to_info(
+            self.state(),
+            self.user_data.load(Ordering::Relaxed),
+            self.describe(published.addr_remote),
+        )
+    }
+
+    /// Publishes `info` (its state goes to `state` separately).
+    pub(crate) fn publish(&self, info: &ConnectionInfo) {
+        self.info.store(Arc::new(Published::of(info)));
+    }
+
+    /// Remembers a client connection's local socket and server (released on close).
+    pub(crate) fn set_client_socket(&self, local: u16, server: SocketAddr) {
+        *crate::sync::lock(&self.rare().client_socket) = Some((local, server));
+    }
+
+    /// The client socket and server, taken (once) for release.
+    pub(crate) fn take_client_socket(&self) -> Option<(u16, SocketAddr)> {
+        crate::sync::lock(&self.rare.get()?.client_socket).take()
     }
 
     /// The state now.
     pub(crate) fn state(&self) -> ConnectionState {
-        ConnectionState::from_code(self.state.load(Ordering::Acquire))
+        ConnectionState::from_code(i32::from(self.state.load(Ordering::Acquire)))
+    }
+
+    /// The receive accounting, created the first time the shard delivers (only the owning
+    /// shard calls this, so no other thread can create it at the same time).
+    pub(crate) fn recv(&self) -> Arc<RecvCredit> {
+        if let Some(r) = self.recv.load_full() {
+            return r;
+        }
+        let fresh = Arc::new(RecvCredit::default());
+        self.recv.store(Some(fresh.clone()));
+        fresh
+    }
+
+    /// The shard that owns it.
+    pub(crate) fn shard(&self) -> usize {
+        usize::from(self.shard)
+    }
+
+    /// Publishes a new state (the owning shard; for a pipe, application threads).
+    pub(crate) fn set_state(&self, state: ConnectionState) {
+        self.state.store(state as u8, Ordering::Release);
     }
 
     /// Whether the application closed it.

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
 use sockworks_engine::proto::connection::{ApiState, Route};
 use sockworks_engine::proto::endpoint::{ConnectionId, Endpoint, EndpointEvent};
 use sockworks_engine::shard::{App, Command};
@@ -20,8 +19,9 @@ use sockworks_engine::time::Timestamp;
 
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
+use crate::conn_table::ConnTable;
 use crate::handles::{Connection, ListenSocket};
-use crate::info::{ConnectionInfo, describe, info_flags};
+use crate::info::{ConnectionInfo, Published, info_flags};
 use crate::message::{Credit, Message, send_flags};
 use crate::record::ConnRecord;
 use crate::shared::Shared;
@@ -32,7 +32,7 @@ pub(crate) struct ApiApp {
     shard: usize,
     shared: Arc<Shared>,
     /// The records of this shard's connections that the shard has met.
-    conns: FxHashMap<u32, Arc<ConnRecord>>,
+    conns: ConnTable,
     /// Connections whose delivery paused at the receive limits (few; re-checked every turn).
     paused: Vec<ConnectionId>,
 }
@@ -42,7 +42,7 @@ impl ApiApp {
         ApiApp {
             shard,
             shared,
-            conns: FxHashMap::default(),
+            conns: ConnTable::default(),
             paused: Vec::new(),
         }
     }
@@ -56,7 +56,7 @@ impl ApiApp {
                 let r = read(&self.shared.shards[self.shard].conns)
                     .get(&id)
                     .cloned()?;
-                self.conns.insert(id, r.clone());
+                self.conns.insert(r.clone());
                 r
             }
         };
@@ -85,8 +85,8 @@ impl ApiApp {
         let info = info_of(ep, id, reported, config.user_data.unwrap_or(-1))?;
         let rec = ConnRecord::new(Connection(id.get()), self.shard, listener, info, &config);
         rec.silent.store(pair, Ordering::Release);
-        write(&sh.shards[self.shard].conns).insert(id.get(), rec.clone());
-        self.conns.insert(id.get(), rec.clone());
+        write(&sh.shards[self.shard].conns).insert(rec.clone());
+        self.conns.insert(rec.clone());
         Some(rec)
     }
 
@@ -109,17 +109,17 @@ impl ApiApp {
         let last = rec.info.load_full();
         // The engine may already have forgotten a connection that ended: reuse the last
         // published details then.
-        let mut info = info_of(ep, id, last.listen_socket, user_data)
-            .unwrap_or_else(|| ConnectionInfo::clone(&last));
+        let mut info =
+            info_of(ep, id, last.listen_socket, user_data).unwrap_or_else(|| rec.info_from(&last));
         if ev.change.end_reason != 0 {
             info.end_reason = i32::try_from(ev.change.end_reason).unwrap_or(i32::MAX);
             info.end_debug = ev.change.end_debug.clone();
         }
         info.state = ev.change.new;
-        info.description = describe(id.get(), &info, &lock(&rec.name));
-        rec.state.store(ev.change.new as i32, Ordering::Release);
+        info.description = rec.describe(info.addr_remote);
+        rec.set_state(ev.change.new);
         log_change(&info, ev.change.old);
-        rec.info.store(Arc::new(info.clone()));
+        rec.publish(&info);
         if rec.silent.load(Ordering::Acquire) {
             return;
         }
@@ -142,13 +142,12 @@ impl ApiApp {
             return;
         };
         let last = rec.info.load_full();
-        let Some(now) = info_of(ep, id, last.listen_socket, last.user_data) else {
+        let Some(now) = info_of(ep, id, last.listen_socket, -1) else {
             return;
         };
         if now.addr_remote != last.addr_remote {
-            let mut info = ConnectionInfo::clone(&last);
+            let mut info = Published::clone(&last);
             info.addr_remote = now.addr_remote;
-            info.description = describe(id.get(), &info, &lock(&rec.name));
             rec.info.store(Arc::new(info));
         }
     }
@@ -175,8 +174,10 @@ impl ApiApp {
         }) else {
             return false;
         };
+        // Readable: a message waits, so the accounting is needed now.
+        let recv = rec.recv();
         loop {
-            if rec.recv.over(max_bytes, max_msgs) {
+            if recv.over(max_bytes, max_msgs) {
                 // Paused (the engine may hold more, in its queue or its streams) until the
                 // application takes some.
                 return true;
@@ -185,7 +186,7 @@ impl ApiApp {
                 return false;
             };
             *arrived = true;
-            rec.recv.delivered(m.data.len());
+            recv.delivered(m.data.len());
             rec.deliver(Message {
                 data: m.data,
                 conn: Connection(id.get()),
@@ -194,7 +195,7 @@ impl ApiApp {
                 message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
                 flags: if m.reliable { send_flags::RELIABLE } else { 0 },
                 lane: u16::from(m.lane),
-                credit: Credit(Some(rec.recv.clone())),
+                credit: Credit(Some(recv.clone())),
             });
         }
     }
@@ -247,7 +248,7 @@ impl App for ApiApp {
                 self.conns.remove(&id.get());
             }
             // The listen socket's connections were closed by the application.
-            Command::CloseListener { .. } => self.conns.retain(|_, r| !r.is_closed()),
+            Command::CloseListener { .. } => self.conns.retain(|r| !r.is_closed()),
             _ => {}
         }
     }

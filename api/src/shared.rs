@@ -23,6 +23,7 @@ use crate::activity::Activity;
 use crate::auth::Auth;
 use crate::callbacks::StatusChanged;
 use crate::config::Config;
+use crate::conn_table::ConnTable;
 use crate::handles::Connection;
 use crate::record::{ConnRecord, GroupRecord, ListenRecord};
 use crate::sync::{lock, read};
@@ -38,7 +39,7 @@ pub(crate) struct ShardRef {
     pub ids: Arc<IdStock>,
     /// Live connection records by handle. Application threads read it on every call and
     /// change it on connect and close; the shard writes it only when a connection arrives.
-    pub conns: RwLock<FxHashMap<u32, Arc<ConnRecord>>>,
+    pub conns: RwLock<ConnTable>,
     pub next_local: AtomicU16,
     /// The shard's client sockets.
     pub client: Mutex<Vec<ClientSocket>>,

@@ -107,9 +107,9 @@ impl Drop for Instance {
         sh.auth.worker.stop();
         for (i, shard) in sh.shards.iter().enumerate() {
             let open: Vec<u32> = read(&shard.conns)
-                .iter()
-                .filter(|(_, r)| !r.is_closed())
-                .map(|(&id, _)| id)
+                .values()
+                .filter(|r| !r.is_closed())
+                .map(|r| r.handle.0)
                 .collect();
             for id in open {
                 sh.send(
@@ -182,7 +182,7 @@ impl Sockets {
             .map(|(mailbox, ids)| ShardRef {
                 mailbox: mailbox.clone(),
                 ids,
-                conns: RwLock::new(FxHashMap::default()),
+                conns: RwLock::default(),
                 next_local: AtomicU16::new(0),
                 client: Mutex::new(Vec::new()),
             })
