@@ -45,12 +45,11 @@ impl Connection {
                 self.role = if self.p2p {
                     Role::Accepted(Box::new(ok))
                 } else {
-                    let mut datagram = super::encode_control(&ok.into()).unwrap_or_default();
-                    datagram.shrink_to_fit();
+                    let datagram = super::encode_control(&ok.into()).unwrap_or_default();
                     if !datagram.is_empty() {
                         self.control_out.push_back(datagram.clone());
                     }
-                    Role::AcceptedUdp(Box::new(datagram))
+                    Role::AcceptedUdp(datagram.into_boxed_slice())
                 };
                 self.establish(now, est);
                 Ok(())

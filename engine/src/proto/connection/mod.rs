@@ -108,12 +108,8 @@ enum Role {
     Accepted(Box<ConnectOk>),
     /// Incoming over UDP and accepted: the ConnectOK datagram to re-send to repeated requests,
     /// encoded once (smaller than the message and its certificate and crypt-info buffers);
-    /// boxed twice so the role stays two words in every connection.
-    #[expect(
-        clippy::box_collection,
-        reason = "a thin pointer keeps every connection's role at two words"
-    )]
-    AcceptedUdp(Box<Vec<u8>>),
+    /// one allocation, freed once the client's data shows it has the ConnectOK.
+    AcceptedUdp(Box<[u8]>),
     /// Client after ConnectOK; a UDP server once the client's first data packet showed that
     /// it has the ConnectOK.
     Established,

@@ -287,7 +287,9 @@ impl Snp {
             recovery: recovery::Recovery::new(limits),
             ping: PingTracker::new(),
             sent: SentPackets::new(FIRST_DATA_PACKET),
-            sched: LaneScheduler::new(),
+            // The default lane starts parked (`unpark_lanes`): nothing allocated until the
+            // first message, so a connection that never sends never pays for a lane.
+            sched: LaneScheduler::parked(),
             send: send::SendState::new(),
             recv: recv::RecvState::new(now, &config),
             stats: stats::Stats::new(now),

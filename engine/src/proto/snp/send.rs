@@ -258,9 +258,14 @@ struct ParkedLane {
 
 impl SendState {
     pub(super) fn new() -> Self {
+        // Parked from the start: a connection allocates its lane with its first message.
         SendState {
-            lanes: vec![SendLane::new()],
-            parked: ParkedLane::default(),
+            lanes: Vec::new(),
+            parked: ParkedLane {
+                next_msg_num: 1,
+                last_reliable_num: 0,
+                next_stream_pos: STREAM_START,
+            },
             next_seq: 0,
             nagle_cleared_below: 0,
         }
