@@ -42,12 +42,12 @@ impl Connection {
             }
             // While connecting a ConnectOK may have been lost: data is ignored (GNS).
             State::Connecting | State::Dead => {
-                self.drops.wrong_state += 1;
+                self.drops.wrong_state = self.drops.wrong_state.saturating_add(1);
                 return None;
             }
         }
         let Ok((hdr, start)) = DataHeader::decode(datagram) else {
-            self.drops.bad_header += 1;
+            self.drops.bad_header = self.drops.bad_header.saturating_add(1);
             return None;
         };
         let ack_request = match hdr.decode_stats() {
@@ -64,19 +64,19 @@ impl Connection {
             _ => AckRequest::None,
         };
         let Some(pn) = self.replay.expand(hdr.packet_number) else {
-            self.drops.replayed += 1;
+            self.drops.replayed = self.drops.replayed.saturating_add(1);
             return None;
         };
         if !self.replay.check(pn).is_acceptable() {
-            self.drops.replayed += 1;
+            self.drops.replayed = self.drops.replayed.saturating_add(1);
             return None;
         }
         let Some(cipher) = self.keys.as_mut().and_then(|k| k.recv(now)) else {
-            self.drops.wrong_state += 1;
+            self.drops.wrong_state = self.drops.wrong_state.saturating_add(1);
             return None;
         };
         let Ok(plaintext) = cipher.open_in_place(pn, &mut datagram[start..]) else {
-            self.drops.auth_failed += 1;
+            self.drops.auth_failed = self.drops.auth_failed.saturating_add(1);
             return None;
         };
         match self.replay.commit(pn) {
@@ -86,7 +86,7 @@ impl Connection {
                 return None;
             }
             CommitOutcome::Rejected(_) => {
-                self.drops.replayed += 1;
+                self.drops.replayed = self.drops.replayed.saturating_add(1);
                 return None;
             }
         }

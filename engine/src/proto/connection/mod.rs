@@ -58,19 +58,20 @@ pub enum ConnError {
     Send(#[from] SendError),
 }
 
-/// Packets dropped before they reached the message layer, by reason.
+/// Packets dropped before they reached the message layer, by reason (saturating `u32`s: one
+/// connection's counts, 20 bytes less per connection than `u64`s).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DropCounters {
     /// Data packets whose header did not parse.
-    pub bad_header: u64,
+    pub bad_header: u32,
     /// Data packets outside the replay window or already received.
-    pub replayed: u64,
+    pub replayed: u32,
     /// Data packets that failed authentication.
-    pub auth_failed: u64,
+    pub auth_failed: u32,
     /// Data packets ignored because of the connection state (e.g. while connecting).
-    pub wrong_state: u64,
+    pub wrong_state: u32,
     /// Control messages that did not match this connection or its state.
-    pub control_ignored: u64,
+    pub control_ignored: u32,
 }
 
 /// What a connection knows about itself, for `GetConnectionInfo`.

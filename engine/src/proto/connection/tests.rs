@@ -646,7 +646,7 @@ fn replayed_datagrams_are_dropped_and_counted() {
     assert_eq!(got.len(), 1, "delivered once");
     assert_eq!(
         p.server.connection(s).unwrap().drops().replayed,
-        2 * sent.len() as u64
+        2 * sent.len() as u32
     );
 }
 

@@ -27,11 +27,11 @@ pub(super) struct Slot {
     pub(super) admitted: Option<Admitted>,
 }
 
-/// An incoming connection's place in its listen socket's counts.
+/// An incoming connection's place in its listen socket's counts. The address it counts
+/// against is its request key's (`ConnMeta::request_key`, always set beside this).
 #[derive(Debug)]
 pub(super) struct Admitted {
     pub(super) admission: std::sync::Arc<crate::proto::admission::Admission>,
-    pub(super) ip: std::net::IpAddr,
     pub(super) pending: bool,
 }
 
@@ -171,8 +171,8 @@ impl Endpoint {
             if let Some(key) = slot.meta.request_key {
                 self.by_request.remove(&key, id);
             }
-            if let Some(a) = slot.admitted {
-                a.admission.released(a.ip, a.pending);
+            if let (Some(a), Some((from, _))) = (slot.admitted, slot.meta.request_key) {
+                a.admission.released(from.ip(), a.pending);
             }
             self.ids.free(id);
         }

@@ -202,7 +202,6 @@ impl Endpoint {
                     Some(a) => match a.admit(from.ip()) {
                         Ok(()) => Some(Admitted {
                             admission: a.clone(),
-                            ip: from.ip(),
                             pending: true,
                         }),
                         Err(why) => {
@@ -223,7 +222,7 @@ impl Endpoint {
                 let Ok(id) = self.ids.allocate(|| rng.next_u32()) else {
                     self.counters.refused += 1;
                     if let Some(a) = admitted {
-                        a.admission.released(a.ip, true);
+                        a.admission.released(from.ip(), true);
                     }
                     self.refuse(
                         local,
