@@ -51,8 +51,9 @@ pub enum CommitOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayWindow {
     max: u64,
-    /// Bit i is packet `block_start(max) - 64 + i`.
-    bits: u128,
+    /// Bit i is packet `block_start(max) - 64 + i`: a `u128` kept as two words (low, high),
+    /// so the window, and the connection around it, needs 8-byte alignment, not 16.
+    bits: [u64; 2],
 }
 
 impl Default for ReplayWindow {
@@ -69,11 +70,20 @@ impl ReplayWindow {
 
     /// A window whose highest received number is `max` (recorded as received).
     pub fn starting_at(max: u64) -> Self {
-        let mut w = Self { max, bits: 0 };
+        let mut w = Self { max, bits: [0; 2] };
         if let Some(i) = w.index(max) {
-            w.bits |= 1u128 << i;
+            w.set_bits(1u128 << i);
         }
         w
+    }
+
+    fn bits(&self) -> u128 {
+        u128::from(self.bits[0]) | (u128::from(self.bits[1]) << 64)
+    }
+
+    fn set_bits(&mut self, bits: u128) {
+        // Truncation splits the two halves.
+        self.bits = [bits as u64, (bits >> 64) as u64];
     }
 
     /// Highest packet number recorded so far (M).
@@ -114,7 +124,7 @@ impl ReplayWindow {
         }
         match self.index(n) {
             None => ReplayCheck::TooOld,
-            Some(i) if self.bits & (1u128 << i) != 0 => ReplayCheck::Duplicate,
+            Some(i) if self.bits() & (1u128 << i) != 0 => ReplayCheck::Duplicate,
             Some(_) => ReplayCheck::OutOfOrder,
         }
     }
@@ -132,15 +142,16 @@ impl ReplayWindow {
             }
             let old_block = self.block_start();
             let new_block = n & !(BLOCK - 1);
-            self.bits = match (new_block - old_block) / BLOCK {
-                0 => self.bits,
-                1 => self.bits >> BLOCK,
+            let bits = match (new_block - old_block) / BLOCK {
+                0 => self.bits(),
+                1 => self.bits() >> BLOCK,
                 _ => 0,
             };
+            self.set_bits(bits);
             self.max = n;
         }
         if let Some(i) = self.index(n) {
-            self.bits |= 1u128 << i;
+            self.set_bits(self.bits() | (1u128 << i));
         }
         CommitOutcome::Recorded
     }

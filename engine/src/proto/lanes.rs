@@ -109,7 +109,7 @@ struct Queued {
 #[derive(Debug, Clone)]
 struct Lane {
     config: LaneConfig,
-    /// Index into `LaneScheduler::classes`.
+    /// Index into `Schedule::classes`.
     class: usize,
     /// Virtual time per byte.
     multiplier: u64,
@@ -127,13 +127,11 @@ struct Class {
     lanes: Vec<u8>,
 }
 
-/// Chooses which lane's head message goes into the next packet.
+/// Chooses which lane's head message goes into the next packet. One pointer while parked
+/// (a connection that has nothing queued and the default lane: issue 16, memory per idle
+/// connection); the schedule itself is boxed.
 #[derive(Debug, Clone)]
-pub(crate) struct LaneScheduler {
-    lanes: Vec<Lane>,
-    /// Ascending priority.
-    classes: Vec<Class>,
-}
+pub(crate) struct LaneScheduler(Option<Box<Schedule>>);
 
 impl Default for LaneScheduler {
     fn default() -> Self {
@@ -144,20 +142,119 @@ impl Default for LaneScheduler {
 impl LaneScheduler {
     /// One lane, priority 0, weight 1: every connection starts like this.
     pub(crate) fn new() -> Self {
-        let mut s = LaneScheduler {
-            lanes: Vec::new(),
-            classes: Vec::new(),
-        };
+        LaneScheduler(Some(Box::new(Schedule::new())))
+    }
+
+    /// No lanes at all: the state of a connection whose default lane is parked;
+    /// [`LaneScheduler::new`] restores it.
+    pub(crate) fn parked() -> Self {
+        LaneScheduler(None)
+    }
+
+    /// Whether this is the starting state, one lane of the default configuration with
+    /// nothing queued: then it can be parked and rebuilt by `new` without a difference.
+    pub(crate) fn is_default_and_empty(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| s.is_default_and_empty())
+    }
+
+    /// Frees the capacity of empty lane queues (idle connections, issue 16).
+    pub(crate) fn release_idle(&mut self) {
+        if let Some(s) = self.0.as_mut() {
+            s.release_idle();
+        }
+    }
+
+    /// Number of configured lanes (0 while parked).
+    pub(crate) fn lane_count(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.lane_count())
+    }
+
+    /// See [`Schedule::configure`]; a parked scheduler starts from no lanes.
+    pub(crate) fn configure(&mut self, configs: &[LaneConfig]) -> Result<(), LaneConfigError> {
+        self.0
+            .get_or_insert_with(|| Box::new(Schedule::empty()))
+            .configure(configs)
+    }
+
+    /// The configuration of `lane`.
+    #[cfg(test)]
+    pub(crate) fn config(&self, lane: LaneId) -> Option<LaneConfig> {
+        self.0.as_ref()?.config(lane)
+    }
+
+    /// Queues a message of `size` bytes (including reliable framing) on `lane`.
+    pub(crate) fn push(&mut self, lane: LaneId, size: u32) -> Result<(), LaneError> {
+        match self.0.as_mut() {
+            Some(s) => s.push(lane, size),
+            None => Err(LaneError::UnknownLane(lane.0)),
+        }
+    }
+
+    /// See [`Schedule::next_lane`].
+    pub(crate) fn next_lane(&self) -> Option<LaneId> {
+        self.0.as_ref()?.next_lane()
+    }
+
+    /// Unsent bytes of `lane`'s head message.
+    #[cfg(test)]
+    pub(crate) fn head_remaining(&self, lane: LaneId) -> Option<u32> {
+        self.0.as_ref()?.head_remaining(lane)
+    }
+
+    /// See [`Schedule::on_sent`].
+    pub(crate) fn on_sent(
+        &mut self,
+        lane: LaneId,
+        bytes: u32,
+        message_finished: bool,
+    ) -> Result<(), LaneError> {
+        match self.0.as_mut() {
+            Some(s) => s.on_sent(lane, bytes, message_finished),
+            None => Err(LaneError::NothingQueued(lane.0)),
+        }
+    }
+
+    /// Unsent bytes queued on `lane`.
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self, lane: LaneId) -> u64 {
+        self.0.as_ref().map_or(0, |s| s.queued_bytes(lane))
+    }
+
+    /// Whether no lane has anything queued.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|s| s.is_empty())
+    }
+
+    /// See [`Schedule::queue_time`] (zero while parked).
+    pub(crate) fn queue_time(&self, lane: LaneId, rate_bytes_per_sec: u32) -> Duration {
+        self.0
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.queue_time(lane, rate_bytes_per_sec))
+    }
+}
+
+/// The lanes, their priority classes and queued messages.
+#[derive(Debug, Clone)]
+struct Schedule {
+    lanes: Vec<Lane>,
+    /// Ascending priority.
+    classes: Vec<Class>,
+}
+
+impl Schedule {
+    /// One lane, priority 0, weight 1.
+    fn new() -> Self {
+        let mut s = Schedule::empty();
         // invariant: one default lane is always a valid configuration.
         s.configure(&[LaneConfig::default()])
             .expect("one default lane is valid");
         s
     }
 
-    /// No lanes at all: the state of a connection whose default lane is parked (idle
-    /// connections, issue 16); [`LaneScheduler::new`] restores it.
-    pub(crate) fn parked() -> Self {
-        LaneScheduler {
+    /// No lanes (to be configured).
+    fn empty() -> Self {
+        Schedule {
             lanes: Vec::new(),
             classes: Vec::new(),
         }

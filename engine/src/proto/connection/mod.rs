@@ -563,25 +563,21 @@ mod tests;
 #[cfg(test)]
 mod tests_recovery;
 #[cfg(test)]
-mod size_report {
+mod size_budget {
+    //! Issue 16 (at most 2 KiB of server memory per idle connection): the connection's inline
+    //! state is most of it, so growth here should be a decision, not an accident. Raise a
+    //! budget only with a reason in the commit.
+    use super::*;
+
     #[test]
-    fn size_report() {
-        use super::*;
-        use std::mem::size_of;
-        eprintln!("Connection {}", size_of::<Connection>());
-        eprintln!("Snp {}", size_of::<Snp>());
-        eprintln!("Timers {}", size_of::<timers::Timers>());
-        eprintln!("ReplayWindow {}", size_of::<ReplayWindow>());
-        eprintln!(
-            "Option<PacketKeys> {}",
-            size_of::<Option<keys::PacketKeys>>()
+    fn an_idle_connection_stays_within_its_inline_budget() {
+        assert!(
+            size_of::<Connection>() <= 1_128,
+            "Connection grew to {} B",
+            size_of::<Connection>()
         );
-        eprintln!("Option<Identity> {}", size_of::<Option<Identity>>());
-        eprintln!("State {}", size_of::<State>());
-        eprintln!("Role {}", size_of::<Role>());
-        eprintln!("Route {}", size_of::<Route>());
-        eprintln!("DropCounters {}", size_of::<DropCounters>());
-        eprintln!("SocketAddr {}", size_of::<SocketAddr>());
-        crate::proto::snp::size_report();
+        // 16-byte alignment (a u128 or i128 field) would pad it and every slot around it.
+        assert_eq!(align_of::<Connection>(), 8);
+        crate::proto::snp::assert_size_budget();
     }
 }

@@ -156,7 +156,7 @@ fn clocks_rebase_beyond_2_pow_53_without_changing_order() {
     s.push(LaneId(0), 10).expect("lane exists");
     s.push(LaneId(1), 10).expect("lane exists");
     assert_eq!(s.next_lane(), Some(LaneId(1)));
-    assert!(s.classes[0].clock <= CLOCK_REBASE_THRESHOLD);
+    assert!(s.0.as_ref().expect("configured").classes[0].clock <= CLOCK_REBASE_THRESHOLD);
 }
 
 #[test]

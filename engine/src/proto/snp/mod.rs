@@ -646,15 +646,14 @@ impl Snp {
         &self.stats.counters
     }
 }
+/// The message layer's share of [`crate::proto::connection`]'s inline budget (issue 16).
 #[cfg(test)]
-pub(crate) fn size_report() {
-    use std::mem::size_of;
-    eprintln!("  bucket {}", size_of::<TokenBucket>());
-    eprintln!("  recovery {}", size_of::<recovery::Recovery>());
-    eprintln!("  ping {}", size_of::<PingTracker>());
-    eprintln!("  sent {}", size_of::<SentPackets>());
-    eprintln!("  sched {}", size_of::<LaneScheduler>());
-    eprintln!("  send {}", size_of::<send::SendState>());
-    eprintln!("  recv {}", size_of::<recv::RecvState>());
-    eprintln!("  stats {}", size_of::<stats::Stats>());
+pub(crate) fn assert_size_budget() {
+    assert!(
+        size_of::<Snp>() <= 720,
+        "Snp grew to {} B",
+        size_of::<Snp>()
+    );
+    // Parked while idle: one pointer.
+    assert_eq!(size_of::<LaneScheduler>(), size_of::<usize>());
 }
