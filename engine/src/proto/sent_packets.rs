@@ -153,7 +153,8 @@ pub(crate) struct SentPackets {
     /// The highest `latest` the peer has acked; drives our stop_waiting.
     min_waiting: u64,
     /// The highest packet number acked so far (loss detection's reference).
-    largest_acked: Option<u64>,
+    /// (Packet numbers start at 1, so the niche keeps this one word.)
+    largest_acked: Option<std::num::NonZeroU64>,
     packets: SeqMap<SentPacket>,
     /// Numbers of the records still in flight (not lost), so the timer scan and deadline skip
     /// lost records instead of walking past them.
@@ -306,7 +307,9 @@ impl SentPackets {
         let keys: Vec<u64> = self.packets.keys_in(r).collect();
         for k in keys {
             if let Some(p) = self.packets.remove(k) {
-                self.largest_acked = Some(self.largest_acked.map_or(k, |l| l.max(k)));
+                if let Some(k) = std::num::NonZeroU64::new(k) {
+                    self.largest_acked = Some(self.largest_acked.map_or(k, |l| l.max(k)));
+                }
                 if self.in_flight.remove(k).is_some() {
                     out.acked_bytes += u64::from(p.bytes);
                     out.newest_acked_sent = Some(
@@ -328,7 +331,7 @@ impl SentPackets {
     fn detect_losses(&mut self, now: Timestamp, loss_delay: Duration) -> Lost {
         let mut lost = Lost::default();
         self.loss_time = None;
-        let Some(largest) = self.largest_acked else {
+        let Some(largest) = self.largest_acked.map(std::num::NonZeroU64::get) else {
             return lost;
         };
         let candidates: Vec<u64> = self.in_flight.keys_in(..largest).collect();

@@ -572,7 +572,7 @@ mod size_budget {
     #[test]
     fn an_idle_connection_stays_within_its_inline_budget() {
         assert!(
-            size_of::<Connection>() <= 1_128,
+            size_of::<Connection>() <= 1_120,
             "Connection grew to {} B",
             size_of::<Connection>()
         );

@@ -48,6 +48,11 @@ impl<V> SeqMap<V> {
         if !in_order {
             return false;
         }
+        if self.entries.capacity() == 0 {
+            // One slot for the first record, not the default four: an idle connection's
+            // keepalive is often its only record (issue 16); busy ones double from here.
+            self.entries.reserve_exact(1);
+        }
         self.entries.push_back((k, Some(v)));
         self.live += 1;
         true
