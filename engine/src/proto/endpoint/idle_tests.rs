@@ -16,6 +16,18 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+/// A listening server endpoint and a client endpoint (sim secrets 1 and 2).
+fn server_and_client() -> (Endpoint, Endpoint) {
+    let listen = EndpointConfig {
+        listen: true,
+        ..Default::default()
+    };
+    (
+        Endpoint::new(listen, 1, &sim_secret(1)),
+        Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2)),
+    )
+}
+
 /// Moves datagrams both ways until quiet; returns the client's and the server's datagrams.
 fn shuttle(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let (mut from_c, mut from_s) = (Vec::new(), Vec::new());
@@ -47,12 +59,7 @@ fn shuttle(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) -> (Vec<Vec<u8>>,
 
 /// A connected pair: (client, its id, server, its id, the server's datagrams so far).
 fn connected(now: Timestamp) -> (Endpoint, ConnectionId, Endpoint, ConnectionId, Vec<Vec<u8>>) {
-    let listen = EndpointConfig {
-        listen: true,
-        ..Default::default()
-    };
-    let mut server = Endpoint::new(listen, 1, &sim_secret(1));
-    let mut client = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    let (mut server, mut client) = server_and_client();
     let cid = client.connect(now, addr(SERVER).into(), None).unwrap();
     let (_, mut sent) = shuttle(&mut client, &mut server, now);
     let sid = server.poll_event().expect("incoming").connection;
@@ -152,12 +159,7 @@ fn idle_connections_park_their_keys_and_still_exchange_messages_both_ways() {
 #[test]
 fn a_repeated_connect_request_gets_the_first_connect_ok_until_the_clients_data_arrives() {
     let t0 = Timestamp::from_micros(1_000_000);
-    let listen = EndpointConfig {
-        listen: true,
-        ..Default::default()
-    };
-    let mut s = Endpoint::new(listen, 1, &sim_secret(1));
-    let mut c = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    let (mut s, mut c) = server_and_client();
     let cid = c.connect(t0, addr(SERVER).into(), None).unwrap();
     let (from_c, _) = shuttle(&mut c, &mut s, t0);
     let request = from_c
@@ -234,12 +236,7 @@ fn a_repeated_connect_request_gets_the_first_connect_ok_until_the_clients_data_a
 #[test]
 fn repeated_requests_reach_their_own_connection_among_hundreds() {
     let t0 = Timestamp::from_micros(1_000_000);
-    let listen = EndpointConfig {
-        listen: true,
-        ..Default::default()
-    };
-    let mut s = Endpoint::new(listen, 1, &sim_secret(1));
-    let mut c = Endpoint::new(EndpointConfig::default(), 2, &sim_secret(2));
+    let (mut s, mut c) = server_and_client();
     let n = 300;
     let cids: Vec<u32> = (0..n)
         .map(|_| c.connect(t0, addr(SERVER).into(), None).unwrap().get())
