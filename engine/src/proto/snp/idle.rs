@@ -4,6 +4,12 @@
 //! the connection goes quiet: up to ~1.9 KiB after a single message each way. The connection
 //! calls [`Snp::release_idle_memory`] when it parks its packet keys (no packet for 0.5 s), so
 //! busy connections never pay for it; nothing it frees changes behaviour.
+//!
+//! The default send lane and its schedule go further: they park (only the lane's message
+//! number and stream position stay) and are rebuilt by the next message. Connections start
+//! with them parked, because what a connection allocates while it comes up and frees once idle
+//! leaves holes between the connections that came up after it, which the allocator cannot
+//! return: measured, that was ~600 B of RSS per idle connection.
 
 use super::Snp;
 use crate::proto::lanes::LaneScheduler;
