@@ -33,6 +33,7 @@ use crate::proto::recv_packets::MAX_TRACKED_GAPS;
 use crate::proto::snp::{MAX_UNRELIABLE_MESSAGE, ReceivedMessage, SnpConfig, send_flags};
 use crate::testing::{Datagram, LinkConditions, Pair};
 use crate::time::Timestamp;
+use crate::wire::packet::DATA_LEAD_BIT;
 
 /// Largest reliable message header (flags byte, two ten-byte varints) plus slack: what "one
 /// message" adds to the send buffer on top of its payload.
@@ -128,9 +129,12 @@ struct Model {
     sent: [Sent; 2],
     limits: [Limits; 2],
     auto_poll: bool,
-    /// No close, forged datagram or lowered receive limit yet: only a timeout may end the
-    /// connection.
+    /// No close, forged or altered control datagram or lowered receive limit yet: only a
+    /// timeout may end the connection.
     strict: bool,
+    /// The simulated link corrupts bytes: a ConnectionClosed may arrive with its reason
+    /// altered (control messages carry no MAC).
+    link_corrupts: bool,
     bytes_queued: usize,
 }
 
@@ -272,6 +276,7 @@ impl Harness {
                 limits: [limits; 2],
                 auto_poll: s.auto_poll,
                 strict: true,
+                link_corrupts: s.corrupt % 40 > 0,
                 bytes_queued: 0,
             },
             wire: VecDeque::new(),
@@ -509,12 +514,20 @@ impl Harness {
                 if let Some(i) = self.wire_index(index)
                     && let Some(mut w) = self.wire.remove(i)
                 {
+                    let data = |p: &[u8]| p.first().is_some_and(|b| b & DATA_LEAD_BIT != 0);
+                    let was_data = data(&w.payload);
                     if let Some(t) = truncate {
                         w.payload.truncate(usize::from(t));
                     }
                     if !w.payload.is_empty() {
                         let at = usize::from(pos) % w.payload.len();
                         w.payload[at] ^= xor.max(1);
+                    }
+                    if !was_data || !data(&w.payload) {
+                        // Control messages carry no MAC (GNS's neither): an altered one is as
+                        // good as a forged one, and may end the connection with any reason
+                        // (a flipped bit turns ConnectionClosed's 5003 into 5001).
+                        self.m.strict = false;
                     }
                     self.deliver(w, false);
                 }

@@ -123,3 +123,16 @@ fn held_data_is_released_by_a_backed_off_rto() {
     let data = include_bytes!("../../../../fuzz/corpus/connection/regress-held-after-delivery");
     run_bytes(data);
 }
+
+/// Campaign finding (2026-12-07, after 342 executions): over a link that corrupts bytes, the
+/// ConnectionClosed of the side that had timed out arrived with its reason altered (5003 ->
+/// 5001 is one bit), and the harness's strict check (only a timeout may end a connection)
+/// fired. Not an engine bug: control messages carry no MAC, in GNS neither. The check now
+/// accepts a ClosedByPeer over a corrupting link when the peer did time out, and an altered
+/// control datagram (the `Mangle` op) counts as a forged one.
+#[test]
+fn an_altered_connection_closed_is_as_good_as_a_forged_one() {
+    let data =
+        include_bytes!("../../../../fuzz/corpus/connection/regress-mangled-connection-closed");
+    run_bytes(data);
+}
