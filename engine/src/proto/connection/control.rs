@@ -100,7 +100,7 @@ impl Connection {
             | ControlMessage::ConnectRequest(_)
                 if self.p2p =>
             {
-                self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+                super::count(&mut self.drops.control_ignored);
             }
             ControlMessage::ChallengeReply(reply) => self.on_challenge_reply(now, reply, local),
             ControlMessage::ConnectOk(ok) => self.on_connect_ok(now, ok, local, trust, unix_now),
@@ -119,12 +119,12 @@ impl Connection {
         local: &LocalIdentity,
     ) {
         if self.state != State::Connecting {
-            self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+            super::count(&mut self.drops.control_ignored);
             return;
         }
         let ping = self.snp.ping().smoothed_ms();
         let Role::Client(hs) = &mut self.role else {
-            self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+            super::count(&mut self.drops.control_ignored);
             return;
         };
         let ping_est = u32::try_from(ping).ok();
@@ -137,7 +137,7 @@ impl Connection {
                 self.timers.retry_at = Some(now + CONNECT_RETRY_INTERVAL);
             }
             Err(crate::proto::handshake::HandshakeError::WrongConnection) => {
-                self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+                super::count(&mut self.drops.control_ignored);
             }
             Err(e) => self.problem(now, e.end_reason(), &e.to_string()),
         }
@@ -158,12 +158,12 @@ impl Connection {
                 return;
             }
             _ => {
-                self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+                super::count(&mut self.drops.control_ignored);
                 return;
             }
         }
         let Role::Client(hs) = &self.role else {
-            self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+            super::count(&mut self.drops.control_ignored);
             return;
         };
         let auth = PeerAuth {
@@ -180,7 +180,7 @@ impl Connection {
                 self.establish(now, est);
             }
             Err(crate::proto::handshake::HandshakeError::WrongConnection) => {
-                self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+                super::count(&mut self.drops.control_ignored);
             }
             Err(e) => {
                 // The server id may be known now; tell it why.
@@ -199,7 +199,7 @@ impl Connection {
             (State::ClosedByPeer, _) => self.queue_no_connection(),
             (State::FinWait, _) if self.closed_by_peer_first => self.queue_no_connection(),
             (State::FinWait | State::ProblemDetectedLocally, _) => self.queue_connection_closed(),
-            _ => self.drops.control_ignored = self.drops.control_ignored.saturating_add(1),
+            _ => super::count(&mut self.drops.control_ignored),
         }
     }
 
@@ -209,7 +209,7 @@ impl Connection {
             None => c.from_connection_id.is_some() && c.from_connection_id == self.remote_id,
         };
         if !matches {
-            self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+            super::count(&mut self.drops.control_ignored);
             return;
         }
         // Always answer a matching ConnectionClosed (echoing the ids), so the peer can stop.
@@ -239,7 +239,7 @@ impl Connection {
             && n.from_connection_id.is_some()
             && n.from_connection_id == self.remote_id;
         if !matches {
-            self.drops.control_ignored = self.drops.control_ignored.saturating_add(1);
+            super::count(&mut self.drops.control_ignored);
             return;
         }
         match self.state {

@@ -42,12 +42,12 @@ impl Connection {
             }
             // While connecting a ConnectOK may have been lost: data is ignored (GNS).
             State::Connecting | State::Dead => {
-                self.drops.wrong_state = self.drops.wrong_state.saturating_add(1);
+                super::count(&mut self.drops.wrong_state);
                 return None;
             }
         }
         let Ok((hdr, start)) = DataHeader::decode(datagram) else {
-            self.drops.bad_header = self.drops.bad_header.saturating_add(1);
+            super::count(&mut self.drops.bad_header);
             return None;
         };
         let ack_request = match hdr.decode_stats() {
@@ -64,19 +64,19 @@ impl Connection {
             _ => AckRequest::None,
         };
         let Some(pn) = self.replay.expand(hdr.packet_number) else {
-            self.drops.replayed = self.drops.replayed.saturating_add(1);
+            super::count(&mut self.drops.replayed);
             return None;
         };
         if !self.replay.check(pn).is_acceptable() {
-            self.drops.replayed = self.drops.replayed.saturating_add(1);
+            super::count(&mut self.drops.replayed);
             return None;
         }
         let Some(cipher) = self.keys.as_mut().and_then(|k| k.recv(now)) else {
-            self.drops.wrong_state = self.drops.wrong_state.saturating_add(1);
+            super::count(&mut self.drops.wrong_state);
             return None;
         };
         let Ok(plaintext) = cipher.open_in_place(pn, &mut datagram[start..]) else {
-            self.drops.auth_failed = self.drops.auth_failed.saturating_add(1);
+            super::count(&mut self.drops.auth_failed);
             return None;
         };
         match self.replay.commit(pn) {
@@ -86,7 +86,7 @@ impl Connection {
                 return None;
             }
             CommitOutcome::Rejected(_) => {
-                self.drops.replayed = self.drops.replayed.saturating_add(1);
+                super::count(&mut self.drops.replayed);
                 return None;
             }
         }

@@ -520,6 +520,11 @@ impl Connection {
 }
 
 /// One control datagram, `None` if it cannot be encoded.
+/// Counts one more drop (the counters saturate).
+fn count(counter: &mut u32) {
+    *counter = counter.saturating_add(1);
+}
+
 fn encode_control(msg: &crate::wire::control::ControlMessage) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(msg.encoded_len());
     // invariant: our own control messages are far below 1300 bytes and padded ones are

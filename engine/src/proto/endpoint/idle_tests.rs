@@ -28,6 +28,21 @@ fn server_and_client() -> (Endpoint, Endpoint) {
     )
 }
 
+/// Hands the server `datagram` as if from the client and returns everything it sends back.
+fn from_client(s: &mut Endpoint, now: Timestamp, datagram: &[u8]) -> Vec<Vec<u8>> {
+    let meta = RecvMeta {
+        local: 0,
+        from: addr(CLIENT),
+    };
+    s.handle_datagram(now, meta, &mut datagram.to_vec());
+    let mut out = Vec::new();
+    let mut replies = Vec::new();
+    while s.poll_transmit(now, &mut out).is_some() {
+        replies.push(std::mem::take(&mut out));
+    }
+    replies
+}
+
 /// Moves datagrams both ways until quiet; returns the client's and the server's datagrams.
 fn shuttle(c: &mut Endpoint, s: &mut Endpoint, now: Timestamp) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let (mut from_c, mut from_s) = (Vec::new(), Vec::new());
@@ -182,18 +197,7 @@ fn a_repeated_connect_request_gets_the_first_connect_ok_until_the_clients_data_a
         s.connection(sid).unwrap().keys_parked(),
         "idle memory released"
     );
-    let first_request = request.clone();
-    let mut again = request;
-    let meta = RecvMeta {
-        local: 0,
-        from: addr(CLIENT),
-    };
-    s.handle_datagram(t1, meta, &mut again);
-    let mut out = Vec::new();
-    let mut replies = Vec::new();
-    while s.poll_transmit(t1, &mut out).is_some() {
-        replies.push(std::mem::take(&mut out));
-    }
+    let replies = from_client(&mut s, t1, &request);
     assert_eq!(
         replies.iter().filter(is_ok).collect::<Vec<_>>(),
         vec![&first]
@@ -216,10 +220,8 @@ fn a_repeated_connect_request_gets_the_first_connect_ok_until_the_clients_data_a
         "the client's message arrived"
     );
     let ignored = s.connection(sid).unwrap().drops().control_ignored;
-    let mut again = first_request;
-    s.handle_datagram(t2, meta, &mut again);
     assert!(
-        s.poll_transmit(t2, &mut out).is_none(),
+        from_client(&mut s, t2, &request).is_empty(),
         "a replayed ConnectRequest after data is not answered"
     );
     assert_eq!(
@@ -262,20 +264,13 @@ fn repeated_requests_reach_their_own_connection_among_hundreds() {
     assert_eq!(requests.len(), n);
     for (client_id, request) in &requests {
         assert!(cids.contains(client_id));
-        let mut again = request.clone();
-        let meta = RecvMeta {
-            local: 0,
-            from: addr(CLIENT),
-        };
-        s.handle_datagram(t0, meta, &mut again);
-        let mut out = Vec::new();
-        let mut oks = Vec::new();
-        while s.poll_transmit(t0, &mut out).is_some() {
-            if let Ok(ControlMessage::ConnectOk(ok)) = decode_control(&out) {
-                oks.push(ok.client_connection_id);
-            }
-            out.clear();
-        }
+        let oks: Vec<_> = from_client(&mut s, t0, request)
+            .iter()
+            .filter_map(|d| match decode_control(d) {
+                Ok(ControlMessage::ConnectOk(ok)) => Some(ok.client_connection_id),
+                _ => None,
+            })
+            .collect();
         assert_eq!(oks, vec![Some(*client_id)], "its own connection answered");
     }
     assert_eq!(s.stats().connections, n as u64, "no new connection");

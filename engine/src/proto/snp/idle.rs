@@ -12,7 +12,6 @@
 //! return: measured, that was ~600 B of RSS per idle connection.
 
 use super::Snp;
-use crate::proto::lanes::LaneScheduler;
 use crate::time::Timestamp;
 
 impl Snp {
@@ -23,11 +22,7 @@ impl Snp {
             .release_idle(now, self.recovery.rtt.rto(), self.ping.last_sample_at());
         self.send.release_idle();
         self.sched.release_idle();
-        // The default single lane with nothing queued, in flight or buffered keeps only its
-        // numbering (`Snp::unpark_lanes` rebuilds it on the next send).
-        if self.sched.is_default_and_empty() && self.send.park() {
-            self.sched = LaneScheduler::parked();
-        }
+        self.park_lanes();
         self.recv.release_idle();
         self.recovery.release_idle();
     }

@@ -344,7 +344,15 @@ impl Snp {
         self.sched.lane_count().max(1)
     }
 
-    /// Brings the default lane back if [`Snp::release_idle_memory`] parked it.
+    /// Parks the default single lane and its schedule when nothing is queued, in flight or
+    /// buffered: only its numbering stays ([`Snp::release_idle_memory`]).
+    fn park_lanes(&mut self) {
+        if self.sched.is_default_and_empty() && self.send.park() {
+            self.sched = LaneScheduler::parked();
+        }
+    }
+
+    /// Brings the default lane back if it is parked (connections start that way).
     fn unpark_lanes(&mut self) {
         if self.send.is_parked() {
             self.send.unpark();

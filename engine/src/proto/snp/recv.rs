@@ -112,20 +112,31 @@ pub(crate) struct RecvState {
 
 impl RecvState {
     pub(super) fn new(now: Timestamp, config: &SnpConfig) -> Self {
-        RecvState {
+        let mut s = RecvState {
             tracker: RecvPacketTracker::new(now, 1),
             deadline: AckDeadline::new(),
             lanes: Vec::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
-            buffer_size: u32::try_from(config.recv_buffer_size).unwrap_or(u32::MAX),
-            buffer_messages: u32::try_from(config.recv_buffer_messages).unwrap_or(u32::MAX),
-            max_message: u32::try_from(config.recv_max_message_size).unwrap_or(u32::MAX),
-            max_segments: u32::try_from(config.recv_max_segments_per_packet).unwrap_or(u32::MAX),
+            buffer_size: 0,
+            buffer_messages: 0,
+            max_message: 0,
+            max_segments: 0,
             deferred: None,
             frames_hint: 0,
             counts: RecvCounts::default(),
-        }
+        };
+        s.take_limits(config);
+        s
+    }
+
+    /// Copies the receive limits from `config` (u32: larger values saturate).
+    fn take_limits(&mut self, config: &SnpConfig) {
+        let limit = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        self.buffer_size = limit(config.recv_buffer_size);
+        self.buffer_messages = limit(config.recv_buffer_messages);
+        self.max_message = limit(config.recv_max_message_size);
+        self.max_segments = limit(config.recv_max_segments_per_packet);
     }
 
     /// Takes new receive limits, for the lanes' streams too (queued and buffered bytes stay).
@@ -133,10 +144,7 @@ impl RecvState {
     /// stream: they move to the queue now, since their packets were acked and no
     /// retransmission will come to move them later.
     pub(super) fn set_limits(&mut self, config: &SnpConfig) {
-        self.buffer_size = u32::try_from(config.recv_buffer_size).unwrap_or(u32::MAX);
-        self.buffer_messages = u32::try_from(config.recv_buffer_messages).unwrap_or(u32::MAX);
-        self.max_message = u32::try_from(config.recv_max_message_size).unwrap_or(u32::MAX);
-        self.max_segments = u32::try_from(config.recv_max_segments_per_packet).unwrap_or(u32::MAX);
+        self.take_limits(config);
         for lane in &mut self.lanes {
             lane.stream.set_limit(self.buffer_size as usize);
         }

@@ -97,14 +97,19 @@ pub(crate) struct SendLane {
 
 impl SendLane {
     fn new() -> Self {
+        Self::resumed(ParkedLane::START)
+    }
+
+    /// An empty lane whose numbering continues from `p`.
+    fn resumed(p: ParkedLane) -> Self {
         SendLane {
-            next_msg_num: 1,
-            last_reliable_num: 0,
-            next_stream_pos: STREAM_START,
+            next_msg_num: p.next_msg_num,
+            last_reliable_num: p.last_reliable_num,
+            next_stream_pos: p.next_stream_pos,
             queue: VecDeque::new(),
             stream: Vec::new(),
             stream_head: 0,
-            stream_base: STREAM_START,
+            stream_base: p.next_stream_pos,
             segs: BTreeMap::new(),
             retry: BTreeSet::new(),
             unsent_reliable: 0,
@@ -249,11 +254,20 @@ pub(crate) struct SendState {
 }
 
 /// What an idle lane must remember: everything else of an idle lane is empty or derived.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct ParkedLane {
     next_msg_num: u64,
     last_reliable_num: u64,
     next_stream_pos: u64,
+}
+
+impl ParkedLane {
+    /// A new lane's numbering: messages from 1, the stream from its start.
+    const START: ParkedLane = ParkedLane {
+        next_msg_num: 1,
+        last_reliable_num: 0,
+        next_stream_pos: STREAM_START,
+    };
 }
 
 impl SendState {
@@ -261,11 +275,7 @@ impl SendState {
         // Parked from the start: a connection allocates its lane with its first message.
         SendState {
             lanes: Vec::new(),
-            parked: ParkedLane {
-                next_msg_num: 1,
-                last_reliable_num: 0,
-                next_stream_pos: STREAM_START,
-            },
+            parked: ParkedLane::START,
             next_seq: 0,
             nagle_cleared_below: 0,
         }
@@ -320,13 +330,7 @@ impl SendState {
     /// Brings a parked lane back, exactly as it was parked.
     pub(super) fn unpark(&mut self) {
         if self.lanes.is_empty() {
-            let p = self.parked;
-            let mut lane = SendLane::new();
-            lane.next_msg_num = p.next_msg_num;
-            lane.last_reliable_num = p.last_reliable_num;
-            lane.next_stream_pos = p.next_stream_pos;
-            lane.stream_base = p.next_stream_pos;
-            self.lanes = vec![lane];
+            self.lanes = vec![SendLane::resumed(self.parked)];
         }
     }
 
