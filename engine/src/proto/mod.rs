@@ -43,5 +43,6 @@ pub(crate) mod recv_stream;
 pub(crate) mod rtt;
 pub(crate) mod send_rate;
 pub(crate) mod sent_packets;
+pub(crate) mod seq_map;
 pub mod snp;
 pub mod timer_wheel;

@@ -17,8 +17,10 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use self::seq::SeqMap;
+use smallvec::SmallVec;
+
 use super::lanes::LaneId;
+use super::seq_map::SeqMap;
 use crate::time::Timestamp;
 
 /// RTT samples outside −1..=2000 ms are rejected (§4.12).
@@ -45,6 +47,13 @@ pub(crate) struct SegmentRef {
     pub stream: Range<u64>,
 }
 
+/// The reliable segments one packet carried: almost always one (a full-size segment, or
+/// several messages coalesced into one), so it lives in the record without an allocation.
+pub(crate) type Segments = SmallVec<[SegmentRef; 1]>;
+
+/// Ack or NACK ranges of one ack frame: a handful (GNS writes at most a few blocks per ack).
+pub(crate) type RangeList = SmallVec<[Range<u64>; 4]>;
+
 /// A decoded ack, in ranges: the frame decoder's output is adapted to this.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AckRanges {
@@ -53,9 +62,9 @@ pub(crate) struct AckRanges {
     /// The delay field in microseconds; `None` for 0xFFFF ("no timing info").
     pub delay_usec: Option<u64>,
     /// Explicitly acked ranges (the implicit final block is added by the table).
-    pub acked: Vec<Range<u64>>,
+    pub acked: RangeList,
     /// NACKed ranges (they bound the implicit block; loss itself follows the thresholds).
-    pub nacked: Vec<Range<u64>>,
+    pub nacked: RangeList,
 }
 
 /// Why an ack was refused; GNS drops the rest of the packet and does not ack it.
@@ -77,7 +86,7 @@ pub(crate) enum AckError {
 pub(crate) struct AckOutcome {
     /// Segments of newly acked packets (including late acks of packets already declared lost:
     /// the reliable layer drops them from its retry queue).
-    pub acked: Vec<SegmentRef>,
+    pub acked: SmallVec<[SegmentRef; 8]>,
     /// Packets the ack proves lost (packet or time threshold): queue their segments for
     /// retransmission.
     pub lost: Lost,
@@ -96,7 +105,7 @@ pub(crate) struct AckOutcome {
 #[derive(Debug, Clone)]
 struct SentPacket {
     sent_at: Timestamp,
-    segments: Vec<SegmentRef>,
+    segments: Segments,
     #[cfg_attr(
         not(test),
         expect(dead_code, reason = "read only by the test accessor `awaiting_reply`")
@@ -197,10 +206,11 @@ impl SentPackets {
     pub(crate) fn record_sent(
         &mut self,
         now: Timestamp,
-        segments: Vec<SegmentRef>,
+        segments: impl Into<Segments>,
         expects_reply: bool,
         bytes: u32,
     ) -> u64 {
+        let segments = segments.into();
         let pkt = self.next;
         self.next += 1;
         let tracked = !segments.is_empty() || bytes > 0;
@@ -304,25 +314,23 @@ impl SentPackets {
         if r.start >= r.end {
             return;
         }
-        let keys: Vec<u64> = self.packets.keys_in(r).collect();
-        for k in keys {
-            if let Some(p) = self.packets.remove(k) {
-                if let Some(k) = std::num::NonZeroU64::new(k) {
-                    self.largest_acked = Some(self.largest_acked.map_or(k, |l| l.max(k)));
-                }
-                if self.in_flight.remove(k).is_some() {
-                    out.acked_bytes += u64::from(p.bytes);
-                    out.newest_acked_sent = Some(
-                        out.newest_acked_sent
-                            .map_or(p.sent_at, |t| t.max(p.sent_at)),
-                    );
-                } else if p.lost {
-                    out.late_acks += 1;
-                }
-                out.acked.extend(p.segments);
-                out.packets_acked += 1;
+        let (in_flight, largest_acked) = (&mut self.in_flight, &mut self.largest_acked);
+        self.packets.take_range(r, |k, p| {
+            if let Some(k) = std::num::NonZeroU64::new(k) {
+                *largest_acked = Some(largest_acked.map_or(k, |l| l.max(k)));
             }
-        }
+            if in_flight.remove(k).is_some() {
+                out.acked_bytes += u64::from(p.bytes);
+                out.newest_acked_sent = Some(
+                    out.newest_acked_sent
+                        .map_or(p.sent_at, |t| t.max(p.sent_at)),
+                );
+            } else if p.lost {
+                out.late_acks += 1;
+            }
+            out.acked.extend(p.segments);
+            out.packets_acked += 1;
+        });
     }
 
     /// Declares lost the in-flight packets below the largest acked that meet the packet or
@@ -334,21 +342,21 @@ impl SentPackets {
         let Some(largest) = self.largest_acked.map(std::num::NonZeroU64::get) else {
             return lost;
         };
-        let candidates: Vec<u64> = self.in_flight.keys_in(..largest).collect();
-        for k in candidates {
-            let Some(p) = self.packets.get_mut(k) else {
-                self.in_flight.remove(k);
-                continue;
+        let (packets, loss_time) = (&mut self.packets, &mut self.loss_time);
+        self.in_flight.retain_range(..largest, |k, ()| {
+            let Some(p) = packets.get_mut(k) else {
+                return false;
             };
             let deadline = p.sent_at + loss_delay;
             if largest - k >= PACKET_THRESHOLD || deadline <= now {
                 p.lost = true;
-                self.in_flight.remove(k);
                 lost.add(p);
+                false
             } else {
-                self.loss_time = Some(self.loss_time.map_or(deadline, |t| t.min(deadline)));
+                *loss_time = Some(loss_time.map_or(deadline, |t| t.min(deadline)));
+                true
             }
-        }
+        });
         lost
     }
 
@@ -465,6 +473,5 @@ impl SentPackets {
     }
 }
 
-mod seq;
 #[cfg(test)]
 mod tests;

@@ -68,8 +68,8 @@ fn blocks_ack_and_the_thresholds_decide_what_is_lost() {
     let ack = AckRanges {
         latest: 9,
         delay_usec: None,
-        acked: vec![8..10, 5..6],
-        nacked: vec![6..8, 4..5],
+        acked: smallvec::smallvec![8..10, 5..6],
+        nacked: smallvec::smallvec![6..8, 4..5],
     };
     let out = t.apply_ack(ms(50), &ack, LD).expect("sent");
     let mut acked = streams(&out.acked);
@@ -96,8 +96,8 @@ fn blocks_ack_and_the_thresholds_decide_what_is_lost() {
             &AckRanges {
                 latest: 9,
                 delay_usec: None,
-                acked: vec![4..10],
-                nacked: vec![],
+                acked: smallvec::smallvec![4..10],
+                nacked: smallvec::smallvec![],
             },
             LD,
         )
@@ -115,8 +115,8 @@ fn a_nack_is_not_a_loss_until_a_threshold_is_met_and_never_twice() {
     let ack = AckRanges {
         latest: 4,
         delay_usec: None,
-        acked: vec![4..5],
-        nacked: vec![3..4],
+        acked: smallvec::smallvec![4..5],
+        nacked: smallvec::smallvec![3..4],
     };
     // Reordered by less than the loss delay: a late arrival is still possible.
     assert!(
@@ -318,7 +318,7 @@ fn segments_of_several_lanes_come_back_on_ack() {
             LD,
         )
         .expect("sent");
-    assert_eq!(out.acked, vec![seg(0, 1, 10), seg(3, 1, 5)]);
+    assert_eq!(out.acked.as_slice(), [seg(0, 1, 10), seg(3, 1, 5)]);
 }
 
 mod with_receiver {
@@ -387,8 +387,8 @@ fn timer_deadline_skips_lost_records_and_late_acks_still_count() {
     let nack = AckRanges {
         latest: 6,
         delay_usec: None,
-        acked: vec![6..7],
-        nacked: vec![2..5],
+        acked: smallvec::smallvec![6..7],
+        nacked: smallvec::smallvec![2..5],
     };
     let out = t.apply_ack(ms(40), &nack, LD).expect("valid");
     assert_eq!(streams(&out.lost.segments), vec![2, 3]);
@@ -402,8 +402,8 @@ fn timer_deadline_skips_lost_records_and_late_acks_still_count() {
     let late = AckRanges {
         latest: 6,
         delay_usec: None,
-        acked: vec![3..4],
-        nacked: vec![],
+        acked: smallvec::smallvec![3..4],
+        nacked: smallvec::smallvec![],
     };
     assert_eq!(
         streams(&t.apply_ack(ms(105), &late, LD).expect("ok").acked),

@@ -275,7 +275,7 @@ impl Snp {
         let mut pieces = planner.pieces;
         pieces.sort_by_key(|p| p.lane); // stable: planning order kept within a lane
         let mut enc = PacketEncoder::new(out);
-        let mut segs = Vec::new();
+        let mut segs = crate::proto::sent_packets::Segments::new();
         let n = pieces.len();
         let mut reliable = false;
         for (i, p) in pieces.iter().enumerate() {

@@ -19,6 +19,8 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::packet::ack_delay;
 use super::send::SendState;
 use super::{AckRequest, ReceivedMessage, RecvSummary, SnpConfig, SnpError};
@@ -233,7 +235,8 @@ impl RecvState {
             next: side.sent.next_packet_number(),
             lanes: &self.lanes,
         };
-        let mut frames = Vec::with_capacity(usize::from(self.frames_hint).max(4));
+        let mut frames: SmallVec<[Frame<'_>; 8]> =
+            SmallVec::with_capacity(usize::from(self.frames_hint));
         for f in FrameDecoder::new(plaintext, pkt, &refs) {
             frames.push(f?);
         }
@@ -253,8 +256,8 @@ impl RecvState {
                     let mut ranges = AckRanges {
                         latest: a.latest,
                         delay_usec: a.delay_usec(),
-                        acked: Vec::new(),
-                        nacked: Vec::new(),
+                        acked: Default::default(),
+                        nacked: Default::default(),
                     };
                     for b in a.blocks() {
                         ranges.acked.push(b.acked);

@@ -19,10 +19,11 @@
 //! retry set only when the last copy is reported lost, so an old packet's NACK cannot queue a
 //! segment whose retransmission is still on its way.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::proto::recv_stream::STREAM_START;
 use crate::proto::sent_packets::SegmentRef;
+use crate::proto::seq_map::SeqMap;
 use crate::time::Timestamp;
 use crate::wire::frame::write_reliable_header;
 
@@ -86,7 +87,9 @@ pub(crate) struct SendLane {
     stream: Vec<u8>,
     stream_head: usize,
     stream_base: u64,
-    segs: BTreeMap<u64, SentSeg>,
+    /// Unacked segments by their first stream position (new segments start past every
+    /// segment held: the stream is cut in order, and a retry reuses its segment's entry).
+    segs: SeqMap<SentSeg>,
     retry: BTreeSet<u64>,
     pub unsent_reliable: u64,
     pub unsent_unreliable: u64,
@@ -110,7 +113,7 @@ impl SendLane {
             stream: Vec::new(),
             stream_head: 0,
             stream_base: p.next_stream_pos,
-            segs: BTreeMap::new(),
+            segs: SeqMap::default(),
             retry: BTreeSet::new(),
             unsent_reliable: 0,
             unsent_unreliable: 0,
@@ -131,10 +134,7 @@ impl SendLane {
     /// Releases the stream bytes below the lowest unacked segment and the first unsent byte.
     fn release(&mut self) {
         let unsent = self.next_stream_pos - self.unsent_reliable;
-        let keep = self
-            .segs
-            .first_key_value()
-            .map_or(unsent, |(&b, _)| b.min(unsent));
+        let keep = self.segs.first().map_or(unsent, |(b, _)| b.min(unsent));
         let Some(n) = keep
             .checked_sub(self.stream_base)
             .and_then(|n| usize::try_from(n).ok())
@@ -162,9 +162,7 @@ impl SendLane {
             self.stream = Vec::new();
             self.stream_head = 0;
         }
-        if self.segs.is_empty() {
-            self.segs = BTreeMap::new();
-        }
+        self.segs.release_if_empty();
         if self.retry.is_empty() {
             self.retry = BTreeSet::new();
         }
@@ -174,13 +172,13 @@ impl SendLane {
     pub(super) fn retries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.retry
             .iter()
-            .filter_map(|b| self.segs.get(b).map(|s| (*b, s.end)))
+            .filter_map(|&b| self.segs.get(b).map(|s| (b, s.end)))
     }
 
     /// A segment went out in a packet (new or retried).
     pub(super) fn on_segment_sent(&mut self, begin: u64, end: u64) {
         let len = end - begin;
-        match self.segs.get_mut(&begin) {
+        match self.segs.get_mut(begin) {
             Some(s) => {
                 s.copies += 1;
                 if s.in_retry {
@@ -191,7 +189,7 @@ impl SendLane {
                 }
             }
             None => {
-                self.segs.insert(
+                let fresh = self.segs.insert(
                     begin,
                     SentSeg {
                         end,
@@ -199,19 +197,23 @@ impl SendLane {
                         in_retry: false,
                     },
                 );
-                self.in_flight_bytes += len;
+                // A new segment starts where the stream was last cut, past every segment held;
+                // the map refuses (and debug builds assert) anything else.
+                if fresh {
+                    self.in_flight_bytes += len;
+                }
             }
         }
     }
 
     fn on_acked(&mut self, begin: u64, end: u64) {
-        let Some(s) = self.segs.get(&begin).copied() else {
+        let Some(s) = self.segs.get(begin).copied() else {
             return;
         };
         if s.end != end {
             return;
         }
-        self.segs.remove(&begin);
+        self.segs.remove(begin);
         let len = end - begin;
         if s.in_retry {
             self.retry.remove(&begin);
@@ -223,7 +225,7 @@ impl SendLane {
     }
 
     fn on_lost(&mut self, begin: u64, end: u64) {
-        let Some(s) = self.segs.get_mut(&begin) else {
+        let Some(s) = self.segs.get_mut(begin) else {
             return;
         };
         if s.end != end {

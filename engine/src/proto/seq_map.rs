@@ -1,5 +1,6 @@
-//! The sent-packet table's container: records keyed by packet number, inserted in increasing
-//! order (every packet gets the next number), looked up and removed in any order.
+//! An ordered map for keys that only grow: the sent-packet table (packet numbers) and a send
+//! lane's unacked segments (stream positions). Records are inserted in increasing key order,
+//! looked up and removed in any order.
 //!
 //! A sorted `VecDeque` with tombstones instead of a `BTreeMap`: insertion is a push at the
 //! back, lookup a binary search, and removal marks the slot empty and trims empty slots off
@@ -7,7 +8,8 @@
 //! compacted away once they outnumber the live records, so memory stays proportional to the
 //! records held. One keepalive's record costs a 4-slot buffer (~200 bytes) instead of a
 //! B-tree leaf (~550 bytes), which every idle connection allocated once per keepalive round
-//! (issue 16: memory per idle connection); busy connections walk one contiguous buffer.
+//! (issue 16: memory per idle connection); busy connections walk one contiguous buffer, and
+//! range walks ([`SeqMap::take_range`], [`SeqMap::retain_range`]) need no list of keys.
 
 use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
@@ -100,7 +102,16 @@ impl<V> SeqMap<V> {
     }
 
     /// Keys of the live records in `range`, ascending.
+    #[cfg(test)]
     pub(crate) fn keys_in(&self, range: impl RangeBounds<u64>) -> impl Iterator<Item = u64> + '_ {
+        self.entries
+            .range(self.slots(range))
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| *k)
+    }
+
+    /// Slot indices of the keys in `range`.
+    fn slots(&self, range: impl RangeBounds<u64>) -> std::ops::Range<usize> {
         let start = match range.start_bound() {
             Bound::Included(&s) => self.entries.partition_point(|(k, _)| *k < s),
             Bound::Excluded(&s) => self.entries.partition_point(|(k, _)| *k <= s),
@@ -111,10 +122,45 @@ impl<V> SeqMap<V> {
             Bound::Excluded(&e) => self.entries.partition_point(|(k, _)| *k < e),
             Bound::Unbounded => self.entries.len(),
         };
-        self.entries
-            .range(start..end.max(start))
-            .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| *k)
+        start..end.max(start)
+    }
+
+    /// Takes every live record in `range` out, in ascending order, handing each to `f`.
+    pub(crate) fn take_range(&mut self, range: impl RangeBounds<u64>, mut f: impl FnMut(u64, V)) {
+        let slots = self.slots(range);
+        if slots.is_empty() {
+            return;
+        }
+        for (k, v) in self.entries.range_mut(slots) {
+            if let Some(v) = v.take() {
+                self.live -= 1;
+                f(*k, v);
+            }
+        }
+        self.tidy();
+    }
+
+    /// Keeps the live records in `range` for which `keep` says so (ascending order) and
+    /// removes the others.
+    pub(crate) fn retain_range(
+        &mut self,
+        range: impl RangeBounds<u64>,
+        mut keep: impl FnMut(u64, &mut V) -> bool,
+    ) {
+        let slots = self.slots(range);
+        let mut removed = false;
+        for (k, slot) in self.entries.range_mut(slots) {
+            if let Some(v) = slot {
+                if !keep(*k, v) {
+                    *slot = None;
+                    self.live -= 1;
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            self.tidy();
+        }
     }
 
     /// Frees the buffer when nothing is held (idle connections).
