@@ -161,6 +161,7 @@ fn gns_clients_get_every_echo_back_from_the_sockworks_echo_server() {
         unreliable_max_age_ms: None,
         batch: 256,
         wait_for_activity: true,
+        coalesce: None,
     })
     .expect("echo server");
     let addr = server.local_addr();

@@ -35,6 +35,9 @@ pub struct EchoConfig {
     /// Sleep on the instance's activity ([`Sockets::wait_for_activity`], ours) when a turn
     /// found nothing, instead of the shared [`Idle`] policy that GNS's loop uses too.
     pub wait_for_activity: bool,
+    /// The shards' pause between turns under load (`SocketsConfig::coalesce`); `None` keeps
+    /// the default.
+    pub coalesce: Option<std::time::Duration>,
 }
 
 /// What the server did.
@@ -82,9 +85,11 @@ const ACTIVITY_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 impl EchoServer {
     /// Starts the instance, configures it and listens.
     pub fn start(cfg: &EchoConfig) -> Result<Self, EchoError> {
+        let defaults = SocketsConfig::default();
         let sockets = Sockets::with_config(SocketsConfig {
             shards: cfg.shards.max(1),
-            ..SocketsConfig::default()
+            coalesce: cfg.coalesce.unwrap_or(defaults.coalesce),
+            ..defaults
         })?;
         let rates = [
             cfg.send_rate_min.map(ConfigValue::SendRateMin),

@@ -237,6 +237,7 @@ pub(crate) fn run(load: &IdleLoad) -> anyhow::Result<()> {
         shards: m,
         pin: false,
         busy_poll: false,
+        coalesce: sockworks_engine::shard::COALESCE_DEFAULT,
         batch: 64,
         endpoint,
         seed: load.seed,

@@ -221,6 +221,10 @@ struct VersusArgs {
     /// instance's activity (`Sockets::wait_for_activity`, ours), which is the default.
     #[arg(long)]
     poll_idle: bool,
+    /// The Sockworks server's pause between shard turns under load, µs (`SocketsConfig::
+    /// coalesce`, ours): unset keeps the default (50 µs); 0 turns it off.
+    #[arg(long)]
+    coalesce_us: Option<u64>,
     /// Every client process prints a `TIMELINE` line to stderr every this many ms after
     /// connecting (fresh echoes in that slice): shows when a client stops reading.
     #[arg(long)]
@@ -328,6 +332,7 @@ fn serve(args: &Args, bind: SocketAddr) -> anyhow::Result<()> {
         unreliable_max_age_ms: v.unreliable_max_age_ms,
         batch: 256,
         wait_for_activity: !v.poll_idle,
+        coalesce: v.coalesce_us.map(Duration::from_micros),
     })?;
     let addr = server.local_addr();
     {
@@ -377,6 +382,7 @@ fn run_versus(args: &Args) -> anyhow::Result<()> {
         send_rate_max: v.send_rate_max,
         unreliable_max_age_ms: v.unreliable_max_age_ms,
         poll_idle: v.poll_idle,
+        coalesce_us: v.coalesce_us,
         timeline_ms: v.timeline_ms,
         shards: args.server_shards,
     };

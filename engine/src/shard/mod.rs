@@ -12,8 +12,10 @@
 //!    due timers ─► endpoint.handle_timeout
 //!    app.on_tick(endpoint, now)                (application logic living on the shard)
 //!    endpoint.poll_transmit … ─► TxBatch ─► send_batch (one syscall for the batch)
-//!    idle or settled? ─► driver.wait(next deadline | wake)   (settled: socket drained,
-//!                                                             nothing left to send)
+//!    idle or settled? ─► loaded? ─► pause ≤ 50 µs    (the last receive found several
+//!                        │             datagrams: gather a bigger batch, see `coalescing`)
+//!                        └─ else ─► driver.wait(next deadline | wake)   (settled: socket
+//!                                                   drained, nothing left to send)
 //!  }
 //! ```
 
@@ -103,6 +105,8 @@ pub struct ShardStats {
     pub commands: u64,
     /// Times the loop slept.
     pub sleeps: u64,
+    /// Pauses taken under load to gather larger batches ([`ShardConfig::coalesce`]).
+    pub coalesced: u64,
     /// CPU time the shard thread used, microseconds (Linux `/proc/thread-self/stat`; 0 where
     /// unavailable). Filled when the shard stops.
     pub cpu_usec: u64,
@@ -151,7 +155,20 @@ pub struct ShardConfig {
     pub batch: usize,
     /// Spin instead of sleeping when idle (lowest latency, burns the core).
     pub busy_poll: bool,
+    /// Under load, pause this long between turns so that datagrams and commands gather into
+    /// larger batches (see [`Shard::coalescing`]); zero turns it off.
+    pub coalesce: std::time::Duration,
 }
+
+/// The pause [`ShardConfig::coalesce`] has by default: at a turn per 50 µs a shard still
+/// answers well within a frame, and each turn's fixed cost (the receive, send and wait calls,
+/// the application thread's wake-up) is spread over several times more datagrams.
+pub const COALESCE_DEFAULT: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// A turn that received at least this many datagrams counts as loaded: the next one waits
+/// [`ShardConfig::coalesce`] first. Below it (one request at a time, a quiet server) every
+/// datagram is handled the moment it arrives.
+pub const COALESCE_MIN_DATAGRAMS: usize = 4;
 
 impl Default for ShardConfig {
     fn default() -> Self {
@@ -159,6 +176,7 @@ impl Default for ShardConfig {
             index: 0,
             batch: 64,
             busy_poll: false,
+            coalesce: COALESCE_DEFAULT,
         }
     }
 }
@@ -194,6 +212,8 @@ pub struct Shard<D: Driver> {
     drained: bool,
     /// The last turn skipped its receive call.
     skipped_recv: bool,
+    /// Datagrams the last receive call returned.
+    last_received: usize,
     stats: ShardStats,
 }
 
@@ -230,6 +250,7 @@ impl<D: Driver> Shard<D> {
             skip_recv: false,
             drained: false,
             skipped_recv: false,
+            last_received: 0,
             stats: ShardStats::default(),
         };
         (shard, mb)
@@ -303,6 +324,9 @@ impl<D: Driver> Shard<D> {
             self.driver.recv_batch(&mut self.rx)?
         };
         self.drained = n < self.config.batch;
+        if !self.skipped_recv {
+            self.last_received = n;
+        }
         if n > 0 {
             self.stats.recv_batches += 1;
             self.stats.datagrams_in += n as u64;
@@ -386,6 +410,15 @@ impl<D: Driver> Shard<D> {
         } else {
             Some(std::time::Duration::from_millis(1))
         };
+        if self.coalescing() {
+            // Commands queued meanwhile wait too (the sleeping flag stays clear, so their
+            // senders do not pay for a wake-up); the next turn takes them with the datagrams.
+            let pause = timeout.map_or(self.config.coalesce, |t| t.min(self.config.coalesce));
+            self.stats.coalesced += 1;
+            self.last_received = 0;
+            std::thread::sleep(pause);
+            return Ok(());
+        }
         if self.inbox.prepare_sleep() {
             self.stats.sleeps += 1;
             self.driver.wait(timeout)?;
@@ -400,6 +433,21 @@ impl<D: Driver> Shard<D> {
         }
         self.inbox.woke();
         Ok(())
+    }
+
+    /// Whether the next turn should wait [`ShardConfig::coalesce`] first: the last receive
+    /// drained the socket after at least [`COALESCE_MIN_DATAGRAMS`] datagrams (they arrive
+    /// faster than turns end), and nothing waits for room in the socket. Under such load a
+    /// turn per datagram or two costs most of the core in fixed per-turn work; a short pause
+    /// gathers the next batch and the application's replies, so both go out in one receive
+    /// and one send call (and GSO finds runs to one peer). A quiet server, or one request at a
+    /// time, never pauses, so unloaded latency is unchanged; and never two pauses without a
+    /// turn between them.
+    fn coalescing(&self) -> bool {
+        !self.config.coalesce.is_zero()
+            && self.drained
+            && self.tx.is_empty()
+            && self.last_received >= COALESCE_MIN_DATAGRAMS
     }
 
     /// Whether the last turn left nothing for an immediate next one: it drained the socket

@@ -30,6 +30,8 @@ pub struct RuntimeConfig {
     pub pin: bool,
     /// Spin instead of sleeping.
     pub busy_poll: bool,
+    /// The pause between turns under load ([`ShardConfig::coalesce`]; zero: none).
+    pub coalesce: std::time::Duration,
     /// Datagrams per batch.
     pub batch: usize,
     /// Endpoint settings shared by every shard (shard index and bits are filled in).
@@ -50,6 +52,7 @@ impl Default for RuntimeConfig {
             shards: placement::available_cores(),
             pin: true,
             busy_poll: false,
+            coalesce: super::COALESCE_DEFAULT,
             batch: 64,
             endpoint: EndpointConfig::default(),
             seed: 0,
@@ -157,6 +160,7 @@ impl Runtime {
                 index: i as u32,
                 batch: config.batch,
                 busy_poll: config.busy_poll,
+                coalesce: config.coalesce,
             };
             let (shard, mb) = Shard::new(driver, endpoint, shard_config, clock);
             shards.push(shard);

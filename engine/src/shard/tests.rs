@@ -95,6 +95,7 @@ fn rt_config(shards: usize, listen: bool) -> RuntimeConfig {
         shards,
         pin: false,
         busy_poll: false,
+        coalesce: COALESCE_DEFAULT,
         batch: 32,
         endpoint,
         seed: 5,
@@ -242,4 +243,54 @@ fn a_steady_stream_of_commands_cannot_keep_the_socket_unread() {
         }
     }
     assert_eq!(shard.stats().datagrams_in, 1, "{:?}", shard.stats());
+}
+
+#[test]
+fn only_a_turn_that_found_several_datagrams_pauses_before_the_next() {
+    let net = LoopbackNet::new();
+    let mut peer = net.bind("10.0.0.8:2".parse().unwrap()).unwrap();
+    let shard_with = |coalesce| {
+        let driver = net.bind("10.0.0.8:1".parse().unwrap()).unwrap();
+        let endpoint = Endpoint::new(
+            crate::proto::endpoint::EndpointConfig::default(),
+            8,
+            &crate::entropy::SecretSeed::from_os().expect("OS randomness"),
+        );
+        let config = ShardConfig {
+            coalesce,
+            ..ShardConfig::default()
+        };
+        Shard::new(driver, endpoint, config, Clock::new()).0
+    };
+    let mut send = |to: SocketAddr, n: usize| {
+        let mut tx = TxBatch::with_capacity(n);
+        for _ in 0..n {
+            tx.push(to.into(), b"a datagram, not a GNS packet");
+        }
+        assert_eq!(peer.send_batch(&tx).unwrap(), n);
+    };
+    let mut app = NoApp;
+
+    let mut shard = shard_with(COALESCE_DEFAULT);
+    let addr = shard.local_addr().unwrap();
+    send(addr, 1);
+    shard.turn(&mut app).unwrap();
+    assert!(!shard.coalescing(), "one datagram is answered at once");
+
+    send(addr, COALESCE_MIN_DATAGRAMS);
+    shard.turn(&mut app).unwrap();
+    assert!(shard.coalescing(), "a loaded turn pauses before the next");
+    shard.idle().unwrap();
+    assert_eq!(shard.stats().coalesced, 1);
+    assert!(
+        !shard.coalescing(),
+        "never two pauses without a turn between"
+    );
+    drop(shard);
+
+    let mut shard = shard_with(Duration::ZERO);
+    let addr = shard.local_addr().unwrap();
+    send(addr, 2 * COALESCE_MIN_DATAGRAMS);
+    shard.turn(&mut app).unwrap();
+    assert!(!shard.coalescing(), "zero turns pausing off");
 }

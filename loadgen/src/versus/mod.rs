@@ -80,6 +80,8 @@ pub(crate) struct Versus {
     /// The Sockworks server polls when idle, as GNS's loop must, instead of waiting on its
     /// activity (see `--poll-idle`).
     pub poll_idle: bool,
+    /// The Sockworks server's pause between shard turns under load, µs; `None`: its default.
+    pub coalesce_us: Option<u64>,
     /// Clients print a `TIMELINE` line every this many ms (see `--timeline-ms`).
     pub timeline_ms: Option<u64>,
     /// Shard threads of the Sockworks server and of the Sockworks clients.
@@ -223,6 +225,9 @@ impl Versus {
         }
         if server == Stack::Sockworks && self.poll_idle {
             args.push("--poll-idle".to_owned());
+        }
+        if let (Stack::Sockworks, Some(us)) = (server, self.coalesce_us) {
+            args.extend(["--coalesce-us".to_owned(), us.to_string()]);
         }
         args.extend([
             "--max-seconds".to_owned(),
