@@ -214,6 +214,8 @@ pub struct Shard<D: Driver> {
     skipped_recv: bool,
     /// Datagrams the last receive call returned.
     last_received: usize,
+    /// When the last turn began.
+    turn_began: Timestamp,
     stats: ShardStats,
 }
 
@@ -251,6 +253,7 @@ impl<D: Driver> Shard<D> {
             drained: false,
             skipped_recv: false,
             last_received: 0,
+            turn_began: Timestamp::ZERO,
             stats: ShardStats::default(),
         };
         (shard, mb)
@@ -294,28 +297,14 @@ impl<D: Driver> Shard<D> {
     pub fn turn(&mut self, app: &mut impl App) -> io::Result<bool> {
         self.stats.iterations += 1;
         let now = self.clock.now();
+        self.turn_began = now;
         if self.next_wall_clock.is_none_or(|t| t <= now) {
             // Certificates are judged by wall-clock time, which only the clock module reads.
             self.endpoint.set_unix_time(now, self.clock.unix_secs());
             self.next_wall_clock = Some(now + WALL_CLOCK_EVERY);
         }
-        let mut work = false;
-        for _ in 0..MAX_COMMANDS_PER_TURN {
-            let Some(cmd) = self.inbox.pop() else { break };
-            app.on_command(&cmd);
-            if matches!(cmd, Command::Forwarded { .. }) {
-                self.stats.forwarded_in += 1;
-            }
-            self.stats.commands += 1;
-            command::apply(
-                cmd,
-                &mut self.endpoint,
-                &mut self.driver,
-                now,
-                &mut self.deferred,
-            );
-            work = true;
-        }
+        let mut budget = MAX_COMMANDS_PER_TURN;
+        let mut work = self.run_commands(app, now, &mut budget);
         self.rx.clear();
         self.skipped_recv = std::mem::take(&mut self.skip_recv);
         let n = if self.skipped_recv {
@@ -360,6 +349,10 @@ impl<D: Driver> Shard<D> {
             work = true;
         }
         app.on_tick(&mut self.endpoint, now);
+        // An application thread woken by what this turn delivered (on this core it often runs
+        // at once) may have answered already: its sends go out in this turn's batch, beside
+        // the acks, instead of costing a turn of their own.
+        work |= self.run_commands(app, now, &mut budget);
         work |= self.flush(now)?;
         for (local, closed) in self.deferred.drain(..) {
             command::detach(&mut self.driver, local, closed);
@@ -368,6 +361,30 @@ impl<D: Driver> Shard<D> {
             stock.top_up(&mut self.endpoint);
         }
         Ok(work)
+    }
+
+    /// Applies queued commands, at most `budget` (what is left of the turn's); returns whether
+    /// there were any.
+    fn run_commands(&mut self, app: &mut impl App, now: Timestamp, budget: &mut usize) -> bool {
+        let mut any = false;
+        while *budget > 0 {
+            let Some(cmd) = self.inbox.pop() else { break };
+            *budget -= 1;
+            app.on_command(&cmd);
+            if matches!(cmd, Command::Forwarded { .. }) {
+                self.stats.forwarded_in += 1;
+            }
+            self.stats.commands += 1;
+            command::apply(
+                cmd,
+                &mut self.endpoint,
+                &mut self.driver,
+                now,
+                &mut self.deferred,
+            );
+            any = true;
+        }
+        any
     }
 
     /// Moves transmits into the batch and sends it; keeps what the socket refused.
@@ -410,7 +427,7 @@ impl<D: Driver> Shard<D> {
         } else {
             Some(std::time::Duration::from_millis(1))
         };
-        if self.coalescing() {
+        if self.coalescing(now) {
             // Commands queued meanwhile wait too (the sleeping flag stays clear, so their
             // senders do not pay for a wake-up); the next turn takes them with the datagrams.
             let pause = timeout.map_or(self.config.coalesce, |t| t.min(self.config.coalesce));
@@ -437,14 +454,18 @@ impl<D: Driver> Shard<D> {
 
     /// Whether the next turn should wait [`ShardConfig::coalesce`] first: the last receive
     /// drained the socket after at least [`COALESCE_MIN_DATAGRAMS`] datagrams (they arrive
-    /// faster than turns end), and nothing waits for room in the socket. Under such load a
-    /// turn per datagram or two costs most of the core in fixed per-turn work; a short pause
-    /// gathers the next batch and the application's replies, so both go out in one receive
-    /// and one send call (and GSO finds runs to one peer). A quiet server, or one request at a
-    /// time, never pauses, so unloaded latency is unchanged; and never two pauses without a
-    /// turn between them.
-    fn coalescing(&self) -> bool {
+    /// faster than turns end), the turn took less than the pause (a longer one has its fixed
+    /// costs spread already), and nothing waits for room in the socket. Under such load a
+    /// turn per handful of datagrams spends much of the core on fixed per-turn work (the
+    /// receive, send and wait calls, the application thread's wake-up); a short pause gathers
+    /// the next batch, so it goes in one receive and one send call, and GSO finds runs to one
+    /// peer. The application's replies to this turn's messages are not held back: they went
+    /// out with this turn's flush when its thread answered at once (see [`Shard::turn`]). A
+    /// quiet server, or one request at a time, never pauses, so unloaded latency is unchanged;
+    /// and never two pauses without a turn between them.
+    fn coalescing(&self, now: Timestamp) -> bool {
         !self.config.coalesce.is_zero()
+            && now.saturating_since(self.turn_began) < self.config.coalesce
             && self.drained
             && self.tx.is_empty()
             && self.last_received >= COALESCE_MIN_DATAGRAMS

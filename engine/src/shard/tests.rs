@@ -275,15 +275,25 @@ fn only_a_turn_that_found_several_datagrams_pauses_before_the_next() {
     let addr = shard.local_addr().unwrap();
     send(addr, 1);
     shard.turn(&mut app).unwrap();
-    assert!(!shard.coalescing(), "one datagram is answered at once");
+    assert!(
+        !shard.coalescing(shard.clock.now()),
+        "one datagram is answered at once"
+    );
 
     send(addr, COALESCE_MIN_DATAGRAMS);
     shard.turn(&mut app).unwrap();
-    assert!(shard.coalescing(), "a loaded turn pauses before the next");
+    assert!(
+        shard.coalescing(shard.clock.now()),
+        "a loaded turn pauses before the next"
+    );
+    assert!(
+        !shard.coalescing(shard.turn_began + COALESCE_DEFAULT),
+        "a turn that took as long as the pause has its fixed costs spread already"
+    );
     shard.idle().unwrap();
     assert_eq!(shard.stats().coalesced, 1);
     assert!(
-        !shard.coalescing(),
+        !shard.coalescing(shard.clock.now()),
         "never two pauses without a turn between"
     );
     drop(shard);
@@ -292,5 +302,51 @@ fn only_a_turn_that_found_several_datagrams_pauses_before_the_next() {
     let addr = shard.local_addr().unwrap();
     send(addr, 2 * COALESCE_MIN_DATAGRAMS);
     shard.turn(&mut app).unwrap();
-    assert!(!shard.coalescing(), "zero turns pausing off");
+    assert!(
+        !shard.coalescing(shard.clock.now()),
+        "zero turns pausing off"
+    );
+}
+
+/// An application thread that answers at once: during the turn's tick it queues one command.
+struct AnswersAtOnce {
+    mailbox: Mailbox,
+    answers: Vec<std::sync::mpsc::Receiver<Option<String>>>,
+}
+
+impl App for AnswersAtOnce {
+    fn on_tick(&mut self, _: &mut Endpoint, _: Timestamp) {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.answers.push(answer);
+        self.mailbox.send(Command::Query {
+            id: ConnectionId::new(1),
+            query: Query::Detailed(reply),
+        });
+    }
+}
+
+#[test]
+fn commands_queued_during_a_turn_run_before_its_flush() {
+    let net = LoopbackNet::new();
+    let driver = net.bind("10.0.0.9:1".parse().unwrap()).unwrap();
+    let endpoint = Endpoint::new(
+        crate::proto::endpoint::EndpointConfig::default(),
+        9,
+        &crate::entropy::SecretSeed::from_os().expect("OS randomness"),
+    );
+    let (mut shard, mailbox) = Shard::new(driver, endpoint, ShardConfig::default(), Clock::new());
+    let mut app = AnswersAtOnce {
+        mailbox,
+        answers: Vec::new(),
+    };
+    shard.turn(&mut app).unwrap();
+    assert_eq!(
+        shard.stats().commands,
+        1,
+        "run in the turn that saw it queued"
+    );
+    assert!(
+        app.answers[0].try_recv().is_ok(),
+        "answered before the turn ended"
+    );
 }
