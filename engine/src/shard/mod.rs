@@ -351,8 +351,12 @@ impl<D: Driver> Shard<D> {
         app.on_tick(&mut self.endpoint, now);
         // An application thread woken by what this turn delivered (on this core it often runs
         // at once) may have answered already: its sends go out in this turn's batch, beside
-        // the acks, instead of costing a turn of their own.
-        work |= self.run_commands(app, now, &mut budget);
+        // the acks, instead of costing a turn of their own. What those commands caused (status
+        // changes, say) is handed to the app now: the loop may sleep after this turn.
+        if self.run_commands(app, now, &mut budget) {
+            app.on_tick(&mut self.endpoint, now);
+            work = true;
+        }
         work |= self.flush(now)?;
         for (local, closed) in self.deferred.drain(..) {
             command::detach(&mut self.driver, local, closed);
