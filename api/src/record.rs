@@ -120,6 +120,10 @@ pub(crate) fn shared_config(c: &ConnectionConfig) -> Arc<ConnectionConfig> {
     }
 }
 
+/// Where a batch of received messages goes: a poll group's queue, or (`None`) the
+/// connection's own.
+pub(crate) struct Sink(Option<Arc<GroupRecord>>);
+
 /// A poll group: a queue the shards fill for every member connection.
 #[derive(Debug)]
 pub(crate) struct GroupRecord {
@@ -399,18 +403,35 @@ impl ConnRecord {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Delivers a received message to the connection's poll group, or its own queue. A
-    /// concurrent `set_poll_group` may move the group under us: after pushing to the
-    /// connection's queue we look again and move everything if a group appeared, so no
-    /// message is stranded (`set_poll_group` stores the group before it drains; both sides
-    /// use SeqCst).
+    /// Where this connection's messages go now: its poll group's queue, or its own. Taken once
+    /// for a batch ([`ConnRecord::deliver_to`], then [`ConnRecord::settle`]), not per message.
+    pub(crate) fn sink(&self) -> Sink {
+        Sink(self.group.load_full())
+    }
+
+    /// Delivers one message (a batch of one).
     pub(crate) fn deliver(&self, m: Message) {
-        if let Some(g) = self.group.load_full() {
-            g.queue.push(m);
-            return;
+        let sink = self.sink();
+        self.deliver_to(&sink, m);
+        self.settle(&sink);
+    }
+
+    /// Delivers a received message to `sink` (from [`ConnRecord::sink`]).
+    pub(crate) fn deliver_to(&self, sink: &Sink, m: Message) {
+        match &sink.0 {
+            Some(g) => g.queue.push(m),
+            None => self.inbox.push(m),
         }
-        self.inbox.push(m);
-        if let Some(g) = self.group.load_full() {
+    }
+
+    /// Ends a batch delivered to `sink`. A concurrent `set_poll_group` may have moved the
+    /// connection into a group meanwhile: then everything in its own queue moves there, so
+    /// no message is stranded (`set_poll_group` stores the group before it drains; both
+    /// sides use SeqCst).
+    pub(crate) fn settle(&self, sink: &Sink) {
+        if sink.0.is_none()
+            && let Some(g) = self.group.load_full()
+        {
             while let Some(m) = self.inbox.pop() {
                 g.queue.push(m);
             }

@@ -176,28 +176,34 @@ impl ApiApp {
         };
         // Readable: a message waits, so the accounting is needed now.
         let recv = rec.recv();
-        loop {
+        let sink = rec.sink();
+        let paused = loop {
             if recv.over(max_bytes, max_msgs) {
                 // Paused (the engine may hold more, in its queue or its streams) until the
                 // application takes some.
-                return true;
+                break true;
             }
             let Some(m) = ep.poll_message(id) else {
-                return false;
+                break false;
             };
             *arrived = true;
             recv.delivered(m.data.len());
-            rec.deliver(Message {
-                data: m.data,
-                conn: Connection(id.get()),
-                user_data: rec.user_data.load(Ordering::Relaxed),
-                time_received,
-                message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
-                flags: if m.reliable { send_flags::RELIABLE } else { 0 },
-                lane: u16::from(m.lane),
-                credit: Credit(Some(recv.clone())),
-            });
-        }
+            rec.deliver_to(
+                &sink,
+                Message {
+                    data: m.data,
+                    conn: Connection(id.get()),
+                    user_data: rec.user_data.load(Ordering::Relaxed),
+                    time_received,
+                    message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
+                    flags: if m.reliable { send_flags::RELIABLE } else { 0 },
+                    lane: u16::from(m.lane),
+                    credit: Credit(Some(recv.clone())),
+                },
+            );
+        };
+        rec.settle(&sink);
+        paused
     }
 }
 

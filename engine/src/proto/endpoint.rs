@@ -294,8 +294,9 @@ impl Endpoint {
     /// A connection, for calls that the endpoint does not wrap.
     pub fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
         let id = id.get();
-        self.mark(id);
-        self.connections.get_mut(&id).map(|s| &mut s.conn)
+        let slot = self.connections.get_mut(&id)?;
+        slot.meta.queue_ready(id, &mut self.ready);
+        Some(&mut slot.conn)
     }
 
     /// The public half of this endpoint's identity key.
@@ -439,14 +440,13 @@ impl Endpoint {
         data: Vec<u8>,
     ) -> Result<u64, EndpointError> {
         let id = id.get();
-        let conn = &mut self
+        let slot = self
             .connections
             .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?
-            .conn;
-        let n = conn.send_message(now, lane, flags, data)?;
-        self.mark(id);
-        self.mark_dirty(id);
+            .ok_or(EndpointError::UnknownConnection)?;
+        let n = slot.conn.send_message(now, lane, flags, data)?;
+        slot.meta.queue_ready(id, &mut self.ready);
+        slot.meta.queue_dirty(id, &mut self.dirty_ids);
         Ok(n)
     }
 

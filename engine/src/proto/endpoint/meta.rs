@@ -10,6 +10,7 @@
 //! The ordered lists may keep the id of a connection forgotten since; every user skips ids
 //! that no longer have a slot.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::{Endpoint, EndpointEvent, LocalSocket};
@@ -67,24 +68,30 @@ pub(super) struct ConnMeta {
     pub(super) dirty: bool,
 }
 
-impl Endpoint {
-    /// Queues the connection for transmit.
-    pub(super) fn mark(&mut self, id: u32) {
-        if let Some(s) = self.connections.get_mut(&id)
-            && !s.meta.in_ready
-        {
-            s.meta.in_ready = true;
-            self.ready.push_back(id);
+impl ConnMeta {
+    /// Puts connection `id` (this one) in the transmit queue once: for callers that hold its
+    /// slot already (no second lookup per message).
+    pub(super) fn queue_ready(&mut self, id: u32, ready: &mut VecDeque<u32>) {
+        if !self.in_ready {
+            self.in_ready = true;
+            ready.push_back(id);
         }
     }
 
+    /// Puts connection `id` (this one) in the list of deadlines to refile once.
+    pub(super) fn queue_dirty(&mut self, id: u32, dirty: &mut Vec<u32>) {
+        if !self.dirty {
+            self.dirty = true;
+            dirty.push(id);
+        }
+    }
+}
+
+impl Endpoint {
     /// Queues the connection for refiling in the timer wheel.
     pub(super) fn mark_dirty(&mut self, id: u32) {
-        if let Some(s) = self.connections.get_mut(&id)
-            && !s.meta.dirty
-        {
-            s.meta.dirty = true;
-            self.dirty_ids.push(id);
+        if let Some(s) = self.connections.get_mut(&id) {
+            s.meta.queue_dirty(id, &mut self.dirty_ids);
         }
     }
 
