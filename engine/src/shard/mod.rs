@@ -156,7 +156,8 @@ pub struct ShardConfig {
     /// Spin instead of sleeping when idle (lowest latency, burns the core).
     pub busy_poll: bool,
     /// Under load, pause this long between turns so that datagrams and commands gather into
-    /// larger batches (see [`Shard::coalescing`]); zero turns it off.
+    /// larger batches (after a turn that found several datagrams and took less than this);
+    /// zero turns it off.
     pub coalesce: std::time::Duration,
 }
 
