@@ -198,7 +198,7 @@ mod tests {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            match rng % 5 {
+            match rng % 7 {
                 0 | 1 => {
                     next += 1 + rng % 3;
                     assert!(m.insert(next, step));
@@ -209,6 +209,36 @@ mod tests {
                     assert_eq!(m.remove(k), model.remove(&k));
                 }
                 3 => assert_eq!(m.pop_first(), model.pop_first()),
+                4 => {
+                    // An ack's range: everything in it comes out, in key order.
+                    let lo = next.saturating_sub(rng % 80);
+                    let hi = lo + (rng >> 8) % 12;
+                    let mut got = Vec::new();
+                    m.take_range(lo..hi, |k, v| got.push((k, v)));
+                    let want: Vec<(u64, u32)> =
+                        model.range(lo..hi).map(|(k, v)| (*k, *v)).collect();
+                    for (k, _) in &want {
+                        model.remove(k);
+                    }
+                    assert_eq!(got, want);
+                }
+                5 => {
+                    // Loss detection: keep some records below a bound, drop the others.
+                    let hi = next.saturating_sub(rng % 30);
+                    let drop_odd = rng & 1 == 1;
+                    let mut seen = Vec::new();
+                    m.retain_range(..hi, |k, v| {
+                        seen.push(k);
+                        *v += 1;
+                        (k % 2 == 1) != drop_odd
+                    });
+                    let want: Vec<u64> = model.range(..hi).map(|(k, _)| *k).collect();
+                    assert_eq!(seen, want, "every live record below the bound, in order");
+                    model.retain(|k, _| *k >= hi || (k % 2 == 1) != drop_odd);
+                    for (_, v) in model.range_mut(..hi) {
+                        *v += 1;
+                    }
+                }
                 _ => {
                     let lo = next.saturating_sub(rng % 100);
                     let hi = lo + rng % 50;
