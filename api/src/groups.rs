@@ -109,11 +109,7 @@ impl Sockets {
             let Some(m) = g.queue.pop() else { break };
             out.push(m);
         }
-        for m in &mut out[start..] {
-            if m.settle() {
-                sh.wake_owner(m.conn);
-            }
-        }
+        crate::message::settle_batch(&mut out[start..], |conn| sh.wake_owner(conn));
         i32::try_from(out.len() - start).unwrap_or(i32::MAX)
     }
 }

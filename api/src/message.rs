@@ -68,16 +68,36 @@ impl std::fmt::Debug for Credit {
     }
 }
 
-impl Message {
-    /// The application took the message: settles its connection's receive accounting; true
-    /// if its shard paused delivery at a limit and should be woken.
-    pub(crate) fn settle(&mut self) -> bool {
-        self.credit
-            .0
-            .take()
-            .is_some_and(|c| c.taken(self.data.len()))
+/// The application took `batch`: settles each connection's receive accounting, once per run
+/// of messages from the same connection (a receive call's batch is mostly such runs, as a
+/// shard delivers a connection's messages together), and calls `wake` with each connection
+/// whose shard paused delivery at a limit.
+pub(crate) fn settle_batch(batch: &mut [Message], mut wake: impl FnMut(Connection)) {
+    let mut i = 0;
+    while i < batch.len() {
+        let Some(credit) = batch[i].credit.0.take() else {
+            i += 1;
+            continue;
+        };
+        let (mut bytes, mut msgs) = (batch[i].data.len() as u64, 1u64);
+        let mut j = i + 1;
+        while let Some(m) = batch.get_mut(j) {
+            if !m.credit.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &credit)) {
+                break;
+            }
+            m.credit.0 = None;
+            bytes += m.data.len() as u64;
+            msgs += 1;
+            j += 1;
+        }
+        if credit.taken(bytes, msgs) {
+            wake(batch[i].conn);
+        }
+        i = j;
     }
+}
 
+impl Message {
     /// Takes the payload out (it then leaves the buffer pool for good).
     pub fn into_data(mut self) -> Vec<u8> {
         std::mem::take(&mut self.data)
@@ -104,4 +124,54 @@ pub struct OutMessage {
     pub flags: i32,
     /// Lane.
     pub lane: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(conn: u32, len: usize, credit: &Arc<RecvCredit>) -> Message {
+        Message {
+            data: vec![0; len],
+            conn: Connection(conn),
+            user_data: 0,
+            time_received: Duration::ZERO,
+            message_number: 0,
+            flags: 0,
+            lane: 0,
+            credit: Credit(Some(credit.clone())),
+        }
+    }
+
+    #[test]
+    fn a_batch_settles_each_connection_once_per_run_and_wakes_paused_shards() {
+        let (a, b) = (
+            Arc::new(RecvCredit::default()),
+            Arc::new(RecvCredit::default()),
+        );
+        // One more message each than the batch holds, so a miscount shows.
+        a.delivered(10 + 20 + 40 + 100, 4);
+        b.delivered(5 + 7, 2);
+        // Both shards paused at a limit (one message each).
+        assert!(a.over(usize::MAX, 1) && b.over(usize::MAX, 1));
+        let mut batch = vec![
+            msg(1, 10, &a),
+            msg(1, 20, &a),
+            msg(2, 5, &b),
+            msg(1, 40, &a),
+        ];
+        let mut woken = Vec::new();
+        settle_batch(&mut batch, |c| woken.push(c.0));
+        assert_eq!(a.outstanding(), (100, 1), "every message of A counted once");
+        assert_eq!(b.outstanding(), (7, 1));
+        // A wakes once (the first run clears its pause), B once.
+        assert_eq!(woken, vec![1, 2]);
+        assert!(
+            batch.iter().all(|m| m.credit.0.is_none()),
+            "settled for good"
+        );
+        settle_batch(&mut batch, |c| woken.push(c.0));
+        assert_eq!(a.outstanding(), (100, 1), "a second settle counts nothing");
+        assert_eq!(woken, vec![1, 2]);
+    }
 }

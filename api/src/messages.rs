@@ -210,9 +210,7 @@ impl Sockets {
             out.push(m);
         }
         let mut wake = false;
-        for m in &mut out[start..] {
-            wake |= m.settle();
-        }
+        crate::message::settle_batch(&mut out[start..], |_| wake = true);
         if wake {
             self.shared().wake_owner(conn);
         }

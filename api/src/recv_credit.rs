@@ -11,6 +11,12 @@
 //!          over? ─► blocked = true, re-checked every turn
 //!  app:    receive_* ─► taken += len ; blocked? ─► wake the shard
 //! ```
+//!
+//! Both sides count in batches (a drain's deliveries, a receive call's run of messages from
+//! one connection): two atomic adds per batch instead of per message. Between its updates
+//! the shard judges the limits on its own running total, which can only overstate what
+//! waits (receives only shrink it), so a batch never passes a limit; at a limit it publishes
+//! and asks [`RecvCredit::over`] exactly.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -27,11 +33,29 @@ pub(crate) struct RecvCredit {
 }
 
 impl RecvCredit {
-    /// On the shard: a message of `bytes` went to the API's queues.
-    pub(crate) fn delivered(&self, bytes: usize) {
-        self.delivered_bytes
-            .fetch_add(bytes as u64, Ordering::Release);
-        self.delivered_msgs.fetch_add(1, Ordering::Release);
+    /// On the shard: `msgs` messages of `bytes` in all went to the API's queues.
+    pub(crate) fn delivered(&self, bytes: u64, msgs: u64) {
+        if msgs == 0 {
+            return;
+        }
+        self.delivered_bytes.fetch_add(bytes, Ordering::Release);
+        self.delivered_msgs.fetch_add(msgs, Ordering::Release);
+    }
+
+    /// On the shard: bytes and messages delivered and not taken yet, as far as published
+    /// (never less than what really waits).
+    pub(crate) fn outstanding(&self) -> (u64, u64) {
+        // Taken first: a concurrent receive can only make the difference look larger.
+        let taken_b = self.taken_bytes.load(Ordering::SeqCst);
+        let taken_m = self.taken_msgs.load(Ordering::SeqCst);
+        (
+            self.delivered_bytes
+                .load(Ordering::Acquire)
+                .saturating_sub(taken_b),
+            self.delivered_msgs
+                .load(Ordering::Acquire)
+                .saturating_sub(taken_m),
+        )
     }
 
     /// On the shard: whether what the application has not taken yet is at `max_bytes` or
@@ -52,25 +76,15 @@ impl RecvCredit {
     }
 
     fn outstanding_over(&self, max_bytes: usize, max_msgs: usize) -> bool {
-        // Taken first: a concurrent receive can only make the difference look larger.
-        let taken_b = self.taken_bytes.load(Ordering::SeqCst);
-        let taken_m = self.taken_msgs.load(Ordering::SeqCst);
-        let bytes = self
-            .delivered_bytes
-            .load(Ordering::Acquire)
-            .saturating_sub(taken_b);
-        let msgs = self
-            .delivered_msgs
-            .load(Ordering::Acquire)
-            .saturating_sub(taken_m);
+        let (bytes, msgs) = self.outstanding();
         bytes >= max_bytes as u64 || msgs >= max_msgs as u64
     }
 
-    /// On an application thread: a message of `bytes` was received. True if the shard was
-    /// waiting for that (wake it).
-    pub(crate) fn taken(&self, bytes: usize) -> bool {
-        self.taken_bytes.fetch_add(bytes as u64, Ordering::SeqCst);
-        self.taken_msgs.fetch_add(1, Ordering::SeqCst);
+    /// On an application thread: `msgs` messages of `bytes` in all were received. True if
+    /// the shard was waiting for that (wake it).
+    pub(crate) fn taken(&self, bytes: u64, msgs: u64) -> bool {
+        self.taken_bytes.fetch_add(bytes, Ordering::SeqCst);
+        self.taken_msgs.fetch_add(msgs, Ordering::SeqCst);
         self.blocked.load(Ordering::SeqCst) && self.blocked.swap(false, Ordering::SeqCst)
     }
 }
@@ -82,16 +96,17 @@ mod tests {
     #[test]
     fn delivery_pauses_at_a_limit_and_a_receive_reports_the_pause() {
         let c = RecvCredit::default();
-        c.delivered(600);
+        c.delivered(600, 1);
         assert!(!c.over(1000, 10));
-        c.delivered(600);
+        c.delivered(600, 1);
         assert!(c.over(1000, 10), "1200 bytes not taken");
-        assert!(c.taken(600), "the shard waits: wake it");
+        assert!(c.taken(600, 1), "the shard waits: wake it");
         assert!(!c.over(1000, 10));
-        assert!(!c.taken(600), "nobody waits");
-        for _ in 0..3 {
-            c.delivered(1);
-        }
+        assert!(!c.taken(600, 1), "nobody waits");
+        c.delivered(3, 3);
+        assert_eq!(c.outstanding(), (3, 3));
         assert!(c.over(1000, 3), "three messages not taken");
+        assert!(c.taken(3, 3), "the shard waits again");
+        assert_eq!(c.outstanding(), (0, 0));
     }
 }

@@ -177,17 +177,28 @@ impl ApiApp {
         // Readable: a message waits, so the accounting is needed now.
         let recv = rec.recv();
         let sink = rec.sink();
+        let (max_b, max_m) = (max_bytes as u64, max_msgs as u64);
+        // What waits as last published, and what this drain added since (published in one
+        // update: see recv_credit).
+        let (mut waiting_b, mut waiting_m) = recv.outstanding();
+        let (mut added_b, mut added_m) = (0u64, 0u64);
         let paused = loop {
-            if recv.over(max_bytes, max_msgs) {
-                // Paused (the engine may hold more, in its queue or its streams) until the
-                // application takes some.
-                break true;
+            if waiting_b + added_b >= max_b || waiting_m + added_m >= max_m {
+                recv.delivered(added_b, added_m);
+                (added_b, added_m) = (0, 0);
+                if recv.over(max_bytes, max_msgs) {
+                    // Paused (the engine may hold more, in its queue or its streams) until
+                    // the application takes some.
+                    break true;
+                }
+                (waiting_b, waiting_m) = recv.outstanding();
             }
             let Some(m) = ep.poll_message(id) else {
                 break false;
             };
             *arrived = true;
-            recv.delivered(m.data.len());
+            added_b += m.data.len() as u64;
+            added_m += 1;
             rec.deliver_to(
                 &sink,
                 Message {
@@ -202,6 +213,7 @@ impl ApiApp {
                 },
             );
         };
+        recv.delivered(added_b, added_m);
         rec.settle(&sink);
         paused
     }
