@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_queue::SegQueue;
-
+use crate::group_queue::GroupQueue;
 use crate::handles::{Connection, PollGroup};
 use crate::message::Message;
 use crate::record::{ConnRecord, GroupRecord};
@@ -17,16 +16,8 @@ use crate::sync::{read, write};
 
 /// Takes `conn`'s messages out of `group`, keeping the others in order.
 fn take_back(group: &GroupRecord, rec: &ConnRecord) {
-    let mut keep = Vec::new();
-    while let Some(m) = group.queue.pop() {
-        if m.conn == rec.handle {
-            rec.inbox.push(m);
-        } else {
-            keep.push(m);
-        }
-    }
-    for m in keep {
-        group.queue.push(m);
+    for m in group.queue.take_conn(rec.handle) {
+        rec.inbox.push(m);
     }
 }
 
@@ -37,7 +28,7 @@ impl Sockets {
         let handle = sh.new_handle();
         let g = Arc::new(GroupRecord {
             handle: PollGroup(handle),
-            queue: SegQueue::new(),
+            queue: GroupQueue::default(),
         });
         write(&sh.groups).insert(handle, g);
         PollGroup(handle)
@@ -84,9 +75,7 @@ impl Sockets {
         // Stored before draining: a shard that delivered to the inbox meanwhile sees the
         // group on its second look and moves the message itself (see ConnRecord::deliver).
         if let Some(g) = new {
-            while let Some(m) = rec.inbox.pop() {
-                g.queue.push(m);
-            }
+            g.queue.push(rec.inbox.drain());
         }
         true
     }
@@ -105,10 +94,7 @@ impl Sockets {
         let sh = self.shared();
         // As `receive_messages_on_connection`: the batch first, then its settlement.
         let start = out.len();
-        while out.len() - start < max {
-            let Some(m) = g.queue.pop() else { break };
-            out.push(m);
-        }
+        g.queue.receive(out, max);
         crate::message::settle_batch(&mut out[start..], |conn| sh.wake_owner(conn));
         i32::try_from(out.len() - start).unwrap_or(i32::MAX)
     }

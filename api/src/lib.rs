@@ -30,6 +30,7 @@ mod config_get;
 mod conn_table;
 mod connect;
 mod fakeip;
+mod group_queue;
 mod groups;
 mod handles;
 mod hosted;

@@ -23,6 +23,7 @@ use sockworks_engine::shard::SendCredit;
 
 use crate::callbacks::StatusChangedFn;
 use crate::config::Config;
+use crate::group_queue::GroupQueue;
 use crate::handles::{Connection, ConnectionState, ListenSocket, PollGroup};
 use crate::info::{ConnectionInfo, Published};
 use crate::message::Message;
@@ -120,15 +121,18 @@ pub(crate) fn shared_config(c: &ConnectionConfig) -> Arc<ConnectionConfig> {
     }
 }
 
-/// Where a batch of received messages goes: a poll group's queue, or (`None`) the
-/// connection's own.
-pub(crate) struct Sink(Option<Arc<GroupRecord>>);
+/// Where a batch of received messages goes: a poll group's queue (gathered here and pushed
+/// as one batch), or (no group) the connection's own.
+pub(crate) struct Sink {
+    group: Option<Arc<GroupRecord>>,
+    batch: Vec<Message>,
+}
 
 /// A poll group: a queue the shards fill for every member connection.
 #[derive(Debug)]
 pub(crate) struct GroupRecord {
     pub handle: PollGroup,
-    pub queue: SegQueue<Message>,
+    pub queue: GroupQueue,
 }
 
 /// A listen socket: one SO_REUSEPORT member per shard.
@@ -161,6 +165,11 @@ impl Inbox {
     /// The oldest message, if any.
     pub(crate) fn pop(&self) -> Option<Message> {
         self.0.get()?.pop()
+    }
+
+    /// Every message queued now, oldest first.
+    pub(crate) fn drain(&self) -> Vec<Message> {
+        std::iter::from_fn(|| self.pop()).collect()
     }
 }
 
@@ -406,34 +415,38 @@ impl ConnRecord {
     /// Where this connection's messages go now: its poll group's queue, or its own. Taken once
     /// for a batch ([`ConnRecord::deliver_to`], then [`ConnRecord::settle`]), not per message.
     pub(crate) fn sink(&self) -> Sink {
-        Sink(self.group.load_full())
+        let group = self.group.load_full();
+        let batch = group.as_ref().map(|g| g.queue.spare()).unwrap_or_default();
+        Sink { group, batch }
     }
 
     /// Delivers one message (a batch of one).
     pub(crate) fn deliver(&self, m: Message) {
-        let sink = self.sink();
-        self.deliver_to(&sink, m);
-        self.settle(&sink);
+        let mut sink = self.sink();
+        self.deliver_to(&mut sink, m);
+        self.settle(sink);
     }
 
-    /// Delivers a received message to `sink` (from [`ConnRecord::sink`]).
-    pub(crate) fn deliver_to(&self, sink: &Sink, m: Message) {
-        match &sink.0 {
-            Some(g) => g.queue.push(m),
+    /// Delivers a received message to `sink` (from [`ConnRecord::sink`]); a group sees it
+    /// when the batch is settled.
+    pub(crate) fn deliver_to(&self, sink: &mut Sink, m: Message) {
+        match &sink.group {
+            Some(_) => sink.batch.push(m),
             None => self.inbox.push(m),
         }
     }
 
-    /// Ends a batch delivered to `sink`. A concurrent `set_poll_group` may have moved the
-    /// connection into a group meanwhile: then everything in its own queue moves there, so
-    /// no message is stranded (`set_poll_group` stores the group before it drains; both
-    /// sides use SeqCst).
-    pub(crate) fn settle(&self, sink: &Sink) {
-        if sink.0.is_none()
-            && let Some(g) = self.group.load_full()
-        {
-            while let Some(m) = self.inbox.pop() {
-                g.queue.push(m);
+    /// Ends a batch delivered to `sink`: a group's batch goes to its queue. A concurrent
+    /// `set_poll_group` may have moved the connection into a group meanwhile: then everything
+    /// in its own queue moves there, so no message is stranded (`set_poll_group` stores the
+    /// group before it drains; both sides use SeqCst).
+    pub(crate) fn settle(&self, sink: Sink) {
+        match sink.group {
+            Some(g) => g.queue.push(sink.batch),
+            None => {
+                if let Some(g) = self.group.load_full() {
+                    g.queue.push(self.inbox.drain());
+                }
             }
         }
     }

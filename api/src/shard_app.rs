@@ -176,7 +176,7 @@ impl ApiApp {
         };
         // Readable: a message waits, so the accounting is needed now.
         let recv = rec.recv();
-        let sink = rec.sink();
+        let mut sink = rec.sink();
         let (max_b, max_m) = (max_bytes as u64, max_msgs as u64);
         // What waits as last published, and what this drain added since (published in one
         // update: see recv_credit).
@@ -200,7 +200,7 @@ impl ApiApp {
             added_b += m.data.len() as u64;
             added_m += 1;
             rec.deliver_to(
-                &sink,
+                &mut sink,
                 Message {
                     data: m.data,
                     conn: Connection(id.get()),
@@ -214,7 +214,7 @@ impl ApiApp {
             );
         };
         recv.delivered(added_b, added_m);
-        rec.settle(&sink);
+        rec.settle(sink);
         paused
     }
 }
