@@ -128,7 +128,6 @@ mod tests {
             message_number: n,
             flags: 0,
             lane: 0,
-            credit: Default::default(),
         }
     }
 

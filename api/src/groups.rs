@@ -95,7 +95,11 @@ impl Sockets {
         // As `receive_messages_on_connection`: the batch first, then its settlement.
         let start = out.len();
         g.queue.receive(out, max);
-        crate::message::settle_batch(&mut out[start..], |conn| sh.wake_owner(conn));
+        crate::message::settle_batch(
+            &out[start..],
+            |conn| sh.conn(conn)?.recv_if_any(),
+            |conn| sh.wake_owner(conn),
+        );
         i32::try_from(out.len() - start).unwrap_or(i32::MAX)
     }
 }

@@ -29,7 +29,9 @@ pub mod send_flags {
 }
 
 /// A received message (`SteamNetworkingMessage_t`). Dropping it releases it, from any thread.
+/// Only Sockworks makes them (non-exhaustive), so a message always came from a receive call.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// The payload.
     pub data: Vec<u8>,
@@ -45,55 +47,31 @@ pub struct Message {
     pub flags: i32,
     /// The lane (`m_idxLane`).
     pub lane: u16,
-    /// The connection's receive accounting, settled when the application takes the message.
-    pub(crate) credit: Credit,
 }
 
-/// A message's link to its connection's [`RecvCredit`] (none for in-memory pairs). Not part
-/// of what the message says: it never makes two messages unequal.
-#[derive(Clone, Default)]
-pub(crate) struct Credit(pub(crate) Option<Arc<RecvCredit>>);
-
-impl PartialEq for Credit {
-    fn eq(&self, _: &Credit) -> bool {
-        true
-    }
-}
-
-impl Eq for Credit {}
-
-impl std::fmt::Debug for Credit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credit")
-    }
-}
-
-/// The application took `batch`: settles each connection's receive accounting, once per run
-/// of messages from the same connection (a receive call's batch is mostly such runs, as a
-/// shard delivers a connection's messages together), and calls `wake` with each connection
-/// whose shard paused delivery at a limit.
-pub(crate) fn settle_batch(batch: &mut [Message], mut wake: impl FnMut(Connection)) {
+/// The application took `batch` (each message exactly once): settles each connection's
+/// receive accounting, found through `credit_of`, once per run of messages from the same
+/// connection (a receive call's batch is mostly such runs, as a shard delivers a
+/// connection's messages together), and calls `wake` with each connection whose shard paused
+/// delivery at a limit. A connection without accounting (closed, or an in-memory pair) is
+/// skipped.
+pub(crate) fn settle_batch(
+    batch: &[Message],
+    mut credit_of: impl FnMut(Connection) -> Option<Arc<RecvCredit>>,
+    mut wake: impl FnMut(Connection),
+) {
     let mut i = 0;
     while i < batch.len() {
-        let Some(credit) = batch[i].credit.0.take() else {
-            i += 1;
-            continue;
-        };
-        let (mut bytes, mut msgs) = (batch[i].data.len() as u64, 1u64);
-        let mut j = i + 1;
-        while let Some(m) = batch.get_mut(j) {
-            if !m.credit.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &credit)) {
-                break;
-            }
-            m.credit.0 = None;
-            bytes += m.data.len() as u64;
-            msgs += 1;
-            j += 1;
+        let conn = batch[i].conn;
+        let run = batch[i..].iter().take_while(|m| m.conn == conn);
+        let (bytes, msgs) = run.fold((0u64, 0u64), |(b, n), m| (b + m.data.len() as u64, n + 1));
+        if let Some(credit) = credit_of(conn)
+            && credit.taken(bytes, msgs)
+        {
+            wake(conn);
         }
-        if credit.taken(bytes, msgs) {
-            wake(batch[i].conn);
-        }
-        i = j;
+        // invariant: a run holds at least the message at `i`.
+        i += usize::try_from(msgs).unwrap_or(1);
     }
 }
 
@@ -130,7 +108,7 @@ pub struct OutMessage {
 mod tests {
     use super::*;
 
-    fn msg(conn: u32, len: usize, credit: &Arc<RecvCredit>) -> Message {
+    fn msg(conn: u32, len: usize) -> Message {
         Message {
             data: vec![0; len],
             conn: Connection(conn),
@@ -139,7 +117,6 @@ mod tests {
             message_number: 0,
             flags: 0,
             lane: 0,
-            credit: Credit(Some(credit.clone())),
         }
     }
 
@@ -154,24 +131,26 @@ mod tests {
         b.delivered(5 + 7, 2);
         // Both shards paused at a limit (one message each).
         assert!(a.over(usize::MAX, 1) && b.over(usize::MAX, 1));
-        let mut batch = vec![
-            msg(1, 10, &a),
-            msg(1, 20, &a),
-            msg(2, 5, &b),
-            msg(1, 40, &a),
-        ];
+        // Connection 3 has no accounting (closed, say): skipped.
+        let batch = vec![msg(1, 10), msg(1, 20), msg(2, 5), msg(3, 9), msg(1, 40)];
+        let mut looked_up = Vec::new();
         let mut woken = Vec::new();
-        settle_batch(&mut batch, |c| woken.push(c.0));
+        settle_batch(
+            &batch,
+            |c| {
+                looked_up.push(c.0);
+                match c.0 {
+                    1 => Some(a.clone()),
+                    2 => Some(b.clone()),
+                    _ => None,
+                }
+            },
+            |c| woken.push(c.0),
+        );
         assert_eq!(a.outstanding(), (100, 1), "every message of A counted once");
         assert_eq!(b.outstanding(), (7, 1));
-        // A wakes once (the first run clears its pause), B once.
-        assert_eq!(woken, vec![1, 2]);
-        assert!(
-            batch.iter().all(|m| m.credit.0.is_none()),
-            "settled for good"
-        );
-        settle_batch(&mut batch, |c| woken.push(c.0));
-        assert_eq!(a.outstanding(), (100, 1), "a second settle counts nothing");
+        // One lookup per run; A wakes once (the first run clears its pause), B once.
+        assert_eq!(looked_up, vec![1, 2, 3, 1]);
         assert_eq!(woken, vec![1, 2]);
     }
 }

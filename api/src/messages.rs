@@ -209,11 +209,11 @@ impl Sockets {
             let Some(m) = rec.inbox.pop() else { break };
             out.push(m);
         }
-        let mut wake = false;
-        crate::message::settle_batch(&mut out[start..], |_| wake = true);
-        if wake {
-            self.shared().wake_owner(conn);
-        }
+        crate::message::settle_batch(
+            &out[start..],
+            |_| rec.recv_if_any(),
+            |conn| self.shared().wake_owner(conn),
+        );
         i32::try_from(out.len() - start).unwrap_or(i32::MAX)
     }
 

@@ -55,7 +55,6 @@ pub(crate) fn pipe_send(
         message_number: number,
         flags: flags & crate::message::send_flags::RELIABLE,
         lane,
-        credit: crate::message::Credit::default(),
     });
     sh.activity.bump();
 }

@@ -205,8 +205,8 @@ pub(crate) struct ConnRecord {
     pub group: ArcSwapOption<GroupRecord>,
     /// What only application threads touch (numbering, settings, callback).
     pub local: Mutex<Local>,
-    /// Receive accounting shared with the shard's messages, from the first delivery on
-    /// (issue 16: memory per idle connection). Only the owning shard touches the field.
+    /// Receive accounting shared by the shard and the receiving threads, from the first
+    /// delivery on (issue 16: memory per idle connection). Only the owning shard stores it.
     recv: ArcSwapOption<RecvCredit>,
     /// Name, client socket, pipe: allocated for the connections that have one.
     rare: OnceBox<Rare>,
@@ -395,6 +395,11 @@ impl ConnRecord {
         let fresh = Arc::new(RecvCredit::default());
         self.recv.store(Some(fresh.clone()));
         fresh
+    }
+
+    /// The receive accounting, if the shard ever delivered (any thread; creates nothing).
+    pub(crate) fn recv_if_any(&self) -> Option<Arc<RecvCredit>> {
+        self.recv.load_full()
     }
 
     /// The shard that owns it.

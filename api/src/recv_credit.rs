@@ -16,7 +16,8 @@
 //! one connection): two atomic adds per batch instead of per message. Between its updates
 //! the shard judges the limits on its own running total, which can only overstate what
 //! waits (receives only shrink it), so a batch never passes a limit; at a limit it publishes
-//! and asks [`RecvCredit::over`] exactly.
+//! and asks [`RecvCredit::over`] exactly. A receive finds the accounting through the
+//! message's connection (one lookup per run), so a message carries no reference of its own.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::conn_table::ConnTable;
 use crate::handles::{Connection, ListenSocket};
 use crate::info::{ConnectionInfo, Published, info_flags};
-use crate::message::{Credit, Message, send_flags};
+use crate::message::{Message, send_flags};
 use crate::record::ConnRecord;
 use crate::shared::Shared;
 use crate::sync::{lock, read, write};
@@ -209,7 +209,6 @@ impl ApiApp {
                     message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
                     flags: if m.reliable { send_flags::RELIABLE } else { 0 },
                     lane: u16::from(m.lane),
-                    credit: Credit(Some(recv.clone())),
                 },
             );
         };
