@@ -26,17 +26,18 @@ pub const MAX_LANES: usize = 255;
 /// One message of a run to one connection: payload, flags, lane.
 type Outgoing = (Vec<u8>, i32, u16);
 
-/// Sends a run of messages to one connection, appending each one's number or error to
-/// `results`. The whole run costs one lock and one shard command: under the
-/// connection's send lock the messages are checked and numbered, then queued together.
+/// Sends a run of messages to one connection (taking them out of `run`, whose buffer the
+/// caller reuses), appending each one's number or error to `results`. The whole run costs one
+/// lock and one shard command: under the connection's send lock the messages are checked and
+/// numbered, then queued together.
 fn send_run(
     sh: &Shared,
     conn: Connection,
-    run: Vec<Outgoing>,
+    run: &mut Vec<Outgoing>,
     results: &mut Vec<Result<i64, EResult>>,
 ) {
     let Some(rec) = sh.conn(conn) else {
-        results.extend(run.iter().map(|_| Err(EResult::InvalidParam)));
+        results.extend(run.drain(..).map(|_| Err(EResult::InvalidParam)));
         return;
     };
     let state = rec.state();
@@ -46,7 +47,7 @@ fn send_run(
     // `SendBufferSize` in force (range-checked: 0 to 256 MiB).
     let limit = send.config.snp.send_buffer_size as u64;
     let mut refresh = false;
-    for (data, flags, lane) in run {
+    for (data, flags, lane) in run.drain(..) {
         let check = match state {
             ApiState::Connected => Ok(()),
             ApiState::Connecting | ApiState::FindingRoute if flags & send_flags::NO_DELAY != 0 => {
@@ -135,7 +136,12 @@ impl Sockets {
         flags: i32,
     ) -> Result<i64, EResult> {
         let mut r = Vec::with_capacity(1);
-        send_run(self.shared(), conn, vec![(data.to_vec(), flags, 0)], &mut r);
+        send_run(
+            self.shared(),
+            conn,
+            &mut vec![(data.to_vec(), flags, 0)],
+            &mut r,
+        );
         // invariant: send_run appends exactly one result per message.
         r.pop().expect("invariant: one result per message")
     }
@@ -146,17 +152,18 @@ impl Sockets {
     pub fn send_messages(&self, messages: Vec<OutMessage>) -> Vec<i64> {
         let sh = self.shared();
         let mut results = Vec::with_capacity(messages.len());
-        let mut run: Vec<Outgoing> = Vec::new();
+        // One buffer for every run of the call (a run is emptied as it is sent).
+        let mut run: Vec<Outgoing> = Vec::with_capacity(messages.len());
         let mut run_conn = Connection::INVALID;
         for m in messages {
             if m.conn != run_conn && !run.is_empty() {
-                send_run(sh, run_conn, std::mem::take(&mut run), &mut results);
+                send_run(sh, run_conn, &mut run, &mut results);
             }
             run_conn = m.conn;
             run.push((m.data, m.flags, m.lane));
         }
         if !run.is_empty() {
-            send_run(sh, run_conn, run, &mut results);
+            send_run(sh, run_conn, &mut run, &mut results);
         }
         results
             .into_iter()
