@@ -167,4 +167,83 @@ mod tests {
         assert_eq!(q.receive(&mut out, 10), 3);
         assert_eq!(ids(&out), [(2, 1), (2, 2), (2, 3)]);
     }
+
+    #[test]
+    fn concurrent_shards_receivers_and_take_backs_lose_and_repeat_nothing() {
+        use std::collections::BTreeSet;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        const CONNS_PER_SHARD: u32 = 3;
+        const PER_CONN: i64 = 20_000;
+        let q = Arc::new(GroupQueue::default());
+        let done = Arc::new(AtomicBool::new(false));
+        // Two "shards", each owning its connections, push batches of 1-40 messages.
+        let shards: Vec<_> = (0..2u32)
+            .map(|shard| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let conns: Vec<u32> = (0..CONNS_PER_SHARD).map(|c| shard * 10 + c).collect();
+                    let mut next = vec![0i64; conns.len()];
+                    let mut turn = 0usize;
+                    while next.iter().any(|&n| n < PER_CONN) {
+                        let k = turn % conns.len();
+                        let n = (turn % 40 + 1) as i64;
+                        let mut batch = q.spare();
+                        let end = (next[k] + n).min(PER_CONN);
+                        batch.extend((next[k]..end).map(|i| msg(conns[k], i)));
+                        next[k] = end;
+                        q.push(batch);
+                        turn += 1;
+                    }
+                })
+            })
+            .collect();
+        // Two receivers, and a thread that takes connection 0's messages out now and then.
+        let receivers: Vec<_> = (0..3usize)
+            .map(|r| {
+                let (q, done) = (q.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut last = std::collections::HashMap::new();
+                    let mut max = 1 + r * 7;
+                    loop {
+                        let finished = done.load(Ordering::SeqCst);
+                        let mut out = Vec::new();
+                        if r == 2 {
+                            out = q.take_conn(Connection(0));
+                            std::thread::yield_now();
+                        } else {
+                            q.receive(&mut out, max);
+                            max = max % 300 + 13;
+                        }
+                        let empty = out.is_empty();
+                        // Each thread sees a connection's messages in order, across calls.
+                        for m in &out {
+                            let prev = last.insert(m.conn.0, m.message_number);
+                            assert!(prev < Some(m.message_number), "out of order");
+                        }
+                        got.extend(out.iter().map(|m| (m.conn.0, m.message_number)));
+                        if finished && empty {
+                            return got;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for s in shards {
+            s.join().expect("shard thread");
+        }
+        done.store(true, Ordering::SeqCst);
+        let mut seen = BTreeSet::new();
+        let mut total = 0usize;
+        for r in receivers {
+            let got = r.join().expect("receiver thread");
+            total += got.len();
+            seen.extend(got);
+        }
+        let expected = 2 * CONNS_PER_SHARD as usize * PER_CONN as usize;
+        assert_eq!(total, expected, "every message once");
+        assert_eq!(seen.len(), expected, "none twice");
+    }
 }
