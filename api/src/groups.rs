@@ -16,6 +16,9 @@ use crate::sync::{read, write};
 
 /// Takes `conn`'s messages out of `group`, keeping the others in order.
 fn take_back(group: &GroupRecord, rec: &ConnRecord) {
+    // The record's new group was stored before: ordered before the look at the queue, as a
+    // shard's push is before its look at the group (see ConnRecord::settle).
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     for m in group.queue.take_conn(rec.handle) {
         rec.inbox.push(m);
     }
@@ -72,9 +75,11 @@ impl Sockets {
         if let Some(old) = old {
             take_back(&old, &rec);
         }
-        // Stored before draining: a shard that delivered to the inbox meanwhile sees the
-        // group on its second look and moves the message itself (see ConnRecord::deliver).
+        // Stored before taking back and draining: a shard that delivered to the old group or
+        // the inbox meanwhile sees the move on its second look and moves its batch itself
+        // (see ConnRecord::settle).
         if let Some(g) = new {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             g.queue.push(rec.inbox.drain());
         }
         true

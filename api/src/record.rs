@@ -441,18 +441,132 @@ impl ConnRecord {
         }
     }
 
-    /// Ends a batch delivered to `sink`: a group's batch goes to its queue. A concurrent
-    /// `set_poll_group` may have moved the connection into a group meanwhile: then everything
-    /// in its own queue moves there, so no message is stranded (`set_poll_group` stores the
-    /// group before it drains; both sides use SeqCst).
+    /// Ends a batch delivered to `sink`: a group's batch goes to its queue. The application
+    /// may have moved the connection (`set_connection_poll_group`, `destroy_poll_group`) since
+    /// the sink was taken: it stores the new group and then takes the connection's messages
+    /// back from the old one, while this pushes and then looks at the group again (both sides
+    /// SeqCst). So either its take-back finds this batch, or this look sees the move, and then
+    /// this side takes back what it left behind and delivers it where the connection is now
+    /// (again, until the group stays put). No message is stranded in a group the connection
+    /// left, or lost with a destroyed one.
     pub(crate) fn settle(&self, sink: Sink) {
-        match sink.group {
-            Some(g) => g.queue.push(sink.batch),
-            None => {
-                if let Some(g) = self.group.load_full() {
-                    g.queue.push(self.inbox.drain());
+        let (mut target, mut batch) = (sink.group, sink.batch);
+        loop {
+            match &target {
+                Some(g) => g.queue.push(std::mem::take(&mut batch)),
+                None => {
+                    for m in batch.drain(..) {
+                        self.inbox.push(m);
+                    }
                 }
             }
+            // Orders the push before the look (the application orders its store before its
+            // take-back the same way, in `groups.rs`).
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let now = self.group.load();
+            let same = match (now.as_ref(), &target) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                return;
+            }
+            batch = match &target {
+                Some(g) => g.queue.take_conn(self.handle),
+                None => self.inbox.drain(),
+            };
+            target = (*now).clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn record() -> Arc<ConnRecord> {
+        ConnRecord::new(
+            Connection(7),
+            0,
+            ListenSocket::INVALID,
+            ConnectionInfo::new(([127, 0, 0, 1], 1).into(), ConnectionState::Connected, 0),
+            &Config::default(),
+        )
+    }
+
+    fn group(handle: u32) -> Arc<GroupRecord> {
+        Arc::new(GroupRecord {
+            handle: PollGroup(handle),
+            queue: GroupQueue::default(),
+        })
+    }
+
+    fn msg(n: i64) -> Message {
+        Message {
+            data: Vec::new(),
+            conn: Connection(7),
+            user_data: 0,
+            time_received: Duration::ZERO,
+            message_number: n,
+            flags: 0,
+            lane: 0,
+        }
+    }
+
+    fn received(g: &GroupRecord) -> Vec<i64> {
+        let mut out = Vec::new();
+        g.queue.receive(&mut out, usize::MAX);
+        out.iter().map(|m| m.message_number).collect()
+    }
+
+    /// What `set_connection_poll_group` does, between a shard taking its sink and settling.
+    fn move_to(rec: &ConnRecord, new: Option<Arc<GroupRecord>>) {
+        if let Some(old) = rec.group.swap(new.clone()) {
+            for m in old.queue.take_conn(rec.handle) {
+                rec.inbox.push(m);
+            }
+        }
+        if let Some(g) = new {
+            g.queue.push(rec.inbox.drain());
+        }
+    }
+
+    #[test]
+    fn a_batch_for_a_group_the_connection_just_left_follows_it() {
+        let (rec, g1, g2) = (record(), group(1), group(2));
+        rec.group.store(Some(g1.clone()));
+        let mut sink = rec.sink();
+        rec.deliver_to(&mut sink, msg(1));
+        move_to(&rec, Some(g2.clone()));
+        rec.deliver_to(&mut sink, msg(2));
+        rec.settle(sink);
+        assert_eq!(received(&g1), Vec::<i64>::new(), "nothing stranded");
+        assert_eq!(received(&g2), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_batch_for_a_destroyed_group_goes_back_to_the_connection() {
+        let (rec, g1) = (record(), group(1));
+        rec.group.store(Some(g1.clone()));
+        let mut sink = rec.sink();
+        rec.deliver_to(&mut sink, msg(1));
+        move_to(&rec, None);
+        rec.settle(sink);
+        assert_eq!(received(&g1), Vec::<i64>::new());
+        assert_eq!(rec.inbox.pop().map(|m| m.message_number), Some(1));
+    }
+
+    #[test]
+    fn a_batch_for_the_inbox_follows_a_group_joined_meanwhile() {
+        let (rec, g1) = (record(), group(1));
+        let mut sink = rec.sink();
+        rec.deliver_to(&mut sink, msg(1));
+        move_to(&rec, Some(g1.clone()));
+        rec.deliver_to(&mut sink, msg(2));
+        rec.settle(sink);
+        assert_eq!(received(&g1), vec![1, 2]);
+        assert!(rec.inbox.pop().is_none());
     }
 }
