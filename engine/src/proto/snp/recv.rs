@@ -176,16 +176,17 @@ impl RecvState {
 
     fn lane(&mut self, lane: u8) -> &mut RecvLane {
         let i = usize::from(lane);
-        // Exactly the lanes used (a push would reserve four).
-        self.lanes
-            .reserve_exact((i + 1).saturating_sub(self.lanes.len()));
-        while self.lanes.len() <= i {
-            self.lanes.push(RecvLane {
-                stream: RecvStream::new(self.buffer_size as usize),
-                reassembly: Reassembly::new(),
-                highest_msg_num: 0,
-                last_reliable_num: 0,
-            });
+        if i >= self.lanes.len() {
+            // Exactly the lanes used (a push would reserve four).
+            self.lanes.reserve_exact(i + 1 - self.lanes.len());
+            while self.lanes.len() <= i {
+                self.lanes.push(RecvLane {
+                    stream: RecvStream::new(self.buffer_size as usize),
+                    reassembly: Reassembly::new(),
+                    highest_msg_num: 0,
+                    last_reliable_num: 0,
+                });
+            }
         }
         &mut self.lanes[i]
     }
@@ -365,16 +366,25 @@ impl RecvState {
     /// Moves complete reliable messages from `lane`'s stream to the queue while it has room,
     /// checking each header's sanity (§4.6).
     fn extract(&mut self, lane: u8) -> Result<(), SnpError> {
+        self.lane(lane);
+        let (buffer_size, buffer_messages, max_message) =
+            (self.buffer_size, self.buffer_messages, self.max_message);
+        // The lane and the queue borrowed apart, once for the whole run of messages.
+        let RecvState {
+            lanes,
+            queue,
+            queued_bytes,
+            ..
+        } = self;
+        let Some(l) = lanes.get_mut(usize::from(lane)) else {
+            return Ok(());
+        };
         loop {
-            let (buffer_size, max_message) = (self.buffer_size, self.max_message);
-            let (h, buf_len, last, highest) = {
-                let l = self.lane(lane);
-                let buf = l.stream.readable();
-                let Some(h) = decode_reliable_header(buf)? else {
-                    return Ok(());
-                };
-                (h, buf.len(), l.last_reliable_num, l.highest_msg_num)
+            let buf = l.stream.readable();
+            let Some(h) = decode_reliable_header(buf)? else {
+                return Ok(());
             };
+            let (last, highest) = (l.last_reliable_num, l.highest_msg_num);
             let num = last.saturating_add(h.msg_num_delta);
             if h.msg_num_delta > MAX_RELIABLE_DELTA
                 || num > highest.max(last).saturating_add(MAX_RELIABLE_AHEAD)
@@ -386,18 +396,22 @@ impl RecvState {
             }
             let size = h.size as usize; // ≤ buffer size, fits
             let total = h.header_len + size;
-            if buf_len < total {
+            if buf.len() < total {
                 return Ok(());
             }
-            if !self.has_room(size) {
+            // As `has_room`.
+            if queue.len() >= buffer_messages as usize
+                || *queued_bytes + size > buffer_size as usize
+            {
                 return Ok(());
             }
-            let l = self.lane(lane);
-            let data = crate::buffers::copy_of(&l.stream.readable()[h.header_len..total]);
+            let data = crate::buffers::copy_of(&buf[h.header_len..total]);
             l.stream.consume(total);
             l.last_reliable_num = num;
-            l.highest_msg_num = l.highest_msg_num.max(num);
-            self.push(ReceivedMessage {
+            l.highest_msg_num = highest.max(num);
+            // As `push`.
+            *queued_bytes += data.len();
+            queue.push_back(ReceivedMessage {
                 lane,
                 msg_num: num,
                 reliable: true,
