@@ -27,8 +27,9 @@ use crate::sync::lock;
 
 /// Emptied batch vectors kept for the shards.
 const SPARES: usize = 64;
-/// A vector that grew beyond this many messages is freed rather than kept.
-const SPARE_MAX_CAPACITY: usize = 4096;
+/// A vector that grew beyond this many messages is freed rather than kept: the spares of one
+/// group hold at most 64 x 256 idle slots (about 1.2 MB), whatever bursts it once saw.
+const SPARE_MAX_CAPACITY: usize = 256;
 
 /// The queue of one poll group.
 #[derive(Debug)]
@@ -152,6 +153,22 @@ mod tests {
         assert_eq!(q.receive(&mut out, 10), 0);
         // Both vectors came back for the shards.
         assert!(q.spare().capacity() >= 2 && q.spare().capacity() >= 2);
+    }
+
+    #[test]
+    fn a_vector_grown_past_the_bound_is_not_kept() {
+        let q = GroupQueue::default();
+        q.push(
+            (0..SPARE_MAX_CAPACITY as i64 + 1)
+                .map(|n| msg(1, n))
+                .collect(),
+        );
+        let mut out = Vec::new();
+        assert_eq!(q.receive(&mut out, usize::MAX), SPARE_MAX_CAPACITY + 1);
+        assert_eq!(q.spare().capacity(), 0, "freed, not hoarded");
+        q.push(vec![msg(1, 0)]);
+        q.receive(&mut out, usize::MAX);
+        assert!(q.spare().capacity() >= 1, "a small one is kept");
     }
 
     #[test]
