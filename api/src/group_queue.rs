@@ -85,6 +85,10 @@ impl GroupQueue {
             }
             self.recycle(batch);
         }
+        if front.is_empty() && front.capacity() > SPARE_MAX_CAPACITY {
+            // What a burst left behind is not kept either.
+            *front = VecDeque::new();
+        }
         moved
     }
 
@@ -169,6 +173,16 @@ mod tests {
         q.push(vec![msg(1, 0)]);
         q.receive(&mut out, usize::MAX);
         assert!(q.spare().capacity() >= 1, "a small one is kept");
+        // A burst split between receives: what held its rest is not kept either.
+        q.push(
+            (0..SPARE_MAX_CAPACITY as i64 * 2)
+                .map(|n| msg(1, n))
+                .collect(),
+        );
+        assert_eq!(q.receive(&mut out, 1), 1);
+        assert!(lock(&q.front).capacity() > SPARE_MAX_CAPACITY);
+        q.receive(&mut out, usize::MAX);
+        assert_eq!(lock(&q.front).capacity(), 0);
     }
 
     #[test]
