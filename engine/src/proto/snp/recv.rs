@@ -89,14 +89,38 @@ pub struct RecvCounts {
     pub out_of_order: u64,
 }
 
+/// Completed messages waiting for `poll_message`, and their payload bytes.
+#[derive(Debug, Default)]
+struct Ready {
+    queue: VecDeque<ReceivedMessage>,
+    bytes: usize,
+}
+
+impl Ready {
+    /// Whether one more message of `size` stays within the receive limits.
+    fn has_room(&self, size: usize, max_messages: u32, max_bytes: u32) -> bool {
+        self.queue.len() < max_messages as usize && self.bytes + size <= max_bytes as usize
+    }
+
+    fn push(&mut self, m: ReceivedMessage) {
+        self.bytes += m.data.len();
+        self.queue.push_back(m);
+    }
+
+    fn pop(&mut self) -> Option<ReceivedMessage> {
+        let m = self.queue.pop_front()?;
+        self.bytes -= m.data.len();
+        Some(m)
+    }
+}
+
 /// Everything the receiver keeps.
 #[derive(Debug)]
 pub(crate) struct RecvState {
     tracker: RecvPacketTracker,
     deadline: AckDeadline,
     lanes: Vec<RecvLane>,
-    queue: VecDeque<ReceivedMessage>,
-    queued_bytes: usize,
+    ready: Ready,
     // The limits as u32 (GNS's are int32 settings): 12 bytes less per connection than usize.
     buffer_size: u32,
     buffer_messages: u32,
@@ -118,8 +142,7 @@ impl RecvState {
             tracker: RecvPacketTracker::new(now, 1),
             deadline: AckDeadline::new(),
             lanes: Vec::new(),
-            queue: VecDeque::new(),
-            queued_bytes: 0,
+            ready: Ready::default(),
             buffer_size: 0,
             buffer_messages: 0,
             max_message: 0,
@@ -194,24 +217,14 @@ impl RecvState {
     /// Frees the capacity of the empty queue, streams, reassembly buffers and gap list
     /// (idle connections, issue 16).
     pub(super) fn release_idle(&mut self) {
-        if self.queue.is_empty() {
-            self.queue = VecDeque::new();
+        if self.ready.queue.is_empty() {
+            self.ready.queue = VecDeque::new();
         }
         for lane in &mut self.lanes {
             lane.stream.release_idle();
             lane.reassembly.release_idle();
         }
         self.tracker.release_idle();
-    }
-
-    fn has_room(&self, size: usize) -> bool {
-        self.queue.len() < self.buffer_messages as usize
-            && self.queued_bytes + size <= self.buffer_size as usize
-    }
-
-    fn push(&mut self, m: ReceivedMessage) {
-        self.queued_bytes += m.data.len();
-        self.queue.push_back(m);
     }
 
     /// Processes one packet (see the module docs).
@@ -242,7 +255,7 @@ impl RecvState {
             frames.push(f?);
         }
         self.frames_hint = u8::try_from(frames.len()).unwrap_or(u8::MAX);
-        let queued_before = self.queue.len();
+        let queued_before = self.ready.queue.len();
         let mut ingested = true;
         let mut segments = 0usize;
         for f in frames {
@@ -251,7 +264,7 @@ impl RecvState {
                 Frame::Ack(a) => {
                     if a.latest >= side.sent.next_packet_number() {
                         // GNS ignores the rest of the packet and does not ack it.
-                        summary.new_messages = self.queue.len() - queued_before;
+                        summary.new_messages = self.ready.queue.len() - queued_before;
                         return Ok(summary);
                     }
                     let mut ranges = AckRanges {
@@ -300,11 +313,14 @@ impl RecvState {
                             Reassembled::Buffered | Reassembled::Ignored(_) => None,
                         };
                     if let Some((msg_num, data)) = done {
-                        if !self.has_room(data.len()) {
+                        if !self
+                            .ready
+                            .has_room(data.len(), self.buffer_messages, self.buffer_size)
+                        {
                             ingested = false;
                             break;
                         }
-                        self.push(ReceivedMessage {
+                        self.ready.push(ReceivedMessage {
                             lane: u.lane,
                             msg_num,
                             reliable: false,
@@ -359,7 +375,7 @@ impl RecvState {
             AckRequest::E2e => self.deadline.on_ack_request_e2e(now),
             AckRequest::Immediate => self.deadline.on_ack_request_immediate(now),
         }
-        summary.new_messages = self.queue.len() - queued_before;
+        summary.new_messages = self.ready.queue.len() - queued_before;
         Ok(summary)
     }
 
@@ -370,12 +386,7 @@ impl RecvState {
         let (buffer_size, buffer_messages, max_message) =
             (self.buffer_size, self.buffer_messages, self.max_message);
         // The lane and the queue borrowed apart, once for the whole run of messages.
-        let RecvState {
-            lanes,
-            queue,
-            queued_bytes,
-            ..
-        } = self;
+        let RecvState { lanes, ready, .. } = self;
         let Some(l) = lanes.get_mut(usize::from(lane)) else {
             return Ok(());
         };
@@ -399,19 +410,14 @@ impl RecvState {
             if buf.len() < total {
                 return Ok(());
             }
-            // As `has_room`.
-            if queue.len() >= buffer_messages as usize
-                || *queued_bytes + size > buffer_size as usize
-            {
+            if !ready.has_room(size, buffer_messages, buffer_size) {
                 return Ok(());
             }
             let data = crate::buffers::copy_of(&buf[h.header_len..total]);
             l.stream.consume(total);
             l.last_reliable_num = num;
             l.highest_msg_num = highest.max(num);
-            // As `push`.
-            *queued_bytes += data.len();
-            queue.push_back(ReceivedMessage {
+            ready.push(ReceivedMessage {
                 lane,
                 msg_num: num,
                 reliable: true,
@@ -443,21 +449,20 @@ impl RecvState {
                 .map(|l| l.reassembly.buffered_segments())
                 .max()
                 .unwrap_or(0),
-            queue_bytes: self.queued_bytes,
-            queue_messages: self.queue.len(),
+            queue_bytes: self.ready.bytes,
+            queue_messages: self.ready.queue.len(),
             packet_gaps: self.tracker.gap_count(),
         }
     }
 
     /// Whether `poll_message` has a message ready without refilling from a stream.
     pub(super) fn has_message(&self) -> bool {
-        !self.queue.is_empty()
+        !self.ready.queue.is_empty()
     }
 
     /// The next delivered message; refills the queue from the reliable streams.
     pub(super) fn poll_message(&mut self) -> Option<ReceivedMessage> {
-        let m = self.queue.pop_front()?;
-        self.queued_bytes -= m.data.len();
+        let m = self.ready.pop()?;
         self.refill();
         Some(m)
     }
