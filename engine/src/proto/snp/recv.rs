@@ -133,6 +133,10 @@ pub(crate) struct RecvState {
     /// flow's packets tend to look alike (dozens of frames for small messages, a few for
     /// large ones), instead of growing and moving the list several times per packet.
     frames_hint: u8,
+    /// A reliable message stopped in its stream for want of room in `ready`: taking one out
+    /// (`poll_message`) may let it through. Otherwise a stream holds no complete message
+    /// (extraction runs whenever a segment arrives), so a take need not look.
+    room_blocked: bool,
     pub counts: RecvCounts,
 }
 
@@ -149,6 +153,7 @@ impl RecvState {
             max_segments: 0,
             deferred: None,
             frames_hint: 0,
+            room_blocked: false,
             counts: RecvCounts::default(),
         };
         s.take_limits(config);
@@ -176,10 +181,11 @@ impl RecvState {
         self.refill();
     }
 
-    /// Moves what fits from every lane's reliable stream to the queue; a sanity failure is
-    /// kept for the next `receive_packet`.
+    /// Moves what fits from every lane's reliable stream to the queue, if a message waits
+    /// there for room (`room_blocked`); a sanity failure is kept for the next
+    /// `receive_packet`.
     fn refill(&mut self) {
-        if self.deferred.is_none() {
+        if self.deferred.is_none() && std::mem::take(&mut self.room_blocked) {
             for lane in 0..self.lanes.len() {
                 if let Err(e) = self.extract(lane as u8) {
                     self.deferred = Some(e);
@@ -386,7 +392,12 @@ impl RecvState {
         let (buffer_size, buffer_messages, max_message) =
             (self.buffer_size, self.buffer_messages, self.max_message);
         // The lane and the queue borrowed apart, once for the whole run of messages.
-        let RecvState { lanes, ready, .. } = self;
+        let RecvState {
+            lanes,
+            ready,
+            room_blocked,
+            ..
+        } = self;
         let Some(l) = lanes.get_mut(usize::from(lane)) else {
             return Ok(());
         };
@@ -411,6 +422,7 @@ impl RecvState {
                 return Ok(());
             }
             if !ready.has_room(size, buffer_messages, buffer_size) {
+                *room_blocked = true;
                 return Ok(());
             }
             let data = crate::buffers::copy_of(&buf[h.header_len..total]);

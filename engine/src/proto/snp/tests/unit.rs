@@ -240,6 +240,48 @@ fn packet_acking_a_packet_never_sent_is_ignored_and_left_unacked() {
 }
 
 #[test]
+fn reliable_messages_held_in_the_stream_for_queue_room_come_out_as_the_queue_drains() {
+    let cfg = SnpConfig {
+        recv_buffer_messages: 2,
+        ..SnpConfig::default()
+    };
+    let mut rx = Snp::new(T0, cfg);
+    rx.set_connected(T0, true);
+    let mut tx = Snp::new(
+        T0,
+        SnpConfig {
+            send_rate_min: 100_000_000,
+            send_rate_max: 100_000_000,
+            ..SnpConfig::default()
+        },
+    );
+    tx.set_connected(T0, true);
+    for n in 1..=5u8 {
+        tx.send_message(
+            T0,
+            0,
+            send_flags::RELIABLE | send_flags::NO_NAGLE,
+            vec![n; 10],
+        )
+        .expect("q");
+    }
+    let (p, bytes) = build(&mut tx, T0, false).expect("one packet holds all five");
+    let r = rx
+        .receive_packet(T0, p.packet_number, &bytes, AckRequest::None)
+        .expect("decodes");
+    // The stream took the segment; the queue holds two, the rest wait in the stream.
+    assert_eq!(r.new_messages, 2);
+    let got: Vec<u8> = std::iter::from_fn(|| rx.poll_message())
+        .map(|m| m.data[0])
+        .collect();
+    assert_eq!(
+        got,
+        vec![1, 2, 3, 4, 5],
+        "each take lets the next one through"
+    );
+}
+
+#[test]
 fn full_receive_queue_leaves_the_packet_unacked() {
     let cfg = SnpConfig {
         recv_buffer_messages: 2,
