@@ -10,19 +10,9 @@ use std::sync::Arc;
 use crate::group_queue::GroupQueue;
 use crate::handles::{Connection, PollGroup};
 use crate::message::Message;
-use crate::record::{ConnRecord, GroupRecord};
+use crate::record::GroupRecord;
 use crate::sockets::Sockets;
 use crate::sync::{read, write};
-
-/// Takes `conn`'s messages out of `group`, keeping the others in order.
-fn take_back(group: &GroupRecord, rec: &ConnRecord) {
-    // The record's new group was stored before: ordered before the look at the queue, as a
-    // shard's push is before its look at the group (see ConnRecord::settle).
-    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-    for m in group.queue.take_conn(rec.handle) {
-        rec.inbox.push(m);
-    }
-}
 
 impl Sockets {
     /// `CreatePollGroup`.
@@ -41,14 +31,13 @@ impl Sockets {
     /// invalid handle.
     pub fn destroy_poll_group(&self, group: PollGroup) -> bool {
         let sh = self.shared();
-        let Some(g) = write(&sh.groups).remove(&group.0) else {
+        if write(&sh.groups).remove(&group.0).is_none() {
             return false;
-        };
+        }
         for shard in &sh.shards {
             for rec in read(&shard.conns).values() {
                 if rec.group.load().as_ref().is_some_and(|x| x.handle == group) {
-                    rec.group.store(None);
-                    take_back(&g, rec);
+                    rec.move_to_group(None);
                 }
             }
         }
@@ -71,17 +60,7 @@ impl Sockets {
                 None => return false,
             }
         };
-        let old = rec.group.swap(new.clone());
-        if let Some(old) = old {
-            take_back(&old, &rec);
-        }
-        // Stored before taking back and draining: a shard that delivered to the old group or
-        // the inbox meanwhile sees the move on its second look and moves its batch itself
-        // (see ConnRecord::settle).
-        if let Some(g) = new {
-            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            g.queue.push(rec.inbox.drain());
-        }
+        rec.move_to_group(new);
         true
     }
 

@@ -425,6 +425,25 @@ impl ConnRecord {
         Sink { group, batch }
     }
 
+    /// Moves the connection into `new` (or out of any group), carrying its pending messages
+    /// along: takes them back from the old group, then moves its own queue into the new one.
+    /// The group is stored first, so a shard delivering meanwhile sees the move (see
+    /// [`ConnRecord::settle`]).
+    pub(crate) fn move_to_group(&self, new: Option<Arc<GroupRecord>>) {
+        let old = self.group.swap(new.clone());
+        // Orders the store before the looks at the queues, as a shard's push is before its
+        // look at the group.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if let Some(old) = old {
+            for m in old.queue.take_conn(self.handle) {
+                self.inbox.push(m);
+            }
+        }
+        if let Some(g) = new {
+            g.queue.push(self.inbox.drain());
+        }
+    }
+
     /// Delivers one message (a batch of one).
     pub(crate) fn deliver(&self, m: Message) {
         let mut sink = self.sink();
@@ -521,25 +540,13 @@ mod tests {
         out.iter().map(|m| m.message_number).collect()
     }
 
-    /// What `set_connection_poll_group` does, between a shard taking its sink and settling.
-    fn move_to(rec: &ConnRecord, new: Option<Arc<GroupRecord>>) {
-        if let Some(old) = rec.group.swap(new.clone()) {
-            for m in old.queue.take_conn(rec.handle) {
-                rec.inbox.push(m);
-            }
-        }
-        if let Some(g) = new {
-            g.queue.push(rec.inbox.drain());
-        }
-    }
-
     #[test]
     fn a_batch_for_a_group_the_connection_just_left_follows_it() {
         let (rec, g1, g2) = (record(), group(1), group(2));
         rec.group.store(Some(g1.clone()));
         let mut sink = rec.sink();
         rec.deliver_to(&mut sink, msg(1));
-        move_to(&rec, Some(g2.clone()));
+        rec.move_to_group(Some(g2.clone()));
         rec.deliver_to(&mut sink, msg(2));
         rec.settle(sink);
         assert_eq!(received(&g1), Vec::<i64>::new(), "nothing stranded");
@@ -552,7 +559,7 @@ mod tests {
         rec.group.store(Some(g1.clone()));
         let mut sink = rec.sink();
         rec.deliver_to(&mut sink, msg(1));
-        move_to(&rec, None);
+        rec.move_to_group(None);
         rec.settle(sink);
         assert_eq!(received(&g1), Vec::<i64>::new());
         assert_eq!(rec.inbox.pop().map(|m| m.message_number), Some(1));
@@ -563,7 +570,7 @@ mod tests {
         let (rec, g1) = (record(), group(1));
         let mut sink = rec.sink();
         rec.deliver_to(&mut sink, msg(1));
-        move_to(&rec, Some(g1.clone()));
+        rec.move_to_group(Some(g1.clone()));
         rec.deliver_to(&mut sink, msg(2));
         rec.settle(sink);
         assert_eq!(received(&g1), vec![1, 2]);
