@@ -1,12 +1,12 @@
 //! Receive side (spec §4.2-4.11): frame processing, delivery, and what gets acked.
 //!
-//! A packet is decoded whole first (any decode error kills the connection, so partial effects
-//! do not matter), then its frames are applied in order. The packet is recorded for acking
+//! A packet's frames are decoded and applied one at a time, in order (any decode error kills
+//! the connection, so partial effects do not matter). The packet is recorded for acking
 //! only if everything in it was ingested; otherwise it stays a gap, the peer's sender treats
 //! it as lost and retransmits, and an ack is scheduled soon so the peer learns quickly:
 //!
 //! ```text
-//!  plaintext ─► FrameDecoder ─► [StopWaiting → tracker] [Ack → SentPackets → send side]
+//!  plaintext ─► FrameCursor ─► [StopWaiting → tracker] [Ack → SentPackets → send side]
 //!                               [Unreliable → Reassembly ─┐] [Reliable → RecvStream ─┐]
 //!                                                         ▼                          ▼
 //!                                           receive queue (count + bytes limit) ◄── headers
@@ -19,8 +19,6 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use smallvec::SmallVec;
-
 use super::packet::ack_delay;
 use super::send::SendState;
 use super::{AckRequest, ReceivedMessage, RecvSummary, SnpConfig, SnpError};
@@ -30,7 +28,7 @@ use crate::proto::recv_packets::{AckDeadline, RecordOutcome, RecvPacketTracker};
 use crate::proto::recv_stream::{RecvStream, STREAM_START, SegmentRejected};
 use crate::proto::sent_packets::{AckRanges, SentPackets};
 use crate::time::Timestamp;
-use crate::wire::frame::{Frame, FrameDecoder, FrameRefs, PacketEncoder, decode_reliable_header};
+use crate::wire::frame::{Frame, FrameCursor, FrameRefs, PacketEncoder, decode_reliable_header};
 
 /// Largest reliable message-number delta a header may carry (§4.6).
 const MAX_RELIABLE_DELTA: u64 = 1_000_000;
@@ -125,14 +123,10 @@ pub(crate) struct RecvState {
     buffer_size: u32,
     buffer_messages: u32,
     max_message: u32,
-    /// Segments per packet at most (a config limit; u32 so `frames_hint` packs beside it).
+    /// Segments per packet at most (a config limit).
     max_segments: u32,
     /// A sanity failure found while refilling the queue from `poll_message`.
     deferred: Option<SnpError>,
-    /// Frames in the last packet (capped): the next packet's frame list is sized to it, as a
-    /// flow's packets tend to look alike (dozens of frames for small messages, a few for
-    /// large ones), instead of growing and moving the list several times per packet.
-    frames_hint: u8,
     /// A reliable message stopped in its stream for want of room in `ready`: taking one out
     /// (`poll_message`) may let it through. Otherwise a stream holds no complete message
     /// (extraction runs whenever a segment arrives), so a take need not look.
@@ -152,7 +146,6 @@ impl RecvState {
             max_message: 0,
             max_segments: 0,
             deferred: None,
-            frames_hint: 0,
             room_blocked: false,
             counts: RecvCounts::default(),
         };
@@ -251,21 +244,23 @@ impl RecvState {
             summary.duplicate = true;
             return Ok(summary);
         }
-        let refs = Refs {
-            next: side.sent.next_packet_number(),
-            lanes: &self.lanes,
-        };
-        let mut frames: SmallVec<[Frame<'_>; 8]> =
-            SmallVec::with_capacity(usize::from(self.frames_hint));
-        for f in FrameDecoder::new(plaintext, pkt, &refs) {
-            frames.push(f?);
-        }
-        self.frames_hint = u8::try_from(frames.len()).unwrap_or(u8::MAX);
         let queued_before = self.ready.queue.len();
         let mut ingested = true;
         let mut segments = 0usize;
-        for f in frames {
-            match f {
+        // Each frame is applied before the next is decoded, as GNS does: a lane revisited
+        // later in the packet is decoded against what its earlier segments left. A decode
+        // error ends the connection (§4.2), so what came before it need not be undone.
+        let next_packet = side.sent.next_packet_number();
+        let mut cursor = FrameCursor::new(plaintext, pkt);
+        loop {
+            let refs = Refs {
+                next: next_packet,
+                lanes: &self.lanes,
+            };
+            let Some(f) = cursor.next_frame(&refs) else {
+                break;
+            };
+            match f? {
                 Frame::StopWaiting(sw) => self.tracker.apply_stop_waiting(pkt, sw.value)?,
                 Frame::Ack(a) => {
                     if a.latest >= side.sent.next_packet_number() {

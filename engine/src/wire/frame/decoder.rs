@@ -1,4 +1,5 @@
-//! The frame decoder: an iterator over one packet's plaintext (GNS: `ProcessPlainTextDataChunk`).
+//! The frame decoder: a cursor over one packet's plaintext (GNS: `ProcessPlainTextDataChunk`),
+//! and an iterator over it for callers with fixed references.
 //!
 //! It tracks the in-packet segment context itself and asks the caller, through [`FrameRefs`],
 //! for the per-lane references truncated numbers are reconstructed against. It stops after the
@@ -58,27 +59,42 @@ impl FrameRefs for FixedRefs {
     }
 }
 
-/// Iterates the frames of one packet. Yields `Err` at most once, then ends.
+/// Walks the frames of one packet, taking the references afresh for each frame, so a caller
+/// may apply each frame to the state the references come from before decoding the next (as
+/// GNS does: a lane revisited later in the packet is decoded against what the earlier
+/// segments made of it). Yields `Err` at most once, then ends.
 #[derive(Debug)]
-pub struct FrameDecoder<'a, 'r, R: FrameRefs + ?Sized> {
+pub struct FrameCursor<'a> {
     r: Reader<'a>,
     packet_number: u64,
-    refs: &'r R,
     ctx: SegmentContext,
     failed: bool,
 }
 
-impl<'a, 'r, R: FrameRefs + ?Sized> FrameDecoder<'a, 'r, R> {
-    /// Starts decoding `plaintext`, the payload of packet `packet_number` (already expanded;
-    /// stop_waiting is relative to it).
-    pub fn new(plaintext: &'a [u8], packet_number: u64, refs: &'r R) -> Self {
+impl<'a> FrameCursor<'a> {
+    /// Starts at the first frame of `plaintext`, the payload of packet `packet_number`
+    /// (already expanded; stop_waiting is relative to it).
+    pub fn new(plaintext: &'a [u8], packet_number: u64) -> Self {
         Self {
             r: Reader::new(plaintext),
             packet_number,
-            refs,
             ctx: SegmentContext::default(),
             failed: false,
         }
+    }
+
+    /// The next frame, decoded against `refs`; `None` at the end or after an error.
+    #[inline]
+    pub fn next_frame<R: FrameRefs + ?Sized>(
+        &mut self,
+        refs: &R,
+    ) -> Option<Result<Frame<'a>, FrameError>> {
+        if self.failed || self.r.is_empty() {
+            return None;
+        }
+        let item = self.read_frame(refs);
+        self.failed = item.is_err();
+        Some(item)
     }
 
     /// Offset in the plaintext where the next frame starts.
@@ -91,14 +107,15 @@ impl<'a, 'r, R: FrameRefs + ?Sized> FrameDecoder<'a, 'r, R> {
         self.ctx.lane
     }
 
-    fn read_frame(&mut self) -> Result<Frame<'a>, FrameError> {
+    #[inline]
+    fn read_frame<R: FrameRefs + ?Sized>(&mut self, refs: &R) -> Result<Frame<'a>, FrameError> {
         let ty = self.r.u8()?;
         let r = &mut self.r;
         Ok(match FrameType::classify(ty)? {
             FrameType::StopWaiting => {
                 Frame::StopWaiting(StopWaiting::read(ty, r, self.packet_number)?)
             }
-            FrameType::Ack => Frame::Ack(AckFrame::read(ty, r, self.refs.next_packet_number())?),
+            FrameType::Ack => Frame::Ack(AckFrame::read(ty, r, refs.next_packet_number())?),
             FrameType::SelectLane => {
                 let lane = match ty & 7 {
                     7 => r.varint()?,
@@ -109,14 +126,43 @@ impl<'a, 'r, R: FrameRefs + ?Sized> FrameDecoder<'a, 'r, R> {
                 Frame::SelectLane { lane }
             }
             FrameType::Unreliable => {
-                let reference = self.refs.message_number_ref(self.ctx.lane);
+                let reference = refs.message_number_ref(self.ctx.lane);
                 Frame::Unreliable(UnreliableSegment::read(ty, r, &mut self.ctx, reference)?)
             }
             FrameType::Reliable => {
-                let reference = self.refs.stream_pos_ref(self.ctx.lane);
+                let reference = refs.stream_pos_ref(self.ctx.lane);
                 Frame::Reliable(ReliableSegment::read(ty, r, &mut self.ctx, reference)?)
             }
         })
+    }
+}
+
+/// Iterates the frames of one packet against one fixed set of references (a [`FrameCursor`]
+/// holding its references). Yields `Err` at most once, then ends.
+#[derive(Debug)]
+pub struct FrameDecoder<'a, 'r, R: FrameRefs + ?Sized> {
+    cursor: FrameCursor<'a>,
+    refs: &'r R,
+}
+
+impl<'a, 'r, R: FrameRefs + ?Sized> FrameDecoder<'a, 'r, R> {
+    /// Starts decoding `plaintext`, the payload of packet `packet_number` (already expanded;
+    /// stop_waiting is relative to it).
+    pub fn new(plaintext: &'a [u8], packet_number: u64, refs: &'r R) -> Self {
+        Self {
+            cursor: FrameCursor::new(plaintext, packet_number),
+            refs,
+        }
+    }
+
+    /// Offset in the plaintext where the next frame starts.
+    pub fn offset(&self) -> usize {
+        self.cursor.offset()
+    }
+
+    /// The lane in effect for the next segment.
+    pub fn lane(&self) -> u8 {
+        self.cursor.lane()
     }
 }
 
@@ -124,12 +170,7 @@ impl<'a, R: FrameRefs + ?Sized> Iterator for FrameDecoder<'a, '_, R> {
     type Item = Result<Frame<'a>, FrameError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.r.is_empty() {
-            return None;
-        }
-        let item = self.read_frame();
-        self.failed = item.is_err();
-        Some(item)
+        self.cursor.next_frame(self.refs)
     }
 }
 

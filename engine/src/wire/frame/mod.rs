@@ -32,7 +32,7 @@ pub use ack::{
     ACK_COUNT_UPPER_MAX, ACK_DELAY_NO_TIMING, ACK_MAX_BLOCKS, AckBlock, AckBlockCounts, AckBlocks,
     AckFrame, ack_delay_from_usec,
 };
-pub use decoder::{FixedRefs, FrameDecoder, FrameRefs};
+pub use decoder::{FixedRefs, FrameCursor, FrameDecoder, FrameRefs};
 pub use encoder::{EncodeError, PacketEncoder};
 pub use message::{
     ReliableHeader, decode_reliable_header, reliable_header_len, write_reliable_header,
