@@ -430,26 +430,6 @@ impl Endpoint {
         Ok(())
     }
 
-    /// `SendMessageToConnection`: returns the message number.
-    pub fn send_message(
-        &mut self,
-        now: Timestamp,
-        id: ConnectionId,
-        lane: u8,
-        flags: u32,
-        data: Vec<u8>,
-    ) -> Result<u64, EndpointError> {
-        let id = id.get();
-        let slot = self
-            .connections
-            .get_mut(&id)
-            .ok_or(EndpointError::UnknownConnection)?;
-        let n = slot.conn.send_message(now, lane, flags, data)?;
-        slot.meta.queue_ready(id, &mut self.ready);
-        slot.meta.queue_dirty(id, &mut self.dirty_ids);
-        Ok(n)
-    }
-
     /// The next received message on a connection.
     pub fn poll_message(&mut self, id: ConnectionId) -> Option<ReceivedMessage> {
         let id = id.get();
@@ -661,6 +641,7 @@ mod meta;
 mod p2p;
 mod receive;
 mod relay_link;
+mod send;
 
 pub use p2p::{ICE_ENABLE_ALL, P2pConnect, P2pCounters, P2pListener, SignalOutcome};
 
