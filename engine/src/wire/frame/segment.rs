@@ -155,6 +155,9 @@ fn write_size(out: &mut Vec<u8>, len: usize, to_end: bool) {
 
 impl<'a> UnreliableSegment<'a> {
     /// Decodes after type byte `ty`; `reference` is the lane's highest message number seen.
+    /// Inlined into the frame loop: returned through memory, the segment's fields cost the
+    /// caller a stalled reload per frame (a packet of small messages has dozens).
+    #[inline]
     pub(crate) fn read(
         ty: u8,
         r: &mut Reader<'a>,
@@ -231,6 +234,8 @@ impl<'a> UnreliableSegment<'a> {
 
 impl<'a> ReliableSegment<'a> {
     /// Decodes after type byte `ty`; `reference` is the lane's next expected stream position.
+    /// Inlined into the frame loop, as [`UnreliableSegment::read`].
+    #[inline]
     pub(crate) fn read(
         ty: u8,
         r: &mut Reader<'a>,
