@@ -400,14 +400,24 @@ impl Snp {
             return Err(SendError::LimitExceeded);
         }
         let no_nagle = flags & (send_flags::NO_NAGLE | send_flags::NO_DELAY) != 0;
-        let (num, size) = self
+        // Joining entries keeps the lane scheduler's per-message order only with one lane;
+        // with several, each message stays its own entry, as GNS schedules them.
+        let join = self.config.coalesce_reliable && self.sched.lane_count() == 1;
+        let q = self
             .send
-            .enqueue(now, self.config.nagle, lane, reliable, no_nagle, data);
-        // invariant: the lane was checked against the scheduler's lane count above.
-        self.sched
-            .push(LaneId(lane), size)
-            .expect("invariant: lane configured");
-        Ok(num)
+            .enqueue(now, self.config.nagle, lane, reliable, no_nagle, data, join);
+        // invariant: the lane was checked against the scheduler's lane count above, and a
+        // joined message's entry is the scheduler's last on that lane (they mirror each other).
+        if q.joined {
+            self.sched
+                .grow_last(LaneId(lane), q.size)
+                .expect("invariant: scheduler mirrors queue");
+        } else {
+            self.sched
+                .push(LaneId(lane), q.size)
+                .expect("invariant: lane configured");
+        }
+        Ok(q.msg_num)
     }
 
     /// Payload bytes `send_message` would accept now before returning `LimitExceeded`.

@@ -58,6 +58,23 @@ impl OutMsg {
     }
 }
 
+/// Reliable messages join a lane's last queue entry up to this many bytes in all (see
+/// `SendState::enqueue`): about one packet's data, so lanes and the packet builder still see
+/// entries no coarser than a packet.
+pub(super) const JOIN_MAX: usize = 1024;
+
+/// What [`SendState::enqueue`] did with a message.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Enqueued {
+    /// Its lane message number.
+    pub msg_num: u64,
+    /// Its queued size (reliable: with its header).
+    pub size: u32,
+    /// It joined the lane's last queue entry (the scheduler's last entry grows by `size`)
+    /// instead of adding one.
+    pub joined: bool,
+}
+
 /// Unreliable payloads up to this size are queued in the caller's own buffer; larger ones are
 /// copied to an exact-size one (see `SendState::enqueue`).
 const MOVE_UNRELIABLE_MAX: usize = 256;
@@ -390,7 +407,19 @@ impl SendState {
         }
     }
 
-    /// Queues a message; returns its number and queued size. The lane must exist.
+    /// Queues a message; returns its number and queued size, and whether it joined the lane's
+    /// last queued entry. The lane must exist.
+    ///
+    /// With `join`, a reliable message joins the entry before it when nothing of that entry is
+    /// sent yet, the two are adjacent in the stream, the entry stays under [`JOIN_MAX`] bytes
+    /// and both go under the same Nagle rule (both exempt, or the same deadline), so nothing
+    /// leaves earlier or later than it would have alone. The packet builder then cuts one run
+    /// of stream bytes instead of walking message by message: it cut consecutive messages into
+    /// one segment already (`SnpConfig::coalesce_reliable`), so the wire is the same.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the message and how it may queue, each a plain value the caller has"
+    )]
     pub(super) fn enqueue(
         &mut self,
         now: Timestamp,
@@ -399,12 +428,16 @@ impl SendState {
         reliable: bool,
         no_nagle: bool,
         payload: Vec<u8>,
-    ) -> (u64, u32) {
+        join: bool,
+    ) -> Enqueued {
         let seq = self.next_seq;
         self.next_seq += 1;
+        // Entries from here on were queued without an exemption (before this message's own).
+        let exempt_below = self.nagle_cleared_below;
         if no_nagle {
             self.nagle_cleared_below = self.next_seq;
         }
+        let nagle_at = now + nagle;
         let l = &mut self.lanes[usize::from(lane)];
         let msg_num = l.next_msg_num;
         l.next_msg_num += 1;
@@ -425,6 +458,21 @@ impl SendState {
             let pos = l.next_stream_pos;
             l.next_stream_pos += len as u64;
             l.unsent_reliable += len as u64;
+            if join
+                && let Some(last) = l.queue.back_mut()
+                && last.reliable
+                && last.sent == 0
+                && last.stream_pos + last.len as u64 == pos
+                && last.len + len <= JOIN_MAX
+                && (no_nagle || (last.nagle_at == nagle_at && last.seq >= exempt_below))
+            {
+                last.len += len;
+                return Enqueued {
+                    msg_num,
+                    size: len as u32, // ≤ JOIN_MAX
+                    joined: true,
+                };
+            }
             (None, len, pos)
         } else {
             l.unsent_unreliable += payload.len() as u64;
@@ -446,7 +494,7 @@ impl SendState {
         let size = u32::try_from(len).unwrap_or(u32::MAX);
         l.queue.push_back(OutMsg {
             seq,
-            nagle_at: now + nagle,
+            nagle_at,
             queued_at: now,
             msg_num,
             reliable,
@@ -455,7 +503,11 @@ impl SendState {
             sent: 0,
             stream_pos,
         });
-        (msg_num, size)
+        Enqueued {
+            msg_num,
+            size,
+            joined: false,
+        }
     }
 
     pub(super) fn flush_nagle(&mut self) {

@@ -4,6 +4,7 @@
 mod coalesce;
 mod harness;
 mod idle;
+mod join;
 mod scenarios;
 mod unit;
 
