@@ -190,14 +190,6 @@ impl LaneScheduler {
         }
     }
 
-    /// See [`Schedule::grow_last`].
-    pub(crate) fn grow_last(&mut self, lane: LaneId, size: u32) -> Result<(), LaneError> {
-        match self.0.as_mut() {
-            Some(s) => s.grow_last(lane, size),
-            None => Err(LaneError::UnknownLane(lane.0)),
-        }
-    }
-
     /// See [`Schedule::next_lane`].
     pub(crate) fn next_lane(&self) -> Option<LaneId> {
         self.0.as_ref()?.next_lane()
@@ -387,22 +379,6 @@ impl Schedule {
         };
         let finish = start.saturating_add(u64::from(size).saturating_mul(l.multiplier));
         l.queue.push_back(Queued { size, finish });
-        l.queued_bytes += u64::from(size);
-        Ok(())
-    }
-
-    /// Adds `size` bytes to `lane`'s last queued message (a message that joined it, sent
-    /// with it as one): its virtual finish moves as if the two were queued one after the other.
-    pub(crate) fn grow_last(&mut self, lane: LaneId, size: u32) -> Result<(), LaneError> {
-        self.lane(lane)?;
-        let l = &mut self.lanes[lane.index()];
-        let Some(last) = l.queue.back_mut() else {
-            return Err(LaneError::NothingQueued(lane.0));
-        };
-        last.size = last.size.saturating_add(size);
-        last.finish = last
-            .finish
-            .saturating_add(u64::from(size).saturating_mul(l.multiplier));
         l.queued_bytes += u64::from(size);
         Ok(())
     }

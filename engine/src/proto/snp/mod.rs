@@ -34,6 +34,7 @@ mod idle;
 mod packet;
 mod recovery;
 mod recv;
+mod schedule;
 mod send;
 mod stats;
 
@@ -42,7 +43,7 @@ mod tests;
 
 use std::time::Duration;
 
-use crate::proto::lanes::{LaneConfig, LaneConfigError, LaneId, LaneScheduler};
+use crate::proto::lanes::{LaneConfig, LaneConfigError, LaneScheduler};
 use crate::proto::ping::PingTracker;
 use crate::proto::recv_packets::StopWaitingError;
 use crate::proto::send_rate::{RateLimits, TokenBucket};
@@ -333,8 +334,10 @@ impl Snp {
             })
             .collect();
         self.unpark_lanes();
+        let was_scheduled = self.scheduled();
         self.sched.configure(&configs)?;
         self.send.ensure_lanes(self.sched.lane_count());
+        self.schedule_after_configure(was_scheduled);
         Ok(())
     }
 
@@ -406,16 +409,9 @@ impl Snp {
         let q = self
             .send
             .enqueue(now, self.config.nagle, lane, reliable, no_nagle, data, join);
-        // invariant: the lane was checked against the scheduler's lane count above, and a
-        // joined message's entry is the scheduler's last on that lane (they mirror each other).
-        if q.joined {
-            self.sched
-                .grow_last(LaneId(lane), q.size)
-                .expect("invariant: scheduler mirrors queue");
-        } else {
-            self.sched
-                .push(LaneId(lane), q.size)
-                .expect("invariant: lane configured");
+        // Joins happen on a single lane only, where the scheduler keeps no entries.
+        if !q.joined {
+            self.schedule_entry(lane, q.size);
         }
         Ok(q.msg_num)
     }

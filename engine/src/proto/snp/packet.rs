@@ -273,15 +273,17 @@ impl Snp {
         }
         let ctx = planner.ctx;
         let mut pieces = planner.pieces;
-        pieces.sort_by_key(|p| p.lane); // stable: planning order kept within a lane
+        if !pieces.is_sorted_by_key(|p| p.lane) {
+            pieces.sort_by_key(|p| p.lane); // stable: planning order kept within a lane
+        }
         let mut enc = PacketEncoder::new(out);
         let mut segs = crate::proto::sent_packets::Segments::new();
         let n = pieces.len();
         let mut reliable = false;
-        for (i, p) in pieces.iter().enumerate() {
+        for (i, p) in pieces.iter_mut().enumerate() {
             let last = i + 1 == n;
-            let r = match &p.kind {
-                &Kind::Reliable { pos, .. } => {
+            let r = match &mut p.kind {
+                &mut Kind::Reliable { pos, .. } => {
                     reliable = true;
                     let end = pos + p.len as u64;
                     segs.push(SegmentRef {
@@ -303,17 +305,16 @@ impl Snp {
                     start,
                 } => {
                     let bytes = &data[*start..*start + p.len];
-                    enc.unreliable(p.lane, *msg_num, *offset, *end, bytes, last)
+                    let r = enc.unreliable(p.lane, *msg_num, *offset, *end, bytes, last);
+                    // Encoded: the payload buffer goes back to the pool for the next message.
+                    crate::buffers::give(std::mem::take(data));
+                    r
                 }
             };
             // invariant: planning checked sizes, order and contexts exactly as the encoder does.
             r.expect("invariant: planned segment encodes");
         }
-        for p in &mut pieces {
-            if let Kind::Unreliable { data, .. } = &mut p.kind {
-                // Encoded: the payload buffer goes back to the pool for the next message.
-                crate::buffers::give(std::mem::take(data));
-            }
+        for p in &pieces {
             if let Kind::Reliable { pos, retry } = p.kind {
                 if retry {
                     self.stats.counters.retransmitted_segments += 1;
@@ -377,7 +378,7 @@ impl Snp {
                 }
             }
         }
-        while let Some(lane) = self.sched.next_lane() {
+        while let Some(lane) = self.next_send_lane() {
             let l = &self.send.lanes[usize::from(lane.0)];
             let Some(m) = l.queue.front() else {
                 break; // scheduler and queues agree; defensive
@@ -407,10 +408,7 @@ impl Snp {
                 {
                     // Too old to be worth sending: dropped whole, counted.
                     self.send.advance_head(lane.0, rem);
-                    // invariant: the scheduler's queue mirrors the lane queue.
-                    self.sched
-                        .on_sent(lane, rem as u32, true)
-                        .expect("invariant: scheduler mirrors queue");
+                    self.schedule_sent(lane, rem as u32, true);
                     self.stats.counters.unreliable_expired += 1;
                     continue;
                 }
@@ -451,10 +449,7 @@ impl Snp {
                 (take, rem)
             };
             let finished = self.send.advance_head(lane.0, take);
-            // invariant: the scheduler's queue mirrors the lane queue message for message.
-            self.sched
-                .on_sent(lane, take as u32, finished)
-                .expect("invariant: scheduler mirrors queue");
+            self.schedule_sent(lane, take as u32, finished);
             if take < max {
                 break; // packet full
             }

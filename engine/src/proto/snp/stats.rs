@@ -181,7 +181,7 @@ pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> Snp
             pending_reliable: l.unsent_reliable + l.retry_bytes,
             sent_unacked_reliable: l.in_flight_bytes,
             queue_time_usec: {
-                let t = snp.sched.queue_time(LaneId(i as u8), rate);
+                let t = snp.lane_queue_time(LaneId(i as u8), rate);
                 i64::try_from(t.as_micros())
                     .unwrap_or(i64::MAX)
                     .saturating_add(usec(debt, rate))
