@@ -196,21 +196,30 @@ impl RecvState {
         self.tracker.next_nack_flush()
     }
 
+    /// Lane `lane`, made on first use. Inlined (it runs per segment); the growth is not.
+    #[inline]
     fn lane(&mut self, lane: u8) -> &mut RecvLane {
         let i = usize::from(lane);
         if i >= self.lanes.len() {
-            // Exactly the lanes used (a push would reserve four).
-            self.lanes.reserve_exact(i + 1 - self.lanes.len());
-            while self.lanes.len() <= i {
-                self.lanes.push(RecvLane {
-                    stream: RecvStream::new(self.buffer_size as usize),
-                    reassembly: Reassembly::new(),
-                    highest_msg_num: 0,
-                    last_reliable_num: 0,
-                });
-            }
+            self.add_lanes(i);
         }
         &mut self.lanes[i]
+    }
+
+    /// Adds lanes up to index `i`.
+    #[cold]
+    #[inline(never)]
+    fn add_lanes(&mut self, i: usize) {
+        // Exactly the lanes used (a push would reserve four).
+        self.lanes.reserve_exact(i + 1 - self.lanes.len());
+        while self.lanes.len() <= i {
+            self.lanes.push(RecvLane {
+                stream: RecvStream::new(self.buffer_size as usize),
+                reassembly: Reassembly::new(),
+                highest_msg_num: 0,
+                last_reliable_num: 0,
+            });
+        }
     }
 
     /// Frees the capacity of the empty queue, streams, reassembly buffers and gap list

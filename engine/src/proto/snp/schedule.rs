@@ -11,11 +11,13 @@ use crate::proto::lanes::LaneId;
 
 impl Snp {
     /// Whether the lane scheduler holds entries (several lanes configured).
+    #[inline]
     pub(super) fn scheduled(&self) -> bool {
         self.sched.lane_count() > 1
     }
 
     /// The lane to take data from next, if any has some queued.
+    #[inline]
     pub(super) fn next_send_lane(&self) -> Option<LaneId> {
         if self.scheduled() {
             return self.sched.next_lane();
@@ -25,6 +27,7 @@ impl Snp {
     }
 
     /// A new queue entry of `size` bytes on `lane`.
+    #[inline]
     pub(super) fn schedule_entry(&mut self, lane: u8, size: u32) {
         if self.scheduled() {
             // invariant: the caller checked `lane` against the lane count.
@@ -35,6 +38,7 @@ impl Snp {
     }
 
     /// `bytes` of `lane`'s head entry went out (all of it: `finished`).
+    #[inline]
     pub(super) fn schedule_sent(&mut self, lane: LaneId, bytes: u32, finished: bool) {
         if self.scheduled() {
             // invariant: the scheduler's queues mirror the lanes' queues entry for entry.
