@@ -12,6 +12,15 @@ fn snp() -> Snp {
     connected_with(SnpConfig::default())
 }
 
+/// An instance at a fixed fast rate, so its bucket lets many packets out at once.
+fn fast() -> Snp {
+    connected_with(SnpConfig {
+        send_rate_min: 100_000_000,
+        send_rate_max: 100_000_000,
+        ..SnpConfig::default()
+    })
+}
+
 /// Queue entries on lane 0.
 fn entries(s: &Snp) -> usize {
     s.send.lanes[0].queue.len()
@@ -26,14 +35,8 @@ fn drain(s: &mut Snp, now: crate::time::Timestamp) -> Vec<Vec<u8>> {
 fn shared_entries_send_the_same_bytes_as_one_entry_per_message() {
     // The same messages through an instance with one lane (entries shared) and through one
     // with a second, unused lane (one entry per message): identical packets.
-    // A fixed fast rate, so the bucket lets many packets out at once.
-    let fast = SnpConfig {
-        send_rate_min: 100_000_000,
-        send_rate_max: 100_000_000,
-        ..SnpConfig::default()
-    };
-    let mut joined = connected_with(fast);
-    let mut apart = connected_with(fast);
+    let mut joined = fast();
+    let mut apart = fast();
     apart.configure_lanes(&[0, 0], &[1, 1]).expect("lanes");
     let mut seed = 7u64;
     for i in 0..400u64 {
@@ -156,12 +159,7 @@ fn one_lane_reports_the_queue_time_the_scheduler_would() {
 fn lanes_added_while_messages_wait_schedule_them_in_order() {
     // Lane 0 alone queues (and shares entries), then a second lane is configured: what waits
     // on lane 0 enters the scheduler, and every byte of both lanes goes out.
-    let fast = SnpConfig {
-        send_rate_min: 100_000_000,
-        send_rate_max: 100_000_000,
-        ..SnpConfig::default()
-    };
-    let mut s = connected_with(fast);
+    let mut s = fast();
     for i in 0..50u8 {
         s.send_message(T0, 0, send_flags::RELIABLE, vec![i; 40])
             .expect("queued");
