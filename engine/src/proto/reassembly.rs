@@ -13,6 +13,14 @@
 //! At most [`MAX_BUFFERED_SEGMENTS`] are held; beyond that every fragment of the oldest
 //! (lowest-numbered) message is dropped. Unreliable data may be lost, so this loses nothing
 //! the protocol promised.
+//!
+//! The common case skips the map: a message cut across consecutive packets arrives in order,
+//! one piece after the other, while nothing else waits. Such a message is gathered in one
+//! pooled buffer (a "run") that becomes the message itself when its end arrives: no copy per
+//! fragment, no map entry, no second copy at the end. Anything else (a gap, a second message
+//! interleaved) first puts the run into the map as one fragment and takes the general path.
+//! A run starts only while the map is empty, so the map holds at most one such merged
+//! fragment (≤ [`MAX_MESSAGE_EXTENT`] bytes) beside its ≤ 1300-byte ones.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -22,6 +30,10 @@ pub(crate) const MAX_SEGMENT_SIZE: usize = 1300;
 
 /// Largest `offset + size` accepted: 20 × 1300 (§4.4).
 pub(crate) const MAX_MESSAGE_EXTENT: u64 = 26_000;
+
+/// Room a run's buffer starts with: a pooled 2 KiB buffer holds a message cut across two
+/// packets whole.
+const RUN_CAPACITY: usize = 2048;
 
 /// Fragments held per lane before the oldest message is evicted (§4.4).
 pub(crate) const MAX_BUFFERED_SEGMENTS: usize = 20;
@@ -59,10 +71,19 @@ struct Fragment {
     end: bool,
 }
 
+/// A message received in order so far: its bytes from offset 0.
+#[derive(Debug, Clone)]
+struct Run {
+    msg_num: u64,
+    data: Vec<u8>,
+}
+
 /// The reassembly buffer of one lane.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reassembly {
     fragments: BTreeMap<(u64, u64), Fragment>,
+    /// Set only while `fragments` is empty.
+    run: Option<Run>,
 }
 
 impl Reassembly {
@@ -81,7 +102,7 @@ impl Reassembly {
     /// Fragments currently held.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn buffered_segments(&self) -> usize {
-        self.fragments.len()
+        self.fragments.len() + usize::from(self.run.is_some())
     }
 
     /// Takes one decoded unreliable segment. Work is bounded by [`MAX_BUFFERED_SEGMENTS`].
@@ -105,6 +126,44 @@ impl Reassembly {
                 msg_num,
                 data: Cow::Borrowed(data),
             };
+        }
+        if let Some(r) = self.run.as_mut()
+            && r.msg_num == msg_num
+        {
+            let have = r.data.len() as u64;
+            if offset < have {
+                // A piece already in the run (a duplicate packet's copy).
+                return Reassembled::Ignored(Ignored::Duplicate);
+            }
+            if offset == have {
+                r.data.extend_from_slice(data);
+                if !end {
+                    return Reassembled::Buffered;
+                }
+                // invariant: `r` is the run just matched.
+                let r = self.run.take().expect("invariant: the run is set");
+                return Reassembled::Complete {
+                    msg_num,
+                    data: Cow::Owned(r.data),
+                };
+            }
+        }
+        if offset == 0 && self.run.is_none() && self.fragments.is_empty() {
+            let mut buf = crate::buffers::take(RUN_CAPACITY.max(data.len()));
+            buf.extend_from_slice(data);
+            self.run = Some(Run { msg_num, data: buf });
+            return Reassembled::Buffered;
+        }
+        // The general path: a run waits in the map as one fragment (the map is empty while
+        // a run is set, so its key is free).
+        if let Some(r) = self.run.take() {
+            self.fragments.insert(
+                (r.msg_num, 0),
+                Fragment {
+                    data: r.data,
+                    end: false,
+                },
+            );
         }
         let key = (msg_num, offset);
         if self.fragments.contains_key(&key) {
@@ -269,7 +328,94 @@ mod tests {
         );
     }
 
+    #[test]
+    fn in_order_pieces_gather_in_one_buffer_that_becomes_the_message() {
+        let mut r = Reassembly::new();
+        assert_eq!(r.insert(8, 0, b"abc", false), Reassembled::Buffered);
+        assert_eq!(r.insert(8, 3, b"def", false), Reassembled::Buffered);
+        assert!(
+            r.fragments.is_empty(),
+            "no map entry for an in-order message"
+        );
+        assert_eq!(r.buffered_segments(), 1);
+        // A duplicate packet's copy of a piece already gathered changes nothing.
+        assert_eq!(
+            r.insert(8, 3, b"def", false),
+            Reassembled::Ignored(Ignored::Duplicate)
+        );
+        match r.insert(8, 6, b"g", true) {
+            Reassembled::Complete {
+                msg_num: 8,
+                data: Cow::Owned(d),
+            } => assert_eq!(d, b"abcdefg"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(r.buffered_segments(), 0);
+    }
+
+    #[test]
+    fn an_interleaved_message_moves_the_run_into_the_map_and_both_complete() {
+        let mut r = Reassembly::new();
+        r.insert(1, 0, b"ab", false);
+        r.insert(1, 2, b"cd", false);
+        // Message 2 starts before 1 ends: 1's run becomes one fragment in the map.
+        assert_eq!(r.insert(2, 0, b"xy", false), Reassembled::Buffered);
+        assert_eq!(r.fragments.len(), 2);
+        assert_eq!(
+            complete(r.insert(1, 4, b"e", true)),
+            Some((1, b"abcde".to_vec()))
+        );
+        assert_eq!(
+            complete(r.insert(2, 2, b"z", true)),
+            Some((2, b"xyz".to_vec()))
+        );
+        assert_eq!(r.buffered_segments(), 0);
+    }
+
     proptest! {
+        #[test]
+        fn two_interleaved_messages_each_complete_exactly_once(
+            lens in (1usize..3000, 1usize..3000),
+            cut in 200usize..1300,
+            order_seed in proptest::collection::vec(any::<u32>(), 20),
+            dup in proptest::collection::vec(any::<bool>(), 20),
+        ) {
+            let msgs: Vec<Vec<u8>> = [lens.0, lens.1]
+                .iter()
+                .enumerate()
+                .map(|(m, &len)| (0..len).map(|i| (i * 7 + m * 13) as u8).collect())
+                .collect();
+            let mut pieces: Vec<(u64, u64, &[u8], bool)> = Vec::new();
+            for (m, msg) in msgs.iter().enumerate() {
+                let len = msg.len();
+                for (i, c) in msg.chunks(cut).enumerate() {
+                    pieces.push((m as u64 + 5, (i * cut) as u64, c, (i + 1) * cut >= len));
+                }
+            }
+            prop_assume!(pieces.len() <= MAX_BUFFERED_SEGMENTS);
+            let mut order: Vec<usize> = (0..pieces.len()).collect();
+            order.sort_by_key(|&i| order_seed[i]);
+            // The piece of each message that arrives last completes it; a duplicate of any
+            // other piece follows it at once (the packet layer drops duplicate packets after
+            // delivery, so none comes after its message completed).
+            let last_of = |m: u64| order.iter().rev().copied().find(|&i| pieces[i].0 == m);
+            let last = [last_of(5), last_of(6)];
+            let mut r = Reassembly::new();
+            let mut delivered = Vec::new();
+            for &i in &order {
+                let (m, off, data, end) = pieces[i];
+                let copies = if dup[i] && !last.contains(&Some(i)) { 2 } else { 1 };
+                for _ in 0..copies {
+                    if let Some(d) = complete(r.insert(m, off, data, end)) {
+                        delivered.push(d);
+                    }
+                }
+            }
+            delivered.sort();
+            prop_assert_eq!(delivered, vec![(5, msgs[0].clone()), (6, msgs[1].clone())]);
+            prop_assert_eq!(r.buffered_segments(), 0);
+        }
+
         #[test]
         fn any_fragment_order_yields_the_message_exactly_once(
             len in 1usize..5000,

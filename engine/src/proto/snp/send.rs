@@ -76,8 +76,14 @@ pub(super) struct Enqueued {
 }
 
 /// Unreliable payloads up to this size are queued in the caller's own buffer; larger ones are
-/// copied to an exact-size one (see `SendState::enqueue`).
+/// copied to an exact-size one once the lane holds [`MOVE_UNRELIABLE_QUEUE`] unsent unreliable
+/// bytes (see `SendState::enqueue`).
 const MOVE_UNRELIABLE_MAX: usize = 256;
+
+/// Below this many unsent unreliable bytes on a lane, even a large payload moves in in the
+/// caller's (pooled, up to twice as large) buffer: an echo of 1 KiB messages then costs no
+/// allocation, copy and free per message, and the extra memory stays under this bound.
+const MOVE_UNRELIABLE_QUEUE: usize = 64 * 1024;
 
 /// Buffer bytes released before the stream buffer is compacted (amortises the move). It is
 /// compacted once the released prefix is also three quarters of the buffer: at most 1/3 byte
@@ -475,19 +481,22 @@ impl SendState {
             }
             (None, len, pos)
         } else {
-            l.unsent_unreliable += payload.len() as u64;
             let len = payload.len();
-            let data = if len <= MOVE_UNRELIABLE_MAX {
-                // Small: the caller's buffer moves in and on into the packet (no allocation,
-                // no copy, where both used to cost more than the message).
+            let data = if len <= MOVE_UNRELIABLE_MAX
+                || l.unsent_unreliable < MOVE_UNRELIABLE_QUEUE as u64
+            {
+                // Small, or a short queue: the caller's buffer moves in and on into the packet
+                // (no allocation, no copy, where both used to cost more than the message).
                 payload
             } else {
-                // Large: an exact copy, and the caller's (pooled) buffer goes back at once, so
-                // a long queue of them neither doubles its memory nor drains the pool.
+                // Large into a long queue: an exact copy, and the caller's (pooled) buffer goes
+                // back at once, so a long queue of them neither doubles its memory nor drains
+                // the pool.
                 let exact = payload.to_vec();
                 crate::buffers::give(payload);
                 exact
             };
+            l.unsent_unreliable += len as u64;
             (Some(data), len, 0)
         };
         // Sizes are ≤ 512 KiB + header, far below u32::MAX.
