@@ -460,6 +460,18 @@ impl ConnRecord {
         }
     }
 
+    /// [`ConnRecord::deliver_to`] with the message built by `make` where it is stored: into a
+    /// group's batch it is written in place once room is reserved (built first and then
+    /// pushed, it was copied from the stack with wider loads than the stores that built it,
+    /// a stalled reload per message).
+    #[inline]
+    pub(crate) fn deliver_with(&self, sink: &mut Sink, make: impl FnOnce() -> Message) {
+        match &sink.group {
+            Some(_) => sink.batch.extend(std::iter::once_with(make)),
+            None => self.inbox.push(make()),
+        }
+    }
+
     /// Ends a batch delivered to `sink`: a group's batch goes to its queue. The application
     /// may have moved the connection (`set_connection_poll_group`, `destroy_poll_group`) since
     /// the sink was taken: it stores the new group and then takes the connection's messages

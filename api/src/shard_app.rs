@@ -199,18 +199,16 @@ impl ApiApp {
             *arrived = true;
             added_b += m.data.len() as u64;
             added_m += 1;
-            rec.deliver_to(
-                &mut sink,
-                Message {
-                    data: m.data,
-                    conn: Connection(id.get()),
-                    user_data: rec.user_data.load(Ordering::Relaxed),
-                    time_received,
-                    message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
-                    flags: if m.reliable { send_flags::RELIABLE } else { 0 },
-                    lane: u16::from(m.lane),
-                },
-            );
+            let user_data = rec.user_data.load(Ordering::Relaxed);
+            rec.deliver_with(&mut sink, || Message {
+                data: m.data,
+                conn: Connection(id.get()),
+                user_data,
+                time_received,
+                message_number: i64::try_from(m.msg_num).unwrap_or(i64::MAX),
+                flags: if m.reliable { send_flags::RELIABLE } else { 0 },
+                lane: u16::from(m.lane),
+            });
         };
         recv.delivered(added_b, added_m);
         rec.settle(sink);
