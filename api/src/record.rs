@@ -454,10 +454,7 @@ impl ConnRecord {
     /// Delivers a received message to `sink` (from [`ConnRecord::sink`]); a group sees it
     /// when the batch is settled.
     pub(crate) fn deliver_to(&self, sink: &mut Sink, m: Message) {
-        match &sink.group {
-            Some(_) => sink.batch.push(m),
-            None => self.inbox.push(m),
-        }
+        self.deliver_with(sink, || m);
     }
 
     /// [`ConnRecord::deliver_to`] with the message built by `make` where it is stored: into a

@@ -500,9 +500,14 @@ impl Schedule {
                 }
             }
         }
-        let rate = u64::from(rate_bytes_per_sec.max(1));
-        Duration::from_micros(bytes.saturating_mul(1_000_000) / rate)
+        send_time(bytes, rate_bytes_per_sec)
     }
+}
+
+/// How long `bytes` take to go at `rate_bytes_per_sec` (a queue time).
+pub(crate) fn send_time(bytes: u64, rate_bytes_per_sec: u32) -> Duration {
+    let rate = u64::from(rate_bytes_per_sec.max(1));
+    Duration::from_micros(bytes.saturating_mul(1_000_000) / rate)
 }
 
 #[cfg(test)]

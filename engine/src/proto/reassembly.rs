@@ -149,7 +149,8 @@ impl Reassembly {
             }
         }
         if offset == 0 && self.run.is_none() && self.fragments.is_empty() {
-            let mut buf = crate::buffers::take(RUN_CAPACITY.max(data.len()));
+            // A segment is ≤ 1300 bytes, so it fits.
+            let mut buf = crate::buffers::take(RUN_CAPACITY);
             buf.extend_from_slice(data);
             self.run = Some(Run { msg_num, data: buf });
             return Reassembled::Buffered;

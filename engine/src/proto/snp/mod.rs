@@ -403,13 +403,12 @@ impl Snp {
             return Err(SendError::LimitExceeded);
         }
         let no_nagle = flags & (send_flags::NO_NAGLE | send_flags::NO_DELAY) != 0;
-        // Joining entries keeps the lane scheduler's per-message order only with one lane;
-        // with several, each message stays its own entry, as GNS schedules them.
-        let join = self.config.coalesce_reliable && self.sched.lane_count() == 1;
+        // Entries join only where the scheduler keeps none (one lane); with several lanes
+        // each message stays its own entry, as GNS schedules them.
+        let join = self.config.coalesce_reliable && !self.scheduled();
         let q = self
             .send
             .enqueue(now, self.config.nagle, lane, reliable, no_nagle, data, join);
-        // Joins happen on a single lane only, where the scheduler keeps no entries.
         if !q.joined {
             self.schedule_entry(lane, q.size);
         }

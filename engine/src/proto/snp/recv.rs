@@ -272,7 +272,7 @@ impl RecvState {
             match f? {
                 Frame::StopWaiting(sw) => self.tracker.apply_stop_waiting(pkt, sw.value)?,
                 Frame::Ack(a) => {
-                    if a.latest >= side.sent.next_packet_number() {
+                    if a.latest >= next_packet {
                         // GNS ignores the rest of the packet and does not ack it.
                         summary.new_messages = self.ready.queue.len() - queued_before;
                         return Ok(summary);

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::Snp;
-use crate::proto::lanes::LaneId;
+use crate::proto::lanes::{LaneId, send_time};
 
 impl Snp {
     /// Whether the lane scheduler holds entries (several lanes configured).
@@ -80,8 +80,6 @@ impl Snp {
         if l.queue.is_empty() {
             return Duration::ZERO;
         }
-        let bytes = l.unsent_reliable + l.unsent_unreliable;
-        let rate = u64::from(rate_bytes_per_sec.max(1));
-        Duration::from_micros(bytes.saturating_mul(1_000_000) / rate)
+        send_time(l.unsent_reliable + l.unsent_unreliable, rate_bytes_per_sec)
     }
 }

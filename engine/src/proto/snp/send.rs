@@ -70,8 +70,8 @@ pub(super) struct Enqueued {
     pub msg_num: u64,
     /// Its queued size (reliable: with its header).
     pub size: u32,
-    /// It joined the lane's last queue entry (the scheduler's last entry grows by `size`)
-    /// instead of adding one.
+    /// It joined the lane's last queue entry instead of adding one (only on a single lane,
+    /// where the scheduler keeps no entries).
     pub joined: bool,
 }
 

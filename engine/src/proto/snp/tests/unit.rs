@@ -241,21 +241,15 @@ fn packet_acking_a_packet_never_sent_is_ignored_and_left_unacked() {
 
 #[test]
 fn reliable_messages_held_in_the_stream_for_queue_room_come_out_as_the_queue_drains() {
-    let cfg = SnpConfig {
+    let mut rx = connected_with(SnpConfig {
         recv_buffer_messages: 2,
         ..SnpConfig::default()
-    };
-    let mut rx = Snp::new(T0, cfg);
-    rx.set_connected(T0, true);
-    let mut tx = Snp::new(
-        T0,
-        SnpConfig {
-            send_rate_min: 100_000_000,
-            send_rate_max: 100_000_000,
-            ..SnpConfig::default()
-        },
-    );
-    tx.set_connected(T0, true);
+    });
+    let mut tx = connected_with(SnpConfig {
+        send_rate_min: 100_000_000,
+        send_rate_max: 100_000_000,
+        ..SnpConfig::default()
+    });
     for n in 1..=5u8 {
         tx.send_message(
             T0,
@@ -283,12 +277,10 @@ fn reliable_messages_held_in_the_stream_for_queue_room_come_out_as_the_queue_dra
 
 #[test]
 fn full_receive_queue_leaves_the_packet_unacked() {
-    let cfg = SnpConfig {
+    let mut s = connected_with(SnpConfig {
         recv_buffer_messages: 2,
         ..SnpConfig::default()
-    };
-    let mut s = Snp::new(T0, cfg);
-    s.set_connected(T0, true);
+    });
     let mut out = Vec::new();
     let mut enc = PacketEncoder::new(&mut out);
     for n in 1..=3 {
