@@ -125,7 +125,7 @@ impl Sockets {
             state: Some(rec.state()),
             ping: s.ping_ms,
             quality_local: s.quality_local,
-            quality_remote: -1.0,
+            quality_remote: s.quality_remote,
             out_packets_per_sec: s.out_packets_per_sec,
             out_bytes_per_sec: s.out_bytes_per_sec,
             in_packets_per_sec: s.in_packets_per_sec,

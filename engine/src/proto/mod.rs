@@ -36,6 +36,7 @@ pub(crate) mod lanes;
 pub(crate) mod lazy_queue;
 pub mod p2p;
 pub(crate) mod ping;
+pub mod quality;
 pub(crate) mod queue_delay;
 pub(crate) mod reassembly;
 pub(crate) mod recv_packets;

@@ -173,7 +173,16 @@ pub(crate) struct SentPackets {
     /// The retransmission timer counts from here when it is later than the oldest in-flight
     /// packet: the last ack of new data or the last expiry (RFC 6298 §5.3 restarts it).
     rto_base: Timestamp,
+    /// One packet whose fate the connection wants to learn (the one carrying its stats
+    /// report, GNS's `m_pktNumInFlight`): 0 none, else its number, or [`WATCH_ACKED`] /
+    /// [`WATCH_LOST`] once known. One word, so the table (and an idle connection) stays small.
+    watch: u64,
 }
+
+/// [`SentPackets::watch`]: the watched packet was acked.
+const WATCH_ACKED: u64 = u64::MAX;
+/// [`SentPackets::watch`]: the watched packet was declared lost or forgotten unacked.
+const WATCH_LOST: u64 = u64::MAX - 1;
 
 impl SentPackets {
     /// An empty table whose first packet will be `first_packet` (normally
@@ -187,6 +196,32 @@ impl SentPackets {
             in_flight: SeqMap::default(),
             loss_time: None,
             rto_base: Timestamp::from_micros(0),
+            watch: 0,
+        }
+    }
+
+    /// Watches `pkt` (already recorded): [`SentPackets::take_watch_outcome`] tells whether
+    /// the peer acked it or it was lost. Replaces an earlier watch.
+    pub(crate) fn watch(&mut self, pkt: u64) {
+        self.watch = pkt;
+    }
+
+    /// The watched packet's fate once known, clearing the watch: `Some(true)` acked,
+    /// `Some(false)` lost (declared lost, or forgotten without an ack).
+    pub(crate) fn take_watch_outcome(&mut self) -> Option<bool> {
+        let outcome = match self.watch {
+            WATCH_ACKED => true,
+            WATCH_LOST => false,
+            _ => return None,
+        };
+        self.watch = 0;
+        Some(outcome)
+    }
+
+    /// `pkt` was declared lost or forgotten: the watch, if on it, has its answer.
+    fn watched_lost(watch: &mut u64, pkt: u64) {
+        if *watch == pkt {
+            *watch = WATCH_LOST;
         }
     }
 
@@ -315,7 +350,11 @@ impl SentPackets {
             return;
         }
         let (in_flight, largest_acked) = (&mut self.in_flight, &mut self.largest_acked);
+        let watch = &mut self.watch;
         self.packets.take_range(r, |k, p| {
+            if k == *watch {
+                *watch = WATCH_ACKED;
+            }
             if let Some(k) = std::num::NonZeroU64::new(k) {
                 *largest_acked = Some(largest_acked.map_or(k, |l| l.max(k)));
             }
@@ -343,12 +382,14 @@ impl SentPackets {
             return lost;
         };
         let (packets, loss_time) = (&mut self.packets, &mut self.loss_time);
+        let watch = &mut self.watch;
         self.in_flight.retain_range(..largest, |k, ()| {
             let Some(p) = packets.get_mut(k) else {
                 return false;
             };
             let deadline = p.sent_at + loss_delay;
             if largest - k >= PACKET_THRESHOLD || deadline <= now {
+                Self::watched_lost(watch, k);
                 p.lost = true;
                 lost.add(p);
                 false
@@ -408,6 +449,7 @@ impl SentPackets {
                     break;
                 }
                 self.in_flight.pop_first();
+                Self::watched_lost(&mut self.watch, k);
                 p.lost = true;
                 out.lost.add(p);
                 out.rto_fired = true;
@@ -435,7 +477,9 @@ impl SentPackets {
             if (p.tracked && !p.lost) || p.sent_at + keep > now {
                 break;
             }
-            self.packets.pop_first();
+            if let Some((k, _)) = self.packets.pop_first() {
+                Self::watched_lost(&mut self.watch, k);
+            }
         }
     }
 

@@ -21,7 +21,7 @@ impl Connection {
             let msg = hs.challenge_request(now);
             self.queue_control(msg.into());
             self.timers.last_ping_request = now;
-            self.timers.retry_at = Some(now + CONNECT_RETRY_INTERVAL);
+            self.timers.state_deadline = Some(now + CONNECT_RETRY_INTERVAL);
         }
     }
 
@@ -74,7 +74,7 @@ impl Connection {
         self.unauthenticated = est.unauthenticated;
         self.replay = ReplayWindow::new();
         self.timers.received(now);
-        self.timers.retry_at = None;
+        self.timers.state_deadline = None;
         if self.p2p {
             self.enter_finding_route(now);
         } else {
@@ -134,7 +134,7 @@ impl Connection {
                     self.snp.record_ping_sample(now, rtt);
                 }
                 self.queue_control(req.into());
-                self.timers.retry_at = Some(now + CONNECT_RETRY_INTERVAL);
+                self.timers.state_deadline = Some(now + CONNECT_RETRY_INTERVAL);
             }
             Err(crate::proto::handshake::HandshakeError::WrongConnection) => {
                 super::count(&mut self.drops.control_ignored);
@@ -225,7 +225,7 @@ impl Connection {
             State::Connecting | State::FindingRoute | State::Connected | State::Linger
         ) {
             self.end_reason = c.reason_code.unwrap_or(end_reason::MISC_GENERIC);
-            self.end_debug = super::truncate(c.debug.as_deref().unwrap_or(""));
+            self.end_debug = super::truncate(c.debug.as_deref().unwrap_or("")).into();
             if self.state == State::Linger {
                 self.set_state(now, State::FinWait);
             } else {

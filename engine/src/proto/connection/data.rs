@@ -5,6 +5,7 @@
 use super::{Connection, Role, State};
 use crate::crypto::{CommitOutcome, PacketCipher};
 use crate::proto::end_reason;
+use crate::proto::quality::Need;
 use crate::proto::snp::AckRequest;
 use crate::time::Timestamp;
 use crate::wire::header::DataHeader;
@@ -50,18 +51,19 @@ impl Connection {
             super::count(&mut self.drops.bad_header);
             return None;
         };
-        let ack_request = match hdr.decode_stats() {
+        let (ack_request, report) = match hdr.decode_stats() {
             Some(Ok(stats)) => {
                 let flags = stats.flags.unwrap_or(0);
-                if flags & UdpStats::ACK_REQUEST_IMMEDIATE != 0 {
+                let request = if flags & UdpStats::ACK_REQUEST_IMMEDIATE != 0 {
                     AckRequest::Immediate
                 } else if flags & UdpStats::ACK_REQUEST_E2E != 0 || stats.stats.is_some() {
                     AckRequest::E2e
                 } else {
                     AckRequest::None
-                }
+                };
+                (request, stats.stats)
             }
-            _ => AckRequest::None,
+            _ => (AckRequest::None, None),
         };
         let Some(pn) = self.replay.expand(hdr.packet_number) else {
             super::count(&mut self.drops.replayed);
@@ -101,9 +103,15 @@ impl Connection {
             // GNS: the first packet that decrypts confirms the route end to end.
             self.set_state(now, State::Connected);
         }
+        self.quality_tick(now);
         if let Err(e) = self.snp.receive_packet(now, pn, plaintext, ack_request) {
             self.problem(now, end_reason::MISC_INTERNAL_ERROR, &e.to_string());
             return None;
+        }
+        self.quality_fate(now);
+        if let Some(report) = report {
+            // GNS takes a report only from a packet that decrypted and was processed.
+            self.quality_receive(now, report);
         }
         if self.state == State::Linger {
             // A lingering connection is closed to the application: received data is dropped.
@@ -145,13 +153,25 @@ impl Connection {
         let forced = self.timers.force_ack_request;
         let tracer =
             now.saturating_since(self.timers.last_ping_request) > super::timers::TRACER_INTERVAL;
-        if forced.is_none() && !self.snp.wants_to_send(now) {
+        // Stats reports: "due" ones send a packet of their own, "ready" ones ride along.
+        let need = if self.quality.is_some() {
+            self.quality_need(now)
+        } else {
+            Need::default()
+        };
+        if forced.is_none() && !need.is_due() && !self.snp.wants_to_send(now) {
             return None;
         }
         // The congestion window needs timely acks: GNS receivers hold them up to 50 ms
         // (none at all for unreliable-only packets) unless asked.
         let cc_request = forced.is_none() && self.snp.ack_request_due();
+        let report_blob;
         let blob: Option<&[u8]> = match forced {
+            _ if !need.is_empty() => {
+                let immediate = forced == Some(true) || cc_request;
+                report_blob = self.quality_blob(now, need, immediate);
+                Some(&report_blob)
+            }
             Some(true) => Some(&BLOB_IMMEDIATE),
             Some(false) => Some(&BLOB_E2E),
             None if cc_request => Some(&BLOB_IMMEDIATE),
@@ -174,7 +194,7 @@ impl Connection {
             out,
             max_plaintext,
             header_bytes + tag,
-            forced.is_some(),
+            forced.is_some() || need.is_due(),
         )?;
         DataHeader::set_packet_number(&mut out[start..], built.packet_number as u16);
         out.reserve(tag);
@@ -183,6 +203,9 @@ impl Connection {
             .is_err()
         {
             return None;
+        }
+        if !need.is_empty() {
+            self.quality_sent(need, built.packet_number);
         }
         let ping = self.snp.ping().smoothed();
         if cc_request {

@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 impl Connection {
     /// A human-readable status report for debugging.
     pub fn detailed_status(&mut self, now: Timestamp) -> String {
-        let st = self.snp.status(now);
+        let st = self.status(now);
         let counters = *self.snp.counters();
         let drops = self.drops;
         let mut s = String::new();
@@ -55,10 +55,12 @@ impl Connection {
         );
         let _ = writeln!(
             s,
-            "  Ping {} ms, quality local {:.1}%",
+            "  Ping {} ms, quality local {}, remote {} (last 5 s interval; -1 unknown)",
             st.ping_ms,
-            st.quality_local * 100.0
+            percent(st.quality_local),
+            percent(st.quality_remote)
         );
+        self.write_remote_stats(&mut s, now);
         let _ = writeln!(
             s,
             "  Sent {:.1} pkts/s {:.1} KB/s; recv {:.1} pkts/s {:.1} KB/s",
@@ -134,5 +136,52 @@ impl Connection {
             drops.control_ignored
         );
         s
+    }
+
+    /// The peer's last stats reports, as GNS prints them ("... received from remote host Ns
+    /// ago").
+    fn write_remote_stats(&self, s: &mut String, now: Timestamp) {
+        let Some(r) = self.remote_stats() else {
+            let _ = writeln!(s, "  No stats received from remote host");
+            return;
+        };
+        if let Some((i, at)) = &r.instantaneous {
+            let _ = writeln!(
+                s,
+                "  Rate stats received from remote host {:.1}s ago: sent {:.1} pkts/s {:.1} KB/s, recv {:.1} pkts/s {:.1} KB/s, ping {} ms, dropped {}%, weird {}%",
+                now.saturating_since(*at).as_secs_f32(),
+                f64::from(i.out_packets_per_sec_x10.unwrap_or(0)) / 10.0,
+                f64::from(i.out_bytes_per_sec.unwrap_or(0)) / 1024.0,
+                f64::from(i.in_packets_per_sec_x10.unwrap_or(0)) / 10.0,
+                f64::from(i.in_bytes_per_sec.unwrap_or(0)) / 1024.0,
+                i.ping_ms.map_or(-1, i64::from),
+                i.packets_dropped_pct.map_or(-1, i64::from),
+                i.packets_weird_sequence_pct.map_or(-1, i64::from)
+            );
+        }
+        if let Some((l, at)) = &r.lifetime {
+            let _ = writeln!(
+                s,
+                "  Lifetime stats received from remote host {:.1}s ago: {}s connected, {} pkts / {} KB sent, {} pkts / {} KB recv, {} dropped, {} out of order, {} duplicates",
+                now.saturating_since(*at).as_secs_f32(),
+                l.connected_seconds.unwrap_or(0),
+                l.packets_sent.unwrap_or(0),
+                l.kb_sent.unwrap_or(0),
+                l.packets_recv.unwrap_or(0),
+                l.kb_recv.unwrap_or(0),
+                l.packets_recv_dropped.unwrap_or(0),
+                l.packets_recv_out_of_order.unwrap_or(0),
+                l.packets_recv_duplicate.unwrap_or(0)
+            );
+        }
+    }
+}
+
+/// A quality fraction as a percentage, or -1 when unknown.
+fn percent(q: f32) -> String {
+    if q < 0.0 {
+        "-1".to_owned()
+    } else {
+        format!("{:.1}%", q * 100.0)
     }
 }

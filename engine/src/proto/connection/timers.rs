@@ -42,13 +42,14 @@ pub(super) const TRACER_INTERVAL: Duration = Duration::from_secs(7);
 #[derive(Debug)]
 pub(super) struct Timers {
     pub created: Timestamp,
-    pub retry_at: Option<Timestamp>,
+    /// The one deadline of a passing state: while Connecting, the next ChallengeRequest
+    /// retry; in FinWait, when it ends (one field for both: the states never overlap).
+    pub state_deadline: Option<Timestamp>,
     pub last_recv: Timestamp,
     pub reply_deadline: Option<Timestamp>,
     pub timeouts_in_a_row: u32,
     pub streak_started: Option<Timestamp>,
     pub next_urgent_ping: Option<Timestamp>,
-    pub finwait_until: Option<Timestamp>,
     pub last_ping_request: Timestamp,
     /// A packet with ACK_REQUEST flags must go out: (immediate?).
     pub force_ack_request: Option<bool>,
@@ -58,20 +59,19 @@ impl Timers {
     pub(super) fn new(now: Timestamp) -> Self {
         Timers {
             created: now,
-            retry_at: None,
+            state_deadline: None,
             last_recv: now,
             reply_deadline: None,
             timeouts_in_a_row: 0,
             streak_started: None,
             next_urgent_ping: None,
-            finwait_until: None,
             last_ping_request: now,
             force_ack_request: None,
         }
     }
 
     pub(super) fn finwait_started(&mut self, now: Timestamp) {
-        self.finwait_until = Some(now + FIN_WAIT);
+        self.state_deadline = Some(now + FIN_WAIT);
     }
 
     /// Something valid arrived: the peer is alive.
@@ -121,7 +121,7 @@ impl Connection {
         match self.state {
             State::Connecting => {
                 let next = Some(t.created + self.config.timeout_initial);
-                min_opt(next, t.retry_at)
+                min_opt(next, t.state_deadline)
             }
             State::FindingRoute => {
                 let next = Some(t.created + self.config.timeout_initial);
@@ -142,9 +142,9 @@ impl Connection {
                     let base = t.streak_started.unwrap_or(t.last_recv).max(t.last_recv);
                     next = min_opt(next, Some(base + self.config.timeout_connected));
                 }
-                next
+                min_opt(next, self.quality_due_at())
             }
-            State::FinWait => t.finwait_until,
+            State::FinWait => t.state_deadline,
             State::ClosedByPeer | State::ProblemDetectedLocally | State::Dead => None,
         }
     }
@@ -163,7 +163,7 @@ impl Connection {
             State::Connecting => self.connecting_timeout(now),
             State::FindingRoute => self.finding_route_timeout(now),
             State::Connected | State::Linger => self.connected_timeout(now),
-            State::FinWait if self.timers.finwait_until.is_some_and(|t| now >= t) => {
+            State::FinWait if self.timers.state_deadline.is_some_and(|t| now >= t) => {
                 self.set_state(now, State::Dead);
             }
             _ => {}
@@ -181,7 +181,7 @@ impl Connection {
         }
         if !self.p2p
             && matches!(self.role, Role::Client(_))
-            && self.timers.retry_at.is_some_and(|t| now >= t)
+            && self.timers.state_deadline.is_some_and(|t| now >= t)
         {
             self.send_challenge_request(now);
         }
@@ -189,6 +189,8 @@ impl Connection {
 
     fn connected_timeout(&mut self, now: Timestamp) {
         self.snp.handle_timeout(now);
+        self.quality_fate(now);
+        self.quality_tick(now);
         // Just parked, or idle and woken (by `idle_release_at` or a keepalive): free what
         // drained. A few emptiness checks, and busy connections never get here.
         if let Some(k) = &mut self.keys {

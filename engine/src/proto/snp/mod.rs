@@ -480,6 +480,17 @@ impl Snp {
         self.recv.counts
     }
 
+    /// Watches sent packet `pkt` for [`Snp::take_watch_outcome`]: the connection learns
+    /// whether the packet carrying its stats report arrived.
+    pub(crate) fn watch_packet(&mut self, pkt: u64) {
+        self.sent.watch(pkt);
+    }
+
+    /// The watched packet's fate once known: `Some(true)` acked, `Some(false)` lost.
+    pub(crate) fn take_watch_outcome(&mut self) -> Option<bool> {
+        self.sent.take_watch_outcome()
+    }
+
     /// Loss-recovery counters.
     pub fn recovery_counters(&self) -> &RecoveryCounters {
         &self.recovery.counters

@@ -58,8 +58,12 @@ pub struct LaneStatus {
 pub struct SnpStatus {
     /// Smoothed ping in ms, −1 unknown.
     pub ping_ms: i32,
-    /// 1 − dropped − out-of-order fraction of received packets, −1 when nothing was received.
+    /// 1 − dropped − out-of-order fraction of received packets, −1 when nothing was received
+    /// (the message layer's lifetime figure; `Connection::status` reports GNS's 5 s one).
     pub quality_local: f32,
+    /// The peer's view of the same, from its last stats report; −1 without one (filled in by
+    /// `Connection::status`).
+    pub quality_remote: f32,
     /// Packets per second received (last full second).
     pub in_packets_per_sec: f32,
     /// Bytes per second received.
@@ -218,6 +222,7 @@ pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> Snp
     SnpStatus {
         ping_ms: snp.ping.smoothed_ms(),
         quality_local,
+        quality_remote: -1.0,
         in_packets_per_sec: snp.stats.recv.last_packets as f32,
         in_bytes_per_sec: snp.stats.recv.last_bytes as f32,
         out_packets_per_sec: snp.stats.sent.last_packets as f32,

@@ -1,0 +1,129 @@
+//! The connection's end-to-end stats reports (spec §4.13, [`crate::proto::quality`]): counts
+//! fed from the message layer, reports built for outgoing packets, the fate of the packet that
+//! carried one, and the peer's reports taken from incoming packets.
+
+use super::{Connection, State};
+use crate::proto::quality::{Counts, Inputs, Need, Quality, RemoteStats};
+use crate::time::Timestamp;
+use crate::wire::proto::{ConnectionQuality, UdpStats};
+
+/// Received packets after which a connection starts its quality bookkeeping.
+const ACTIVE_AFTER_PACKETS: u64 = 5;
+
+impl Connection {
+    fn quality_counts(&self) -> Counts {
+        let r = self.snp.recv_counts();
+        let c = self.snp.counters();
+        Counts {
+            recv: r.packets + c.duplicates,
+            // An out-of-order arrival fills a number first counted as skipped (GNS undoes
+            // the drop the same way).
+            dropped: r.skipped.saturating_sub(r.out_of_order),
+            weird: r.out_of_order + c.duplicates,
+            sent: c.packets_sent,
+        }
+    }
+
+    /// Closes a quality interval that has run its length (called before a received packet
+    /// counts, and on timers); starts the bookkeeping once the link carries traffic.
+    pub(super) fn quality_tick(&mut self, now: Timestamp) {
+        let c = self.quality_counts();
+        let dead = self.timers.timeouts_in_a_row >= 2;
+        match &mut self.quality {
+            Some(q) => q.roll(now, c, dead),
+            None if c.recv > ACTIVE_AFTER_PACKETS
+                && matches!(self.state, State::Connected | State::Linger) =>
+            {
+                self.quality = Some(Box::new(Quality::new(now, c)));
+            }
+            None => {}
+        }
+    }
+
+    /// The peer's report, from a packet that decrypted and was processed.
+    pub(super) fn quality_receive(&mut self, now: Timestamp, report: ConnectionQuality) {
+        let c = self.quality_counts();
+        self.quality
+            .get_or_insert_with(|| Box::new(Quality::new(now, c)))
+            .receive(now, report);
+    }
+
+    /// Hands the fate of the packet that carried our last report (if now known) to the
+    /// bookkeeping.
+    pub(super) fn quality_fate(&mut self, now: Timestamp) {
+        if let Some(acked) = self.snp.take_watch_outcome() {
+            let c = self.quality_counts();
+            if let Some(q) = &mut self.quality {
+                q.on_fate(now, acked, c);
+            }
+        }
+    }
+
+    /// Which reports the next packet should carry.
+    pub(super) fn quality_need(&mut self, now: Timestamp) -> Need {
+        let c = self.quality_counts();
+        self.quality
+            .as_mut()
+            .map_or(Need::default(), |q| q.need(now, c))
+    }
+
+    /// When a report falls due (it then sends a packet of its own).
+    pub(super) fn quality_due_at(&self) -> Option<Timestamp> {
+        // Only where a packet can go out, or the timer would fire and find nothing to do.
+        let can_send = self.keys.is_some()
+            && self.remote_id.is_some()
+            && !(self.p2p && self.route == super::Route::None);
+        self.quality
+            .as_ref()
+            .filter(|_| can_send)
+            .and_then(|q| q.next_due(self.quality_counts()))
+    }
+
+    /// The stats blob (`CMsgSteamSockets_UDP_Stats`) carrying `need`'s reports; `immediate`
+    /// asks for an immediate ack (the report itself implies ACK_REQUEST_E2E).
+    pub(super) fn quality_blob(&mut self, now: Timestamp, need: Need, immediate: bool) -> Vec<u8> {
+        let c = self.quality_counts();
+        let st = self.snp.status(now);
+        let counters = st.counters;
+        let x = Inputs {
+            out_packets_per_sec: st.out_packets_per_sec,
+            out_bytes_per_sec: st.out_bytes_per_sec,
+            in_packets_per_sec: st.in_packets_per_sec,
+            in_bytes_per_sec: st.in_bytes_per_sec,
+            ping_ms: st.ping_ms,
+            packets_sent: counters.packets_sent,
+            bytes_sent: counters.bytes_sent,
+            packets_recv: counters.packets_recv,
+            bytes_recv: counters.bytes_recv,
+            out_of_order: self.snp.recv_counts().out_of_order,
+            duplicates: counters.duplicates,
+        };
+        let report = self.quality.as_ref().map(|q| q.report(need, now, c, &x));
+        let msg = UdpStats {
+            stats: report,
+            flags: immediate.then_some(UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE),
+        };
+        prost::Message::encode_to_vec(&msg)
+    }
+
+    /// A packet carrying `need`'s reports went out as `packet_number`.
+    pub(super) fn quality_sent(&mut self, need: Need, packet_number: u64) {
+        if let Some(q) = &mut self.quality {
+            q.on_sent(need);
+            self.snp.watch_packet(packet_number);
+        }
+    }
+
+    /// Local quality (this side's receive quality over the last 5 s interval) and remote
+    /// quality (the same, from the peer's last report); −1 when unknown.
+    pub fn quality(&self) -> (f32, f32) {
+        self.quality
+            .as_ref()
+            .map_or((-1.0, -1.0), |q| (q.local(), q.remote()))
+    }
+
+    /// The peer's latest stats reports, if any came.
+    pub fn remote_stats(&self) -> Option<&RemoteStats> {
+        self.quality.as_ref().and_then(|q| q.remote_stats())
+    }
+}
