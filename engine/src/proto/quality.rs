@@ -253,16 +253,25 @@ impl Quality {
         Need(n)
     }
 
-    /// When a report falls due and will force a packet, if the traffic so far already makes
-    /// it worth sending then: an idle link sets no timer for it.
-    pub(crate) fn next_due(&self, c: Counts) -> Option<Timestamp> {
-        if self.in_flight.is_some() {
-            return None;
-        }
-        let threshold = INSTANT_DUE.as_secs() / ACTIVE_SEND_INTERVAL.as_secs();
-        let busy = self.at_instant_ack.recv + threshold < c.recv
-            || self.at_instant_ack.sent + threshold < c.sent;
-        busy.then_some(self.instant_acked_at + INSTANT_DUE)
+    /// Whether [`Quality::need`] can find anything at `now`: a cheap test for every packet.
+    pub(crate) fn may_need(&self, now: Timestamp) -> bool {
+        self.in_flight.is_none()
+            && (now >= self.instant_acked_at + INSTANT_READY
+                || now >= self.lifetime_acked_at + LIFETIME_READY)
+    }
+
+    /// Whether the current interval has run its length ([`Quality::roll`] has work).
+    pub(crate) fn interval_over(&self, now: Timestamp) -> bool {
+        now >= self.interval_start + INTERVAL
+    }
+
+    /// When a report may fall due and force a packet. [`Quality::need`] then finds whether
+    /// the link had anything to report; if not, the clock restarts and this moves 30 s on,
+    /// so a quiet link wakes for it once per 30 s and sends nothing.
+    pub(crate) fn next_due(&self) -> Option<Timestamp> {
+        self.in_flight
+            .is_none()
+            .then_some(self.instant_acked_at + INSTANT_DUE)
     }
 
     fn instant_has_data(&mut self, now: Timestamp, c: Counts) -> bool {

@@ -27,6 +27,14 @@ impl Connection {
     /// Closes a quality interval that has run its length (called before a received packet
     /// counts, and on timers); starts the bookkeeping once the link carries traffic.
     pub(super) fn quality_tick(&mut self, now: Timestamp) {
+        // Per received packet: two comparisons unless there is work.
+        let idle = match &self.quality {
+            Some(q) => !q.interval_over(now),
+            None => self.snp.recv_counts().packets <= ACTIVE_AFTER_PACKETS,
+        };
+        if idle {
+            return;
+        }
         let c = self.quality_counts();
         let dead = self.timers.timeouts_in_a_row >= 2;
         match &mut self.quality {
@@ -61,6 +69,9 @@ impl Connection {
 
     /// Which reports the next packet should carry.
     pub(super) fn quality_need(&mut self, now: Timestamp) -> Need {
+        if !self.quality.as_ref().is_some_and(|q| q.may_need(now)) {
+            return Need::default();
+        }
         let c = self.quality_counts();
         self.quality
             .as_mut()
@@ -76,7 +87,7 @@ impl Connection {
         self.quality
             .as_ref()
             .filter(|_| can_send)
-            .and_then(|q| q.next_due(self.quality_counts()))
+            .and_then(|q| q.next_due())
     }
 
     /// The stats blob (`CMsgSteamSockets_UDP_Stats`) carrying `need`'s reports; `immediate`
