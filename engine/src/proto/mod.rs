@@ -14,6 +14,7 @@
 //!  congestion  CUBIC window
 //!  queue_delay standing-queue signal
 //!  ping        GNS's reported ping
+//!  quality     end-to-end stats reports (receive quality, both ways)
 //!
 //!  p2p         rendezvous signaling of P2P connections: routing, retries, reliable ICE stream
 //!  ice         the native ICE client (STUN/TURN, candidates, checks) for P2P connections
