@@ -94,18 +94,34 @@ impl GroupQueue {
 
     /// Takes every queued message of `conn` out (in order), keeping the others in order.
     pub(crate) fn take_conn(&self, conn: Connection) -> Vec<Message> {
+        let mut taken = Vec::new();
+        self.take_conn_into(conn, &mut taken, usize::MAX);
+        taken
+    }
+
+    /// Moves up to `max` of `conn`'s queued messages, oldest first, to the end of `out`,
+    /// keeping the others in order; returns how many. Reads the whole queue (a
+    /// `ReceiveMessagesOnConnection` on a member of a group, GNS's rarer path).
+    pub(crate) fn take_conn_into(
+        &self,
+        conn: Connection,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> usize {
         let mut front = lock(&self.front);
-        let mut all = std::mem::take(&mut *front);
+        // Batches pushed meanwhile stay behind `front`, which receives read first.
         while let Some(mut batch) = self.batches.pop() {
-            all.extend(batch.drain(..));
+            front.extend(batch.drain(..));
             self.recycle(batch);
         }
-        let mut taken = Vec::new();
-        for m in all {
-            if m.conn == conn {
-                taken.push(m);
+        let mut taken = 0;
+        // One turn through the deque: taken messages leave, the rest go round in order.
+        for _ in 0..front.len() {
+            let Some(m) = front.pop_front() else { break };
+            if taken < max && m.conn == conn {
+                out.push(m);
+                taken += 1;
             } else {
-                // Batches pushed meanwhile stay behind `front`, which receives read first.
                 front.push_back(m);
             }
         }
@@ -197,6 +213,20 @@ mod tests {
         out.clear();
         assert_eq!(q.receive(&mut out, 10), 3);
         assert_eq!(ids(&out), [(2, 1), (2, 2), (2, 3)]);
+    }
+
+    #[test]
+    fn taking_some_of_a_connections_messages_leaves_the_rest_in_order() {
+        let q = GroupQueue::default();
+        q.push(vec![msg(1, 1), msg(2, 1), msg(1, 2)]);
+        q.push(vec![msg(1, 3), msg(2, 2)]);
+        let mut out = Vec::new();
+        assert_eq!(q.take_conn_into(Connection(1), &mut out, 2), 2);
+        assert_eq!(ids(&out), [(1, 1), (1, 2)]);
+        assert_eq!(q.take_conn_into(Connection(3), &mut out, 5), 0);
+        out.clear();
+        assert_eq!(q.receive(&mut out, 10), 3);
+        assert_eq!(ids(&out), [(2, 1), (1, 3), (2, 2)]);
     }
 
     #[test]

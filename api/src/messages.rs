@@ -197,8 +197,9 @@ impl Sockets {
     }
 
     /// `ReceiveMessagesOnConnection`: moves up to `max` waiting messages into `out` and
-    /// returns how many, or −1 for an invalid handle. A connection in a poll group delivers
-    /// there instead (receive with `receive_messages_on_poll_group`).
+    /// returns how many, or −1 for an invalid handle. As in GNS, a connection in a poll group
+    /// can be read here too: its messages are taken out of the group's queue (which this
+    /// reads through, so receiving on the group is the cheaper way for a busy server).
     pub fn receive_messages_on_connection(
         &self,
         conn: Connection,
@@ -212,6 +213,9 @@ impl Sockets {
         // refill the queue under our feet, and one call could then take more than the
         // receive limits ever let wait.
         let start = out.len();
+        if let Some(g) = rec.group.load().as_ref() {
+            g.queue.take_conn_into(conn, out, max);
+        }
         while out.len() - start < max {
             let Some(m) = rec.inbox.pop() else { break };
             out.push(m);

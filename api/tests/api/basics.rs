@@ -156,3 +156,50 @@ fn dual_stack_listen_socket_takes_ipv4_and_ipv6_clients() {
     }));
     assert!(got.iter().all(|m| m.data == b"dual"));
 }
+
+#[test]
+fn a_connection_in_a_poll_group_can_still_be_read_on_its_own() {
+    // GNS keeps each message in both queues: ReceiveMessagesOnConnection takes a member's
+    // messages (in order) and the group no longer returns them.
+    let l = links(1, 1, 2, &[]);
+    let (a, b) = (l.pairs[0], l.pairs[1]);
+    let group = l.server.create_poll_group();
+    assert!(l.server.set_connection_poll_group(a.1, group));
+    assert!(l.server.set_connection_poll_group(b.1, group));
+    for (conn, text) in [
+        (a.0, "a1"),
+        (b.0, "b1"),
+        (a.0, "a2"),
+        (b.0, "b2"),
+        (a.0, "a3"),
+    ] {
+        l.client
+            .send_message_to_connection(conn, text.as_bytes(), send_flags::RELIABLE)
+            .unwrap();
+    }
+    let mut mine = Vec::new();
+    assert!(wait_until(&[&l.server], || {
+        l.server.receive_messages_on_connection(a.1, &mut mine, 2);
+        mine.len() >= 3
+    }));
+    let texts: Vec<&[u8]> = mine.iter().map(|m| m.data.as_slice()).collect();
+    assert_eq!(texts, [&b"a1"[..], b"a2", b"a3"]);
+    assert!(mine.iter().all(|m| m.conn == a.1));
+    let mut rest = Vec::new();
+    assert!(wait_until(&[&l.server], || {
+        l.server
+            .receive_messages_on_poll_group(group, &mut rest, 16);
+        rest.len() >= 2
+    }));
+    let texts: Vec<&[u8]> = rest.iter().map(|m| m.data.as_slice()).collect();
+    assert_eq!(texts, [&b"b1"[..], b"b2"]);
+    assert_eq!(
+        l.server
+            .receive_messages_on_poll_group(group, &mut rest, 16),
+        0
+    );
+    assert_eq!(
+        l.server.receive_messages_on_connection(b.1, &mut rest, 16),
+        0
+    );
+}
