@@ -123,6 +123,12 @@ pub struct RemoteStats {
 pub(crate) struct Quality {
     started: Timestamp,
     interval_start: Timestamp,
+    /// `interval_start + INTERVAL`, `min(instant_acked_at + INSTANT_READY, lifetime_acked_at
+    /// + LIFETIME_READY)` and `instant_acked_at + INSTANT_DUE`: the per-packet tests compare
+    /// against these, kept up to date where their inputs change.
+    interval_end: Timestamp,
+    ready_at: Timestamp,
+    due_at: Timestamp,
     at_interval: Counts,
     /// The last closed interval's dropped and weird fractions; −1 when it received nothing.
     dropped: f32,
@@ -148,6 +154,9 @@ impl Quality {
         Quality {
             started: now,
             interval_start: now,
+            interval_end: now + INTERVAL,
+            ready_at: now + INSTANT_READY,
+            due_at: now + INSTANT_DUE,
             at_interval: c,
             dropped: -1.0,
             weird: -1.0,
@@ -188,6 +197,7 @@ impl Quality {
             self.weird = weird as f32 / total;
         }
         self.interval_start = now;
+        self.interval_end = now + INTERVAL;
         self.at_interval = c;
     }
 
@@ -255,23 +265,19 @@ impl Quality {
 
     /// Whether [`Quality::need`] can find anything at `now`: a cheap test for every packet.
     pub(crate) fn may_need(&self, now: Timestamp) -> bool {
-        self.in_flight.is_none()
-            && (now >= self.instant_acked_at + INSTANT_READY
-                || now >= self.lifetime_acked_at + LIFETIME_READY)
+        self.in_flight.is_none() && now >= self.ready_at
     }
 
     /// Whether the current interval has run its length ([`Quality::roll`] has work).
     pub(crate) fn interval_over(&self, now: Timestamp) -> bool {
-        now >= self.interval_start + INTERVAL
+        now >= self.interval_end
     }
 
     /// When a report may fall due and force a packet. [`Quality::need`] then finds whether
     /// the link had anything to report; if not, the clock restarts and this moves 30 s on,
     /// so a quiet link wakes for it once per 30 s and sends nothing.
     pub(crate) fn next_due(&self) -> Option<Timestamp> {
-        self.in_flight
-            .is_none()
-            .then_some(self.instant_acked_at + INSTANT_DUE)
+        self.in_flight.is_none().then_some(self.due_at)
     }
 
     fn instant_has_data(&mut self, now: Timestamp, c: Counts) -> bool {
@@ -294,13 +300,29 @@ impl Quality {
             return true;
         }
         // Only the clock restarts: a slow trickle still reports every 100 packets or so.
-        self.lifetime_acked_at = now;
+        self.lifetime_acked(now, None);
         false
     }
 
     fn instant_acked(&mut self, now: Timestamp, c: Counts) {
         self.instant_acked_at = now;
         self.at_instant_ack = c;
+        self.clocks_moved();
+    }
+
+    /// The lifetime clock restarts at `now` (and its counts, when the report was acked).
+    fn lifetime_acked(&mut self, now: Timestamp, c: Option<Counts>) {
+        self.lifetime_acked_at = now;
+        if let Some(c) = c {
+            self.at_lifetime_ack = c;
+        }
+        self.clocks_moved();
+    }
+
+    fn clocks_moved(&mut self) {
+        self.ready_at =
+            (self.instant_acked_at + INSTANT_READY).min(self.lifetime_acked_at + LIFETIME_READY);
+        self.due_at = self.instant_acked_at + INSTANT_DUE;
     }
 
     /// Builds the report `need` asks for.
@@ -377,8 +399,7 @@ impl Quality {
             self.instant_acked(now, c);
         }
         if need.lifetime() {
-            self.lifetime_acked_at = now;
-            self.at_lifetime_ack = c;
+            self.lifetime_acked(now, Some(c));
         }
     }
 }

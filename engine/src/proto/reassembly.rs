@@ -149,10 +149,14 @@ impl Reassembly {
             }
         }
         if offset == 0 && self.run.is_none() && self.fragments.is_empty() {
-            // A segment is ≤ 1300 bytes, so it fits.
-            let mut buf = crate::buffers::take(RUN_CAPACITY);
-            buf.extend_from_slice(data);
-            self.run = Some(Run { msg_num, data: buf });
+            // A segment is ≤ 1300 bytes, so it fits. The run is placed first and filled where
+            // it lies: filled and then moved in, its vector was reloaded right after the
+            // stores that built it (a stalled reload per fragmented message).
+            let run = self.run.insert(Run {
+                msg_num,
+                data: crate::buffers::take(RUN_CAPACITY),
+            });
+            run.data.extend_from_slice(data);
             return Reassembled::Buffered;
         }
         // The general path: a run waits in the map as one fragment (the map is empty while

@@ -367,7 +367,7 @@ impl SentPackets {
             } else if p.lost {
                 out.late_acks += 1;
             }
-            out.acked.extend(p.segments);
+            out.acked.extend(p.segments.drain(..));
             out.packets_acked += 1;
         });
     }

@@ -125,16 +125,24 @@ impl<V> SeqMap<V> {
         start..end.max(start)
     }
 
-    /// Takes every live record in `range` out, in ascending order, handing each to `f`.
-    pub(crate) fn take_range(&mut self, range: impl RangeBounds<u64>, mut f: impl FnMut(u64, V)) {
+    /// Removes every live record in `range`, in ascending order, handing each to `f` first
+    /// where it lies (by reference: moving a record out to hand it over made `f` reload what
+    /// the move had just stored, with wider loads than its stores, a stalled reload per
+    /// record on the ack path).
+    pub(crate) fn take_range(
+        &mut self,
+        range: impl RangeBounds<u64>,
+        mut f: impl FnMut(u64, &mut V),
+    ) {
         let slots = self.slots(range);
         if slots.is_empty() {
             return;
         }
-        for (k, v) in self.entries.range_mut(slots) {
-            if let Some(v) = v.take() {
-                self.live -= 1;
+        for (k, slot) in self.entries.range_mut(slots) {
+            if let Some(v) = slot.as_mut() {
                 f(*k, v);
+                *slot = None;
+                self.live -= 1;
             }
         }
         self.tidy();
@@ -214,7 +222,7 @@ mod tests {
                     let lo = next.saturating_sub(rng % 80);
                     let hi = lo + (rng >> 8) % 12;
                     let mut got = Vec::new();
-                    m.take_range(lo..hi, |k, v| got.push((k, v)));
+                    m.take_range(lo..hi, |k, v| got.push((k, *v)));
                     let want: Vec<(u64, u32)> =
                         model.range(lo..hi).map(|(k, v)| (*k, *v)).collect();
                     for (k, _) in &want {

@@ -26,15 +26,20 @@ impl Connection {
 
     /// Closes a quality interval that has run its length (called before a received packet
     /// counts, and on timers); starts the bookkeeping once the link carries traffic.
+    #[inline]
     pub(super) fn quality_tick(&mut self, now: Timestamp) {
-        // Per received packet: two comparisons unless there is work.
-        let idle = match &self.quality {
-            Some(q) => !q.interval_over(now),
-            None => self.snp.recv_counts().packets <= ACTIVE_AFTER_PACKETS,
+        // Per received packet: a comparison or two, inline, unless there is work.
+        let work = match &self.quality {
+            Some(q) => q.interval_over(now),
+            None => self.snp.recv_counts().packets > ACTIVE_AFTER_PACKETS,
         };
-        if idle {
-            return;
+        if work {
+            self.quality_tick_work(now);
         }
+    }
+
+    #[inline(never)]
+    fn quality_tick_work(&mut self, now: Timestamp) {
         let c = self.quality_counts();
         let dead = self.timers.timeouts_in_a_row >= 2;
         match &mut self.quality {
@@ -58,6 +63,7 @@ impl Connection {
 
     /// Hands the fate of the packet that carried our last report (if now known) to the
     /// bookkeeping.
+    #[inline]
     pub(super) fn quality_fate(&mut self, now: Timestamp) {
         if let Some(acked) = self.snp.take_watch_outcome() {
             let c = self.quality_counts();
