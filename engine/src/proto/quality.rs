@@ -123,9 +123,9 @@ pub struct RemoteStats {
 pub(crate) struct Quality {
     started: Timestamp,
     interval_start: Timestamp,
-    /// `interval_start + INTERVAL`, `min(instant_acked_at + INSTANT_READY, lifetime_acked_at
-    /// + LIFETIME_READY)` and `instant_acked_at + INSTANT_DUE`: the per-packet tests compare
-    /// against these, kept up to date where their inputs change.
+    /// The end of the interval, the first time a report may be ready (the earlier of the two
+    /// clocks' ready times) and when instantaneous stats fall due: the per-packet tests
+    /// compare against these, kept up to date where their inputs change.
     interval_end: Timestamp,
     ready_at: Timestamp,
     due_at: Timestamp,
