@@ -313,6 +313,10 @@ impl Sockets {
             return false;
         }
         local.config = std::sync::Arc::new(cfg.connection);
+        if rec.is_pipe() {
+            let snp = &cfg.connection.snp;
+            rec.set_pipe_recv_limits(snp.recv_buffer_size as u64, snp.recv_buffer_messages as u64);
+        }
         sh.send(
             rec.shard(),
             Command::SetConfig {

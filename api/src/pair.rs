@@ -31,6 +31,10 @@ use crate::sync::{lock, read, write};
 /// Longest the network pair waits for its handshake.
 const PAIR_SETUP: Duration = Duration::from_secs(5);
 
+/// A pipe's own receive limits, bytes and messages (GNS's `k_cbPipeHugeSize`: GNS sets both
+/// on each end so that a pipe does not limit; the application may lower them per end).
+const PIPE_RECV_LIMIT: usize = 0x1000_0000;
+
 /// Delivers a pipe send to the other end (dropped if that end is closed), stamped with the
 /// shards' clock like network messages.
 pub(crate) fn pipe_send(
@@ -47,6 +51,18 @@ pub(crate) fn pipe_send(
     if peer.closed.load(Ordering::Acquire) {
         return;
     }
+    // GNS's receive-queue check: a message that would take the unread messages to the
+    // limit, or their bytes past it, is dropped (its number stays used). Only this end's
+    // senders, under this end's send lock, deliver to `peer`: the check and the count
+    // cannot interleave with another delivery.
+    let (max_bytes, max_msgs) = peer.pipe_recv_limits();
+    let credit = peer.recv();
+    let (bytes, msgs) = credit.outstanding();
+    let len = data.len() as u64;
+    if msgs >= max_msgs || bytes.saturating_add(len) > max_bytes {
+        return;
+    }
+    credit.delivered(len, 1);
     peer.deliver(Message {
         data,
         conn: peer.handle,
@@ -118,7 +134,9 @@ impl Sockets {
             sh.free_id(shard, a);
             return None;
         };
-        let config = read(&sh.global).clone();
+        let mut config = read(&sh.global).clone();
+        config.connection.snp.recv_buffer_size = PIPE_RECV_LIMIT;
+        config.connection.snp.recv_buffer_messages = PIPE_RECV_LIMIT;
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let info = |remote: Option<Identity>| ConnectionInfo {
             identity_remote: remote,
@@ -136,6 +154,9 @@ impl Sockets {
         let rb = ConnRecord::new(Connection(b), shard, none, info(identity1), &config);
         ra.set_pipe(Arc::downgrade(&rb));
         rb.set_pipe(Arc::downgrade(&ra));
+        for r in [&ra, &rb] {
+            r.set_pipe_recv_limits(PIPE_RECV_LIMIT as u64, PIPE_RECV_LIMIT as u64);
+        }
         let mut conns = write(&sh.shards[shard].conns);
         conns.insert(ra);
         conns.insert(rb);

@@ -11,7 +11,7 @@
 //! application threads touch.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -224,6 +224,9 @@ struct Rare {
     client_socket: Mutex<Option<(u16, SocketAddr)>>,
     /// The other end of an in-memory socket pair (no engine connection behind it).
     pipe: OnceLock<Weak<ConnRecord>>,
+    /// A pipe end's `RecvBufferSize` and `RecvBufferMessages`, readable by the other end's
+    /// senders without this end's lock (they hold their own).
+    pipe_recv_limits: [AtomicU64; 2],
 }
 
 impl std::fmt::Debug for ConnRecord {
@@ -320,6 +323,24 @@ impl ConnRecord {
     /// The other end of an in-memory pair, while it exists.
     pub(crate) fn pipe_peer(&self) -> Option<Arc<ConnRecord>> {
         self.rare.get()?.pipe.get()?.upgrade()
+    }
+
+    /// A pipe end's receive limits (bytes, messages): what waits unread beyond them is
+    /// dropped, as GNS's pipes do.
+    pub(crate) fn pipe_recv_limits(&self) -> (u64, u64) {
+        self.rare.get().map_or((u64::MAX, u64::MAX), |r| {
+            (
+                r.pipe_recv_limits[0].load(Ordering::Relaxed),
+                r.pipe_recv_limits[1].load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Sets a pipe end's receive limits (at creation, and when the application changes them).
+    pub(crate) fn set_pipe_recv_limits(&self, bytes: u64, messages: u64) {
+        let r = self.rare();
+        r.pipe_recv_limits[0].store(bytes, Ordering::Relaxed);
+        r.pipe_recv_limits[1].store(messages, Ordering::Relaxed);
     }
 
     /// The application's name for it ("" when none was set).

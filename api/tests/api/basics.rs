@@ -1,7 +1,7 @@
 //! End to end over 127.0.0.1: listen, connect, accept, messages both ways, close.
 
 use crate::common::*;
-use sockworks::{ConnectionState, EResult, send_flags};
+use sockworks::{ConfigValue, ConnectionState, EResult, send_flags};
 
 #[test]
 fn connect_send_receive_close() {
@@ -81,6 +81,64 @@ fn in_memory_pair_passes_messages_and_closes() {
     assert_eq!(
         s.send_message_to_connection(b, b"x", 0),
         Err(EResult::NoConnection)
+    );
+}
+
+#[test]
+fn an_in_memory_pair_bounds_what_waits_unread_as_gns_does() {
+    // GNS's pipes set their own receive limits huge (0x10000000 bytes and messages), past the
+    // 1,000-message default of network connections; an application can lower them per end,
+    // and what would overflow is dropped (its number stays used).
+    let (s, _) = instance(1);
+    let (a, b) = s.create_socket_pair(false, None, None).unwrap();
+    assert!(matches!(
+        s.get_connection_config_value(b, 48),
+        Some(ConfigValue::RecvBufferMessages(0x1000_0000))
+    ));
+    assert!(matches!(
+        s.get_connection_config_value(b, 47),
+        Some(ConfigValue::RecvBufferSize(0x1000_0000))
+    ));
+    for i in 0..1500u32 {
+        s.send_message_to_connection(a, &i.to_le_bytes(), send_flags::RELIABLE)
+            .unwrap();
+    }
+    assert_eq!(
+        recv_n(&s, b, 1500).len(),
+        1500,
+        "not held to the network default"
+    );
+
+    assert!(s.set_connection_config_value(b, &ConfigValue::RecvBufferMessages(3)));
+    for i in 0..5u32 {
+        assert_eq!(
+            s.send_message_to_connection(a, &i.to_le_bytes(), send_flags::RELIABLE),
+            Ok(1501 + i64::from(i))
+        );
+    }
+    let mut got = Vec::new();
+    assert_eq!(s.receive_messages_on_connection(b, &mut got, 16), 3);
+    let nums: Vec<i64> = got.iter().map(|m| m.message_number).collect();
+    assert_eq!(
+        nums,
+        [1501, 1502, 1503],
+        "the two beyond the limit were dropped"
+    );
+    // Read, so there is room again.
+    s.send_message_to_connection(a, b"after", send_flags::RELIABLE)
+        .unwrap();
+    got.clear();
+    assert_eq!(s.receive_messages_on_connection(b, &mut got, 16), 1);
+    assert_eq!(got[0].data, b"after");
+
+    assert!(s.set_connection_config_value(b, &ConfigValue::RecvBufferSize(10)));
+    s.send_message_to_connection(a, &[1; 8], 0).unwrap();
+    s.send_message_to_connection(a, &[2; 8], 0).unwrap();
+    got.clear();
+    assert_eq!(
+        s.receive_messages_on_connection(b, &mut got, 16),
+        1,
+        "16 bytes > 10"
     );
 }
 
