@@ -38,14 +38,10 @@ fn quality(p: &mut Pair, side_client: bool, id: ConnectionId) -> (f32, f32) {
     (st.quality_local, st.quality_remote)
 }
 
-#[test]
-fn each_sides_receive_quality_reaches_the_other_within_30_s() {
-    let seed = seed_from_env(71);
-    let _guard = SeedGuard::new(seed);
-    let link = LinkConditions {
-        loss_pct: 10.0,
-        ..LinkConditions::with_delay(Duration::from_millis(10))
-    };
+/// A connected pair on `link`, seeded from `seed` (or SIM_SEED).
+fn connected(seed: u64, link: LinkConditions) -> (Pair, ConnectionId, ConnectionId, SeedGuard) {
+    let seed = seed_from_env(seed);
+    let guard = SeedGuard::new(seed);
     let mut p = Pair::new(
         seed,
         link,
@@ -53,6 +49,16 @@ fn each_sides_receive_quality_reaches_the_other_within_30_s() {
         EndpointConfig::default(),
     );
     let (c, s) = p.connect(Duration::from_secs(30)).expect("connects");
+    (p, c, s, guard)
+}
+
+#[test]
+fn each_sides_receive_quality_reaches_the_other_within_30_s() {
+    let link = LinkConditions {
+        loss_pct: 10.0,
+        ..LinkConditions::with_delay(Duration::from_millis(10))
+    };
+    let (mut p, c, s, _guard) = connected(71, link);
     assert_eq!(quality(&mut p, true, c), (-1.0, -1.0), "nothing known yet");
     chatter(&mut p, c, s, Duration::from_secs(6));
     let (local, remote) = quality(&mut p, true, c);
@@ -80,15 +86,7 @@ fn each_sides_receive_quality_reaches_the_other_within_30_s() {
 
 #[test]
 fn a_clean_link_reports_full_quality_and_lifetime_stats_follow() {
-    let seed = seed_from_env(72);
-    let _guard = SeedGuard::new(seed);
-    let mut p = Pair::new(
-        seed,
-        LinkConditions::with_delay(Duration::from_millis(5)),
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
-    let (c, s) = p.connect(Duration::from_secs(30)).expect("connects");
+    let (mut p, c, s, _guard) = connected(72, LinkConditions::with_delay(Duration::from_millis(5)));
     chatter(&mut p, c, s, Duration::from_secs(150));
     assert_eq!(quality(&mut p, false, s), (1.0, 1.0));
     let r = p
@@ -105,15 +103,7 @@ fn a_clean_link_reports_full_quality_and_lifetime_stats_follow() {
 
 #[test]
 fn a_quiet_link_sends_no_reports_and_no_packets_for_them() {
-    let seed = seed_from_env(73);
-    let _guard = SeedGuard::new(seed);
-    let mut p = Pair::new(
-        seed,
-        LinkConditions::with_delay(Duration::from_millis(5)),
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
-    let (c, s) = p.connect(Duration::from_secs(30)).expect("connects");
+    let (mut p, c, s, _guard) = connected(73, LinkConditions::with_delay(Duration::from_millis(5)));
     // Only keepalives for two minutes: nothing to report.
     let before = p.datagrams;
     p.run_for(Duration::from_secs(120), STEPS);
