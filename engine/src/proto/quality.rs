@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use crate::time::Timestamp;
-use crate::wire::proto::{ConnectionQuality, LinkInstantaneousStats, LinkLifetimeStats};
+use crate::wire::proto::{ConnectionQuality, LinkInstantaneousStats, LinkLifetimeStats, UdpStats};
 
 /// Length of a quality interval (GNS `k_usecSteamDatagramLinkStatsDefaultInterval`).
 pub(crate) const INTERVAL: Duration = Duration::from_secs(5);
@@ -71,6 +71,11 @@ impl Need {
     /// A report must go out even if no data does.
     pub(crate) fn is_due(self) -> bool {
         self.0 & (Self::INSTANT_DUE | Self::LIFETIME_DUE) != 0
+    }
+
+    /// The same without lifetime stats (trimmed for room).
+    pub(crate) fn without_lifetime(self) -> Need {
+        Need(self.0 & !(Self::LIFETIME_DUE | Self::LIFETIME_READY))
     }
 
     fn instant(self) -> bool {
@@ -353,6 +358,39 @@ impl Quality {
         }
     }
 
+    /// The stats blob (`CMsgSteamSockets_UDP_Stats`) carrying `need`'s reports in at most
+    /// `room` bytes, and what it carries: lifetime stats are left out when they do not fit
+    /// (GNS trims the same way); `None` when even the rest does not. `immediate` adds
+    /// ACK_REQUEST_IMMEDIATE (a report implies ACK_REQUEST_E2E).
+    pub(crate) fn blob(
+        &self,
+        mut need: Need,
+        now: Timestamp,
+        c: Counts,
+        x: &Inputs,
+        immediate: bool,
+        room: usize,
+    ) -> Option<(Vec<u8>, Need)> {
+        loop {
+            if need.is_empty() {
+                return None;
+            }
+            let msg = UdpStats {
+                stats: Some(self.report(need, now, c, x)),
+                flags: immediate
+                    .then_some(UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE),
+            };
+            let blob = prost::Message::encode_to_vec(&msg);
+            if blob.len() <= room {
+                return Some((blob, need));
+            }
+            if !need.lifetime() {
+                return None;
+            }
+            need = need.without_lifetime();
+        }
+    }
+
     fn lifetime(&self, now: Timestamp, c: Counts, x: &Inputs) -> LinkLifetimeStats {
         let h = |i: usize| Some(self.histogram[i]);
         LinkLifetimeStats {
@@ -378,6 +416,13 @@ impl Quality {
             quality_histogram_dead: h(BUCKET_DEAD),
             ..LinkLifetimeStats::default()
         }
+    }
+
+    /// A report that cannot fit any packet: both clocks restart as if it had been sent and
+    /// acked.
+    pub(crate) fn skip(&mut self, now: Timestamp, c: Counts) {
+        self.instant_acked(now, c);
+        self.lifetime_acked(now, Some(c));
     }
 
     /// A packet carrying `need`'s reports went out (the caller watches it in the sent-packet

@@ -9,8 +9,14 @@ use crate::proto::quality::Need;
 use crate::proto::snp::AckRequest;
 use crate::time::Timestamp;
 use crate::wire::header::DataHeader;
-use crate::wire::packet::{MAX_ENCRYPTED_PAYLOAD_SEND, MAX_UDP_PAYLOAD};
+use crate::wire::packet::{DATA_HEADER_LEN, MAX_ENCRYPTED_PAYLOAD_SEND, MAX_UDP_PAYLOAD};
 use crate::wire::proto::UdpStats;
+
+/// The AEAD tag's length, for sizing a stats report before the cipher is at hand (the NULL
+/// cipher's is shorter, which only leaves more room).
+const TAG_LEN: usize = 16;
+/// Plaintext room a packet keeps for acks and data beside a stats report.
+const REPORT_MIN_PLAINTEXT: usize = 64;
 
 /// Stats blobs carrying just ACK_REQUEST flags (`CMsgSteamSockets_UDP_Stats{flags}`).
 const BLOB_E2E: [u8; 2] = [0x18, UdpStats::ACK_REQUEST_E2E as u8];
@@ -165,13 +171,20 @@ impl Connection {
         // The congestion window needs timely acks: GNS receivers hold them up to 50 ms
         // (none at all for unreliable-only packets) unless asked.
         let cc_request = forced.is_none() && self.snp.ack_request_due();
-        let report_blob;
+        let mtu = self.config.mtu_packet_size.min(MAX_UDP_PAYLOAD);
+        let mut need = need;
+        let report_blob = if need.is_empty() {
+            None
+        } else {
+            let immediate = forced == Some(true) || cc_request;
+            // Whatever else the packet carries keeps `REPORT_MIN_PLAINTEXT` bytes.
+            let room = mtu.saturating_sub(DATA_HEADER_LEN + 2 + TAG_LEN + REPORT_MIN_PLAINTEXT);
+            let built = self.quality_blob(now, need, immediate, room);
+            need = built.as_ref().map_or(Need::default(), |(_, n)| *n);
+            built.map(|(blob, _)| blob)
+        };
         let blob: Option<&[u8]> = match forced {
-            _ if !need.is_empty() => {
-                let immediate = forced == Some(true) || cc_request;
-                report_blob = self.quality_blob(now, need, immediate);
-                Some(&report_blob)
-            }
+            _ if report_blob.is_some() => report_blob.as_deref(),
             Some(true) => Some(&BLOB_IMMEDIATE),
             Some(false) => Some(&BLOB_E2E),
             None if cc_request => Some(&BLOB_IMMEDIATE),
@@ -186,7 +199,6 @@ impl Connection {
         let header_bytes = header_len - start;
         let cipher = self.keys.as_mut()?.send(now)?;
         let tag = cipher.tag_len();
-        let mtu = self.config.mtu_packet_size.min(MAX_UDP_PAYLOAD);
         let reserve = MAX_UDP_PAYLOAD - MAX_ENCRYPTED_PAYLOAD_SEND;
         let max_plaintext = (mtu - reserve - tag).min(mtu - header_bytes - tag);
         let built = self.snp.build_packet(

@@ -5,7 +5,7 @@
 use super::{Connection, State};
 use crate::proto::quality::{Counts, Inputs, Need, Quality, RemoteStats};
 use crate::time::Timestamp;
-use crate::wire::proto::{ConnectionQuality, UdpStats};
+use crate::wire::proto::ConnectionQuality;
 
 /// Received packets after which a connection starts its quality bookkeeping.
 const ACTIVE_AFTER_PACKETS: u64 = 5;
@@ -96,9 +96,18 @@ impl Connection {
             .and_then(|q| q.next_due())
     }
 
-    /// The stats blob (`CMsgSteamSockets_UDP_Stats`) carrying `need`'s reports; `immediate`
-    /// asks for an immediate ack (the report itself implies ACK_REQUEST_E2E).
-    pub(super) fn quality_blob(&mut self, now: Timestamp, need: Need, immediate: bool) -> Vec<u8> {
+    /// The stats blob (`CMsgSteamSockets_UDP_Stats`) carrying `need`'s reports, in at most
+    /// `room` bytes, and what it carries; `immediate` asks for an immediate ack (a report
+    /// implies ACK_REQUEST_E2E). Lifetime stats are left out when they do not fit (GNS trims
+    /// the same way); `None` when even the rest does not (a tiny `MTU_PacketSize`): the report
+    /// is then skipped as if sent and acked, so a due one cannot ask for packets forever.
+    pub(super) fn quality_blob(
+        &mut self,
+        now: Timestamp,
+        need: Need,
+        immediate: bool,
+        room: usize,
+    ) -> Option<(Vec<u8>, Need)> {
         let c = self.quality_counts();
         let st = self.snp.status(now);
         let counters = st.counters;
@@ -115,12 +124,12 @@ impl Connection {
             out_of_order: self.snp.recv_counts().out_of_order,
             duplicates: counters.duplicates,
         };
-        let report = self.quality.as_ref().map(|q| q.report(need, now, c, &x));
-        let msg = UdpStats {
-            stats: report,
-            flags: immediate.then_some(UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE),
-        };
-        prost::Message::encode_to_vec(&msg)
+        let q = self.quality.as_mut()?;
+        let built = q.blob(need, now, c, &x, immediate, room);
+        if built.is_none() {
+            q.skip(now, c);
+        }
+        built
     }
 
     /// A packet carrying `need`'s reports went out as `packet_number`.

@@ -40,14 +40,18 @@ fn quality(p: &mut Pair, side_client: bool, id: ConnectionId) -> (f32, f32) {
 
 /// A connected pair on `link`, seeded from `seed` (or SIM_SEED).
 fn connected(seed: u64, link: LinkConditions) -> (Pair, ConnectionId, ConnectionId, SeedGuard) {
+    connected_with(seed, link, EndpointConfig::default())
+}
+
+/// [`connected`] with both ends configured as `config`.
+fn connected_with(
+    seed: u64,
+    link: LinkConditions,
+    config: EndpointConfig,
+) -> (Pair, ConnectionId, ConnectionId, SeedGuard) {
     let seed = seed_from_env(seed);
     let guard = SeedGuard::new(seed);
-    let mut p = Pair::new(
-        seed,
-        link,
-        EndpointConfig::default(),
-        EndpointConfig::default(),
-    );
+    let mut p = Pair::new(seed, link, config, config);
     let (c, s) = p.connect(Duration::from_secs(30)).expect("connects");
     (p, c, s, guard)
 }
@@ -120,4 +124,27 @@ fn a_quiet_link_sends_no_reports_and_no_packets_for_them() {
         after_burst <= idle + 2,
         "{after_burst} datagrams in 120 s after a burst, {idle} before it"
     );
+}
+
+#[test]
+fn reports_fit_the_smallest_mtu() {
+    // MTU_PacketSize 200 (its floor): a report must leave room for the packet's other content
+    // and trim what does not fit, never make the header outgrow the packet.
+    let mut config = EndpointConfig::default();
+    config.connection.mtu_packet_size = 200;
+    config.connection.snp.mtu_packet_size = 200;
+    let link = LinkConditions::with_delay(Duration::from_millis(5));
+    let (mut p, c, s, _guard) = connected_with(74, link.clone(), config);
+    // Once connected (the handshake's messages are larger), the path takes 200 bytes at most.
+    let small = LinkConditions { mtu: 200, ..link };
+    let (a, b) = (p.client_addr, p.server_addr);
+    p.net.set_link(a, b, small.clone());
+    p.net.set_link(b, a, small);
+    chatter(&mut p, c, s, Duration::from_secs(150));
+    for (client, id) in [(true, c), (false, s)] {
+        let (local, remote) = quality(&mut p, client, id);
+        assert_eq!((local, remote), (1.0, 1.0), "client {client}");
+    }
+    let dropped = p.net.stats().too_big;
+    assert_eq!(dropped, 0, "no datagram over the MTU");
 }

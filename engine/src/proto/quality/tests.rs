@@ -232,3 +232,37 @@ fn remote_quality_comes_from_the_peers_last_instantaneous_report() {
     assert_eq!(q.remote(), -1.0);
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_report_is_trimmed_to_its_room() {
+    let q = Quality::new(at(0), Counts::default());
+    let huge = Inputs {
+        packets_sent: u64::MAX,
+        bytes_sent: u64::MAX / 2,
+        packets_recv: u64::MAX,
+        bytes_recv: u64::MAX / 2,
+        out_of_order: u64::MAX,
+        duplicates: u64::MAX,
+        ..inputs()
+    };
+    let c = counts(u64::MAX, u64::MAX, 0, u64::MAX);
+    let both = Need(Need::INSTANT_DUE | Need::LIFETIME_READY);
+    let (full, need) = q.blob(both, at(1), c, &huge, false, 1000).unwrap();
+    assert_eq!(need, both);
+    let decoded = <UdpStats as prost::Message>::decode(&full[..]).unwrap();
+    let stats = decoded.stats.unwrap();
+    assert!(stats.lifetime.is_some() && stats.instantaneous.is_some());
+    assert_eq!(decoded.flags, None, "a report implies ACK_REQUEST_E2E");
+    // Room for the instantaneous stats only: lifetime is left out.
+    let (small, need) = q.blob(both, at(1), c, &huge, true, 60).unwrap();
+    assert!(small.len() <= 60 && small.len() < full.len());
+    assert_eq!(need, Need(Need::INSTANT_DUE));
+    let decoded = <UdpStats as prost::Message>::decode(&small[..]).unwrap();
+    assert!(decoded.stats.unwrap().lifetime.is_none());
+    assert_eq!(
+        decoded.flags,
+        Some(UdpStats::ACK_REQUEST_E2E | UdpStats::ACK_REQUEST_IMMEDIATE)
+    );
+    // No room at all: nothing.
+    assert!(q.blob(both, at(1), c, &huge, false, 4).is_none());
+}
