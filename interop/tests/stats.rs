@@ -10,8 +10,10 @@ use common::*;
 use sockworks::ConnectionState as St;
 use sockworks_interop::process::PeerProc;
 
-/// GNS drops this share of what it sends and of what it receives (its FakePacketLoss_*).
-const LOSS_PCT: &str = "10";
+/// GNS drops this share of what it sends and of what it receives (its FakePacketLoss_*): high
+/// enough that a 5 s interval without a drop is unlikely even when a loaded machine slows the
+/// client to a few dozen packets per interval (at 10 %, one such report read 1.0 under CI).
+const LOSS_PCT: &str = "25";
 
 #[test]
 fn gns_and_sockworks_report_their_receive_quality_to_each_other() {
@@ -19,7 +21,7 @@ fn gns_and_sockworks_report_their_receive_quality_to_each_other() {
     sw.echo = true;
     let addr = sw.listen(&[]);
     // 50 unreliable NoNagle messages a second for 34 s, echoed back: a few hundred packets
-    // per 5 s interval each way, so a 10 % loss shows in every interval.
+    // per 5 s interval each way, so the loss shows in every interval.
     let mut script: String = "sendsize un 0 200 5; sleep 100; ".repeat(340);
     script.push_str("status; close 1000 done");
     let server = addr.to_string();
@@ -70,9 +72,9 @@ fn gns_and_sockworks_report_their_receive_quality_to_each_other() {
     let stats = cli.of_kind("STATS");
     let gns_local: f32 = stats[0].num("quality_local").expect("quality_local");
     let gns_remote: f32 = stats[0].num("quality_remote").expect("quality_remote");
-    // Both directions lose 10 % (GNS drops on send and on receive), so each side receives
-    // about 81-90 % of what the other sent, depending on which packets the losses hit.
-    let plausible = 0.6..0.99;
+    // Both directions lose 25 % (GNS drops on send and on receive), so each side receives
+    // about 56-75 % of what the other sent, depending on which packets the losses hit.
+    let plausible = 0.4..0.95;
     assert!(plausible.contains(&gns_local), "GNS local {gns_local}");
     assert!(
         plausible.contains(&gns_remote),
