@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use crate::proto::snp::{Rates, SnpCounters};
 use crate::time::Timestamp;
 use crate::wire::proto::{ConnectionQuality, LinkInstantaneousStats, LinkLifetimeStats, UdpStats};
 
@@ -87,31 +88,18 @@ impl Need {
     }
 }
 
-/// What a report is built from besides the tracker's own state.
+/// What a report is built from besides the tracker's own state: the message layer's figures,
+/// as it keeps them.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Inputs {
-    /// Packets and bytes per second, sent and received (the last full second).
-    pub out_packets_per_sec: f32,
-    /// Bytes sent per second.
-    pub out_bytes_per_sec: f32,
-    /// Packets received per second.
-    pub in_packets_per_sec: f32,
-    /// Bytes received per second.
-    pub in_bytes_per_sec: f32,
+    /// Packets and bytes per second each way (the last full second).
+    pub rates: Rates,
     /// Smoothed ping, ms (−1 unknown).
     pub ping_ms: i32,
     /// Lifetime totals.
-    pub packets_sent: u64,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Packets received.
-    pub packets_recv: u64,
-    /// Bytes received.
-    pub bytes_recv: u64,
+    pub counters: SnpCounters,
     /// Packets received out of order.
     pub out_of_order: u64,
-    /// Duplicates received.
-    pub duplicates: u64,
 }
 
 /// The peer's latest reports and when they came.
@@ -341,10 +329,10 @@ impl Quality {
     ) -> ConnectionQuality {
         let instantaneous = need.instant().then(|| LinkInstantaneousStats {
             // f32 → u32 `as` saturates (rates are never negative).
-            out_packets_per_sec_x10: Some((x.out_packets_per_sec * 10.0) as u32),
-            out_bytes_per_sec: Some(x.out_bytes_per_sec as u32),
-            in_packets_per_sec_x10: Some((x.in_packets_per_sec * 10.0) as u32),
-            in_bytes_per_sec: Some(x.in_bytes_per_sec as u32),
+            out_packets_per_sec_x10: Some((x.rates.out_packets_per_sec * 10.0) as u32),
+            out_bytes_per_sec: Some(x.rates.out_bytes_per_sec as u32),
+            in_packets_per_sec_x10: Some((x.rates.in_packets_per_sec * 10.0) as u32),
+            in_bytes_per_sec: Some(x.rates.in_bytes_per_sec as u32),
             ping_ms: u32::try_from(x.ping_ms).ok(),
             packets_dropped_pct: pct(self.dropped),
             packets_weird_sequence_pct: pct(self.weird),
@@ -395,14 +383,14 @@ impl Quality {
         let h = |i: usize| Some(self.histogram[i]);
         LinkLifetimeStats {
             connected_seconds: u32::try_from(now.saturating_since(self.started).as_secs()).ok(),
-            packets_sent: Some(x.packets_sent),
-            kb_sent: Some(x.bytes_sent.saturating_add(512) / 1024),
-            packets_recv: Some(x.packets_recv),
-            kb_recv: Some(x.bytes_recv.saturating_add(512) / 1024),
+            packets_sent: Some(x.counters.packets_sent),
+            kb_sent: Some(x.counters.bytes_sent.saturating_add(512) / 1024),
+            packets_recv: Some(x.counters.packets_recv),
+            kb_recv: Some(x.counters.bytes_recv.saturating_add(512) / 1024),
             packets_recv_sequenced: Some(c.recv),
             packets_recv_dropped: Some(c.dropped),
             packets_recv_out_of_order: Some(x.out_of_order),
-            packets_recv_duplicate: Some(x.duplicates),
+            packets_recv_duplicate: Some(x.counters.duplicates),
             // A lurch ends the connection here (spec §3.6), so none is ever counted.
             packets_recv_lurch: Some(0),
             quality_histogram_100: h(0),

@@ -160,11 +160,7 @@ impl Connection {
         let tracer =
             now.saturating_since(self.timers.last_ping_request) > super::timers::TRACER_INTERVAL;
         // Stats reports: "due" ones send a packet of their own, "ready" ones ride along.
-        let need = if self.quality.is_some() {
-            self.quality_need(now)
-        } else {
-            Need::default()
-        };
+        let need = self.quality_need(now);
         if forced.is_none() && !need.is_due() && !self.snp.wants_to_send(now) {
             return None;
         }

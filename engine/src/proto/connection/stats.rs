@@ -44,9 +44,8 @@ impl Connection {
         let dead = self.timers.timeouts_in_a_row >= 2;
         match &mut self.quality {
             Some(q) => q.roll(now, c, dead),
-            None if c.recv > ACTIVE_AFTER_PACKETS
-                && matches!(self.state, State::Connected | State::Linger) =>
-            {
+            // `quality_tick` saw the traffic; a connection already closing starts nothing.
+            None if matches!(self.state, State::Connected | State::Linger) => {
                 self.quality = Some(Box::new(Quality::new(now, c)));
             }
             None => {}
@@ -73,7 +72,9 @@ impl Connection {
         }
     }
 
-    /// Which reports the next packet should carry.
+    /// Which reports the next packet should carry (inline: per packet, one or two comparisons
+    /// unless a report may be ready).
+    #[inline]
     pub(super) fn quality_need(&mut self, now: Timestamp) -> Need {
         if !self.quality.as_ref().is_some_and(|q| q.may_need(now)) {
             return Need::default();
@@ -109,20 +110,11 @@ impl Connection {
         room: usize,
     ) -> Option<(Vec<u8>, Need)> {
         let c = self.quality_counts();
-        let st = self.snp.status(now);
-        let counters = st.counters;
         let x = Inputs {
-            out_packets_per_sec: st.out_packets_per_sec,
-            out_bytes_per_sec: st.out_bytes_per_sec,
-            in_packets_per_sec: st.in_packets_per_sec,
-            in_bytes_per_sec: st.in_bytes_per_sec,
-            ping_ms: st.ping_ms,
-            packets_sent: counters.packets_sent,
-            bytes_sent: counters.bytes_sent,
-            packets_recv: counters.packets_recv,
-            bytes_recv: counters.bytes_recv,
+            rates: self.snp.rates(now),
+            ping_ms: self.snp.ping().smoothed_ms(),
+            counters: *self.snp.counters(),
             out_of_order: self.snp.recv_counts().out_of_order,
-            duplicates: counters.duplicates,
         };
         let q = self.quality.as_mut()?;
         let built = q.blob(need, now, c, &x, immediate, room);

@@ -17,17 +17,22 @@ fn counts(recv: u64, dropped: u64, weird: u64, sent: u64) -> Counts {
 
 fn inputs() -> Inputs {
     Inputs {
-        out_packets_per_sec: 12.5,
-        out_bytes_per_sec: 9000.0,
-        in_packets_per_sec: 20.0,
-        in_bytes_per_sec: 15000.4,
+        rates: Rates {
+            out_packets_per_sec: 12.5,
+            out_bytes_per_sec: 9000.0,
+            in_packets_per_sec: 20.0,
+            in_bytes_per_sec: 15000.4,
+        },
         ping_ms: 42,
-        packets_sent: 700,
-        bytes_sent: 1_000_000,
-        packets_recv: 650,
-        bytes_recv: 2_047,
+        counters: SnpCounters {
+            packets_sent: 700,
+            bytes_sent: 1_000_000,
+            packets_recv: 650,
+            bytes_recv: 2_047,
+            duplicates: 2,
+            ..SnpCounters::default()
+        },
         out_of_order: 3,
-        duplicates: 2,
     }
 }
 
@@ -237,12 +242,15 @@ fn remote_quality_comes_from_the_peers_last_instantaneous_report() {
 fn a_report_is_trimmed_to_its_room() {
     let q = Quality::new(at(0), Counts::default());
     let huge = Inputs {
-        packets_sent: u64::MAX,
-        bytes_sent: u64::MAX / 2,
-        packets_recv: u64::MAX,
-        bytes_recv: u64::MAX / 2,
+        counters: SnpCounters {
+            packets_sent: u64::MAX,
+            bytes_sent: u64::MAX / 2,
+            packets_recv: u64::MAX,
+            bytes_recv: u64::MAX / 2,
+            duplicates: u64::MAX,
+            ..SnpCounters::default()
+        },
         out_of_order: u64::MAX,
-        duplicates: u64::MAX,
         ..inputs()
     };
     let c = counts(u64::MAX, u64::MAX, 0, u64::MAX);

@@ -53,7 +53,7 @@ use crate::wire::frame::FrameError;
 
 pub use recovery::RecoveryCounters;
 pub use recv::RecvCounts;
-pub use stats::{LaneStatus, SnpCounters, SnpStatus};
+pub use stats::{LaneStatus, Rates, SnpCounters, SnpStatus};
 
 /// `SendMessage` flags, with GNS's values (`k_nSteamNetworkingSend_*`, spec §4.16).
 pub mod send_flags {
@@ -648,6 +648,12 @@ impl Snp {
         let rate = self.bucket.rate();
         let debt = self.bucket.debt_bytes(now);
         stats::status(self, now, rate, debt)
+    }
+
+    /// Packets and bytes per second each way (the last complete second), without building
+    /// a whole [`Snp::status`].
+    pub(crate) fn rates(&mut self, now: Timestamp) -> Rates {
+        self.stats.rates(now)
     }
 
     /// What this connection's message layer holds (feature `fuzzing`).

@@ -58,8 +58,9 @@ pub struct LaneStatus {
 pub struct SnpStatus {
     /// Smoothed ping in ms, −1 unknown.
     pub ping_ms: i32,
-    /// 1 − dropped − out-of-order fraction of received packets, −1 when nothing was received
-    /// (the message layer's lifetime figure; `Connection::status` reports GNS's 5 s one).
+    /// 1 − dropped − out-of-order share of the packets received in the last closed 5 s
+    /// interval, −1 unknown (filled in by `Connection::status`; −1 from the message layer
+    /// alone).
     pub quality_local: f32,
     /// The peer's view of the same, from its last stats report; −1 without one (filled in by
     /// `Connection::status`).
@@ -137,6 +138,19 @@ impl RateWindow {
     }
 }
 
+/// Packets and bytes per second each way, from the last complete one-second window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rates {
+    /// Packets received per second.
+    pub in_packets_per_sec: f32,
+    /// Bytes received per second.
+    pub in_bytes_per_sec: f32,
+    /// Packets sent per second.
+    pub out_packets_per_sec: f32,
+    /// Bytes sent per second.
+    pub out_bytes_per_sec: f32,
+}
+
 /// Counters and rate windows.
 #[derive(Debug, Clone)]
 pub(crate) struct Stats {
@@ -160,6 +174,18 @@ impl Stats {
         self.recv.add(now, bytes);
     }
 
+    /// The rates of the last complete window each way (rolling the windows to `now`).
+    pub(super) fn rates(&mut self, now: Timestamp) -> Rates {
+        self.recv.roll(now);
+        self.sent.roll(now);
+        Rates {
+            in_packets_per_sec: self.recv.last_packets as f32,
+            in_bytes_per_sec: self.recv.last_bytes as f32,
+            out_packets_per_sec: self.sent.last_packets as f32,
+            out_bytes_per_sec: self.sent.last_bytes as f32,
+        }
+    }
+
     pub(super) fn on_sent(&mut self, now: Timestamp, bytes: usize) {
         self.counters.packets_sent += 1;
         self.counters.bytes_sent += bytes as u64;
@@ -173,8 +199,7 @@ fn usec(bytes: u64, rate: u32) -> i64 {
 
 /// Builds the status snapshot (§5.5).
 pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> SnpStatus {
-    snp.stats.recv.roll(now);
-    snp.stats.sent.roll(now);
+    let r = snp.stats.rates(now);
     let send = &snp.send;
     let mut lanes: Vec<LaneStatus> = send
         .lanes
@@ -210,23 +235,15 @@ pub(crate) fn status(snp: &mut Snp, now: Timestamp, rate: u32, debt: u64) -> Snp
     } else {
         usec(whole, rate).saturating_add(usec(debt, rate))
     };
-    let c = snp.recv.counts;
-    let quality_local = if c.packets == 0 {
-        -1.0
-    } else {
-        // Skipped numbers that later arrived are "weird" (out of order), not dropped.
-        let dropped = c.skipped.saturating_sub(c.out_of_order);
-        let total = (c.packets + dropped) as f32;
-        (1.0 - dropped as f32 / total - c.out_of_order as f32 / total).clamp(0.0, 1.0)
-    };
     SnpStatus {
         ping_ms: snp.ping.smoothed_ms(),
-        quality_local,
+        // The connection's stats reports know these (`Connection::status`).
+        quality_local: -1.0,
         quality_remote: -1.0,
-        in_packets_per_sec: snp.stats.recv.last_packets as f32,
-        in_bytes_per_sec: snp.stats.recv.last_bytes as f32,
-        out_packets_per_sec: snp.stats.sent.last_packets as f32,
-        out_bytes_per_sec: snp.stats.sent.last_bytes as f32,
+        in_packets_per_sec: r.in_packets_per_sec,
+        in_bytes_per_sec: r.in_bytes_per_sec,
+        out_packets_per_sec: r.out_packets_per_sec,
+        out_bytes_per_sec: r.out_bytes_per_sec,
         send_rate_bytes_per_sec: rate,
         pending_unreliable: send.pending_unreliable(),
         pending_reliable: send.pending_reliable(),
